@@ -1,0 +1,763 @@
+//! One telnet session with the emulated device, as a sans-IO state machine.
+//!
+//! The shape follows quinn-proto: the edge calls [`Session::handle_input`] with what
+//! the socket delivered and [`Session::handle_timeout`] when [`Session::poll_timeout`]
+//! passes, and drains [`Session::poll_transmit`] and [`Session::poll_event`]. Same
+//! input, same clocks, same output: that is what makes golden tests and fuzzing work.
+//!
+//! What the device does is modelled on BusyBox 1.35 as Debian builds it:
+//! `telnetd` (opening bytes, IAC filtering, CR LF handling), the pty's line discipline
+//! in canonical mode while `login` runs (echo, `^C`, erase, `tcflush` of type-ahead),
+//! `login` itself (prompts, the silent password, the 3 s pause, three attempts, the
+//! 60 s alarm) and, after login, a placeholder ash that answers
+//! `/bin/busybox <WORD>` and "not found" (the real shell replaces it).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use busybait_events::{lossy, CloseReason, Event, EventKind, Peer, SessionId};
+
+use crate::auth::AuthPolicy;
+use crate::limits::Limits;
+use crate::profile::Device;
+use crate::telnet::{
+    escape_iac, BusyboxIacFilter, Filtered, Observed, TelnetObserver, AYT_REPLY, BUSYBOX_OPENING,
+};
+
+/// Both clocks, passed in: `mono` for deadlines, `wall` for timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic time.
+    pub mono: Instant,
+    /// Wall-clock time.
+    pub wall: SystemTime,
+}
+
+impl Now {
+    /// The current time from the system clocks (for the edges; tests pass fakes).
+    pub fn system() -> Self {
+        Self {
+            mono: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// This time plus `d` on both clocks.
+    pub fn after(self, d: Duration) -> Self {
+        Self {
+            mono: self.mono + d,
+            wall: self.wall + d,
+        }
+    }
+}
+
+/// What every session of one listener shares.
+#[derive(Debug)]
+pub struct SessionConfig {
+    /// The device being emulated.
+    pub device: Arc<Device>,
+    /// Credential policy (sensor-wide state).
+    pub auth: Arc<AuthPolicy>,
+    /// Per-session limits.
+    pub limits: Limits,
+}
+
+/// The pty's canonical input buffer (`N_TTY_BUF_SIZE - 1`).
+const TTY_LINE_MAX: usize = 4095;
+/// BusyBox login: `USERNAME_SIZE`; `fgets(buf, size - 2)` after the first character.
+const USERNAME_FGETS: usize = 61;
+/// BusyBox login: `EMPTY_USERNAME_COUNT`.
+const EMPTY_USERNAME_COUNT: u8 = 10;
+/// Debian's `CONFIG_FEATURE_EDITING_MAX_LEN`.
+const EDITING_MAX_LEN: usize = 1024;
+/// Terminal width when the client never sent NAWS.
+const DEFAULT_WIDTH: u16 = 80;
+
+#[derive(Debug)]
+enum Phase {
+    /// Opening bytes sent; `login` not running yet.
+    Starting,
+    /// `login` waits for a user name.
+    Username { empty_lines_left: u8 },
+    /// `login` waits for the password (echo off).
+    Password { username: Vec<u8> },
+    /// The pause after a wrong password (echo back on; input is flushed after it).
+    FailedPause,
+    /// `login` was stopped by `^Z` (SIGTSTP); nothing happens until a timeout.
+    Stopped,
+    /// Logged in.
+    Shell(Shell),
+    /// Done; only queued output remains.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct Shell {
+    line: Vec<u8>,
+    depth: u32,
+    escape: Escape,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    #[default]
+    None,
+    Esc,
+    Csi,
+}
+
+/// One session.
+#[derive(Debug)]
+pub struct Session {
+    id: SessionId,
+    peer: Peer,
+    config: Arc<SessionConfig>,
+    started: Now,
+    observer: TelnetObserver,
+    filter: BusyboxIacFilter,
+    phase: Phase,
+    /// Canonical-mode line being typed, and complete lines not yet read by `login`.
+    tty_line: Vec<u8>,
+    tty_ready: VecDeque<Vec<u8>>,
+    tty_echo: bool,
+    column: usize,
+    width: u16,
+    bytes_since_newline: usize,
+    failures: u32,
+    transmit: Vec<u8>,
+    events: VecDeque<Event>,
+    login_started_at: Option<Instant>,
+    login_deadline: Option<Instant>,
+    pause_until: Option<Instant>,
+    idle_deadline: Instant,
+    lifetime_deadline: Instant,
+    observed: Vec<Observed>,
+    filtered: Vec<Filtered>,
+}
+
+impl Session {
+    /// A new session: queues BusyBox telnetd's 12 opening bytes and the issue text.
+    pub fn new(config: Arc<SessionConfig>, id: SessionId, peer: Peer, now: Now) -> Self {
+        let limits = &config.limits;
+        let mut s = Self {
+            id,
+            peer,
+            started: now,
+            observer: TelnetObserver::new(limits.max_subneg_bytes),
+            filter: BusyboxIacFilter::new(),
+            phase: Phase::Starting,
+            tty_line: Vec::new(),
+            tty_ready: VecDeque::new(),
+            tty_echo: true,
+            column: 0,
+            width: 0,
+            bytes_since_newline: 0,
+            failures: 0,
+            transmit: Vec::new(),
+            events: VecDeque::new(),
+            login_started_at: Some(now.mono + limits.login_start_delay),
+            login_deadline: None,
+            pause_until: None,
+            idle_deadline: now.mono + limits.idle_timeout,
+            lifetime_deadline: now.mono + limits.session_lifetime,
+            observed: Vec::new(),
+            filtered: Vec::new(),
+            config,
+        };
+        s.event(now, EventKind::Connect);
+        s.transmit.extend_from_slice(&BUSYBOX_OPENING);
+        // print_login_issue(): puts("\r") is "\r\n", which ONLCR makes "\r\r\n"; then
+        // the issue with "\n" -> "\n\r".
+        s.output(b"\r\r\n");
+        let issue = render_issue(&s.config.device);
+        s.output(&issue);
+        s
+    }
+
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// Whether the client got past login.
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.phase, Phase::Shell(_))
+    }
+
+    /// Whether the session is over (queued output may remain in `poll_transmit`).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Bytes waiting for the client.
+    pub fn pending_output(&self) -> usize {
+        self.transmit.len()
+    }
+
+    /// Moves the bytes for the client into `buf`; returns whether there were any.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> bool {
+        if self.transmit.is_empty() {
+            return false;
+        }
+        buf.append(&mut self.transmit);
+        true
+    }
+
+    /// The next event to record.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next deadline, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        [
+            self.login_started_at,
+            self.login_deadline,
+            self.pause_until,
+            Some(self.idle_deadline),
+            Some(self.lifetime_deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Ends the session from outside (client gone, shutdown, eviction, I/O error).
+    pub fn close(&mut self, now: Now, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        let mut observed = std::mem::take(&mut self.observed);
+        self.observer.finish(&mut observed);
+        self.record_observed(now, &mut observed);
+        self.observed = observed;
+        self.event(now, EventKind::SessionEnd { reason });
+        let duration_ms = now
+            .mono
+            .saturating_duration_since(self.started.mono)
+            .as_millis();
+        self.event(
+            now,
+            EventKind::Closed {
+                duration_ms: u64::try_from(duration_ms).unwrap_or(u64::MAX),
+            },
+        );
+        self.phase = Phase::Closed;
+    }
+
+    fn limit(&mut self, now: Now, limit: &'static str, value: u64) {
+        self.event(now, EventKind::LimitHit { limit, value });
+        self.close(now, CloseReason::Limit);
+    }
+
+    /// Handles deadlines that have passed.
+    pub fn handle_timeout(&mut self, now: Now) {
+        if self.is_closed() {
+            return;
+        }
+        let t = now.mono;
+        let limits = &self.config.limits;
+        if t >= self.lifetime_deadline {
+            let v = limits.session_lifetime.as_secs();
+            return self.limit(now, "session_lifetime", v);
+        }
+        if t >= self.idle_deadline {
+            let v = limits.idle_timeout.as_secs();
+            return self.limit(now, "idle_timeout", v);
+        }
+        if self.login_deadline.is_some_and(|d| t >= d) {
+            // login's SIGALRM handler.
+            let secs = limits.login_timeout.as_secs();
+            self.output(format!("\r\nLogin timed out after {secs} seconds\r\n").as_bytes());
+            return self.limit(now, "login_timeout", secs);
+        }
+        if self.login_started_at.is_some_and(|d| t >= d) {
+            self.login_started_at = None;
+            self.login_deadline = Some(t + self.config.limits.login_timeout);
+            self.prompt_for_username(EMPTY_USERNAME_COUNT);
+        }
+        if self.pause_until.is_some_and(|d| t >= d) {
+            self.pause_until = None;
+            self.output(b"Login incorrect\r\n");
+            self.failures += 1;
+            if self.failures >= self.config.limits.max_login_attempts {
+                return self.close(now, CloseReason::DeviceClosed);
+            }
+            self.prompt_for_username(EMPTY_USERNAME_COUNT);
+        }
+    }
+
+    /// Handles bytes from the client (one socket read's worth).
+    pub fn handle_input(&mut self, now: Now, input: &[u8]) {
+        if self.is_closed() || input.is_empty() {
+            return;
+        }
+        self.idle_deadline = now.mono + self.config.limits.idle_timeout;
+        // Deadlines that passed while the edge was busy come first.
+        self.handle_timeout(now);
+        if self.is_closed() {
+            return;
+        }
+        let mut observed = std::mem::take(&mut self.observed);
+        let result = self.observer.feed(input, &mut observed);
+        self.record_observed(now, &mut observed);
+        self.observed = observed;
+        if let Err(e) = result {
+            let v = e.0 as u64;
+            return self.limit(now, "max_subneg_bytes", v);
+        }
+        let mut filtered = std::mem::take(&mut self.filtered);
+        self.filter.feed(input, &mut filtered);
+        for item in filtered.drain(..) {
+            if self.is_closed() {
+                break;
+            }
+            match item {
+                Filtered::Tty(bytes) => {
+                    for b in bytes {
+                        if self.is_closed() {
+                            break;
+                        }
+                        self.tty_input(now, b);
+                    }
+                }
+                Filtered::WindowSize(w, _) => self.width = w,
+                Filtered::AreYouThere => {
+                    if self.transmit.is_empty() {
+                        self.transmit.extend_from_slice(&AYT_REPLY);
+                    }
+                }
+            }
+        }
+        self.filtered = filtered;
+        if !self.is_closed() && self.transmit.len() > self.config.limits.max_output_bytes {
+            let v = self.config.limits.max_output_bytes as u64;
+            self.limit(now, "max_output_bytes", v);
+        }
+    }
+
+    fn record_observed(&mut self, now: Now, observed: &mut Vec<Observed>) {
+        for o in observed.drain(..) {
+            let kind = match o {
+                Observed::Option(verb, option) => EventKind::TelnetOption { verb, option },
+                Observed::WindowSize(width, height) => EventKind::ClientSize { width, height },
+                Observed::Fingerprint(fingerprint) => EventKind::ClientFingerprint { fingerprint },
+            };
+            self.event(now, kind);
+        }
+    }
+
+    fn event(&mut self, now: Now, kind: EventKind) {
+        self.events.push_back(Event {
+            time: now.wall,
+            session: self.id,
+            peer: self.peer,
+            kind,
+        });
+    }
+
+    /// Device output, after the tty's ONLCR (callers pass `\r\n` already) and IAC
+    /// doubling; tracks the cursor column for echo of tabs and line wrapping.
+    fn output(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'\r' | b'\n' => self.column = 0,
+                8 => self.column = self.column.saturating_sub(1),
+                b'\t' => self.column = (self.column / 8 + 1) * 8,
+                0x20..=0x7e | 0x80..=0xff => self.column += 1,
+                _ => {}
+            }
+        }
+        escape_iac(bytes, &mut self.transmit);
+    }
+
+    fn prompt_for_username(&mut self, empty_lines_left: u8) {
+        // login: tcflush(0, TCIFLUSH) drops type-ahead, then the prompt.
+        self.tty_line.clear();
+        self.tty_ready.clear();
+        self.tty_echo = true;
+        let prompt = format!("{} login: ", self.config.device.hostname);
+        self.output(prompt.as_bytes());
+        self.phase = Phase::Username { empty_lines_left };
+    }
+
+    /// One byte reaching the pty from telnetd.
+    fn tty_input(&mut self, now: Now, b: u8) {
+        if matches!(b, b'\r' | b'\n') {
+            self.bytes_since_newline = 0;
+        } else {
+            self.bytes_since_newline += 1;
+            if self.bytes_since_newline > self.config.limits.max_line_bytes {
+                let v = self.config.limits.max_line_bytes as u64;
+                return self.limit(now, "max_line_bytes", v);
+            }
+        }
+        if matches!(self.phase, Phase::Shell(_)) {
+            return self.shell_input(now, b);
+        }
+        if matches!(self.phase, Phase::Stopped) {
+            return;
+        }
+        self.canonical_input(now, b);
+        while let Some(line) = self.tty_ready.pop_front() {
+            if !self.login_read_line(now, line) {
+                break;
+            }
+        }
+    }
+
+    /// The n_tty line discipline in canonical mode with BusyBox telnetd's termios
+    /// (ICRNL, ISIG, ECHO, ECHOE, ECHOK, ECHOKE, ECHOCTL, ONLCR, XTABS).
+    fn canonical_input(&mut self, now: Now, b: u8) {
+        let c = if b == b'\r' { b'\n' } else { b };
+        match c {
+            // VINTR, VQUIT, VSUSP: the signal goes to login; the input queue is flushed.
+            0x03 | 0x1c | 0x1a => {
+                if self.tty_echo {
+                    self.output(&[b'^', c + 0x40]);
+                }
+                self.tty_line.clear();
+                self.tty_ready.clear();
+                self.login_signal(now, c);
+            }
+            // VEOF: ends the line without a newline; alone, it is end of file.
+            0x04 => {
+                let line = std::mem::take(&mut self.tty_line);
+                self.tty_ready.push_back(line);
+            }
+            // VERASE
+            0x7f => {
+                if let Some(erased) = self.tty_line.pop() {
+                    if self.tty_echo {
+                        self.echo_erase(erased);
+                    }
+                }
+            }
+            // VKILL
+            0x15 => {
+                while let Some(erased) = self.tty_line.pop() {
+                    if self.tty_echo {
+                        self.echo_erase(erased);
+                    }
+                }
+            }
+            b'\n' => {
+                self.tty_line.push(b'\n');
+                if self.tty_echo {
+                    self.output(b"\r\n");
+                }
+                let line = std::mem::take(&mut self.tty_line);
+                self.tty_ready.push_back(line);
+            }
+            _ => {
+                if self.tty_line.len() >= TTY_LINE_MAX {
+                    return;
+                }
+                self.tty_line.push(c);
+                if self.tty_echo {
+                    self.echo_char(c);
+                }
+            }
+        }
+    }
+
+    fn echo_char(&mut self, c: u8) {
+        match c {
+            b'\t' => {
+                let spaces = 8 - self.column % 8;
+                self.output(&b"        "[..spaces.min(8)]);
+            }
+            0..=0x1f => self.output(&[b'^', c + 0x40]),
+            0x7f => self.output(b"^?"),
+            _ => self.output(&[c]),
+        }
+    }
+
+    fn echo_erase(&mut self, erased: u8) {
+        if erased < 0x20 && erased != b'\t' {
+            self.output(b"\x08 \x08\x08 \x08");
+        } else {
+            self.output(b"\x08 \x08");
+        }
+    }
+
+    fn login_signal(&mut self, now: Now, c: u8) {
+        match (&self.phase, c) {
+            // ^Z stops login; the connection hangs until a timeout.
+            (_, 0x1a) => self.phase = Phase::Stopped,
+            // During the password read SIGINT is caught: the read fails like a wrong password.
+            (Phase::Password { username }, 0x03) => {
+                let username = username.clone();
+                self.password_entered(now, username, None);
+            }
+            // SIGINT or SIGQUIT kill login; telnetd closes the connection.
+            _ => self.close(now, CloseReason::DeviceClosed),
+        }
+    }
+
+    /// `login` reads one line; returns false when it stopped reading lines.
+    fn login_read_line(&mut self, now: Now, line: Vec<u8>) -> bool {
+        match &self.phase {
+            Phase::Username { empty_lines_left } => {
+                let empty_lines_left = *empty_lines_left;
+                let Some(start) = line.iter().position(|b| !is_c_space(*b)) else {
+                    if line.last() != Some(&b'\n') {
+                        // EOF at the prompt: login exits.
+                        self.close(now, CloseReason::DeviceClosed);
+                        return false;
+                    }
+                    if empty_lines_left <= 1 {
+                        self.close(now, CloseReason::DeviceClosed);
+                        return false;
+                    }
+                    let prompt = format!("{} login: ", self.config.device.hostname);
+                    self.output(prompt.as_bytes());
+                    self.phase = Phase::Username {
+                        empty_lines_left: empty_lines_left - 1,
+                    };
+                    return true;
+                };
+                let rest = line.get(start + 1..).unwrap_or_default();
+                let newline_in_reach = rest.iter().take(USERNAME_FGETS).any(|&b| b == b'\n');
+                if !newline_in_reach {
+                    // fgets() came back without a newline: login exits.
+                    self.close(now, CloseReason::DeviceClosed);
+                    return false;
+                }
+                let name = line.get(start..).unwrap_or_default();
+                let end = name.iter().position(|&b| b <= b' ').unwrap_or(name.len());
+                let username = name.get(..end).unwrap_or_default().to_vec();
+                self.output(b"Password: ");
+                self.tty_echo = false;
+                self.phase = Phase::Password { username };
+                true
+            }
+            Phase::Password { username } => {
+                let username = username.clone();
+                let password = match line.iter().position(|&b| b == b'\n') {
+                    Some(end) => Some(line.get(..end).unwrap_or_default().to_vec()),
+                    None if line.is_empty() => None,
+                    None => Some(line),
+                };
+                self.password_entered(now, username, password);
+                // After a success the rest of the queue is the shell's type-ahead.
+                if let Phase::Shell(_) = self.phase {
+                    let pending: Vec<u8> = self.tty_ready.drain(..).flatten().collect();
+                    let partial = std::mem::take(&mut self.tty_line);
+                    for b in pending.into_iter().chain(partial) {
+                        self.shell_input(now, b);
+                    }
+                }
+                false
+            }
+            // Lines typed during the pause wait for the tcflush at the next prompt.
+            _ => {
+                self.tty_ready.push_front(line);
+                false
+            }
+        }
+    }
+
+    fn password_entered(&mut self, now: Now, username: Vec<u8>, password: Option<Vec<u8>>) {
+        // bb_ask_noecho(): echo back on, then "\n".
+        self.tty_echo = true;
+        self.output(b"\r\n");
+        let pass = password.clone().unwrap_or_default();
+        let ok = password.is_some()
+            && self
+                .config
+                .auth
+                .check(now.mono, self.peer.src.ip(), &username, &pass);
+        let (username, password) = (lossy(&username), lossy(&pass));
+        if ok {
+            self.event(now, EventKind::LoginSuccess { username, password });
+            self.login_deadline = None;
+            self.phase = Phase::Shell(Shell {
+                depth: 1,
+                ..Shell::default()
+            });
+            let banner = self.config.device.profile.shell_banner();
+            self.output(banner.as_bytes());
+            self.shell_prompt();
+        } else {
+            self.event(now, EventKind::LoginFailed { username, password });
+            self.pause_until = Some(now.mono + self.config.limits.failed_login_delay);
+            self.phase = Phase::FailedPause;
+        }
+    }
+
+    fn shell_prompt(&mut self) {
+        let profile = &self.config.device.profile;
+        let prompt = profile.prompt.replace("\\w", "~").replace("\\$", "#");
+        let line_editing = profile.line_editing;
+        self.output(prompt.as_bytes());
+        if line_editing {
+            // Cursor position query; goes through escape_iac but does not move the cursor.
+            self.transmit.extend_from_slice(b"\x1b[6n");
+        }
+    }
+
+    fn shell_input(&mut self, now: Now, b: u8) {
+        let Phase::Shell(shell) = &mut self.phase else {
+            return;
+        };
+        match (shell.escape, b) {
+            (Escape::None, 0x1b) => {
+                shell.escape = Escape::Esc;
+                return;
+            }
+            (Escape::Esc, b'[') => {
+                shell.escape = Escape::Csi;
+                return;
+            }
+            (Escape::Esc, _) => {
+                shell.escape = Escape::None;
+                return;
+            }
+            (Escape::Csi, 0x40..=0x7e) => {
+                shell.escape = Escape::None;
+                return;
+            }
+            (Escape::Csi, _) => return,
+            (Escape::None, _) => {}
+        }
+        match b {
+            b'\r' | b'\n' => {
+                let line = std::mem::take(&mut shell.line);
+                self.output(b"\r\n");
+                self.execute(now, line);
+            }
+            0x7f | 0x08 => {
+                if shell.line.pop().is_some() {
+                    self.output(b"\x08 \x08");
+                }
+            }
+            0x03 => {
+                shell.line.clear();
+                self.output(b"^C\r\n");
+                self.shell_prompt();
+            }
+            0x04 => {
+                if shell.line.is_empty() {
+                    self.output(b"\r\n");
+                    self.execute(now, b"exit".to_vec());
+                }
+            }
+            0..=0x1f => {}
+            _ => {
+                if shell.line.len() + 1 >= EDITING_MAX_LEN {
+                    return;
+                }
+                shell.line.push(b);
+                self.output(&[b]);
+                let width = if self.width == 0 {
+                    DEFAULT_WIDTH
+                } else {
+                    self.width
+                };
+                if self.column >= usize::from(width) {
+                    self.output(b"\r\r\n");
+                }
+            }
+        }
+    }
+
+    /// Placeholder interpreter: `;`-separated commands, `sh`, `exit`,
+    /// `[/bin/]busybox WORD`; everything else is "not found".
+    fn execute(&mut self, now: Now, line: Vec<u8>) {
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            self.event(
+                now,
+                EventKind::CommandInput {
+                    input: lossy(&line),
+                },
+            );
+        }
+        for command in line.split(|&b| b == b';') {
+            let argv: Vec<&[u8]> = command
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .collect();
+            let Some(&name) = argv.first() else {
+                continue;
+            };
+            let Phase::Shell(shell) = &mut self.phase else {
+                return;
+            };
+            let prefix: &[u8] = if shell.depth > 1 { b"sh" } else { b"-sh" };
+            match name {
+                b"exit" => {
+                    if shell.depth > 1 {
+                        shell.depth -= 1;
+                    } else {
+                        return self.close(now, CloseReason::DeviceClosed);
+                    }
+                }
+                b"sh" => {
+                    shell.depth += 1;
+                    let banner = self.config.device.profile.shell_banner();
+                    self.output(banner.as_bytes());
+                }
+                b"/bin/busybox" | b"busybox" => {
+                    if let Some(applet) = argv.get(1) {
+                        let known = std::str::from_utf8(applet)
+                            .is_ok_and(|a| self.config.device.profile.has_applet(a));
+                        if !known {
+                            let mut msg = applet.to_vec();
+                            msg.extend_from_slice(b": applet not found\r\n");
+                            self.output(&msg);
+                        }
+                    }
+                }
+                _ => {
+                    let mut msg = prefix.to_vec();
+                    msg.extend_from_slice(b": ");
+                    msg.extend_from_slice(name);
+                    msg.extend_from_slice(b": not found\r\n");
+                    self.output(&msg);
+                    self.event(now, EventKind::CommandFailed { input: lossy(name) });
+                }
+            }
+        }
+        if !self.is_closed() {
+            self.shell_prompt();
+        }
+    }
+}
+
+/// C's `isspace()` in the C locale.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// `/etc/issue.net` as `print_login_issue()` prints it: `\n` becomes `\n\r` (then ONLCR
+/// makes it `\r\n\r`), and the getty escapes that name the system are expanded.
+fn render_issue(device: &Device) -> Vec<u8> {
+    let profile = &device.profile;
+    let mut out = Vec::new();
+    let mut chars = profile.issue.bytes();
+    while let Some(c) = chars.next() {
+        match c {
+            b'\n' => out.extend_from_slice(b"\r\n\r"),
+            b'\\' | b'%' => match chars.next() {
+                Some(b's') => out.extend_from_slice(b"Linux"),
+                Some(b'n') => out.extend_from_slice(device.hostname.as_bytes()),
+                Some(b'm') => out.extend_from_slice(profile.arch.uname_machine().as_bytes()),
+                Some(b'r') => out.extend_from_slice(profile.kernel_release.as_bytes()),
+                Some(b'v') => out.extend_from_slice(profile.kernel_version.as_bytes()),
+                Some(b'l') => out.extend_from_slice(b"pts/0"),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,393 @@
+//! Session tests with a fake clock: exact bytes, exact events.
+
+use super::*;
+use crate::auth::{parse_credential_table, AuthMode, MIRAI_CREDENTIALS_TSV};
+use crate::profile::Profile;
+use std::time::UNIX_EPOCH;
+
+const MIRAI_IAC_REPLY: &[u8] = &[
+    0xff, 0xfc, 0x01, 0xff, 0xfb, 0x1f, 0xff, 0xfa, 0x1f, 0x00, 0x50, 0x00, 0x18, 0xff, 0xf0, 0xff,
+    0xfd, 0x01, 0xff, 0xfd, 0x03,
+];
+const BANNER: &[u8] = b"\r\n\r\nBusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) built-in shell (ash)\r\nEnter 'help' for a list of built-in commands.\r\n\r\n";
+
+struct Harness {
+    session: Session,
+    now: Now,
+}
+
+fn config(profile: &str, limits: Limits) -> Arc<SessionConfig> {
+    let profile = Profile::builtin()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == profile)
+        .unwrap();
+    let device = Arc::new(Device::new(Arc::new(profile), 7));
+    let auth = Arc::new(AuthPolicy::new(
+        AuthMode::Sticky,
+        parse_credential_table(MIRAI_CREDENTIALS_TSV),
+        Duration::from_secs(3600),
+        1000,
+    ));
+    Arc::new(SessionConfig {
+        device,
+        auth,
+        limits,
+    })
+}
+
+impl Harness {
+    fn new(profile: &str) -> Self {
+        Self::with(config(profile, Limits::default()))
+    }
+
+    fn with(config: Arc<SessionConfig>) -> Self {
+        let now = Now {
+            mono: Instant::now(),
+            wall: UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+        };
+        let peer = Peer {
+            src: "127.0.0.5:40000".parse().unwrap(),
+            dst: "127.0.0.1:2323".parse().unwrap(),
+        };
+        Self {
+            session: Session::new(config, SessionId::from_u64(0xabc), peer, now),
+            now,
+        }
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.session.poll_transmit(&mut out);
+        out
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.session.handle_input(self.now, bytes);
+        self.take()
+    }
+
+    /// Advances the fake clock by `d`, firing every deadline on the way.
+    fn advance(&mut self, d: Duration) -> Vec<u8> {
+        let end = self.now.mono + d;
+        while let Some(t) = self.session.poll_timeout() {
+            if t > end {
+                break;
+            }
+            self.now = self.now.after(t.saturating_duration_since(self.now.mono));
+            self.session.handle_timeout(self.now);
+        }
+        self.now = self.now.after(end.saturating_duration_since(self.now.mono));
+        self.take()
+    }
+
+    fn event_ids(&mut self) -> Vec<&'static str> {
+        std::iter::from_fn(|| self.session.poll_event())
+            .map(|e| e.kind.event_id())
+            .collect()
+    }
+
+    fn events(&mut self) -> Vec<EventKind> {
+        std::iter::from_fn(|| self.session.poll_event())
+            .map(|e| e.kind)
+            .collect()
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn opening_matches_the_capture() {
+    let mut h = Harness::new("oracle");
+    let mut out = h.take();
+    out.extend(h.advance(ms(10)));
+    assert_eq!(
+        out,
+        b"\xff\xfd\x01\xff\xfd\x1f\xff\xfb\x01\xff\xfb\x03\r\r\nDebian GNU/Linux 12\r\n\rvm login: "
+    );
+}
+
+#[test]
+fn mirai_scanner_dialogue_matches_the_capture() {
+    let mut h = Harness::new("oracle");
+    h.take();
+    assert_eq!(h.send(MIRAI_IAC_REPLY), b"");
+    h.advance(ms(10));
+    assert_eq!(h.send(b"root"), b"root");
+    assert_eq!(h.send(b"\r\n"), b"\r\nPassword: ");
+    assert_eq!(h.send(b"xc3511"), b"");
+    let mut expected = b"\r\n".to_vec();
+    expected.extend_from_slice(BANNER);
+    expected.extend_from_slice(b"~ # \x1b[6n");
+    assert_eq!(h.send(b"\r\n"), expected);
+    assert_eq!(
+        h.send(b"enable\r\n"),
+        b"enable\r\n-sh: enable: not found\r\n~ # \x1b[6n"
+    );
+    assert_eq!(
+        h.send(b"system\r\n"),
+        b"system\r\n-sh: system: not found\r\n~ # \x1b[6n"
+    );
+    assert_eq!(
+        h.send(b"shell\r\n"),
+        b"shell\r\n-sh: shell: not found\r\n~ # \x1b[6n"
+    );
+    let mut expected = b"sh\r\n".to_vec();
+    expected.extend_from_slice(BANNER);
+    expected.extend_from_slice(b"~ # \x1b[6n");
+    assert_eq!(h.send(b"sh\r\n"), expected);
+    assert_eq!(
+        h.send(b"/bin/busybox MIRAI\r\n"),
+        b"/bin/busybox MIRAI\r\nMIRAI: applet not found\r\n~ # \x1b[6n"
+    );
+    assert_eq!(
+        h.send(b"foo\r\n"),
+        b"foo\r\nsh: foo: not found\r\n~ # \x1b[6n"
+    );
+    let events = h.events();
+    assert_eq!(
+        events[..8],
+        [
+            EventKind::Connect,
+            EventKind::TelnetOption {
+                verb: busybait_events::TelnetVerb::Wont,
+                option: 1
+            },
+            EventKind::TelnetOption {
+                verb: busybait_events::TelnetVerb::Will,
+                option: 31
+            },
+            EventKind::ClientSize {
+                width: 80,
+                height: 24
+            },
+            EventKind::TelnetOption {
+                verb: busybait_events::TelnetVerb::Do,
+                option: 1
+            },
+            EventKind::TelnetOption {
+                verb: busybait_events::TelnetVerb::Do,
+                option: 3
+            },
+            EventKind::ClientFingerprint {
+                fingerprint: "fffc01 fffb1f fffa1f00500018fff0 fffd01 fffd03".into()
+            },
+            EventKind::LoginSuccess {
+                username: "root".into(),
+                password: "xc3511".into()
+            },
+        ]
+    );
+    assert_eq!(
+        events[8..11],
+        [
+            EventKind::CommandInput {
+                input: "enable".into()
+            },
+            EventKind::CommandFailed {
+                input: "enable".into()
+            },
+            EventKind::CommandInput {
+                input: "system".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn wrong_password_pauses_three_seconds_and_third_failure_closes() {
+    let mut h = Harness::new("oracle");
+    h.advance(ms(10));
+    h.take();
+    for attempt in 1..=3 {
+        assert_eq!(h.send(b"root\r\n"), b"root\r\nPassword: ");
+        assert_eq!(h.send(b"wrong\r\n"), b"\r\n", "newline at once");
+        assert_eq!(h.advance(ms(2999)), b"");
+        let out = h.advance(ms(1));
+        if attempt < 3 {
+            assert_eq!(out, b"Login incorrect\r\nvm login: ");
+            assert!(!h.session.is_closed());
+        } else {
+            assert_eq!(out, b"Login incorrect\r\n");
+            assert!(h.session.is_closed());
+        }
+    }
+    let ids = h.event_ids();
+    assert_eq!(
+        ids,
+        [
+            "cowrie.session.connect",
+            "cowrie.login.failed",
+            "cowrie.login.failed",
+            "cowrie.login.failed",
+            "busybait.session.end",
+            "cowrie.session.closed"
+        ]
+    );
+}
+
+#[test]
+fn type_ahead_during_the_pause_is_echoed_then_flushed() {
+    let mut h = Harness::new("oracle");
+    h.advance(ms(10));
+    h.take();
+    h.send(b"root\r\nbad\r\n");
+    // Mirai's scanner types "enable" at the ':' of the next prompt it thinks it saw.
+    assert_eq!(h.send(b"enable\r\n"), b"enable\r\n");
+    assert_eq!(
+        h.advance(Duration::from_secs(3)),
+        b"Login incorrect\r\nvm login: "
+    );
+    assert_eq!(h.send(b"root\r\n"), b"root\r\nPassword: ");
+}
+
+#[test]
+fn sticky_credential_refuses_a_second_one_from_the_same_source() {
+    let cfg = config("xiongmai-dvr", Limits::default());
+    let mut first = Harness::with(cfg.clone());
+    first.advance(ms(10));
+    first.send(b"root\r\nvizxv\r\n");
+    assert!(first.session.is_authenticated());
+    let mut second = Harness::with(cfg);
+    second.advance(ms(10));
+    second.send(b"root\r\nxc3511\r\n");
+    assert!(!second.session.is_authenticated());
+}
+
+#[test]
+fn input_before_login_starts_is_echoed_and_discarded() {
+    let mut h = Harness::new("oracle");
+    h.take();
+    // A TTYPE subnegotiation: BusyBox passes its payload to the pty.
+    let out = h.send(b"\xff\xfa\x18\x00XTERM\xff\xf0");
+    assert_eq!(out, b"^@XTERM");
+    assert_eq!(h.advance(ms(10)), b"vm login: ");
+    assert_eq!(h.send(b"root\r\n"), b"root\r\nPassword: ");
+}
+
+#[test]
+fn empty_lines_reprompt_and_long_username_closes() {
+    let mut h = Harness::new("oracle");
+    h.advance(ms(10));
+    h.take();
+    assert_eq!(h.send(b"\r\n"), b"\r\nvm login: ");
+    assert_eq!(h.send(b"   root  x\r\n"), b"   root  x\r\nPassword: ");
+    let mut h = Harness::new("oracle");
+    h.advance(ms(10));
+    h.take();
+    let long = [b'a'; 70];
+    h.send(&long);
+    h.send(b"\r\n");
+    assert!(h.session.is_closed());
+}
+
+#[test]
+fn login_timeout_prints_busybox_message() {
+    let mut h = Harness::new("oracle");
+    h.advance(ms(10));
+    h.take();
+    let out = h.advance(Duration::from_secs(60));
+    assert_eq!(out, b"\r\nLogin timed out after 60 seconds\r\n");
+    assert!(h.session.is_closed());
+    let events = h.events();
+    assert!(events.contains(&EventKind::LimitHit {
+        limit: "login_timeout",
+        value: 60
+    }));
+}
+
+#[test]
+fn long_line_hits_the_limit() {
+    let limits = Limits {
+        max_line_bytes: 100,
+        ..Limits::default()
+    };
+    let mut h = Harness::with(config("oracle", limits));
+    h.advance(ms(10));
+    h.send(&[b'x'; 100]);
+    assert!(!h.session.is_closed());
+    h.send(b"x");
+    assert!(h.session.is_closed());
+    assert!(h.events().contains(&EventKind::LimitHit {
+        limit: "max_line_bytes",
+        value: 100
+    }));
+}
+
+#[test]
+fn unterminated_subnegotiation_hits_the_limit() {
+    let mut h = Harness::new("oracle");
+    let mut input = vec![0xff, 0xfa, 0x18];
+    input.extend(std::iter::repeat_n(b'A', 600));
+    h.send(&input);
+    assert!(h.session.is_closed());
+    assert!(h.events().contains(&EventKind::LimitHit {
+        limit: "max_subneg_bytes",
+        value: 512
+    }));
+}
+
+#[test]
+fn ctrl_c_at_the_login_prompt_kills_login() {
+    let mut h = Harness::new("oracle");
+    h.advance(ms(10));
+    h.take();
+    assert_eq!(h.send(b"ro\x03"), b"ro^C");
+    assert!(h.session.is_closed());
+}
+
+#[test]
+fn echo_wraps_at_the_naws_width() {
+    let mut h = Harness::new("oracle");
+    h.send(MIRAI_IAC_REPLY);
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    let line =
+        b"echo -e '\\x6b\\x61\\x6d\\x69/var' > /var/.nippon; cat /var/.nippon; rm /var/.nippon";
+    let out = h.send(line);
+    assert_eq!(
+        out,
+        b"echo -e '\\x6b\\x61\\x6d\\x69/var' > /var/.nippon; cat /var/.nippon; rm /var/.ni\r\r\nppon"
+    );
+}
+
+#[test]
+fn loader_burst_is_answered_in_order() {
+    let mut h = Harness::new("xiongmai-dvr");
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    let out = h.send(b"enable\r\nshell\r\nsh\r\n/bin/busybox ECCHI\r\n");
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text,
+        "enable\r\n-sh: enable: not found\r\n# shell\r\n-sh: shell: not found\r\n# sh\r\n\r\n\r\nBusyBox v1.20.2 (2014-04-18 16:50:30 CST) built-in shell (ash)\r\nEnter 'help' for a list of built-in commands.\r\n\r\n# /bin/busybox ECCHI\r\nECCHI: applet not found\r\n# "
+    );
+}
+
+#[test]
+fn output_doubles_iac() {
+    let mut h = Harness::new("oracle");
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    assert_eq!(
+        h.send(b"\xff\xff\r\n"),
+        b"\xff\xff\r\n-sh: \xff\xff: not found\r\n~ # \x1b[6n"
+    );
+}
+
+#[test]
+fn same_input_same_output() {
+    let run = || {
+        let mut h = Harness::new("ipcam-mipsel");
+        let mut all = h.take();
+        all.extend(h.send(MIRAI_IAC_REPLY));
+        all.extend(h.advance(ms(10)));
+        all.extend(h.send(b"root\r\nbad\r\n"));
+        all.extend(h.advance(Duration::from_secs(4)));
+        all.extend(h.send(b"admin\r\nadmin\r\nls\r\n"));
+        (all, h.event_ids())
+    };
+    assert_eq!(run(), run());
+}

@@ -1,0 +1,445 @@
+//! The one `Event` type every part of busybait emits, and its Cowrie-compatible
+//! JSON-lines form.
+//!
+//! Cowrie's event ids and field names (see `docs/EVENTS.md`) are kept exactly, so
+//! that pipelines built for Cowrie read busybait's log unchanged. What Cowrie has no
+//! id for is emitted under a `busybait.*` id; every such id is listed in
+//! [`BUSYBAIT_EVENT_IDS`]. Two deliberate differences from Cowrie:
+//! `cowrie.command.*` `input` is exactly what was typed (Cowrie appends a space to a
+//! bare failed command), and every line carries a per-sensor sequence number `seq`.
+//!
+//! This crate does no I/O: sensor-wide fields (`sensor`, `uuid`, `seq`) are supplied
+//! by the recorder when it renders an event with [`Event::to_json_line`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+
+/// A Cowrie-style session id: 6 random bytes shown as 12 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub [u8; 6]);
+
+impl SessionId {
+    /// Builds an id from the low 48 bits of `v`.
+    pub fn from_u64(v: u64) -> Self {
+        let b = v.to_be_bytes();
+        Self([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+
+    /// Parses 12 hex digits.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut out = [0u8; 6];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Self(out))
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({self})")
+    }
+}
+
+/// The two ends of a connection, as Cowrie reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The attacker's address.
+    pub src: SocketAddr,
+    /// The sensor's local address the attacker connected to.
+    pub dst: SocketAddr,
+}
+
+/// A telnet negotiation verb, as Cowrie names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TelnetVerb {
+    /// IAC WILL (251)
+    Will,
+    /// IAC WONT (252)
+    Wont,
+    /// IAC DO (253)
+    Do,
+    /// IAC DONT (254)
+    Dont,
+}
+
+impl TelnetVerb {
+    /// Cowrie's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TelnetVerb::Will => "WILL",
+            TelnetVerb::Wont => "WONT",
+            TelnetVerb::Do => "DO",
+            TelnetVerb::Dont => "DONT",
+        }
+    }
+}
+
+/// Why a session ended, carried by `busybait.session.end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed the connection.
+    ClientClosed,
+    /// The emulated device closed it (`exit`, third failed login, ...).
+    DeviceClosed,
+    /// A named limit was hit; see the preceding `busybait.limit` event.
+    Limit,
+    /// The sensor shut down (SIGINT/SIGTERM).
+    Shutdown,
+    /// A network error on the socket.
+    IoError,
+    /// Evicted to make room for a newer unauthenticated connection.
+    Evicted,
+}
+
+impl CloseReason {
+    /// Stable name used in JSON and SQLite.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::DeviceClosed => "device_closed",
+            CloseReason::Limit => "limit",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::IoError => "io_error",
+            CloseReason::Evicted => "evicted",
+        }
+    }
+}
+
+/// What happened. Each variant maps to exactly one event id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// `cowrie.session.connect`
+    Connect,
+    /// `cowrie.telnet.option`: logged once per (verb, option).
+    TelnetOption {
+        /// WILL/WONT/DO/DONT
+        verb: TelnetVerb,
+        /// Option byte.
+        option: u8,
+    },
+    /// `cowrie.client.size` (telnet NAWS).
+    ClientSize {
+        /// Columns.
+        width: u16,
+        /// Rows.
+        height: u16,
+    },
+    /// `busybait.client.fingerprint`: the client's opening telnet bytes
+    /// (see `docs/EVENTS.md` for how the string is built).
+    ClientFingerprint {
+        /// Space-separated lower-case hex, one group per telnet command.
+        fingerprint: String,
+    },
+    /// `cowrie.login.success`
+    LoginSuccess {
+        /// User name as typed.
+        username: String,
+        /// Password as typed.
+        password: String,
+    },
+    /// `cowrie.login.failed`
+    LoginFailed {
+        /// User name as typed.
+        username: String,
+        /// Password as typed.
+        password: String,
+    },
+    /// `cowrie.command.input`: one command line, exactly as typed.
+    CommandInput {
+        /// The line.
+        input: String,
+    },
+    /// `cowrie.command.failed`: a command the device does not have.
+    CommandFailed {
+        /// The command as typed (no trailing space, unlike Cowrie).
+        input: String,
+    },
+    /// `busybait.limit`: a named limit was hit.
+    LimitHit {
+        /// Limit name, as in the config file.
+        limit: &'static str,
+        /// The configured value.
+        value: u64,
+    },
+    /// `busybait.session.end`: why the session ended (precedes `session.closed`).
+    SessionEnd {
+        /// Reason.
+        reason: CloseReason,
+    },
+    /// `cowrie.session.closed`
+    Closed {
+        /// Session duration in whole milliseconds.
+        duration_ms: u64,
+    },
+}
+
+/// Every `busybait.*` event id, with what it means. Kept in sync with `docs/EVENTS.md`
+/// by a test.
+pub const BUSYBAIT_EVENT_IDS: &[(&str, &str)] = &[
+    (
+        "busybait.client.fingerprint",
+        "the client's telnet negotiation bytes, as a fingerprint string",
+    ),
+    ("busybait.limit", "a named limit was hit in this session"),
+    (
+        "busybait.session.end",
+        "why the session ended; always followed by cowrie.session.closed",
+    ),
+];
+
+impl EventKind {
+    /// The event id.
+    pub fn event_id(&self) -> &'static str {
+        match self {
+            EventKind::Connect => "cowrie.session.connect",
+            EventKind::TelnetOption { .. } => "cowrie.telnet.option",
+            EventKind::ClientSize { .. } => "cowrie.client.size",
+            EventKind::ClientFingerprint { .. } => "busybait.client.fingerprint",
+            EventKind::LoginSuccess { .. } => "cowrie.login.success",
+            EventKind::LoginFailed { .. } => "cowrie.login.failed",
+            EventKind::CommandInput { .. } => "cowrie.command.input",
+            EventKind::CommandFailed { .. } => "cowrie.command.failed",
+            EventKind::LimitHit { .. } => "busybait.limit",
+            EventKind::SessionEnd { .. } => "busybait.session.end",
+            EventKind::Closed { .. } => "cowrie.session.closed",
+        }
+    }
+}
+
+/// One event of one session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Wall-clock time the event happened.
+    pub time: SystemTime,
+    /// The session it belongs to.
+    pub session: SessionId,
+    /// Connection endpoints.
+    pub peer: Peer,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Sensor-wide fields added to every line.
+#[derive(Clone, Debug)]
+pub struct SensorIdentity {
+    /// `sensor` field: the sensor's name.
+    pub name: String,
+    /// `uuid` field: the sensor's persistent uuid.
+    pub uuid: String,
+}
+
+/// Cowrie's timestamp form: UTC, microseconds, `Z` suffix.
+pub fn format_timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// Telnet option names as Cowrie (Twisted's `telnet.py`) spells them.
+pub fn telnet_option_name(option: u8) -> String {
+    let known = match option {
+        0 => "BINARY",
+        1 => "ECHO",
+        3 => "SGA",
+        5 => "STATUS",
+        6 => "TIMINGMARK",
+        24 => "TTYPE",
+        31 => "NAWS",
+        32 => "TSPEED",
+        33 => "LFLOW",
+        34 => "LINEMODE",
+        35 => "XDISPLOC",
+        36 => "OLD_ENVIRON",
+        37 => "AUTHENTICATION",
+        38 => "ENCRYPT",
+        39 => "NEW_ENVIRON",
+        _ => return format!("UNKNOWN_{option}"),
+    };
+    known.to_string()
+}
+
+impl Event {
+    /// Renders one compact JSON line (without the trailing newline) with Cowrie's
+    /// common fields, the event's own fields, and busybait's `seq`.
+    pub fn to_json_value(&self, sensor: &SensorIdentity, seq: u64) -> Value {
+        let mut m = Map::new();
+        let session = self.session.to_string();
+        m.insert("eventid".into(), self.kind.event_id().into());
+        m.insert("session".into(), session.clone().into());
+        m.insert("protocol".into(), "telnet".into());
+        m.insert("src_ip".into(), self.peer.src.ip().to_string().into());
+        m.insert("src_port".into(), self.peer.src.port().into());
+        m.insert("dst_ip".into(), self.peer.dst.ip().to_string().into());
+        m.insert("dst_port".into(), self.peer.dst.port().into());
+        let message = match &self.kind {
+            EventKind::Connect => format!(
+                "New connection: {}:{} ({}:{}) [session: {}]",
+                self.peer.src.ip(),
+                self.peer.src.port(),
+                self.peer.dst.ip(),
+                self.peer.dst.port(),
+                session
+            ),
+            EventKind::TelnetOption { verb, option } => {
+                let name = telnet_option_name(*option);
+                m.insert("command".into(), verb.as_str().into());
+                m.insert("option_name".into(), name.clone().into());
+                m.insert("option_byte".into(), (*option).into());
+                format!("Telnet {} {}", verb.as_str(), name)
+            }
+            EventKind::ClientSize { width, height } => {
+                m.insert("width".into(), (*width).into());
+                m.insert("height".into(), (*height).into());
+                format!("Terminal Size: {width} {height}")
+            }
+            EventKind::ClientFingerprint { fingerprint } => {
+                m.insert("fingerprint".into(), fingerprint.clone().into());
+                format!("Telnet client fingerprint: {fingerprint}")
+            }
+            EventKind::LoginSuccess { username, password } => {
+                m.insert("username".into(), username.clone().into());
+                m.insert("password".into(), password.clone().into());
+                format!("login attempt [{username}/{password}] succeeded")
+            }
+            EventKind::LoginFailed { username, password } => {
+                m.insert("username".into(), username.clone().into());
+                m.insert("password".into(), password.clone().into());
+                format!("login attempt [{username}/{password}] failed")
+            }
+            EventKind::CommandInput { input } => {
+                m.insert("input".into(), input.clone().into());
+                format!("CMD: {input}")
+            }
+            EventKind::CommandFailed { input } => {
+                m.insert("input".into(), input.clone().into());
+                format!("Command not found: {input}")
+            }
+            EventKind::LimitHit { limit, value } => {
+                m.insert("limit".into(), (*limit).into());
+                m.insert("value".into(), (*value).into());
+                format!("Limit {limit} ({value}) reached")
+            }
+            EventKind::SessionEnd { reason } => {
+                m.insert("reason".into(), reason.as_str().into());
+                format!("Session ended: {}", reason.as_str())
+            }
+            EventKind::Closed { duration_ms } => {
+                m.insert("duration_ms".into(), (*duration_ms).into());
+                format!("Connection lost after {duration_ms} milliseconds")
+            }
+        };
+        m.insert("message".into(), message.into());
+        m.insert("sensor".into(), sensor.name.clone().into());
+        m.insert("uuid".into(), sensor.uuid.clone().into());
+        m.insert("timestamp".into(), format_timestamp(self.time).into());
+        m.insert("seq".into(), seq.into());
+        Value::Object(m)
+    }
+
+    /// [`Event::to_json_value`] as one compact line, without the newline.
+    pub fn to_json_line(&self, sensor: &SensorIdentity, seq: u64) -> String {
+        self.to_json_value(sensor, seq).to_string()
+    }
+}
+
+/// Turns attacker bytes into a JSON-safe string. Valid UTF-8 is kept as is; each
+/// invalid byte becomes U+FFFD, as Cowrie's Python decoding does. The exact bytes are
+/// kept in the session recording.
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn peer() -> Peer {
+        Peer {
+            src: "127.0.0.1:37846".parse().unwrap(),
+            dst: "127.0.0.1:2223".parse().unwrap(),
+        }
+    }
+
+    fn sensor() -> SensorIdentity {
+        SensorIdentity {
+            name: "vm".into(),
+            uuid: "869d3794-e95b-11f1-a74c-02fc00000001".into(),
+        }
+    }
+
+    #[test]
+    fn session_id_is_twelve_hex() {
+        let id = SessionId::from_u64(0x2b74_6a63_fcd6);
+        assert_eq!(id.to_string(), "2b746a63fcd6");
+        assert_eq!(SessionId::parse("2b746a63fcd6"), Some(id));
+        assert_eq!(SessionId::parse("2b746a63fcd"), None);
+    }
+
+    #[test]
+    fn timestamp_matches_cowrie() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_670_304_382_946);
+        assert_eq!(format_timestamp(t), "2026-11-26T05:18:24.382946Z");
+    }
+
+    #[test]
+    fn connect_line_matches_cowrie_fields() {
+        let ev = Event {
+            time: UNIX_EPOCH + Duration::from_micros(1_795_670_397_312_485),
+            session: SessionId::from_u64(0x2b74_6a63_fcd6),
+            peer: peer(),
+            kind: EventKind::Connect,
+        };
+        let v = ev.to_json_value(&sensor(), 7);
+        let expected = serde_json::json!({
+            "session":"2b746a63fcd6","protocol":"telnet","src_ip":"127.0.0.1","src_port":37846,
+            "dst_ip":"127.0.0.1","dst_port":2223,"eventid":"cowrie.session.connect","sensor":"vm",
+            "uuid":"869d3794-e95b-11f1-a74c-02fc00000001","timestamp":"2026-11-26T05:19:57.312485Z",
+            "message":"New connection: 127.0.0.1:37846 (127.0.0.1:2223) [session: 2b746a63fcd6]",
+            "seq":7
+        });
+        assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn command_failed_has_no_trailing_space() {
+        let ev = Event {
+            time: UNIX_EPOCH,
+            session: SessionId::from_u64(1),
+            peer: peer(),
+            kind: EventKind::CommandFailed {
+                input: "enable".into(),
+            },
+        };
+        let v = ev.to_json_value(&sensor(), 1);
+        assert_eq!(v["input"], "enable");
+        assert_eq!(v["message"], "Command not found: enable");
+    }
+
+    #[test]
+    fn option_event_fields() {
+        let ev = Event {
+            time: UNIX_EPOCH,
+            session: SessionId::from_u64(1),
+            peer: peer(),
+            kind: EventKind::TelnetOption {
+                verb: TelnetVerb::Will,
+                option: 31,
+            },
+        };
+        let v = ev.to_json_value(&sensor(), 1);
+        assert_eq!(v["command"], "WILL");
+        assert_eq!(v["option_name"], "NAWS");
+        assert_eq!(v["option_byte"], 31);
+        assert_eq!(v["message"], "Telnet WILL NAWS");
+    }
+}
