@@ -1,0 +1,291 @@
+//! `busybait.db`: events, sessions, logins and commands, queryable.
+//!
+//! WAL mode with `synchronous = NORMAL`: every batch is one transaction, durable
+//! against a crash of the sensor process as soon as it commits; a power loss can take
+//! the transactions since the last WAL checkpoint. The schema changes only through
+//! the numbered [`MIGRATIONS`], tracked in `PRAGMA user_version`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use busybait_events::EventKind;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{Record, Sink, StoreError};
+
+/// File name in the data dir.
+pub const DB_FILE: &str = "busybait.db";
+
+/// Schema migrations; entry N brings the schema from version N to N+1.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: events, sessions, logins, commands.
+    "CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        eventid TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        json TEXT NOT NULL
+    );
+    CREATE INDEX events_session ON events(session, seq);
+    CREATE INDEX events_eventid ON events(eventid);
+    CREATE TABLE sessions (
+        session TEXT PRIMARY KEY,
+        protocol TEXT NOT NULL,
+        src_ip TEXT NOT NULL,
+        src_port INTEGER NOT NULL,
+        dst_ip TEXT NOT NULL,
+        dst_port INTEGER NOT NULL,
+        start_time TEXT NOT NULL,
+        end_time TEXT,
+        duration_ms INTEGER,
+        end_reason TEXT,
+        username TEXT,
+        password TEXT,
+        login_failures INTEGER NOT NULL DEFAULT 0,
+        commands INTEGER NOT NULL DEFAULT 0,
+        fingerprint TEXT
+    );
+    CREATE INDEX sessions_start ON sessions(start_time);
+    CREATE INDEX sessions_src ON sessions(src_ip);
+    CREATE TABLE logins (
+        seq INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        username TEXT NOT NULL,
+        password TEXT NOT NULL,
+        success INTEGER NOT NULL
+    );
+    CREATE INDEX logins_session ON logins(session);
+    CREATE TABLE commands (
+        seq INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        input TEXT NOT NULL,
+        failed INTEGER NOT NULL
+    );
+    CREATE INDEX commands_session ON commands(session);",
+];
+
+/// Opens the database read-write and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Opens an existing database for reading (the CLI's read-side commands).
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            problem: "no database here; has `busybait serve` run with this data dir?".into(),
+        });
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            problem: format!(
+                "schema version {version} is newer than this busybait knows ({})",
+                MIGRATIONS.len()
+            ),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The SQLite sink.
+#[derive(Debug)]
+pub struct SqliteSink {
+    conn: Connection,
+}
+
+impl SqliteSink {
+    /// Opens (creating, migrating) the database.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self { conn: open(path)? })
+    }
+
+    /// Highest sequence number stored, or 0.
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        let v: Option<i64> = self.conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+        Ok(v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+    }
+}
+
+fn seq_i64(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+impl Sink for SqliteSink {
+    fn write_batch(&mut self, batch: &[Arc<Record>]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins_event = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (seq, session, eventid, timestamp, json) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in batch {
+                let ev = &r.event;
+                let session = ev.session.to_string();
+                let ts = busybait_events::format_timestamp(ev.time);
+                let seq = seq_i64(r.seq);
+                ins_event.execute(params![seq, session, ev.kind.event_id(), ts, r.json])?;
+                match &ev.kind {
+                    EventKind::Connect => {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO sessions (session, protocol, src_ip, src_port, dst_ip, dst_port, start_time)
+                             VALUES (?1, 'telnet', ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(params![
+                            session,
+                            ev.peer.src.ip().to_string(),
+                            ev.peer.src.port(),
+                            ev.peer.dst.ip().to_string(),
+                            ev.peer.dst.port(),
+                            ts
+                        ])?;
+                    }
+                    EventKind::LoginSuccess { username, password } | EventKind::LoginFailed { username, password } => {
+                        let success = matches!(ev.kind, EventKind::LoginSuccess { .. });
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO logins (seq, session, timestamp, username, password, success) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(params![seq, session, ts, username, password, success])?;
+                        if success {
+                            tx.prepare_cached("UPDATE sessions SET username = ?2, password = ?3 WHERE session = ?1")?
+                                .execute(params![session, username, password])?;
+                        } else {
+                            tx.prepare_cached("UPDATE sessions SET login_failures = login_failures + 1 WHERE session = ?1")?
+                                .execute(params![session])?;
+                        }
+                    }
+                    EventKind::CommandInput { input } => {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO commands (seq, session, timestamp, input, failed) VALUES (?1, ?2, ?3, ?4, 0)",
+                        )?
+                        .execute(params![seq, session, ts, input])?;
+                        tx.prepare_cached("UPDATE sessions SET commands = commands + 1 WHERE session = ?1")?
+                            .execute(params![session])?;
+                    }
+                    EventKind::CommandFailed { input } => {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO commands (seq, session, timestamp, input, failed) VALUES (?1, ?2, ?3, ?4, 1)",
+                        )?
+                        .execute(params![seq, session, ts, input])?;
+                    }
+                    EventKind::ClientFingerprint { fingerprint } => {
+                        tx.prepare_cached("UPDATE sessions SET fingerprint = ?2 WHERE session = ?1")?
+                            .execute(params![session, fingerprint])?;
+                    }
+                    EventKind::SessionEnd { reason } => {
+                        tx.prepare_cached("UPDATE sessions SET end_reason = ?2 WHERE session = ?1")?
+                            .execute(params![session, reason.as_str()])?;
+                    }
+                    EventKind::Closed { duration_ms } => {
+                        tx.prepare_cached("UPDATE sessions SET end_time = ?2, duration_ms = ?3 WHERE session = ?1")?
+                            .execute(params![session, ts, i64::try_from(*duration_ms).unwrap_or(i64::MAX)])?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn tick(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+}
+
+/// One row of `busybait sessions`.
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Session id.
+    pub session: String,
+    /// Start time.
+    pub start_time: String,
+    /// Attacker address.
+    pub src_ip: String,
+    /// Attacker port.
+    pub src_port: u16,
+    /// Sensor port.
+    pub dst_port: u16,
+    /// Duration, once closed.
+    pub duration_ms: Option<i64>,
+    /// Why it ended, once closed.
+    pub end_reason: Option<String>,
+    /// Accepted user name.
+    pub username: Option<String>,
+    /// Accepted password.
+    pub password: Option<String>,
+    /// Failed logins.
+    pub login_failures: i64,
+    /// Command lines.
+    pub commands: i64,
+    /// Client telnet fingerprint.
+    pub fingerprint: Option<String>,
+}
+
+/// The most recent `limit` sessions, newest first.
+pub fn recent_sessions(conn: &Connection, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT session, start_time, src_ip, src_port, dst_port, duration_ms, end_reason, username, password,
+                login_failures, commands, fingerprint
+         FROM sessions ORDER BY start_time DESC, session DESC LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(SessionRow {
+                session: r.get(0)?,
+                start_time: r.get(1)?,
+                src_ip: r.get(2)?,
+                src_port: r.get(3)?,
+                dst_port: r.get(4)?,
+                duration_ms: r.get(5)?,
+                end_reason: r.get(6)?,
+                username: r.get(7)?,
+                password: r.get(8)?,
+                login_failures: r.get(9)?,
+                commands: r.get(10)?,
+                fingerprint: r.get(11)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Every event of a session (JSON lines), in order; `None` if the session is unknown.
+pub fn session_events(conn: &Connection, session: &str) -> Result<Option<Vec<String>>, StoreError> {
+    let exists: Option<String> = conn
+        .query_row("SELECT session FROM sessions WHERE session = ?1", params![session], |r| r.get(0))
+        .optional()?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare("SELECT json FROM events WHERE session = ?1 ORDER BY seq")?;
+    let rows = stmt
+        .query_map(params![session], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(rows))
+}
