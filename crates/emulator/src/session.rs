@@ -249,7 +249,9 @@ impl Session {
         self.phase = Phase::Closed;
     }
 
-    fn limit(&mut self, now: Now, limit: &'static str, value: u64) {
+    /// Ends the session because a named limit was hit (also used by the edge, for
+    /// limits it enforces itself such as a stalled write).
+    pub fn close_for_limit(&mut self, now: Now, limit: &'static str, value: u64) {
         self.event(now, EventKind::LimitHit { limit, value });
         self.close(now, CloseReason::Limit);
     }
@@ -263,17 +265,17 @@ impl Session {
         let limits = &self.config.limits;
         if t >= self.lifetime_deadline {
             let v = limits.session_lifetime.as_secs();
-            return self.limit(now, "session_lifetime", v);
+            return self.close_for_limit(now, "session_lifetime", v);
         }
         if t >= self.idle_deadline {
             let v = limits.idle_timeout.as_secs();
-            return self.limit(now, "idle_timeout", v);
+            return self.close_for_limit(now, "idle_timeout", v);
         }
         if self.login_deadline.is_some_and(|d| t >= d) {
             // login's SIGALRM handler.
             let secs = limits.login_timeout.as_secs();
             self.output(format!("\r\nLogin timed out after {secs} seconds\r\n").as_bytes());
-            return self.limit(now, "login_timeout", secs);
+            return self.close_for_limit(now, "login_timeout", secs);
         }
         if self.login_started_at.is_some_and(|d| t >= d) {
             self.login_started_at = None;
@@ -308,7 +310,7 @@ impl Session {
         self.observed = observed;
         if let Err(e) = result {
             let v = e.0 as u64;
-            return self.limit(now, "max_subneg_bytes", v);
+            return self.close_for_limit(now, "max_subneg_bytes", v);
         }
         let mut filtered = std::mem::take(&mut self.filtered);
         self.filter.feed(input, &mut filtered);
@@ -336,7 +338,7 @@ impl Session {
         self.filtered = filtered;
         if !self.is_closed() && self.transmit.len() > self.config.limits.max_output_bytes {
             let v = self.config.limits.max_output_bytes as u64;
-            self.limit(now, "max_output_bytes", v);
+            self.close_for_limit(now, "max_output_bytes", v);
         }
     }
 
@@ -393,7 +395,7 @@ impl Session {
             self.bytes_since_newline += 1;
             if self.bytes_since_newline > self.config.limits.max_line_bytes {
                 let v = self.config.limits.max_line_bytes as u64;
-                return self.limit(now, "max_line_bytes", v);
+                return self.close_for_limit(now, "max_line_bytes", v);
             }
         }
         if matches!(self.phase, Phase::Shell(_)) {
@@ -469,7 +471,7 @@ impl Session {
         match c {
             b'\t' => {
                 let spaces = 8 - self.column % 8;
-                self.output(&b"        "[..spaces.min(8)]);
+                self.output(b"        ".get(..spaces).unwrap_or_default());
             }
             0..=0x1f => self.output(&[b'^', c + 0x40]),
             0x7f => self.output(b"^?"),

@@ -59,7 +59,9 @@ impl JsonlSink {
 
     fn sync(&mut self) -> Result<(), StoreError> {
         if self.dirty {
-            self.file.sync_data().map_err(|e| StoreError::io(&self.path, e))?;
+            self.file
+                .sync_data()
+                .map_err(|e| StoreError::io(&self.path, e))?;
             self.dirty = false;
         }
         self.last_sync = Instant::now();
@@ -74,7 +76,11 @@ impl Sink for JsonlSink {
             self.buf.extend_from_slice(r.json.as_bytes());
             self.buf.push(b'\n');
         }
-        let before = self.file.metadata().map_err(|e| StoreError::io(&self.path, e))?.len();
+        let before = self
+            .file
+            .metadata()
+            .map_err(|e| StoreError::io(&self.path, e))?
+            .len();
         if let Err(e) = self.file.write_all(&self.buf) {
             // Undo a partial write so that a retry does not leave half a line behind.
             let _ = self.file.set_len(before);
@@ -122,7 +128,9 @@ fn repair_torn_tail(path: &Path, file: &mut File, torn_path: &Path) -> Result<u6
         .create(true)
         .open(torn_path)
         .map_err(|e| StoreError::io(torn_path, e))?;
-    out.write_all(torn).and_then(|()| out.write_all(b"\n")).and_then(|()| out.sync_data())
+    out.write_all(torn)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.sync_data())
         .map_err(|e| StoreError::io(torn_path, e))?;
     file.set_len(cut).map_err(|e| StoreError::io(path, e))?;
     file.sync_data().map_err(|e| StoreError::io(path, e))?;
@@ -130,11 +138,19 @@ fn repair_torn_tail(path: &Path, file: &mut File, torn_path: &Path) -> Result<u6
     Ok(torn.len() as u64)
 }
 
-fn read_tail(path: &Path, file: &mut File, len: u64, max: u64) -> Result<(u64, Vec<u8>), StoreError> {
+fn read_tail(
+    path: &Path,
+    file: &mut File,
+    len: u64,
+    max: u64,
+) -> Result<(u64, Vec<u8>), StoreError> {
     let start = len.saturating_sub(max);
     let mut tail = Vec::new();
-    file.seek(SeekFrom::Start(start)).map_err(|e| StoreError::io(path, e))?;
-    file.take(max).read_to_end(&mut tail).map_err(|e| StoreError::io(path, e))?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| StoreError::io(path, e))?;
+    file.take(max)
+        .read_to_end(&mut tail)
+        .map_err(|e| StoreError::io(path, e))?;
     Ok((start, tail))
 }
 
@@ -147,9 +163,13 @@ fn last_seq(path: &Path, file: &mut File) -> Result<u64, StoreError> {
     let (_, tail) = read_tail(path, file, len, 1 << 20)?;
     let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
     let line = body.rsplit(|&b| b == b'\n').next().unwrap_or_default();
-    let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        problem: format!("last line is not JSON: {e}"),
-    })?;
-    Ok(value.get("seq").and_then(serde_json::Value::as_u64).unwrap_or(0))
+    let value: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            problem: format!("last line is not JSON: {e}"),
+        })?;
+    Ok(value
+        .get("seq")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0))
 }

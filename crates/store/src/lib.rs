@@ -141,13 +141,18 @@ trait Sink: Send {
 impl Recorder {
     /// Opens the stores in `config.data_dir` (repairing a torn last line) and starts
     /// the threads.
-    pub fn open(config: &RecorderConfig, sensor: SensorIdentity) -> Result<(Self, OpenReport), StoreError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| StoreError::io(&config.data_dir, e))?;
+    pub fn open(
+        config: &RecorderConfig,
+        sensor: SensorIdentity,
+    ) -> Result<(Self, OpenReport), StoreError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StoreError::io(&config.data_dir, e))?;
         let mut report = OpenReport::default();
         let mut sinks: Vec<(&'static str, Box<dyn Sink>)> = Vec::new();
         let mut last_seq = 0u64;
         if config.jsonl {
-            let (sink, last, torn) = jsonl::JsonlSink::open(&config.data_dir, config.fsync_interval)?;
+            let (sink, last, torn) =
+                jsonl::JsonlSink::open(&config.data_dir, config.fsync_interval)?;
             last_seq = last_seq.max(last);
             report.torn_bytes = torn;
             sinks.push(("jsonl", Box::new(sink)));
@@ -242,7 +247,11 @@ fn dispatch(
 /// Largest batch a sink writes at once.
 const MAX_BATCH: usize = 512;
 
-fn run_sink(name: &'static str, mut sink: Box<dyn Sink>, rx: Receiver<Arc<Record>>) -> Result<(), StoreError> {
+fn run_sink(
+    name: &'static str,
+    mut sink: Box<dyn Sink>,
+    rx: Receiver<Arc<Record>>,
+) -> Result<(), StoreError> {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {

@@ -50,7 +50,9 @@ impl SensorState {
                 );
                 let tmp = dir.join(format!("{SENSOR_FILE}.tmp"));
                 let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-                f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| StoreError::io(&tmp, e))?;
+                f.write_all(text.as_bytes())
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| StoreError::io(&tmp, e))?;
                 std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
                 Ok(state)
             }

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use busybait_events::EventKind;
-use rusqlite::{params, Connection, OptionalExtension};
+pub use rusqlite::Connection;
+use rusqlite::{params, OptionalExtension};
 
 use crate::{Record, Sink, StoreError};
 
@@ -123,7 +124,9 @@ impl SqliteSink {
 
     /// Highest sequence number stored, or 0.
     pub fn last_seq(&self) -> Result<u64, StoreError> {
-        let v: Option<i64> = self.conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+        let v: Option<i64> = self
+            .conn
+            .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
         Ok(v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
     }
 }
@@ -160,7 +163,8 @@ impl Sink for SqliteSink {
                             ts
                         ])?;
                     }
-                    EventKind::LoginSuccess { username, password } | EventKind::LoginFailed { username, password } => {
+                    EventKind::LoginSuccess { username, password }
+                    | EventKind::LoginFailed { username, password } => {
                         let success = matches!(ev.kind, EventKind::LoginSuccess { .. });
                         tx.prepare_cached(
                             "INSERT OR IGNORE INTO logins (seq, session, timestamp, username, password, success) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -179,8 +183,10 @@ impl Sink for SqliteSink {
                             "INSERT OR IGNORE INTO commands (seq, session, timestamp, input, failed) VALUES (?1, ?2, ?3, ?4, 0)",
                         )?
                         .execute(params![seq, session, ts, input])?;
-                        tx.prepare_cached("UPDATE sessions SET commands = commands + 1 WHERE session = ?1")?
-                            .execute(params![session])?;
+                        tx.prepare_cached(
+                            "UPDATE sessions SET commands = commands + 1 WHERE session = ?1",
+                        )?
+                        .execute(params![session])?;
                     }
                     EventKind::CommandFailed { input } => {
                         tx.prepare_cached(
@@ -189,12 +195,16 @@ impl Sink for SqliteSink {
                         .execute(params![seq, session, ts, input])?;
                     }
                     EventKind::ClientFingerprint { fingerprint } => {
-                        tx.prepare_cached("UPDATE sessions SET fingerprint = ?2 WHERE session = ?1")?
-                            .execute(params![session, fingerprint])?;
+                        tx.prepare_cached(
+                            "UPDATE sessions SET fingerprint = ?2 WHERE session = ?1",
+                        )?
+                        .execute(params![session, fingerprint])?;
                     }
                     EventKind::SessionEnd { reason } => {
-                        tx.prepare_cached("UPDATE sessions SET end_reason = ?2 WHERE session = ?1")?
-                            .execute(params![session, reason.as_str()])?;
+                        tx.prepare_cached(
+                            "UPDATE sessions SET end_reason = ?2 WHERE session = ?1",
+                        )?
+                        .execute(params![session, reason.as_str()])?;
                     }
                     EventKind::Closed { duration_ms } => {
                         tx.prepare_cached("UPDATE sessions SET end_time = ?2, duration_ms = ?3 WHERE session = ?1")?
@@ -213,7 +223,8 @@ impl Sink for SqliteSink {
     }
 
     fn close(&mut self) -> Result<(), StoreError> {
-        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())
     }
 }
@@ -278,7 +289,11 @@ pub fn recent_sessions(conn: &Connection, limit: usize) -> Result<Vec<SessionRow
 /// Every event of a session (JSON lines), in order; `None` if the session is unknown.
 pub fn session_events(conn: &Connection, session: &str) -> Result<Option<Vec<String>>, StoreError> {
     let exists: Option<String> = conn
-        .query_row("SELECT session FROM sessions WHERE session = ?1", params![session], |r| r.get(0))
+        .query_row(
+            "SELECT session FROM sessions WHERE session = ?1",
+            params![session],
+            |r| r.get(0),
+        )
         .optional()?;
     if exists.is_none() {
         return Ok(None);

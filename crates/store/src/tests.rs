@@ -1,8 +1,8 @@
 //! Recorder tests: sequence numbers, both sinks, restart and torn-line repair.
 
 use super::*;
-use std::fs::OpenOptions;
 use busybait_events::{EventKind, Peer, SessionId};
+use std::fs::OpenOptions;
 use std::time::{Duration, UNIX_EPOCH};
 
 fn sensor() -> SensorIdentity {
@@ -37,7 +37,9 @@ fn event(session: u64, kind: EventKind) -> Event {
 fn run(dir: &Path, events: Vec<Event>) -> OpenReport {
     let (rec, report) = Recorder::open(&config(dir), sensor()).unwrap();
     let handle = rec.handle().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         for e in events {
             handle.record(e).await.unwrap();
@@ -51,9 +53,25 @@ fn run(dir: &Path, events: Vec<Event>) -> OpenReport {
 fn session_events(n: u64) -> Vec<Event> {
     vec![
         event(n, EventKind::Connect),
-        event(n, EventKind::LoginSuccess { username: "root".into(), password: "xc3511".into() }),
-        event(n, EventKind::CommandInput { input: "enable".into() }),
-        event(n, EventKind::CommandFailed { input: "enable".into() }),
+        event(
+            n,
+            EventKind::LoginSuccess {
+                username: "root".into(),
+                password: "xc3511".into(),
+            },
+        ),
+        event(
+            n,
+            EventKind::CommandInput {
+                input: "enable".into(),
+            },
+        ),
+        event(
+            n,
+            EventKind::CommandFailed {
+                input: "enable".into(),
+            },
+        ),
         event(n, EventKind::Closed { duration_ms: 1234 }),
     ]
 }
@@ -62,7 +80,11 @@ fn jsonl_seqs(dir: &Path) -> Vec<u64> {
     std::fs::read_to_string(dir.join(jsonl::JSONL_FILE))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -81,9 +103,13 @@ fn both_sinks_get_every_event_in_order_across_restarts() {
     assert_eq!(rows[0].username.as_deref(), Some("root"));
     assert_eq!(rows[0].commands, 1);
     assert_eq!(rows[0].duration_ms, Some(1234));
-    let events = sqlite::session_events(&conn, &rows[1].session).unwrap().unwrap();
+    let events = sqlite::session_events(&conn, &rows[1].session)
+        .unwrap()
+        .unwrap();
     assert_eq!(events.len(), 5);
-    assert!(sqlite::session_events(&conn, "000000000000").unwrap().is_none());
+    assert!(sqlite::session_events(&conn, "000000000000")
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -119,7 +145,9 @@ fn full_queue_blocks_instead_of_dropping() {
     let (rec, _) = Recorder::open(&config(dir.path()), sensor()).unwrap();
     let handle = rec.handle().unwrap();
     assert_eq!(handle.depth(), 4);
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         for i in 0..200 {
             handle.record(event(i, EventKind::Connect)).await.unwrap();

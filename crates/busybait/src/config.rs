@@ -1,0 +1,335 @@
+//! `busybait.toml`: every limit and policy of the sensor, with defaults.
+//!
+//! Unknown keys are an error, so a typo never silently leaves a default in place.
+//! Durations are written as humantime spans (`"300s"`, `"1h"`, `"10ms"`).
+//! `docs/CONFIG.md` lists every key; `busybait.example.toml` is a complete file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use busybait_emulator::auth::{parse_credential_table, CredentialPattern, MIRAI_CREDENTIALS_TSV};
+use busybait_emulator::{AuthMode, AuthPolicy, Limits, Profile};
+use serde::{Deserialize, Deserializer};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where events, the database and `sensor.toml` live.
+    pub data_dir: PathBuf,
+    /// Telnet listeners.
+    pub telnet: Vec<SocketAddr>,
+    /// Device profile name.
+    pub profile: String,
+    /// A directory of extra profile TOML files (they may override built-in names).
+    pub profiles_dir: Option<PathBuf>,
+    /// The `sensor` field of every event.
+    pub sensor_name: String,
+    /// Connection and session limits.
+    pub limits: LimitsConfig,
+    /// Credential policy.
+    pub auth: AuthConfig,
+    /// Event storage.
+    pub store: StoreConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("busybait-data"),
+            telnet: vec![SocketAddr::from(([0, 0, 0, 0], 2323))],
+            profile: busybait_emulator::profile::DEFAULT_PROFILE.to_string(),
+            profiles_dir: None,
+            sensor_name: "busybait".to_string(),
+            limits: LimitsConfig::default(),
+            auth: AuthConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Concurrent sessions, all sources together.
+    pub max_sessions: usize,
+    /// Concurrent sessions from one source address.
+    pub max_sessions_per_source: usize,
+    /// Concurrent connections that have not logged in; the oldest is evicted.
+    pub max_unauthenticated: usize,
+    /// `login`'s own alarm.
+    #[serde(deserialize_with = "duration")]
+    pub login_timeout: Duration,
+    /// No input for this long ends a session (also bounds a stalled write).
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Longest a session may live.
+    #[serde(deserialize_with = "duration")]
+    pub session_lifetime: Duration,
+    /// Bytes typed without a newline.
+    pub max_line_bytes: usize,
+    /// Bytes in one telnet subnegotiation.
+    pub max_subneg_bytes: usize,
+    /// Bytes of output buffered for one client.
+    pub max_output_bytes: usize,
+    /// Bytes read from a socket at once (the inbound buffer per session).
+    pub read_buffer_bytes: usize,
+    /// Pause after a wrong password.
+    #[serde(deserialize_with = "duration")]
+    pub failed_login_delay: Duration,
+    /// Wrong passwords before the connection closes.
+    pub max_login_attempts: u32,
+    /// Time from the opening bytes to the login prompt.
+    #[serde(deserialize_with = "duration")]
+    pub login_start_delay: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        Self {
+            max_sessions: 20_000,
+            max_sessions_per_source: 32,
+            max_unauthenticated: 4096,
+            login_timeout: l.login_timeout,
+            idle_timeout: l.idle_timeout,
+            session_lifetime: l.session_lifetime,
+            max_line_bytes: l.max_line_bytes,
+            max_subneg_bytes: l.max_subneg_bytes,
+            max_output_bytes: l.max_output_bytes,
+            read_buffer_bytes: 2048,
+            failed_login_delay: l.failed_login_delay,
+            max_login_attempts: l.max_login_attempts,
+            login_start_delay: l.login_start_delay,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The per-session part, for the emulator.
+    pub fn session_limits(&self) -> Limits {
+        Limits {
+            login_timeout: self.login_timeout,
+            idle_timeout: self.idle_timeout,
+            session_lifetime: self.session_lifetime,
+            max_line_bytes: self.max_line_bytes,
+            max_subneg_bytes: self.max_subneg_bytes,
+            max_output_bytes: self.max_output_bytes,
+            failed_login_delay: self.failed_login_delay,
+            max_login_attempts: self.max_login_attempts,
+            login_start_delay: self.login_start_delay,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `sticky`, `accept-after`, `lists` or `accept-all`.
+    pub mode: String,
+    /// For `accept-after`: failures per source before a login succeeds.
+    pub accept_after: u32,
+    /// For `lists`: `user:pass` patterns (`*` matches anything) to accept.
+    pub allow: Vec<String>,
+    /// For `lists`: patterns to refuse even if allowed.
+    pub deny: Vec<String>,
+    /// For `sticky`: credentials accepted besides Mirai's table and the vendor's.
+    pub extra_credentials: Vec<String>,
+    /// How long a source's state (sticky credential, failure count) is kept.
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+    /// How many source addresses are remembered at once.
+    pub max_sources: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: "sticky".into(),
+            accept_after: 3,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            extra_credentials: Vec::new(),
+            retention: Duration::from_secs(7 * 86_400),
+            max_sources: 100_000,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Builds the policy for a profile.
+    pub fn policy(&self, profile: &Profile) -> anyhow::Result<AuthPolicy> {
+        let patterns = |list: &[String], what: &str| -> anyhow::Result<Vec<CredentialPattern>> {
+            list.iter()
+                .map(|s| {
+                    CredentialPattern::parse(s)
+                        .with_context(|| format!("auth.{what}: {s:?} is not user:pass"))
+                })
+                .collect()
+        };
+        let mode = match self.mode.as_str() {
+            "sticky" => AuthMode::Sticky,
+            "accept-after" => AuthMode::AcceptAfter(self.accept_after),
+            "lists" => AuthMode::Lists {
+                allow: patterns(&self.allow, "allow")?,
+                deny: patterns(&self.deny, "deny")?,
+            },
+            "accept-all" => AuthMode::AcceptAll,
+            other => {
+                bail!("auth.mode {other:?} is not one of sticky, accept-after, lists, accept-all")
+            }
+        };
+        let mut accepted = parse_credential_table(MIRAI_CREDENTIALS_TSV);
+        accepted.extend(
+            profile
+                .vendor_credentials
+                .iter()
+                .map(|[u, p]| (u.as_bytes().to_vec(), p.as_bytes().to_vec())),
+        );
+        for extra in &self.extra_credentials {
+            let (u, p) = extra
+                .split_once(':')
+                .with_context(|| format!("auth.extra_credentials: {extra:?} is not user:pass"))?;
+            accepted.push((u.as_bytes().to_vec(), p.as_bytes().to_vec()));
+        }
+        Ok(AuthPolicy::new(
+            mode,
+            accepted,
+            self.retention,
+            self.max_sources,
+        ))
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Depth of the event queue and of each sink's queue.
+    pub queue_depth: usize,
+    /// How often `events.jsonl` is fsynced.
+    #[serde(deserialize_with = "duration")]
+    pub fsync_interval: Duration,
+    /// Write `events.jsonl`.
+    pub jsonl: bool,
+    /// Write `busybait.db`.
+    pub sqlite: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            queue_depth: 8192,
+            fsync_interval: Duration::from_secs(1),
+            jsonl: true,
+            sqlite: true,
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+impl Config {
+    /// Reads a config file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Rejects values that cannot work.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let l = &self.limits;
+        for (name, v) in [
+            ("limits.max_sessions", l.max_sessions),
+            ("limits.max_sessions_per_source", l.max_sessions_per_source),
+            ("limits.max_unauthenticated", l.max_unauthenticated),
+            ("limits.max_line_bytes", l.max_line_bytes),
+            ("limits.read_buffer_bytes", l.read_buffer_bytes),
+            ("store.queue_depth", self.store.queue_depth),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        if self.telnet.is_empty() {
+            bail!("telnet: at least one listener is needed");
+        }
+        if !self.store.jsonl && !self.store.sqlite {
+            bail!("store: at least one of jsonl and sqlite must be on");
+        }
+        Ok(())
+    }
+
+    /// All profiles: the built-in ones, then those in `profiles_dir` (which replace
+    /// built-in ones of the same name).
+    pub fn profiles(&self) -> anyhow::Result<Vec<Profile>> {
+        let mut profiles = Profile::builtin().context("a built-in profile is broken")?;
+        if let Some(dir) = &self.profiles_dir {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+                .with_context(|| format!("reading profiles_dir {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let p = Profile::from_toml(&text)
+                    .with_context(|| format!("profile {}", path.display()))?;
+                profiles.retain(|old| old.name != p.name);
+                profiles.push(p);
+            }
+        }
+        Ok(profiles)
+    }
+
+    /// The profile named by `profile`.
+    pub fn selected_profile(&self) -> anyhow::Result<Profile> {
+        let profiles = self.profiles()?;
+        let names: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
+        profiles
+            .into_iter()
+            .find(|p| p.name == self.profile)
+            .with_context(|| format!("no profile {:?}; known: {}", self.profile, names.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_complete_and_valid() {
+        let text = include_str!("../../../busybait.example.toml");
+        let c: Config = toml::from_str(text).unwrap();
+        c.check().unwrap();
+        assert_eq!(c.limits.login_timeout, Duration::from_secs(60));
+        assert!(c.auth.policy(&c.selected_profile().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = toml::from_str::<Config>("[limits]\nmax_sesions = 3\n").unwrap_err();
+        assert!(err.to_string().contains("max_sesions"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        let c: Config = toml::from_str("[limits]\nmax_sessions = 0\n").unwrap();
+        assert!(c.check().is_err());
+        let c: Config = toml::from_str("[auth]\nmode = \"nope\"\n").unwrap();
+        assert!(c.auth.policy(&c.selected_profile().unwrap()).is_err());
+        assert!(toml::from_str::<Config>("[limits]\nidle_timeout = \"soon\"\n").is_err());
+    }
+}

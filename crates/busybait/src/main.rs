@@ -1,0 +1,134 @@
+//! busybait: a sensor that lures, records and dissects Mirai-class IoT botnets.
+//!
+//! To a bot it is a vulnerable BusyBox DVR, camera or router on telnet; to a defender
+//! it is a Cowrie-compatible event log and a SQLite database. This binary is the thin
+//! edge around the sans-IO emulator: configuration, listeners, and the read-side
+//! commands.
+
+mod config;
+mod read;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// A telnet sensor that is a vulnerable BusyBox device to Mirai-class bots and a
+/// perfect recorder to you.
+#[derive(Parser, Debug)]
+#[command(name = "busybait", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the sensor: listen on telnet, emulate the device, record every event.
+    ///
+    /// With no options it listens on 0.0.0.0:2323 and writes to ./busybait-data.
+    /// Prints "listening telnet ADDR:PORT" on stdout for each listener. SIGINT or
+    /// SIGTERM closes every session and flushes the stores before exiting.
+    Serve {
+        /// TOML config file (see busybait.example.toml); flags override it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Data directory (events.jsonl, busybait.db, sensor.toml).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Telnet listener; repeat for several; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR:PORT")]
+        telnet: Vec<SocketAddr>,
+        /// Device profile (see `busybait profiles`).
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
+    /// List the device profiles, one per line, name first.
+    Profiles {
+        /// Config file whose profiles_dir adds profiles.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// List recent sessions, newest first, one line each.
+    Sessions {
+        /// Data directory.
+        #[arg(long, value_name = "DIR", default_value = "busybait-data")]
+        data_dir: PathBuf,
+        /// How many sessions.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one session: its events and a transcript of logins and commands.
+    Show {
+        /// The 12-hex-digit session id.
+        session: String,
+        /// Data directory.
+        #[arg(long, value_name = "DIR", default_value = "busybait-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BUSYBAIT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("busybait: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            config,
+            data_dir,
+            telnet,
+            profile,
+        } => {
+            let mut cfg = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::default(),
+            };
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            if !telnet.is_empty() {
+                cfg.telnet = telnet;
+            }
+            if let Some(p) = profile {
+                cfg.profile = p;
+            }
+            cfg.check()?;
+            serve::run(cfg)
+        }
+        Command::Profiles { config } => {
+            let cfg = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::default(),
+            };
+            read::profiles(&cfg)
+        }
+        Command::Sessions {
+            data_dir,
+            limit,
+            json,
+        } => read::sessions(&data_dir, limit, json),
+        Command::Show { session, data_dir } => read::show(&data_dir, &session),
+    }
+}

@@ -1,0 +1,407 @@
+//! `busybait serve`: the network edge.
+//!
+//! Thin on purpose: accept, apply the connection limits, and run each connection as
+//! the loop read → `Session::handle_input` → write what `poll_transmit` gives →
+//! record what `poll_event` gives → sleep until `poll_timeout`. Everything the
+//! attacker sees is decided by the sans-IO `Session`.
+//!
+//! Limits enforced here (all in `[limits]`, counted in [`Stats`]): concurrent sessions
+//! (global and per source address), connections not yet logged in (the oldest is
+//! evicted), stalled writes (bounded by the idle timeout), and the event queue: while
+//! it is short of room, listeners stop accepting, and sessions waiting to record stop
+//! reading their sockets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use busybait_emulator::{Device, Now, Session, SessionConfig};
+use busybait_events::{CloseReason, Peer, SensorIdentity, SessionId};
+use busybait_store::sensor::SensorState;
+use busybait_store::{Recorder, RecorderConfig, RecorderHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+
+use crate::config::Config;
+
+/// Counters of what the edge refused or ended, logged at shutdown.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted and run as sessions.
+    pub accepted: AtomicU64,
+    /// Refused: `max_sessions` reached.
+    pub refused_max_sessions: AtomicU64,
+    /// Refused: `max_sessions_per_source` reached.
+    pub refused_per_source: AtomicU64,
+    /// Unauthenticated sessions evicted for newer ones.
+    pub evicted_unauthenticated: AtomicU64,
+    /// Times the listeners paused because the event queue was short of room.
+    pub accept_paused_queue: AtomicU64,
+    /// Sessions that ended in an internal error (a panic), each counted once.
+    pub session_errors: AtomicU64,
+}
+
+impl Stats {
+    fn snapshot(&self) -> [(&'static str, u64); 6] {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        [
+            ("accepted", g(&self.accepted)),
+            ("refused_max_sessions", g(&self.refused_max_sessions)),
+            ("refused_per_source", g(&self.refused_per_source)),
+            ("evicted_unauthenticated", g(&self.evicted_unauthenticated)),
+            ("accept_paused_queue", g(&self.accept_paused_queue)),
+            ("session_errors", g(&self.session_errors)),
+        ]
+    }
+}
+
+/// Shared state of all listeners and sessions.
+struct Edge {
+    config: Config,
+    session_config: Arc<SessionConfig>,
+    recorder: RecorderHandle,
+    stats: Stats,
+    active: AtomicUsize,
+    all_done: Notify,
+    per_source: Mutex<HashMap<IpAddr, usize>>,
+    /// Unauthenticated sessions, oldest first, with the signal that evicts them.
+    unauthenticated: Mutex<BTreeMap<u64, Arc<Notify>>>,
+    next_conn: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Runs the sensor until SIGINT/SIGTERM.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let profile = config.selected_profile()?;
+    let sensor = SensorState::load_or_create(&config.data_dir)
+        .with_context(|| format!("data dir {}", config.data_dir.display()))?;
+    let auth = config.auth.policy(&profile)?;
+    let device = Device::new(Arc::new(profile), sensor.seed);
+    let session_config = Arc::new(SessionConfig {
+        device: Arc::new(device),
+        auth: Arc::new(auth),
+        limits: config.limits.session_limits(),
+    });
+    let identity = SensorIdentity {
+        name: config.sensor_name.clone(),
+        uuid: sensor.uuid.clone(),
+    };
+    let (recorder, report) = Recorder::open(
+        &RecorderConfig {
+            data_dir: config.data_dir.clone(),
+            queue_depth: config.store.queue_depth,
+            fsync_interval: config.store.fsync_interval,
+            jsonl: config.store.jsonl,
+            sqlite: config.store.sqlite,
+        },
+        identity,
+    )
+    .with_context(|| format!("opening the stores in {}", config.data_dir.display()))?;
+    tracing::info!(
+        next_seq = report.next_seq,
+        torn_bytes = report.torn_bytes,
+        "stores open"
+    );
+    let handle = recorder.handle().context("recorder has no handle")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let result = runtime.block_on(serve(config, session_config, handle));
+    drop(runtime);
+    recorder.shutdown().context("flushing the event stores")?;
+    tracing::info!("stores flushed");
+    result
+}
+
+async fn serve(
+    config: Config,
+    session_config: Arc<SessionConfig>,
+    recorder: RecorderHandle,
+) -> anyhow::Result<()> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut listeners = Vec::new();
+    for addr in &config.telnet {
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "binding telnet listener {addr} (port 23 needs CAP_NET_BIND_SERVICE; see README)"
+            )
+        })?;
+        let local = listener.local_addr()?;
+        // The contract with tests and operators: one line per listener on stdout.
+        #[allow(clippy::print_stdout)]
+        {
+            println!("listening telnet {local}");
+        }
+        listeners.push(listener);
+    }
+    tracing::info!(
+        profile = %session_config.device.profile.name,
+        hostname = %session_config.device.hostname,
+        "serving"
+    );
+    let edge = Arc::new(Edge {
+        config,
+        session_config,
+        recorder,
+        stats: Stats::default(),
+        active: AtomicUsize::new(0),
+        all_done: Notify::new(),
+        per_source: Mutex::new(HashMap::new()),
+        unauthenticated: Mutex::new(BTreeMap::new()),
+        next_conn: AtomicU64::new(0),
+        shutdown: shutdown_rx,
+    });
+    let mut accept_tasks = Vec::new();
+    for listener in listeners {
+        accept_tasks.push(tokio::spawn(accept_loop(edge.clone(), listener)));
+    }
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down: closing every session");
+    let _ = shutdown_tx.send(true);
+    for t in accept_tasks {
+        let _ = t.await;
+    }
+    // Every session sees the shutdown signal, records its closing events and ends.
+    loop {
+        let notified = edge.all_done.notified();
+        if edge.active.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        notified.await;
+    }
+    for (name, value) in edge.stats.snapshot() {
+        tracing::info!(counter = name, value, "edge counter");
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    Ok(())
+}
+
+/// Free queue slots below which listeners stop accepting: a session's worth of
+/// events for every session that could still be starting.
+fn queue_low_water(depth: usize) -> usize {
+    (depth / 4).max(1)
+}
+
+async fn accept_loop(edge: Arc<Edge>, listener: TcpListener) {
+    let mut shutdown = edge.shutdown.clone();
+    let low_water = queue_low_water(edge.recorder.depth());
+    loop {
+        // While the event queue is short of room, do not accept: new bots wait in the
+        // kernel's backlog (or are refused by it) and admitted sessions lose nothing.
+        if edge.recorder.headroom() < low_water {
+            edge.stats
+                .accept_paused_queue
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("event queue nearly full: not accepting for now");
+            while edge.recorder.headroom() < low_water && !*shutdown.borrow() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => return,
+        };
+        if *shutdown.borrow() {
+            return;
+        }
+        match accepted {
+            Ok((stream, src)) => admit(&edge, stream, src),
+            Err(e) => {
+                // EMFILE and friends: back off briefly rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Releases a session's slots when its task ends, even by panic.
+struct SlotGuard {
+    edge: Arc<Edge>,
+    src: IpAddr,
+    conn: u64,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        {
+            let mut per = self
+                .edge
+                .per_source
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = per.get_mut(&self.src) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    per.remove(&self.src);
+                }
+            }
+        }
+        self.edge
+            .unauthenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.conn);
+        if self.edge.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.edge.all_done.notify_waiters();
+        }
+    }
+}
+
+fn admit(edge: &Arc<Edge>, stream: TcpStream, src: SocketAddr) {
+    let limits = &edge.config.limits;
+    if edge.active.load(Ordering::SeqCst) >= limits.max_sessions {
+        edge.stats
+            .refused_max_sessions
+            .fetch_add(1, Ordering::Relaxed);
+        return; // dropping the stream closes it
+    }
+    {
+        let mut per = edge.per_source.lock().unwrap_or_else(|e| e.into_inner());
+        let n = per.entry(src.ip()).or_insert(0);
+        if *n >= limits.max_sessions_per_source {
+            edge.stats
+                .refused_per_source
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        *n += 1;
+    }
+    let conn = edge.next_conn.fetch_add(1, Ordering::Relaxed);
+    let evict = Arc::new(Notify::new());
+    {
+        let mut unauth = edge
+            .unauthenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while unauth.len() >= limits.max_unauthenticated {
+            let Some((_, oldest)) = unauth.pop_first() else {
+                break;
+            };
+            oldest.notify_one();
+            edge.stats
+                .evicted_unauthenticated
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        unauth.insert(conn, evict.clone());
+    }
+    edge.active.fetch_add(1, Ordering::SeqCst);
+    edge.stats.accepted.fetch_add(1, Ordering::Relaxed);
+    let guard = SlotGuard {
+        edge: edge.clone(),
+        src: src.ip(),
+        conn,
+    };
+    let edge2 = edge.clone();
+    let task = tokio::spawn(async move {
+        let _guard = guard;
+        run_session(edge2, stream, src, conn, evict).await;
+    });
+    let edge3 = edge.clone();
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            if e.is_panic() {
+                edge3.stats.session_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    "a session ended in an internal error; only that session was closed"
+                );
+            }
+        }
+    });
+}
+
+fn new_session_id() -> SessionId {
+    SessionId::from_u64(uuid::Uuid::new_v4().as_u64_pair().0)
+}
+
+async fn run_session(
+    edge: Arc<Edge>,
+    mut stream: TcpStream,
+    src: SocketAddr,
+    conn: u64,
+    evict: Arc<Notify>,
+) {
+    let dst = stream.local_addr().unwrap_or(src);
+    let _ = stream.set_nodelay(true);
+    let limits = &edge.config.limits;
+    let mut session = Session::new(
+        edge.session_config.clone(),
+        new_session_id(),
+        Peer { src, dst },
+        Now::system(),
+    );
+    let mut shutdown = edge.shutdown.clone();
+    let mut read_buf = vec![0u8; limits.read_buffer_bytes];
+    let mut out = Vec::new();
+    let mut registered_auth = false;
+    loop {
+        // Record first: if the queue is full we wait here and stop reading the socket.
+        while let Some(event) = session.poll_event() {
+            if edge.recorder.record(event).await.is_err() {
+                tracing::error!("event recorder stopped; closing session");
+                return;
+            }
+        }
+        if !registered_auth && session.is_authenticated() {
+            registered_auth = true;
+            edge.unauthenticated
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&conn);
+        }
+        out.clear();
+        if session.poll_transmit(&mut out) {
+            let write = tokio::time::timeout(limits.idle_timeout, stream.write_all(&out)).await;
+            match write {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    session.close(Now::system(), CloseReason::IoError);
+                    continue;
+                }
+                Err(_) => {
+                    session.close_for_limit(
+                        Now::system(),
+                        "write_stall",
+                        limits.idle_timeout.as_secs(),
+                    );
+                    continue;
+                }
+            }
+        }
+        if session.is_closed() {
+            break;
+        }
+        let deadline = session
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = stream.read(&mut read_buf) => match r {
+                Ok(0) => session.close(Now::system(), CloseReason::ClientClosed),
+                Ok(n) => session.handle_input(Now::system(), read_buf.get(..n).unwrap_or_default()),
+                Err(_) => session.close(Now::system(), CloseReason::IoError),
+            },
+            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Now::system()),
+            _ = evict.notified() => session.close(Now::system(), CloseReason::Evicted),
+            _ = shutdown.changed() => session.close(Now::system(), CloseReason::Shutdown),
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+}
