@@ -1,0 +1,320 @@
+//! The sensor over TCP: opening bytes, the Mirai scanner on every profile with every
+//! credential, the credential policy, Cowrie event fields, limits, and crash recovery.
+
+mod util;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use util::mirai::{scanner, Outcome};
+use util::{source, Sensor};
+
+const PROFILES: [&str; 4] = ["xiongmai-dvr", "ipcam-mipsel", "router-mips", "oracle"];
+const STEP: Duration = Duration::from_secs(10);
+
+#[test]
+fn opening_is_busybox_telnetd_byte_for_byte() {
+    let sensor = Sensor::start("oracle");
+    let mut c = sensor.connect();
+    let got = c.read_until(b"login: ", STEP);
+    assert_eq!(
+        got,
+        b"\xff\xfd\x01\xff\xfd\x1f\xff\xfb\x01\xff\xfb\x03\r\r\nDebian GNU/Linux 12\r\n\rvm login: "
+    );
+}
+
+#[test]
+fn mirai_scanner_succeeds_with_every_credential_on_every_profile() {
+    let creds = util::mirai_credentials();
+    assert_eq!(creds.len(), 62);
+    for profile in PROFILES {
+        let sensor = Sensor::start(profile);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = creds
+                .chunks(16)
+                .enumerate()
+                .map(|(chunk_no, chunk)| {
+                    let sensor = &sensor;
+                    s.spawn(move || {
+                        for (i, (user, pass)) in chunk.iter().enumerate() {
+                            let src = source(chunk_no * 16 + i);
+                            let stream = util::tcp_from(sensor.addr, src).unwrap();
+                            let a = scanner(stream, user, pass, STEP);
+                            assert_eq!(
+                                a.outcome,
+                                Outcome::Success,
+                                "{profile} {user}:{pass} from {src}: {:?}",
+                                String::from_utf8_lossy(&a.transcript)
+                            );
+                            assert!(util::find(&a.transcript, b"ncorrect").is_none());
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        });
+        let events = sensor.wait_for_events("62 logins", |e| {
+            e.iter()
+                .filter(|v| v["eventid"] == "cowrie.login.success")
+                .count()
+                == 62
+        });
+        let logins: BTreeSet<(String, String)> = events
+            .iter()
+            .filter(|v| v["eventid"] == "cowrie.login.success")
+            .map(|v| {
+                (
+                    v["username"].as_str().unwrap().into(),
+                    v["password"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            logins,
+            creds.iter().cloned().collect::<BTreeSet<_>>(),
+            "{profile}"
+        );
+    }
+}
+
+#[test]
+fn wrong_password_gets_login_incorrect_and_never_the_token() {
+    let sensor = Sensor::start("xiongmai-dvr");
+    let stream = util::tcp_from(sensor.addr, source(1)).unwrap();
+    let a = scanner(stream, "root", "definitely-wrong", STEP);
+    assert!(
+        util::find(&a.transcript, b"Login incorrect").is_some(),
+        "{:?}",
+        String::from_utf8_lossy(&a.transcript)
+    );
+    assert!(util::find(&a.transcript, b"MIRAI: applet not found").is_none());
+    assert_ne!(a.outcome, Outcome::Success);
+}
+
+#[test]
+fn sticky_policy_refuses_a_second_credential_from_the_same_source() {
+    let sensor = Sensor::start("ipcam-mipsel");
+    let src = source(7);
+    let first = scanner(
+        util::tcp_from(sensor.addr, src).unwrap(),
+        "root",
+        "vizxv",
+        STEP,
+    );
+    assert_eq!(first.outcome, Outcome::Success);
+    let second = scanner(
+        util::tcp_from(sensor.addr, src).unwrap(),
+        "root",
+        "xc3511",
+        STEP,
+    );
+    assert_ne!(second.outcome, Outcome::Success);
+    assert!(util::find(&second.transcript, b"Login incorrect").is_some());
+    let again = scanner(
+        util::tcp_from(sensor.addr, src).unwrap(),
+        "root",
+        "vizxv",
+        STEP,
+    );
+    assert_eq!(again.outcome, Outcome::Success);
+    // Another source is a different attacker and gets its own first credential.
+    let other = scanner(
+        util::tcp_from(sensor.addr, source(8)).unwrap(),
+        "root",
+        "xc3511",
+        STEP,
+    );
+    assert_eq!(other.outcome, Outcome::Success);
+}
+
+/// Field names and JSON types of Cowrie 3.1.4's lines (reference/cowrie-events.md).
+fn cowrie_shape(eventid: &str) -> BTreeMap<&'static str, &'static str> {
+    let mut m: BTreeMap<&str, &str> = [
+        ("eventid", "string"),
+        ("message", "string"),
+        ("sensor", "string"),
+        ("uuid", "string"),
+        ("timestamp", "string"),
+        ("session", "string"),
+        ("src_ip", "string"),
+        ("src_port", "number"),
+        ("dst_ip", "string"),
+        ("dst_port", "number"),
+        ("protocol", "string"),
+        ("seq", "number"),
+    ]
+    .into_iter()
+    .collect();
+    let extra: &[(&str, &str)] = match eventid {
+        "cowrie.session.connect" => &[],
+        "cowrie.login.success" | "cowrie.login.failed" => {
+            &[("username", "string"), ("password", "string")]
+        }
+        "cowrie.command.input" | "cowrie.command.failed" => &[("input", "string")],
+        "cowrie.session.closed" => &[("duration_ms", "number")],
+        other => panic!("no shape for {other}"),
+    };
+    m.extend(extra.iter().copied());
+    m
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "bool",
+        _ => "other",
+    }
+}
+
+#[test]
+fn events_have_cowries_field_names_and_types() {
+    let sensor = Sensor::start("oracle");
+    let mut c = sensor.connect_from(source(3));
+    c.read_until(b"login: ", STEP);
+    c.send(b"root\r\n");
+    c.read_until(b"Password: ", STEP);
+    c.send(b"nope\r\n");
+    c.read_until(b"login: ", STEP);
+    c.send(b"root\r\n");
+    c.read_until(b"Password: ", STEP);
+    c.send(b"xc3511\r\n");
+    c.read_until(b"# \x1b[6n", STEP);
+    c.send(b"enable\r\n");
+    c.read_until(b"# \x1b[6n", STEP);
+    c.send(b"exit\r\n");
+    c.read_to_close(STEP);
+    let events = sensor.wait_for_events("session.closed", |e| {
+        e.iter().any(|v| v["eventid"] == "cowrie.session.closed")
+    });
+    let mut seen = BTreeSet::new();
+    for v in &events {
+        let id = v["eventid"].as_str().unwrap();
+        if !id.starts_with("cowrie.") || id == "cowrie.telnet.option" || id == "cowrie.client.size"
+        {
+            continue;
+        }
+        seen.insert(id.to_string());
+        let shape: BTreeMap<&str, &str> = v
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str(), json_type(v)))
+            .collect();
+        assert_eq!(shape, cowrie_shape(id), "{v}");
+        assert_eq!(v["session"].as_str().unwrap().len(), 12);
+        assert_eq!(v["protocol"], "telnet");
+        let ts = v["timestamp"].as_str().unwrap();
+        assert!(ts.len() == 27 && ts.ends_with('Z'), "{ts}");
+    }
+    let expected: BTreeSet<String> = [
+        "cowrie.session.connect",
+        "cowrie.login.failed",
+        "cowrie.login.success",
+        "cowrie.command.input",
+        "cowrie.command.failed",
+        "cowrie.session.closed",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(seen, expected);
+    let input: Vec<&str> = events
+        .iter()
+        .filter(|v| v["eventid"] == "cowrie.command.failed")
+        .map(|v| v["input"].as_str().unwrap())
+        .collect();
+    assert_eq!(input, ["enable"], "no Cowrie-style trailing space");
+    let seqs: Vec<u64> = events.iter().map(|v| v["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn sigterm_closes_open_sessions_and_flushes() {
+    let sensor = Sensor::start("oracle");
+    let mut c = sensor.connect_from(source(4));
+    c.read_until(b"login: ", STEP);
+    c.send(b"root\r\nxc3511\r\n");
+    c.read_until(b"# \x1b[6n", STEP);
+    let (dir, _log) = sensor.stop();
+    let events = util::read_events(dir.path());
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|v| v["eventid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids[ids.len() - 2..],
+        ["busybait.session.end", "cowrie.session.closed"]
+    );
+    assert_eq!(events[events.len() - 2]["reason"], "shutdown");
+    let conn = rusqlite::Connection::open(dir.path().join("busybait.db")).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n as usize, events.len());
+}
+
+#[test]
+fn sessions_and_show_read_the_database() {
+    let sensor = Sensor::start("oracle");
+    let mut c = sensor.connect_from(source(5));
+    c.read_until(b"login: ", STEP);
+    c.send(b"root\r\nxc3511\r\n");
+    c.read_until(b"# \x1b[6n", STEP);
+    c.send(b"/bin/busybox ECCHI\r\n");
+    c.read_until(b"# \x1b[6n", STEP);
+    c.send(b"exit\r\n");
+    c.read_to_close(STEP);
+    let (dir, _) = sensor.stop();
+    let bin = env!("CARGO_BIN_EXE_busybait");
+    let out = std::process::Command::new(bin)
+        .args(["sessions", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["username"], "root");
+    assert_eq!(rows[0]["password"], "xc3511");
+    assert_eq!(rows[0]["commands"], 2);
+    assert_eq!(rows[0]["end_reason"], "device_closed");
+    let id = rows[0]["session"].as_str().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["show", id, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("login root/xc3511 accepted"), "{text}");
+    assert!(text.contains("$ /bin/busybox ECCHI"), "{text}");
+    let out = std::process::Command::new(bin)
+        .args(["show", "000000000000", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no session 000000000000"));
+}
+
+#[test]
+fn profiles_lists_one_per_line_name_first() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .arg("profiles")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let names: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(names, PROFILES);
+}

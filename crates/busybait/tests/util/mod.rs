@@ -1,0 +1,311 @@
+//! Test harness: starts the real `busybait serve` on 127.0.0.1:0 with a temp data dir
+//! and drives it over TCP (the shape of ripgrep's `tests/util.rs`).
+
+#![allow(dead_code)]
+
+pub mod mirai;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the shared reference data lives: `BUSYBAIT_SHARED_DATA`, default
+/// `../shared/data` beside the repository.
+pub fn shared_data() -> PathBuf {
+    let p = std::env::var_os("BUSYBAIT_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    assert!(
+        p.is_dir(),
+        "shared test data not found at {} (set BUSYBAIT_SHARED_DATA)",
+        p.display()
+    );
+    p
+}
+
+/// The Mirai credential table from the shared data (read in place).
+pub fn mirai_credentials() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(shared_data().join("mirai-credentials.tsv")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split('\t');
+            (
+                f.next().unwrap().to_string(),
+                f.next().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A running sensor.
+pub struct Sensor {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+    stderr: PathBuf,
+}
+
+/// Config text with test-shortened timings; `extra` is appended inside `[limits]`.
+pub fn test_config(profile: &str, limits_extra: &str, auth_extra: &str) -> String {
+    format!(
+        "profile = \"{profile}\"\n\
+         [limits]\n\
+         failed_login_delay = \"200ms\"\n\
+         {limits_extra}\n\
+         [auth]\n\
+         {auth_extra}\n\
+         [store]\n\
+         fsync_interval = \"50ms\"\n"
+    )
+}
+
+impl Sensor {
+    pub fn start(profile: &str) -> Self {
+        Self::start_with(&test_config(profile, "", ""))
+    }
+
+    pub fn start_with(config: &str) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        Self::start_in(data_dir, config)
+    }
+
+    /// Starts a sensor on an existing data dir (for restart tests).
+    pub fn start_in(data_dir: tempfile::TempDir, config: &str) -> Self {
+        let config_path = data_dir.path().join("test-config.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let stderr = data_dir.path().join("stderr.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_busybait"))
+            .args(["serve", "--telnet", "127.0.0.1:0", "--config"])
+            .arg(&config_path)
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .strip_prefix("listening telnet ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "sensor did not start: {line:?}\n{}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                )
+            })
+            .trim()
+            .parse()
+            .unwrap();
+        Self {
+            child: Some(child),
+            addr,
+            data_dir,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Connects from `src` (any 127.0.0.0/8 address).
+    pub fn connect_from(&self, src: IpAddr) -> Client {
+        Client::connect(self.addr, src)
+    }
+
+    pub fn connect(&self) -> Client {
+        self.connect_from("127.0.0.1".parse().unwrap())
+    }
+
+    /// SIGTERM and wait; returns the stderr log.
+    pub fn stop(mut self) -> (tempfile::TempDir, String) {
+        let mut child = self.child.take().unwrap();
+        signal(child.id(), "TERM");
+        let status = child.wait().unwrap();
+        let log = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        assert!(status.success(), "sensor exited with {status}: {log}");
+        let dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        (dir, log)
+    }
+
+    /// SIGKILL and wait.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        let mut child = self.child.take().unwrap();
+        signal(child.id(), "KILL");
+        child.wait().unwrap();
+        std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// The JSON lines written so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        read_events(self.data_dir.path())
+    }
+
+    /// Polls the event log until `pred` holds (the sensor writes asynchronously).
+    pub fn wait_for_events(
+        &self,
+        what: &str,
+        pred: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let events = self.events();
+            if pred(&events) {
+                return events;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; have {} events",
+                events.len()
+            );
+            std::thread::yield_now();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+pub fn read_events(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A blocking telnet client with a read buffer and timeouts.
+pub struct Client {
+    pub stream: TcpStream,
+    pub received: Vec<u8>,
+}
+
+/// Binds to `src` before connecting, so per-address limits see distinct sources.
+pub fn tcp_from(addr: SocketAddr, src: IpAddr) -> std::io::Result<TcpStream> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4()?;
+        sock.bind(SocketAddr::new(src, 0))?;
+        let s = sock.connect(addr).await?;
+        s.into_std()
+    })
+    .and_then(|s| {
+        s.set_nonblocking(false)?;
+        Ok(s)
+    })
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr, src: IpAddr) -> Self {
+        let stream = tcp_from(addr, src).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self {
+            stream,
+            received: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads until `needle` appears in everything received; returns what came up to
+    /// and including it, and keeps the rest.
+    pub fn read_until(&mut self, needle: &[u8], timeout: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = find(&self.received, needle) {
+                let rest = self.received.split_off(i + needle.len());
+                return std::mem::replace(&mut self.received, rest);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {:?}; got {:?}",
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(&self.received)
+            );
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => panic!(
+                    "connection closed waiting for {:?}; got {:?}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(&self.received)
+                ),
+                Ok(n) => self.received.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("read error: {e}"),
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection; returns everything.
+    pub fn read_to_close(&mut self, timeout: Duration) -> Vec<u8> {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return std::mem::take(&mut self.received),
+                Ok(n) => self.received.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return std::mem::take(&mut self.received)
+                }
+                Err(e) => panic!(
+                    "waiting for close: {e}; got {:?}",
+                    String::from_utf8_lossy(&self.received)
+                ),
+            }
+        }
+    }
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A distinct loopback source address for index `i`.
+pub fn source(i: usize) -> IpAddr {
+    let i = i + 2;
+    IpAddr::from([127, 1 + (i >> 16) as u8, (i >> 8) as u8, i as u8])
+}
