@@ -1,7 +1,12 @@
 //! The sensor over TCP: opening bytes, the Mirai scanner on every profile with every
 //! credential, the credential policy, Cowrie event fields, limits, and crash recovery.
 
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 mod util;
 

@@ -256,6 +256,8 @@ impl BusyboxIacFilter {
 
     /// Processes one read's worth of client bytes.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<Filtered>) {
+        // telnetd: "Ignore trailing NUL if it is there", once per read().
+        let input = input.strip_suffix(&[0]).unwrap_or(input);
         let joined;
         let (mut buf, mut resume_iac) = if self.buffered_iac && !input.is_empty() {
             // The IAC that ended the previous read starts this one.
@@ -431,6 +433,14 @@ mod tests {
             filter(&[b"root\r", b"\n"]),
             vec![Filtered::Tty(b"root\r\n".to_vec())]
         );
+    }
+
+    #[test]
+    fn busybox_filter_drops_one_trailing_nul_per_read() {
+        assert_eq!(filter(&[b"a\0"]), vec![Filtered::Tty(b"a".to_vec())]);
+        assert_eq!(filter(&[b"\0a"]), vec![Filtered::Tty(b"\0a".to_vec())]);
+        assert_eq!(filter(&[b"ab\0\0"]), vec![Filtered::Tty(b"ab\0".to_vec())]);
+        assert_eq!(filter(&[b"\0"]), vec![]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod mirai;
+pub mod oracle;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
