@@ -378,6 +378,14 @@ mod tests {
     }
 
     #[test]
+    fn every_busybait_id_is_documented() {
+        let doc = include_str!("../../../docs/EVENTS.md");
+        for (id, _) in BUSYBAIT_EVENT_IDS {
+            assert!(doc.contains(&format!("`{id}`")), "{id} missing from docs/EVENTS.md");
+        }
+    }
+
+    #[test]
     fn session_id_is_twelve_hex() {
         let id = SessionId::from_u64(0x2b74_6a63_fcd6);
         assert_eq!(id.to_string(), "2b746a63fcd6");
