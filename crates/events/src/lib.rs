@@ -381,7 +381,10 @@ mod tests {
     fn every_busybait_id_is_documented() {
         let doc = include_str!("../../../docs/EVENTS.md");
         for (id, _) in BUSYBAIT_EVENT_IDS {
-            assert!(doc.contains(&format!("`{id}`")), "{id} missing from docs/EVENTS.md");
+            assert!(
+                doc.contains(&format!("`{id}`")),
+                "{id} missing from docs/EVENTS.md"
+            );
         }
     }
 
