@@ -291,9 +291,8 @@ fn idle_timeout_and_session_lifetime_end_sessions() {
         if c.stream.write_all(b"x").is_err() {
             break;
         }
-        match c.stream.read(&mut buf) {
-            Ok(0) => break,
-            _ => {}
+        if let Ok(0) = c.stream.read(&mut buf) {
+            break;
         }
         assert!(start.elapsed() < STEP, "lifetime never ended the session");
     }

@@ -348,6 +348,14 @@ impl Session {
                 Observed::Option(verb, option) => EventKind::TelnetOption { verb, option },
                 Observed::WindowSize(width, height) => EventKind::ClientSize { width, height },
                 Observed::Fingerprint(fingerprint) => EventKind::ClientFingerprint { fingerprint },
+                Observed::Subnegotiation(option, data) => EventKind::TelnetSubnegotiation {
+                    option,
+                    data_hex: hex::encode(data),
+                },
+                Observed::EnvironVar(name, value) => EventKind::ClientVar {
+                    name: lossy(&name),
+                    value: lossy(&value),
+                },
             };
             self.event(now, kind);
         }

@@ -24,6 +24,8 @@ const WILL: u8 = 251;
 const DONT: u8 = 254;
 /// Telnet option: negotiate about window size.
 pub const OPT_NAWS: u8 = 31;
+/// Telnet option: new environment (RFC 1572).
+pub const OPT_NEW_ENVIRON: u8 = 39;
 
 /// What BusyBox 1.35 telnetd sends first: IAC DO ECHO, IAC DO NAWS, IAC WILL ECHO,
 /// IAC WILL SGA.
@@ -43,6 +45,10 @@ pub enum Observed {
     Option(TelnetVerb, u8),
     /// A complete NAWS subnegotiation.
     WindowSize(u16, u16),
+    /// Any other complete subnegotiation: option and payload.
+    Subnegotiation(u8, Vec<u8>),
+    /// A NEW-ENVIRON variable the client sent (`IS`/`INFO`).
+    EnvironVar(Vec<u8>, Vec<u8>),
     /// The fingerprint is complete: the client sent its first data byte.
     Fingerprint(String),
 }
@@ -170,12 +176,16 @@ impl TelnetObserver {
                         ObsState::Sb
                     }
                     SE => {
-                        if self.sb_option == OPT_NAWS {
-                            if let [w0, w1, h0, h1] = self.sb_data[..] {
-                                out.push(Observed::WindowSize(
-                                    u16::from_be_bytes([w0, w1]),
-                                    u16::from_be_bytes([h0, h1]),
-                                ));
+                        match (self.sb_option, &self.sb_data[..]) {
+                            (OPT_NAWS, &[w0, w1, h0, h1]) => out.push(Observed::WindowSize(
+                                u16::from_be_bytes([w0, w1]),
+                                u16::from_be_bytes([h0, h1]),
+                            )),
+                            (option, data) => {
+                                out.push(Observed::Subnegotiation(option, data.to_vec()));
+                                if option == OPT_NEW_ENVIRON {
+                                    parse_new_environ(data, out);
+                                }
                             }
                         }
                         self.push_command();
@@ -225,6 +235,57 @@ impl TelnetObserver {
         }
         self.fingerprint = Vec::new();
     }
+}
+
+/// RFC 1572 `IS`/`INFO` payload: `(VAR|USERVAR name [VALUE value])*`, `ESC` quoting.
+fn parse_new_environ(data: &[u8], out: &mut Vec<Observed>) {
+    const VAR: u8 = 0;
+    const VALUE: u8 = 1;
+    const ESC: u8 = 2;
+    const USERVAR: u8 = 3;
+    let Some((&kind, mut rest)) = data.split_first() else {
+        return;
+    };
+    if kind != 0 && kind != 2 {
+        return; // SEND, not a value
+    }
+    let mut current: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
+    let flush = |c: &mut Option<(Vec<u8>, Option<Vec<u8>>)>, out: &mut Vec<Observed>| {
+        if let Some((name, value)) = c.take() {
+            out.push(Observed::EnvironVar(name, value.unwrap_or_default()));
+        }
+    };
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        match b {
+            VAR | USERVAR => {
+                flush(&mut current, out);
+                current = Some((Vec::new(), None));
+            }
+            VALUE => {
+                if let Some((_, value)) = current.as_mut() {
+                    *value = Some(Vec::new());
+                }
+            }
+            _ => {
+                let byte = if b == ESC {
+                    let Some((&escaped, tail)) = rest.split_first() else {
+                        break;
+                    };
+                    rest = tail;
+                    escaped
+                } else {
+                    b
+                };
+                match current.as_mut() {
+                    Some((_, Some(value))) => value.push(byte),
+                    Some((name, None)) => name.push(byte),
+                    None => {}
+                }
+            }
+        }
+    }
+    flush(&mut current, out);
 }
 
 /// What BusyBox telnetd does with a piece of client input.
@@ -397,6 +458,23 @@ mod tests {
                 Observed::Option(TelnetVerb::Do, 1),
                 Observed::Option(TelnetVerb::Do, 3),
                 Observed::Fingerprint("fffc01 fffb1f fffa1f00500018fff0 fffd01 fffd03".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn subnegotiations_and_environment_are_recorded() {
+        let out = observe(&[
+            b"\xff\xfa\x18\x00XTERM\xff\xf0",
+            b"\xff\xfa\x27\x00\x00USER\x01root\x03X\x02\x01Y\x01v\xff\xf0",
+        ]);
+        assert_eq!(
+            out,
+            vec![
+                Observed::Subnegotiation(24, b"\x00XTERM".to_vec()),
+                Observed::Subnegotiation(39, b"\x00\x00USER\x01root\x03X\x02\x01Y\x01v".to_vec()),
+                Observed::EnvironVar(b"USER".to_vec(), b"root".to_vec()),
+                Observed::EnvironVar(b"X\x01Y".to_vec(), b"v".to_vec()),
             ]
         );
     }

@@ -135,6 +135,20 @@ pub enum EventKind {
         /// Rows.
         height: u16,
     },
+    /// `busybait.telnet.subnegotiation`: a complete subnegotiation other than NAWS.
+    TelnetSubnegotiation {
+        /// Option byte.
+        option: u8,
+        /// Payload between `IAC SB option` and `IAC SE`, unescaped, as lower-case hex.
+        data_hex: String,
+    },
+    /// `cowrie.client.var`: a NEW-ENVIRON variable.
+    ClientVar {
+        /// Variable name.
+        name: String,
+        /// Its value.
+        value: String,
+    },
     /// `busybait.client.fingerprint`: the client's opening telnet bytes
     /// (see `docs/EVENTS.md` for how the string is built).
     ClientFingerprint {
@@ -193,6 +207,10 @@ pub const BUSYBAIT_EVENT_IDS: &[(&str, &str)] = &[
     ),
     ("busybait.limit", "a named limit was hit in this session"),
     (
+        "busybait.telnet.subnegotiation",
+        "a telnet subnegotiation other than NAWS, with its payload",
+    ),
+    (
         "busybait.session.end",
         "why the session ended; always followed by cowrie.session.closed",
     ),
@@ -206,6 +224,8 @@ impl EventKind {
             EventKind::TelnetOption { .. } => "cowrie.telnet.option",
             EventKind::ClientSize { .. } => "cowrie.client.size",
             EventKind::ClientFingerprint { .. } => "busybait.client.fingerprint",
+            EventKind::TelnetSubnegotiation { .. } => "busybait.telnet.subnegotiation",
+            EventKind::ClientVar { .. } => "cowrie.client.var",
             EventKind::LoginSuccess { .. } => "cowrie.login.success",
             EventKind::LoginFailed { .. } => "cowrie.login.failed",
             EventKind::CommandInput { .. } => "cowrie.command.input",
@@ -300,6 +320,18 @@ impl Event {
                 m.insert("width".into(), (*width).into());
                 m.insert("height".into(), (*height).into());
                 format!("Terminal Size: {width} {height}")
+            }
+            EventKind::TelnetSubnegotiation { option, data_hex } => {
+                let name = telnet_option_name(*option);
+                m.insert("option_byte".into(), (*option).into());
+                m.insert("option_name".into(), name.clone().into());
+                m.insert("data".into(), data_hex.clone().into());
+                format!("Telnet SB {name} {data_hex}")
+            }
+            EventKind::ClientVar { name, value } => {
+                m.insert("name".into(), name.clone().into());
+                m.insert("value".into(), value.clone().into());
+                format!("request_env: {name}={value}")
             }
             EventKind::ClientFingerprint { fingerprint } => {
                 m.insert("fingerprint".into(), fingerprint.clone().into());

@@ -225,6 +225,8 @@ pub fn tcp_from(addr: SocketAddr, src: IpAddr) -> std::io::Result<TcpStream> {
     })
     .and_then(|s| {
         s.set_nonblocking(false)?;
+        // Bots write small pieces; Nagle would delay them behind delayed ACKs.
+        s.set_nodelay(true)?;
         Ok(s)
     })
 }
