@@ -56,6 +56,13 @@ fn read_until(
     }
 }
 
+/// busybait with the `oracle` profile and the oracle's one account, `root:xc3511`.
+fn oracle_sensor() -> Sensor {
+    Sensor::start_with(
+        "profile = \"oracle\"\n[auth]\nmode = \"lists\"\nallow = [\"root:xc3511\"]\n",
+    )
+}
+
 fn option_cases() -> Vec<(&'static str, Vec<u8>)> {
     let mut storm = Vec::new();
     for opt in 0..=255u8 {
@@ -107,7 +114,7 @@ const ORACLE_RUNS: usize = 30;
 
 #[test]
 fn openings_match_real_busybox_for_every_option_sequence() {
-    let sensor = Sensor::start_with("profile = \"oracle\"\n");
+    let sensor = oracle_sensor();
     let cases = option_cases();
     assert!(cases.len() >= 20);
     let mut mismatches = Vec::new();
@@ -158,6 +165,102 @@ fn openings_match_real_busybox_for_every_option_sequence() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
+/// Writes each step as its own write (waiting for the device to go quiet between
+/// them), then reads until a prompt or the close. Returns all bytes after the first
+/// prompt, and whether the device closed.
+fn scripted(w: &mut dyn Wire, steps: &[&[u8]]) -> (Vec<u8>, bool) {
+    let mut buf = Vec::new();
+    let (_, closed) = read_until(w, &mut buf, b"login: ", Duration::from_secs(3));
+    assert!(!closed);
+    let mut all = std::mem::take(&mut buf);
+    for (i, step) in steps.iter().enumerate() {
+        if w.write_all(step).is_err() {
+            return (all, true);
+        }
+        if i + 1 < steps.len() {
+            // Only separates the writes; the comparison is over all bytes.
+            let (b, closed) = read_until(w, &mut buf, b"\x00never\x00", Duration::from_millis(300));
+            all.extend(b);
+            if closed {
+                return (all, true);
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (b, closed) = read_until(
+            w,
+            &mut buf,
+            b": ",
+            deadline.saturating_duration_since(Instant::now()),
+        );
+        all.extend(b);
+        if closed
+            || all.ends_with(b"login: ")
+            || all.ends_with(b"Password: ")
+            || Instant::now() >= deadline
+        {
+            return (all, closed);
+        }
+    }
+}
+
+#[test]
+fn login_line_discipline_matches_real_busybox() {
+    let sensor = oracle_sensor();
+    let cases: Vec<(&str, Vec<&[u8]>)> = vec![
+        ("eof-mid-name", vec![b"ab\x04", b"c\r\n"]),
+        ("eof-alone", vec![b"\x04"]),
+        ("ctrl-z-ignored", vec![b"\x1a", b"root\r\n"]),
+        ("kill-and-werase", vec![b"ab\x15cd\x17\r\n"]),
+        ("werase-alnum-run", vec![b"a-b\x17\r\n"]),
+        ("werase-trailing-blanks", vec![b"ab  \x17x\r\n"]),
+        ("tab-expansion", vec![b"a\tb\r\n"]),
+        ("erase-past-start", vec![b"x\x7f\x7f\r\n"]),
+        ("erase-control-char", vec![b"\x01\x7f\r\n"]),
+        ("empty-lines", vec![b"\r\n", b"\r\n", b"\n"]),
+        ("leading-blanks", vec![b"  \t root   x\r\n"]),
+        ("ctrl-backslash", vec![b"ro\x1c"]),
+        ("ctrl-c", vec![b"ro\x03"]),
+        ("iac-iac-in-name", vec![b"ro\xff\xffot\r\n"]),
+        ("nul-in-name", vec![b"\x00a\r\n"]),
+        ("high-bytes", vec![b"\xc3\xa9t\xe9\r\n"]),
+        ("name-61", vec![&[b'n'; 61], b"\r\n"]),
+        ("name-62", vec![&[b'n'; 62], b"\r\n"]),
+        ("name-70", vec![&[b'n'; 70], b"\r\n"]),
+        ("cr-then-lf-split", vec![b"root\r", b"\n"]),
+        ("password-eof", vec![b"root\r\n", b"pw\x04"]),
+    ];
+    let mut mismatches = Vec::new();
+    for (i, (name, steps)) in cases.iter().enumerate() {
+        let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
+        let real = scripted(&mut oracle.stream, steps);
+        let mut ours_stream = util::tcp_from(sensor.addr, source(400 + i)).unwrap();
+        let ours = scripted(&mut ours_stream, steps);
+        let same = real == ours;
+        println!(
+            "{:<24} {}",
+            name,
+            if same { "identical" } else { "DIFFERENT" }
+        );
+        if !same {
+            mismatches.push(format!(
+                "{name}:\n  real: {:?} closed={}\n  ours: {:?} closed={}",
+                String::from_utf8_lossy(&real.0),
+                real.1,
+                String::from_utf8_lossy(&ours.0),
+                ours.1
+            ));
+        }
+    }
+    println!(
+        "login line discipline identical: {}/{}",
+        cases.len() - mismatches.len(),
+        cases.len()
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
 /// Runs the login exchange; returns the bytes and when each `Login incorrect` came.
 fn login_exchange(w: &mut dyn Wire, passwords: &[&[u8]]) -> (Vec<u8>, Vec<Duration>) {
     let mut all = Vec::new();
@@ -200,7 +303,7 @@ fn login_exchange(w: &mut dyn Wire, passwords: &[&[u8]]) -> (Vec<u8>, Vec<Durati
 #[test]
 fn login_exchange_matches_real_busybox_bytes_and_timing() {
     // Default limits: BusyBox's own 3 s pause.
-    let sensor = Sensor::start_with("profile = \"oracle\"\n");
+    let sensor = oracle_sensor();
     let scripts: [(&str, Vec<&[u8]>); 3] = [
         ("right password", vec![b"xc3511"]),
         ("wrong then right", vec![b"wrong", b"xc3511"]),
@@ -233,7 +336,7 @@ fn login_exchange_matches_real_busybox_bytes_and_timing() {
 /// telnetd passes its bytes to the login prompt.
 #[test]
 fn deliberate_deviation_long_subnegotiation() {
-    let sensor = Sensor::start_with("profile = \"oracle\"\n");
+    let sensor = oracle_sensor();
     let mut case = b"\xff\xfa\x18".to_vec();
     case.extend(std::iter::repeat_n(b'A', 600));
     let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");

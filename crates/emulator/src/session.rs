@@ -84,8 +84,6 @@ enum Phase {
     Password { username: Vec<u8> },
     /// The pause after a wrong password (echo back on; input is flushed after it).
     FailedPause,
-    /// `login` was stopped by `^Z` (SIGTSTP); nothing happens until a timeout.
-    Stopped,
     /// Logged in.
     Shell(Shell),
     /// Done; only queued output remains.
@@ -117,8 +115,10 @@ pub struct Session {
     observer: TelnetObserver,
     filter: BusyboxIacFilter,
     phase: Phase,
-    /// Canonical-mode line being typed, and complete lines not yet read by `login`.
+    /// Canonical-mode line being typed (still editable), what `^D` already handed
+    /// over of it, and complete lines not yet read by `login`.
     tty_line: Vec<u8>,
+    tty_delivered: Vec<u8>,
     tty_ready: VecDeque<Vec<u8>>,
     tty_echo: bool,
     column: usize,
@@ -126,6 +126,8 @@ pub struct Session {
     bytes_since_newline: usize,
     failures: u32,
     transmit: Vec<u8>,
+    /// Length of `transmit` when the current input arrived.
+    transmit_mark: usize,
     events: VecDeque<Event>,
     login_started_at: Option<Instant>,
     login_deadline: Option<Instant>,
@@ -148,6 +150,7 @@ impl Session {
             filter: BusyboxIacFilter::new(),
             phase: Phase::Starting,
             tty_line: Vec::new(),
+            tty_delivered: Vec::new(),
             tty_ready: VecDeque::new(),
             tty_echo: true,
             column: 0,
@@ -155,6 +158,7 @@ impl Session {
             bytes_since_newline: 0,
             failures: 0,
             transmit: Vec::new(),
+            transmit_mark: 0,
             events: VecDeque::new(),
             login_started_at: Some(now.mono + limits.login_start_delay),
             login_deadline: None,
@@ -188,6 +192,11 @@ impl Session {
     /// Whether the session is over (queued output may remain in `poll_transmit`).
     pub fn is_closed(&self) -> bool {
         matches!(self.phase, Phase::Closed)
+    }
+
+    /// Output not yet taken by the edge (what the pty still buffers: `^C` discards it).
+    fn discard_unsent_output(&mut self) {
+        self.transmit.truncate(self.transmit_mark);
     }
 
     /// Bytes waiting for the client.
@@ -301,6 +310,7 @@ impl Session {
         self.idle_deadline = now.mono + self.config.limits.idle_timeout;
         // Deadlines that passed while the edge was busy come first.
         self.handle_timeout(now);
+        self.transmit_mark = self.transmit.len();
         if self.is_closed() {
             return;
         }
@@ -387,8 +397,7 @@ impl Session {
 
     fn prompt_for_username(&mut self, empty_lines_left: u8) {
         // login: tcflush(0, TCIFLUSH) drops type-ahead, then the prompt.
-        self.tty_line.clear();
-        self.tty_ready.clear();
+        self.flush_tty_input();
         self.tty_echo = true;
         let prompt = format!("{} login: ", self.config.device.hostname);
         self.output(prompt.as_bytes());
@@ -409,9 +418,6 @@ impl Session {
         if matches!(self.phase, Phase::Shell(_)) {
             return self.shell_input(now, b);
         }
-        if matches!(self.phase, Phase::Stopped) {
-            return;
-        }
         self.canonical_input(now, b);
         while let Some(line) = self.tty_ready.pop_front() {
             if !self.login_read_line(now, line) {
@@ -421,29 +427,54 @@ impl Session {
     }
 
     /// The n_tty line discipline in canonical mode with BusyBox telnetd's termios
-    /// (ICRNL, ISIG, ECHO, ECHOE, ECHOK, ECHOKE, ECHOCTL, ONLCR, XTABS).
+    /// (ICRNL, ISIG, IEXTEN, ECHO, ECHOE, ECHOK, ECHOKE, ECHOCTL, ONLCR, XTABS).
     fn canonical_input(&mut self, now: Now, b: u8) {
         let c = if b == b'\r' { b'\n' } else { b };
         match c {
-            // VINTR, VQUIT, VSUSP: the signal goes to login; the input queue is flushed.
+            // VINTR, VQUIT, VSUSP: echoed, the input queue is flushed, and the signal
+            // goes to login.
             0x03 | 0x1c | 0x1a => {
+                // isig(): without NOFLSH, both queues are flushed, so the echo of
+                // what came in the same write is lost too.
+                self.flush_tty_input();
+                self.discard_unsent_output();
                 if self.tty_echo {
                     self.output(&[b'^', c + 0x40]);
                 }
-                self.tty_line.clear();
-                self.tty_ready.clear();
                 self.login_signal(now, c);
             }
-            // VEOF: ends the line without a newline; alone, it is end of file.
+            // VEOF (not echoed): hands over what was typed without a newline (the
+            // readers keep reading); on an empty line it is end of file.
             0x04 => {
-                let line = std::mem::take(&mut self.tty_line);
-                self.tty_ready.push_back(line);
+                if self.tty_line.is_empty() {
+                    let line = std::mem::take(&mut self.tty_delivered);
+                    self.tty_ready.push_back(line);
+                } else {
+                    let part = std::mem::take(&mut self.tty_line);
+                    self.tty_delivered.extend(part);
+                }
             }
             // VERASE
             0x7f => {
                 if let Some(erased) = self.tty_line.pop() {
                     if self.tty_echo {
                         self.echo_erase(erased);
+                    }
+                }
+            }
+            // VWERASE, as n_tty does it (BSD ALTWERASE): back over anything up to and
+            // including a run of alphanumerics.
+            0x17 => {
+                let mut seen_alnum = false;
+                while let Some(&last) = self.tty_line.last() {
+                    if last.is_ascii_alphanumeric() || last == b'_' {
+                        seen_alnum = true;
+                    } else if seen_alnum {
+                        break;
+                    }
+                    self.tty_line.pop();
+                    if self.tty_echo {
+                        self.echo_erase(last);
                     }
                 }
             }
@@ -456,15 +487,16 @@ impl Session {
                 }
             }
             b'\n' => {
-                self.tty_line.push(b'\n');
                 if self.tty_echo {
                     self.output(b"\r\n");
                 }
-                let line = std::mem::take(&mut self.tty_line);
+                let mut line = std::mem::take(&mut self.tty_delivered);
+                line.append(&mut self.tty_line);
+                line.push(b'\n');
                 self.tty_ready.push_back(line);
             }
             _ => {
-                if self.tty_line.len() >= TTY_LINE_MAX {
+                if self.tty_delivered.len() + self.tty_line.len() >= TTY_LINE_MAX {
                     return;
                 }
                 self.tty_line.push(c);
@@ -473,6 +505,12 @@ impl Session {
                 }
             }
         }
+    }
+
+    fn flush_tty_input(&mut self) {
+        self.tty_line.clear();
+        self.tty_delivered.clear();
+        self.tty_ready.clear();
     }
 
     fn echo_char(&mut self, c: u8) {
@@ -497,8 +535,8 @@ impl Session {
 
     fn login_signal(&mut self, now: Now, c: u8) {
         match (&self.phase, c) {
-            // ^Z stops login; the connection hangs until a timeout.
-            (_, 0x1a) => self.phase = Phase::Stopped,
+            // SIGTSTP to an orphaned process group (login's) is discarded.
+            (_, 0x1a) => {}
             // During the password read SIGINT is caught: the read fails like a wrong password.
             (Phase::Password { username }, 0x03) => {
                 let username = username.clone();
@@ -557,7 +595,8 @@ impl Session {
                 // After a success the rest of the queue is the shell's type-ahead.
                 if let Phase::Shell(_) = self.phase {
                     let pending: Vec<u8> = self.tty_ready.drain(..).flatten().collect();
-                    let partial = std::mem::take(&mut self.tty_line);
+                    let mut partial = std::mem::take(&mut self.tty_delivered);
+                    partial.append(&mut self.tty_line);
                     for b in pending.into_iter().chain(partial) {
                         self.shell_input(now, b);
                     }

@@ -284,6 +284,34 @@ fn empty_lines_reprompt_and_long_username_closes() {
 }
 
 #[test]
+fn eof_hands_over_a_partial_line_and_ends_an_empty_one() {
+    let mut h = Harness::new("oracle");
+    h.advance(ms(10));
+    h.take();
+    assert_eq!(
+        h.send(b"ab\x04\x7f"),
+        b"ab",
+        "^D is not echoed; delivered bytes cannot be erased"
+    );
+    assert_eq!(h.send(b"c\r\n"), b"c\r\nPassword: ");
+    assert_eq!(h.send(b"pw\x04"), b"");
+    assert_eq!(h.send(b"\x04"), b"\r\n", "EOF ends the password read");
+    h.advance(Duration::from_secs(3));
+    let failed: Vec<EventKind> = h
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, EventKind::LoginFailed { .. }))
+        .collect();
+    assert_eq!(
+        failed,
+        [EventKind::LoginFailed {
+            username: "abc".into(),
+            password: "pw".into()
+        }]
+    );
+}
+
+#[test]
 fn login_timeout_prints_busybox_message() {
     let mut h = Harness::new("oracle");
     h.advance(ms(10));
@@ -334,7 +362,14 @@ fn ctrl_c_at_the_login_prompt_kills_login() {
     let mut h = Harness::new("oracle");
     h.advance(ms(10));
     h.take();
-    assert_eq!(h.send(b"ro\x03"), b"ro^C");
+    // The echo of what came in the same write is flushed with the input.
+    assert_eq!(h.send(b"ro\x03"), b"^C");
+    assert!(h.session.is_closed());
+    let mut h = Harness::new("oracle");
+    h.advance(ms(10));
+    h.take();
+    assert_eq!(h.send(b"ro"), b"ro");
+    assert_eq!(h.send(b"\x03"), b"^C");
     assert!(h.session.is_closed());
 }
 
