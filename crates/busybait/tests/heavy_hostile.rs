@@ -6,7 +6,8 @@
     clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic
+    clippy::panic,
+    clippy::print_stdout
 )]
 
 mod util;
@@ -35,14 +36,6 @@ fn well_behaved(sensor: &Sensor) {
         "{:?}",
         String::from_utf8_lossy(&a.transcript)
     );
-}
-
-fn login(c: &mut Client) {
-    c.read_until(b"login: ", STEP);
-    c.send(b"root\r\n");
-    c.read_until(b"Password: ", STEP);
-    c.send(b"xc3511\r\n");
-    c.read_until(b"# ", STEP);
 }
 
 /// Writes as much of `data` as the socket takes within `limit`; returns bytes written.
@@ -79,7 +72,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
 
     // A 1 MiB line without a newline, after login.
     let mut c = sensor.connect_from(source(1));
-    login(&mut c);
+    c.login();
     write_some(&mut c.stream, &vec![b'A'; 1 << 20], STEP);
     expect_closed(&mut c);
     limit_events(&sensor, "max_line_bytes", 1);
@@ -98,7 +91,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
     // (Where a read splits a command, BusyBox passes the option byte on as data, as
     // the real telnetd does; the newline below ends that garbage line.)
     let mut c = sensor.connect_from(source(3));
-    login(&mut c);
+    c.login();
     let mut storm = Vec::new();
     while storm.len() < 1 << 20 {
         for opt in 0..=255u8 {
@@ -115,7 +108,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
     write_some(&mut c.stream, &vec![0u8; 1 << 20], STEP);
     expect_closed(&mut c);
     let mut c = sensor.connect_from(source(5));
-    login(&mut c);
+    c.login();
     write_some(&mut c.stream, &vec![0u8; 1 << 20], STEP);
     expect_closed(&mut c);
     limit_events(&sensor, "max_line_bytes", 3);
@@ -140,7 +133,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
         stream: stalled,
         received: Vec::new(),
     };
-    login(&mut stalled);
+    stalled.login();
     // Far more output than the socket buffers on both sides can hold.
     let burst = b"enable\r\n".repeat(2_000_000);
     let written = write_some(&mut stalled.stream, &burst, Duration::from_secs(2));
@@ -238,7 +231,7 @@ fn per_source_cap_refuses_only_that_source() {
 fn unauthenticated_cap_evicts_the_oldest() {
     let sensor = Sensor::start_with(&test_config("oracle", "max_unauthenticated = 2", ""));
     let mut logged_in = sensor.connect_from(source(0));
-    login(&mut logged_in);
+    logged_in.login();
     let mut a = sensor.connect_from(source(1));
     a.read_until(b"login: ", STEP);
     let mut b = sensor.connect_from(source(2));
@@ -274,13 +267,13 @@ fn login_timeout_prints_busybox_message_and_closes() {
 fn idle_timeout_and_session_lifetime_end_sessions() {
     let sensor = Sensor::start_with(&test_config("oracle", "idle_timeout = \"1s\"", ""));
     let mut c = sensor.connect();
-    login(&mut c);
+    c.login();
     expect_closed(&mut c);
     limit_events(&sensor, "idle_timeout", 1);
 
     let sensor = Sensor::start_with(&test_config("oracle", "session_lifetime = \"2s\"", ""));
     let mut c = sensor.connect();
-    login(&mut c);
+    c.login();
     let start = Instant::now();
     // Keep typing so that only the lifetime can end it.
     c.stream
@@ -307,7 +300,7 @@ fn line_subnegotiation_and_output_limits_are_configurable() {
         "",
     ));
     let mut c = sensor.connect_from(source(1));
-    login(&mut c);
+    c.login();
     c.send(&[b'y'; 100]);
     c.send(b"\r\n");
     c.read_until(b"# ", STEP);
@@ -328,7 +321,7 @@ fn line_subnegotiation_and_output_limits_are_configurable() {
 
     // One read whose answers exceed the output cap.
     let mut c = sensor.connect_from(source(3));
-    login(&mut c);
+    c.login();
     c.send(&b"enable\r\n".repeat(64));
     expect_closed(&mut c);
     limit_events(&sensor, "max_output_bytes", 1);

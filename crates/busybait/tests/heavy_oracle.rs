@@ -9,7 +9,8 @@
     clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic
+    clippy::panic,
+    clippy::print_stdout
 )]
 
 mod util;
@@ -112,23 +113,29 @@ fn opening(w: &mut dyn Wire, case: &[u8]) -> (Vec<u8>, bool) {
 /// `ORACLE_RUNS` times and ours must be byte-identical to one of the real outputs.
 const ORACLE_RUNS: usize = 30;
 
-#[test]
-fn openings_match_real_busybox_for_every_option_sequence() {
+type Transcript = (Vec<u8>, bool);
+
+/// Runs every case against busybait and against fresh oracles (up to `ORACLE_RUNS`,
+/// stopping when one matches), prints identical/total, and fails listing mismatches.
+fn differential<C>(
+    group: &str,
+    cases: &[(&str, C)],
+    src_base: usize,
+    run: impl Fn(&mut dyn Wire, &C) -> Transcript,
+) {
     let sensor = oracle_sensor();
-    let cases = option_cases();
-    assert!(cases.len() >= 20);
     let mut mismatches = Vec::new();
-    for (i, (name, bytes)) in cases.iter().enumerate() {
-        let mut ours_stream = util::tcp_from(sensor.addr, source(100 + i)).unwrap();
-        let ours = opening(&mut ours_stream, bytes);
-        let mut variants: Vec<(Vec<u8>, bool)> = Vec::new();
+    for (i, (name, case)) in cases.iter().enumerate() {
+        let mut ours_stream = util::tcp_from(sensor.addr, source(src_base + i)).unwrap();
+        let ours = run(&mut ours_stream, case);
+        let mut variants: Vec<Transcript> = Vec::new();
         let mut runs = 0;
         while runs < ORACLE_RUNS && !variants.contains(&ours) {
             runs += 1;
             let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
-            let real = opening(&mut oracle.stream, bytes);
+            let real = run(&mut oracle.stream, case);
             assert!(
-                !real.0.is_empty(),
+                !real.0.is_empty() || real.1,
                 "oracle sent nothing for {name}: {}",
                 oracle.log()
             );
@@ -138,31 +145,34 @@ fn openings_match_real_busybox_for_every_option_sequence() {
         }
         let same = variants.contains(&ours);
         println!(
-            "{:<26} {} ({} real variant(s) in {} run(s))",
-            name,
+            "{name:<26} {} ({} real variant(s) in {runs} run(s))",
             if same { "identical" } else { "DIFFERENT" },
-            variants.len(),
-            runs
+            variants.len()
         );
         if !same {
-            let real: Vec<String> = variants
-                .iter()
-                .map(|v| format!("{:?} closed={}", String::from_utf8_lossy(&v.0), v.1))
-                .collect();
+            let show =
+                |t: &Transcript| format!("{:?} closed={}", String::from_utf8_lossy(&t.0), t.1);
+            let real: Vec<String> = variants.iter().map(show).collect();
             mismatches.push(format!(
-                "{name}:\n  real: {}\n  ours: {:?} closed={}",
+                "{name}:\n  real: {}\n  ours: {}",
                 real.join("\n        "),
-                String::from_utf8_lossy(&ours.0),
-                ours.1
+                show(&ours)
             ));
         }
     }
     println!(
-        "openings identical: {}/{}",
+        "{group} identical: {}/{}",
         cases.len() - mismatches.len(),
         cases.len()
     );
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn openings_match_real_busybox_for_every_option_sequence() {
+    let cases = option_cases();
+    assert!(cases.len() >= 20);
+    differential("openings", &cases, 100, |w, bytes| opening(w, bytes));
 }
 
 /// Writes each step as its own write (waiting for the device to go quiet between
@@ -207,7 +217,6 @@ fn scripted(w: &mut dyn Wire, steps: &[&[u8]]) -> (Vec<u8>, bool) {
 
 #[test]
 fn login_line_discipline_matches_real_busybox() {
-    let sensor = oracle_sensor();
     let cases: Vec<(&str, Vec<&[u8]>)> = vec![
         ("eof-mid-name", vec![b"ab\x04", b"c\r\n"]),
         ("eof-alone", vec![b"\x04"]),
@@ -231,34 +240,9 @@ fn login_line_discipline_matches_real_busybox() {
         ("cr-then-lf-split", vec![b"root\r", b"\n"]),
         ("password-eof", vec![b"root\r\n", b"pw\x04"]),
     ];
-    let mut mismatches = Vec::new();
-    for (i, (name, steps)) in cases.iter().enumerate() {
-        let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
-        let real = scripted(&mut oracle.stream, steps);
-        let mut ours_stream = util::tcp_from(sensor.addr, source(400 + i)).unwrap();
-        let ours = scripted(&mut ours_stream, steps);
-        let same = real == ours;
-        println!(
-            "{:<24} {}",
-            name,
-            if same { "identical" } else { "DIFFERENT" }
-        );
-        if !same {
-            mismatches.push(format!(
-                "{name}:\n  real: {:?} closed={}\n  ours: {:?} closed={}",
-                String::from_utf8_lossy(&real.0),
-                real.1,
-                String::from_utf8_lossy(&ours.0),
-                ours.1
-            ));
-        }
-    }
-    println!(
-        "login line discipline identical: {}/{}",
-        cases.len() - mismatches.len(),
-        cases.len()
-    );
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    differential("login line discipline", &cases, 400, |w, steps| {
+        scripted(w, steps)
+    });
 }
 
 /// Runs the login exchange; returns the bytes and when each `Login incorrect` came.

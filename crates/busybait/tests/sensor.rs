@@ -5,7 +5,8 @@
     clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic
+    clippy::panic,
+    clippy::print_stdout
 )]
 
 mod util;
@@ -242,9 +243,7 @@ fn events_have_cowries_field_names_and_types() {
 fn sigterm_closes_open_sessions_and_flushes() {
     let sensor = Sensor::start("oracle");
     let mut c = sensor.connect_from(source(4));
-    c.read_until(b"login: ", STEP);
-    c.send(b"root\r\nxc3511\r\n");
-    c.read_until(b"# \x1b[6n", STEP);
+    c.login();
     let (dir, _log) = sensor.stop();
     let events = util::read_events(dir.path());
     let ids: Vec<&str> = events
@@ -267,9 +266,8 @@ fn sigterm_closes_open_sessions_and_flushes() {
 fn sessions_and_show_read_the_database() {
     let sensor = Sensor::start("oracle");
     let mut c = sensor.connect_from(source(5));
-    c.read_until(b"login: ", STEP);
-    c.send(b"root\r\nxc3511\r\n");
-    c.read_until(b"# \x1b[6n", STEP);
+    c.login();
+    c.read_until(b"\x1b[6n", STEP);
     c.send(b"/bin/busybox ECCHI\r\n");
     c.read_until(b"# \x1b[6n", STEP);
     c.send(b"exit\r\n");

@@ -241,6 +241,16 @@ impl Client {
         }
     }
 
+    /// Logs in with the oracle's account and waits for the shell prompt.
+    pub fn login(&mut self) {
+        let step = Duration::from_secs(10);
+        self.read_until(b"login: ", step);
+        self.send(b"root\r\n");
+        self.read_until(b"Password: ", step);
+        self.send(b"xc3511\r\n");
+        self.read_until(b"# ", step);
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
     }
