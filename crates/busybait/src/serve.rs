@@ -201,19 +201,7 @@ fn queue_low_water(depth: usize) -> usize {
 
 async fn accept_loop(edge: Arc<Edge>, listener: TcpListener) {
     let mut shutdown = edge.shutdown.clone();
-    let low_water = queue_low_water(edge.recorder.depth());
     loop {
-        // While the event queue is short of room, do not accept: new bots wait in the
-        // kernel's backlog (or are refused by it) and admitted sessions lose nothing.
-        if edge.recorder.headroom() < low_water {
-            edge.stats
-                .accept_paused_queue
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("event queue nearly full: not accepting for now");
-            while edge.recorder.headroom() < low_water && !*shutdown.borrow() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = shutdown.changed() => return,
@@ -222,7 +210,12 @@ async fn accept_loop(edge: Arc<Edge>, listener: TcpListener) {
             return;
         }
         match accepted {
-            Ok((stream, src)) => admit(&edge, stream, src),
+            Ok((stream, src)) => {
+                if !wait_for_queue_room(&edge, &mut shutdown).await {
+                    return;
+                }
+                admit(&edge, stream, src);
+            }
             Err(e) => {
                 // EMFILE and friends: back off briefly rather than spin.
                 tracing::warn!(error = %e, "accept failed");
@@ -230,6 +223,28 @@ async fn accept_loop(edge: Arc<Edge>, listener: TcpListener) {
             }
         }
     }
+}
+
+/// While the event queue is short of room, no new session starts (and this listener
+/// accepts nothing more): new bots wait in the kernel's backlog, admitted sessions
+/// lose nothing. Returns false if the sensor is shutting down.
+async fn wait_for_queue_room(edge: &Edge, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let low_water = queue_low_water(edge.recorder.depth());
+    if edge.recorder.headroom() >= low_water {
+        return true;
+    }
+    edge.stats
+        .accept_paused_queue
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::warn!("event queue nearly full: not accepting for now");
+    while edge.recorder.headroom() < low_water {
+        if *shutdown.borrow() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!("event queue has room again: accepting");
+    true
 }
 
 /// Releases a session's slots when its task ends, even by panic.

@@ -401,3 +401,56 @@ fn kill_9_then_restart_keeps_sequence_numbers_gapless() {
     assert_eq!(jsonl2[jsonl.len()], before + 1);
     assert_eq!(*db2.last().unwrap(), *jsonl2.last().unwrap());
 }
+
+#[test]
+fn full_event_queue_pauses_accepting_and_loses_nothing() {
+    let sensor = Sensor::start_with(
+        &test_config("oracle", "", "").replace("[store]\n", "[store]\nqueue_depth = 4\n"),
+    );
+    // Block the SQLite sink: hold the database's write lock from here.
+    let lock = rusqlite::Connection::open(sensor.data_dir.path().join("busybait.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let log_path = sensor.data_dir.path().join("stderr.log");
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let sensor = &sensor;
+                s.spawn(move || {
+                    let stream = util::tcp_from(sensor.addr, source(i)).unwrap();
+                    scanner(stream, "root", "xc3511", Duration::from_secs(30)).outcome
+                })
+            })
+            .collect();
+        // The sensor says when it stops accepting; that is our signal to unblock it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .contains("not accepting for now")
+        {
+            assert!(Instant::now() < deadline, "the queue never filled");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        lock.execute_batch("COMMIT").unwrap();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), Outcome::Success);
+        }
+    });
+    let (dir, log) = sensor.stop();
+    assert!(
+        !log.contains("counter=\"accept_paused_queue\" value=0"),
+        "{log}"
+    );
+    let events = util::read_events(dir.path());
+    let closed = events
+        .iter()
+        .filter(|v| v["eventid"] == "cowrie.session.closed")
+        .count();
+    assert_eq!(closed, 12, "every admitted session's events are there");
+    let seqs: Vec<u64> = events.iter().map(|v| v["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    let conn = rusqlite::Connection::open(dir.path().join("busybait.db")).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n as usize, events.len());
+}
