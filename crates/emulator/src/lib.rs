@@ -13,7 +13,9 @@ pub mod auth;
 pub mod limits;
 pub mod profile;
 pub mod session;
+pub mod shell;
 pub mod telnet;
+pub mod vfs;
 
 pub use auth::{AuthMode, AuthPolicy};
 pub use limits::Limits;

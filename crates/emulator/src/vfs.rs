@@ -1,0 +1,944 @@
+//! The emulated device's file system: never the host's.
+//!
+//! A [`BaseFs`] is built once per device from its profile (directories, applet links,
+//! `/etc`, a synthetic `/bin/busybox` of the profile's size and architecture, `/proc`
+//! files generated on read) and shared by every session behind an `Arc`. Each session
+//! writes into its own copy-on-write [`Vfs`] overlay; copying a file shares its
+//! content (`cp /bin/echo dvrHelper` costs a pointer). Paths are plain byte strings
+//! resolved here (`.`, `..`, symlinks with a loop limit); nothing reaches the host.
+//! The overlay has caps on bytes and files; hitting one is `ENOSPC`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::profile::Device;
+
+/// Symlinks followed in one lookup before `ELOOP`, as Linux.
+const MAX_SYMLINKS: usize = 40;
+/// Longest path accepted (`PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+/// Longest name in a directory (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// The errors the file system can give, with Linux's texts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Errno {
+    /// ENOENT
+    #[error("No such file or directory")]
+    NoEnt,
+    /// ENOTDIR
+    #[error("Not a directory")]
+    NotDir,
+    /// EISDIR
+    #[error("Is a directory")]
+    IsDir,
+    /// EROFS
+    #[error("Read-only file system")]
+    ReadOnly,
+    /// EEXIST
+    #[error("File exists")]
+    Exists,
+    /// ENOTEMPTY
+    #[error("Directory not empty")]
+    NotEmpty,
+    /// ELOOP
+    #[error("Symbolic link loop")]
+    Loop,
+    /// ENOSPC
+    #[error("No space left on device")]
+    NoSpace,
+    /// EACCES
+    #[error("Permission denied")]
+    Access,
+    /// EINVAL
+    #[error("Invalid argument")]
+    Invalid,
+    /// ENAMETOOLONG
+    #[error("File name too long")]
+    NameTooLong,
+    /// EBUSY
+    #[error("Resource busy")]
+    Busy,
+}
+
+/// Owner, mode and time of a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Permission bits (and setuid/sticky), without the file type.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Modification time, seconds since the epoch.
+    pub mtime: u64,
+}
+
+/// Files whose content is generated when read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcFile {
+    /// `/proc/cpuinfo`
+    CpuInfo,
+    /// `/proc/mounts`
+    Mounts,
+    /// `/proc/meminfo`
+    MemInfo,
+    /// `/proc/version`
+    Version,
+    /// `/proc/uptime`
+    Uptime,
+    /// `/proc/loadavg`
+    LoadAvg,
+}
+
+/// What a regular file holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Literal bytes (shared between copies).
+    Bytes(Arc<[u8]>),
+    /// A synthetic ELF executable: a real header, then deterministic filler.
+    Elf {
+        /// The ELF header.
+        header: Arc<[u8]>,
+        /// Total size.
+        size: u64,
+    },
+    /// Generated on read.
+    Proc(ProcFile),
+}
+
+impl Content {
+    /// Size in bytes (generated files report 0, as in /proc).
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Elf { size, .. } => *size,
+            Content::Proc(_) => 0,
+        }
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes `[start, start+len)` of a stored (not generated) file.
+    pub fn slice(&self, start: u64, len: u64) -> Vec<u8> {
+        let end = start.saturating_add(len).min(self.len());
+        if start >= end {
+            return Vec::new();
+        }
+        match self {
+            Content::Bytes(b) => b
+                .get(start as usize..end as usize)
+                .unwrap_or_default()
+                .to_vec(),
+            Content::Elf { header, .. } => (start..end)
+                .map(|i| match header.get(i as usize) {
+                    Some(&b) => b,
+                    None => elf_filler(i),
+                })
+                .collect(),
+            Content::Proc(_) => Vec::new(),
+        }
+    }
+}
+
+/// Filler for the body of the synthetic BusyBox: deterministic, code-like entropy
+/// (not zeros, which no stripped binary has), no host data.
+fn elf_filler(i: u64) -> u8 {
+    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (x >> 56) as u8
+}
+
+/// Kind of a special file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecialFile {
+    /// /dev/null
+    Null,
+    /// /dev/zero
+    Zero,
+    /// /dev/urandom, /dev/random
+    Random,
+    /// /dev/tty, /dev/console
+    Tty,
+}
+
+/// One file-system object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// A directory (its children are the paths below it).
+    Dir(Meta),
+    /// A regular file.
+    File(Meta, Content),
+    /// A symbolic link.
+    Symlink(Meta, Vec<u8>),
+    /// A character device.
+    Char(Meta, SpecialFile),
+}
+
+impl Node {
+    /// The node's metadata.
+    pub fn meta(&self) -> &Meta {
+        match self {
+            Node::Dir(m) | Node::File(m, _) | Node::Symlink(m, _) | Node::Char(m, _) => m,
+        }
+    }
+
+    fn meta_mut(&mut self) -> &mut Meta {
+        match self {
+            Node::Dir(m) | Node::File(m, _) | Node::Symlink(m, _) | Node::Char(m, _) => m,
+        }
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        matches!(self, Node::Dir(_))
+    }
+
+    /// The `ls -l` type character.
+    pub fn type_char(&self) -> char {
+        match self {
+            Node::Dir(_) => 'd',
+            Node::File(..) => '-',
+            Node::Symlink(..) => 'l',
+            Node::Char(..) => 'c',
+        }
+    }
+
+    /// Size as `ls -l` shows it.
+    pub fn size(&self) -> u64 {
+        match self {
+            Node::File(_, c) => c.len(),
+            Node::Symlink(_, t) => t.len() as u64,
+            Node::Dir(_) => 0,
+            Node::Char(..) => 0,
+        }
+    }
+}
+
+/// How a mount point behaves for writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Mount {
+    path: Vec<u8>,
+    fstype: String,
+    writable: bool,
+}
+
+/// The device's shared, read-mostly tree.
+#[derive(Debug)]
+pub struct BaseFs {
+    nodes: BTreeMap<Vec<u8>, Node>,
+    mounts: Vec<Mount>,
+    /// The content of `/bin/busybox` (what `/proc/self/exe` shows too).
+    pub busybox: Content,
+}
+
+fn dir(mode: u32, mtime: u64) -> Node {
+    Node::Dir(Meta {
+        mode,
+        uid: 0,
+        gid: 0,
+        mtime,
+    })
+}
+
+fn file(mode: u32, mtime: u64, bytes: &[u8]) -> Node {
+    Node::File(
+        Meta {
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime,
+        },
+        Content::Bytes(Arc::from(bytes)),
+    )
+}
+
+impl BaseFs {
+    /// Builds the tree for a device. `built` is the firmware's timestamp for the files.
+    pub fn new(device: &Device, built: u64) -> Self {
+        let profile = &device.profile;
+        let mut nodes = BTreeMap::new();
+        let mut add = |path: &str, node: Node| {
+            nodes.insert(path.as_bytes().to_vec(), node);
+        };
+        add("/", dir(0o755, built));
+        for d in [
+            "/bin",
+            "/sbin",
+            "/usr",
+            "/usr/bin",
+            "/usr/sbin",
+            "/etc",
+            "/dev",
+            "/dev/pts",
+            "/lib",
+            "/mnt",
+            "/proc",
+            "/root",
+            "/sys",
+            "/tmp",
+            "/var",
+            "/var/run",
+            "/var/tmp",
+            "/home",
+        ] {
+            add(d, dir(0o755, built));
+        }
+        add("/tmp", dir(0o1777, built));
+        add("/proc", dir(0o555, built));
+        add("/sys", dir(0o555, built));
+        let header = profile
+            .arch
+            .elf_header(profile.busybox_size.saturating_sub(4096), 0x0040_1000);
+        let busybox = Content::Elf {
+            header: Arc::from(header),
+            size: profile.busybox_size,
+        };
+        let exec = Meta {
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: built,
+        };
+        add("/bin/busybox", Node::File(exec, busybox.clone()));
+        let link = Meta {
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            mtime: built,
+        };
+        for applet in profile.applets.split_ascii_whitespace() {
+            if applet == "busybox" || applet.contains('/') {
+                continue;
+            }
+            let path = format!("/bin/{applet}");
+            add(&path, Node::Symlink(link, b"/bin/busybox".to_vec()));
+        }
+        add("/bin/sh", Node::Symlink(link, b"busybox".to_vec()));
+        add(
+            "/etc/passwd",
+            file(0o644, built, b"root:x:0:0:root:/root:/bin/sh\n"),
+        );
+        add("/etc/group", file(0o644, built, b"root:x:0:\n"));
+        add(
+            "/etc/hostname",
+            file(0o644, built, format!("{}\n", device.hostname).as_bytes()),
+        );
+        add(
+            "/etc/resolv.conf",
+            file(0o644, built, b"nameserver 192.168.1.1\n"),
+        );
+        add("/etc/mtab", Node::Symlink(link, b"/proc/mounts".to_vec()));
+        let proc_meta = Meta {
+            mode: 0o444,
+            uid: 0,
+            gid: 0,
+            mtime: built,
+        };
+        for (name, kind) in [
+            ("cpuinfo", ProcFile::CpuInfo),
+            ("mounts", ProcFile::Mounts),
+            ("meminfo", ProcFile::MemInfo),
+            ("version", ProcFile::Version),
+            ("uptime", ProcFile::Uptime),
+            ("loadavg", ProcFile::LoadAvg),
+        ] {
+            add(
+                &format!("/proc/{name}"),
+                Node::File(proc_meta, Content::Proc(kind)),
+            );
+        }
+        add("/proc/self", dir(0o555, built));
+        add(
+            "/proc/self/exe",
+            Node::Symlink(link, b"/bin/busybox".to_vec()),
+        );
+        let dev = |d| {
+            Node::Char(
+                Meta {
+                    mode: 0o666,
+                    uid: 0,
+                    gid: 0,
+                    mtime: built,
+                },
+                d,
+            )
+        };
+        add("/dev/null", dev(SpecialFile::Null));
+        add("/dev/zero", dev(SpecialFile::Zero));
+        add("/dev/urandom", dev(SpecialFile::Random));
+        add("/dev/random", dev(SpecialFile::Random));
+        add("/dev/tty", dev(SpecialFile::Tty));
+        add("/dev/console", dev(SpecialFile::Tty));
+        let mut mounts = Vec::new();
+        for line in profile.mounts.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if let [_, path, fstype, options, ..] = f[..] {
+                let writable = options.split(',').any(|o| o == "rw")
+                    && !matches!(fstype, "proc" | "sysfs" | "rootfs");
+                mounts.push(Mount {
+                    path: path.as_bytes().to_vec(),
+                    fstype: fstype.to_string(),
+                    writable,
+                });
+                nodes
+                    .entry(path.as_bytes().to_vec())
+                    .or_insert_with(|| dir(0o755, built));
+            }
+        }
+        Self {
+            nodes,
+            mounts,
+            busybox,
+        }
+    }
+
+    fn mount_for(&self, path: &[u8]) -> Option<&Mount> {
+        self.mounts
+            .iter()
+            .filter(|m| is_under(path, &m.path))
+            .max_by_key(|m| m.path.len())
+    }
+}
+
+/// Whether `path` is `dir` or below it.
+fn is_under(path: &[u8], dir: &[u8]) -> bool {
+    if dir == b"/" {
+        return true;
+    }
+    path.starts_with(dir) && matches!(path.get(dir.len()), None | Some(b'/'))
+}
+
+/// Caps on what one overlay may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VfsLimits {
+    /// Bytes of file content written.
+    pub max_bytes: u64,
+    /// Files and directories created.
+    pub max_nodes: usize,
+}
+
+impl Default for VfsLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 16 * 1024 * 1024,
+            max_nodes: 4096,
+        }
+    }
+}
+
+/// One session's view: the shared base plus its own changes.
+#[derive(Debug, Clone)]
+pub struct Vfs {
+    base: Arc<BaseFs>,
+    /// Changed paths; `None` is a deletion.
+    overlay: BTreeMap<Vec<u8>, Option<Node>>,
+    bytes: u64,
+    limits: VfsLimits,
+}
+
+/// Joins `path` to `cwd` and normalises `.` and `..` lexically (symlinks are handled
+/// during lookup).
+pub fn absolute(cwd: &[u8], path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let joined: Vec<u8>;
+    let full: &[u8] = if path.first() == Some(&b'/') {
+        path
+    } else {
+        joined = [cwd, b"/", path].concat();
+        &joined
+    };
+    for part in full.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = Vec::with_capacity(full.len());
+    for p in parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+fn parent_of(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(0) | None => b"/",
+        Some(i) => path.get(..i).unwrap_or(b"/"),
+    }
+}
+
+/// The last component of a path.
+pub fn base_name(path: &[u8]) -> &[u8] {
+    let trimmed = if path.len() > 1 {
+        path.strip_suffix(b"/").unwrap_or(path)
+    } else {
+        path
+    };
+    match trimmed.iter().rposition(|&b| b == b'/') {
+        Some(i) => trimmed.get(i + 1..).unwrap_or_default(),
+        None => trimmed,
+    }
+}
+
+impl Vfs {
+    /// A fresh view of `base`.
+    pub fn new(base: Arc<BaseFs>, limits: VfsLimits) -> Self {
+        Self {
+            base,
+            overlay: BTreeMap::new(),
+            bytes: 0,
+            limits,
+        }
+    }
+
+    /// The shared base.
+    pub fn base(&self) -> &BaseFs {
+        &self.base
+    }
+
+    fn get(&self, path: &[u8]) -> Option<&Node> {
+        match self.overlay.get(path) {
+            Some(entry) => entry.as_ref(),
+            None => self.base.nodes.get(path),
+        }
+    }
+
+    /// Resolves symlinks in every component (and in the last one if `follow`);
+    /// returns the canonical path and its node.
+    pub fn lookup(&self, cwd: &[u8], path: &[u8], follow: bool) -> Result<(Vec<u8>, &Node), Errno> {
+        let canonical = self.resolve(cwd, path, follow)?;
+        let node = self.get(&canonical).ok_or(Errno::NoEnt)?;
+        Ok((canonical, node))
+    }
+
+    /// Canonical path of `path` (which need not exist; its parent must).
+    pub fn resolve(&self, cwd: &[u8], path: &[u8], follow: bool) -> Result<Vec<u8>, Errno> {
+        if path.is_empty() {
+            return Err(Errno::NoEnt);
+        }
+        if path.len() > PATH_MAX {
+            return Err(Errno::NameTooLong);
+        }
+        let mut pending: Vec<Vec<u8>> = absolute(cwd, path)
+            .split(|&b| b == b'/')
+            .filter(|p| !p.is_empty())
+            .map(<[u8]>::to_vec)
+            .rev()
+            .collect();
+        let trailing_slash = path.ends_with(b"/");
+        let mut current: Vec<u8> = b"/".to_vec();
+        let mut links = 0;
+        while let Some(part) = pending.pop() {
+            if part.len() > NAME_MAX {
+                return Err(Errno::NameTooLong);
+            }
+            if part == b".." {
+                current = parent_of(&current).to_vec();
+                continue;
+            }
+            if part == b"." {
+                continue;
+            }
+            match self.get(&current) {
+                Some(Node::Dir(_)) => {}
+                Some(_) => return Err(Errno::NotDir),
+                None => return Err(Errno::NoEnt),
+            }
+            let next = if current == b"/" {
+                [b"/", &part[..]].concat()
+            } else {
+                [&current[..], b"/", &part[..]].concat()
+            };
+            let last = pending.is_empty();
+            if let Some(Node::Symlink(_, target)) = self.get(&next) {
+                if !last || follow || trailing_slash {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return Err(Errno::Loop);
+                    }
+                    let target = target.clone();
+                    if target.first() == Some(&b'/') {
+                        current = b"/".to_vec();
+                    }
+                    for p in target.split(|&b| b == b'/').filter(|p| !p.is_empty()).rev() {
+                        pending.push(p.to_vec());
+                    }
+                    continue;
+                }
+            }
+            current = next;
+        }
+        if trailing_slash {
+            match self.get(&current) {
+                Some(Node::Dir(_)) | None => {}
+                Some(_) => return Err(Errno::NotDir),
+            }
+        }
+        Ok(current)
+    }
+
+    /// Names in a directory, sorted (without `.` and `..`).
+    pub fn list(&self, dir: &[u8]) -> Vec<Vec<u8>> {
+        let prefix: Vec<u8> = if dir == b"/" {
+            b"/".to_vec()
+        } else {
+            [dir, b"/"].concat()
+        };
+        let mut names: BTreeMap<Vec<u8>, bool> = BTreeMap::new();
+        for (source_is_overlay, path, present) in self
+            .base
+            .nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| (false, k, true))
+            .chain(
+                self.overlay
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .map(|(k, v)| (true, k, v.is_some())),
+            )
+        {
+            let rest = path.get(prefix.len()..).unwrap_or_default();
+            if rest.is_empty() || rest.contains(&b'/') {
+                continue;
+            }
+            if source_is_overlay || !names.contains_key(rest) {
+                names.insert(rest.to_vec(), present);
+            }
+        }
+        names
+            .into_iter()
+            .filter(|(_, present)| *present)
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    fn writable(&self, path: &[u8]) -> Result<(), Errno> {
+        match self.base.mount_for(path) {
+            Some(m) if m.fstype == "proc" || m.fstype == "sysfs" => Err(Errno::NoEnt),
+            Some(m) if !m.writable => Err(Errno::ReadOnly),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_parent(&self, path: &[u8]) -> Result<(), Errno> {
+        match self.get(parent_of(path)) {
+            Some(Node::Dir(_)) => Ok(()),
+            Some(_) => Err(Errno::NotDir),
+            None => Err(Errno::NoEnt),
+        }
+    }
+
+    fn put(&mut self, path: Vec<u8>, node: Node) -> Result<(), Errno> {
+        let old = self.get(&path).map(|n| match n {
+            Node::File(_, Content::Bytes(b)) => b.len() as u64,
+            _ => 0,
+        });
+        let new = match &node {
+            Node::File(_, Content::Bytes(b)) => b.len() as u64,
+            _ => 0,
+        };
+        let bytes = self.bytes - old.unwrap_or(0).min(self.bytes) + new;
+        let is_new = !self.overlay.contains_key(&path);
+        if bytes > self.limits.max_bytes || (is_new && self.overlay.len() >= self.limits.max_nodes)
+        {
+            return Err(Errno::NoSpace);
+        }
+        self.bytes = bytes;
+        self.overlay.insert(path, Some(node));
+        Ok(())
+    }
+
+    /// Opens for writing as the shell's `>`/`>>` do: creates or truncates (or
+    /// appends), following a symlink at the end. Returns the canonical path.
+    pub fn write(
+        &mut self,
+        cwd: &[u8],
+        path: &[u8],
+        data: &[u8],
+        append: bool,
+        now: u64,
+    ) -> Result<Vec<u8>, Errno> {
+        let canonical = self.resolve(cwd, path, true)?;
+        match self.get(&canonical) {
+            Some(Node::Dir(_)) => return Err(Errno::IsDir),
+            Some(Node::Char(..)) => return Ok(canonical),
+            Some(Node::File(_, Content::Proc(_))) => return Err(Errno::Access),
+            _ => {}
+        }
+        self.check_parent(&canonical)?;
+        self.writable(&canonical)?;
+        let (meta, mut content) = match self.get(&canonical) {
+            Some(Node::File(meta, c)) => (
+                *meta,
+                if append {
+                    c.slice(0, c.len())
+                } else {
+                    Vec::new()
+                },
+            ),
+            _ => (
+                Meta {
+                    mode: 0o644,
+                    uid: 0,
+                    gid: 0,
+                    mtime: now,
+                },
+                Vec::new(),
+            ),
+        };
+        content.extend_from_slice(data);
+        let meta = Meta { mtime: now, ..meta };
+        self.put(
+            canonical.clone(),
+            Node::File(meta, Content::Bytes(Arc::from(content))),
+        )?;
+        Ok(canonical)
+    }
+
+    /// Reads a whole file (generated files are produced by `generate`).
+    pub fn read(&self, cwd: &[u8], path: &[u8]) -> Result<(Vec<u8>, Node), Errno> {
+        let (canonical, node) = self.lookup(cwd, path, true)?;
+        let node = node.clone();
+        match &node {
+            Node::Dir(_) => Err(Errno::IsDir),
+            _ => Ok((canonical, node)),
+        }
+    }
+
+    /// Creates a directory.
+    pub fn mkdir(&mut self, cwd: &[u8], path: &[u8], now: u64) -> Result<(), Errno> {
+        let canonical = self.resolve(cwd, path, false)?;
+        if self.get(&canonical).is_some() {
+            return Err(Errno::Exists);
+        }
+        self.check_parent(&canonical)?;
+        self.writable(&canonical)?;
+        self.put(canonical, dir(0o755, now))
+    }
+
+    /// Removes a file or symlink.
+    pub fn unlink(&mut self, cwd: &[u8], path: &[u8]) -> Result<(), Errno> {
+        let canonical = self.resolve(cwd, path, false)?;
+        match self.get(&canonical) {
+            None => Err(Errno::NoEnt),
+            Some(Node::Dir(_)) => Err(Errno::IsDir),
+            Some(_) => {
+                self.writable(&canonical)?;
+                self.remove_entry(canonical);
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes an empty directory.
+    pub fn rmdir(&mut self, cwd: &[u8], path: &[u8]) -> Result<(), Errno> {
+        let canonical = self.resolve(cwd, path, false)?;
+        match self.get(&canonical) {
+            None => Err(Errno::NoEnt),
+            Some(Node::Dir(_)) => {
+                if !self.list(&canonical).is_empty() {
+                    return Err(Errno::NotEmpty);
+                }
+                if canonical == b"/" || self.base.mounts.iter().any(|m| m.path == canonical) {
+                    return Err(Errno::Busy);
+                }
+                self.writable(&canonical)?;
+                self.remove_entry(canonical);
+                Ok(())
+            }
+            Some(_) => Err(Errno::NotDir),
+        }
+    }
+
+    fn remove_entry(&mut self, path: Vec<u8>) {
+        if let Some(Some(Node::File(_, Content::Bytes(b)))) = self.overlay.get(&path) {
+            self.bytes = self.bytes.saturating_sub(b.len() as u64);
+        }
+        if self.base.nodes.contains_key(&path) {
+            self.overlay.insert(path, None);
+        } else {
+            self.overlay.remove(&path);
+        }
+    }
+
+    /// Places `node` at `path` (for `cp`, `mv`, `ln`): the parent must exist and be
+    /// writable; an existing file is replaced, a directory is an error.
+    pub fn place(
+        &mut self,
+        cwd: &[u8],
+        path: &[u8],
+        node: Node,
+        follow: bool,
+    ) -> Result<Vec<u8>, Errno> {
+        let canonical = self.resolve(cwd, path, follow)?;
+        if let Some(Node::Dir(_)) = self.get(&canonical) {
+            return Err(Errno::IsDir);
+        }
+        self.check_parent(&canonical)?;
+        self.writable(&canonical)?;
+        self.put(canonical.clone(), node)?;
+        Ok(canonical)
+    }
+
+    /// Changes permission bits.
+    pub fn chmod(
+        &mut self,
+        cwd: &[u8],
+        path: &[u8],
+        mode: impl FnOnce(u32) -> u32,
+    ) -> Result<(), Errno> {
+        let (canonical, node) = self.lookup(cwd, path, true)?;
+        let mut node = node.clone();
+        if let Node::File(_, Content::Proc(_)) = node {
+            return Err(Errno::Access);
+        }
+        self.writable(&canonical)?;
+        let m = node.meta_mut();
+        m.mode = mode(m.mode) & 0o7777;
+        self.put(canonical, node)
+    }
+
+    /// Bytes held by this overlay.
+    pub fn bytes_used(&self) -> u64 {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profile;
+
+    fn vfs(profile: &str) -> Vfs {
+        let p = Profile::builtin()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == profile)
+            .unwrap();
+        let device = Device::new(Arc::new(p), 1);
+        Vfs::new(
+            Arc::new(BaseFs::new(&device, 1_600_000_000)),
+            VfsLimits {
+                max_bytes: 1000,
+                max_nodes: 10,
+            },
+        )
+    }
+
+    #[test]
+    fn absolute_normalises() {
+        assert_eq!(absolute(b"/var", b"../tmp/./x/"), b"/tmp/x");
+        assert_eq!(absolute(b"/", b"../../.."), b"/");
+        assert_eq!(absolute(b"/a", b"/b//c"), b"/b/c");
+    }
+
+    #[test]
+    fn symlinks_resolve_and_loops_stop() {
+        let mut v = vfs("oracle");
+        let (p, node) = v.lookup(b"/", b"/bin/echo", true).unwrap();
+        assert_eq!(p, b"/bin/busybox");
+        assert!(matches!(node, Node::File(_, Content::Elf { .. })));
+        v.place(
+            b"/",
+            b"/tmp/a",
+            Node::Symlink(*node.meta(), b"/tmp/b".to_vec()),
+            false,
+        )
+        .unwrap();
+        let m = Meta {
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        };
+        v.place(b"/", b"/tmp/b", Node::Symlink(m, b"a".to_vec()), false)
+            .unwrap();
+        assert_eq!(v.lookup(b"/", b"/tmp/a", true).unwrap_err(), Errno::Loop);
+        assert_eq!(
+            v.lookup(b"/tmp", b"../bin/../bin/sh", true).unwrap().0,
+            b"/bin/busybox"
+        );
+    }
+
+    #[test]
+    fn writes_respect_mounts_and_caps() {
+        let mut v = vfs("xiongmai-dvr");
+        assert_eq!(
+            v.write(b"/", b"/var/.nippon", b"kami/var\n", false, 5),
+            Ok(b"/var/.nippon".to_vec())
+        );
+        assert_eq!(v.read(b"/", b"/var/.nippon").map(|(_, n)| n.size()), Ok(9));
+        assert_eq!(
+            v.write(b"/", b"/proc/.nippon", b"x", false, 5),
+            Err(Errno::NoEnt)
+        );
+        assert_eq!(
+            v.write(b"/", b"/etc/x", b"x", false, 5),
+            Err(Errno::ReadOnly)
+        );
+        assert_eq!(
+            v.write(b"/", b"/nonexist/x", b"x", false, 5),
+            Err(Errno::NoEnt)
+        );
+        assert_eq!(
+            v.write(b"/", b"/var/big", &[0; 1001], false, 5),
+            Err(Errno::NoSpace)
+        );
+        v.unlink(b"/", b"/var/.nippon").unwrap();
+        assert_eq!(v.bytes_used(), 0);
+        assert_eq!(v.unlink(b"/", b"/var/.nippon"), Err(Errno::NoEnt));
+    }
+
+    #[test]
+    fn copies_share_content_and_listing_merges() {
+        let mut v = vfs("oracle");
+        let (_, node) = v.lookup(b"/", b"/bin/echo", true).unwrap();
+        let node = node.clone();
+        v.place(b"/var", b"dvrHelper", node, false).unwrap();
+        assert_eq!(v.bytes_used(), 0, "a copy of a base file costs nothing");
+        assert_eq!(
+            v.list(b"/var"),
+            vec![b"dvrHelper".to_vec(), b"run".to_vec(), b"tmp".to_vec()]
+        );
+        v.unlink(b"/", b"/bin/busybox").unwrap();
+        assert!(!v.list(b"/bin").contains(&b"busybox".to_vec()));
+    }
+
+    #[test]
+    fn long_and_odd_paths_are_errors_not_panics() {
+        let v = vfs("oracle");
+        let long = vec![b'a'; 5000];
+        assert_eq!(v.lookup(b"/", &long, true).unwrap_err(), Errno::NameTooLong);
+        assert_eq!(
+            v.lookup(b"/", b"/bin/busybox/x", true).unwrap_err(),
+            Errno::NotDir
+        );
+        assert_eq!(v.lookup(b"/", b"/\0", true).unwrap_err(), Errno::NoEnt);
+        assert_eq!(v.lookup(b"/", b"", true).unwrap_err(), Errno::NoEnt);
+    }
+
+    #[test]
+    fn elf_content_is_the_header_then_filler() {
+        let v = vfs("router-mips");
+        let (_, node) = v.read(b"/", b"/bin/echo").unwrap();
+        let Node::File(_, c) = node else { panic!() };
+        let head = c.slice(0, 20);
+        assert_eq!(&head[..6], b"\x7fELF\x01\x02");
+        assert_eq!(&head[18..20], &[0, 8]);
+        assert_eq!(c.len(), 512516);
+        assert_eq!(c.slice(512510, 100).len(), 6);
+    }
+}
