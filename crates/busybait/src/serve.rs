@@ -80,9 +80,23 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let sensor = SensorState::load_or_create(&config.data_dir)
         .with_context(|| format!("data dir {}", config.data_dir.display()))?;
     let auth = config.auth.policy(&profile)?;
-    let device = Device::new(Arc::new(profile), sensor.seed);
+    let device = Arc::new(Device::new(Arc::new(profile), sensor.seed));
+    let started = std::time::SystemTime::now();
+    // The firmware's files are dated a while before the device booted.
+    let boot_time = started.checked_sub(device.uptime_base).unwrap_or(started);
+    let built = boot_time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().saturating_sub(400 * 86_400))
+        .unwrap_or(0);
+    let base = Arc::new(busybait_emulator::vfs::BaseFs::new(&device, built));
     let session_config = Arc::new(SessionConfig {
-        device: Arc::new(device),
+        device,
+        base,
+        shell: busybait_emulator::shell::ShellConfig {
+            boot_time,
+            ..busybait_emulator::shell::ShellConfig::default()
+        },
+        vfs_limits: busybait_emulator::vfs::VfsLimits::default(),
         auth: Arc::new(auth),
         limits: config.limits.session_limits(),
     });

@@ -169,6 +169,17 @@ pub enum DownloadTool {
     Tftp,
 }
 
+/// How `ps` lays out its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PsStyle {
+    /// `  PID USER       VSZ STAT COMMAND` (the BusyBox builds on devices).
+    #[default]
+    Classic,
+    /// `PID   USER     COMMAND` (Debian's build without the long format).
+    Minimal,
+}
+
 /// One device profile, as written in its TOML file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,6 +199,9 @@ pub struct Profile {
     pub prompt: String,
     /// Whether ash has line editing (it then sends `ESC [6n` after each prompt).
     pub line_editing: bool,
+    /// `ps` output layout.
+    #[serde(default)]
+    pub ps_style: PsStyle,
     /// CPU architecture.
     pub arch: Arch,
     /// Size of `/bin/busybox` in bytes.

@@ -21,6 +21,7 @@ use busybait_events::{lossy, CloseReason, Event, EventKind, Peer, SessionId};
 use crate::auth::AuthPolicy;
 use crate::limits::Limits;
 use crate::profile::Device;
+use crate::shell::{FetchResult, Outcome, Shell, ShellEvent, State as ShellState, Wait};
 use crate::telnet::{
     escape_iac, BusyboxIacFilter, Filtered, Observed, TelnetObserver, AYT_REPLY, BUSYBOX_OPENING,
 };
@@ -57,6 +58,12 @@ impl Now {
 pub struct SessionConfig {
     /// The device being emulated.
     pub device: Arc<Device>,
+    /// Its file system, shared by all sessions.
+    pub base: Arc<crate::vfs::BaseFs>,
+    /// Shell settings.
+    pub shell: crate::shell::ShellConfig,
+    /// Caps on what one session may write to the file system.
+    pub vfs_limits: crate::vfs::VfsLimits,
     /// Credential policy (sensor-wide state).
     pub auth: Arc<AuthPolicy>,
     /// Per-session limits.
@@ -85,16 +92,24 @@ enum Phase {
     /// The pause after a wrong password (echo back on; input is flushed after it).
     FailedPause,
     /// Logged in.
-    Shell(Shell),
+    Shell(Box<ShellPhase>),
     /// Done; only queued output remains.
     Closed,
 }
 
-#[derive(Debug, Default)]
-struct Shell {
+/// The shell after login: ash's line editor and the interpreter behind it.
+#[derive(Debug)]
+struct ShellPhase {
+    shell: Shell,
+    /// The line being edited.
     line: Vec<u8>,
-    depth: u32,
+    /// Cursor column as the line editor counts it (from the prompt's length).
+    col: usize,
     escape: Escape,
+    /// What the running line waits for, and when that wait ends by itself.
+    wait: Option<(Wait, Option<Instant>)>,
+    /// Bytes typed while a line runs; the editor reads them after the prompt.
+    typeahead: Vec<u8>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +151,8 @@ pub struct Session {
     lifetime_deadline: Instant,
     observed: Vec<Observed>,
     filtered: Vec<Filtered>,
+    /// The latest time the session was told (for a deadline of "as soon as possible").
+    last_now: Instant,
 }
 
 impl Session {
@@ -167,6 +184,7 @@ impl Session {
             lifetime_deadline: now.mono + limits.session_lifetime,
             observed: Vec::new(),
             filtered: Vec::new(),
+            last_now: now.mono,
             config,
         };
         s.event(now, EventKind::Connect);
@@ -227,6 +245,7 @@ impl Session {
             self.login_started_at,
             self.login_deadline,
             self.pause_until,
+            self.shell_deadline(),
             Some(self.idle_deadline),
             Some(self.lifetime_deadline),
         ]
@@ -291,6 +310,11 @@ impl Session {
             self.login_deadline = Some(t + self.config.limits.login_timeout);
             self.prompt_for_username(EMPTY_USERNAME_COUNT);
         }
+        self.last_now = t;
+        self.shell_timeout(now);
+        if self.is_closed() {
+            return;
+        }
         if self.pause_until.is_some_and(|d| t >= d) {
             self.pause_until = None;
             self.output(b"Login incorrect\r\n");
@@ -308,6 +332,7 @@ impl Session {
             return;
         }
         self.idle_deadline = now.mono + self.config.limits.idle_timeout;
+        self.last_now = now.mono;
         // Deadlines that passed while the edge was busy come first.
         self.handle_timeout(now);
         self.transmit_mark = self.transmit.len();
@@ -337,7 +362,12 @@ impl Session {
                         self.tty_input(now, b);
                     }
                 }
-                Filtered::WindowSize(w, _) => self.width = w,
+                Filtered::WindowSize(w, _) => {
+                    self.width = w;
+                    if let Phase::Shell(phase) = &mut self.phase {
+                        phase.shell.set_width(w);
+                    }
+                }
                 Filtered::AreYouThere => {
                     if self.transmit.is_empty() {
                         self.transmit.extend_from_slice(&AYT_REPLY);
@@ -625,10 +655,25 @@ impl Session {
         if ok {
             self.event(now, EventKind::LoginSuccess { username, password });
             self.login_deadline = None;
-            self.phase = Phase::Shell(Shell {
-                depth: 1,
-                ..Shell::default()
-            });
+            // A pid for the login shell, stable for the session.
+            let pid = 300 + (u32::from_be_bytes([0, 0, self.id.0[4], self.id.0[5]]) % 700);
+            let mut shell = Shell::new(
+                self.config.device.clone(),
+                self.config.base.clone(),
+                self.config.shell.clone(),
+                self.config.vfs_limits,
+                pid,
+                now,
+            );
+            shell.set_width(self.width);
+            self.phase = Phase::Shell(Box::new(ShellPhase {
+                shell,
+                line: Vec::new(),
+                col: 0,
+                escape: Escape::None,
+                wait: None,
+                typeahead: Vec::new(),
+            }));
             let banner = self.config.device.profile.shell_banner();
             self.output(banner.as_bytes());
             self.shell_prompt();
@@ -640,35 +685,63 @@ impl Session {
     }
 
     fn shell_prompt(&mut self) {
-        let profile = &self.config.device.profile;
-        let prompt = profile.prompt.replace("\\w", "~").replace("\\$", "#");
-        let line_editing = profile.line_editing;
-        self.output(prompt.as_bytes());
+        let Phase::Shell(phase) = &mut self.phase else {
+            return;
+        };
+        let prompt = phase.shell.prompt();
+        phase.col = prompt.len();
+        let line_editing = self.config.device.profile.line_editing;
+        self.output(&prompt);
         if line_editing {
-            // Cursor position query; goes through escape_iac but does not move the cursor.
+            // Cursor position query: ash asks where the prompt ended.
             self.transmit.extend_from_slice(b"\x1b[6n");
         }
     }
 
+    /// Output of a command: the tty turns each `\n` into `\r\n` (ONLCR).
+    fn tty_write(&mut self, bytes: &[u8]) {
+        let mut converted = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+        for &b in bytes {
+            if b == b'\n' {
+                converted.push(b'\r');
+            }
+            converted.push(b);
+        }
+        self.output(&converted);
+    }
+
     fn shell_input(&mut self, now: Now, b: u8) {
-        let Phase::Shell(shell) = &mut self.phase else {
+        let Phase::Shell(phase) = &mut self.phase else {
             return;
         };
-        match (shell.escape, b) {
+        if phase.shell.is_running() {
+            if b == 0x03 {
+                // The tty is back in canonical mode while a command runs: ^C is
+                // echoed and interrupts it.
+                phase.typeahead.clear();
+                phase.shell.interrupt();
+                self.output(b"^C");
+                self.drive(now);
+            } else if phase.typeahead.len() < self.config.limits.max_line_bytes {
+                phase.typeahead.push(b);
+            }
+            return;
+        }
+        match (phase.escape, b) {
             (Escape::None, 0x1b) => {
-                shell.escape = Escape::Esc;
+                phase.escape = Escape::Esc;
                 return;
             }
             (Escape::Esc, b'[') => {
-                shell.escape = Escape::Csi;
+                phase.escape = Escape::Csi;
                 return;
             }
             (Escape::Esc, _) => {
-                shell.escape = Escape::None;
+                phase.escape = Escape::None;
                 return;
             }
             (Escape::Csi, 0x40..=0x7e) => {
-                shell.escape = Escape::None;
+                phase.escape = Escape::None;
                 return;
             }
             (Escape::Csi, _) => return,
@@ -676,47 +749,52 @@ impl Session {
         }
         match b {
             b'\r' | b'\n' => {
-                let line = std::mem::take(&mut shell.line);
+                let line = std::mem::take(&mut phase.line);
                 self.output(b"\r\n");
                 self.execute(now, line);
             }
             0x7f | 0x08 => {
-                if shell.line.pop().is_some() {
+                if phase.line.pop().is_some() {
+                    phase.col = phase.col.saturating_sub(1);
                     self.output(b"\x08 \x08");
                 }
             }
             0x03 => {
-                shell.line.clear();
+                phase.line.clear();
                 self.output(b"^C\r\n");
                 self.shell_prompt();
             }
             0x04 => {
-                if shell.line.is_empty() {
+                if phase.line.is_empty() {
                     self.output(b"\r\n");
                     self.execute(now, b"exit".to_vec());
                 }
             }
             0..=0x1f => {}
             _ => {
-                if shell.line.len() + 1 >= EDITING_MAX_LEN {
+                if phase.line.len() + 1 >= EDITING_MAX_LEN {
                     return;
                 }
-                shell.line.push(b);
-                self.output(&[b]);
+                phase.line.push(b);
+                phase.col += 1;
                 let width = if self.width == 0 {
                     DEFAULT_WIDTH
                 } else {
                     self.width
                 };
-                if self.column >= usize::from(width) {
+                let wrap = phase.col >= usize::from(width);
+                if wrap {
+                    phase.col = 0;
+                }
+                self.output(&[b]);
+                if wrap {
                     self.output(b"\r\r\n");
                 }
             }
         }
     }
 
-    /// Placeholder interpreter: `;`-separated commands, `sh`, `exit`,
-    /// `[/bin/]busybox WORD`; everything else is "not found".
+    /// Runs a command line typed at the prompt.
     fn execute(&mut self, now: Now, line: Vec<u8>) {
         if !line.iter().all(u8::is_ascii_whitespace) {
             self.event(
@@ -726,54 +804,135 @@ impl Session {
                 },
             );
         }
-        for command in line.split(|&b| b == b';') {
-            let argv: Vec<&[u8]> = command
-                .split(|b| b.is_ascii_whitespace())
-                .filter(|w| !w.is_empty())
-                .collect();
-            let Some(&name) = argv.first() else {
-                continue;
-            };
-            let Phase::Shell(shell) = &mut self.phase else {
+        let Phase::Shell(phase) = &mut self.phase else {
+            return;
+        };
+        phase.shell.set_width(self.width);
+        phase.shell.start(&line, now);
+        self.drive(now);
+    }
+
+    /// Polls the running line until it waits for something or finishes.
+    fn drive(&mut self, now: Now) {
+        loop {
+            let Phase::Shell(phase) = &mut self.phase else {
                 return;
             };
-            let prefix: &[u8] = if shell.depth > 1 { b"sh" } else { b"-sh" };
-            match name {
-                b"exit" => {
-                    if shell.depth > 1 {
-                        shell.depth -= 1;
-                    } else {
-                        return self.close(now, CloseReason::DeviceClosed);
-                    }
+            let state = phase.shell.poll(now);
+            let out = phase.shell.take_output();
+            let events = phase.shell.take_events();
+            self.tty_write(&out);
+            for e in events {
+                let kind = match e {
+                    ShellEvent::CommandNotFound(input) => EventKind::CommandFailed {
+                        input: lossy(&input),
+                    },
+                    ShellEvent::Budget(what) => EventKind::LimitHit {
+                        limit: if what == "nesting" {
+                            "shell_nesting"
+                        } else {
+                            "shell_step_budget"
+                        },
+                        value: if what == "nesting" {
+                            crate::shell::exec::MAX_NESTING as u64
+                        } else {
+                            self.config.shell.step_budget
+                        },
+                    },
+                    ShellEvent::Executed(path) => EventKind::Executed { path: lossy(&path) },
+                };
+                self.event(now, kind);
+            }
+            let Phase::Shell(phase) = &mut self.phase else {
+                return;
+            };
+            match state {
+                ShellState::Idle => return,
+                ShellState::Finished(Outcome::Logout) => {
+                    return self.close(now, CloseReason::DeviceClosed)
                 }
-                b"sh" => {
-                    shell.depth += 1;
-                    let banner = self.config.device.profile.shell_banner();
-                    self.output(banner.as_bytes());
-                }
-                b"/bin/busybox" | b"busybox" => {
-                    if let Some(applet) = argv.get(1) {
-                        let known = std::str::from_utf8(applet)
-                            .is_ok_and(|a| self.config.device.profile.has_applet(a));
-                        if !known {
-                            let mut msg = applet.to_vec();
-                            msg.extend_from_slice(b": applet not found\r\n");
-                            self.output(&msg);
+                ShellState::Finished(Outcome::Prompt) => {
+                    phase.wait = None;
+                    let typeahead = std::mem::take(&mut phase.typeahead);
+                    self.shell_prompt();
+                    for b in typeahead {
+                        if self.is_closed() {
+                            return;
                         }
+                        self.shell_input(now, b);
                     }
+                    return;
                 }
-                _ => {
-                    let mut msg = prefix.to_vec();
-                    msg.extend_from_slice(b": ");
-                    msg.extend_from_slice(name);
-                    msg.extend_from_slice(b": not found\r\n");
-                    self.output(&msg);
-                    self.event(now, EventKind::CommandFailed { input: lossy(name) });
+                ShellState::Waiting(Wait::Drain) => {
+                    if self.transmit.is_empty() {
+                        phase.shell.respond(None);
+                        continue;
+                    }
+                    phase.wait = Some((Wait::Drain, None));
+                    return;
+                }
+                ShellState::Waiting(Wait::Until(t)) => {
+                    if now.mono >= t {
+                        phase.shell.respond(None);
+                        continue;
+                    }
+                    phase.wait = Some((Wait::Until(t), Some(t)));
+                    return;
+                }
+                ShellState::Waiting(Wait::Fetch(req)) => {
+                    if phase
+                        .wait
+                        .as_ref()
+                        .is_some_and(|(w, _)| *w == Wait::Fetch(req.clone()))
+                    {
+                        return;
+                    }
+                    // Fetching is the capture issue's; until then every fetch fails as on
+                    // an unreachable host, after a realistic delay.
+                    let until = now.mono + self.config.shell.fetch_fail_delay;
+                    phase.wait = Some((Wait::Fetch(req.clone()), Some(until)));
+                    self.event(
+                        now,
+                        EventKind::DownloadRequest {
+                            tool: req.tool.to_string(),
+                            url: req.url,
+                        },
+                    );
+                    return;
                 }
             }
         }
-        if !self.is_closed() {
-            self.shell_prompt();
+    }
+
+    /// A shell wait whose time has come.
+    fn shell_timeout(&mut self, now: Now) {
+        let Phase::Shell(phase) = &mut self.phase else {
+            return;
+        };
+        let due = match &phase.wait {
+            Some((Wait::Drain, _)) => self.transmit.is_empty(),
+            Some((_, Some(t))) => now.mono >= *t,
+            _ => false,
+        };
+        if !due {
+            return;
+        }
+        let response = match phase.wait.take() {
+            Some((Wait::Fetch(_), _)) => Some(FetchResult::Refused),
+            _ => None,
+        };
+        phase.shell.respond(response);
+        self.drive(now);
+    }
+
+    fn shell_deadline(&self) -> Option<Instant> {
+        let Phase::Shell(phase) = &self.phase else {
+            return None;
+        };
+        match &phase.wait {
+            Some((Wait::Drain, _)) => Some(self.last_now),
+            Some((_, t)) => *t,
+            None => None,
         }
     }
 }

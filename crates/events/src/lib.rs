@@ -179,6 +179,18 @@ pub enum EventKind {
         /// The command as typed (no trailing space, unlike Cowrie).
         input: String,
     },
+    /// `busybait.download.request`: a download tool asked for a URL.
+    DownloadRequest {
+        /// `wget`, `tftp`, `ftpget`, …
+        tool: String,
+        /// The URL (`tftp://host:port/file` for tftp).
+        url: String,
+    },
+    /// `busybait.command.exec`: a dropped executable was "run" (never really).
+    Executed {
+        /// Its path on the device.
+        path: String,
+    },
     /// `busybait.limit`: a named limit was hit.
     LimitHit {
         /// Limit name, as in the config file.
@@ -207,6 +219,14 @@ pub const BUSYBAIT_EVENT_IDS: &[(&str, &str)] = &[
     ),
     ("busybait.limit", "a named limit was hit in this session"),
     (
+        "busybait.download.request",
+        "a download tool on the device asked for a URL",
+    ),
+    (
+        "busybait.command.exec",
+        "a dropped executable was run (it never is; the device only answers as if)",
+    ),
+    (
         "busybait.telnet.subnegotiation",
         "a telnet subnegotiation other than NAWS, with its payload",
     ),
@@ -231,6 +251,8 @@ impl EventKind {
             EventKind::CommandInput { .. } => "cowrie.command.input",
             EventKind::CommandFailed { .. } => "cowrie.command.failed",
             EventKind::LimitHit { .. } => "busybait.limit",
+            EventKind::DownloadRequest { .. } => "busybait.download.request",
+            EventKind::Executed { .. } => "busybait.command.exec",
             EventKind::SessionEnd { .. } => "busybait.session.end",
             EventKind::Closed { .. } => "cowrie.session.closed",
         }
@@ -354,6 +376,15 @@ impl Event {
             EventKind::CommandFailed { input } => {
                 m.insert("input".into(), input.clone().into());
                 format!("Command not found: {input}")
+            }
+            EventKind::DownloadRequest { tool, url } => {
+                m.insert("tool".into(), tool.clone().into());
+                m.insert("url".into(), url.clone().into());
+                format!("Download request ({tool}): {url}")
+            }
+            EventKind::Executed { path } => {
+                m.insert("path".into(), path.clone().into());
+                format!("Executed {path}")
             }
             EventKind::LimitHit { limit, value } => {
                 m.insert("limit".into(), (*limit).into());

@@ -29,8 +29,12 @@ fn config(profile: &str, limits: Limits) -> Arc<SessionConfig> {
         Duration::from_secs(3600),
         1000,
     ));
+    let base = Arc::new(crate::vfs::BaseFs::new(&device, 1_700_000_000));
     Arc::new(SessionConfig {
         device,
+        base,
+        shell: crate::shell::ShellConfig::default(),
+        vfs_limits: crate::vfs::VfsLimits::default(),
         auth,
         limits,
     })

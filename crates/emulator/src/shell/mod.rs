@@ -1,4 +1,459 @@
-//! BusyBox ash, emulated: the parser ([`parse`]) and, in the following modules, the
-//! resumable interpreter and the applets.
+//! BusyBox ash, emulated: [`parse`] reads a line, [`exec`] runs it over the virtual
+//! file system with the applets in [`applets`], [`builtins`], [`ls`], [`ps`], [`test`].
+//!
+//! [`Shell`] is what the session talks to: it starts a line, is polled until the line
+//! is done, hands out terminal output and events, and is told when what the line
+//! waits for (time, a download, the client reading) has happened.
 
+pub mod applets;
+pub mod arith;
+pub mod builtins;
+pub mod exec;
+pub mod glob;
+pub mod ls;
 pub mod parse;
+pub mod procfs;
+pub mod ps;
+pub mod test;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use crate::profile::Device;
+use crate::session::Now;
+use crate::vfs::{BaseFs, Vfs, VfsLimits};
+
+use exec::{BoxFut, Chan, Flow, Io, Run, Sh};
+pub use exec::{ExecOutput, FetchRequest, FetchResult, ShellConfig, ShellEvent, Wait};
+
+/// A nested interactive shell's saved parent state.
+#[derive(Debug, Clone)]
+pub struct Level {
+    cwd: Vec<u8>,
+    vars: BTreeMap<String, (Vec<u8>, bool)>,
+    funcs: BTreeMap<String, Arc<parse::Command>>,
+    positional: Vec<Vec<u8>>,
+    arg0: Vec<u8>,
+}
+
+/// How a line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Back at a prompt.
+    Prompt,
+    /// The login shell exited: the session ends.
+    Logout,
+}
+
+/// Where the shell is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// No line running.
+    Idle,
+    /// A line is running and waits for this.
+    Waiting(Wait),
+    /// The line finished.
+    Finished(Outcome),
+}
+
+type LineFuture = BoxFut<'static, (Box<Sh>, Outcome)>;
+
+/// The session's handle on the shell.
+pub struct Shell {
+    sh: Option<Box<Sh>>,
+    running: Option<LineFuture>,
+    chan: Arc<Mutex<Chan>>,
+}
+
+impl std::fmt::Debug for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell")
+            .field("running", &self.running.is_some())
+            .finish()
+    }
+}
+
+impl Shell {
+    /// A login shell (`-sh`) for `device`, with `pid` as its `$$`.
+    pub fn new(
+        device: Arc<Device>,
+        base: Arc<BaseFs>,
+        config: ShellConfig,
+        limits: VfsLimits,
+        pid: u32,
+        now: Now,
+    ) -> Self {
+        let chan = Arc::new(Mutex::new(Chan {
+            now,
+            output: Vec::new(),
+            wait: None,
+            response: None,
+            events: Vec::new(),
+            interrupted: false,
+        }));
+        let mut vars = BTreeMap::new();
+        for (k, v) in [
+            ("HOME", "/root"),
+            ("PATH", "/sbin:/usr/sbin:/bin:/usr/bin"),
+            ("SHELL", "/bin/sh"),
+            ("USER", "root"),
+            ("LOGNAME", "root"),
+            ("TERM", "vt100"),
+            ("PWD", "/root"),
+            ("IFS", " \t\n"),
+            ("PS1", "\\w \\$ "),
+        ] {
+            vars.insert(k.to_string(), (v.as_bytes().to_vec(), true));
+        }
+        let sh = Sh {
+            vfs: Vfs::new(base, limits),
+            cwd: b"/root".to_vec(),
+            vars,
+            funcs: BTreeMap::new(),
+            status: 0,
+            positional: Vec::new(),
+            arg0: b"-sh".to_vec(),
+            script: None,
+            device,
+            pid,
+            login_pid: pid,
+            next_pid: pid + 17,
+            steps: 0,
+            nesting: 0,
+            config,
+            chan: chan.clone(),
+            killed: Vec::new(),
+            levels: Vec::new(),
+            term_width: 80,
+            read_offsets: HashMap::new(),
+        };
+        Self {
+            sh: Some(Box::new(sh)),
+            running: None,
+            chan,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Chan> {
+        self.chan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The prompt to print now (PS1 with `\w` and `\$`).
+    pub fn prompt(&self) -> Vec<u8> {
+        let Some(sh) = &self.sh else {
+            return Vec::new();
+        };
+        let template = sh.device.profile.prompt.as_bytes();
+        let home = sh.var("HOME").unwrap_or_default();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(&c) = template.get(i) {
+            i += 1;
+            if c == b'\\' {
+                match template.get(i) {
+                    Some(b'w') => {
+                        if !home.is_empty()
+                            && (sh.cwd == home || sh.cwd.starts_with(&[&home[..], b"/"].concat()))
+                        {
+                            out.push(b'~');
+                            out.extend_from_slice(sh.cwd.get(home.len()..).unwrap_or_default());
+                        } else {
+                            out.extend_from_slice(&sh.cwd);
+                        }
+                        i += 1;
+                    }
+                    Some(b'$') => {
+                        out.push(b'#');
+                        i += 1;
+                    }
+                    Some(b'h') => {
+                        out.extend_from_slice(sh.device.hostname.as_bytes());
+                        i += 1;
+                    }
+                    _ => out.push(c),
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The terminal width (for `ls` columns).
+    pub fn set_width(&mut self, width: u16) {
+        if let Some(sh) = &mut self.sh {
+            sh.term_width = usize::from(if width == 0 { 80 } else { width });
+        }
+    }
+
+    /// Whether a line is running.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Starts running a line; call [`Shell::poll`] next.
+    pub fn start(&mut self, line: &[u8], now: Now) {
+        let Some(mut sh) = self.sh.take() else {
+            return;
+        };
+        self.lock().now = now;
+        self.lock().interrupted = false;
+        sh.steps = 0;
+        sh.read_offsets.clear();
+        let src = line.to_vec();
+        self.running = Some(Box::pin(async move {
+            let outcome = run_line(&mut sh, &src).await;
+            (sh, outcome)
+        }));
+    }
+
+    /// Drives the running line as far as it goes now.
+    pub fn poll(&mut self, now: Now) -> State {
+        self.lock().now = now;
+        let Some(fut) = self.running.as_mut() else {
+            return State::Idle;
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready((sh, outcome)) => {
+                self.sh = Some(sh);
+                self.running = None;
+                State::Finished(outcome)
+            }
+            Poll::Pending => match self.lock().wait.clone() {
+                Some(w) => State::Waiting(w),
+                None => State::Waiting(Wait::Drain),
+            },
+        }
+    }
+
+    /// Ends what the line waits for (`result` answers a fetch).
+    pub fn respond(&mut self, result: Option<FetchResult>) {
+        self.lock().response = Some(result);
+    }
+
+    /// `^C` while a line runs: the running command is interrupted.
+    pub fn interrupt(&mut self) {
+        let mut c = self.lock();
+        c.interrupted = true;
+        c.response = Some(None);
+    }
+
+    /// Terminal output produced so far.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.lock().output)
+    }
+
+    /// Events produced so far.
+    pub fn take_events(&mut self) -> Vec<ShellEvent> {
+        std::mem::take(&mut self.lock().events)
+    }
+
+    /// Nested interactive shells open (0 at the login shell).
+    pub fn nesting(&self) -> usize {
+        self.sh.as_ref().map_or(0, |sh| sh.levels.len())
+    }
+
+    /// The file system (when no line runs).
+    pub fn vfs(&self) -> Option<&Vfs> {
+        self.sh.as_ref().map(|sh| &sh.vfs)
+    }
+}
+
+/// Runs one interactive line; `exit` leaves a nested shell or logs out.
+async fn run_line(sh: &mut Sh, src: &[u8]) -> Outcome {
+    let io = Io::tty();
+    let list = match parse::parse(src) {
+        Ok(l) => l,
+        Err(e) => {
+            let msg = format!("syntax error: {e}");
+            sh.shell_error(&io, msg.as_bytes()).await;
+            sh.status = 2;
+            return Outcome::Prompt;
+        }
+    };
+    let r = sh.run_list(&list, &io).await;
+    match r {
+        Ok(s) => sh.status = s,
+        Err(Flow::Exit(s)) => {
+            sh.status = s;
+            match sh.levels.pop() {
+                Some(level) => {
+                    sh.cwd = level.cwd;
+                    sh.vars = level.vars;
+                    sh.funcs = level.funcs;
+                    sh.positional = level.positional;
+                    sh.arg0 = level.arg0;
+                }
+                None => return Outcome::Logout,
+            }
+        }
+        Err(Flow::Return(s)) => sh.status = s,
+        Err(Flow::Break(_)) | Err(Flow::Continue(_)) => {}
+        Err(Flow::Abort) => {
+            if !sh
+                .chan
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .interrupted
+            {
+                sh.event(ShellEvent::Budget("steps"));
+            }
+            sh.status = 130;
+        }
+    }
+    Outcome::Prompt
+}
+
+/// Runs source text in the current shell (`eval`, `.`).
+pub async fn run_source(sh: &mut Sh, src: &[u8], io: &Io) -> Run {
+    match parse::parse(src) {
+        Ok(list) => sh.run_list(&list, io).await,
+        Err(e) => {
+            let msg = format!("syntax error: {e}");
+            sh.shell_error(io, msg.as_bytes()).await;
+            Ok(2)
+        }
+    }
+}
+
+/// Runs a script as a child shell: its own variables and directory; errors say
+/// `name: line N:`; it is read and run one complete command at a time, as ash does,
+/// so a syntax error stops it only where it is.
+pub async fn run_script(sh: &mut Sh, name: &[u8], src: &[u8], args: Vec<Vec<u8>>, io: &Io) -> Run {
+    sh.nest()?;
+    let saved = (
+        sh.cwd.clone(),
+        sh.vars.clone(),
+        sh.funcs.clone(),
+        std::mem::replace(&mut sh.positional, args),
+        std::mem::replace(&mut sh.arg0, name.to_vec()),
+        sh.script.take(),
+    );
+    let lines: Vec<&[u8]> = src.split(|&b| b == b'\n').collect();
+    let mut status = 0;
+    let mut i = 0;
+    let result = loop {
+        if i >= lines.len() {
+            break Ok(status);
+        }
+        let start = i;
+        let mut chunk = Vec::new();
+        let parsed = loop {
+            if let Some(line) = lines.get(i) {
+                chunk.extend_from_slice(line);
+                chunk.push(b'\n');
+            }
+            i += 1;
+            match parse::parse(&chunk) {
+                Err(parse::SyntaxError::Unterminated) | Err(parse::SyntaxError::Unexpected(_))
+                    if i < lines.len() && needs_more(&chunk) =>
+                {
+                    continue
+                }
+                other => break other,
+            }
+        };
+        sh.script = Some((name.to_vec(), start + 1));
+        match parsed {
+            Ok(list) => match sh.run_list(&list, io).await {
+                Ok(s) => status = s,
+                Err(Flow::Exit(s)) => break Ok(s),
+                Err(Flow::Abort) => break Err(Flow::Abort),
+                Err(_) => {}
+            },
+            Err(e) => {
+                let msg = format!("syntax error: {e}");
+                sh.shell_error(io, msg.as_bytes()).await;
+                break Ok(2);
+            }
+        }
+    };
+    (sh.cwd, sh.vars, sh.funcs, sh.positional, sh.arg0, sh.script) = saved;
+    sh.nesting -= 1;
+    result
+}
+
+/// Whether a chunk that failed to parse may just be incomplete (an open `if`, loop,
+/// quote or brace).
+fn needs_more(chunk: &[u8]) -> bool {
+    match parse::parse(chunk) {
+        Err(parse::SyntaxError::Unterminated) => true,
+        Err(parse::SyntaxError::Unexpected(t)) => t == "end of file",
+        _ => false,
+    }
+}
+
+/// The `sh` applet: `sh -c CMD`, `sh FILE ARGS`, `… | sh`, or a nested interactive
+/// shell (banner, `sh:` error prefix, `exit` returns).
+pub async fn sh_applet(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
+    let args: Vec<Vec<u8>> = argv.iter().skip(1).cloned().collect();
+    if args.first().map(Vec::as_slice) == Some(b"-c") {
+        let Some(cmd) = args.get(1) else {
+            let mut m = sh.arg0.clone();
+            m.extend_from_slice(b": -c requires an argument\n");
+            sh.write(&io.stderr, &m).await;
+            return Ok(2);
+        };
+        let name = args.get(2).cloned().unwrap_or_else(|| b"sh".to_vec());
+        let rest = args.iter().skip(3).cloned().collect();
+        sh.nest()?;
+        let saved = (
+            sh.cwd.clone(),
+            sh.vars.clone(),
+            std::mem::replace(&mut sh.positional, rest),
+            std::mem::replace(&mut sh.arg0, name),
+            sh.script.take(),
+        );
+        let r = run_source(sh, cmd, io).await;
+        (sh.cwd, sh.vars, sh.positional, sh.arg0, sh.script) = saved;
+        sh.nesting -= 1;
+        return match r {
+            Ok(s) | Err(Flow::Exit(s)) => Ok(s),
+            Err(Flow::Abort) => Err(Flow::Abort),
+            Err(_) => Ok(sh.status),
+        };
+    }
+    let operands: Vec<Vec<u8>> = args
+        .iter()
+        .filter(|a| !a.starts_with(b"-"))
+        .cloned()
+        .collect();
+    if let Some(file) = operands.first() {
+        let cwd = sh.cwd.clone();
+        return match sh.read_file(&cwd, file) {
+            Ok(src) => {
+                run_script(
+                    sh,
+                    file,
+                    &src,
+                    operands.iter().skip(1).cloned().collect(),
+                    io,
+                )
+                .await
+            }
+            Err(e) => {
+                let mut m = b"sh: can't open '".to_vec();
+                m.extend_from_slice(file);
+                m.extend_from_slice(format!("': {e}\n").as_bytes());
+                sh.write(&io.stderr, &m).await;
+                Ok(2)
+            }
+        };
+    }
+    if let Some(input) = io.stdin.clone() {
+        return run_script(sh, b"sh", &input, Vec::new(), io).await;
+    }
+    // A nested interactive shell: it prints its banner and takes over the terminal.
+    sh.levels.push(Level {
+        cwd: sh.cwd.clone(),
+        vars: sh.vars.clone(),
+        funcs: sh.funcs.clone(),
+        positional: sh.positional.clone(),
+        arg0: std::mem::replace(&mut sh.arg0, b"sh".to_vec()),
+    });
+    let banner = sh.device.profile.shell_banner().replace("\r\n", "\n");
+    sh.write(&io.stdout, banner.as_bytes()).await;
+    Ok(0)
+}

@@ -90,15 +90,15 @@ pub enum Command {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Compound {
     /// `( list )`
-    Subshell(List),
+    Subshell(Arc<List>),
     /// `{ list; }`
-    Group(List),
+    Group(Arc<List>),
     /// `if`/`elif` clauses (condition, body) and the `else` body.
-    If(Vec<(List, List)>, Option<List>),
+    If(Vec<(Arc<List>, Arc<List>)>, Option<Arc<List>>),
     /// `for name [in words]; do list; done`
-    For(String, Option<Vec<Word>>, List),
+    For(String, Option<Vec<Word>>, Arc<List>),
     /// `while`/`until` (true for until), condition, body.
-    While(bool, List, List),
+    While(bool, Arc<List>, Arc<List>),
 }
 
 /// `[!] cmd | cmd | …`
@@ -402,13 +402,13 @@ impl Parser<'_> {
                     return Err(self.unexpected());
                 }
                 self.pos += 1;
-                Some(Compound::Subshell(body))
+                Some(Compound::Subshell(Arc::new(body)))
             }
             (_, Some("{")) => {
                 self.pos += 1;
                 let body = self.list(&["}"])?;
                 self.expect_reserved("}")?;
-                Some(Compound::Group(body))
+                Some(Compound::Group(Arc::new(body)))
             }
             (_, Some("if")) => {
                 self.pos += 2;
@@ -418,13 +418,13 @@ impl Parser<'_> {
                     let cond = self.list(&["then"])?;
                     self.expect_reserved("then")?;
                     let body = self.list(&["elif", "else", "fi"])?;
-                    clauses.push((cond, body));
+                    clauses.push((Arc::new(cond), Arc::new(body)));
                     self.skip_blank_and_newlines();
                     if self.eat_reserved("elif") {
                         continue;
                     }
                     if self.eat_reserved("else") {
-                        otherwise = Some(self.list(&["fi"])?);
+                        otherwise = Some(Arc::new(self.list(&["fi"])?));
                     }
                     self.expect_reserved("fi")?;
                     break;
@@ -437,7 +437,11 @@ impl Parser<'_> {
                 self.expect_reserved("do")?;
                 let body = self.list(&["done"])?;
                 self.expect_reserved("done")?;
-                Some(Compound::While(kw == "until", cond, body))
+                Some(Compound::While(
+                    kw == "until",
+                    Arc::new(cond),
+                    Arc::new(body),
+                ))
             }
             (_, Some("for")) => {
                 self.pos += 3;
@@ -468,7 +472,7 @@ impl Parser<'_> {
                 self.expect_reserved("do")?;
                 let body = self.list(&["done"])?;
                 self.expect_reserved("done")?;
-                Some(Compound::For(name, words, body))
+                Some(Compound::For(name, words, Arc::new(body)))
             }
             (
                 _,

@@ -1,0 +1,205 @@
+//! `$((…))`: integer arithmetic as ash does it (64-bit, C operators), with a depth
+//! limit on the recursive descent.
+
+use super::exec::Sh;
+
+const MAX_DEPTH: usize = 64;
+
+struct P<'a> {
+    s: &'a [u8],
+    i: usize,
+    sh: &'a Sh,
+    depth: usize,
+}
+
+/// Evaluates an expression; `Err` carries ash's message (empty for a generic one).
+pub fn eval(sh: &Sh, src: &[u8]) -> Result<i64, String> {
+    let mut p = P {
+        s: src,
+        i: 0,
+        sh,
+        depth: 0,
+    };
+    let v = p.ternary()?;
+    p.ws();
+    if p.i < p.s.len() {
+        return Err(String::new());
+    }
+    Ok(v)
+}
+
+impl P<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.i).is_some_and(|b| b.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, op: &[u8]) -> bool {
+        self.ws();
+        if self.s.get(self.i..).is_some_and(|r| r.starts_with(op)) {
+            // Do not take "<" out of "<<" or "<=", "&" out of "&&", etc.
+            let next = self.s.get(self.i + op.len()).copied();
+            let longer = match op {
+                b"<" => matches!(next, Some(b'<') | Some(b'=')),
+                b">" => matches!(next, Some(b'>') | Some(b'=')),
+                b"&" => next == Some(b'&'),
+                b"|" => next == Some(b'|'),
+                b"!" | b"=" => next == Some(b'='),
+                _ => false,
+            };
+            if longer {
+                return false;
+            }
+            self.i += op.len();
+            return true;
+        }
+        false
+    }
+
+    fn enter(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err("expression recursion loop detected".into());
+        }
+        Ok(())
+    }
+
+    fn ternary(&mut self) -> Result<i64, String> {
+        self.enter()?;
+        let c = self.binary(0)?;
+        let r = if self.eat(b"?") {
+            let a = self.ternary()?;
+            if !self.eat(b":") {
+                return Err(String::new());
+            }
+            let b = self.ternary()?;
+            if c != 0 {
+                a
+            } else {
+                b
+            }
+        } else {
+            c
+        };
+        self.depth -= 1;
+        Ok(r)
+    }
+
+    fn binary(&mut self, level: usize) -> Result<i64, String> {
+        const LEVELS: &[&[&[u8]]] = &[
+            &[b"||"],
+            &[b"&&"],
+            &[b"|"],
+            &[b"^"],
+            &[b"&"],
+            &[b"==", b"!="],
+            &[b"<=", b">=", b"<", b">"],
+            &[b"<<", b">>"],
+            &[b"+", b"-"],
+            &[b"*", b"/", b"%"],
+        ];
+        let Some(ops) = LEVELS.get(level) else {
+            return self.unary();
+        };
+        let mut left = self.binary(level + 1)?;
+        'outer: loop {
+            for op in ops.iter() {
+                if self.eat(op) {
+                    let right = self.binary(level + 1)?;
+                    left = match *op {
+                        b"||" => i64::from(left != 0 || right != 0),
+                        b"&&" => i64::from(left != 0 && right != 0),
+                        b"|" => left | right,
+                        b"^" => left ^ right,
+                        b"&" => left & right,
+                        b"==" => i64::from(left == right),
+                        b"!=" => i64::from(left != right),
+                        b"<=" => i64::from(left <= right),
+                        b">=" => i64::from(left >= right),
+                        b"<" => i64::from(left < right),
+                        b">" => i64::from(left > right),
+                        b"<<" => left.wrapping_shl(right as u32),
+                        b">>" => left.wrapping_shr(right as u32),
+                        b"+" => left.wrapping_add(right),
+                        b"-" => left.wrapping_sub(right),
+                        b"*" => left.wrapping_mul(right),
+                        b"/" | b"%" => {
+                            if right == 0 {
+                                return Err("divide by zero".into());
+                            }
+                            if *op == b"/" {
+                                left.wrapping_div(right)
+                            } else {
+                                left.wrapping_rem(right)
+                            }
+                        }
+                        _ => left,
+                    };
+                    continue 'outer;
+                }
+            }
+            return Ok(left);
+        }
+    }
+
+    fn unary(&mut self) -> Result<i64, String> {
+        self.enter()?;
+        let v = if self.eat(b"-") {
+            self.unary()?.wrapping_neg()
+        } else if self.eat(b"+") {
+            self.unary()?
+        } else if self.eat(b"!") {
+            i64::from(self.unary()? == 0)
+        } else if self.eat(b"~") {
+            !self.unary()?
+        } else {
+            self.primary()?
+        };
+        self.depth -= 1;
+        Ok(v)
+    }
+
+    fn primary(&mut self) -> Result<i64, String> {
+        self.ws();
+        if self.eat(b"(") {
+            let v = self.ternary()?;
+            if !self.eat(b")") {
+                return Err(String::new());
+            }
+            return Ok(v);
+        }
+        let start = self.i;
+        while self
+            .s
+            .get(self.i)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        {
+            self.i += 1;
+        }
+        let tok = self.s.get(start..self.i).unwrap_or_default();
+        if tok.is_empty() {
+            return Err(String::new());
+        }
+        if tok.first().is_some_and(u8::is_ascii_digit) {
+            return parse_number(tok).ok_or_else(String::new);
+        }
+        let name = String::from_utf8_lossy(tok);
+        let value = self.sh.var(&name).unwrap_or_default();
+        if value.is_empty() {
+            return Ok(0);
+        }
+        parse_number(&value).ok_or_else(String::new)
+    }
+}
+
+fn parse_number(tok: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(tok).ok()?.trim();
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return i64::from_str_radix(h, 16).ok();
+    }
+    if let Some(octal) = s.strip_prefix('0').filter(|o| !o.is_empty()) {
+        return i64::from_str_radix(octal, 8).ok();
+    }
+    s.parse().ok()
+}

@@ -1,0 +1,268 @@
+//! ash's built-in commands, and running a command given by path (`./upnp`,
+//! `/bin/busybox`, a script the bot wrote).
+
+use std::sync::Arc;
+
+use crate::vfs::{base_name, Content, Node};
+
+use super::exec::{ExecOutput, Flow, Io, Run, Sh, ShellEvent};
+
+fn num(arg: Option<&Vec<u8>>) -> Option<i32> {
+    std::str::from_utf8(arg?).ok()?.parse().ok()
+}
+
+/// Runs `name` if it is a builtin; `None` otherwise.
+pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<Run> {
+    let r = match name {
+        ":" | "true" => Ok(0),
+        "false" => Ok(1),
+        "cd" | "chdir" => Ok(cd(sh, argv, io).await),
+        "pwd" => {
+            let mut out = sh.cwd.clone();
+            out.push(b'\n');
+            sh.write(&io.stdout, &out).await;
+            Ok(0)
+        }
+        "exit" => Err(Flow::Exit(num(argv.get(1)).unwrap_or(sh.status))),
+        "return" => Err(Flow::Return(num(argv.get(1)).unwrap_or(sh.status))),
+        "break" => Err(Flow::Break(num(argv.get(1)).unwrap_or(1).max(1) as u32)),
+        "continue" => Err(Flow::Continue(num(argv.get(1)).unwrap_or(1).max(1) as u32)),
+        "export" | "readonly" | "local" => {
+            for a in argv.iter().skip(1) {
+                let (k, v) = match a.iter().position(|&b| b == b'=') {
+                    Some(i) => (
+                        a.get(..i).unwrap_or_default(),
+                        Some(a.get(i + 1..).unwrap_or_default().to_vec()),
+                    ),
+                    None => (a.as_slice(), None),
+                };
+                let k = String::from_utf8_lossy(k).into_owned();
+                let value = v.or_else(|| sh.var(&k)).unwrap_or_default();
+                sh.vars.insert(k, (value, name == "export"));
+            }
+            Ok(0)
+        }
+        "unset" => {
+            for a in argv.iter().skip(1) {
+                let k = String::from_utf8_lossy(a).into_owned();
+                sh.vars.remove(&k);
+                sh.funcs.remove(&k);
+            }
+            Ok(0)
+        }
+        "set" => {
+            let args: Vec<Vec<u8>> = argv.iter().skip(1).cloned().collect();
+            if let Some(i) = args.iter().position(|a| a == b"--") {
+                sh.positional = args.into_iter().skip(i + 1).collect();
+            } else if args
+                .first()
+                .is_some_and(|a| !a.starts_with(b"-") && !a.starts_with(b"+"))
+            {
+                sh.positional = args;
+            } else if args.is_empty() {
+                let mut out = Vec::new();
+                for (k, (v, _)) in &sh.vars {
+                    out.extend_from_slice(format!("{k}='").as_bytes());
+                    out.extend_from_slice(v);
+                    out.extend_from_slice(b"'\n");
+                }
+                sh.write(&io.stdout, &out).await;
+            }
+            Ok(0)
+        }
+        "shift" => {
+            let n = num(argv.get(1)).unwrap_or(1).max(0) as usize;
+            if n > sh.positional.len() {
+                sh.shell_error(io, b"shift: can't shift that many").await;
+                Ok(1)
+            } else {
+                sh.positional.drain(..n);
+                Ok(0)
+            }
+        }
+        "echo" => Ok(super::applets::echo(sh, argv, io).await),
+        "printf" => Ok(super::applets::printf(sh, argv, io).await),
+        "test" | "[" | "[[" => Ok(super::test::run(sh, name, argv, io).await),
+        "read" => Ok(read(sh, argv, io)),
+        "kill" => Ok(super::applets::kill(sh, argv, io).await),
+        "eval" => {
+            let src = argv.iter().skip(1).cloned().collect::<Vec<_>>().join(&b' ');
+            super::run_source(sh, &src, io).await
+        }
+        "." | "source" => match argv.get(1) {
+            Some(path) => {
+                let cwd = sh.cwd.clone();
+                match sh.read_file(&cwd, path) {
+                    Ok(src) => super::run_source(sh, &src, io).await,
+                    Err(e) => {
+                        let mut msg = b".: can't open '".to_vec();
+                        msg.extend_from_slice(path);
+                        msg.extend_from_slice(format!("': {e}").as_bytes());
+                        sh.shell_error(io, &msg).await;
+                        Ok(2)
+                    }
+                }
+            }
+            None => Ok(0),
+        },
+        "wait" | "umask" | "trap" | "ulimit" | "hash" | "alias" | "unalias" | "times" => Ok(0),
+        "exec" if argv.len() == 1 => Ok(0),
+        _ => return None,
+    };
+    Some(r)
+}
+
+async fn cd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    let target = match argv.get(1) {
+        Some(t) if t.as_slice() == b"-" => sh.var("OLDPWD").unwrap_or_else(|| sh.cwd.clone()),
+        Some(t) => t.clone(),
+        None => sh.var("HOME").unwrap_or_else(|| b"/".to_vec()),
+    };
+    let cwd = sh.cwd.clone();
+    match sh.vfs.lookup(&cwd, &target, true) {
+        Ok((canonical, node)) if node.is_dir() => {
+            // ash keeps the logical path (`cd /var/run` stays /var/run through links).
+            let logical = sh.abs(&target);
+            let new = if sh.vfs.resolve(b"/", &logical, true).ok().as_deref()
+                == Some(canonical.as_slice())
+            {
+                logical
+            } else {
+                canonical
+            };
+            let old = std::mem::replace(&mut sh.cwd, new.clone());
+            sh.set_var("OLDPWD", old);
+            sh.set_var("PWD", new);
+            0
+        }
+        Ok(_) => {
+            let mut msg = b"cd: can't cd to ".to_vec();
+            msg.extend_from_slice(&target);
+            msg.extend_from_slice(b": Not a directory");
+            sh.shell_error(io, &msg).await;
+            2
+        }
+        Err(e) => {
+            let mut msg = b"cd: can't cd to ".to_vec();
+            msg.extend_from_slice(&target);
+            msg.extend_from_slice(format!(": {e}").as_bytes());
+            sh.shell_error(io, &msg).await;
+            2
+        }
+    }
+}
+
+/// `read [-r] NAME…` from stdin: one line per call (the input is consumed in order).
+fn read(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    let Some(input) = &io.stdin else {
+        return 1;
+    };
+    let names: Vec<String> = argv
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with(b"-"))
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let key = Arc::as_ptr(input) as usize;
+    let pos = sh.read_offsets.get(&key).copied().unwrap_or(0);
+    let rest = input.get(pos..).unwrap_or_default();
+    if rest.is_empty() {
+        return 1;
+    }
+    let (line, consumed, complete) = match rest.iter().position(|&b| b == b'\n') {
+        Some(i) => (rest.get(..i).unwrap_or_default(), i + 1, true),
+        None => (rest, rest.len(), false),
+    };
+    sh.read_offsets.insert(key, pos + consumed);
+    let mut fields: Vec<&[u8]> = line
+        .split(|b| matches!(b, b' ' | b'\t'))
+        .filter(|f| !f.is_empty())
+        .collect();
+    let names = if names.is_empty() {
+        vec!["REPLY".to_string()]
+    } else {
+        names
+    };
+    for (i, name) in names.iter().enumerate() {
+        let value = if i + 1 == names.len() {
+            let rest: Vec<&[u8]> = std::mem::take(&mut fields);
+            rest.join(&b' ')
+        } else if fields.is_empty() {
+            Vec::new()
+        } else {
+            fields.remove(0).to_vec()
+        };
+        sh.set_var(name, value);
+    }
+    if complete {
+        0
+    } else {
+        1
+    }
+}
+
+/// Runs a command named by a path.
+pub async fn run_path(sh: &mut Sh, path: &[u8], argv: Vec<Vec<u8>>, io: &Io) -> Run {
+    let cwd = sh.cwd.clone();
+    let not_found = |sh: &Sh| {
+        sh.event(ShellEvent::CommandNotFound(argv.join(&b' ')));
+    };
+    let (canonical, node) = match sh.vfs.lookup(&cwd, path, true) {
+        Ok((c, n)) => (c, n.clone()),
+        Err(_) => {
+            let mut msg = path.to_vec();
+            msg.extend_from_slice(b": not found");
+            sh.shell_error(io, &msg).await;
+            not_found(sh);
+            return Ok(127);
+        }
+    };
+    let Node::File(meta, content) = node else {
+        let mut msg = path.to_vec();
+        msg.extend_from_slice(b": Permission denied");
+        sh.shell_error(io, &msg).await;
+        return Ok(126);
+    };
+    if meta.mode & 0o111 == 0 {
+        let mut msg = path.to_vec();
+        msg.extend_from_slice(b": Permission denied");
+        sh.shell_error(io, &msg).await;
+        return Ok(126);
+    }
+    if content == sh.vfs.base().busybox {
+        // A link to (or copy of) busybox runs the applet it is named after.
+        let applet = String::from_utf8_lossy(base_name(path)).into_owned();
+        if applet == "busybox" || sh.device.profile.has_applet(&applet) {
+            return super::applets::run(sh, &applet, &argv, io).await;
+        }
+        let mut msg = applet.into_bytes();
+        msg.extend_from_slice(b": applet not found\n");
+        sh.write(&io.stderr, &msg).await;
+        return Ok(127);
+    }
+    let head = content.slice(0, 4);
+    if head == b"\x7fELF" {
+        // Never executed: answer as the real bot would have, if configured to.
+        sh.event(ShellEvent::Executed(canonical));
+        return Ok(match sh.config.exec_output {
+            ExecOutput::Silent => 0,
+            ExecOutput::Segfault => {
+                sh.write(&io.stderr, b"Segmentation fault\n").await;
+                139
+            }
+            ExecOutput::MiraiListening => {
+                sh.write(&io.stdout, b"listening tun0\n").await;
+                0
+            }
+        });
+    }
+    if matches!(content, Content::Proc(_)) {
+        let mut msg = path.to_vec();
+        msg.extend_from_slice(b": Permission denied");
+        sh.shell_error(io, &msg).await;
+        return Ok(126);
+    }
+    // Anything else runs as a shell script.
+    let src = sh.read_file(&cwd, path).unwrap_or_default();
+    super::run_script(sh, path, &src, argv.into_iter().skip(1).collect(), io).await
+}

@@ -1,0 +1,995 @@
+//! The interpreter: walks the parsed line as async code, so that a command that has to
+//! wait (`sleep`, a download, a terminal that is not reading) simply `.await`s.
+//!
+//! There is no executor: [`super::Shell`] polls the future by hand with a no-op waker
+//! whenever something it waits for has happened (a deadline passed, a fetch result
+//! arrived, the client took the output). Everything is deterministic: same input,
+//! same clock, same bytes. Every step counts against a per-line budget and nesting is
+//! bounded, so `while true; do :; done` and runaway recursion end with an event.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::profile::Device;
+use crate::session::Now;
+use crate::vfs::{absolute, Errno, Vfs};
+
+use super::parse::{
+    AndOr, Command, Compound, List, ParamExp, Part, Pipeline, Redir, RedirOp, Word,
+};
+
+/// Bytes of tty output buffered before the interpreter waits for the client.
+pub const STREAM_HIGH_WATER: usize = 64 * 1024;
+/// Largest pipe or `$(…)` capture; beyond it the writer is cut off.
+pub const MAX_CAPTURE: usize = 1024 * 1024;
+/// Nesting of functions, subshells, `sh` scripts and substitutions.
+pub const MAX_NESTING: usize = 32;
+/// Largest file an applet reads into memory at once.
+pub const MAX_READ: u64 = 4 * 1024 * 1024;
+
+/// What the interpreter is waiting for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// A point in time (`sleep`, a download's timeout).
+    Until(Instant),
+    /// The client to take the output already produced.
+    Drain,
+    /// The edge to answer a fetch.
+    Fetch(FetchRequest),
+}
+
+/// A download the device asked for (answered with [`FetchResult`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// `wget`, `tftp` or `ftpget`.
+    pub tool: &'static str,
+    /// The URL (`tftp://host:port/file` and `ftp://…` for the others).
+    pub url: String,
+}
+
+/// The edge's answer to a [`FetchRequest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchResult {
+    /// The body.
+    Data(Vec<u8>),
+    /// Fetching is off, or the host refused: the tool fails as on an unreachable host.
+    Refused,
+}
+
+/// Something the record wants from the shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShellEvent {
+    /// A command that does not exist on the device, as typed.
+    CommandNotFound(Vec<u8>),
+    /// The step budget or nesting limit ended a command line.
+    Budget(&'static str),
+    /// A dropped executable was "run" (never really).
+    Executed(Vec<u8>),
+}
+
+/// What the shell shares with the session while a line runs.
+#[derive(Debug)]
+pub struct Chan {
+    /// The session's clock at the last poll.
+    pub now: Now,
+    /// Raw bytes written to the terminal (before ONLCR).
+    pub output: Vec<u8>,
+    /// What the interpreter waits for, if anything.
+    pub wait: Option<Wait>,
+    /// The answer to a `Fetch`, or a marker that the wait is over.
+    pub response: Option<Option<FetchResult>>,
+    /// Events for the record.
+    pub events: Vec<ShellEvent>,
+    /// `^C` arrived: the running command stops at its next step or wait.
+    pub interrupted: bool,
+}
+
+/// What a dropped binary prints when "run".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ExecOutput {
+    /// Nothing, exit 0.
+    Silent,
+    /// `Segmentation fault`, exit 139.
+    Segfault,
+    /// Mirai's bot: `listening tun0` (its loader then reports success).
+    #[default]
+    MiraiListening,
+}
+
+/// Shell settings from the config.
+#[derive(Clone, Debug)]
+pub struct ShellConfig {
+    /// Steps (commands, loop rounds) one input line may take.
+    pub step_budget: u64,
+    /// What running a dropped binary looks like.
+    pub exec_output: ExecOutput,
+    /// How long a download tool takes to fail when fetching is off.
+    pub fetch_fail_delay: Duration,
+    /// When the emulated device booted (uptime counts from here).
+    pub boot_time: std::time::SystemTime,
+}
+
+impl Default for ShellConfig {
+    fn default() -> Self {
+        Self {
+            step_budget: 100_000,
+            exec_output: ExecOutput::default(),
+            fetch_fail_delay: Duration::from_millis(30),
+            boot_time: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        }
+    }
+}
+
+/// Non-local control flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// `exit N`
+    Exit(i32),
+    /// `return N`
+    Return(i32),
+    /// `break N`
+    Break(u32),
+    /// `continue N`
+    Continue(u32),
+    /// Step budget or nesting limit.
+    Abort,
+}
+
+/// Result of running something: its exit status, or a jump.
+pub type Run = Result<i32, Flow>;
+
+/// A boxed future, as recursion in async code needs.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a descriptor writes.
+#[derive(Clone, Debug)]
+pub enum Sink {
+    /// The terminal.
+    Tty,
+    /// Nowhere.
+    Null,
+    /// Appends to this canonical path.
+    File(Vec<u8>),
+    /// A pipe or `$(…)`.
+    Capture(Arc<Mutex<Vec<u8>>>),
+}
+
+/// A command's standard descriptors.
+#[derive(Clone, Debug)]
+pub struct Io {
+    /// fd 0: `None` is the terminal (which reads as empty: bots do not type into
+    /// running commands).
+    pub stdin: Option<Arc<Vec<u8>>>,
+    /// fd 1
+    pub stdout: Sink,
+    /// fd 2
+    pub stderr: Sink,
+}
+
+impl Io {
+    /// The terminal on all three.
+    pub fn tty() -> Self {
+        Self {
+            stdin: None,
+            stdout: Sink::Tty,
+            stderr: Sink::Tty,
+        }
+    }
+}
+
+/// The interpreter's state, owned by the running line.
+#[derive(Debug)]
+pub struct Sh {
+    /// The file system.
+    pub vfs: Vfs,
+    /// Working directory (canonical).
+    pub cwd: Vec<u8>,
+    /// Variables (value, exported).
+    pub vars: BTreeMap<String, (Vec<u8>, bool)>,
+    /// Functions.
+    pub funcs: BTreeMap<String, Arc<Command>>,
+    /// `$?`
+    pub status: i32,
+    /// `$1`…
+    pub positional: Vec<Vec<u8>>,
+    /// `$0`, and the prefix of error messages (`-sh`, `sh`, `script.sh`).
+    pub arg0: Vec<u8>,
+    /// Error prefix for scripts: "name: line N".
+    pub script: Option<(Vec<u8>, usize)>,
+    /// The device.
+    pub device: Arc<Device>,
+    /// `$$`
+    pub pid: u32,
+    /// Next pid handed out (for `$!` and `ps`).
+    pub next_pid: u32,
+    /// Steps taken on this line.
+    pub steps: u64,
+    /// Current nesting.
+    pub nesting: usize,
+    /// Settings.
+    pub config: ShellConfig,
+    /// Channel to the session.
+    pub chan: Arc<Mutex<Chan>>,
+    /// Pids killed with `kill` (so `ps` stops showing them).
+    pub killed: Vec<u32>,
+    /// The login shell's pid.
+    pub login_pid: u32,
+    /// Nested interactive shells (`sh` typed at the prompt).
+    pub levels: Vec<super::Level>,
+    /// Terminal width (NAWS), for `ls` columns.
+    pub term_width: usize,
+    /// How far each `read` has consumed its input (keyed by the input's identity).
+    pub read_offsets: std::collections::HashMap<usize, usize>,
+}
+
+/// Resolves once after returning `Pending` once: a suspension point.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            Poll::Pending
+        }
+    }
+}
+
+impl Sh {
+    fn chan(&self) -> std::sync::MutexGuard<'_, Chan> {
+        self.chan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session's current time.
+    pub fn now(&self) -> Now {
+        self.chan().now
+    }
+
+    /// Wall-clock seconds, for file times.
+    pub fn now_secs(&self) -> u64 {
+        self.now()
+            .wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    /// Waits for `wait`; returns the fetch result if it was a fetch.
+    pub async fn block(&self, wait: Wait) -> Option<FetchResult> {
+        {
+            let mut c = self.chan();
+            c.wait = Some(wait);
+            c.response = None;
+        }
+        loop {
+            YieldOnce(false).await;
+            let mut c = self.chan();
+            if let Some(r) = c.response.take() {
+                c.wait = None;
+                return if c.interrupted { None } else { r };
+            }
+        }
+    }
+
+    /// Records an event.
+    pub fn event(&self, e: ShellEvent) {
+        self.chan().events.push(e);
+    }
+
+    /// Counts one step; false when the budget is spent.
+    pub fn step(&mut self) -> Result<(), Flow> {
+        if self.chan().interrupted {
+            return Err(Flow::Abort);
+        }
+        self.steps += 1;
+        if self.steps > self.config.step_budget {
+            return Err(Flow::Abort);
+        }
+        Ok(())
+    }
+
+    /// Writes to a sink, waiting for the client if the terminal backs up.
+    pub async fn write(&mut self, sink: &Sink, bytes: &[u8]) {
+        match sink {
+            Sink::Null => {}
+            Sink::Tty => {
+                let backed_up = {
+                    let mut c = self.chan();
+                    c.output.extend_from_slice(bytes);
+                    c.output.len() > STREAM_HIGH_WATER
+                };
+                if backed_up {
+                    self.block(Wait::Drain).await;
+                }
+            }
+            Sink::File(path) => {
+                let now = self.now_secs();
+                let path = path.clone();
+                let _ = self.vfs.write(b"/", &path, bytes, true, now);
+            }
+            Sink::Capture(buf) => {
+                let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());
+                let room = MAX_CAPTURE.saturating_sub(b.len());
+                b.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+            }
+        }
+    }
+
+    /// Writes `<prefix>: <msg>\n` to stderr the way ash reports its own errors.
+    pub async fn shell_error(&mut self, io: &Io, msg: &[u8]) {
+        let mut line = self.error_prefix();
+        line.extend_from_slice(msg);
+        line.push(b'\n');
+        self.write(&io.stderr, &line).await;
+    }
+
+    fn error_prefix(&self) -> Vec<u8> {
+        match &self.script {
+            Some((name, line)) => {
+                let mut p = name.clone();
+                p.extend_from_slice(format!(": line {line}: ").as_bytes());
+                p
+            }
+            None => {
+                let mut p = self.arg0.clone();
+                p.extend_from_slice(b": ");
+                p
+            }
+        }
+    }
+
+    /// A variable's value.
+    pub fn var(&self, name: &str) -> Option<Vec<u8>> {
+        self.vars.get(name).map(|(v, _)| v.clone())
+    }
+
+    /// Sets a variable.
+    pub fn set_var(&mut self, name: &str, value: Vec<u8>) {
+        let exported = self.vars.get(name).is_some_and(|(_, e)| *e);
+        self.vars.insert(name.to_string(), (value, exported));
+    }
+
+    /// Runs a list.
+    pub fn run_list<'a>(&'a mut self, list: &'a List, io: &'a Io) -> BoxFut<'a, Run> {
+        Box::pin(async move {
+            let mut status = 0;
+            for (and_or, background) in &list.0 {
+                if *background {
+                    // Background jobs run at once here; ash prints nothing for them in
+                    // a non-interactive context, and bots do not wait on them.
+                    let pid = self.next_pid;
+                    self.next_pid += 1;
+                    let r = self.run_and_or(and_or, io).await;
+                    self.set_var("!", pid.to_string().into_bytes());
+                    if let Err(f @ (Flow::Exit(_) | Flow::Abort)) = r {
+                        return Err(f);
+                    }
+                    status = 0;
+                } else {
+                    status = self.run_and_or(and_or, io).await?;
+                }
+                self.status = status;
+            }
+            Ok(status)
+        })
+    }
+
+    async fn run_and_or(&mut self, and_or: &AndOr, io: &Io) -> Run {
+        let mut status = self.run_pipeline(&and_or.first, io).await?;
+        for (and, pipeline) in &and_or.rest {
+            self.status = status;
+            if (*and && status == 0) || (!*and && status != 0) {
+                status = self.run_pipeline(pipeline, io).await?;
+            }
+        }
+        Ok(status)
+    }
+
+    async fn run_pipeline(&mut self, pipeline: &Pipeline, io: &Io) -> Run {
+        let n = pipeline.commands.len();
+        let mut input = io.stdin.clone();
+        let mut status = 0;
+        for (i, cmd) in pipeline.commands.iter().enumerate() {
+            let last = i + 1 == n;
+            let capture = Arc::new(Mutex::new(Vec::new()));
+            let stage_io = Io {
+                stdin: input.clone(),
+                stdout: if last {
+                    io.stdout.clone()
+                } else {
+                    Sink::Capture(capture.clone())
+                },
+                stderr: io.stderr.clone(),
+            };
+            // Each stage of a real pipeline is its own process: `exit` ends only it.
+            status = if n > 1 {
+                match self.run_command(cmd, &stage_io).await {
+                    Ok(s) | Err(Flow::Exit(s)) => s,
+                    Err(f) => return Err(f),
+                }
+            } else {
+                self.run_command(cmd, &stage_io).await?
+            };
+            if !last {
+                let bytes = std::mem::take(&mut *capture.lock().unwrap_or_else(|e| e.into_inner()));
+                input = Some(Arc::new(bytes));
+            }
+        }
+        Ok(if pipeline.negate {
+            i32::from(status == 0)
+        } else {
+            status
+        })
+    }
+
+    /// Runs one command.
+    pub fn run_command<'a>(&'a mut self, cmd: &'a Command, io: &'a Io) -> BoxFut<'a, Run> {
+        Box::pin(async move {
+            self.step()?;
+            match cmd {
+                Command::Simple {
+                    assigns,
+                    words,
+                    redirs,
+                } => self.run_simple(assigns, words, redirs, io).await,
+                Command::FuncDef(name, body) => {
+                    self.funcs.insert(name.clone(), body.clone());
+                    Ok(0)
+                }
+                Command::Compound(compound, redirs) => {
+                    let Some(io) = self.redirect(redirs, io).await else {
+                        return Ok(1);
+                    };
+                    self.run_compound(compound, &io).await
+                }
+            }
+        })
+    }
+
+    async fn run_compound(&mut self, compound: &Compound, io: &Io) -> Run {
+        match compound {
+            Compound::Group(list) => self.run_list(list, io).await,
+            Compound::Subshell(list) => {
+                self.nest()?;
+                let saved = (
+                    self.cwd.clone(),
+                    self.vars.clone(),
+                    self.funcs.clone(),
+                    self.positional.clone(),
+                );
+                let r = self.run_list(list, io).await;
+                (self.cwd, self.vars, self.funcs, self.positional) = saved;
+                self.nesting -= 1;
+                match r {
+                    Ok(s) | Err(Flow::Exit(s)) => Ok(s),
+                    Err(f) => Err(f),
+                }
+            }
+            Compound::If(clauses, otherwise) => {
+                for (cond, body) in clauses {
+                    if self.run_list(cond, io).await? == 0 {
+                        return self.run_list(body, io).await;
+                    }
+                }
+                match otherwise {
+                    Some(body) => self.run_list(body, io).await,
+                    None => Ok(0),
+                }
+            }
+            Compound::While(until, cond, body) => {
+                let mut status = 0;
+                loop {
+                    self.step()?;
+                    let c = self.run_list(cond, io).await?;
+                    if (c == 0) == *until {
+                        break;
+                    }
+                    match self.run_list(body, io).await {
+                        Ok(s) => status = s,
+                        Err(Flow::Break(n)) => {
+                            if n > 1 {
+                                return Err(Flow::Break(n - 1));
+                            }
+                            break;
+                        }
+                        Err(Flow::Continue(n)) => {
+                            if n > 1 {
+                                return Err(Flow::Continue(n - 1));
+                            }
+                        }
+                        Err(f) => return Err(f),
+                    }
+                }
+                Ok(status)
+            }
+            Compound::For(name, words, body) => {
+                let values = match words {
+                    Some(words) => {
+                        let mut v = Vec::new();
+                        for w in words {
+                            v.extend(self.expand_word(w, io).await?);
+                        }
+                        v
+                    }
+                    None => self.positional.clone(),
+                };
+                let mut status = 0;
+                for value in values {
+                    self.step()?;
+                    self.set_var(name, value);
+                    match self.run_list(body, io).await {
+                        Ok(s) => status = s,
+                        Err(Flow::Break(n)) => {
+                            if n > 1 {
+                                return Err(Flow::Break(n - 1));
+                            }
+                            break;
+                        }
+                        Err(Flow::Continue(n)) => {
+                            if n > 1 {
+                                return Err(Flow::Continue(n - 1));
+                            }
+                        }
+                        Err(f) => return Err(f),
+                    }
+                }
+                Ok(status)
+            }
+        }
+    }
+
+    /// Enters one more level of nesting.
+    pub fn nest(&mut self) -> Result<(), Flow> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            self.nesting -= 1;
+            self.event(ShellEvent::Budget("nesting"));
+            return Err(Flow::Abort);
+        }
+        Ok(())
+    }
+
+    /// Applies redirections; `None` if one failed (the error is printed).
+    async fn redirect(&mut self, redirs: &[Redir], io: &Io) -> Option<Io> {
+        let mut io = io.clone();
+        for r in redirs {
+            let target = match self.expand_word(&r.target, &io).await {
+                Ok(mut fields) if fields.len() == 1 => fields.pop().unwrap_or_default(),
+                Ok(_) => {
+                    self.shell_error(&io, b"ambiguous redirect").await;
+                    return None;
+                }
+                Err(_) => return None,
+            };
+            let sink_for = |sh: &mut Sh, append: bool| -> Result<Sink, Errno> {
+                let now = sh.now_secs();
+                let cwd = sh.cwd.clone();
+                match sh.vfs.lookup(&cwd, &target, true) {
+                    Ok((_, crate::vfs::Node::Char(_, crate::vfs::SpecialFile::Null))) => {
+                        return Ok(Sink::Null)
+                    }
+                    Ok((_, crate::vfs::Node::Char(_, crate::vfs::SpecialFile::Tty))) => {
+                        return Ok(Sink::Tty)
+                    }
+                    _ => {}
+                }
+                let path = sh.vfs.write(&cwd, &target, b"", append, now)?;
+                Ok(Sink::File(path))
+            };
+            match r.op {
+                RedirOp::Out | RedirOp::Append | RedirOp::ReadWrite => {
+                    let append = r.op != RedirOp::Out;
+                    match sink_for(self, append) {
+                        Ok(sink) => match r.fd {
+                            1 => io.stdout = sink,
+                            2 => io.stderr = sink,
+                            0 => {}
+                            _ => {}
+                        },
+                        Err(e) => {
+                            let msg = create_error(&target, e);
+                            self.shell_error(&io, &msg).await;
+                            return None;
+                        }
+                    }
+                }
+                RedirOp::In => {
+                    let cwd = self.cwd.clone();
+                    match self.read_file(&cwd, &target) {
+                        Ok(bytes) => {
+                            if r.fd == 0 {
+                                io.stdin = Some(Arc::new(bytes));
+                            }
+                        }
+                        Err(e) => {
+                            let mut msg = b"can't open ".to_vec();
+                            msg.extend_from_slice(&target);
+                            msg.extend_from_slice(format!(": {e}").as_bytes());
+                            self.shell_error(&io, &msg).await;
+                            return None;
+                        }
+                    }
+                }
+                RedirOp::Dup => {
+                    let sink = match target.as_slice() {
+                        b"1" => Some(io.stdout.clone()),
+                        b"2" => Some(io.stderr.clone()),
+                        b"-" => Some(Sink::Null),
+                        _ => None,
+                    };
+                    match (r.fd, sink) {
+                        (1, Some(s)) => io.stdout = s,
+                        (2, Some(s)) => io.stderr = s,
+                        (_, Some(_)) => {}
+                        (_, None) => {
+                            let mut msg = target.clone();
+                            msg.extend_from_slice(b": bad file descriptor");
+                            self.shell_error(&io, &msg).await;
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        Some(io)
+    }
+
+    /// Reads a whole (bounded) file, generated ones included.
+    pub fn read_file(&self, cwd: &[u8], path: &[u8]) -> Result<Vec<u8>, Errno> {
+        let (_, node) = self.vfs.read(cwd, path)?;
+        Ok(match node {
+            crate::vfs::Node::File(_, content) => match content {
+                crate::vfs::Content::Proc(kind) => super::procfs::generate(self, kind),
+                c => c.slice(0, c.len().min(MAX_READ)),
+            },
+            crate::vfs::Node::Char(_, crate::vfs::SpecialFile::Zero) => vec![0; 4096],
+            crate::vfs::Node::Char(..) => Vec::new(),
+            crate::vfs::Node::Symlink(..) | crate::vfs::Node::Dir(_) => Vec::new(),
+        })
+    }
+
+    async fn run_simple(
+        &mut self,
+        assigns: &[(String, Word)],
+        words: &[Word],
+        redirs: &[Redir],
+        io: &Io,
+    ) -> Run {
+        let mut argv: Vec<Vec<u8>> = Vec::new();
+        for w in words {
+            argv.extend(self.expand_word(w, io).await?);
+        }
+        let mut values = Vec::new();
+        for (name, w) in assigns {
+            let v = self.expand_no_split(w, io).await?;
+            values.push((name.clone(), v));
+        }
+        let Some(io) = self.redirect(redirs, io).await else {
+            return Ok(1);
+        };
+        if argv.is_empty() {
+            for (name, v) in values {
+                self.set_var(&name, v);
+            }
+            return Ok(self.status_after_substitution());
+        }
+        // Assignments before a command only last for it; bots rarely rely on them.
+        for (name, v) in values {
+            self.set_var(&name, v);
+        }
+        self.dispatch(argv, &io).await
+    }
+
+    fn status_after_substitution(&self) -> i32 {
+        0
+    }
+
+    /// Finds and runs a command by name.
+    pub async fn dispatch(&mut self, argv: Vec<Vec<u8>>, io: &Io) -> Run {
+        let Some(name) = argv.first().cloned() else {
+            return Ok(0);
+        };
+        if let Ok(n) = std::str::from_utf8(&name) {
+            if let Some(body) = self.funcs.get(n).cloned() {
+                return self.call_function(&body, argv, io).await;
+            }
+            if let Some(r) = super::builtins::run(self, n, &argv, io).await {
+                return r;
+            }
+        }
+        if name.contains(&b'/') {
+            return super::builtins::run_path(self, &name, argv, io).await;
+        }
+        if let Ok(n) = std::str::from_utf8(&name) {
+            if self.device.profile.has_applet(n) {
+                return super::applets::run(self, n, &argv, io).await;
+            }
+        }
+        let mut msg = name.clone();
+        msg.extend_from_slice(b": not found");
+        self.shell_error(io, &msg).await;
+        self.event(ShellEvent::CommandNotFound(argv.join(&b' ')));
+        Ok(127)
+    }
+
+    async fn call_function(&mut self, body: &Command, argv: Vec<Vec<u8>>, io: &Io) -> Run {
+        self.nest()?;
+        let saved = std::mem::replace(&mut self.positional, argv.into_iter().skip(1).collect());
+        let r = self.run_command(body, io).await;
+        self.positional = saved;
+        self.nesting -= 1;
+        match r {
+            Ok(s) | Err(Flow::Return(s)) => Ok(s),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// Expands a word into fields (splitting and globbing unquoted parts).
+    pub fn expand_word<'a>(
+        &'a mut self,
+        word: &'a Word,
+        io: &'a Io,
+    ) -> BoxFut<'a, Result<Vec<Vec<u8>>, Flow>> {
+        Box::pin(async move {
+            let mut pieces = Vec::new();
+            self.expand_parts(word, io, false, &mut pieces).await?;
+            Ok(self.split_and_glob(pieces))
+        })
+    }
+
+    /// Expands without splitting or globbing (assignments, here-strings).
+    pub async fn expand_no_split(&mut self, word: &Word, io: &Io) -> Result<Vec<u8>, Flow> {
+        let mut pieces = Vec::new();
+        self.expand_parts(word, io, true, &mut pieces).await?;
+        Ok(pieces.into_iter().flat_map(|p| p.bytes).collect())
+    }
+
+    fn expand_parts<'a>(
+        &'a mut self,
+        parts: &'a [Part],
+        io: &'a Io,
+        quoted: bool,
+        out: &'a mut Vec<Piece>,
+    ) -> BoxFut<'a, Result<(), Flow>> {
+        Box::pin(async move {
+            for part in parts {
+                match part {
+                    Part::Lit(b) => out.push(Piece {
+                        bytes: b.clone(),
+                        split: false,
+                        glob: !quoted,
+                        quoted,
+                    }),
+                    Part::Quoted(b) => out.push(Piece {
+                        bytes: b.clone(),
+                        split: false,
+                        glob: false,
+                        quoted: true,
+                    }),
+                    Part::Double(inner) => {
+                        let start = out.len();
+                        self.expand_parts(inner, io, true, out).await?;
+                        if out.len() == start {
+                            // "" is an (empty) field of its own.
+                            out.push(Piece {
+                                bytes: Vec::new(),
+                                split: false,
+                                glob: false,
+                                quoted: true,
+                            });
+                        }
+                    }
+                    Part::Param(p) => {
+                        let v = self.param(p, io).await?;
+                        out.push(Piece {
+                            bytes: v,
+                            split: !quoted,
+                            glob: false,
+                            quoted,
+                        });
+                    }
+                    Part::Command(list) => {
+                        let v = self.substitute(list, io).await?;
+                        out.push(Piece {
+                            bytes: v,
+                            split: !quoted,
+                            glob: false,
+                            quoted,
+                        });
+                    }
+                    Part::Arith(parts) => {
+                        let mut expr = Vec::new();
+                        self.expand_parts(parts, io, true, &mut expr).await?;
+                        let text: Vec<u8> = expr.into_iter().flat_map(|p| p.bytes).collect();
+                        let value = match super::arith::eval(self, &text) {
+                            Ok(v) => v.to_string().into_bytes(),
+                            Err(msg) => {
+                                let mut m = b"arithmetic syntax error".to_vec();
+                                if !msg.is_empty() {
+                                    m = msg.into_bytes();
+                                }
+                                self.shell_error(io, &m).await;
+                                return Err(Flow::Exit(2));
+                            }
+                        };
+                        out.push(Piece {
+                            bytes: value,
+                            split: !quoted,
+                            glob: false,
+                            quoted,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn param(&mut self, p: &ParamExp, io: &Io) -> Result<Vec<u8>, Flow> {
+        let value = match p.name.as_str() {
+            "?" => Some(self.status.to_string().into_bytes()),
+            "$" => Some(self.pid.to_string().into_bytes()),
+            "#" => Some(self.positional.len().to_string().into_bytes()),
+            "0" => Some(self.arg0.clone()),
+            "@" | "*" => Some(self.positional.join(&b' ')),
+            "-" => Some(b"smi".to_vec()),
+            n if n.len() == 1 && n.as_bytes().first().is_some_and(u8::is_ascii_digit) => {
+                let i = n.parse::<usize>().unwrap_or(0);
+                self.positional.get(i.wrapping_sub(1)).cloned()
+            }
+            n => self.var(n),
+        };
+        if p.length {
+            return Ok(value.unwrap_or_default().len().to_string().into_bytes());
+        }
+        let Some((op, colon, word)) = &p.op else {
+            return Ok(value.unwrap_or_default());
+        };
+        let unset = value.is_none() || (*colon && value.as_ref().is_some_and(Vec::is_empty));
+        match op {
+            b'-' if unset => self.expand_no_split(word, io).await,
+            b'=' if unset => {
+                let v = self.expand_no_split(word, io).await?;
+                self.set_var(&p.name, v.clone());
+                Ok(v)
+            }
+            b'+' if unset => Ok(Vec::new()),
+            b'+' => self.expand_no_split(word, io).await,
+            b'?' if unset => {
+                let mut msg = p.name.as_bytes().to_vec();
+                msg.extend_from_slice(b": parameter not set");
+                self.shell_error(io, &msg).await;
+                Err(Flow::Exit(1))
+            }
+            b'#' | b'%' => {
+                let pat = self.expand_no_split(word, io).await?;
+                let v = value.unwrap_or_default();
+                Ok(strip_affix(&v, &pat, *op == b'#'))
+            }
+            _ => Ok(value.unwrap_or_default()),
+        }
+    }
+
+    async fn substitute(&mut self, list: &List, io: &Io) -> Result<Vec<u8>, Flow> {
+        self.nest()?;
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sub_io = Io {
+            stdin: io.stdin.clone(),
+            stdout: Sink::Capture(buf.clone()),
+            stderr: io.stderr.clone(),
+        };
+        let saved = (self.cwd.clone(), self.vars.clone());
+        let r = self.run_list(list, &sub_io).await;
+        (self.cwd, self.vars) = saved;
+        self.nesting -= 1;
+        match r {
+            Ok(s) | Err(Flow::Exit(s)) => self.status = s,
+            Err(Flow::Abort) => return Err(Flow::Abort),
+            Err(_) => {}
+        }
+        let mut out = std::mem::take(&mut *buf.lock().unwrap_or_else(|e| e.into_inner()));
+        while out.last() == Some(&b'\n') {
+            out.pop();
+        }
+        Ok(out)
+    }
+
+    fn split_and_glob(&self, pieces: Vec<Piece>) -> Vec<Vec<u8>> {
+        // Build fields: split unquoted expansions on blanks/newlines.
+        let mut fields: Vec<(Vec<u8>, bool, bool)> = Vec::new(); // (bytes, has_glob, any_quoted)
+        let mut current: Option<(Vec<u8>, bool, bool)> = None;
+        for piece in pieces {
+            if piece.split {
+                for (i, chunk) in piece
+                    .bytes
+                    .split(|b| matches!(b, b' ' | b'\t' | b'\n'))
+                    .enumerate()
+                {
+                    if i > 0 {
+                        if let Some(f) = current.take() {
+                            fields.push(f);
+                        }
+                    }
+                    if !chunk.is_empty() {
+                        let c = current.get_or_insert_with(|| (Vec::new(), false, false));
+                        c.0.extend_from_slice(chunk);
+                    }
+                }
+            } else {
+                let c = current.get_or_insert_with(|| (Vec::new(), false, false));
+                if piece.glob && piece.bytes.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+                    c.1 = true;
+                }
+                c.2 |= piece.quoted;
+                c.0.extend_from_slice(&piece.bytes);
+            }
+        }
+        if let Some(f) = current.take() {
+            fields.push(f);
+        }
+        let mut out = Vec::new();
+        for (bytes, has_glob, _) in fields {
+            if has_glob {
+                let matches = super::glob::expand(&self.vfs, &self.cwd, &bytes);
+                if !matches.is_empty() {
+                    out.extend(matches);
+                    continue;
+                }
+            }
+            out.push(bytes);
+        }
+        out
+    }
+
+    /// Resolves a path against the working directory (lexically).
+    pub fn abs(&self, path: &[u8]) -> Vec<u8> {
+        absolute(&self.cwd, path)
+    }
+}
+
+/// One expanded piece of a word.
+#[derive(Debug)]
+pub struct Piece {
+    bytes: Vec<u8>,
+    split: bool,
+    glob: bool,
+    quoted: bool,
+}
+
+fn strip_affix(value: &[u8], pattern: &[u8], prefix: bool) -> Vec<u8> {
+    // Shortest match of a pattern with at most `*` wildcards.
+    let n = value.len();
+    let candidates: Vec<usize> = (0..=n).collect();
+    if prefix {
+        for &i in &candidates {
+            if super::glob::matches(pattern, value.get(..i).unwrap_or_default()) {
+                return value.get(i..).unwrap_or_default().to_vec();
+            }
+        }
+    } else {
+        for &i in candidates.iter().rev() {
+            if super::glob::matches(pattern, value.get(i..).unwrap_or_default()) {
+                return value.get(..i).unwrap_or_default().to_vec();
+            }
+        }
+    }
+    value.to_vec()
+}
+
+/// `can't create X: <why>` as ash words it (ENOENT reads "nonexistent directory").
+pub fn create_error(target: &[u8], e: Errno) -> Vec<u8> {
+    let mut msg = b"can't create ".to_vec();
+    msg.extend_from_slice(target);
+    let why = match e {
+        Errno::NoEnt => "nonexistent directory".to_string(),
+        other => other.to_string(),
+    };
+    msg.extend_from_slice(format!(": {why}").as_bytes());
+    msg
+}
