@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use busybait_emulator::auth::{parse_credential_table, CredentialPattern, MIRAI_CREDENTIALS_TSV};
+use busybait_emulator::profile::DownloadTool;
+use busybait_emulator::shell::{ExecOutput, ShellConfig};
 use busybait_emulator::{AuthMode, AuthPolicy, Limits, Profile};
 use serde::{Deserialize, Deserializer};
 
@@ -27,6 +29,14 @@ pub struct Config {
     pub profiles_dir: Option<PathBuf>,
     /// The `sensor` field of every event.
     pub sensor_name: String,
+    /// Download tools the device has, overriding the profile (`["wget", "tftp"]`,
+    /// `["tftp"]`, `[]`): with neither, Mirai's loader falls back to its echo dropper.
+    pub download_tools: Option<Vec<DownloadTool>>,
+    /// What running a dropped binary prints: `silent`, `segfault`, or `mirai`
+    /// (`listening tun0`, so that Mirai's loader reports success and moves on).
+    pub exec_output: String,
+    /// Steps (commands, loop rounds) one command line may take.
+    pub shell_step_budget: u64,
     /// Connection and session limits.
     pub limits: LimitsConfig,
     /// Credential policy.
@@ -43,6 +53,9 @@ impl Default for Config {
             profile: busybait_emulator::profile::DEFAULT_PROFILE.to_string(),
             profiles_dir: None,
             sensor_name: "busybait".to_string(),
+            download_tools: None,
+            exec_output: "mirai".to_string(),
+            shell_step_budget: ShellConfig::default().step_budget,
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             store: StoreConfig::default(),
@@ -265,6 +278,10 @@ impl Config {
         if self.telnet.is_empty() {
             bail!("telnet: at least one listener is needed");
         }
+        self.exec_output()?;
+        if self.shell_step_budget == 0 {
+            bail!("shell_step_budget must be at least 1");
+        }
         if !self.store.jsonl && !self.store.sqlite {
             bail!("store: at least one of jsonl and sqlite must be on");
         }
@@ -294,14 +311,30 @@ impl Config {
         Ok(profiles)
     }
 
-    /// The profile named by `profile`.
+    /// The profile named by `profile`, with `download_tools` applied.
     pub fn selected_profile(&self) -> anyhow::Result<Profile> {
         let profiles = self.profiles()?;
         let names: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
-        profiles
+        let mut profile = profiles
             .into_iter()
             .find(|p| p.name == self.profile)
-            .with_context(|| format!("no profile {:?}; known: {}", self.profile, names.join(", ")))
+            .with_context(|| {
+                format!("no profile {:?}; known: {}", self.profile, names.join(", "))
+            })?;
+        if let Some(tools) = &self.download_tools {
+            profile.set_download_tools(tools);
+        }
+        Ok(profile)
+    }
+
+    /// What a dropped binary prints when run.
+    pub fn exec_output(&self) -> anyhow::Result<ExecOutput> {
+        Ok(match self.exec_output.as_str() {
+            "silent" => ExecOutput::Silent,
+            "segfault" => ExecOutput::Segfault,
+            "mirai" => ExecOutput::MiraiListening,
+            other => bail!("exec_output {other:?} is not one of silent, segfault, mirai"),
+        })
     }
 }
 

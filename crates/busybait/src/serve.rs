@@ -94,6 +94,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         base,
         shell: busybait_emulator::shell::ShellConfig {
             boot_time,
+            exec_output: config.exec_output()?,
+            step_budget: config.shell_step_budget,
             ..busybait_emulator::shell::ShellConfig::default()
         },
         vfs_limits: busybait_emulator::vfs::VfsLimits::default(),

@@ -263,6 +263,26 @@ impl Profile {
             .collect()
     }
 
+    /// Gives the device exactly these download tools: the others leave the applet
+    /// list, so that `/bin/busybox wget` answers `wget: applet not found` (which steers
+    /// Mirai's loader onto its tftp or echo path); missing ones are added.
+    pub fn set_download_tools(&mut self, tools: &[DownloadTool]) {
+        let mut applets: Vec<String> = self
+            .applets
+            .split_ascii_whitespace()
+            .map(str::to_string)
+            .collect();
+        for (tool, name) in [(DownloadTool::Wget, "wget"), (DownloadTool::Tftp, "tftp")] {
+            applets.retain(|a| a != name);
+            if tools.contains(&tool) {
+                applets.push(name.to_string());
+            }
+        }
+        applets.sort();
+        self.applets = applets.join(" ");
+        self.download_tools = tools.to_vec();
+    }
+
     /// Whether the applet exists in this profile's BusyBox.
     pub fn has_applet(&self, name: &str) -> bool {
         self.applets.split_ascii_whitespace().any(|a| a == name)

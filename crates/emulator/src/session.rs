@@ -698,14 +698,36 @@ impl Session {
         }
     }
 
-    /// Output of a command: the tty turns each `\n` into `\r\n` (ONLCR).
+    /// Output of a command through the tty: each `\n` becomes `\r\n` (ONLCR) and each
+    /// tab the spaces to the next multiple of 8 (XTABS).
     fn tty_write(&mut self, bytes: &[u8]) {
         let mut converted = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+        let mut column = self.column;
         for &b in bytes {
-            if b == b'\n' {
-                converted.push(b'\r');
+            match b {
+                b'\n' => {
+                    converted.extend_from_slice(b"\r\n");
+                    column = 0;
+                }
+                b'\r' => {
+                    converted.push(b);
+                    column = 0;
+                }
+                b'\t' => {
+                    let spaces = 8 - column % 8;
+                    converted.extend(std::iter::repeat_n(b' ', spaces));
+                    column += spaces;
+                }
+                8 => {
+                    converted.push(b);
+                    column = column.saturating_sub(1);
+                }
+                0x20..=0x7e | 0x80..=0xff => {
+                    converted.push(b);
+                    column += 1;
+                }
+                _ => converted.push(b),
             }
-            converted.push(b);
         }
         self.output(&converted);
     }

@@ -151,7 +151,9 @@ async fn run_inner(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Run {
         }
         "reboot" | "halt" | "poweroff" => 0,
         // Present on the device but not emulated yet: silent success.
-        _ => 0,
+        _ => super::text::run(sh, name, argv, io)
+            .await
+            .unwrap_or_default(),
     })
 }
 

@@ -15,6 +15,7 @@ pub mod parse;
 pub mod procfs;
 pub mod ps;
 pub mod test;
+pub mod text;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

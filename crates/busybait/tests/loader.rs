@@ -1,0 +1,108 @@
+//! Mirai's loader, end to end over telnet, on every built-in profile and every upload
+//! path (wget, tftp only, neither: the echo dropper).
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod util;
+
+use util::mirai::{loader, Method};
+use util::{source, Sensor};
+
+/// A synthetic downloader: an ELF header for `arch` and filler (no real code).
+fn synthetic_elf(class_data_machine: (u8, u8, u16), len: usize) -> Vec<u8> {
+    let (class, data, machine) = class_data_machine;
+    let mut v = vec![0x7f, b'E', b'L', b'F', class, data, 1, 0];
+    v.resize(16, 0);
+    let m = if data == 1 {
+        machine.to_le_bytes()
+    } else {
+        machine.to_be_bytes()
+    };
+    v.extend_from_slice(&[
+        if data == 1 { 2 } else { 0 },
+        if data == 1 { 0 } else { 2 },
+        m[0],
+        m[1],
+    ]);
+    while v.len() < len {
+        v.push((v.len() * 7 % 251) as u8);
+    }
+    v
+}
+
+fn config(profile: &str, tools: &str) -> String {
+    format!("profile = \"{profile}\"\ndownload_tools = {tools}\n")
+}
+
+#[test]
+fn loader_completes_on_every_profile_and_upload_path() {
+    let cases = [
+        ("xiongmai-dvr", "arm7", "/var"),
+        ("ipcam-mipsel", "mpsl", "/tmp"),
+        ("router-mips", "mips", "/tmp"),
+        ("oracle", "x86", "/var"),
+    ];
+    let binary = synthetic_elf((1, 1, 40), 1240);
+    for (i, (profile, arch, dir)) in cases.iter().enumerate() {
+        for (j, (tools, expected)) in [
+            ("[\"wget\", \"tftp\"]", vec![Method::Wget]),
+            ("[\"tftp\"]", vec![Method::Tftp, Method::Echo]),
+            ("[]", vec![Method::Echo]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let sensor = Sensor::start_with(&config(profile, tools));
+            let stream = util::tcp_from(sensor.addr, source(i * 10 + j)).unwrap();
+            let run = loader(stream, "root", "xc3511", &binary).unwrap_or_else(|(o, t)| {
+                panic!(
+                    "{profile} {tools}: {o:?}\n{}",
+                    String::from_utf8_lossy(&t[t.len().saturating_sub(2000)..])
+                )
+            });
+            println!(
+                "{profile} {tools}: arch {} dir {} methods {:?} listening {}",
+                run.arch, run.dir, run.methods, run.listening
+            );
+            assert_eq!(run.dir, *dir, "{profile}");
+            // ARM: without `listening tun0` the loader retries the other ARM build.
+            let arch_ok =
+                run.arch == *arch || (*arch == "arm7" && run.arch == "arm" && !run.listening);
+            assert!(arch_ok, "{profile}: {}", run.arch);
+            let mut methods = run.methods.clone();
+            methods.dedup();
+            assert_eq!(methods, expected, "{profile} {tools}");
+            // With fetching off, wget/tftp leave an empty dvrHelper: no bot, no
+            // `listening tun0`. The echo path runs the dropper, which "listens".
+            assert_eq!(
+                run.listening,
+                expected.contains(&Method::Echo),
+                "{profile} {tools}"
+            );
+            let events = sensor.wait_for_events("session end", |e| {
+                e.iter().any(|v| {
+                    v["eventid"] == "cowrie.session.closed"
+                        || v["eventid"] == "busybait.command.exec"
+                })
+            });
+            if expected == [Method::Wget] {
+                let urls: Vec<&str> = events
+                    .iter()
+                    .filter(|v| v["eventid"] == "busybait.download.request")
+                    .map(|v| v["url"].as_str().unwrap())
+                    .collect();
+                assert!(
+                    urls.iter()
+                        .any(|u| u.starts_with("http://127.0.0.1:80/bins/mirai.")),
+                    "{urls:?}"
+                );
+            }
+        }
+    }
+}
