@@ -142,6 +142,7 @@ async fn run_inner(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Run {
         "sleep" => sleep(sh, argv, io).await,
         "wget" => wget(sh, argv, io).await,
         "tftp" => tftp(sh, argv, io).await,
+        "ftpget" => ftpget(sh, argv, io).await,
         "sh" | "ash" => return super::sh_applet(sh, argv, io).await,
         "test" | "[" | "[[" => super::test::run(sh, name, argv, io).await,
         "mount" => {
@@ -1438,6 +1439,33 @@ async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
 }
 
 async fn tftp(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    // BusyBox accepts the old `-c get FILE` / `-c put FILE` syntax (Gafgyt uses it).
+    let mut argv = argv.to_vec();
+    let mut k = 1;
+    while k + 1 < argv.len() {
+        if argv
+            .get(k)
+            .is_some_and(|a| a.first() == Some(&b'-') && a.contains(&b'c'))
+        {
+            let word = argv.get(k + 1).cloned().unwrap_or_default();
+            let replacement: Option<&[u8]> = match word.as_slice() {
+                b"get" => Some(b"-g"),
+                b"put" => Some(b"-p"),
+                _ => None,
+            };
+            if let Some(flag) = replacement {
+                if let Some(a) = argv.get_mut(k) {
+                    *a = flag.to_vec();
+                }
+                if let Some(a) = argv.get_mut(k + 1) {
+                    *a = b"-r".to_vec();
+                }
+            }
+            break;
+        }
+        k += 1;
+    }
+    let argv = &argv[..];
     let mut local = None;
     let mut remote = None;
     let mut get = false;
@@ -1511,6 +1539,70 @@ async fn tftp(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         }
         _ => {
             sh.write(&io.stderr, b"tftp: timeout\n").await;
+            1
+        }
+    }
+}
+
+async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    let mut ops = Vec::new();
+    let mut port = 21u16;
+    let mut user = b"anonymous".to_vec();
+    let mut i = 1;
+    while let Some(a) = argv.get(i) {
+        match a.as_slice() {
+            b"-u" | b"--username" => {
+                user = argv.get(i + 1).cloned().unwrap_or_default();
+                i += 1;
+            }
+            b"-p" | b"--password" => i += 1,
+            b"-P" | b"--port" => {
+                port = argv
+                    .get(i + 1)
+                    .and_then(|p| std::str::from_utf8(p).ok()?.parse().ok())
+                    .unwrap_or(21);
+                i += 1;
+            }
+            x if x.starts_with(b"-") => {}
+            _ => ops.push(a.clone()),
+        }
+        i += 1;
+    }
+    let (host, local, remote) = match ops.as_slice() {
+        [h, r] => (h.clone(), r.clone(), r.clone()),
+        [h, l, r, ..] => (h.clone(), l.clone(), r.clone()),
+        _ => return usage(sh, "ftpget", io).await,
+    };
+    let host = String::from_utf8_lossy(&host).into_owned();
+    let line = format!("Connecting to {host} ({host}:{port})\n");
+    sh.write(&io.stderr, line.as_bytes()).await;
+    let url = format!(
+        "ftp://{}@{host}:{port}/{}",
+        String::from_utf8_lossy(&user),
+        String::from_utf8_lossy(&remote).trim_start_matches('/')
+    );
+    match sh
+        .block(Wait::Fetch(FetchRequest {
+            tool: "ftpget",
+            url,
+        }))
+        .await
+    {
+        Some(FetchResult::Data(body)) => {
+            let cwd = sh.cwd.clone();
+            let now = sh.now_secs();
+            match sh.vfs.write(&cwd, &local, &body, false, now) {
+                Ok(_) => 0,
+                Err(e) => {
+                    err(sh, io, "ftpget", &plain(&local, e)).await;
+                    1
+                }
+            }
+        }
+        _ => {
+            let line =
+                format!("ftpget: can't connect to remote host ({host}): Connection refused\n");
+            sh.write(&io.stderr, line.as_bytes()).await;
             1
         }
     }
