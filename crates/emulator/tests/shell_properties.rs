@@ -1,0 +1,158 @@
+//! Properties of the shell on arbitrary input: it never panics, every line ends
+//! within its budget, and `echo -ne` of `\xHH` escapes writes exactly those bytes.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use busybait_emulator::profile::{Device, Profile};
+use busybait_emulator::shell::{FetchResult, Outcome, Shell, ShellConfig, State, Wait};
+use busybait_emulator::vfs::{BaseFs, Content, Node, VfsLimits};
+use busybait_emulator::Now;
+use proptest::prelude::*;
+
+fn shell(profile: &str) -> (Shell, Now) {
+    let p = Profile::builtin()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == profile)
+        .unwrap();
+    let device = Arc::new(Device::new(Arc::new(p), 3));
+    let base = Arc::new(BaseFs::new(&device, 1_600_000_000));
+    let now = Now {
+        mono: Instant::now(),
+        wall: UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+    };
+    let config = ShellConfig {
+        step_budget: 2_000,
+        ..ShellConfig::default()
+    };
+    (
+        Shell::new(device, base, config, VfsLimits::default(), 321, now),
+        now,
+    )
+}
+
+/// Runs a line to the end, answering every wait; returns (outcome, polls, output).
+fn run(sh: &mut Shell, now: &mut Now, line: &[u8]) -> (Outcome, usize, Vec<u8>) {
+    sh.start(line, *now);
+    let mut output = Vec::new();
+    for polls in 1..=100_000 {
+        let state = sh.poll(*now);
+        output.extend(sh.take_output());
+        match state {
+            State::Finished(o) => return (o, polls, output),
+            State::Idle => panic!("idle while running"),
+            State::Waiting(Wait::Until(t)) => {
+                *now = now.after(t.saturating_duration_since(now.mono));
+                sh.respond(None);
+            }
+            State::Waiting(Wait::Drain) => sh.respond(None),
+            State::Waiting(Wait::Fetch(_)) => sh.respond(Some(FetchResult::Refused)),
+        }
+    }
+    panic!("line never finished: {}", String::from_utf8_lossy(line));
+}
+
+fn file(sh: &Shell, path: &[u8]) -> Vec<u8> {
+    let (_, node) = sh.vfs().unwrap().read(b"/", path).unwrap();
+    match node {
+        Node::File(_, Content::Bytes(b)) => b.to_vec(),
+        other => panic!("{other:?}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_lines_end_and_never_panic(line in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let (mut sh, mut now) = shell("oracle");
+        let (_, polls, _) = run(&mut sh, &mut now, &line);
+        prop_assert!(polls < 100_000);
+    }
+
+    #[test]
+    fn shell_like_lines_end_and_never_panic(parts in proptest::collection::vec(prop_oneof![
+        Just("echo a"), Just(";"), Just("&&"), Just("||"), Just("|"), Just("&"), Just("("), Just(")"),
+        Just("{"), Just("}"), Just("if"), Just("then"), Just("else"), Just("fi"), Just("while"), Just("do"),
+        Just("done"), Just("for i in 1 2"), Just("true"), Just("false"), Just("f(){ f; }"), Just("f"),
+        Just("$(echo x)"), Just("`echo y`"), Just("$((1+2))"), Just(">/tmp/a"), Just("<"), Just("cat /tmp/a"),
+        Just("'"), Just("\""), Just("\\"), Just("*"), Just("sh -c 'f(){ f|f; }; f'"), Just("exit"),
+        Just("sleep 1"), Just("wget http://127.0.0.1/x"), Just("cat /bin/echo"), Just("\n"),
+    ], 0..24)) {
+        let line = parts.join(" ");
+        let (mut sh, mut now) = shell("xiongmai-dvr");
+        run(&mut sh, &mut now, line.as_bytes());
+        // The shell is still usable afterwards (unless the line logged out).
+        if sh.nesting() == 0 {
+            let (_, _, out) = run(&mut sh, &mut now, b"echo alive");
+            prop_assert!(out.ends_with(b"alive\n") || out.is_empty());
+        }
+    }
+
+    #[test]
+    fn echo_ne_hex_escapes_write_exactly_those_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let (mut sh, mut now) = shell("ipcam-mipsel");
+        let hex: String = bytes.iter().map(|b| format!("\\x{b:02x}")).collect();
+        let line = format!("echo -ne '{hex}' > /tmp/upnp");
+        let (outcome, _, out) = run(&mut sh, &mut now, line.as_bytes());
+        prop_assert_eq!(outcome, Outcome::Prompt);
+        prop_assert_eq!(out, Vec::<u8>::new());
+        prop_assert_eq!(file(&sh, b"/tmp/upnp"), bytes);
+    }
+}
+
+#[test]
+fn runaway_loops_and_recursion_end_with_an_event() {
+    let (mut sh, mut now) = shell("oracle");
+    for line in [
+        &b"while true; do :; done"[..],
+        b"f(){ f; }; f",
+        b"f(){ f|f& }; f",
+        b"g(){ echo $(g); }; g",
+    ] {
+        let (outcome, _, _) = run(&mut sh, &mut now, line);
+        assert_eq!(outcome, Outcome::Prompt);
+        let events = sh.take_events();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, busybait_emulator::shell::ShellEvent::Budget(_))),
+            "{}: {events:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    let (_, _, out) = run(&mut sh, &mut now, b":(){ :|:& };:");
+    assert_eq!(out, b"-sh: syntax error: bad function name\n");
+}
+
+#[test]
+fn the_mirai_echo_dropper_rebuilds_the_binary() {
+    let (mut sh, mut now) = shell("ipcam-mipsel");
+    let binary: Vec<u8> = (0..1240u32).map(|i| (i * 37 % 256) as u8).collect();
+    run(&mut sh, &mut now, b"cd /tmp/; /bin/busybox cp /bin/echo dvrHelper; >dvrHelper; /bin/busybox chmod 777 dvrHelper");
+    run(
+        &mut sh,
+        &mut now,
+        b"/bin/busybox cp dvrHelper upnp; > upnp; /bin/busybox chmod 777 upnp",
+    );
+    for (i, chunk) in binary.chunks(128).enumerate() {
+        let hex: String = chunk.iter().map(|b| format!("\\x{b:02x}")).collect();
+        let line = format!(
+            "echo -ne '{hex}' {} upnp; /bin/busybox ECCHI",
+            if i == 0 { ">" } else { ">>" }
+        );
+        let (_, _, out) = run(&mut sh, &mut now, line.as_bytes());
+        assert_eq!(out, b"ECCHI: applet not found\n");
+    }
+    assert_eq!(file(&sh, b"/tmp/upnp"), binary);
+    let (_, node) = sh.vfs().unwrap().read(b"/", b"/tmp/upnp").unwrap();
+    assert_eq!(node.meta().mode, 0o777);
+}
