@@ -18,51 +18,11 @@ mod util;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use util::oracle::{Oracle, Wire};
-use util::{find, source, Sensor};
+use util::oracle::{differential, oracle_sensor, read_until, Oracle, Wire};
+use util::{find, source};
 
 const MIRAI_REPLY: &[u8] =
     b"\xff\xfc\x01\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0\xff\xfd\x01\xff\xfd\x03";
-
-/// Reads until `needle` (returning through it), or until the peer closes, or `max`.
-/// Returns (bytes, closed).
-fn read_until(
-    w: &mut dyn Wire,
-    buf: &mut Vec<u8>,
-    needle: &[u8],
-    max: Duration,
-) -> (Vec<u8>, bool) {
-    let deadline = Instant::now() + max;
-    loop {
-        if let Some(i) = find(buf, needle) {
-            let rest = buf.split_off(i + needle.len());
-            return (std::mem::replace(buf, rest), false);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return (std::mem::take(buf), false);
-        }
-        w.set_timeout(left);
-        let mut tmp = [0u8; 4096];
-        match w.read(&mut tmp) {
-            Ok(0) => return (std::mem::take(buf), true),
-            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return (std::mem::take(buf), true),
-        }
-    }
-}
-
-/// busybait with the `oracle` profile and the oracle's one account, `root:xc3511`.
-fn oracle_sensor() -> Sensor {
-    Sensor::start_with(
-        "profile = \"oracle\"\n[auth]\nmode = \"lists\"\nallow = [\"root:xc3511\"]\n",
-    )
-}
 
 fn option_cases() -> Vec<(&'static str, Vec<u8>)> {
     let mut storm = Vec::new();
@@ -106,73 +66,12 @@ fn opening(w: &mut dyn Wire, case: &[u8]) -> (Vec<u8>, bool) {
     read_until(w, &mut buf, b"login: ", Duration::from_secs(3))
 }
 
-/// Client bytes that reach the pty before `login` starts race, on the real device,
-/// with login's `tcflush(TCIFLUSH)`: the kernel echoes them only if its line
-/// discipline processed them before the flush (measured: sometimes all, sometimes
-/// none; the rate depends on scheduling). So each case runs the oracle up to
-/// `ORACLE_RUNS` times and ours must be byte-identical to one of the real outputs.
-const ORACLE_RUNS: usize = 30;
-
-type Transcript = (Vec<u8>, bool);
-
-/// Runs every case against busybait and against fresh oracles (up to `ORACLE_RUNS`,
-/// stopping when one matches), prints identical/total, and fails listing mismatches.
-fn differential<C>(
-    group: &str,
-    cases: &[(&str, C)],
-    src_base: usize,
-    run: impl Fn(&mut dyn Wire, &C) -> Transcript,
-) {
-    let sensor = oracle_sensor();
-    let mut mismatches = Vec::new();
-    for (i, (name, case)) in cases.iter().enumerate() {
-        let mut ours_stream = util::tcp_from(sensor.addr, source(src_base + i)).unwrap();
-        let ours = run(&mut ours_stream, case);
-        let mut variants: Vec<Transcript> = Vec::new();
-        let mut runs = 0;
-        while runs < ORACLE_RUNS && !variants.contains(&ours) {
-            runs += 1;
-            let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
-            let real = run(&mut oracle.stream, case);
-            assert!(
-                !real.0.is_empty() || real.1,
-                "oracle sent nothing for {name}: {}",
-                oracle.log()
-            );
-            if !variants.contains(&real) {
-                variants.push(real);
-            }
-        }
-        let same = variants.contains(&ours);
-        println!(
-            "{name:<26} {} ({} real variant(s) in {runs} run(s))",
-            if same { "identical" } else { "DIFFERENT" },
-            variants.len()
-        );
-        if !same {
-            let show =
-                |t: &Transcript| format!("{:?} closed={}", String::from_utf8_lossy(&t.0), t.1);
-            let real: Vec<String> = variants.iter().map(show).collect();
-            mismatches.push(format!(
-                "{name}:\n  real: {}\n  ours: {}",
-                real.join("\n        "),
-                show(&ours)
-            ));
-        }
-    }
-    println!(
-        "{group} identical: {}/{}",
-        cases.len() - mismatches.len(),
-        cases.len()
-    );
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-}
-
 #[test]
 fn openings_match_real_busybox_for_every_option_sequence() {
     let cases = option_cases();
     assert!(cases.len() >= 20);
-    differential("openings", &cases, 100, |w, bytes| opening(w, bytes));
+    let mismatches = differential("openings", &cases, 100, |w, bytes| opening(w, bytes));
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
 /// Writes each step as its own write (waiting for the device to go quiet between

@@ -202,6 +202,10 @@ pub struct Profile {
     /// `ps` output layout.
     #[serde(default)]
     pub ps_style: PsStyle,
+    /// Built with `FEATURE_SH_STANDALONE` (applets run without a PATH search; changes
+    /// `busybox`'s help text).
+    #[serde(default)]
+    pub sh_standalone: bool,
     /// CPU architecture.
     pub arch: Arch,
     /// Size of `/bin/busybox` in bytes.

@@ -153,6 +153,8 @@ pub struct Session {
     filtered: Vec<Filtered>,
     /// The latest time the session was told (for a deadline of "as soon as possible").
     last_now: Instant,
+    /// More client input is already queued behind the byte being handled.
+    input_pending: bool,
 }
 
 impl Session {
@@ -185,6 +187,7 @@ impl Session {
             observed: Vec::new(),
             filtered: Vec::new(),
             last_now: now.mono,
+            input_pending: false,
             config,
         };
         s.event(now, EventKind::Connect);
@@ -349,6 +352,12 @@ impl Session {
         }
         let mut filtered = std::mem::take(&mut self.filtered);
         self.filter.feed(input, &mut filtered);
+        // ash's line editor asks for the cursor position (ESC [6n) only when no input
+        // is pending; bytes later in this read are pending input.
+        let mut remaining: usize = filtered
+            .iter()
+            .map(|f| if let Filtered::Tty(b) = f { b.len() } else { 0 })
+            .sum();
         for item in filtered.drain(..) {
             if self.is_closed() {
                 break;
@@ -359,6 +368,8 @@ impl Session {
                         if self.is_closed() {
                             break;
                         }
+                        remaining -= 1;
+                        self.input_pending = remaining > 0;
                         self.tty_input(now, b);
                     }
                 }
@@ -376,6 +387,7 @@ impl Session {
             }
         }
         self.filtered = filtered;
+        self.input_pending = false;
         if !self.is_closed() && self.transmit.len() > self.config.limits.max_output_bytes {
             let v = self.config.limits.max_output_bytes as u64;
             self.close_for_limit(now, "max_output_bytes", v);
@@ -692,8 +704,9 @@ impl Session {
         phase.col = prompt.len();
         let line_editing = self.config.device.profile.line_editing;
         self.output(&prompt);
-        if line_editing {
-            // Cursor position query: ash asks where the prompt ended.
+        if line_editing && !self.input_pending {
+            // Cursor position query: ash asks where the prompt ended, unless input is
+            // already waiting (lineedit's ask_terminal() polls stdin first).
             self.transmit.extend_from_slice(b"\x1b[6n");
         }
     }
@@ -876,13 +889,19 @@ impl Session {
                 ShellState::Finished(Outcome::Prompt) => {
                     phase.wait = None;
                     let typeahead = std::mem::take(&mut phase.typeahead);
+                    let outer_pending = self.input_pending;
+                    self.input_pending = outer_pending || !typeahead.is_empty();
                     self.shell_prompt();
+                    let mut left = typeahead.len();
                     for b in typeahead {
                         if self.is_closed() {
                             return;
                         }
+                        left -= 1;
+                        self.input_pending = outer_pending || left > 0;
                         self.shell_input(now, b);
                     }
+                    self.input_pending = outer_pending;
                     return;
                 }
                 ShellState::Waiting(Wait::Drain) => {

@@ -3,8 +3,9 @@
 //! `/proc`, its own devpts, and only test credentials (`root:xc3511`).
 //!
 //! It runs in inetd mode (`telnetd -i`) with one end of a Unix socket pair as its
-//! socket, so the sandbox needs no network at all (its namespace has only `lo`, down)
-//! and every case gets a fresh tree. Bot command lines run in a real shell only here.
+//! socket, so the sandbox needs no network at all (its namespace has only its own
+//! `lo`) and every case gets a fresh tree. Bot command lines run in a real shell only
+//! here. [`differential`] runs cases against it and against busybait side by side.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -31,6 +32,8 @@ mount -t tmpfs tmpfs tmp
 mount -t tmpfs tmpfs var
 mkdir -p var/run
 hostname "$host"
+# Only the namespace's own loopback, so that downloads fail as "Connection refused".
+"$root/bin/busybox" ip link set lo up
 exec chroot "$root" /bin/busybox telnetd -i -l /bin/login
 "#;
 
@@ -119,4 +122,103 @@ impl Wire for std::net::TcpStream {
     fn set_timeout(&self, d: Duration) {
         self.set_read_timeout(Some(d)).unwrap();
     }
+}
+
+/// What a case produced: the bytes, and whether the peer closed.
+pub type Transcript = (Vec<u8>, bool);
+
+/// Client bytes that reach the pty before `login` has started race, on the real
+/// device, with login's `tcflush(TCIFLUSH)`; so a case runs the oracle up to this many
+/// times and ours must be byte-identical to one of the real outputs.
+pub const ORACLE_RUNS: usize = 30;
+
+/// Reads until `needle` (returning through it), or until the peer closes, or `max`.
+pub fn read_until(w: &mut dyn Wire, buf: &mut Vec<u8>, needle: &[u8], max: Duration) -> Transcript {
+    let deadline = std::time::Instant::now() + max;
+    loop {
+        if let Some(i) = super::find(buf, needle) {
+            let rest = buf.split_off(i + needle.len());
+            return (std::mem::replace(buf, rest), false);
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return (std::mem::take(buf), false);
+        }
+        w.set_timeout(left);
+        let mut tmp = [0u8; 65536];
+        match w.read(&mut tmp) {
+            Ok(0) => return (std::mem::take(buf), true),
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (std::mem::take(buf), true),
+        }
+    }
+}
+
+/// busybait with the `oracle` profile and the oracle's one account, `root:xc3511`.
+pub fn oracle_sensor() -> super::Sensor {
+    super::Sensor::start_with(
+        "profile = \"oracle\"\n[auth]\nmode = \"lists\"\nallow = [\"root:xc3511\"]\n",
+    )
+}
+
+/// Runs every case against busybait and against fresh oracles (up to `ORACLE_RUNS`,
+/// stopping when one matches), prints identical/total, and returns the mismatches.
+pub fn differential<C>(
+    group: &str,
+    cases: &[(&str, C)],
+    src_base: usize,
+    run: impl Fn(&mut dyn Wire, &C) -> Transcript,
+) -> Vec<String> {
+    let sensor = oracle_sensor();
+    let mut mismatches = Vec::new();
+    for (i, (name, case)) in cases.iter().enumerate() {
+        let mut ours_stream = super::tcp_from(sensor.addr, super::source(src_base + i)).unwrap();
+        let ours = run(&mut ours_stream, case);
+        let mut variants: Vec<Transcript> = Vec::new();
+        let mut runs = 0;
+        while runs < ORACLE_RUNS && !variants.contains(&ours) {
+            runs += 1;
+            let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
+            let real = run(&mut oracle.stream, case);
+            assert!(
+                !real.0.is_empty() || real.1,
+                "oracle sent nothing for {name}: {}",
+                oracle.log()
+            );
+            let deterministic = variants.first().is_some_and(|v| *v == real);
+            if !variants.contains(&real) {
+                variants.push(real);
+            }
+            if deterministic {
+                break; // the same output twice: not a racy case
+            }
+        }
+        let same = variants.contains(&ours);
+        println!(
+            "{name:<34} {} ({} real variant(s) in {runs} run(s))",
+            if same { "identical" } else { "DIFFERENT" },
+            variants.len()
+        );
+        if !same {
+            let show =
+                |t: &Transcript| format!("{:?} closed={}", String::from_utf8_lossy(&t.0), t.1);
+            let real: Vec<String> = variants.iter().map(show).collect();
+            mismatches.push(format!(
+                "{name}:\n  real: {}\n  ours: {}",
+                real.join("\n        "),
+                show(&ours)
+            ));
+        }
+    }
+    println!(
+        "{group} identical: {}/{}",
+        cases.len() - mismatches.len(),
+        cases.len()
+    );
+    mismatches
 }

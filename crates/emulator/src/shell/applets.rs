@@ -121,7 +121,8 @@ async fn run_inner(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Run {
             0
         }
         "id" => {
-            sh.write(&io.stdout, b"uid=0(root) gid=0(root)\n").await;
+            sh.write(&io.stdout, b"uid=0(root) gid=0(root) groups=0(root)\n")
+                .await;
             0
         }
         "whoami" => {
@@ -193,12 +194,18 @@ async fn busybox(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
 /// BusyBox's own help: banner, usage and the applet list wrapped at 80 columns.
 fn busybox_help(sh: &Sh) -> Vec<u8> {
     let p = &sh.device.profile;
+    let about = if p.sh_standalone {
+        "\tBusyBox is a multi-call binary that combines many common Unix\n\tutilities into a single executable.  The shell in this build\n\tis configured to run built-in utilities without $PATH search.\n\tYou don't need to install a link to busybox for each utility.\n\tTo run external program, use full path (/sbin/ip instead of ip).\n"
+    } else {
+        "\tBusyBox is a multi-call binary that combines many common Unix\n\tutilities into a single executable.  Most people will create a\n\tlink to busybox for each function they wish to use and BusyBox\n\twill act like whatever it was invoked as.\n"
+    };
     let mut out = format!(
-        "BusyBox {} multi-call binary.\nBusyBox is copyrighted by many authors between 1998-2015.\nLicensed under GPLv2. See source distribution for detailed\ncopyright notices.\n\nUsage: busybox [function [arguments]...]\n   or: busybox --list[-full]\n   or: busybox --install [-s] [DIR]\n   or: function [arguments]...\n\n\tBusyBox is a multi-call binary that combines many common Unix\n\tutilities into a single executable.  The shell in this build\n\tis configured to run built-in utilities without $PATH search.\n\tYou don't need to install a link to busybox for each utility.\n\tTo run external program, use full path (/sbin/ip instead of ip).\n\nCurrently defined functions:\n",
+        "BusyBox {} multi-call binary.\nBusyBox is copyrighted by many authors between 1998-2015.\nLicensed under GPLv2. See source distribution for detailed\ncopyright notices.\n\nUsage: busybox [function [arguments]...]\n   or: busybox --list[-full]\n   or: busybox --install [-s] [DIR]\n   or: function [arguments]...\n\n{about}\nCurrently defined functions:\n",
         p.busybox_version
     )
     .into_bytes();
-    let width = 80usize;
+    // "prevent last comma to be in the very last pos": one less than the terminal.
+    let width = sh.term_width.saturating_sub(1);
     let mut col = 0usize;
     for a in p.applets.split_ascii_whitespace() {
         let len2 = a.len() + 2;
@@ -207,7 +214,7 @@ fn busybox_help(sh: &Sh) -> Vec<u8> {
             col = 0;
         }
         if col == 0 {
-            col = 8;
+            col = 6;
             out.push(b'\t');
         } else {
             out.extend_from_slice(b", ");
@@ -845,7 +852,7 @@ async fn rmdir(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let mut status = 0;
     for op in ops {
         if let Err(e) = sh.vfs.rmdir(&cwd, &op) {
-            err(sh, io, "rmdir", &plain(&op, e)).await;
+            err(sh, io, "rmdir", &quoted(&op, e)).await;
             status = 1;
         }
     }
@@ -1325,8 +1332,8 @@ async fn sleep(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     0
 }
 
-/// Host and port of a URL, and the path.
-fn split_url(url: &[u8]) -> Option<(String, u16, String)> {
+/// Host, port, path of a URL, and whether the port was written in it.
+fn split_url(url: &[u8]) -> Option<(String, u16, String, bool)> {
     let text = String::from_utf8_lossy(url);
     let rest = text
         .strip_prefix("http://")
@@ -1336,11 +1343,11 @@ fn split_url(url: &[u8]) -> Option<(String, u16, String)> {
         None => (rest, "/".to_string()),
     };
     let default = if text.starts_with("ftp://") { 21 } else { 80 };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h.to_string(), p.parse().ok()?),
-        None => (hostport.to_string(), default),
+    let (host, port, explicit) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().ok()?, true),
+        None => (hostport.to_string(), default, false),
     };
-    Some((host, port, path))
+    Some((host, port, path, explicit))
 }
 
 async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
@@ -1373,17 +1380,17 @@ async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let Some(url) = url else {
         return usage(sh, "wget", io).await;
     };
-    let Some((host, port, path)) = split_url(&url) else {
+    let Some((host, port, path, explicit_port)) = split_url(&url) else {
         let mut m = b"not an http or ftp url: ".to_vec();
         m.extend_from_slice(&url);
         err(sh, io, "wget", &m).await;
         return 1;
     };
     if !quiet {
-        let hostport = if port == 80 {
-            host.clone()
-        } else {
+        let hostport = if explicit_port {
             format!("{host}:{port}")
+        } else {
+            host.clone()
         };
         let line = format!("Connecting to {hostport} ({host}:{port})\n");
         sh.write(&io.stderr, line.as_bytes()).await;
