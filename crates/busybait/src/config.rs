@@ -90,6 +90,10 @@ pub struct LimitsConfig {
     pub max_output_bytes: usize,
     /// Bytes read from a socket at once (the inbound buffer per session).
     pub read_buffer_bytes: usize,
+    /// The kernel's send buffer per connection (SO_SNDBUF): bounds kernel memory per
+    /// session and how much output a client that does not read can pile up before its
+    /// write stalls.
+    pub send_buffer_bytes: usize,
     /// Pause after a wrong password.
     #[serde(deserialize_with = "duration")]
     pub failed_login_delay: Duration,
@@ -114,6 +118,7 @@ impl Default for LimitsConfig {
             max_subneg_bytes: l.max_subneg_bytes,
             max_output_bytes: l.max_output_bytes,
             read_buffer_bytes: 2048,
+            send_buffer_bytes: 64 * 1024,
             failed_login_delay: l.failed_login_delay,
             max_login_attempts: l.max_login_attempts,
             login_start_delay: l.login_start_delay,
@@ -269,6 +274,7 @@ impl Config {
             ("limits.max_unauthenticated", l.max_unauthenticated),
             ("limits.max_line_bytes", l.max_line_bytes),
             ("limits.read_buffer_bytes", l.read_buffer_bytes),
+            ("limits.send_buffer_bytes", l.send_buffer_bytes),
             ("store.queue_depth", self.store.queue_depth),
         ] {
             if v == 0 {

@@ -371,6 +371,9 @@ async fn run_session(
 ) {
     let dst = stream.local_addr().unwrap_or(src);
     let _ = stream.set_nodelay(true);
+    // Best effort: the kernel may round it; failing to set it only loses the bound.
+    let _ =
+        socket2::SockRef::from(&stream).set_send_buffer_size(edge.config.limits.send_buffer_bytes);
     let limits = &edge.config.limits;
     let mut session = Session::new(
         edge.session_config.clone(),

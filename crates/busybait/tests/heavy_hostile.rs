@@ -422,12 +422,17 @@ fn full_event_queue_pauses_accepting_and_loses_nothing() {
             })
             .collect();
         // The sensor says when it stops accepting; that is our signal to unblock it.
+        // It only notices at its next accept, so keep knocking with idle clients.
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut knockers = Vec::new();
         while !std::fs::read_to_string(&log_path)
             .unwrap_or_default()
             .contains("not accepting for now")
         {
             assert!(Instant::now() < deadline, "the queue never filled");
+            if knockers.len() < 200 {
+                knockers.push(util::tcp_from(sensor.addr, source(500 + knockers.len())).unwrap());
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
         lock.execute_batch("COMMIT").unwrap();
@@ -441,11 +446,13 @@ fn full_event_queue_pauses_accepting_and_loses_nothing() {
         "{log}"
     );
     let events = util::read_events(dir.path());
-    let closed = events
-        .iter()
-        .filter(|v| v["eventid"] == "cowrie.session.closed")
-        .count();
-    assert_eq!(closed, 12, "every admitted session's events are there");
+    let count = |id: &str| events.iter().filter(|v| v["eventid"] == id).count();
+    assert_eq!(count("cowrie.login.success"), 12);
+    assert_eq!(
+        count("cowrie.session.closed"),
+        count("cowrie.session.connect"),
+        "every admitted session's events are there"
+    );
     let seqs: Vec<u64> = events.iter().map(|v| v["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     let conn = rusqlite::Connection::open(dir.path().join("busybait.db")).unwrap();

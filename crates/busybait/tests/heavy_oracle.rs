@@ -18,7 +18,7 @@ mod util;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use util::oracle::{differential, oracle_sensor, read_until, Oracle, Wire};
+use util::oracle::{differential, oracle_sensor, read_until, Oracle, Runs, Wire};
 use util::{find, source};
 
 const MIRAI_REPLY: &[u8] =
@@ -70,7 +70,9 @@ fn opening(w: &mut dyn Wire, case: &[u8]) -> (Vec<u8>, bool) {
 fn openings_match_real_busybox_for_every_option_sequence() {
     let cases = option_cases();
     assert!(cases.len() >= 20);
-    let mismatches = differential("openings", &cases, 100, |w, bytes| opening(w, bytes));
+    let mismatches = differential("openings", &cases, 100, Runs::Racy, |w, bytes| {
+        opening(w, bytes)
+    });
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
@@ -139,9 +141,13 @@ fn login_line_discipline_matches_real_busybox() {
         ("cr-then-lf-split", vec![b"root\r", b"\n"]),
         ("password-eof", vec![b"root\r\n", b"pw\x04"]),
     ];
-    differential("login line discipline", &cases, 400, |w, steps| {
-        scripted(w, steps)
-    });
+    differential(
+        "login line discipline",
+        &cases,
+        400,
+        Runs::Racy,
+        |w, steps| scripted(w, steps),
+    );
 }
 
 /// Runs the login exchange; returns the bytes and when each `Login incorrect` came.
@@ -193,10 +199,20 @@ fn login_exchange_matches_real_busybox_bytes_and_timing() {
         ("three wrong", vec![b"bad1", b"bad2", b"bad3"]),
     ];
     for (i, (name, passwords)) in scripts.iter().enumerate() {
-        let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
-        let (real, real_delays) = login_exchange(&mut oracle.stream, passwords);
         let mut ours_stream = util::tcp_from(sensor.addr, source(200 + i)).unwrap();
         let (ours, our_delays) = login_exchange(&mut ours_stream, passwords);
+        // A fast client's password can beat login's switching echo off (it prints the
+        // prompt first): the real device then echoes it, more often under load. That
+        // is the one difference allowed; it is removed from the real transcript.
+        let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
+        let (mut real, real_delays) = login_exchange(&mut oracle.stream, passwords);
+        for pass in passwords {
+            // The echo of the password and of its newline.
+            let echoed = [&b"Password: "[..], pass, b"\r\n"].concat();
+            while let Some(i) = find(&real, &echoed) {
+                real.drain(i + 10..i + echoed.len());
+            }
+        }
         assert_eq!(
             String::from_utf8_lossy(&ours),
             String::from_utf8_lossy(&real),

@@ -166,12 +166,22 @@ pub fn oracle_sensor() -> super::Sensor {
     )
 }
 
-/// Runs every case against busybait and against fresh oracles (up to `ORACLE_RUNS`,
-/// stopping when one matches), prints identical/total, and returns the mismatches.
+/// How often the oracle runs each case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runs {
+    /// Until ours matches, up to [`ORACLE_RUNS`] (for cases with a known race).
+    Racy,
+    /// Until ours matches or the oracle gives the same output twice.
+    Deterministic,
+}
+
+/// Runs every case against busybait and against fresh oracles, prints
+/// identical/total, and returns the mismatches.
 pub fn differential<C>(
     group: &str,
     cases: &[(&str, C)],
     src_base: usize,
+    runs_mode: Runs,
     run: impl Fn(&mut dyn Wire, &C) -> Transcript,
 ) -> Vec<String> {
     let sensor = oracle_sensor();
@@ -194,7 +204,7 @@ pub fn differential<C>(
             if !variants.contains(&real) {
                 variants.push(real);
             }
-            if deterministic {
+            if deterministic && runs_mode == Runs::Deterministic {
                 break; // the same output twice: not a racy case
             }
         }
