@@ -90,6 +90,13 @@ pub struct LimitsConfig {
     pub max_output_bytes: usize,
     /// Bytes read from a socket at once (the inbound buffer per session).
     pub read_buffer_bytes: usize,
+    /// Bytes of files one source address may write on the device.
+    pub vfs_bytes_per_source: u64,
+    /// Files and directories one source address may create.
+    pub vfs_files_per_source: usize,
+    /// How long what a source wrote stays on the device for its next session.
+    #[serde(deserialize_with = "duration")]
+    pub source_files_retention: Duration,
     /// The kernel's send buffer per connection (SO_SNDBUF): bounds kernel memory per
     /// session and how much output a client that does not read can pile up before its
     /// write stalls.
@@ -119,6 +126,9 @@ impl Default for LimitsConfig {
             max_output_bytes: l.max_output_bytes,
             read_buffer_bytes: 2048,
             send_buffer_bytes: 64 * 1024,
+            vfs_bytes_per_source: 16 * 1024 * 1024,
+            vfs_files_per_source: 4096,
+            source_files_retention: Duration::from_secs(24 * 3600),
             failed_login_delay: l.failed_login_delay,
             max_login_attempts: l.max_login_attempts,
             login_start_delay: l.login_start_delay,

@@ -98,7 +98,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             step_budget: config.shell_step_budget,
             ..busybait_emulator::shell::ShellConfig::default()
         },
-        vfs_limits: busybait_emulator::vfs::VfsLimits::default(),
+        vfs_limits: busybait_emulator::vfs::VfsLimits {
+            max_bytes: config.limits.vfs_bytes_per_source,
+            max_nodes: config.limits.vfs_files_per_source,
+        },
+        source_files: Arc::new(busybait_emulator::vfs::SourceFiles::new(
+            config.limits.source_files_retention,
+            config.auth.max_sources,
+        )),
         auth: Arc::new(auth),
         limits: config.limits.session_limits(),
     });

@@ -115,6 +115,8 @@ fn cases() -> Vec<(&'static str, Vec<&'static str>)> {
         ("quoting", vec!["echo \"a b\"c'd e' \\$x", "echo 'a\"b' \"c'd\""]),
         ("errors", vec!["cd /nonexist", "cat /nonexist", "foo", "./foo", "rm /var/.t", "rm -rf /var/nothing; echo rc=$?"]),
         ("kill-missing", vec!["kill -9 99999; echo rc=$?"]),
+        ("killall-missing", vec!["killall foo; echo rc=$?"]),
+        ("nc-refused", vec!["nc 127.0.0.1 9; echo rc=$?"]),
         ("mkdir-rmdir", vec!["mkdir /tmp/d; mkdir /tmp/d", "rmdir /tmp/nonexist", "rmdir /tmp/d; echo rc=$?"]),
         ("mv-cp-missing", vec!["cp /nonexist /tmp/x", "mv /nonexist /tmp/x"]),
         ("uname", vec!["uname -m; uname -s; uname -n"]),

@@ -62,8 +62,10 @@ pub struct SessionConfig {
     pub base: Arc<crate::vfs::BaseFs>,
     /// Shell settings.
     pub shell: crate::shell::ShellConfig,
-    /// Caps on what one session may write to the file system.
+    /// Caps on what one source may write to the file system.
     pub vfs_limits: crate::vfs::VfsLimits,
+    /// What each source left on the device, kept between its sessions.
+    pub source_files: Arc<crate::vfs::SourceFiles>,
     /// Credential policy (sensor-wide state).
     pub auth: Arc<AuthPolicy>,
     /// Per-session limits.
@@ -266,6 +268,14 @@ impl Session {
         self.observer.finish(&mut observed);
         self.record_observed(now, &mut observed);
         self.observed = observed;
+        // What the bot wrote stays on the device for its next visit.
+        if let Phase::Shell(phase) = std::mem::replace(&mut self.phase, Phase::Closed) {
+            if let Some(vfs) = phase.shell.into_vfs() {
+                self.config
+                    .source_files
+                    .put(self.peer.src.ip(), vfs, now.mono);
+            }
+        }
         self.event(now, EventKind::SessionEnd { reason });
         let duration_ms = now
             .mono
@@ -669,11 +679,17 @@ impl Session {
             self.login_deadline = None;
             // A pid for the login shell, stable for the session.
             let pid = 300 + (u32::from_be_bytes([0, 0, self.id.0[4], self.id.0[5]]) % 700);
-            let mut shell = Shell::new(
+            let vfs = self
+                .config
+                .source_files
+                .take(self.peer.src.ip(), now.mono)
+                .unwrap_or_else(|| {
+                    crate::vfs::Vfs::new(self.config.base.clone(), self.config.vfs_limits)
+                });
+            let mut shell = Shell::with_vfs(
                 self.config.device.clone(),
-                self.config.base.clone(),
+                vfs,
                 self.config.shell.clone(),
-                self.config.vfs_limits,
                 pid,
                 now,
             );

@@ -817,6 +817,53 @@ impl Vfs {
     }
 }
 
+/// What each source address left on the device, kept between its sessions for a
+/// while (a bot that comes back finds its files, as on a real device). Bounded in
+/// sources; each overlay is bounded by its [`VfsLimits`], which so apply per source.
+#[derive(Debug)]
+pub struct SourceFiles {
+    retention: std::time::Duration,
+    max_sources: usize,
+    saved: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (Vfs, std::time::Instant)>>,
+}
+
+impl SourceFiles {
+    /// Keeps overlays for `retention`, for at most `max_sources` sources.
+    pub fn new(retention: std::time::Duration, max_sources: usize) -> Self {
+        Self {
+            retention,
+            max_sources: max_sources.max(1),
+            saved: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The overlay `src` left, if it is recent enough.
+    pub fn take(&self, src: std::net::IpAddr, now: std::time::Instant) -> Option<Vfs> {
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        let (vfs, at) = saved.remove(&src)?;
+        (now.saturating_duration_since(at) < self.retention).then_some(vfs)
+    }
+
+    /// Keeps what `src` leaves behind.
+    pub fn put(&self, src: std::net::IpAddr, vfs: Vfs, now: std::time::Instant) {
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        if !saved.contains_key(&src) && saved.len() >= self.max_sources {
+            let retention = self.retention;
+            saved.retain(|_, (_, at)| now.saturating_duration_since(*at) < retention);
+            if saved.len() >= self.max_sources {
+                if let Some(oldest) = saved
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(ip, _)| *ip)
+                {
+                    saved.remove(&oldest);
+                }
+            }
+        }
+        saved.insert(src, (vfs, now));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -928,6 +975,28 @@ mod tests {
         );
         assert_eq!(v.lookup(b"/", b"/\0", true).unwrap_err(), Errno::NoEnt);
         assert_eq!(v.lookup(b"/", b"", true).unwrap_err(), Errno::NoEnt);
+    }
+
+    #[test]
+    fn source_files_are_kept_for_a_while_and_bounded() {
+        let store = SourceFiles::new(std::time::Duration::from_secs(60), 2);
+        let t0 = std::time::Instant::now();
+        let mut v = vfs("oracle");
+        v.write(b"/", b"/tmp/x", b"hello", false, 1).unwrap();
+        let a: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        store.put(a, v, t0);
+        let back = store
+            .take(a, t0 + std::time::Duration::from_secs(59))
+            .unwrap();
+        assert_eq!(back.read(b"/", b"/tmp/x").unwrap().1.size(), 5);
+        store.put(a, back, t0);
+        assert!(store
+            .take(a, t0 + std::time::Duration::from_secs(61))
+            .is_none());
+        for i in 0..5u8 {
+            store.put(std::net::IpAddr::from([127, 0, 1, i]), vfs("oracle"), t0);
+        }
+        assert_eq!(store.saved.lock().unwrap().len(), 2);
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn config(profile: &str, limits: Limits) -> Arc<SessionConfig> {
         base,
         shell: crate::shell::ShellConfig::default(),
         vfs_limits: crate::vfs::VfsLimits::default(),
+        source_files: Arc::new(crate::vfs::SourceFiles::new(Duration::from_secs(3600), 100)),
         auth,
         limits,
     })
@@ -403,6 +404,21 @@ fn loader_burst_is_answered_in_order() {
         text,
         "enable\r\n-sh: enable: not found\r\n# shell\r\n-sh: shell: not found\r\n# sh\r\n\r\n\r\nBusyBox v1.20.2 (2014-04-18 16:50:30 CST) built-in shell (ash)\r\nEnter 'help' for a list of built-in commands.\r\n\r\n# /bin/busybox ECCHI\r\nECCHI: applet not found\r\n# "
     );
+}
+
+#[test]
+fn files_survive_a_reconnect_from_the_same_source() {
+    let cfg = config("xiongmai-dvr", Limits::default());
+    let mut first = Harness::with(cfg.clone());
+    first.advance(ms(10));
+    first.send(b"root\r\nxc3511\r\n");
+    first.send(b"echo -n kept > /var/.t\r\nexit\r\n");
+    assert!(first.session.is_closed());
+    let mut second = Harness::with(cfg);
+    second.advance(ms(10));
+    second.send(b"root\r\nxc3511\r\n");
+    let out = second.send(b"cat /var/.t\r\n");
+    assert_eq!(out, b"cat /var/.t\r\nkept# ");
 }
 
 #[test]

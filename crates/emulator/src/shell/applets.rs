@@ -144,6 +144,19 @@ async fn run_inner(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Run {
         "wget" => wget(sh, argv, io).await,
         "tftp" => tftp(sh, argv, io).await,
         "ftpget" => ftpget(sh, argv, io).await,
+        "nc" => nc(sh, argv, io).await,
+        "killall" => {
+            let mut status = 0;
+            for name in argv.iter().skip(1).filter(|a| !a.starts_with(b"-")) {
+                if !super::ps::kill_by_name(sh, name) {
+                    let mut m = name.clone();
+                    m.extend_from_slice(b": no process killed");
+                    err(sh, io, "killall", &m).await;
+                    status = 1;
+                }
+            }
+            status
+        }
         "sh" | "ash" => return super::sh_applet(sh, argv, io).await,
         "test" | "[" | "[[" => super::test::run(sh, name, argv, io).await,
         "mount" => {
@@ -1609,6 +1622,35 @@ async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         _ => {
             let line =
                 format!("ftpget: can't connect to remote host ({host}): Connection refused\n");
+            sh.write(&io.stderr, line.as_bytes()).await;
+            1
+        }
+    }
+}
+
+/// `nc HOST PORT`: bots use it to pull files (`nc host port > file`).
+async fn nc(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    let ops: Vec<&Vec<u8>> = argv
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with(b"-"))
+        .collect();
+    let [host, port, ..] = ops.as_slice() else {
+        return usage(sh, "nc", io).await;
+    };
+    let host = String::from_utf8_lossy(host).into_owned();
+    let port = String::from_utf8_lossy(port).into_owned();
+    let url = format!("tcp://{host}:{port}");
+    match sh
+        .block(Wait::Fetch(FetchRequest { tool: "nc", url }))
+        .await
+    {
+        Some(FetchResult::Data(body)) => {
+            sh.write(&io.stdout, &body).await;
+            0
+        }
+        _ => {
+            let line = format!("nc: can't connect to remote host ({host}): Connection refused\n");
             sh.write(&io.stderr, line.as_bytes()).await;
             1
         }

@@ -85,6 +85,17 @@ impl Shell {
         pid: u32,
         now: Now,
     ) -> Self {
+        Self::with_vfs(device, Vfs::new(base, limits), config, pid, now)
+    }
+
+    /// A login shell over an existing file system (what this source left last time).
+    pub fn with_vfs(
+        device: Arc<Device>,
+        vfs: Vfs,
+        config: ShellConfig,
+        pid: u32,
+        now: Now,
+    ) -> Self {
         let chan = Arc::new(Mutex::new(Chan {
             now,
             output: Vec::new(),
@@ -108,7 +119,7 @@ impl Shell {
             vars.insert(k.to_string(), (v.as_bytes().to_vec(), true));
         }
         let sh = Sh {
-            vfs: Vfs::new(base, limits),
+            vfs,
             cwd: b"/root".to_vec(),
             vars,
             funcs: BTreeMap::new(),
@@ -259,6 +270,11 @@ impl Shell {
     /// The file system (when no line runs).
     pub fn vfs(&self) -> Option<&Vfs> {
         self.sh.as_ref().map(|sh| &sh.vfs)
+    }
+
+    /// Takes the file system out (when no line runs), to keep it for the source.
+    pub fn into_vfs(self) -> Option<Vfs> {
+        self.sh.map(|sh| sh.vfs)
     }
 }
 

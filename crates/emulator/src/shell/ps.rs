@@ -49,6 +49,20 @@ fn table(sh: &Sh) -> Vec<Proc> {
     procs
 }
 
+/// `killall NAME`: whether a process of that name was there (and now is not).
+pub fn kill_by_name(sh: &mut Sh, name: &[u8]) -> bool {
+    let pids: Vec<u32> = table(sh)
+        .iter()
+        .filter(|p| {
+            p.command.as_bytes() == name || crate::vfs::base_name(p.command.as_bytes()) == name
+        })
+        .map(|p| p.pid)
+        .filter(|&pid| pid != 1 && pid != sh.pid)
+        .collect();
+    sh.killed.extend(&pids);
+    !pids.is_empty()
+}
+
 /// Whether a pid is in the table.
 pub fn exists(sh: &Sh, pid: u32) -> bool {
     table(sh).iter().any(|p| p.pid == pid) || pid == sh.next_pid
