@@ -20,4 +20,4 @@ pub mod vfs;
 pub use auth::{AuthMode, AuthPolicy};
 pub use limits::Limits;
 pub use profile::{Device, Profile};
-pub use session::{Now, Session, SessionConfig};
+pub use session::{FetchId, Now, Session, SessionConfig};

