@@ -246,6 +246,9 @@ pub struct StoreConfig {
     pub jsonl: bool,
     /// Write `busybait.db`.
     pub sqlite: bool,
+    /// Most bytes the samples directory may hold; beyond it new samples are refused
+    /// (with a `busybait.limit` event) and the sensor goes on.
+    pub samples_quota_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -255,6 +258,7 @@ impl Default for StoreConfig {
             fsync_interval: Duration::from_secs(1),
             jsonl: true,
             sqlite: true,
+            samples_quota_bytes: 1024 * 1024 * 1024,
         }
     }
 }

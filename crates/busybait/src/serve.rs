@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use busybait_emulator::{Device, Now, Session, SessionConfig};
-use busybait_events::{CloseReason, Peer, SensorIdentity, SessionId};
+use busybait_events::{CloseReason, Event, EventKind, Peer, SensorIdentity, SessionId};
+use busybait_store::samples::{SampleError, SampleStore};
 use busybait_store::sensor::SensorState;
 use busybait_store::{Recorder, RecorderConfig, RecorderHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,6 +63,7 @@ impl Stats {
 /// Shared state of all listeners and sessions.
 struct Edge {
     config: Config,
+    samples: Arc<SampleStore>,
     session_config: Arc<SessionConfig>,
     recorder: RecorderHandle,
     stats: Stats,
@@ -130,12 +132,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         "stores open"
     );
     let handle = recorder.handle().context("recorder has no handle")?;
+    let samples = Arc::new(
+        SampleStore::open(&config.data_dir, config.store.samples_quota_bytes)
+            .with_context(|| format!("opening the samples in {}", config.data_dir.display()))?,
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let result = runtime.block_on(serve(config, session_config, handle));
+    let result = runtime.block_on(serve(config, session_config, handle, samples));
     drop(runtime);
     recorder.shutdown().context("flushing the event stores")?;
     tracing::info!("stores flushed");
@@ -146,6 +152,7 @@ async fn serve(
     config: Config,
     session_config: Arc<SessionConfig>,
     recorder: RecorderHandle,
+    samples: Arc<SampleStore>,
 ) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -170,6 +177,7 @@ async fn serve(
     );
     let edge = Arc::new(Edge {
         config,
+        samples,
         session_config,
         recorder,
         stats: Stats::default(),
@@ -400,6 +408,20 @@ async fn run_session(
                 return;
             }
         }
+        // Dropped files become samples, then a `cowrie.session.file_download` event.
+        while let Some(file) = session.poll_sample() {
+            let kind = store_sample(&edge, file).await;
+            let event = Event {
+                time: std::time::SystemTime::now(),
+                session: session.id(),
+                peer: Peer { src, dst },
+                kind,
+            };
+            if edge.recorder.record(event).await.is_err() {
+                tracing::error!("event recorder stopped; closing session");
+                return;
+            }
+        }
         if !registered_auth && session.is_authenticated() {
             registered_auth = true;
             edge.unauthenticated
@@ -445,4 +467,35 @@ async fn run_session(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+}
+
+/// Stores a finished file off the async threads; returns the event that reports it.
+async fn store_sample(edge: &Arc<Edge>, file: busybait_emulator::vfs::FinishedFile) -> EventKind {
+    let store = edge.samples.clone();
+    let data = file.data.clone();
+    let stored = tokio::task::spawn_blocking(move || store.store(&data)).await;
+    match stored {
+        Ok(Ok(s)) => EventKind::FileDownload {
+            url: file.url,
+            outfile: s.outfile,
+            shasum: s.sha256,
+            destfile: busybait_events::lossy(&file.path),
+            duplicate: s.duplicate,
+        },
+        Ok(Err(SampleError::Quota(q))) => EventKind::LimitHit {
+            limit: "samples_quota_bytes",
+            value: q,
+        },
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot store a sample");
+            EventKind::LimitHit {
+                limit: "samples_store_error",
+                value: 0,
+            }
+        }
+        Err(_) => EventKind::LimitHit {
+            limit: "samples_store_error",
+            value: 0,
+        },
+    }
 }

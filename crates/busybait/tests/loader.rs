@@ -106,3 +106,66 @@ fn loader_completes_on_every_profile_and_upload_path() {
         }
     }
 }
+
+/// The echo dropper's binary ends up as a sample, byte for byte, once; the `kami`
+/// probe files are stored once per content.
+#[test]
+fn echo_dropper_is_captured_as_a_sample() {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::PermissionsExt;
+    let binary = synthetic_elf((1, 1, 40), 1240);
+    let sha: String = Sha256::digest(&binary)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sensor = Sensor::start_with(&config("xiongmai-dvr", "[]"));
+    for round in 0..2 {
+        let stream = util::tcp_from(sensor.addr, source(50 + round)).unwrap();
+        let run =
+            loader(stream, "root", "xc3511", &binary).unwrap_or_else(|(o, _)| panic!("{o:?}"));
+        assert_eq!(run.methods, [Method::Echo]);
+    }
+    let events = sensor.wait_for_events("two sessions closed", |e| {
+        e.iter()
+            .filter(|v| v["eventid"] == "cowrie.session.closed")
+            .count()
+            == 2
+    });
+    let files: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|v| v["eventid"] == "cowrie.session.file_download")
+        .collect();
+    let upnp: Vec<&&serde_json::Value> = files
+        .iter()
+        .filter(|v| v["destfile"] == "/var/upnp")
+        .collect();
+    assert_eq!(upnp.len(), 2, "one per session");
+    assert_eq!(upnp[0]["shasum"], sha.as_str());
+    assert_eq!(upnp[0]["duplicate"], false);
+    assert_eq!(upnp[1]["duplicate"], true);
+    assert!(
+        upnp[0].get("url").is_none(),
+        "redirect captures carry no url"
+    );
+    let path = sensor.data_dir.path().join(format!("samples/{sha}"));
+    assert_eq!(std::fs::read(&path).unwrap(), binary);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+    // The kami probes: every probe file is captured, but stored once per content.
+    let kami: Vec<&&serde_json::Value> = files
+        .iter()
+        .filter(|v| v["destfile"] == "/var/.nippon")
+        .collect();
+    assert_eq!(kami.len(), 2);
+    assert_eq!(kami.iter().filter(|v| v["duplicate"] == false).count(), 1);
+    let stored = std::fs::read_dir(sensor.data_dir.path().join("samples"))
+        .unwrap()
+        .count();
+    let distinct: std::collections::BTreeSet<&str> = files
+        .iter()
+        .map(|v| v["shasum"].as_str().unwrap())
+        .collect();
+    assert_eq!(stored, distinct.len());
+}

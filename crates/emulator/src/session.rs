@@ -161,6 +161,8 @@ pub struct Session {
     last_now: Instant,
     /// More client input is already queued behind the byte being handled.
     input_pending: bool,
+    /// Files the attacker finished writing, for the edge to store as samples.
+    samples: VecDeque<crate::vfs::FinishedFile>,
     /// Downloads for the edge to make, and the one the shell waits for.
     fetches: VecDeque<(FetchId, crate::shell::FetchRequest)>,
     pending_fetch: Option<FetchId>,
@@ -198,6 +200,7 @@ impl Session {
             filtered: Vec::new(),
             last_now: now.mono,
             input_pending: false,
+            samples: VecDeque::new(),
             fetches: VecDeque::new(),
             pending_fetch: None,
             next_fetch: 0,
@@ -245,6 +248,12 @@ impl Session {
         }
         buf.append(&mut self.transmit);
         true
+    }
+
+    /// The next file to store as a sample (written, then executed, chmod-ed, removed,
+    /// overwritten, or left behind at the end of the session).
+    pub fn poll_sample(&mut self) -> Option<crate::vfs::FinishedFile> {
+        self.samples.pop_front()
     }
 
     /// The next download the edge should make (only with fetching on).
@@ -301,7 +310,10 @@ impl Session {
         self.observed = observed;
         // What the bot wrote stays on the device for its next visit.
         if let Phase::Shell(phase) = std::mem::replace(&mut self.phase, Phase::Closed) {
-            if let Some(vfs) = phase.shell.into_vfs() {
+            if let Some(mut vfs) = phase.shell.into_vfs() {
+                // Whatever is still being written is captured as it is now.
+                vfs.finish_all();
+                self.samples.extend(vfs.take_finished());
                 self.config
                     .source_files
                     .put(self.peer.src.ip(), vfs, now.mono);
@@ -922,6 +934,10 @@ impl Session {
                         },
                     },
                     ShellEvent::Executed(path) => EventKind::Executed { path: lossy(&path) },
+                    ShellEvent::File(file) => {
+                        self.samples.push_back(file);
+                        continue;
+                    }
                 };
                 self.event(now, kind);
             }

@@ -94,8 +94,8 @@ pub enum ProcFile {
 /// What a regular file holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {
-    /// Literal bytes (shared between copies).
-    Bytes(Arc<[u8]>),
+    /// Literal bytes (shared between copies; appended to in place when not shared).
+    Bytes(Arc<Vec<u8>>),
     /// A synthetic ELF executable: a real header, then deterministic filler.
     Elf {
         /// The ELF header.
@@ -253,7 +253,7 @@ fn file(mode: u32, mtime: u64, bytes: &[u8]) -> Node {
             gid: 0,
             mtime,
         },
-        Content::Bytes(Arc::from(bytes)),
+        Content::Bytes(Arc::new(bytes.to_vec())),
     )
 }
 
@@ -431,6 +431,17 @@ impl Default for VfsLimits {
     }
 }
 
+/// A file the attacker finished writing: what the capture stores as a sample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedFile {
+    /// Where it was on the device.
+    pub path: Vec<u8>,
+    /// Its content.
+    pub data: Arc<Vec<u8>>,
+    /// The URL it was downloaded from, if a download tool wrote it.
+    pub url: Option<String>,
+}
+
 /// One session's view: the shared base plus its own changes.
 #[derive(Debug, Clone)]
 pub struct Vfs {
@@ -439,6 +450,10 @@ pub struct Vfs {
     overlay: BTreeMap<Vec<u8>, Option<Node>>,
     bytes: u64,
     limits: VfsLimits,
+    /// Files written since they were last captured, with their download URL.
+    dirty: BTreeMap<Vec<u8>, Option<String>>,
+    /// Captured files not yet taken by the session.
+    finished: Vec<FinishedFile>,
 }
 
 /// Joins `path` to `cwd` and normalises `.` and `..` lexically (symlinks are handled
@@ -500,7 +515,45 @@ impl Vfs {
             overlay: BTreeMap::new(),
             bytes: 0,
             limits,
+            dirty: BTreeMap::new(),
+            finished: Vec::new(),
         }
+    }
+
+    /// Captures a written file now (it was executed, chmod-ed, removed, overwritten,
+    /// or the session ends). Empty files and copies of base files are not samples.
+    pub fn finish(&mut self, canonical: &[u8]) {
+        let Some(url) = self.dirty.remove(canonical) else {
+            return;
+        };
+        if let Some(Node::File(_, Content::Bytes(data))) = self.get(canonical) {
+            if !data.is_empty() {
+                let data = data.clone();
+                self.finished.push(FinishedFile {
+                    path: canonical.to_vec(),
+                    data,
+                    url,
+                });
+            }
+        }
+    }
+
+    /// Captures every file still being written (the session ends).
+    pub fn finish_all(&mut self) {
+        let paths: Vec<Vec<u8>> = self.dirty.keys().cloned().collect();
+        for p in paths {
+            self.finish(&p);
+        }
+    }
+
+    /// Records that a download tool wrote this file from `url`.
+    pub fn set_url(&mut self, canonical: &[u8], url: String) {
+        self.dirty.insert(canonical.to_vec(), Some(url));
+    }
+
+    /// Captured files since the last call.
+    pub fn take_finished(&mut self) -> Vec<FinishedFile> {
+        std::mem::take(&mut self.finished)
     }
 
     /// The shared base.
@@ -680,6 +733,23 @@ impl Vfs {
         }
         self.check_parent(&canonical)?;
         self.writable(&canonical)?;
+        if !append {
+            // Truncating a file being written captures what it held.
+            self.finish(&canonical);
+        } else if let Some(Some(Node::File(meta, Content::Bytes(bytes)))) =
+            self.overlay.get_mut(&canonical)
+        {
+            // Appending (an `echo -ne … >> upnp` chain) grows the file in place.
+            let total = self.bytes + data.len() as u64;
+            if total > self.limits.max_bytes {
+                return Err(Errno::NoSpace);
+            }
+            Arc::make_mut(bytes).extend_from_slice(data);
+            meta.mtime = now;
+            self.bytes = total;
+            self.dirty.entry(canonical.clone()).or_insert(None);
+            return Ok(canonical);
+        }
         let (meta, mut content) = match self.get(&canonical) {
             Some(Node::File(meta, c)) => (
                 *meta,
@@ -703,8 +773,9 @@ impl Vfs {
         let meta = Meta { mtime: now, ..meta };
         self.put(
             canonical.clone(),
-            Node::File(meta, Content::Bytes(Arc::from(content))),
+            Node::File(meta, Content::Bytes(Arc::new(content))),
         )?;
+        self.dirty.entry(canonical.clone()).or_insert(None);
         Ok(canonical)
     }
 
@@ -737,6 +808,7 @@ impl Vfs {
             Some(Node::Dir(_)) => Err(Errno::IsDir),
             Some(_) => {
                 self.writable(&canonical)?;
+                self.finish(&canonical);
                 self.remove_entry(canonical);
                 Ok(())
             }
@@ -789,6 +861,7 @@ impl Vfs {
         }
         self.check_parent(&canonical)?;
         self.writable(&canonical)?;
+        self.finish(&canonical);
         self.put(canonical.clone(), node)?;
         Ok(canonical)
     }
@@ -808,7 +881,10 @@ impl Vfs {
         self.writable(&canonical)?;
         let m = node.meta_mut();
         m.mode = mode(m.mode) & 0o7777;
-        self.put(canonical, node)
+        self.put(canonical.clone(), node)?;
+        // `chmod 777 dvrHelper` after a download: the file is done.
+        self.finish(&canonical);
+        Ok(())
     }
 
     /// Bytes held by this overlay.

@@ -63,7 +63,7 @@ fn run(sh: &mut Shell, now: &mut Now, line: &[u8]) -> (Outcome, usize, Vec<u8>) 
 fn file(sh: &Shell, path: &[u8]) -> Vec<u8> {
     let (_, node) = sh.vfs().unwrap().read(b"/", path).unwrap();
     match node {
-        Node::File(_, Content::Bytes(b)) => b.to_vec(),
+        Node::File(_, Content::Bytes(b)) => b.as_ref().clone(),
         other => panic!("{other:?}"),
     }
 }

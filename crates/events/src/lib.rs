@@ -179,6 +179,20 @@ pub enum EventKind {
         /// The command as typed (no trailing space, unlike Cowrie).
         input: String,
     },
+    /// `cowrie.session.file_download`: a file the attacker wrote or downloaded, stored
+    /// as a sample.
+    FileDownload {
+        /// The URL, when a download tool fetched it (absent for redirect captures).
+        url: Option<String>,
+        /// Where the sample is, relative to the data dir: `samples/<sha256>`.
+        outfile: String,
+        /// SHA-256, lower-case hex.
+        shasum: String,
+        /// Its path on the emulated device.
+        destfile: String,
+        /// Whether the sample was already stored.
+        duplicate: bool,
+    },
     /// `busybait.download.request`: a download tool asked for a URL.
     DownloadRequest {
         /// `wget`, `tftp`, `ftpget`, …
@@ -252,6 +266,7 @@ impl EventKind {
             EventKind::CommandFailed { .. } => "cowrie.command.failed",
             EventKind::LimitHit { .. } => "busybait.limit",
             EventKind::DownloadRequest { .. } => "busybait.download.request",
+            EventKind::FileDownload { .. } => "cowrie.session.file_download",
             EventKind::Executed { .. } => "busybait.command.exec",
             EventKind::SessionEnd { .. } => "busybait.session.end",
             EventKind::Closed { .. } => "cowrie.session.closed",
@@ -376,6 +391,27 @@ impl Event {
             EventKind::CommandFailed { input } => {
                 m.insert("input".into(), input.clone().into());
                 format!("Command not found: {input}")
+            }
+            EventKind::FileDownload {
+                url,
+                outfile,
+                shasum,
+                destfile,
+                duplicate,
+            } => {
+                if let Some(url) = url {
+                    m.insert("url".into(), url.clone().into());
+                }
+                m.insert("outfile".into(), outfile.clone().into());
+                m.insert("shasum".into(), shasum.clone().into());
+                m.insert("destfile".into(), destfile.clone().into());
+                m.insert("duplicate".into(), (*duplicate).into());
+                match url {
+                    Some(url) => {
+                        format!("Downloaded URL ({url}) with SHA-256 {shasum} to {outfile}")
+                    }
+                    None => format!("Saved redir contents with SHA-256 {shasum} to {outfile}"),
+                }
             }
             EventKind::DownloadRequest { tool, url } => {
                 m.insert("tool".into(), tool.clone().into());

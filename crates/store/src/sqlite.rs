@@ -65,6 +65,32 @@ pub const MIGRATIONS: &[&str] = &[
         failed INTEGER NOT NULL
     );
     CREATE INDEX commands_session ON commands(session);",
+    // 2: what attackers fetched and dropped.
+    "CREATE TABLE download_requests (
+        seq INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        url TEXT NOT NULL
+    );
+    CREATE INDEX download_requests_session ON download_requests(session);
+    CREATE TABLE files (
+        seq INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        destfile TEXT NOT NULL,
+        url TEXT,
+        duplicate INTEGER NOT NULL
+    );
+    CREATE INDEX files_session ON files(session);
+    CREATE INDEX files_sha256 ON files(sha256);
+    CREATE TABLE samples (
+        sha256 TEXT PRIMARY KEY,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        times_seen INTEGER NOT NULL
+    );",
 ];
 
 /// Opens the database read-write and brings its schema up to date.
@@ -193,6 +219,29 @@ impl Sink for SqliteSink {
                             "INSERT OR IGNORE INTO commands (seq, session, timestamp, input, failed) VALUES (?1, ?2, ?3, ?4, 1)",
                         )?
                         .execute(params![seq, session, ts, input])?;
+                    }
+                    EventKind::DownloadRequest { tool, url } => {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO download_requests (seq, session, timestamp, tool, url) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )?
+                        .execute(params![seq, session, ts, tool, url])?;
+                    }
+                    EventKind::FileDownload {
+                        url,
+                        shasum,
+                        destfile,
+                        duplicate,
+                        ..
+                    } => {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO files (seq, session, timestamp, sha256, destfile, url, duplicate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        )?
+                        .execute(params![seq, session, ts, shasum, destfile, url, duplicate])?;
+                        tx.prepare_cached(
+                            "INSERT INTO samples (sha256, first_seen, last_seen, times_seen) VALUES (?1, ?2, ?2, 1)
+                             ON CONFLICT(sha256) DO UPDATE SET last_seen = ?2, times_seen = times_seen + 1",
+                        )?
+                        .execute(params![shasum, ts])?;
                     }
                     EventKind::ClientFingerprint { fingerprint } => {
                         tx.prepare_cached(

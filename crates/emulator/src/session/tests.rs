@@ -468,6 +468,37 @@ fn downloads_wait_for_the_edge_when_fetching_is_on() {
 }
 
 #[test]
+fn the_echo_dropper_and_downloads_become_samples() {
+    let mut h = Harness::new("ipcam-mipsel");
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    h.send(b"cd /tmp/; /bin/busybox cp /bin/echo dvrHelper; >dvrHelper; /bin/busybox chmod 777 dvrHelper\r\n");
+    h.send(b"/bin/busybox cp dvrHelper upnp; > upnp; /bin/busybox chmod 777 upnp\r\n");
+    h.send(b"echo -ne '\\x7f\\x45\\x4c\\x46' > upnp; /bin/busybox ECCHI\r\n");
+    h.send(b"echo -ne '\\x01\\x02' >> upnp; /bin/busybox ECCHI\r\n");
+    assert_eq!(h.session.poll_sample(), None, "still being written");
+    h.send(b"./upnp; ./dvrHelper telnet.mpsl; /bin/busybox IHCCE\r\n");
+    let s = h.session.poll_sample().unwrap();
+    assert_eq!(s.path, b"/tmp/upnp");
+    assert_eq!(&s.data[..], b"\x7fELF\x01\x02");
+    assert_eq!(s.url, None);
+    h.send(b"rm -rf upnp; > dvrHelper; /bin/busybox ECCHI\r\n");
+    assert_eq!(
+        h.session.poll_sample(),
+        None,
+        "captured once, dvrHelper is empty"
+    );
+    // A file left behind is captured when the session ends.
+    h.send(b"echo left > /tmp/.x\r\n");
+    h.session.close(h.now, CloseReason::ClientClosed);
+    let s = h.session.poll_sample().unwrap();
+    assert_eq!(
+        (&s.path[..], &s.data[..]),
+        (&b"/tmp/.x"[..], &b"left\n"[..])
+    );
+}
+
+#[test]
 fn output_doubles_iac() {
     let mut h = Harness::new("oracle");
     h.advance(ms(10));

@@ -621,10 +621,7 @@ async fn cp(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         let node = match node {
             Node::File(meta, Content::Proc(kind)) => {
                 let bytes = super::procfs::generate(sh, kind);
-                Node::File(
-                    Meta { mtime: now, ..meta },
-                    Content::Bytes(Arc::from(bytes)),
-                )
+                Node::File(Meta { mtime: now, ..meta }, Content::Bytes(Arc::new(bytes)))
             }
             Node::File(meta, c) => {
                 // An existing target keeps its mode, as cp does.
@@ -1408,9 +1405,10 @@ async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         let line = format!("Connecting to {hostport} ({host}:{port})\n");
         sh.write(&io.stderr, line.as_bytes()).await;
     }
+    let request_url = String::from_utf8_lossy(&url).into_owned();
     let request = FetchRequest {
         tool: "wget",
-        url: String::from_utf8_lossy(&url).into_owned(),
+        url: request_url.clone(),
     };
     match sh.block(Wait::Fetch(request)).await {
         Some(FetchResult::Data(body)) => {
@@ -1430,16 +1428,19 @@ async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
             } else {
                 let cwd = sh.cwd.clone();
                 let now = sh.now_secs();
-                if let Err(e) = sh.vfs.write(&cwd, &name, &body, false, now) {
-                    err(
-                        sh,
-                        io,
-                        "wget",
-                        format!("can't open {}", String::from_utf8_lossy(&quoted(&name, e)))
-                            .as_bytes(),
-                    )
-                    .await;
-                    return 1;
+                match sh.vfs.write(&cwd, &name, &body, false, now) {
+                    Ok(path) => sh.vfs.set_url(&path, request_url.clone()),
+                    Err(e) => {
+                        err(
+                            sh,
+                            io,
+                            "wget",
+                            format!("can't open {}", String::from_utf8_lossy(&quoted(&name, e)))
+                                .as_bytes(),
+                        )
+                        .await;
+                        return 1;
+                    }
                 }
                 if !quiet {
                     let mut m = b"saving to '".to_vec();
@@ -1543,14 +1544,20 @@ async fn tftp(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         String::from_utf8_lossy(&remote)
     );
     match sh
-        .block(Wait::Fetch(FetchRequest { tool: "tftp", url }))
+        .block(Wait::Fetch(FetchRequest {
+            tool: "tftp",
+            url: url.clone(),
+        }))
         .await
     {
         Some(FetchResult::Data(body)) => {
             let cwd = sh.cwd.clone();
             let now = sh.now_secs();
             match sh.vfs.write(&cwd, &local, &body, false, now) {
-                Ok(_) => 0,
+                Ok(path) => {
+                    sh.vfs.set_url(&path, url.clone());
+                    0
+                }
                 Err(e) => {
                     err(sh, io, "tftp", &plain(&local, e)).await;
                     1
@@ -1604,7 +1611,7 @@ async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     match sh
         .block(Wait::Fetch(FetchRequest {
             tool: "ftpget",
-            url,
+            url: url.clone(),
         }))
         .await
     {
@@ -1612,7 +1619,10 @@ async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
             let cwd = sh.cwd.clone();
             let now = sh.now_secs();
             match sh.vfs.write(&cwd, &local, &body, false, now) {
-                Ok(_) => 0,
+                Ok(path) => {
+                    sh.vfs.set_url(&path, url.clone());
+                    0
+                }
                 Err(e) => {
                     err(sh, io, "ftpget", &plain(&local, e)).await;
                     1

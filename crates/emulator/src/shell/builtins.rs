@@ -240,6 +240,8 @@ pub async fn run_path(sh: &mut Sh, path: &[u8], argv: Vec<Vec<u8>>, io: &Io) -> 
         sh.write(&io.stderr, &msg).await;
         return Ok(127);
     }
+    // Running a file means it is finished: capture it first.
+    sh.vfs.finish(&canonical);
     let head = content.slice(0, 4);
     if head == b"\x7fELF" {
         // Never executed: answer as the real bot would have, if configured to.

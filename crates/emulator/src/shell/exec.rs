@@ -69,6 +69,8 @@ pub enum ShellEvent {
     Budget(&'static str),
     /// A dropped executable was "run" (never really).
     Executed(Vec<u8>),
+    /// A file the attacker finished writing (a sample for the capture).
+    File(crate::vfs::FinishedFile),
 }
 
 /// What the shell shares with the session while a line runs.
@@ -697,8 +699,16 @@ impl Sh {
         0
     }
 
-    /// Finds and runs a command by name.
+    /// Finds and runs a command by name, then hands on the files it finished.
     pub async fn dispatch(&mut self, argv: Vec<Vec<u8>>, io: &Io) -> Run {
+        let r = self.dispatch_inner(argv, io).await;
+        for f in self.vfs.take_finished() {
+            self.event(ShellEvent::File(f));
+        }
+        r
+    }
+
+    async fn dispatch_inner(&mut self, argv: Vec<Vec<u8>>, io: &Io) -> Run {
         let Some(name) = argv.first().cloned() else {
             return Ok(0);
         };
