@@ -37,6 +37,9 @@ pub struct Config {
     pub exec_output: String,
     /// Steps (commands, loop rounds) one command line may take.
     pub shell_step_budget: u64,
+    /// An operator's family rules (TOML, same form as the built-in ones), read after
+    /// them: a rule with the same family replaces the built-in one.
+    pub family_rules: Option<PathBuf>,
     /// Connection and session limits.
     pub limits: LimitsConfig,
     /// Credential policy.
@@ -56,6 +59,7 @@ impl Default for Config {
             download_tools: None,
             exec_output: "mirai".to_string(),
             shell_step_budget: ShellConfig::default().step_budget,
+            family_rules: None,
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             store: StoreConfig::default(),
@@ -299,6 +303,7 @@ impl Config {
             bail!("telnet: at least one listener is needed");
         }
         self.exec_output()?;
+        self.family_rules()?;
         if self.shell_step_budget == 0 {
             bail!("shell_step_budget must be at least 1");
         }
@@ -345,6 +350,20 @@ impl Config {
             profile.set_download_tools(tools);
         }
         Ok(profile)
+    }
+
+    /// The built-in family rules, extended by `family_rules`.
+    pub fn family_rules(&self) -> anyhow::Result<busybait_intel::classify::Rules> {
+        let mut rules = busybait_intel::classify::Rules::builtin()
+            .context("the built-in family rules are broken")?;
+        if let Some(path) = &self.family_rules {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            rules
+                .extend_from_toml(&text)
+                .with_context(|| format!("in {}", path.display()))?;
+        }
+        Ok(rules)
     }
 
     /// What a dropped binary prints when run.

@@ -49,9 +49,14 @@ pub fn sessions(data_dir: &Path, limit: usize, json: bool) -> anyhow::Result<()>
             || "open".to_string(),
             |d| format!("{:.1}s", d as f64 / 1000.0),
         );
+        let family = match (&r.family, &r.family_label) {
+            (Some(f), Some(l)) => format!("{f}/{l}"),
+            (Some(f), None) => f.clone(),
+            _ => "-".to_string(),
+        };
         writeln!(
             out,
-            "{} {} {}:{} ->:{} {} {} login={} failed={} cmds={} fp={}",
+            "{} {} {}:{} ->:{} {} {} login={} failed={} cmds={} family={} fp={}",
             r.session,
             r.start_time,
             r.src_ip,
@@ -62,6 +67,7 @@ pub fn sessions(data_dir: &Path, limit: usize, json: bool) -> anyhow::Result<()>
             login,
             r.login_failures,
             r.commands,
+            family,
             r.fingerprint.as_deref().unwrap_or("-"),
         )?;
     }

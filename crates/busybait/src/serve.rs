@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use busybait_emulator::{Device, Now, Session, SessionConfig};
 use busybait_events::{CloseReason, Event, EventKind, Peer, SensorIdentity, SessionId};
+use busybait_intel::classify::{Rules, SessionFacts};
 use busybait_store::samples::{SampleError, SampleStore};
 use busybait_store::sensor::SensorState;
 use busybait_store::{Recorder, RecorderConfig, RecorderHandle};
@@ -64,6 +65,8 @@ impl Stats {
 struct Edge {
     config: Config,
     samples: Arc<SampleStore>,
+    rules: Rules,
+    mirai_credentials: Arc<Vec<(Vec<u8>, Vec<u8>)>>,
     session_config: Arc<SessionConfig>,
     recorder: RecorderHandle,
     stats: Stats,
@@ -175,9 +178,15 @@ async fn serve(
         hostname = %session_config.device.hostname,
         "serving"
     );
+    let rules = config.family_rules()?;
+    let mirai_credentials = Arc::new(busybait_emulator::auth::parse_credential_table(
+        busybait_emulator::auth::MIRAI_CREDENTIALS_TSV,
+    ));
     let edge = Arc::new(Edge {
         config,
         samples,
+        rules,
+        mirai_credentials,
         session_config,
         recorder,
         stats: Stats::default(),
@@ -400,9 +409,29 @@ async fn run_session(
     let mut read_buf = vec![0u8; limits.read_buffer_bytes];
     let mut out = Vec::new();
     let mut registered_auth = false;
+    let mut facts = Facts::new(&edge);
     loop {
         // Record first: if the queue is full we wait here and stop reading the socket.
         while let Some(event) = session.poll_event() {
+            facts.observe(&event.kind);
+            if matches!(event.kind, EventKind::SessionEnd { .. }) {
+                // The label comes before the session's last two events.
+                let label = edge.rules.classify(&facts.facts);
+                let family = Event {
+                    time: event.time,
+                    session: event.session,
+                    peer: event.peer,
+                    kind: EventKind::SessionFamily {
+                        family: label.family,
+                        sub_label: label.sub_label,
+                        confidence_pct: (label.confidence * 100.0).round() as u8,
+                        evidence: label.evidence,
+                    },
+                };
+                if edge.recorder.record(family).await.is_err() {
+                    return;
+                }
+            }
             if edge.recorder.record(event).await.is_err() {
                 tracing::error!("event recorder stopped; closing session");
                 return;
@@ -410,16 +439,18 @@ async fn run_session(
         }
         // Dropped files become samples, then a `cowrie.session.file_download` event.
         while let Some(file) = session.poll_sample() {
-            let kind = store_sample(&edge, file).await;
-            let event = Event {
-                time: std::time::SystemTime::now(),
-                session: session.id(),
-                peer: Peer { src, dst },
-                kind,
-            };
-            if edge.recorder.record(event).await.is_err() {
-                tracing::error!("event recorder stopped; closing session");
-                return;
+            facts.facts.files.push(busybait_events::lossy(&file.path));
+            for kind in store_sample(&edge, file, &mut facts.facts).await {
+                let event = Event {
+                    time: std::time::SystemTime::now(),
+                    session: session.id(),
+                    peer: Peer { src, dst },
+                    kind,
+                };
+                if edge.recorder.record(event).await.is_err() {
+                    tracing::error!("event recorder stopped; closing session");
+                    return;
+                }
             }
         }
         if !registered_auth && session.is_authenticated() {
@@ -469,33 +500,125 @@ async fn run_session(
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }
 
-/// Stores a finished file off the async threads; returns the event that reports it.
-async fn store_sample(edge: &Arc<Edge>, file: busybait_emulator::vfs::FinishedFile) -> EventKind {
+/// What the classifier learns about a session from its events.
+struct Facts {
+    facts: SessionFacts,
+    mirai_credentials: Arc<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl Facts {
+    fn new(edge: &Edge) -> Self {
+        Self {
+            facts: SessionFacts {
+                applets: edge
+                    .session_config
+                    .device
+                    .profile
+                    .applets
+                    .split_ascii_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+                ..SessionFacts::default()
+            },
+            mirai_credentials: edge.mirai_credentials.clone(),
+        }
+    }
+
+    fn observe(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::CommandInput { input } => self.facts.commands.push(input.clone()),
+            EventKind::DownloadRequest { url, .. } => self.facts.downloads.push(url.clone()),
+            EventKind::ClientFingerprint { fingerprint } => {
+                self.facts.fingerprint = Some(fingerprint.clone())
+            }
+            EventKind::LoginSuccess { username, password } => {
+                let cred = (username.as_bytes().to_vec(), password.as_bytes().to_vec());
+                self.facts.mirai_credential = self.mirai_credentials.contains(&cred);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Stores a finished file and triages it, off the async threads; returns the events
+/// that report it.
+async fn store_sample(
+    edge: &Arc<Edge>,
+    file: busybait_emulator::vfs::FinishedFile,
+    facts: &mut SessionFacts,
+) -> Vec<EventKind> {
     let store = edge.samples.clone();
     let data = file.data.clone();
-    let stored = tokio::task::spawn_blocking(move || store.store(&data)).await;
+    let work = tokio::task::spawn_blocking(move || {
+        let stored = store.store(&data);
+        let triage =
+            matches!(&stored, Ok(s) if !s.duplicate).then(|| busybait_intel::triage::triage(&data));
+        (stored, triage)
+    })
+    .await;
+    let (stored, triage) = match work {
+        Ok(r) => r,
+        Err(_) => {
+            return vec![EventKind::LimitHit {
+                limit: "samples_store_error",
+                value: 0,
+            }]
+        }
+    };
+    let mut out = Vec::new();
     match stored {
-        Ok(Ok(s)) => EventKind::FileDownload {
+        Ok(s) => out.push(EventKind::FileDownload {
             url: file.url,
             outfile: s.outfile,
             shasum: s.sha256,
             destfile: busybait_events::lossy(&file.path),
             duplicate: s.duplicate,
-        },
-        Ok(Err(SampleError::Quota(q))) => EventKind::LimitHit {
+        }),
+        Err(SampleError::Quota(q)) => out.push(EventKind::LimitHit {
             limit: "samples_quota_bytes",
             value: q,
-        },
-        Ok(Err(e)) => {
+        }),
+        Err(e) => {
             tracing::error!(error = %e, "cannot store a sample");
-            EventKind::LimitHit {
+            out.push(EventKind::LimitHit {
                 limit: "samples_store_error",
                 value: 0,
-            }
+            });
         }
-        Err(_) => EventKind::LimitHit {
-            limit: "samples_store_error",
-            value: 0,
-        },
     }
+    if let Some(t) = triage {
+        out.push(EventKind::SampleTriage {
+            shasum: t.sha256.clone(),
+            size: t.size,
+            kind: format!("{:?}", t.kind).to_ascii_lowercase(),
+            arch: t
+                .elf
+                .as_ref()
+                .and_then(|e| e.mirai_arch)
+                .map(str::to_string),
+            stripped: t.elf.as_ref().and_then(|e| e.stripped),
+            upx: t.upx,
+            upx_zeroed_header: t.upx_zeroed_header,
+            entropy_milli: (t.entropy * 1000.0).round() as u32,
+            sha1: t.sha1.clone(),
+            md5: t.md5.clone(),
+            mirai_key: t.mirai.as_ref().map(|m| m.key),
+            c2: t
+                .mirai
+                .as_ref()
+                .map(|m| {
+                    m.endpoints
+                        .iter()
+                        .map(|e| match e.port {
+                            Some(p) => format!("{}:{p}", e.host),
+                            None => e.host.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            urls: t.urls.clone(),
+        });
+        facts.triage.push(t);
+    }
+    out
 }

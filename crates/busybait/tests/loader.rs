@@ -113,7 +113,24 @@ fn loader_completes_on_every_profile_and_upload_path() {
 fn echo_dropper_is_captured_as_a_sample() {
     use sha2::{Digest, Sha256};
     use std::os::unix::fs::PermissionsExt;
-    let binary = synthetic_elf((1, 1, 40), 1240);
+    // An ARM ELF header, then a Mirai-style table (key 0x22) among decoy bytes.
+    let mut binary = synthetic_elf((1, 1, 40), 600);
+    binary.push(0);
+    let mut entry = |bytes: &[u8], nul: bool| {
+        binary.extend(bytes.iter().map(|b| b ^ 0x22));
+        if nul {
+            binary.push(0x22);
+        }
+        binary.push(0);
+    };
+    entry(b"cnc.example.net", true);
+    entry(&23u16.to_be_bytes(), false);
+    entry(b"report.example.net", true);
+    entry(&48101u16.to_be_bytes(), false);
+    for s in [&b"listening tun0"[..], b"/proc/", b"/exe", b" (deleted)"] {
+        entry(s, true);
+    }
+    binary.resize(1240, 0x5a);
     let sha: String = Sha256::digest(&binary)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -147,6 +164,24 @@ fn echo_dropper_is_captured_as_a_sample() {
         upnp[0].get("url").is_none(),
         "redirect captures carry no url"
     );
+    // Its triage: the architecture, and Mirai's table with C2 and report server.
+    let triage = events
+        .iter()
+        .find(|v| v["eventid"] == "busybait.sample.triage" && v["shasum"] == sha.as_str())
+        .expect("a triage event");
+    assert_eq!(triage["kind"], "elf");
+    assert_eq!(triage["arch"], "arm");
+    assert_eq!(triage["mirai_key"], 0x22);
+    assert_eq!(
+        triage["c2"],
+        serde_json::json!(["cnc.example.net:23", "report.example.net:48101"])
+    );
+    let families: Vec<&str> = events
+        .iter()
+        .filter(|v| v["eventid"] == "busybait.session.family")
+        .map(|v| v["family"].as_str().unwrap())
+        .collect();
+    assert_eq!(families, ["mirai-loader", "mirai-loader"]);
     let path = sensor.data_dir.path().join(format!("samples/{sha}"));
     assert_eq!(std::fs::read(&path).unwrap(), binary);
     assert_eq!(

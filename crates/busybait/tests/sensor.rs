@@ -69,6 +69,26 @@ fn mirai_scanner_succeeds_with_every_credential_on_every_profile() {
                 .count()
                 == 62
         });
+        let labels: BTreeSet<(String, String)> = sensor
+            .wait_for_events("62 labels", |e| {
+                e.iter()
+                    .filter(|v| v["eventid"] == "busybait.session.family")
+                    .count()
+                    == 62
+            })
+            .iter()
+            .filter(|v| v["eventid"] == "busybait.session.family")
+            .map(|v| {
+                (
+                    v["family"].as_str().unwrap().into(),
+                    v["sub_label"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            BTreeSet::from([("mirai-scanner".to_string(), "MIRAI".to_string())])
+        );
         let logins: BTreeSet<(String, String)> = events
             .iter()
             .filter(|v| v["eventid"] == "cowrie.login.success")

@@ -108,6 +108,10 @@ fn satori_and_gafgyt_sessions_reach_their_end() {
             .filter(|l| !l.is_empty() && !l.contains(' '))
             .collect();
         assert!(applets.contains(&"cat"), "{list}");
+        drop(c);
+        sensor.wait_for_events("the list session's label", |e| {
+            e.iter().any(|v| v["eventid"] == "busybait.session.family")
+        });
 
         let out = replay(&sensor, 10 * i + 1, &satori);
         assert_eq!(
@@ -151,5 +155,19 @@ fn satori_and_gafgyt_sessions_reach_their_end() {
         }
         println!("{profile}: {urls:?}");
         assert_eq!(urls, expected, "{profile}");
+        // Both sessions are over (their clients left): their family labels.
+        let events = sensor.wait_for_events("family labels", |e| {
+            e.iter()
+                .filter(|v| v["eventid"] == "busybait.session.family")
+                .count()
+                >= 3
+        });
+        let families: Vec<&str> = events
+            .iter()
+            .filter(|v| v["eventid"] == "busybait.session.family")
+            .map(|v| v["family"].as_str().unwrap())
+            .collect();
+        // The `busybox --list` session, then Satori, then Gafgyt.
+        assert_eq!(families[1..], ["satori", "gafgyt"], "{profile}");
     }
 }

@@ -193,6 +193,46 @@ pub enum EventKind {
         /// Whether the sample was already stored.
         duplicate: bool,
     },
+    /// `busybait.sample.triage`: static triage of a stored sample.
+    SampleTriage {
+        /// SHA-256 of the sample.
+        shasum: String,
+        /// Size in bytes.
+        size: u64,
+        /// `elf`, `script`, `text` or `data`.
+        kind: String,
+        /// Mirai's architecture name, for ELF files.
+        arch: Option<String>,
+        /// Whether the ELF has no symbol table.
+        stripped: Option<bool>,
+        /// UPX-packed.
+        upx: bool,
+        /// Mozi's zeroed UPX header.
+        upx_zeroed_header: bool,
+        /// Entropy in thousandths of a bit per byte.
+        entropy_milli: u32,
+        /// SHA-1 and MD5, hex.
+        sha1: String,
+        /// MD5, hex.
+        md5: String,
+        /// Mirai's table key, if a table was recovered.
+        mirai_key: Option<u8>,
+        /// Hosts (and ports) from Mirai's table: C2 first, then report server.
+        c2: Vec<String>,
+        /// URLs the file would fetch.
+        urls: Vec<String>,
+    },
+    /// `busybait.session.family`: which botnet the session belongs to.
+    SessionFamily {
+        /// Family id.
+        family: String,
+        /// Sub-label (a Mirai variant's probe token).
+        sub_label: Option<String>,
+        /// Confidence in percent.
+        confidence_pct: u8,
+        /// What matched.
+        evidence: Vec<String>,
+    },
     /// `busybait.download.request`: a download tool asked for a URL.
     DownloadRequest {
         /// `wget`, `tftp`, `ftpget`, …
@@ -233,6 +273,14 @@ pub const BUSYBAIT_EVENT_IDS: &[(&str, &str)] = &[
     ),
     ("busybait.limit", "a named limit was hit in this session"),
     (
+        "busybait.sample.triage",
+        "static triage of a stored sample: hashes, type, architecture, packer, Mirai table",
+    ),
+    (
+        "busybait.session.family",
+        "the botnet family a session was labelled with, its confidence and evidence",
+    ),
+    (
         "busybait.download.request",
         "a download tool on the device asked for a URL",
     ),
@@ -267,6 +315,8 @@ impl EventKind {
             EventKind::LimitHit { .. } => "busybait.limit",
             EventKind::DownloadRequest { .. } => "busybait.download.request",
             EventKind::FileDownload { .. } => "cowrie.session.file_download",
+            EventKind::SampleTriage { .. } => "busybait.sample.triage",
+            EventKind::SessionFamily { .. } => "busybait.session.family",
             EventKind::Executed { .. } => "busybait.command.exec",
             EventKind::SessionEnd { .. } => "busybait.session.end",
             EventKind::Closed { .. } => "cowrie.session.closed",
@@ -412,6 +462,54 @@ impl Event {
                     }
                     None => format!("Saved redir contents with SHA-256 {shasum} to {outfile}"),
                 }
+            }
+            EventKind::SampleTriage {
+                shasum,
+                size,
+                kind,
+                arch,
+                stripped,
+                upx,
+                upx_zeroed_header,
+                entropy_milli,
+                sha1,
+                md5,
+                mirai_key,
+                c2,
+                urls,
+            } => {
+                m.insert("shasum".into(), shasum.clone().into());
+                m.insert("sha1".into(), sha1.clone().into());
+                m.insert("md5".into(), md5.clone().into());
+                m.insert("size".into(), (*size).into());
+                m.insert("kind".into(), kind.clone().into());
+                m.insert("arch".into(), arch.clone().into());
+                m.insert("stripped".into(), (*stripped).into());
+                m.insert("upx".into(), (*upx).into());
+                m.insert("upx_zeroed_header".into(), (*upx_zeroed_header).into());
+                m.insert(
+                    "entropy".into(),
+                    (f64::from(*entropy_milli) / 1000.0).into(),
+                );
+                m.insert("mirai_key".into(), (*mirai_key).into());
+                m.insert("c2".into(), c2.clone().into());
+                m.insert("urls".into(), urls.clone().into());
+                format!("Sample {shasum}: {kind} {}", arch.as_deref().unwrap_or(""))
+            }
+            EventKind::SessionFamily {
+                family,
+                sub_label,
+                confidence_pct,
+                evidence,
+            } => {
+                m.insert("family".into(), family.clone().into());
+                m.insert("sub_label".into(), sub_label.clone().into());
+                m.insert(
+                    "confidence".into(),
+                    (f64::from(*confidence_pct) / 100.0).into(),
+                );
+                m.insert("evidence".into(), evidence.clone().into());
+                format!("Session family: {family}")
             }
             EventKind::DownloadRequest { tool, url } => {
                 m.insert("tool".into(), tool.clone().into());

@@ -91,6 +91,19 @@ pub const MIGRATIONS: &[&str] = &[
         last_seen TEXT NOT NULL,
         times_seen INTEGER NOT NULL
     );",
+    // 3: triage and family labels.
+    "ALTER TABLE sessions ADD COLUMN family TEXT;
+    ALTER TABLE sessions ADD COLUMN family_label TEXT;
+    ALTER TABLE sessions ADD COLUMN family_confidence REAL;
+    CREATE INDEX sessions_family ON sessions(family);
+    CREATE TABLE triage (
+        sha256 TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        arch TEXT,
+        size INTEGER NOT NULL,
+        mirai_key INTEGER,
+        json TEXT NOT NULL
+    );",
 ];
 
 /// Opens the database read-write and brings its schema up to date.
@@ -220,6 +233,30 @@ impl Sink for SqliteSink {
                         )?
                         .execute(params![seq, session, ts, input])?;
                     }
+                    EventKind::SampleTriage {
+                        shasum,
+                        kind,
+                        arch,
+                        size,
+                        mirai_key,
+                        ..
+                    } => {
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO triage (sha256, kind, arch, size, mirai_key, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(params![shasum, kind, arch, i64::try_from(*size).unwrap_or(i64::MAX), mirai_key, r.json])?;
+                    }
+                    EventKind::SessionFamily {
+                        family,
+                        sub_label,
+                        confidence_pct,
+                        ..
+                    } => {
+                        tx.prepare_cached(
+                            "UPDATE sessions SET family = ?2, family_label = ?3, family_confidence = ?4 WHERE session = ?1",
+                        )?
+                        .execute(params![session, family, sub_label, f64::from(*confidence_pct) / 100.0])?;
+                    }
                     EventKind::DownloadRequest { tool, url } => {
                         tx.prepare_cached(
                             "INSERT OR IGNORE INTO download_requests (seq, session, timestamp, tool, url) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -305,13 +342,17 @@ pub struct SessionRow {
     pub commands: i64,
     /// Client telnet fingerprint.
     pub fingerprint: Option<String>,
+    /// Botnet family, once labelled.
+    pub family: Option<String>,
+    /// Its sub-label (a Mirai variant's token).
+    pub family_label: Option<String>,
 }
 
 /// The most recent `limit` sessions, newest first.
 pub fn recent_sessions(conn: &Connection, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT session, start_time, src_ip, src_port, dst_port, duration_ms, end_reason, username, password,
-                login_failures, commands, fingerprint
+                login_failures, commands, fingerprint, family, family_label
          FROM sessions ORDER BY start_time DESC, session DESC LIMIT ?1",
     )?;
     let rows = stmt
@@ -329,6 +370,8 @@ pub fn recent_sessions(conn: &Connection, limit: usize) -> Result<Vec<SessionRow
                 login_failures: r.get(9)?,
                 commands: r.get(10)?,
                 fingerprint: r.get(11)?,
+                family: r.get(12)?,
+                family_label: r.get(13)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
