@@ -415,6 +415,22 @@ async fn run_session(
         while let Some(event) = session.poll_event() {
             facts.observe(&event.kind);
             if matches!(event.kind, EventKind::SessionEnd { .. }) {
+                // URLs named in command lines that no tool on the device fetched (a
+                // missing `curl`, a wrong syntax) are recorded too.
+                for url in facts.unfetched_urls() {
+                    let request = Event {
+                        time: event.time,
+                        session: event.session,
+                        peer: event.peer,
+                        kind: EventKind::DownloadRequest {
+                            tool: "command-line".into(),
+                            url,
+                        },
+                    };
+                    if edge.recorder.record(request).await.is_err() {
+                        return;
+                    }
+                }
                 // The label comes before the session's last two events.
                 let label = edge.rules.classify(&facts.facts);
                 let family = Event {
@@ -524,6 +540,27 @@ impl Facts {
         }
     }
 
+    /// URLs in the command lines that no download tool asked for, in order.
+    fn unfetched_urls(&mut self) -> Vec<String> {
+        let fetched: Vec<String> = self
+            .facts
+            .downloads
+            .iter()
+            .map(|u| normalize_url(u))
+            .collect();
+        let mut out: Vec<String> = Vec::new();
+        for line in &self.facts.commands {
+            for url in busybait_intel::triage::urls(line.as_bytes()) {
+                let n = normalize_url(&url);
+                if !fetched.contains(&n) && !out.iter().any(|o| normalize_url(o) == n) {
+                    out.push(url);
+                }
+            }
+        }
+        self.facts.downloads.extend(out.iter().cloned());
+        out
+    }
+
     fn observe(&mut self, kind: &EventKind) {
         match kind {
             EventKind::CommandInput { input } => self.facts.commands.push(input.clone()),
@@ -621,4 +658,20 @@ async fn store_sample(
         facts.triage.push(t);
     }
     out
+}
+
+/// A URL without default ports and FTP user names, for comparing requests.
+fn normalize_url(url: &str) -> String {
+    let mut u = url.to_ascii_lowercase();
+    if let Some(rest) = u.strip_prefix("ftp://") {
+        if let Some((_, host)) = rest.split_once('@') {
+            u = format!("ftp://{host}");
+        }
+    }
+    for (scheme, port) in [("http://", ":80/"), ("tftp://", ":69/"), ("ftp://", ":21/")] {
+        if u.starts_with(scheme) {
+            u = u.replacen(port, "/", 1);
+        }
+    }
+    u
 }

@@ -204,3 +204,32 @@ fn echo_dropper_is_captured_as_a_sample() {
         .collect();
     assert_eq!(stored, distinct.len());
 }
+
+/// A samples directory at its quota refuses new samples with an event; the sensor
+/// goes on serving.
+#[test]
+fn samples_quota_is_an_event_not_a_crash() {
+    let sensor = Sensor::start_with("profile = \"oracle\"\n[store]\nsamples_quota_bytes = 100\n");
+    let mut c = sensor.connect_from(source(70));
+    c.login();
+    c.send(b"echo small > /tmp/a; chmod 777 /tmp/a\r\n");
+    c.read_until(b"\x1b[6n", std::time::Duration::from_secs(10));
+    let big = "x".repeat(300);
+    c.send(format!("echo {big} > /tmp/b; chmod 777 /tmp/b\r\n").as_bytes());
+    c.read_until(b"\x1b[6n", std::time::Duration::from_secs(10));
+    c.send(b"/bin/busybox ALIVE\r\n");
+    c.read_until(
+        b"ALIVE: applet not found",
+        std::time::Duration::from_secs(10),
+    );
+    let events = sensor.wait_for_events("quota event", |e| {
+        e.iter()
+            .any(|v| v["eventid"] == "busybait.limit" && v["limit"] == "samples_quota_bytes")
+    });
+    let stored: Vec<&str> = events
+        .iter()
+        .filter(|v| v["eventid"] == "cowrie.session.file_download")
+        .map(|v| v["destfile"].as_str().unwrap())
+        .collect();
+    assert_eq!(stored, ["/tmp/a"]);
+}

@@ -138,7 +138,7 @@ fn satori_and_gafgyt_sessions_reach_their_end() {
         });
         let urls: Vec<String> = events
             .iter()
-            .filter(|v| v["eventid"] == "busybait.download.request")
+            .filter(|v| v["eventid"] == "busybait.download.request" && v["tool"] != "command-line")
             .map(|v| v["url"].as_str().unwrap().to_string())
             .collect();
         let has = |tool: &str| applets.contains(&tool);
@@ -169,5 +169,31 @@ fn satori_and_gafgyt_sessions_reach_their_end() {
             .collect();
         // The `busybox --list` session, then Satori, then Gafgyt.
         assert_eq!(families[1..], ["satori", "gafgyt"], "{profile}");
+        // Every URL of the Gafgyt one-liner is recorded, fetched or not: what the
+        // device's tools did not fetch comes as `command-line` requests at the end.
+        let mut all: Vec<String> = events
+            .iter()
+            .filter(|v| v["eventid"] == "busybait.download.request")
+            .map(|v| {
+                v["url"]
+                    .as_str()
+                    .unwrap()
+                    .replace(":69/", "/")
+                    .replace(":21/", "/")
+                    .replace("anonymous@", "")
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(
+            all,
+            [
+                "ftp://127.0.0.1/z1.sh",
+                "http://127.0.0.1/z.sh",
+                "tftp://127.0.0.1/tz.sh",
+                "tftp://127.0.0.1/tz2.sh"
+            ],
+            "{profile}"
+        );
     }
 }

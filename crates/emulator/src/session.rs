@@ -934,6 +934,10 @@ impl Session {
                         },
                     },
                     ShellEvent::Executed(path) => EventKind::Executed { path: lossy(&path) },
+                    ShellEvent::FsFull => EventKind::LimitHit {
+                        limit: "vfs_bytes_per_source",
+                        value: self.config.vfs_limits.max_bytes,
+                    },
                     ShellEvent::File(file) => {
                         self.samples.push_back(file);
                         continue;

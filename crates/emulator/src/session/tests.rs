@@ -499,6 +499,46 @@ fn the_echo_dropper_and_downloads_become_samples() {
 }
 
 #[test]
+fn an_echo_chain_stops_at_the_file_system_cap_with_an_event() {
+    let mut cfg = config("ipcam-mipsel", Limits::default());
+    Arc::get_mut(&mut cfg).unwrap().vfs_limits = crate::vfs::VfsLimits {
+        max_bytes: 1000,
+        max_nodes: 100,
+    };
+    let mut h = Harness::with(cfg);
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    let chunk: String = std::iter::repeat_n("\\x41", 128).collect();
+    for i in 0..10 {
+        let line = format!(
+            "echo -ne '{chunk}' {} /tmp/upnp\r\n",
+            if i == 0 { ">" } else { ">>" }
+        );
+        h.send(line.as_bytes());
+    }
+    let limits: Vec<EventKind> = h
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, EventKind::LimitHit { .. }))
+        .collect();
+    assert_eq!(
+        limits.len(),
+        3,
+        "once per line that hit the cap: 7 x 128 fit in 1000"
+    );
+    assert_eq!(
+        limits[0],
+        EventKind::LimitHit {
+            limit: "vfs_bytes_per_source",
+            value: 1000
+        }
+    );
+    assert!(!h.session.is_closed(), "the session goes on");
+    h.session.close(h.now, CloseReason::ClientClosed);
+    assert_eq!(h.session.poll_sample().unwrap().data.len(), 7 * 128);
+}
+
+#[test]
 fn output_doubles_iac() {
     let mut h = Harness::new("oracle");
     h.advance(ms(10));

@@ -71,6 +71,8 @@ pub enum ShellEvent {
     Executed(Vec<u8>),
     /// A file the attacker finished writing (a sample for the capture).
     File(crate::vfs::FinishedFile),
+    /// The file system cap for this source was hit (once per line).
+    FsFull,
 }
 
 /// What the shell shares with the session while a line runs.
@@ -233,6 +235,8 @@ pub struct Sh {
     pub term_width: usize,
     /// How far each `read` has consumed its input (keyed by the input's identity).
     pub read_offsets: std::collections::HashMap<usize, usize>,
+    /// The file-system cap was reported on this line already.
+    pub fs_full_reported: bool,
 }
 
 /// Resolves once after returning `Pending` once: a suspension point.
@@ -320,7 +324,12 @@ impl Sh {
             Sink::File(path) => {
                 let now = self.now_secs();
                 let path = path.clone();
-                let _ = self.vfs.write(b"/", &path, bytes, true, now);
+                if let Err(Errno::NoSpace) = self.vfs.write(b"/", &path, bytes, true, now) {
+                    if !self.fs_full_reported {
+                        self.fs_full_reported = true;
+                        self.event(ShellEvent::FsFull);
+                    }
+                }
             }
             Sink::Capture(buf) => {
                 let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());

@@ -139,6 +139,7 @@ impl Shell {
             levels: Vec::new(),
             term_width: 80,
             read_offsets: HashMap::new(),
+            fs_full_reported: false,
         };
         Self {
             sh: Some(Box::new(sh)),
@@ -213,6 +214,7 @@ impl Shell {
         self.lock().interrupted = false;
         sh.steps = 0;
         sh.read_offsets.clear();
+        sh.fs_full_reported = false;
         let src = line.to_vec();
         self.running = Some(Box::pin(async move {
             let outcome = run_line(&mut sh, &src).await;
