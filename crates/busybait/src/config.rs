@@ -253,6 +253,10 @@ pub struct StoreConfig {
     /// Most bytes the samples directory may hold; beyond it new samples are refused
     /// (with a `busybait.limit` event) and the sensor goes on.
     pub samples_quota_bytes: u64,
+    /// Record every session in `sessions/<id>.cast` and `.raw`.
+    pub recordings: bool,
+    /// Bytes recorded per session at most (both directions); the rest is not recorded.
+    pub max_recording_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -263,6 +267,8 @@ impl Default for StoreConfig {
             jsonl: true,
             sqlite: true,
             samples_quota_bytes: 1024 * 1024 * 1024,
+            recordings: true,
+            max_recording_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -65,6 +65,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Play a session's recording in the terminal (output as the attacker saw it).
+    Replay {
+        /// The 12-hex-digit session id.
+        session: String,
+        /// Data directory.
+        #[arg(long, value_name = "DIR", default_value = "busybait-data")]
+        data_dir: PathBuf,
+        /// Playback speed (2 = twice as fast); pauses are cut to 2 s.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
     /// Show one session: its events and a transcript of logins and commands.
     Show {
         /// The 12-hex-digit session id.
@@ -131,5 +142,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => read::sessions(&data_dir, limit, json),
         Command::Show { session, data_dir } => read::show(&data_dir, &session),
+        Command::Replay {
+            session,
+            data_dir,
+            speed,
+        } => read::replay(&data_dir, &session, speed),
     }
 }

@@ -117,3 +117,40 @@ pub fn show(data_dir: &Path, session: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+pub fn replay(data_dir: &Path, session: &str, speed: f64) -> anyhow::Result<()> {
+    if SessionId::parse(session).is_none() {
+        bail!("{session:?} is not a session id (12 hex digits; see `busybait sessions`)");
+    }
+    if !(speed.is_finite() && speed > 0.0) {
+        bail!("--speed must be a positive number");
+    }
+    let path = data_dir.join("sessions").join(format!("{session}.cast"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (is `recordings` on?)", path.display()))?;
+    let mut out = std::io::stdout().lock();
+    let mut last = 0.0f64;
+    for line in text.lines().skip(1) {
+        let Ok(serde_json::Value::Array(ev)) = serde_json::from_str::<serde_json::Value>(line)
+        else {
+            continue;
+        };
+        let (Some(t), Some(kind), Some(data)) = (
+            ev.first().and_then(serde_json::Value::as_f64),
+            ev.get(1).and_then(serde_json::Value::as_str),
+            ev.get(2).and_then(serde_json::Value::as_str),
+        ) else {
+            continue;
+        };
+        if kind != "o" {
+            continue;
+        }
+        let wait = ((t - last) / speed).clamp(0.0, 2.0);
+        last = t;
+        out.flush()?;
+        std::thread::sleep(std::time::Duration::from_secs_f64(wait));
+        out.write_all(data.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -21,6 +21,7 @@ use anyhow::Context;
 use busybait_emulator::{Device, Now, Session, SessionConfig};
 use busybait_events::{CloseReason, Event, EventKind, Peer, SensorIdentity, SessionId};
 use busybait_intel::classify::{Rules, SessionFacts};
+use busybait_store::recording::Recording;
 use busybait_store::samples::{SampleError, SampleStore};
 use busybait_store::sensor::SensorState;
 use busybait_store::{Recorder, RecorderConfig, RecorderHandle};
@@ -399,12 +400,15 @@ async fn run_session(
     let _ =
         socket2::SockRef::from(&stream).set_send_buffer_size(edge.config.limits.send_buffer_bytes);
     let limits = &edge.config.limits;
+    let started = std::time::Instant::now();
+    let id = new_session_id();
     let mut session = Session::new(
         edge.session_config.clone(),
-        new_session_id(),
+        id,
         Peer { src, dst },
         Now::system(),
     );
+    let mut recording = start_recording(&edge, id, src);
     let mut shutdown = edge.shutdown.clone();
     let mut read_buf = vec![0u8; limits.read_buffer_bytes];
     let mut out = Vec::new();
@@ -478,6 +482,7 @@ async fn run_session(
         }
         out.clear();
         if session.poll_transmit(&mut out) {
+            record_io(&mut recording, started, false, &out);
             let write = tokio::time::timeout(limits.idle_timeout, stream.write_all(&out)).await;
             match write {
                 Ok(Ok(())) => {}
@@ -505,7 +510,11 @@ async fn run_session(
         tokio::select! {
             r = stream.read(&mut read_buf) => match r {
                 Ok(0) => session.close(Now::system(), CloseReason::ClientClosed),
-                Ok(n) => session.handle_input(Now::system(), read_buf.get(..n).unwrap_or_default()),
+                Ok(n) => {
+                    let input = read_buf.get(..n).unwrap_or_default();
+                    record_io(&mut recording, started, true, input);
+                    session.handle_input(Now::system(), input);
+                }
                 Err(_) => session.close(Now::system(), CloseReason::IoError),
             },
             _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Now::system()),
@@ -514,6 +523,53 @@ async fn run_session(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+    if let Some(rec) = recording {
+        if let Err(e) = rec.finish() {
+            tracing::warn!(error = %e, "could not finish a session recording");
+        }
+    }
+}
+
+/// Opens `sessions/<id>.cast` and `.raw`; a failure only loses the recording.
+fn start_recording(edge: &Edge, id: SessionId, src: SocketAddr) -> Option<Recording> {
+    if !edge.config.store.recordings {
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let title = format!("busybait session {id} from {src}");
+    match Recording::create(
+        &edge.config.data_dir,
+        &id.to_string(),
+        &title,
+        80,
+        24,
+        now,
+        edge.config.store.max_recording_bytes,
+    ) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot record a session");
+            None
+        }
+    }
+}
+
+/// Appends to a recording; on a write error the recording stops, the session goes on.
+fn record_io(
+    recording: &mut Option<Recording>,
+    started: std::time::Instant,
+    input: bool,
+    data: &[u8],
+) {
+    if let Some(rec) = recording {
+        if let Err(e) = rec.record(started.elapsed(), input, data) {
+            tracing::warn!(error = %e, "session recording stopped");
+            *recording = None;
+        }
+    }
 }
 
 /// What the classifier learns about a session from its events.

@@ -343,3 +343,60 @@ fn profiles_lists_one_per_line_name_first() {
         .collect();
     assert_eq!(names, PROFILES);
 }
+
+#[test]
+fn sessions_are_recorded_as_asciicast_and_raw_bytes() {
+    let sensor = Sensor::start("oracle");
+    let mut c = sensor.connect_from(source(6));
+    c.login();
+    c.send(b"echo -ne '\\x7fELF\\xff\\x00'; echo; /bin/busybox RECDONE\r\n");
+    c.read_until(b"RECDONE: applet not found", STEP);
+    c.send(b"exit\r\n");
+    let rest = c.read_to_close(STEP);
+    let _ = rest;
+    let (dir, _) = sensor.stop();
+    let events = util::read_events(dir.path());
+    let id = events[0]["session"].as_str().unwrap().to_string();
+    // The raw side file holds exactly the bytes the client received.
+    let raw = std::fs::read(dir.path().join(format!("sessions/{id}.raw"))).unwrap();
+    let mut received = Vec::new();
+    let mut sent = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        let len = u32::from_le_bytes(raw[i + 9..i + 13].try_into().unwrap()) as usize;
+        let data = &raw[i + 13..i + 13 + len];
+        if raw[i] == b'o' {
+            received.extend_from_slice(data)
+        } else {
+            sent.extend_from_slice(data)
+        }
+        i += 13 + len;
+    }
+    assert!(
+        util::find(&received, b"\x7fELF\xff\xff\x00").is_some(),
+        "IAC doubled on the wire"
+    );
+    assert!(util::find(&sent, b"/bin/busybox RECDONE").is_some());
+    assert!(received.ends_with(b"exit\r\n"));
+    // asciinema itself accepts the cast.
+    let cast = dir.path().join(format!("sessions/{id}.cast"));
+    let out = std::process::Command::new("asciinema")
+        .arg("cat")
+        .arg(&cast)
+        .output()
+        .expect("asciinema is needed for this test (scripts/test installs it: pip install asciinema==2.4.0)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(util::find(&out.stdout, b"RECDONE: applet not found").is_some());
+    // And `busybait replay` plays it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(["replay", &id, "--speed", "1000", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(util::find(&out.stdout, b"RECDONE: applet not found").is_some());
+}

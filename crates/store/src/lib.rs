@@ -11,6 +11,7 @@
 //! The durability contract is in `docs/DURABILITY.md`.
 
 pub mod jsonl;
+pub mod recording;
 pub mod samples;
 pub mod sensor;
 pub mod sqlite;
