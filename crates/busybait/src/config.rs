@@ -46,6 +46,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Event storage.
     pub store: StoreConfig,
+    /// Downloading what bots ask for (off by default).
+    pub fetch: crate::fetch::FetchConfig,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             store: StoreConfig::default(),
+            fetch: crate::fetch::FetchConfig::default(),
         }
     }
 }
@@ -273,7 +276,7 @@ impl Default for StoreConfig {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }
@@ -300,6 +303,8 @@ impl Config {
             ("limits.read_buffer_bytes", l.read_buffer_bytes),
             ("limits.send_buffer_bytes", l.send_buffer_bytes),
             ("store.queue_depth", self.store.queue_depth),
+            ("fetch.max_concurrent", self.fetch.max_concurrent),
+            ("fetch.max_per_host", self.fetch.max_per_host),
         ] {
             if v == 0 {
                 bail!("{name} must be at least 1");
@@ -316,6 +321,7 @@ impl Config {
         if !self.store.jsonl && !self.store.sqlite {
             bail!("store: at least one of jsonl and sqlite must be on");
         }
+        crate::fetch::Policy::new(&self.fetch).context("fetch: allow/deny")?;
         Ok(())
     }
 
@@ -394,6 +400,16 @@ mod tests {
         c.check().unwrap();
         assert_eq!(c.limits.login_timeout, Duration::from_secs(60));
         assert!(c.auth.policy(&c.selected_profile().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn bad_fetch_ranges_are_errors() {
+        let c: Config = toml::from_str("[fetch]\nallow = [\"10.0.0.0/33\"]\n").unwrap();
+        let err = format!("{:#}", c.check().unwrap_err());
+        assert!(
+            err.contains("fetch: allow/deny") && err.contains("/33"),
+            "{err}"
+        );
     }
 
     #[test]

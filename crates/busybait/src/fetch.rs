@@ -1,0 +1,504 @@
+//! The fetcher: downloads what a session's `wget` asked for, only when the operator
+//! turned fetching on (`[fetch] enabled = true`), outside the session task.
+//!
+//! Every address is checked after DNS resolution and again on every redirect against
+//! the allow/deny policy: private, loopback, link-local, multicast and reserved ranges
+//! are denied unless an `allow` entry covers them. Size, time, redirects, concurrency
+//! (global and per host) and the request rate are capped; a URL fetched once is served
+//! from a bounded cache. Only plain HTTP is fetched; other schemes are refused (the
+//! tool then fails as on an unreachable host).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+/// `[fetch]` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Off by default: nothing connects out unless the operator says so.
+    pub enabled: bool,
+    /// CIDRs allowed even if a deny rule covers them (e.g. `127.0.0.0/8` in tests).
+    pub allow: Vec<String>,
+    /// Extra CIDRs to deny.
+    pub deny: Vec<String>,
+    /// Largest body fetched.
+    pub max_bytes: u64,
+    /// Longest a fetch may take.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub timeout: Duration,
+    /// Redirects followed at most.
+    pub max_redirects: u32,
+    /// Fetches in flight at once.
+    pub max_concurrent: usize,
+    /// Fetches in flight to one host at once.
+    pub max_per_host: usize,
+    /// Fetches started per minute, all sessions together.
+    pub max_per_minute: u32,
+    /// URLs whose result is remembered.
+    pub cache_entries: usize,
+    /// Bytes of bodies remembered, all URLs together.
+    pub cache_bytes: u64,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            max_bytes: 16 * 1024 * 1024,
+            timeout: Duration::from_secs(30),
+            max_redirects: 3,
+            max_concurrent: 16,
+            max_per_host: 2,
+            max_per_minute: 60,
+            cache_entries: 1024,
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// A CIDR block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `a.b.c.d/n`, `x::/n`, or a bare address.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        let (a, p) = s.split_once('/').unwrap_or((s, ""));
+        let addr: IpAddr = a
+            .parse()
+            .with_context(|| format!("{s:?} is not an address or CIDR"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if p.is_empty() {
+            max
+        } else {
+            p.parse().with_context(|| format!("bad prefix in {s:?}"))?
+        };
+        if prefix > max {
+            bail!("prefix /{prefix} too long in {s:?}");
+        }
+        Ok(Self { addr, prefix })
+    }
+
+    /// Whether `ip` is in the block.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Ranges denied unless allowed: loopback, private, link-local, CGNAT, documentation,
+/// benchmarking, multicast, reserved, and their IPv6 kin.
+const DENIED: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::/128",
+    "::1/128",
+    "::ffff:0:0/96",
+    "64:ff9b::/96",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+    "2001:db8::/32",
+];
+
+/// The address policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    allow: Vec<Cidr>,
+    deny: Vec<Cidr>,
+}
+
+impl Policy {
+    /// From the config.
+    pub fn new(config: &FetchConfig) -> anyhow::Result<Self> {
+        let parse = |v: &[String]| {
+            v.iter()
+                .map(|s| Cidr::parse(s))
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        let mut deny = parse(&config.deny)?;
+        for d in DENIED {
+            deny.push(Cidr::parse(d)?);
+        }
+        Ok(Self {
+            allow: parse(&config.allow)?,
+            deny,
+        })
+    }
+
+    /// Whether fetching from `ip` is allowed.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        self.allow.iter().any(|c| c.contains(ip)) || !self.deny.iter().any(|c| c.contains(ip))
+    }
+}
+
+/// Why a fetch failed (logged; the session only sees "refused").
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Not an `http://` URL.
+    #[error("unsupported URL scheme")]
+    Scheme,
+    /// No address the policy allows.
+    #[error("{0}: every address is denied by the fetch policy")]
+    Denied(String),
+    /// Rate, concurrency.
+    #[error("fetch limits reached")]
+    Busy,
+    /// The body is too large.
+    #[error("body larger than {0} bytes")]
+    TooLarge(u64),
+    /// Too many redirects, a bad response.
+    #[error("{0}")]
+    Protocol(String),
+    /// Network.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Timeout.
+    #[error("timed out")]
+    Timeout,
+}
+
+/// The fetcher shared by all sessions.
+pub struct Fetcher {
+    config: FetchConfig,
+    policy: Policy,
+    slots: Semaphore,
+    per_host: Mutex<HashMap<String, usize>>,
+    rate: Mutex<(Instant, u32)>,
+    cache: Mutex<Cache>,
+}
+
+/// Results by URL; emptied when either bound would be passed (bots fetch the same few
+/// URLs in bursts, so a simple reset loses little).
+#[derive(Default)]
+struct Cache {
+    results: HashMap<String, Option<Arc<Vec<u8>>>>,
+    bytes: u64,
+}
+
+impl Fetcher {
+    /// A fetcher for the config (which must have `enabled`).
+    pub fn new(config: FetchConfig) -> anyhow::Result<Self> {
+        let policy = Policy::new(&config)?;
+        Ok(Self {
+            slots: Semaphore::new(config.max_concurrent.max(1)),
+            per_host: Mutex::new(HashMap::new()),
+            rate: Mutex::new((Instant::now(), 0)),
+            cache: Mutex::new(Cache::default()),
+            config,
+            policy,
+        })
+    }
+
+    /// Fetches `url`; `None` if it failed (the reason is logged).
+    pub async fn fetch(&self, url: &str) -> Option<Arc<Vec<u8>>> {
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .results
+            .get(url)
+        {
+            return hit.clone();
+        }
+        let result = match tokio::time::timeout(self.config.timeout, self.fetch_uncached(url)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout),
+        };
+        let (value, lasting) = match result {
+            Ok(body) => (Some(Arc::new(body)), true),
+            Err(e) => {
+                tracing::info!(url, error = %e, "fetch failed");
+                // A busy fetcher or a network hiccup may pass; a policy answer will not.
+                let lasting = matches!(
+                    e,
+                    FetchError::Scheme | FetchError::Denied(_) | FetchError::TooLarge(_)
+                );
+                (None, lasting)
+            }
+        };
+        if lasting {
+            let size = value.as_ref().map_or(0, |b| b.len() as u64);
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.results.len() >= self.config.cache_entries
+                || cache.bytes.saturating_add(size) > self.config.cache_bytes
+            {
+                cache.results.clear();
+                cache.bytes = 0;
+            }
+            if size <= self.config.cache_bytes {
+                cache.bytes += size;
+                cache.results.insert(url.to_string(), value.clone());
+            }
+        }
+        value
+    }
+
+    fn take_rate(&self) -> bool {
+        let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        if rate.0.elapsed() >= Duration::from_secs(60) {
+            *rate = (Instant::now(), 0);
+        }
+        if rate.1 >= self.config.max_per_minute {
+            return false;
+        }
+        rate.1 += 1;
+        true
+    }
+
+    async fn fetch_uncached(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        if !self.take_rate() {
+            return Err(FetchError::Busy);
+        }
+        let _slot = self.slots.try_acquire().map_err(|_| FetchError::Busy)?;
+        let mut url = url.to_string();
+        for _ in 0..=self.config.max_redirects {
+            let (host, port, path) = split_http(&url).ok_or(FetchError::Scheme)?;
+            let _host_slot = HostSlot::take(&self.per_host, &host, self.config.max_per_host)
+                .ok_or(FetchError::Busy)?;
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+                .await?
+                .collect();
+            let addr = addrs
+                .into_iter()
+                .find(|a| self.policy.permits(a.ip()))
+                .ok_or_else(|| FetchError::Denied(host.clone()))?;
+            match get(addr, &host, port, &path, self.config.max_bytes).await? {
+                Response::Body(b) => return Ok(b),
+                Response::Redirect(location) => {
+                    url = if location.starts_with("http://") || location.starts_with("https://") {
+                        location
+                    } else {
+                        format!("http://{host}:{port}/{}", location.trim_start_matches('/'))
+                    };
+                }
+            }
+        }
+        Err(FetchError::Protocol("too many redirects".into()))
+    }
+}
+
+/// A per-host concurrency slot, released on drop.
+struct HostSlot<'a> {
+    map: &'a Mutex<HashMap<String, usize>>,
+    host: String,
+}
+
+impl<'a> HostSlot<'a> {
+    fn take(map: &'a Mutex<HashMap<String, usize>>, host: &str, max: usize) -> Option<Self> {
+        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(host.to_string()).or_insert(0);
+        if *n >= max.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            map,
+            host: host.to_string(),
+        })
+    }
+}
+
+impl Drop for HostSlot<'_> {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.host) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.host);
+            }
+        }
+    }
+}
+
+fn split_http(url: &str) -> Option<(String, u16, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (rest.get(..i)?, rest.get(i..)?.to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().ok()?),
+        None => (hostport.to_string(), 80),
+    };
+    (!host.is_empty()).then_some((host, port, path))
+}
+
+enum Response {
+    Body(Vec<u8>),
+    Redirect(String),
+}
+
+/// Headers read at most.
+const MAX_HEADER: usize = 16 * 1024;
+
+/// One HTTP/1.0 GET (so that no server answers in chunks).
+async fn get(
+    addr: SocketAddr,
+    host: &str,
+    port: u16,
+    path: &str,
+    max: u64,
+) -> Result<Response, FetchError> {
+    let mut s = TcpStream::connect(addr).await?;
+    let host_header = if port == 80 {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: Wget\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 8192];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > MAX_HEADER {
+            return Err(FetchError::Protocol("response headers too long".into()));
+        }
+        let n = s.read(&mut tmp).await?;
+        if n == 0 {
+            return Err(FetchError::Protocol(
+                "connection closed in the headers".into(),
+            ));
+        }
+        buf.extend_from_slice(tmp.get(..n).unwrap_or_default());
+    };
+    let head = String::from_utf8_lossy(buf.get(..header_end).unwrap_or_default()).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| FetchError::Protocol("no status line".into()))?;
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    if (300..400).contains(&status) {
+        let location = header("location")
+            .ok_or_else(|| FetchError::Protocol("redirect without Location".into()))?;
+        return Ok(Response::Redirect(location));
+    }
+    if status != 200 {
+        return Err(FetchError::Protocol(format!("HTTP status {status}")));
+    }
+    let length: Option<u64> = header("content-length").and_then(|v| v.parse().ok());
+    if length.is_some_and(|l| l > max) {
+        return Err(FetchError::TooLarge(max));
+    }
+    let mut body = buf.split_off(header_end);
+    loop {
+        if body.len() as u64 > max {
+            return Err(FetchError::TooLarge(max));
+        }
+        if length.is_some_and(|l| body.len() as u64 >= l) {
+            break;
+        }
+        let n = s.read(&mut tmp).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(tmp.get(..n).unwrap_or_default());
+    }
+    if let Some(l) = length {
+        body.truncate(usize::try_from(l).unwrap_or(usize::MAX));
+    }
+    Ok(Response::Body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_denies_private_and_loopback_unless_allowed() {
+        let p = Policy::new(&FetchConfig::default()).unwrap();
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.20.0.1",
+            "169.254.1.1",
+            "::1",
+            "fe80::1",
+            "100.64.0.1",
+            "224.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(!p.permits(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+            assert!(p.permits(ip.parse().unwrap()), "{ip}");
+        }
+        let cfg = FetchConfig {
+            allow: vec!["127.0.0.0/8".into()],
+            deny: vec!["8.8.8.0/24".into()],
+            ..FetchConfig::default()
+        };
+        let p = Policy::new(&cfg).unwrap();
+        assert!(p.permits("127.0.0.1".parse().unwrap()));
+        assert!(!p.permits("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("1.2.3.4/33").is_err());
+        assert!(Cidr::parse("nope").is_err());
+    }
+
+    #[test]
+    fn urls_split() {
+        assert_eq!(
+            split_http("http://127.0.0.1:8080/bins/x.arm"),
+            Some(("127.0.0.1".into(), 8080, "/bins/x.arm".into()))
+        );
+        assert_eq!(split_http("http://h"), Some(("h".into(), 80, "/".into())));
+        assert_eq!(split_http("ftp://h/x"), None);
+        assert_eq!(split_http("http://:80/"), None);
+    }
+}
