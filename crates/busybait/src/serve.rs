@@ -19,12 +19,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use busybait_emulator::shell::FetchResult;
+use busybait_emulator::vfs::StagedBytes;
 use busybait_emulator::{Device, FetchId, Now, Session, SessionConfig};
 use busybait_events::{CloseReason, Event, EventKind, Peer, SensorIdentity, SessionId};
 use busybait_intel::classify::{Rules, SessionFacts};
 use busybait_store::recording::Recording;
 use busybait_store::samples::{SampleError, SampleStore};
 use busybait_store::sensor::SensorState;
+use busybait_store::staging::{SessionStaging, Staging};
 use busybait_store::{Recorder, RecorderConfig, RecorderHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -68,6 +70,8 @@ impl Stats {
 struct Edge {
     config: Config,
     samples: Arc<SampleStore>,
+    /// Files being written, on disk as they grow.
+    staging: Staging,
     /// Present only with `[fetch] enabled = true`.
     fetcher: Option<Arc<Fetcher>>,
     rules: Rules,
@@ -149,11 +153,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("opening the samples in {}", config.data_dir.display()))?,
     );
 
+    let staging = Staging::open(&config.data_dir)
+        .with_context(|| format!("opening the staging area in {}", config.data_dir.display()))?;
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let result = runtime.block_on(serve(config, session_config, handle, samples));
+    let result = runtime.block_on(serve(config, session_config, handle, samples, staging));
     drop(runtime);
     recorder.shutdown().context("flushing the event stores")?;
     tracing::info!("stores flushed");
@@ -165,6 +172,7 @@ async fn serve(
     session_config: Arc<SessionConfig>,
     recorder: RecorderHandle,
     samples: Arc<SampleStore>,
+    staging: Staging,
 ) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Vec::new();
@@ -202,6 +210,7 @@ async fn serve(
     let edge = Arc::new(Edge {
         config,
         samples,
+        staging,
         fetcher,
         rules,
         mirai_credentials,
@@ -215,6 +224,7 @@ async fn serve(
         next_conn: AtomicU64::new(0),
         shutdown: shutdown_rx,
     });
+    recover_staged(&edge).await?;
     let mut accept_tasks = Vec::new();
     for listener in listeners {
         accept_tasks.push(tokio::spawn(accept_loop(edge.clone(), listener)));
@@ -426,6 +436,7 @@ async fn run_session(
         Now::system(),
     );
     let mut recording = start_recording(&edge, id, src);
+    let mut staging = Some(edge.staging.session(&id.to_string(), src, dst));
     let mut shutdown = edge.shutdown.clone();
     let mut read_buf = vec![0u8; limits.read_buffer_bytes];
     let mut out = Vec::new();
@@ -492,6 +503,10 @@ async fn run_session(
                 }
             }
         }
+        let staged: Vec<StagedBytes> = std::iter::from_fn(|| session.poll_staged()).collect();
+        if !staged.is_empty() {
+            staging = stage(staging, staged).await;
+        }
         while let Some((fetch_id, request)) = session.poll_fetch() {
             start_fetch(&edge, &fetch_tx, fetch_id, request);
         }
@@ -548,11 +563,82 @@ async fn run_session(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+    // Every file is a sample now; the staged copies are no longer needed.
+    if let Some(staging) = staging {
+        match tokio::task::spawn_blocking(move || staging.remove()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot remove a session's staging"),
+            Err(e) => tracing::warn!(error = %e, "staging task failed"),
+        }
+    }
     if let Some(rec) = recording {
         if let Err(e) = rec.finish() {
             tracing::warn!(error = %e, "could not finish a session recording");
         }
     }
+}
+
+/// Writes a session's new bytes to its staging area, off the async threads. On a disk
+/// error staging stops for the session (logged); capture at the end is unaffected.
+async fn stage(staging: Option<SessionStaging>, batch: Vec<StagedBytes>) -> Option<SessionStaging> {
+    let mut staging = staging?;
+    let work = tokio::task::spawn_blocking(move || {
+        for b in &batch {
+            staging.write(&b.path, b.offset, &b.data)?;
+        }
+        Ok::<_, busybait_store::StoreError>(staging)
+    })
+    .await;
+    match work {
+        Ok(Ok(staging)) => Some(staging),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "staging stopped for a session");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "staging task failed");
+            None
+        }
+    }
+}
+
+/// Stores what sessions of a crashed run were writing as samples, each with a
+/// `cowrie.session.file_download` event under its session's id, before serving.
+async fn recover_staged(edge: &Arc<Edge>) -> anyhow::Result<()> {
+    let staging = edge.staging.clone();
+    let recovered = tokio::task::spawn_blocking(move || staging.recover())
+        .await
+        .context("staging recovery task")?
+        .context("recovering staged files")?;
+    if !recovered.is_empty() {
+        tracing::warn!(
+            files = recovered.len(),
+            "storing files that sessions were writing when the sensor stopped"
+        );
+    }
+    let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+    for r in recovered {
+        let (src, dst) = r.peer.unwrap_or((unknown, unknown));
+        let file = busybait_emulator::vfs::FinishedFile {
+            path: r.path,
+            data: Arc::new(r.data),
+            url: None,
+        };
+        let mut facts = SessionFacts::default();
+        for kind in store_sample(edge, file, &mut facts).await {
+            let event = Event {
+                time: std::time::SystemTime::now(),
+                session: SessionId::parse(&r.session).unwrap_or(SessionId::from_u64(0)),
+                peer: Peer { src, dst },
+                kind,
+            };
+            edge.recorder
+                .record(event)
+                .await
+                .map_err(|_| anyhow::anyhow!("event recorder stopped"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Downloads for a session in a task of its own; the answer comes back on `answers`.

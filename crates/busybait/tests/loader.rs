@@ -450,3 +450,52 @@ fn fetching_over_tftp_lands_the_binary_as_a_sample() {
     let stored = sensor.data_dir.path().join("samples").join(&sha);
     assert_eq!(std::fs::read(stored).unwrap(), binary);
 }
+
+#[test]
+fn a_file_being_written_survives_a_crash_of_the_sensor() {
+    let config = "profile = \"xiongmai-dvr\"\n";
+    let sensor = Sensor::start_with(config);
+    let mut client = sensor.connect();
+    client.login();
+    client
+        .send(b"cd /var; echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01' > upnp; /bin/busybox ECCHI\r\n");
+    client.send(b"echo -ne '\\x01\\x00' >> upnp; /bin/busybox ECCHI\r\n");
+    // The edge stages a line's new bytes before it sends the line's output.
+    for _ in 0..2 {
+        client.read_until(
+            b"ECCHI: applet not found\r\n# ",
+            std::time::Duration::from_secs(10),
+        );
+    }
+    let session = sensor.wait_for_events("the login", |e| {
+        e.iter().any(|v| v["eventid"] == "cowrie.login.success")
+    })[0]["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = sensor.kill9();
+    let partial = b"\x7fELF\x01\x01\x01\x00".to_vec();
+    let sha: String = Sha256::digest(&partial)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sensor = Sensor::start_in(dir, config);
+    let events = sensor.wait_for_events("the recovered file", |e| {
+        e.iter()
+            .any(|v| v["eventid"] == "cowrie.session.file_download")
+    });
+    let file = events
+        .iter()
+        .find(|v| v["eventid"] == "cowrie.session.file_download")
+        .unwrap();
+    assert_eq!(file["destfile"], "/var/upnp");
+    assert_eq!(file["shasum"], sha.as_str());
+    assert_eq!(file["session"], session.as_str());
+    assert_eq!(file["src_ip"], "127.0.0.1");
+    let stored = sensor.data_dir.path().join("samples").join(&sha);
+    assert_eq!(std::fs::read(stored).unwrap(), partial);
+    let leftovers = std::fs::read_dir(sensor.data_dir.path().join("staging"))
+        .unwrap()
+        .count();
+    assert_eq!(leftovers, 0, "recovered staging is removed");
+}

@@ -165,6 +165,8 @@ pub struct Session {
     samples: VecDeque<crate::vfs::FinishedFile>,
     /// Downloads for the edge to make, and the one the shell waits for.
     fetches: VecDeque<(FetchId, crate::shell::FetchRequest)>,
+    /// Bytes of files being written, for the edge to stage.
+    staged: VecDeque<crate::vfs::StagedBytes>,
     pending_fetch: Option<FetchId>,
     next_fetch: u64,
 }
@@ -203,6 +205,7 @@ impl Session {
             samples: VecDeque::new(),
             fetches: VecDeque::new(),
             pending_fetch: None,
+            staged: VecDeque::new(),
             next_fetch: 0,
             config,
         };
@@ -254,6 +257,27 @@ impl Session {
     /// overwritten, or left behind at the end of the session).
     pub fn poll_sample(&mut self) -> Option<crate::vfs::FinishedFile> {
         self.samples.pop_front()
+    }
+
+    /// The next bytes to stage on disk for a file still being written (so that a
+    /// crash loses nothing; the finished file comes through `poll_sample`).
+    pub fn poll_staged(&mut self) -> Option<crate::vfs::StagedBytes> {
+        self.staged.pop_front()
+    }
+
+    /// Queues staged bytes, joining an append to the one before it (an echo chain
+    /// is one write per line).
+    fn stage(&mut self, bytes: crate::vfs::StagedBytes) {
+        if let Some(last) = self.staged.back_mut() {
+            if last.path == bytes.path
+                && bytes.offset > 0
+                && last.offset + last.data.len() as u64 == bytes.offset
+            {
+                last.data.extend_from_slice(&bytes.data);
+                return;
+            }
+        }
+        self.staged.push_back(bytes);
     }
 
     /// The next download the edge should make (only with fetching on).
@@ -940,6 +964,10 @@ impl Session {
                     },
                     ShellEvent::File(file) => {
                         self.samples.push_back(file);
+                        continue;
+                    }
+                    ShellEvent::Staged(bytes) => {
+                        self.stage(bytes);
                         continue;
                     }
                 };

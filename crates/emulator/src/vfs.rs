@@ -8,7 +8,7 @@
 //! resolved here (`.`, `..`, symlinks with a loop limit); nothing reaches the host.
 //! The overlay has caps on bytes and files; hitting one is `ENOSPC`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::profile::Device;
@@ -454,6 +454,22 @@ pub struct Vfs {
     dirty: BTreeMap<Vec<u8>, Option<String>>,
     /// Captured files not yet taken by the session.
     finished: Vec<FinishedFile>,
+    /// Of each file being written, the bytes already handed out for staging.
+    staged: BTreeMap<Vec<u8>, u64>,
+    /// Files written since staging last looked.
+    changed: BTreeSet<Vec<u8>>,
+}
+
+/// New bytes of a file being written, for the edge to stage on disk so that a crash
+/// loses nothing: write `data` at `offset` (0 means start the staged copy afresh).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedBytes {
+    /// The file on the device.
+    pub path: Vec<u8>,
+    /// Where `data` goes in the staged copy.
+    pub offset: u64,
+    /// The new bytes.
+    pub data: Vec<u8>,
 }
 
 /// Joins `path` to `cwd` and normalises `.` and `..` lexically (symlinks are handled
@@ -517,12 +533,15 @@ impl Vfs {
             limits,
             dirty: BTreeMap::new(),
             finished: Vec::new(),
+            staged: BTreeMap::new(),
+            changed: BTreeSet::new(),
         }
     }
 
     /// Captures a written file now (it was executed, chmod-ed, removed, overwritten,
     /// or the session ends). Empty files and copies of base files are not samples.
     pub fn finish(&mut self, canonical: &[u8]) {
+        self.staged.remove(canonical);
         let Some(url) = self.dirty.remove(canonical) else {
             return;
         };
@@ -544,6 +563,38 @@ impl Vfs {
         for p in paths {
             self.finish(&p);
         }
+        self.changed.clear();
+    }
+
+    /// What files being written gained since the last call (see [`StagedBytes`]).
+    pub fn take_staged(&mut self) -> Vec<StagedBytes> {
+        let mut out = Vec::new();
+        for path in std::mem::take(&mut self.changed) {
+            if !self.dirty.contains_key(&path) {
+                continue;
+            }
+            let Some(Node::File(_, Content::Bytes(data))) = self.get(&path) else {
+                continue;
+            };
+            let len = data.len() as u64;
+            let done = self.staged.get(&path).copied().unwrap_or(0);
+            let (offset, new) = if len < done {
+                (0, data.as_slice())
+            } else {
+                let from = usize::try_from(done).unwrap_or(usize::MAX);
+                (done, data.get(from..).unwrap_or_default())
+            };
+            if new.is_empty() && offset > 0 {
+                continue;
+            }
+            out.push(StagedBytes {
+                path: path.clone(),
+                offset,
+                data: new.to_vec(),
+            });
+            self.staged.insert(path, len);
+        }
+        out
     }
 
     /// Captures a download that went to stdout (`wget -O - URL | sh`): it never becomes
@@ -760,6 +811,7 @@ impl Vfs {
             meta.mtime = now;
             self.bytes = total;
             self.dirty.entry(canonical.clone()).or_insert(None);
+            self.changed.insert(canonical.clone());
             return Ok(canonical);
         }
         let (meta, mut content) = match self.get(&canonical) {
@@ -788,6 +840,7 @@ impl Vfs {
             Node::File(meta, Content::Bytes(Arc::new(content))),
         )?;
         self.dirty.entry(canonical.clone()).or_insert(None);
+        self.changed.insert(canonical.clone());
         Ok(canonical)
     }
 

@@ -15,6 +15,7 @@ pub mod recording;
 pub mod samples;
 pub mod sensor;
 pub mod sqlite;
+pub mod staging;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,6 +3,7 @@
 use super::*;
 use crate::auth::{parse_credential_table, AuthMode, MIRAI_CREDENTIALS_TSV};
 use crate::profile::Profile;
+use crate::vfs::StagedBytes;
 use std::time::UNIX_EPOCH;
 
 const MIRAI_IAC_REPLY: &[u8] = &[
@@ -489,6 +490,47 @@ fn a_download_piped_into_sh_is_a_sample_and_runs() {
             Some("http://127.0.0.1/i.sh")
         )
     );
+}
+
+#[test]
+fn files_being_written_are_staged_as_they_grow() {
+    let mut h = Harness::new("ipcam-mipsel");
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    h.send(b"cd /tmp; echo -ne '\\x7f\\x45\\x4c\\x46' > upnp; /bin/busybox ECCHI\r\n");
+    let staged = |path: &[u8], offset: u64, data: &[u8]| StagedBytes {
+        path: path.to_vec(),
+        offset,
+        data: data.to_vec(),
+    };
+    assert_eq!(
+        h.session.poll_staged(),
+        Some(staged(b"/tmp/upnp", 0, b"\x7fELF"))
+    );
+    assert_eq!(h.session.poll_staged(), None);
+    // Two appends in one line come as one piece.
+    h.send(b"echo -ne '\\x01' >> upnp; echo -ne '\\x02' >> upnp; /bin/busybox ECCHI\r\n");
+    assert_eq!(
+        h.session.poll_staged(),
+        Some(staged(b"/tmp/upnp", 4, b"\x01\x02"))
+    );
+    // Truncating starts the staged copy again (the old content is a sample).
+    h.send(b"echo -n ab > upnp; /bin/busybox ECCHI\r\n");
+    assert_eq!(
+        h.session.poll_staged(),
+        Some(staged(b"/tmp/upnp", 0, b"ab"))
+    );
+    assert_eq!(
+        &h.session.poll_sample().unwrap().data[..],
+        b"\x7fELF\x01\x02"
+    );
+    h.send(b"chmod 777 upnp\r\n");
+    assert_eq!(
+        h.session.poll_staged(),
+        None,
+        "finished files are not staged"
+    );
+    assert_eq!(&h.session.poll_sample().unwrap().data[..], b"ab");
 }
 
 #[test]

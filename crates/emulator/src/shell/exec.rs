@@ -71,6 +71,8 @@ pub enum ShellEvent {
     Executed(Vec<u8>),
     /// A file the attacker finished writing (a sample for the capture).
     File(crate::vfs::FinishedFile),
+    /// New bytes of a file still being written.
+    Staged(crate::vfs::StagedBytes),
     /// The file system cap for this source was hit (once per line).
     FsFull,
 }
@@ -713,6 +715,9 @@ impl Sh {
         let r = self.dispatch_inner(argv, io).await;
         for f in self.vfs.take_finished() {
             self.event(ShellEvent::File(f));
+        }
+        for s in self.vfs.take_staged() {
+            self.event(ShellEvent::Staged(s));
         }
         r
     }
