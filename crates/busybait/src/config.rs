@@ -101,6 +101,8 @@ pub struct LimitsConfig {
     pub vfs_bytes_per_source: u64,
     /// Files and directories one source address may create.
     pub vfs_files_per_source: usize,
+    /// Bytes of one file on the emulated device (more is `File too large`).
+    pub vfs_file_bytes: u64,
     /// How long what a source wrote stays on the device for its next session.
     #[serde(deserialize_with = "duration")]
     pub source_files_retention: Duration,
@@ -135,6 +137,7 @@ impl Default for LimitsConfig {
             send_buffer_bytes: 64 * 1024,
             vfs_bytes_per_source: 16 * 1024 * 1024,
             vfs_files_per_source: 4096,
+            vfs_file_bytes: 8 * 1024 * 1024,
             source_files_retention: Duration::from_secs(24 * 3600),
             failed_login_delay: l.failed_login_delay,
             max_login_attempts: l.max_login_attempts,

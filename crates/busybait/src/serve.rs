@@ -119,6 +119,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         vfs_limits: busybait_emulator::vfs::VfsLimits {
             max_bytes: config.limits.vfs_bytes_per_source,
             max_nodes: config.limits.vfs_files_per_source,
+            max_file_bytes: config.limits.vfs_file_bytes,
         },
         source_files: Arc::new(busybait_emulator::vfs::SourceFiles::new(
             config.limits.source_files_retention,

@@ -962,6 +962,10 @@ impl Session {
                         limit: "vfs_bytes_per_source",
                         value: self.config.vfs_limits.max_bytes,
                     },
+                    ShellEvent::FileTooBig => EventKind::LimitHit {
+                        limit: "vfs_file_bytes",
+                        value: self.config.vfs_limits.max_file_bytes,
+                    },
                     ShellEvent::File(file) => {
                         self.samples.push_back(file);
                         continue;

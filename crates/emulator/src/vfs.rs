@@ -47,6 +47,9 @@ pub enum Errno {
     /// ENOSPC
     #[error("No space left on device")]
     NoSpace,
+    /// EFBIG
+    #[error("File too large")]
+    TooBig,
     /// EACCES
     #[error("Permission denied")]
     Access,
@@ -420,6 +423,8 @@ pub struct VfsLimits {
     pub max_bytes: u64,
     /// Files and directories created.
     pub max_nodes: usize,
+    /// Bytes of one file.
+    pub max_file_bytes: u64,
 }
 
 impl Default for VfsLimits {
@@ -427,6 +432,7 @@ impl Default for VfsLimits {
         Self {
             max_bytes: 16 * 1024 * 1024,
             max_nodes: 4096,
+            max_file_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -766,6 +772,9 @@ impl Vfs {
             Node::File(_, Content::Bytes(b)) => b.len() as u64,
             _ => 0,
         };
+        if new > self.limits.max_file_bytes {
+            return Err(Errno::TooBig);
+        }
         let bytes = self.bytes - old.unwrap_or(0).min(self.bytes) + new;
         let is_new = !self.overlay.contains_key(&path);
         if bytes > self.limits.max_bytes || (is_new && self.overlay.len() >= self.limits.max_nodes)
@@ -803,6 +812,9 @@ impl Vfs {
             self.overlay.get_mut(&canonical)
         {
             // Appending (an `echo -ne … >> upnp` chain) grows the file in place.
+            if (bytes.len() + data.len()) as u64 > self.limits.max_file_bytes {
+                return Err(Errno::TooBig);
+            }
             let total = self.bytes + data.len() as u64;
             if total > self.limits.max_bytes {
                 return Err(Errno::NoSpace);
@@ -1022,6 +1034,7 @@ mod tests {
             VfsLimits {
                 max_bytes: 1000,
                 max_nodes: 10,
+                max_file_bytes: 5000,
             },
         )
     }

@@ -565,11 +565,45 @@ fn the_echo_dropper_and_downloads_become_samples() {
 }
 
 #[test]
+fn one_file_stops_at_the_per_file_cap_with_an_event() {
+    let mut cfg = config("ipcam-mipsel", Limits::default());
+    Arc::get_mut(&mut cfg).unwrap().vfs_limits.max_file_bytes = 300;
+    let mut h = Harness::with(cfg);
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    let chunk: String = std::iter::repeat_n("\\x41", 128).collect();
+    for i in 0..4 {
+        let op = if i == 0 { ">" } else { ">>" };
+        h.send(format!("echo -ne '{chunk}' {op} /tmp/upnp\r\n").as_bytes());
+    }
+    // Another file still has room.
+    h.send(b"echo -n ok > /tmp/other; chmod 777 /tmp/upnp\r\n");
+    let limits: Vec<EventKind> = h
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, EventKind::LimitHit { .. }))
+        .collect();
+    let hit = EventKind::LimitHit {
+        limit: "vfs_file_bytes",
+        value: 300,
+    };
+    assert_eq!(limits, [hit.clone(), hit], "once per line past the cap");
+    let sample = h.session.poll_sample().unwrap();
+    assert_eq!(
+        (&sample.path[..], sample.data.len()),
+        (&b"/tmp/upnp"[..], 256)
+    );
+    let out = h.send(b"cat /tmp/other\r\n");
+    assert!(out.starts_with(b"cat /tmp/other\r\nok"), "{out:?}");
+}
+
+#[test]
 fn an_echo_chain_stops_at_the_file_system_cap_with_an_event() {
     let mut cfg = config("ipcam-mipsel", Limits::default());
     Arc::get_mut(&mut cfg).unwrap().vfs_limits = crate::vfs::VfsLimits {
         max_bytes: 1000,
         max_nodes: 100,
+        max_file_bytes: 100_000,
     };
     let mut h = Harness::with(cfg);
     h.advance(ms(10));

@@ -77,6 +77,8 @@ pub enum ShellEvent {
     Staged(crate::vfs::StagedBytes),
     /// The file system cap for this source was hit (once per line).
     FsFull,
+    /// A file reached the per-file cap (once per line).
+    FileTooBig,
 }
 
 /// What the shell shares with the session while a line runs.
@@ -328,10 +330,15 @@ impl Sh {
             Sink::File(path) => {
                 let now = self.now_secs();
                 let path = path.clone();
-                if let Err(Errno::NoSpace) = self.vfs.write(b"/", &path, bytes, true, now) {
+                let cap = match self.vfs.write(b"/", &path, bytes, true, now) {
+                    Err(Errno::NoSpace) => Some(ShellEvent::FsFull),
+                    Err(Errno::TooBig) => Some(ShellEvent::FileTooBig),
+                    _ => None,
+                };
+                if let Some(event) = cap {
                     if !self.fs_full_reported {
                         self.fs_full_reported = true;
-                        self.event(ShellEvent::FsFull);
+                        self.event(event);
                     }
                 }
             }
