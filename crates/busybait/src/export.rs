@@ -1,0 +1,167 @@
+//! `busybait export`: the indicators a time window holds, in the plain forms firewalls
+//! and blocklist feeds take. Every value and time comes from the database, so the same
+//! data exports to the same bytes.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::{bail, Context};
+use busybait_store::sqlite::{self, IndicatorKind, IndicatorRow};
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Every indicator: `type,value,first_seen,last_seen,count` (RFC 4180).
+    Csv,
+    /// Source addresses, one per line.
+    Ips,
+    /// URLs sessions asked for, one per line.
+    Urls,
+    /// SHA-256 of dropped files, one per line.
+    Hashes,
+}
+
+/// Prints the export to stdout.
+pub fn export(
+    data_dir: &Path,
+    format: Format,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<()> {
+    let now = SystemTime::now();
+    let since = since.map(|t| window_edge(t, now)).transpose()?;
+    let until = until.map(|t| window_edge(t, now)).transpose()?;
+    let conn = crate::read::open_db(data_dir)?;
+    let rows = sqlite::indicators(&conn, since.as_deref(), until.as_deref())
+        .context("reading indicators")?;
+    let mut out = std::io::stdout().lock();
+    render(&rows, format, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// An RFC 3339 time, or a span back from `now`, as the stored timestamps spell it.
+fn window_edge(text: &str, now: SystemTime) -> anyhow::Result<String> {
+    let time = match humantime::parse_rfc3339_weak(text) {
+        Ok(t) => t,
+        Err(_) => match humantime::parse_duration(text) {
+            Ok(span) => now.checked_sub(span).unwrap_or(SystemTime::UNIX_EPOCH),
+            Err(_) => bail!(
+                "{text:?} is neither an RFC 3339 time (2026-11-26T08:00:00Z) nor a span back from now (90m, 24h, 7d)"
+            ),
+        },
+    };
+    Ok(humantime::format_rfc3339_micros(time).to_string())
+}
+
+/// Writes `rows` in `format`. Line formats leave out values that would break a line
+/// (whitespace or control bytes from an attacker's command line) and say so on stderr.
+fn render(rows: &[IndicatorRow], format: Format, out: &mut impl Write) -> anyhow::Result<()> {
+    let kind = match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(["type", "value", "first_seen", "last_seen", "count"])?;
+            for r in rows {
+                w.write_record([
+                    r.kind.as_str(),
+                    &r.value,
+                    &r.first_seen,
+                    &r.last_seen,
+                    &r.count.to_string(),
+                ])?;
+            }
+            w.flush()?;
+            return Ok(());
+        }
+        Format::Ips => IndicatorKind::Ip,
+        Format::Urls => IndicatorKind::Url,
+        Format::Hashes => IndicatorKind::Sha256,
+    };
+    let mut values: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == kind)
+        .map(|r| r.value.as_str())
+        .collect();
+    if kind == IndicatorKind::Ip {
+        // Numeric order for addresses (127.0.0.2 before 127.0.0.10).
+        values.sort_by_key(|v| (v.parse::<std::net::IpAddr>().ok(), v.to_string()));
+    }
+    let mut left_out = 0;
+    for v in values {
+        if v.is_empty() || v.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            left_out += 1;
+            continue;
+        }
+        writeln!(out, "{v}")?;
+    }
+    if left_out > 0 {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("busybait: {left_out} value(s) with whitespace or control bytes left out (see --format csv)");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: IndicatorKind, value: &str) -> IndicatorRow {
+        IndicatorRow {
+            kind,
+            value: value.into(),
+            first_seen: "2026-11-26T08:00:00.000000Z".into(),
+            last_seen: "2026-11-26T09:00:00.000000Z".into(),
+            count: 2,
+        }
+    }
+
+    #[test]
+    fn formats_are_exact() {
+        let rows = [
+            row(IndicatorKind::Ip, "127.0.0.10"),
+            row(IndicatorKind::Ip, "127.0.0.2"),
+            row(IndicatorKind::Url, "http://127.0.0.1/a,\"b\".sh"),
+            row(IndicatorKind::Url, "http://127.0.0.1/x\ny"),
+            row(IndicatorKind::Sha256, "ab"),
+        ];
+        let text = |f| {
+            let mut out = Vec::new();
+            render(&rows, f, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text(Format::Ips), "127.0.0.2\n127.0.0.10\n");
+        assert_eq!(text(Format::Urls), "http://127.0.0.1/a,\"b\".sh\n");
+        assert_eq!(text(Format::Hashes), "ab\n");
+        assert_eq!(
+            text(Format::Csv),
+            "type,value,first_seen,last_seen,count\n\
+             ip,127.0.0.10,2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
+             ip,127.0.0.2,2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
+             url,\"http://127.0.0.1/a,\"\"b\"\".sh\",2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
+             url,\"http://127.0.0.1/x\ny\",2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
+             sha256,ab,2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n"
+        );
+    }
+
+    #[test]
+    fn window_edges_are_rfc3339_or_spans() {
+        let now = humantime::parse_rfc3339("2026-11-26T08:00:00Z").unwrap();
+        assert_eq!(
+            window_edge("2026-11-25T08:00:00Z", now).unwrap(),
+            "2026-11-25T08:00:00.000000Z"
+        );
+        assert_eq!(
+            window_edge("24h", now).unwrap(),
+            "2026-11-25T08:00:00.000000Z"
+        );
+        assert_eq!(
+            window_edge("90m", now).unwrap(),
+            "2026-11-26T06:30:00.000000Z"
+        );
+        let err = window_edge("yesterday", now).unwrap_err().to_string();
+        assert!(err.contains("RFC 3339") && err.contains("7d"), "{err}");
+    }
+}
