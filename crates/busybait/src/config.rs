@@ -23,6 +23,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Telnet listeners.
     pub telnet: Vec<SocketAddr>,
+    /// Prometheus metrics listener (off unless set).
+    pub metrics: Option<SocketAddr>,
     /// Device profile name.
     pub profile: String,
     /// A directory of extra profile TOML files (they may override built-in names).
@@ -55,6 +57,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("busybait-data"),
             telnet: vec![SocketAddr::from(([0, 0, 0, 0], 2323))],
+            metrics: None,
             profile: busybait_emulator::profile::DEFAULT_PROFILE.to_string(),
             profiles_dir: None,
             sensor_name: "busybait".to_string(),

@@ -8,6 +8,7 @@
 mod config;
 mod export;
 mod fetch;
+mod metrics;
 mod read;
 mod serve;
 
@@ -48,6 +49,11 @@ enum Command {
         /// Device profile (see `busybait profiles`).
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464;
+        /// keep it on loopback or a management network). Prints "listening metrics
+        /// ADDR:PORT" on stdout.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<SocketAddr>,
     },
     /// List the device profiles, one per line, name first.
     Profiles {
@@ -134,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             telnet,
             profile,
+            metrics,
         } => {
             let mut cfg = match config {
                 Some(path) => Config::load(&path)?,
@@ -147,6 +154,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(p) = profile {
                 cfg.profile = p;
+            }
+            if metrics.is_some() {
+                cfg.metrics = metrics;
             }
             cfg.check()?;
             serve::run(cfg)

@@ -50,6 +50,22 @@ pub struct Stats {
     pub accept_paused_queue: AtomicU64,
     /// Sessions that ended in an internal error (a panic), each counted once.
     pub session_errors: AtomicU64,
+    /// Logins accepted.
+    pub logins_success: AtomicU64,
+    /// Logins refused.
+    pub logins_failed: AtomicU64,
+    /// Command lines.
+    pub commands: AtomicU64,
+    /// Download requests (tools and command lines).
+    pub download_requests: AtomicU64,
+    /// Samples stored for the first time.
+    pub samples_new: AtomicU64,
+    /// Samples already stored.
+    pub samples_duplicate: AtomicU64,
+    /// Events queued.
+    pub events_queued: AtomicU64,
+    /// Microseconds sessions waited to queue events (backpressure from the writers).
+    pub enqueue_wait_micros: AtomicU64,
 }
 
 impl Stats {
@@ -64,6 +80,165 @@ impl Stats {
             ("session_errors", g(&self.session_errors)),
         ]
     }
+}
+
+impl Stats {
+    fn count(&self, kind: &EventKind) {
+        let counter = match kind {
+            EventKind::LoginSuccess { .. } => &self.logins_success,
+            EventKind::LoginFailed { .. } => &self.logins_failed,
+            EventKind::CommandInput { .. } => &self.commands,
+            EventKind::DownloadRequest { .. } => &self.download_requests,
+            EventKind::FileDownload {
+                duplicate: false, ..
+            } => &self.samples_new,
+            EventKind::FileDownload {
+                duplicate: true, ..
+            } => &self.samples_duplicate,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Queues an event, counting it for the metrics and timing the wait.
+async fn record_event(edge: &Edge, event: Event) -> Result<(), busybait_store::RecorderClosed> {
+    edge.stats.count(&event.kind);
+    // Counted before the wait, so a scrape never lags the event log.
+    edge.stats.events_queued.fetch_add(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let result = edge.recorder.record(event).await;
+    let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    edge.stats
+        .enqueue_wait_micros
+        .fetch_add(waited, Ordering::Relaxed);
+    result
+}
+
+/// The Prometheus text for the edge's counters.
+fn render_metrics(edge: &Edge) -> String {
+    use crate::metrics::family;
+    let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let s = &edge.stats;
+    let mut out = String::new();
+    let active = edge.active.load(Ordering::SeqCst) as u64;
+    family(
+        &mut out,
+        "busybait_sessions_active",
+        "gauge",
+        "Sessions open now.",
+        &[("", active)],
+    );
+    family(
+        &mut out,
+        "busybait_sessions_total",
+        "counter",
+        "Connections accepted as sessions.",
+        &[("", g(&s.accepted))],
+    );
+    family(
+        &mut out,
+        "busybait_logins_total",
+        "counter",
+        "Login attempts by outcome.",
+        &[
+            ("outcome=\"success\"", g(&s.logins_success)),
+            ("outcome=\"failed\"", g(&s.logins_failed)),
+        ],
+    );
+    family(
+        &mut out,
+        "busybait_commands_total",
+        "counter",
+        "Command lines entered.",
+        &[("", g(&s.commands))],
+    );
+    family(
+        &mut out,
+        "busybait_download_requests_total",
+        "counter",
+        "URLs sessions asked for.",
+        &[("", g(&s.download_requests))],
+    );
+    family(
+        &mut out,
+        "busybait_samples_total",
+        "counter",
+        "Finished files stored, new or already known.",
+        &[
+            ("kind=\"new\"", g(&s.samples_new)),
+            ("kind=\"duplicate\"", g(&s.samples_duplicate)),
+        ],
+    );
+    family(
+        &mut out,
+        "busybait_connections_refused_total",
+        "counter",
+        "Connections refused or ended early, by limit.",
+        &[
+            ("limit=\"max_sessions\"", g(&s.refused_max_sessions)),
+            (
+                "limit=\"max_sessions_per_source\"",
+                g(&s.refused_per_source),
+            ),
+            (
+                "limit=\"max_unauthenticated\"",
+                g(&s.evicted_unauthenticated),
+            ),
+        ],
+    );
+    family(
+        &mut out,
+        "busybait_accept_paused_total",
+        "counter",
+        "Times the listeners paused for event queue room.",
+        &[("", g(&s.accept_paused_queue))],
+    );
+    family(
+        &mut out,
+        "busybait_session_errors_total",
+        "counter",
+        "Sessions ended by an internal error.",
+        &[("", g(&s.session_errors))],
+    );
+    let depth = edge.recorder.depth() as u64;
+    let used = depth.saturating_sub(edge.recorder.headroom() as u64);
+    family(
+        &mut out,
+        "busybait_event_queue_depth",
+        "gauge",
+        "Events waiting for the writers.",
+        &[("", used)],
+    );
+    family(
+        &mut out,
+        "busybait_event_queue_capacity",
+        "gauge",
+        "Size of the event queue.",
+        &[("", depth)],
+    );
+    family(
+        &mut out,
+        "busybait_events_written_total",
+        "counter",
+        "Events written to every sink.",
+        &[("", edge.recorder.written())],
+    );
+    family(
+        &mut out,
+        "busybait_event_enqueue_wait_microseconds_total",
+        "counter",
+        "Time sessions waited to queue events (grows when the writers fall behind).",
+        &[("", g(&s.enqueue_wait_micros))],
+    );
+    family(
+        &mut out,
+        "busybait_events_queued_total",
+        "counter",
+        "Events queued by sessions.",
+        &[("", g(&s.events_queued))],
+    );
+    out
 }
 
 /// Shared state of all listeners and sessions.
@@ -177,6 +352,23 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Vec::new();
+    let metrics_listener = match config.metrics {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener {addr}"))?;
+            let local = listener.local_addr()?;
+            if !local.ip().is_loopback() {
+                tracing::warn!(%local, "metrics are served beyond loopback");
+            }
+            #[allow(clippy::print_stdout)]
+            {
+                println!("listening metrics {local}");
+            }
+            Some(listener)
+        }
+        None => None,
+    };
     for addr in &config.telnet {
         let listener = TcpListener::bind(addr).await.with_context(|| {
             format!(
@@ -226,6 +418,14 @@ async fn serve(
         shutdown: shutdown_rx,
     });
     recover_staged(&edge).await?;
+    if let Some(listener) = metrics_listener {
+        let for_render = edge.clone();
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            Arc::new(move || render_metrics(&for_render)),
+            edge.shutdown.clone(),
+        ));
+    }
     let mut accept_tasks = Vec::new();
     for listener in listeners {
         accept_tasks.push(tokio::spawn(accept_loop(edge.clone(), listener)));
@@ -462,7 +662,7 @@ async fn run_session(
                             url,
                         },
                     };
-                    if edge.recorder.record(request).await.is_err() {
+                    if record_event(&edge, request).await.is_err() {
                         return;
                     }
                 }
@@ -479,11 +679,11 @@ async fn run_session(
                         evidence: label.evidence,
                     },
                 };
-                if edge.recorder.record(family).await.is_err() {
+                if record_event(&edge, family).await.is_err() {
                     return;
                 }
             }
-            if edge.recorder.record(event).await.is_err() {
+            if record_event(&edge, event).await.is_err() {
                 tracing::error!("event recorder stopped; closing session");
                 return;
             }
@@ -498,7 +698,7 @@ async fn run_session(
                     peer: Peer { src, dst },
                     kind,
                 };
-                if edge.recorder.record(event).await.is_err() {
+                if record_event(&edge, event).await.is_err() {
                     tracing::error!("event recorder stopped; closing session");
                     return;
                 }
@@ -633,8 +833,7 @@ async fn recover_staged(edge: &Arc<Edge>) -> anyhow::Result<()> {
                 peer: Peer { src, dst },
                 kind,
             };
-            edge.recorder
-                .record(event)
+            record_event(edge, event)
                 .await
                 .map_err(|_| anyhow::anyhow!("event recorder stopped"))?;
         }

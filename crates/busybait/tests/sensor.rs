@@ -400,3 +400,83 @@ fn sessions_are_recorded_as_asciicast_and_raw_bytes() {
     assert!(out.status.success());
     assert!(util::find(&out.stdout, b"RECDONE: applet not found").is_some());
 }
+
+/// `GET path` on the metrics listener: the status line and the body.
+fn scrape(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[test]
+fn metrics_count_the_sessions_that_ran() {
+    let config = format!(
+        "metrics = \"127.0.0.1:0\"\n{}",
+        util::test_config("xiongmai-dvr", "", "")
+    );
+    let sensor = Sensor::start_with(&config);
+    let metrics = sensor.metrics.expect("a metrics listener");
+    let mut good = sensor.connect_from(source(3));
+    good.login();
+    good.send(b"echo one\r\n");
+    good.read_until(b"one\r\n# ", Duration::from_secs(10));
+    good.send(b"exit\r\n");
+    good.read_to_close(Duration::from_secs(10));
+    let bad = util::tcp_from(sensor.addr, source(4)).unwrap();
+    let attempt = scanner(bad, "root", "definitely-wrong", STEP);
+    assert_ne!(attempt.outcome, Outcome::Success);
+    let events = sensor.wait_for_events("both sessions closed", |e| {
+        e.iter()
+            .filter(|v| v["eventid"] == "cowrie.session.closed")
+            .count()
+            == 2
+    });
+    let count = |id: &str| events.iter().filter(|v| v["eventid"] == id).count() as u64;
+    // A session task ends a little after its last event: wait for the gauge.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = scrape(metrics, "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        if body.contains("\nbusybait_sessions_active 0\n") {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sessions still active: {body}"
+        );
+        std::thread::yield_now();
+    };
+    let values: BTreeMap<&str, u64> = body
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k, v.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(values["busybait_sessions_total"], 2);
+    assert_eq!(values["busybait_sessions_active"], 0);
+    assert_eq!(values["busybait_logins_total{outcome=\"success\"}"], 1);
+    assert_eq!(
+        values["busybait_logins_total{outcome=\"failed\"}"],
+        count("cowrie.login.failed")
+    );
+    assert!(count("cowrie.login.failed") >= 1);
+    assert_eq!(
+        values["busybait_commands_total"],
+        count("cowrie.command.input")
+    );
+    assert_eq!(values["busybait_commands_total"], 2, "echo one, exit");
+    assert_eq!(
+        values["busybait_connections_refused_total{limit=\"max_sessions\"}"],
+        0
+    );
+    assert_eq!(values["busybait_events_queued_total"], events.len() as u64);
+    assert!(body.contains("# TYPE busybait_sessions_active gauge\n"));
+    assert_eq!(scrape(metrics, "/").0, "HTTP/1.1 404 Not Found");
+}

@@ -46,6 +46,8 @@ pub fn mirai_credentials() -> Vec<(String, String)> {
 pub struct Sensor {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The metrics listener, if the config has one.
+    pub metrics: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     stderr: PathBuf,
 }
@@ -89,8 +91,15 @@ impl Sensor {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        reader.read_line(&mut line).unwrap();
+        let mut metrics = None;
+        if let Some(m) = line.strip_prefix("listening metrics ") {
+            metrics = Some(m.trim().parse().unwrap());
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+        }
         let addr = line
             .strip_prefix("listening telnet ")
             .unwrap_or_else(|| {
@@ -105,6 +114,7 @@ impl Sensor {
         Self {
             child: Some(child),
             addr,
+            metrics,
             data_dir,
             stderr,
         }
