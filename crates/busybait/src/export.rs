@@ -42,7 +42,7 @@ pub fn export(
 }
 
 /// An RFC 3339 time, or a span back from `now`, as the stored timestamps spell it.
-fn window_edge(text: &str, now: SystemTime) -> anyhow::Result<String> {
+pub(crate) fn window_edge(text: &str, now: SystemTime) -> anyhow::Result<String> {
     let time = match humantime::parse_rfc3339_weak(text) {
         Ok(t) => t,
         Err(_) => match humantime::parse_duration(text) {

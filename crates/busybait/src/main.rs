@@ -10,6 +10,7 @@ mod export;
 mod fetch;
 mod metrics;
 mod read;
+mod report;
 mod serve;
 
 use std::net::SocketAddr;
@@ -91,6 +92,23 @@ enum Command {
         /// Data directory.
         #[arg(long, value_name = "DIR", default_value = "busybait-data")]
         data_dir: PathBuf,
+    },
+    /// Summarise a time window: sessions and sources per day, logins and top
+    /// credentials (with the known tables they come from), families, top commands,
+    /// download URLs and hosts, samples with their triage, client fingerprints.
+    Report {
+        /// Data directory.
+        #[arg(long, value_name = "DIR", default_value = "busybait-data")]
+        data_dir: PathBuf,
+        /// Start of the window: an RFC 3339 time or a span back from now (90m, 24h, 7d).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// End of the window (exclusive), in the same forms.
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// Stable JSON instead of tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Export indicators seen in a time window, for firewalls, blocklists and feeds.
     ///
@@ -179,6 +197,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             speed,
         } => read::replay(&data_dir, &session, speed),
+        Command::Report {
+            data_dir,
+            since,
+            until,
+            json,
+        } => report::report(&data_dir, since.as_deref(), until.as_deref(), json),
         Command::Export {
             format,
             data_dir,

@@ -710,4 +710,64 @@ fn exports_list_the_indicators_the_sessions_left() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("neither an RFC 3339 time"));
+
+    // The report counts the same store.
+    let report = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+            .arg("report")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let r: serde_json::Value = serde_json::from_str(&report(&["--json"])).unwrap();
+    assert_eq!(r["sessions"], 2);
+    assert_eq!(r["unique_sources"], 2);
+    assert_eq!(r["logins_tried"], 2);
+    assert_eq!(r["logins_accepted"], 2);
+    assert_eq!(r["by_day"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r["top_credentials"],
+        serde_json::json!([{"username": "root", "password": "xc3511", "tried": 2, "accepted": 2, "tables": ["mirai"]}])
+    );
+    assert_eq!(
+        r["top_commands"][0],
+        serde_json::json!({"value": "exit", "count": 2})
+    );
+    assert_eq!(r["top_commands"].as_array().unwrap().len(), 3, "{}", r["top_commands"]);
+    assert_eq!(
+        r["top_urls"],
+        serde_json::json!([
+            {"value": "http://127.0.0.1/c.sh", "count": 1},
+            {"value": "http://127.0.0.1:80/bins/a.sh", "count": 1}
+        ])
+    );
+    assert_eq!(
+        r["top_hosts"],
+        serde_json::json!([{"value": "127.0.0.1", "count": 2}])
+    );
+    assert_eq!(r["samples"].as_array().unwrap().len(), 1);
+    assert_eq!(r["samples"][0]["sha256"], sha.as_str());
+    assert_eq!(r["samples"][0]["drops"], 1);
+    let labelled: u64 = r["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["sessions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(labelled, 2, "every session has a label: {}", r["families"]);
+    assert_eq!(report(&["--json"]), report(&["--json"]), "stable");
+    let text = report(&[]);
+    assert!(
+        text.contains("Top credentials") && text.contains("xc3511"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'));
 }

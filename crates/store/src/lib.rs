@@ -12,6 +12,7 @@
 
 pub mod jsonl;
 pub mod recording;
+pub mod report;
 pub mod samples;
 pub mod sensor;
 pub mod sqlite;

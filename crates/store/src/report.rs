@@ -1,0 +1,300 @@
+//! The numbers behind `busybait report`: what a time window of the database holds,
+//! counted by SQLite. Times are the events' own; nothing here reads the clock.
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use crate::StoreError;
+
+/// How many rows the "top" lists keep.
+pub const TOP: usize = 20;
+
+/// A window's summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The window, as given (RFC 3339; `None` is open).
+    pub since: Option<String>,
+    /// End of the window (exclusive).
+    pub until: Option<String>,
+    /// Sessions that started in the window.
+    pub sessions: u64,
+    /// Distinct source addresses among them.
+    pub unique_sources: u64,
+    /// Sessions and sources per UTC day.
+    pub by_day: Vec<Day>,
+    /// Login attempts in the window.
+    pub logins_tried: u64,
+    /// Of which accepted.
+    pub logins_accepted: u64,
+    /// The most tried credentials.
+    pub top_credentials: Vec<Credential>,
+    /// Families labelled, most sessions first.
+    pub families: Vec<Family>,
+    /// The most entered command lines.
+    pub top_commands: Vec<Counted>,
+    /// The most requested URLs.
+    pub top_urls: Vec<Counted>,
+    /// The most requested hosts.
+    pub top_hosts: Vec<Counted>,
+    /// Files dropped in the window, by first drop.
+    pub samples: Vec<Sample>,
+    /// Client telnet fingerprints, most sessions first.
+    pub fingerprints: Vec<Counted>,
+}
+
+/// One day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Day {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Sessions started.
+    pub sessions: u64,
+    /// Distinct sources.
+    pub sources: u64,
+}
+
+/// A credential and how it fared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Attempts.
+    pub tried: u64,
+    /// Accepted attempts.
+    pub accepted: u64,
+    /// Known credential tables it is in (`mirai`); filled by the caller.
+    pub tables: Vec<String>,
+}
+
+/// A family label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Family {
+    /// The family.
+    pub family: String,
+    /// Sessions with that label.
+    pub sessions: u64,
+    /// First session start.
+    pub first_seen: String,
+    /// Last session start.
+    pub last_seen: String,
+}
+
+/// A value and its count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Counted {
+    /// The value.
+    pub value: String,
+    /// How often.
+    pub count: u64,
+}
+
+/// A dropped file and its triage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sample {
+    /// SHA-256.
+    pub sha256: String,
+    /// First drop in the window.
+    pub first_seen: String,
+    /// Drops in the window.
+    pub drops: u64,
+    /// `elf`, `script`, … (absent without triage).
+    pub kind: Option<String>,
+    /// Mirai's architecture name.
+    pub arch: Option<String>,
+    /// Bytes.
+    pub size: Option<u64>,
+    /// Recovered Mirai XOR key.
+    pub mirai_key: Option<u8>,
+    /// Recovered C2 and report endpoints.
+    pub c2: Vec<String>,
+}
+
+fn count(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Counts everything in `[since, until)`.
+pub fn report(
+    conn: &Connection,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Report, StoreError> {
+    let lo = since.unwrap_or("");
+    let hi = until.unwrap_or("\u{10ffff}");
+    let top = i64::try_from(TOP).unwrap_or(20);
+    let (sessions, unique_sources) = conn.query_row(
+        "SELECT COUNT(*), COUNT(DISTINCT src_ip) FROM sessions WHERE start_time >= ?1 AND start_time < ?2",
+        params![lo, hi],
+        |r| Ok((count(r.get(0)?), count(r.get(1)?))),
+    )?;
+    let by_day = conn
+        .prepare(
+            "SELECT substr(start_time, 1, 10) AS d, COUNT(*), COUNT(DISTINCT src_ip) FROM sessions
+             WHERE start_time >= ?1 AND start_time < ?2 GROUP BY d ORDER BY d",
+        )?
+        .query_map(params![lo, hi], |r| {
+            Ok(Day {
+                day: r.get(0)?,
+                sessions: count(r.get(1)?),
+                sources: count(r.get(2)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let (logins_tried, logins_accepted) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(success), 0) FROM logins WHERE timestamp >= ?1 AND timestamp < ?2",
+        params![lo, hi],
+        |r| Ok((count(r.get(0)?), count(r.get(1)?))),
+    )?;
+    let top_credentials = conn
+        .prepare(
+            "SELECT username, password, COUNT(*) AS n, SUM(success) FROM logins
+             WHERE timestamp >= ?1 AND timestamp < ?2
+             GROUP BY username, password ORDER BY n DESC, username, password LIMIT ?3",
+        )?
+        .query_map(params![lo, hi, top], |r| {
+            Ok(Credential {
+                username: r.get(0)?,
+                password: r.get(1)?,
+                tried: count(r.get(2)?),
+                accepted: count(r.get(3)?),
+                tables: Vec::new(),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let families = conn
+        .prepare(
+            "SELECT family, COUNT(*) AS n, MIN(start_time), MAX(start_time) FROM sessions
+             WHERE start_time >= ?1 AND start_time < ?2 AND family IS NOT NULL
+             GROUP BY family ORDER BY n DESC, family",
+        )?
+        .query_map(params![lo, hi], |r| {
+            Ok(Family {
+                family: r.get(0)?,
+                sessions: count(r.get(1)?),
+                first_seen: r.get(2)?,
+                last_seen: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let counted = |sql: &str| -> Result<Vec<Counted>, StoreError> {
+        Ok(conn
+            .prepare(sql)?
+            .query_map(params![lo, hi, top], |r| {
+                Ok(Counted {
+                    value: r.get(0)?,
+                    count: count(r.get(1)?),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?)
+    };
+    let top_commands = counted(
+        "SELECT input, COUNT(*) AS n FROM commands
+         WHERE timestamp >= ?1 AND timestamp < ?2 AND failed = 0
+         GROUP BY input ORDER BY n DESC, input LIMIT ?3",
+    )?;
+    let top_urls = counted(
+        "SELECT url, COUNT(*) AS n FROM download_requests WHERE timestamp >= ?1 AND timestamp < ?2
+         GROUP BY url ORDER BY n DESC, url LIMIT ?3",
+    )?;
+    let fingerprints = counted(
+        "SELECT fingerprint, COUNT(*) AS n FROM sessions
+         WHERE start_time >= ?1 AND start_time < ?2 AND fingerprint IS NOT NULL
+         GROUP BY fingerprint ORDER BY n DESC, fingerprint LIMIT ?3",
+    )?;
+    // Hosts: from every URL in the window, not only the top ones.
+    let mut hosts: std::collections::BTreeMap<String, u64> = Default::default();
+    let urls = conn
+        .prepare("SELECT url FROM download_requests WHERE timestamp >= ?1 AND timestamp < ?2")?
+        .query_map(params![lo, hi], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for url in urls {
+        if let Some(host) = url_host(&url) {
+            *hosts.entry(host).or_insert(0) += 1;
+        }
+    }
+    let mut top_hosts: Vec<Counted> = hosts
+        .into_iter()
+        .map(|(value, count)| Counted { value, count })
+        .collect();
+    top_hosts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    top_hosts.truncate(TOP);
+    let samples = conn
+        .prepare(
+            "SELECT f.sha256, MIN(f.timestamp) AS first, COUNT(*), t.kind, t.arch, t.size, t.mirai_key, t.json
+             FROM files f LEFT JOIN triage t ON t.sha256 = f.sha256
+             WHERE f.timestamp >= ?1 AND f.timestamp < ?2
+             GROUP BY f.sha256 ORDER BY first, f.sha256",
+        )?
+        .query_map(params![lo, hi], |r| {
+            let json: Option<String> = r.get(7)?;
+            let c2 = json
+                .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+                .and_then(|v| v.get("c2").and_then(|c| c.as_array()).cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect();
+            Ok(Sample {
+                sha256: r.get(0)?,
+                first_seen: r.get(1)?,
+                drops: count(r.get(2)?),
+                kind: r.get(3)?,
+                arch: r.get(4)?,
+                size: r.get::<_, Option<i64>>(5)?.map(count),
+                mirai_key: r
+                    .get::<_, Option<i64>>(6)?
+                    .and_then(|k| u8::try_from(k).ok()),
+                c2,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Report {
+        since: since.map(str::to_string),
+        until: until.map(str::to_string),
+        sessions,
+        unique_sources,
+        by_day,
+        logins_tried,
+        logins_accepted,
+        top_credentials,
+        families,
+        top_commands,
+        top_urls,
+        top_hosts,
+        samples,
+        fingerprints,
+    })
+}
+
+/// The host of `scheme://[user@]host[:port]/…`.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => host.split(':').next()?,
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_come_out_of_every_url_form() {
+        assert_eq!(
+            url_host("http://127.0.0.1:80/x").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            url_host("ftp://anonymous@Bad.Example:21/z1.sh").as_deref(),
+            Some("bad.example")
+        );
+        assert_eq!(url_host("tftp://[::1]:69/t").as_deref(), Some("::1"));
+        assert_eq!(url_host("no url"), None);
+    }
+}
