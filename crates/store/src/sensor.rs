@@ -25,6 +25,16 @@ pub struct SensorState {
 }
 
 impl SensorState {
+    /// Reads `sensor.toml` (for read-side commands, which never create it).
+    pub fn load(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(SENSOR_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))?;
+        toml::from_str(&text).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            problem: e.to_string(),
+        })
+    }
+
     /// Reads `sensor.toml`, creating it if missing.
     pub fn load_or_create(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(SENSOR_FILE);

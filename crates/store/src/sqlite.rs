@@ -504,6 +504,49 @@ pub fn indicators(
     Ok(out)
 }
 
+/// For each indicator of [`indicators`] but C2s, the families of the sessions it
+/// appeared in (unlabelled sessions and `unknown` left out).
+pub fn indicator_families(
+    conn: &Connection,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<
+    std::collections::BTreeMap<(IndicatorKind, String), std::collections::BTreeSet<String>>,
+    StoreError,
+> {
+    let since = since.unwrap_or("");
+    let until = until.unwrap_or("\u{10ffff}");
+    let mut out: std::collections::BTreeMap<_, std::collections::BTreeSet<String>> =
+        Default::default();
+    for (kind, sql) in [
+        (
+            IndicatorKind::Ip,
+            "SELECT src_ip, family FROM sessions
+             WHERE start_time >= ?1 AND start_time < ?2 AND family IS NOT NULL AND family != 'unknown'",
+        ),
+        (
+            IndicatorKind::Url,
+            "SELECT d.url, s.family FROM download_requests d JOIN sessions s ON s.session = d.session
+             WHERE d.timestamp >= ?1 AND d.timestamp < ?2 AND s.family IS NOT NULL AND s.family != 'unknown'",
+        ),
+        (
+            IndicatorKind::Sha256,
+            "SELECT f.sha256, s.family FROM files f JOIN sessions s ON s.session = f.session
+             WHERE f.timestamp >= ?1 AND f.timestamp < ?2 AND s.family IS NOT NULL AND s.family != 'unknown'",
+        ),
+    ] {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map(params![since, until], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (value, family) = row?;
+            out.entry((kind, value)).or_default().insert(family);
+        }
+    }
+    Ok(out)
+}
+
 /// Every event of a session (JSON lines), in order; `None` if the session is unknown.
 pub fn session_events(conn: &Connection, session: &str) -> Result<Option<Vec<String>>, StoreError> {
     let exists: Option<String> = conn

@@ -332,3 +332,32 @@ pub fn source(i: usize) -> IpAddr {
     let i = i + 2;
     IpAddr::from([127, 1 + (i >> 16) as u8, (i >> 8) as u8, i as u8])
 }
+
+/// Runs the OASIS `stix2_validator --strict` (installed by `scripts/test`) on a bundle;
+/// `Err` carries its report. Panics if the validator is missing.
+pub fn stix_validate(bundle: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bundle.json");
+    std::fs::write(&path, bundle).unwrap();
+    let out = Command::new("stix2_validator")
+        .args(["--strict", "--version", "2.1"])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("stix2_validator is needed (./scripts/test installs it from PyPI): {e}")
+        });
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !report.contains("Cannot locate a schema"),
+        "stix2_validator has no schemas (scripts/test copies them in): {report}"
+    );
+    if out.status.success() && report.contains("[+] STIX JSON: Valid") {
+        Ok(())
+    } else {
+        Err(report)
+    }
+}
