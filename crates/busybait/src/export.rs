@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context};
+use busybait_store::report::Family;
 use busybait_store::sqlite::{self, IndicatorKind, IndicatorRow};
 
 /// Export formats.
@@ -15,6 +16,8 @@ pub enum Format {
     /// A STIX 2.1 bundle: observables, indicators, observed data, sightings by the
     /// sensor's identity, a malware family per label and `indicates` relationships.
     Stix,
+    /// A MISP event (`{"Event": …}`): attributes, file objects, TLP and family tags.
+    Misp,
     /// Every indicator: `type,value,first_seen,last_seen,count` (RFC 4180).
     Csv,
     /// Source addresses, one per line.
@@ -39,30 +42,34 @@ pub fn export(
     let rows = sqlite::indicators(&conn, since.as_deref(), until.as_deref())
         .context("reading indicators")?;
     let mut out = std::io::stdout().lock();
-    if format == Format::Stix {
-        let sensor = busybait_store::sensor::SensorState::load(data_dir)
-            .context("reading the sensor's identity")?;
-        let families_of = sqlite::indicator_families(&conn, since.as_deref(), until.as_deref())
-            .context("reading families")?;
-        let report = busybait_store::report::report(&conn, since.as_deref(), until.as_deref())
-            .context("reading families")?;
-        let families: Vec<crate::stix::FamilySeen> = report
-            .families
-            .into_iter()
-            .filter(|f| f.family != "unknown")
-            .map(|f| crate::stix::FamilySeen {
-                name: f.family,
-                first_seen: f.first_seen,
-                last_seen: f.last_seen,
-            })
-            .collect();
-        let bundle = crate::stix::bundle(&sensor.uuid, &rows, &families, &families_of);
-        serde_json::to_writer_pretty(&mut out, &bundle)?;
-        writeln!(out)?;
-        out.flush()?;
-        return Ok(());
-    }
-    render(&rows, format, &mut out)?;
+    let document = match format {
+        Format::Stix | Format::Misp => {
+            let sensor = busybait_store::sensor::SensorState::load(data_dir)
+                .context("reading the sensor's identity")?;
+            let families: Vec<Family> =
+                busybait_store::report::report(&conn, since.as_deref(), until.as_deref())
+                    .context("reading families")?
+                    .families
+                    .into_iter()
+                    .filter(|f| f.family != "unknown")
+                    .collect();
+            if format == Format::Stix {
+                let families_of =
+                    sqlite::indicator_families(&conn, since.as_deref(), until.as_deref())
+                        .context("reading families")?;
+                crate::stix::bundle(&sensor.uuid, &rows, &families, &families_of)
+            } else {
+                crate::misp::event(&sensor.uuid, "green", &rows, &families)
+            }
+        }
+        Format::Csv | Format::Ips | Format::Urls | Format::Hashes => {
+            render(&rows, format, &mut out)?;
+            out.flush()?;
+            return Ok(());
+        }
+    };
+    serde_json::to_writer_pretty(&mut out, &document)?;
+    writeln!(out)?;
     out.flush()?;
     Ok(())
 }
@@ -100,7 +107,7 @@ fn render(rows: &[IndicatorRow], format: Format, out: &mut impl Write) -> anyhow
             w.flush()?;
             return Ok(());
         }
-        Format::Stix => bail!("STIX is written by export()"),
+        Format::Stix | Format::Misp => bail!("STIX and MISP are written by export()"),
         Format::Ips => IndicatorKind::Ip,
         Format::Urls => IndicatorKind::Url,
         Format::Hashes => IndicatorKind::Sha256,

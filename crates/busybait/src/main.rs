@@ -9,6 +9,7 @@ mod config;
 mod export;
 mod fetch;
 mod metrics;
+mod misp;
 mod read;
 mod report;
 mod serve;
@@ -115,8 +116,9 @@ enum Command {
     ///
     /// `ips`, `urls` and `hashes` print one value per line (source addresses, URLs
     /// sessions asked for, SHA-256 of dropped files); `csv` prints every indicator
-    /// with `type,value,first_seen,last_seen,count` (types ip, url, sha256, c2).
-    /// Times come from the data, so the same data gives the same bytes.
+    /// with `type,value,first_seen,last_seen,count` (types ip, url, sha256, c2);
+    /// `stix` a STIX 2.1 bundle, `misp` a MISP event (TLP:GREEN, family tags).
+    /// Times and ids come from the data, so the same data gives the same bytes.
     Export {
         /// What to print.
         #[arg(long, value_enum)]

@@ -13,22 +13,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use busybait_store::report::Family;
 use busybait_store::sqlite::{IndicatorKind, IndicatorRow};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// STIX's namespace for deterministic cyber-observable ids (STIX 2.1 §2.9).
 const SCO_NAMESPACE: uuid::Uuid = uuid::uuid!("00abedb4-aa42-466c-9c01-fed23315a9b7");
-
-/// A family seen in the window.
-pub struct FamilySeen {
-    /// Its name (`mirai-loader`, `gafgyt`, …).
-    pub name: String,
-    /// First session start.
-    pub first_seen: String,
-    /// Last session start.
-    pub last_seen: String,
-}
 
 /// The deterministic id of an observable from its ID-contributing properties.
 pub fn sco_id(kind: &str, contributing: &Value) -> String {
@@ -41,13 +32,18 @@ pub fn sco_id(kind: &str, contributing: &Value) -> String {
     )
 }
 
-/// An id for a non-observable object: a hash of `content`, shaped as a UUIDv4.
-fn object_id(kind: &str, content: &str) -> String {
-    let digest = Sha256::digest(format!("{kind}\0{content}").as_bytes());
+/// A uuid derived from `content`: its SHA-256 shaped as a UUIDv4 (what the strict
+/// validator expects of non-observable ids; MISP uses the same).
+pub(crate) fn hashed_uuid(content: &str) -> uuid::Uuid {
+    let digest = Sha256::digest(content.as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
-    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-    format!("{kind}--{id}")
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// An id for a non-observable object, from its defining content.
+fn object_id(kind: &str, content: &str) -> String {
+    format!("{kind}--{}", hashed_uuid(&format!("{kind}\0{content}")))
 }
 
 /// A stored timestamp (microseconds) as STIX wants it (milliseconds).
@@ -112,7 +108,7 @@ fn observable(row: &IndicatorRow) -> (Value, String) {
 pub fn bundle(
     sensor_uuid: &str,
     rows: &[IndicatorRow],
-    families: &[FamilySeen],
+    families: &[Family],
     families_of: &BTreeMap<(IndicatorKind, String), BTreeSet<String>>,
 ) -> Value {
     let earliest = rows
@@ -134,8 +130,8 @@ pub fn bundle(
     })];
     let mut malware_ids = BTreeMap::new();
     for f in families {
-        let id = object_id("malware", &f.name);
-        malware_ids.insert(f.name.clone(), id.clone());
+        let id = object_id("malware", &f.family);
+        malware_ids.insert(f.family.clone(), id.clone());
         objects.push(json!({
             "type": "malware",
             "spec_version": "2.1",
@@ -143,7 +139,7 @@ pub fn bundle(
             "created": millis(&f.first_seen),
             "modified": millis(&f.last_seen),
             "created_by_ref": identity_id,
-            "name": f.name,
+            "name": f.family,
             "is_family": true,
             "malware_types": ["bot"],
             "first_seen": millis(&f.first_seen),

@@ -753,6 +753,36 @@ fn exports_list_the_indicators_the_sessions_left() {
         "a broken bundle must fail"
     );
 
+    // MISP: loads with pymisp, warnings as errors, and round-trips its attributes.
+    let misp = export(dir, &["--format", "misp"]);
+    assert_eq!(
+        export(dir, &["--format", "misp"]),
+        misp,
+        "same data, same bytes"
+    );
+    let (attributes, objects, tags) = util::misp_load(&misp);
+    let pair = |t: &str, v: &str| vec![t.to_string(), v.to_string()];
+    assert_eq!(
+        attributes,
+        [
+            pair("ip-src", "127.1.0.22"),
+            pair("ip-src", "127.1.0.30"),
+            pair("sha256", &sha),
+            pair("url", "http://127.0.0.1/c.sh"),
+            pair("url", "http://127.0.0.1:80/bins/mirai.arm7"),
+        ]
+    );
+    assert_eq!(
+        objects,
+        [vec![
+            "file".to_string(),
+            "sha256".into(),
+            "sha256".into(),
+            sha.clone()
+        ]]
+    );
+    assert_eq!(tags, ["busybait:family=\"mirai-loader\"", "tlp:green"]);
+
     // The report counts the same store.
     let report = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))

@@ -361,3 +361,52 @@ pub fn stix_validate(bundle: &str) -> Result<(), String> {
         Err(report)
     }
 }
+
+/// Loads a MISP event with `pymisp.MISPEvent().load` (installed by `scripts/test`),
+/// warnings as errors; returns its `[type, value]` attributes, its objects'
+/// `[name, relation, type, value]` attributes and its tag names, each sorted.
+pub fn misp_load(event: &str) -> (Vec<Vec<String>>, Vec<Vec<String>>, Vec<String>) {
+    use std::io::Write as _;
+    const SCRIPT: &str = r#"
+import json, logging, sys, warnings
+warnings.simplefilter("error")
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+from pymisp import MISPEvent
+e = MISPEvent()
+e.load(sys.stdin.read())
+print(json.dumps(sorted([a.type, a.value] for a in e.attributes)))
+print(json.dumps(sorted([o.name, a.object_relation, a.type, a.value] for o in e.objects for a in o.attributes)))
+print(json.dumps(sorted(t.name for t in e.tags)))
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for the MISP test");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(event.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'pymisp'"),
+        "pymisp is needed (./scripts/test installs it from PyPI)"
+    );
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "pymisp: {stderr}"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let mut next = || lines.next().unwrap().to_string();
+    (
+        serde_json::from_str(&next()).unwrap(),
+        serde_json::from_str(&next()).unwrap(),
+        serde_json::from_str(&next()).unwrap(),
+    )
+}
