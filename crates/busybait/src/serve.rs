@@ -115,6 +115,11 @@ async fn record_event(edge: &Edge, event: Event) -> Result<(), busybait_store::R
     result
 }
 
+/// Borrowed label/value pairs for [`crate::metrics::family`].
+fn as_refs(v: &[(String, u64)]) -> Vec<(&str, u64)> {
+    v.iter().map(|(l, n)| (l.as_str(), *n)).collect()
+}
+
 /// The Prometheus text for the edge's counters.
 fn render_metrics(edge: &Edge) -> String {
     use crate::metrics::family;
@@ -230,6 +235,39 @@ fn render_metrics(edge: &Edge) -> String {
         "counter",
         "Time sessions waited to queue events (grows when the writers fall behind).",
         &[("", g(&s.enqueue_wait_micros))],
+    );
+    let timings = edge.recorder.sink_timings();
+    let micros: Vec<(String, u64)> = timings
+        .iter()
+        .map(|t| {
+            (
+                format!("sink=\"{}\"", t.sink),
+                t.micros.load(Ordering::Relaxed),
+            )
+        })
+        .collect();
+    let batches: Vec<(String, u64)> = timings
+        .iter()
+        .map(|t| {
+            (
+                format!("sink=\"{}\"", t.sink),
+                t.batches.load(Ordering::Relaxed),
+            )
+        })
+        .collect();
+    family(
+        &mut out,
+        "busybait_sink_write_microseconds_total",
+        "counter",
+        "Time each event writer spent writing batches (latency = this / batches).",
+        &as_refs(&micros),
+    );
+    family(
+        &mut out,
+        "busybait_sink_batches_total",
+        "counter",
+        "Batches each event writer wrote.",
+        &as_refs(&batches),
     );
     family(
         &mut out,

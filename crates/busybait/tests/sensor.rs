@@ -442,7 +442,11 @@ fn metrics_count_the_sessions_that_ran() {
     let body = loop {
         let (status, body) = scrape(metrics, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
-        if body.contains("\nbusybait_sessions_active 0\n") {
+        // ... and for both writers to have counted a batch (they count after writing).
+        let writers_idle = ["jsonl", "sqlite"]
+            .iter()
+            .any(|s| body.contains(&format!("busybait_sink_batches_total{{sink=\"{s}\"}} 0\n")));
+        if body.contains("\nbusybait_sessions_active 0\n") && !writers_idle {
             break body;
         }
         assert!(
@@ -478,5 +482,12 @@ fn metrics_count_the_sessions_that_ran() {
     );
     assert_eq!(values["busybait_events_queued_total"], events.len() as u64);
     assert!(body.contains("# TYPE busybait_sessions_active gauge\n"));
+    for sink in ["jsonl", "sqlite"] {
+        let batches = values[format!("busybait_sink_batches_total{{sink=\"{sink}\"}}").as_str()];
+        assert!(batches >= 1, "{sink} wrote its batches");
+        assert!(values.contains_key(
+            format!("busybait_sink_write_microseconds_total{{sink=\"{sink}\"}}").as_str()
+        ));
+    }
     assert_eq!(scrape(metrics, "/").0, "HTTP/1.1 404 Not Found");
 }

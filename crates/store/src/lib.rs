@@ -100,6 +100,18 @@ pub struct OpenReport {
 pub struct RecorderHandle {
     tx: tokio::sync::mpsc::Sender<Event>,
     written: Arc<AtomicU64>,
+    timings: Vec<Arc<SinkTiming>>,
+}
+
+/// How long a sink spends writing, for the metrics.
+#[derive(Debug)]
+pub struct SinkTiming {
+    /// `jsonl` or `sqlite`.
+    pub sink: &'static str,
+    /// Batches written.
+    pub batches: AtomicU64,
+    /// Microseconds spent writing them (retries included).
+    pub micros: AtomicU64,
 }
 
 impl RecorderHandle {
@@ -116,6 +128,11 @@ impl RecorderHandle {
     /// Configured queue depth.
     pub fn depth(&self) -> usize {
         self.tx.max_capacity()
+    }
+
+    /// Each sink's write time so far.
+    pub fn sink_timings(&self) -> &[Arc<SinkTiming>] {
+        &self.timings
     }
 
     /// Events written to every sink so far.
@@ -172,12 +189,19 @@ impl Recorder {
         let written = Arc::new(AtomicU64::new(0));
         let mut threads = Vec::new();
         let mut sink_txs = Vec::new();
+        let mut timings = Vec::new();
         for (name, sink) in sinks {
             let (stx, srx) = sync_channel::<Arc<Record>>(depth);
             sink_txs.push(stx);
+            let timing = Arc::new(SinkTiming {
+                sink: name,
+                batches: AtomicU64::new(0),
+                micros: AtomicU64::new(0),
+            });
+            timings.push(timing.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("sink-{name}"))
-                .spawn(move || run_sink(name, sink, srx))
+                .spawn(move || run_sink(name, sink, srx, &timing))
                 .map_err(|e| StoreError::io(&config.data_dir, e))?;
             threads.push(thread);
         }
@@ -190,7 +214,11 @@ impl Recorder {
         threads.push(dispatcher);
         Ok((
             Self {
-                handle: Some(RecorderHandle { tx, written }),
+                handle: Some(RecorderHandle {
+                    tx,
+                    written,
+                    timings,
+                }),
                 threads,
             },
             report,
@@ -255,6 +283,7 @@ fn run_sink(
     name: &'static str,
     mut sink: Box<dyn Sink>,
     rx: Receiver<Arc<Record>>,
+    timing: &SinkTiming,
 ) -> Result<(), StoreError> {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -267,7 +296,11 @@ fn run_sink(
                         Err(_) => break,
                     }
                 }
+                let started = std::time::Instant::now();
                 write_until_done(name, sink.as_mut(), &batch);
+                let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                timing.micros.fetch_add(took, Ordering::Relaxed);
+                timing.batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
