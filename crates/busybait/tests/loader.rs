@@ -15,29 +15,7 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 use util::mirai::{loader, Method};
-use util::{source, Sensor};
-
-/// A synthetic downloader: an ELF header for `arch` and filler (no real code).
-fn synthetic_elf(class_data_machine: (u8, u8, u16), len: usize) -> Vec<u8> {
-    let (class, data, machine) = class_data_machine;
-    let mut v = vec![0x7f, b'E', b'L', b'F', class, data, 1, 0];
-    v.resize(16, 0);
-    let m = if data == 1 {
-        machine.to_le_bytes()
-    } else {
-        machine.to_be_bytes()
-    };
-    v.extend_from_slice(&[
-        if data == 1 { 2 } else { 0 },
-        if data == 1 { 0 } else { 2 },
-        m[0],
-        m[1],
-    ]);
-    while v.len() < len {
-        v.push((v.len() * 7 % 251) as u8);
-    }
-    v
-}
+use util::{source, synthetic_elf, Sensor};
 
 fn config(profile: &str, tools: &str) -> String {
     format!("profile = \"{profile}\"\ndownload_tools = {tools}\n")

@@ -14,6 +14,8 @@ mod util;
 
 use std::time::Duration;
 
+use sha2::Digest as _;
+
 use util::{find, source, test_config, Sensor};
 
 const STEP: Duration = Duration::from_secs(15);
@@ -196,4 +198,187 @@ fn satori_and_gafgyt_sessions_reach_their_end() {
             "{profile}"
         );
     }
+}
+
+/// `busybait report --json` on a data dir.
+fn report_json(dir: &std::path::Path) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(["report", "--json", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn report_counts_a_scripted_day_exactly() {
+    use util::mirai::{loader, scanner, Method, Outcome};
+    let binary = util::synthetic_elf((1, 1, 40), 1240);
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut dir = Some(data_dir);
+    // Mirai's loader on its three paths: one sensor config per set of download tools,
+    // all on the same data dir.
+    for (i, (tools, method)) in [
+        ("[\"wget\", \"tftp\"]", Method::Wget),
+        ("[\"tftp\"]", Method::Tftp),
+        ("[]", Method::Echo),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let config = format!(
+            "{}download_tools = {tools}\n",
+            test_config("xiongmai-dvr", "", "")
+        )
+        .replacen(
+            "[limits]",
+            &format!("download_tools = {tools}\n[limits]"),
+            1,
+        );
+        let config = config
+            .rsplit_once("download_tools")
+            .map(|(head, _)| head.to_string())
+            .unwrap();
+        let sensor = Sensor::start_in(dir.take().unwrap(), &config);
+        let stream = util::tcp_from(sensor.addr, source(100 + i)).unwrap();
+        let run =
+            loader(stream, "root", "xc3511", &binary).unwrap_or_else(|(o, _)| panic!("{o:?}"));
+        assert_eq!(run.methods.first(), Some(&method));
+        sensor.wait_for_events("the loader session closed", |e| {
+            e.iter()
+                .filter(|v| v["eventid"] == "cowrie.session.closed")
+                .count()
+                == i + 1
+        });
+        dir = Some(sensor.stop().0);
+    }
+    // Mirai's scanner with three table credentials, and the two real sessions.
+    let sensor = Sensor::start_in(dir.take().unwrap(), &test_config("xiongmai-dvr", "", ""));
+    for (i, (user, pass)) in [("root", "xc3511"), ("admin", "admin"), ("root", "vizxv")]
+        .into_iter()
+        .enumerate()
+    {
+        let stream = util::tcp_from(sensor.addr, source(200 + i)).unwrap();
+        assert_eq!(scanner(stream, user, pass, STEP).outcome, Outcome::Success);
+    }
+    let satori = recorded("satori-telnet-2023-12-12.cowrie.jsonl");
+    let gafgyt = recorded("gafgyt-ssh-2023-12-09.cowrie.jsonl");
+    drop(replay(&sensor, 300, &satori));
+    drop(replay(&sensor, 301, &gafgyt));
+    sensor.wait_for_events("eight sessions closed", |e| {
+        e.iter()
+            .filter(|v| v["eventid"] == "cowrie.session.closed")
+            .count()
+            == 8
+    });
+    let (dir, _) = sensor.stop();
+    let r = report_json(dir.path());
+    assert_eq!(r["sessions"], 8);
+    assert_eq!(r["unique_sources"], 8);
+    assert_eq!(r["by_day"].as_array().unwrap().len(), 1);
+    assert_eq!(r["by_day"][0]["sessions"], 8);
+    // Loader 3 + scanner 3 + Satori's two attempts (the first refused) + Gafgyt 1.
+    assert_eq!(r["logins_tried"], 9);
+    assert_eq!(r["logins_accepted"], 8);
+    let credentials: Vec<(String, String, u64, u64, String)> = r["top_credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["username"].as_str().unwrap().to_string(),
+                c["password"].as_str().unwrap().to_string(),
+                c["tried"].as_u64().unwrap(),
+                c["accepted"].as_u64().unwrap(),
+                c["tables"].to_string(),
+            )
+        })
+        .collect();
+    let cred = |u: &str, p: &str, t, a, tables: &str| {
+        (u.to_string(), p.to_string(), t, a, tables.to_string())
+    };
+    assert_eq!(
+        credentials,
+        [
+            cred("root", "xc3511", 4, 4, "[\"mirai\"]"),
+            cred("admin", "admin", 1, 1, "[\"mirai\"]"),
+            cred("admin1", "password", 1, 1, "[\"mirai\"]"),
+            cred("root", "davox", 1, 0, "[]"),
+            cred("root", "password", 1, 1, "[\"mirai\"]"),
+            cred("root", "vizxv", 1, 1, "[\"mirai\"]"),
+        ]
+    );
+    let families: Vec<(&str, u64)> = r["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["family"].as_str().unwrap(),
+                f["sessions"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        families,
+        [
+            ("mirai-loader", 3),
+            ("mirai-scanner", 3),
+            ("gafgyt", 1),
+            ("satori", 1)
+        ]
+    );
+    let urls: Vec<&str> = r["top_urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "ftp://anonymous@127.0.0.1:21/z1.sh",
+            "http://127.0.0.1/z.sh",
+            "http://127.0.0.1:80/bins/mirai.arm",
+            "http://127.0.0.1:80/bins/mirai.arm7",
+            "tftp://127.0.0.1:69/mirai.arm7",
+            "tftp://127.0.0.1:69/tz.sh",
+            "tftp://127.0.0.1:69/tz2.sh",
+        ]
+    );
+    assert_eq!(
+        r["top_hosts"],
+        serde_json::json!([{"value": "127.0.0.1", "count": 7}])
+    );
+    // Four `kami` probe contents, each stored once, and the echo-dropped binary from
+    // the two sessions that had no working download tool.
+    let samples = r["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 5);
+    let sha: String = sha2::Sha256::digest(&binary)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let elf = samples
+        .iter()
+        .find(|s| s["sha256"] == sha.as_str())
+        .unwrap();
+    assert_eq!(
+        (&elf["kind"], &elf["arch"], &elf["size"], &elf["drops"]),
+        (
+            &serde_json::json!("elf"),
+            &serde_json::json!("arm"),
+            &serde_json::json!(1240),
+            &serde_json::json!(2)
+        )
+    );
+    assert_eq!(
+        samples.iter().filter(|s| s["kind"] == "text").count(),
+        4,
+        "the kami probes"
+    );
 }
