@@ -231,19 +231,11 @@ fn report_counts_a_scripted_day_exactly() {
     .into_iter()
     .enumerate()
     {
+        // Top-level keys first: the test config opens sections after `profile`.
         let config = format!(
-            "{}download_tools = {tools}\n",
+            "download_tools = {tools}\n{}",
             test_config("xiongmai-dvr", "", "")
-        )
-        .replacen(
-            "[limits]",
-            &format!("download_tools = {tools}\n[limits]"),
-            1,
         );
-        let config = config
-            .rsplit_once("download_tools")
-            .map(|(head, _)| head.to_string())
-            .unwrap();
         let sensor = Sensor::start_in(dir.take().unwrap(), &config);
         let stream = util::tcp_from(sensor.addr, source(100 + i)).unwrap();
         let run =
