@@ -53,13 +53,15 @@ pub fn export(
                     .into_iter()
                     .filter(|f| f.family != "unknown")
                     .collect();
+            let files = sqlite::file_details(&conn, since.as_deref(), until.as_deref())
+                .context("reading file names")?;
             if format == Format::Stix {
                 let families_of =
                     sqlite::indicator_families(&conn, since.as_deref(), until.as_deref())
                         .context("reading families")?;
-                crate::stix::bundle(&sensor.uuid, &rows, &families, &families_of)
+                crate::stix::bundle(&sensor.uuid, &rows, &families, &families_of, &files)
             } else {
-                crate::misp::event(&sensor.uuid, "green", &rows, &families)
+                crate::misp::event(&sensor.uuid, "green", &rows, &families, &files)
             }
         }
         Format::Csv | Format::Ips | Format::Urls | Format::Hashes => {

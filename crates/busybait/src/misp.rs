@@ -4,10 +4,10 @@
 //! tagged with TLP and the families seen. Uuids and timestamps come from the data, so
 //! the same data gives the same bytes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use busybait_store::report::Family;
-use busybait_store::sqlite::{IndicatorKind, IndicatorRow};
+use busybait_store::sqlite::{FileDetails, IndicatorKind, IndicatorRow};
 use serde_json::{json, Value};
 
 /// MISP's `file` object template (misp-objects, `objects/file/definition.json`).
@@ -54,7 +54,13 @@ fn misp_type(row: &IndicatorRow) -> (&'static str, &'static str, String) {
 }
 
 /// The event.
-pub fn event(sensor_uuid: &str, tlp: &str, rows: &[IndicatorRow], families: &[Family]) -> Value {
+pub fn event(
+    sensor_uuid: &str,
+    tlp: &str,
+    rows: &[IndicatorRow],
+    families: &[Family],
+    files: &BTreeMap<String, FileDetails>,
+) -> Value {
     let first = rows
         .iter()
         .map(|r| r.first_seen.as_str())
@@ -74,13 +80,13 @@ pub fn event(sensor_uuid: &str, tlp: &str, rows: &[IndicatorRow], families: &[Fa
             "busybait: seen {} time(s) between {} and {}",
             row.count, row.first_seen, row.last_seen
         );
-        let attribute = |relation: Option<&str>| {
+        let attribute = |kind: &str, category: &str, value: &str, relation: Option<&str>| {
             let mut a = json!({
                 "uuid": uuid_of(&format!("{sensor_uuid}\0{kind}\0{value}\0{}", relation.unwrap_or(""))),
                 "type": kind,
                 "category": category,
                 "value": value,
-                "to_ids": true,
+                "to_ids": relation != Some("size-in-bytes"),
                 "distribution": "5",
                 "timestamp": epoch(&row.last_seen).to_string(),
                 "first_seen": row.first_seen,
@@ -92,8 +98,27 @@ pub fn event(sensor_uuid: &str, tlp: &str, rows: &[IndicatorRow], families: &[Fa
             }
             a
         };
-        attributes.push(attribute(None));
+        attributes.push(attribute(kind, category, &value, None));
         if row.kind == IndicatorKind::Sha256 {
+            let details = files.get(&value).cloned().unwrap_or_default();
+            let mut in_object = vec![attribute("sha256", category, &value, Some("sha256"))];
+            if let Some(name) = &details.name {
+                attributes.push(attribute(
+                    "filename|sha256",
+                    category,
+                    &format!("{name}|{value}"),
+                    None,
+                ));
+                in_object.push(attribute("filename", category, name, Some("filename")));
+            }
+            if let Some(size) = details.size {
+                in_object.push(attribute(
+                    "size-in-bytes",
+                    "Other",
+                    &size.to_string(),
+                    Some("size-in-bytes"),
+                ));
+            }
             objects.push(json!({
                 "uuid": uuid_of(&format!("{sensor_uuid}\0file-object\0{value}")),
                 "name": "file",
@@ -106,7 +131,7 @@ pub fn event(sensor_uuid: &str, tlp: &str, rows: &[IndicatorRow], families: &[Fa
                 "first_seen": row.first_seen,
                 "last_seen": row.last_seen,
                 "comment": comment,
-                "Attribute": [attribute(Some("sha256"))],
+                "Attribute": in_object,
             }));
         }
     }

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use busybait_store::report::Family;
-use busybait_store::sqlite::{IndicatorKind, IndicatorRow};
+use busybait_store::sqlite::{FileDetails, IndicatorKind, IndicatorRow};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -63,7 +63,7 @@ fn pattern_string(s: &str) -> String {
 }
 
 /// The observable and the pattern for an indicator.
-fn observable(row: &IndicatorRow) -> (Value, String) {
+fn observable(row: &IndicatorRow, files: &BTreeMap<String, FileDetails>) -> (Value, String) {
     let v = row.value.as_str();
     match row.kind {
         IndicatorKind::Ip | IndicatorKind::C2 => {
@@ -94,8 +94,25 @@ fn observable(row: &IndicatorRow) -> (Value, String) {
         }
         IndicatorKind::Sha256 => {
             let hashes = json!({ "SHA-256": v });
-            let id = sco_id("file", &json!({ "hashes": hashes }));
-            let sco = json!({"type": "file", "spec_version": "2.1", "id": id, "hashes": hashes});
+            let details = files.get(v).cloned().unwrap_or_default();
+            let mut contributing = serde_json::Map::new();
+            contributing.insert("hashes".into(), hashes.clone());
+            let mut sco = serde_json::Map::new();
+            sco.insert("type".into(), "file".into());
+            sco.insert("spec_version".into(), "2.1".into());
+            sco.insert("hashes".into(), hashes);
+            if let Some(name) = &details.name {
+                contributing.insert("name".into(), name.as_str().into());
+                sco.insert("name".into(), name.as_str().into());
+            }
+            if let Some(size) = details.size {
+                sco.insert("size".into(), size.into());
+            }
+            sco.insert(
+                "id".into(),
+                sco_id("file", &Value::Object(contributing)).into(),
+            );
+            let sco = Value::Object(sco);
             (
                 sco,
                 format!("[file:hashes.'SHA-256' = '{}']", pattern_string(v)),
@@ -110,6 +127,7 @@ pub fn bundle(
     rows: &[IndicatorRow],
     families: &[Family],
     families_of: &BTreeMap<(IndicatorKind, String), BTreeSet<String>>,
+    files: &BTreeMap<String, FileDetails>,
 ) -> Value {
     let earliest = rows
         .iter()
@@ -148,7 +166,7 @@ pub fn bundle(
     }
     let mut seen_scos = BTreeSet::new();
     for row in rows {
-        let (sco, pattern) = observable(row);
+        let (sco, pattern) = observable(row, files);
         let sco_ref = sco
             .get("id")
             .and_then(Value::as_str)

@@ -723,6 +723,20 @@ fn exports_list_the_indicators_the_sessions_left() {
         uuid_v5_for_test("{\"value\":\"127.1.0.22\"}")
     );
     assert!(stix.contains(&ip), "{ip} not in the bundle");
+    let file = bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "file")
+        .unwrap();
+    assert_eq!(
+        (&file["name"], &file["size"], &file["hashes"]["SHA-256"]),
+        (
+            &serde_json::json!("x"),
+            &serde_json::json!(6),
+            &serde_json::json!(sha)
+        )
+    );
     util::stix_validate(&stix).expect("the bundle is valid");
     // The validator really runs: a bundle with an indicator lacking its pattern fails.
     let broken = stix.replacen("\"pattern\":", "\"pattern_removed\":", 1);
@@ -743,6 +757,7 @@ fn exports_list_the_indicators_the_sessions_left() {
     assert_eq!(
         attributes,
         [
+            pair("filename|sha256", &format!("x|{sha}")),
             pair("ip-src", "127.1.0.22"),
             pair("ip-src", "127.1.0.30"),
             pair("sha256", &sha),
@@ -750,14 +765,21 @@ fn exports_list_the_indicators_the_sessions_left() {
             pair("url", "http://127.0.0.1:80/bins/mirai.arm7"),
         ]
     );
+    let row = |rel: &str, t: &str, v: &str| {
+        vec![
+            "file".to_string(),
+            rel.to_string(),
+            t.to_string(),
+            v.to_string(),
+        ]
+    };
     assert_eq!(
         objects,
-        [vec![
-            "file".to_string(),
-            "sha256".into(),
-            "sha256".into(),
-            sha.clone()
-        ]]
+        [
+            row("filename", "filename", "x"),
+            row("sha256", "sha256", &sha),
+            row("size-in-bytes", "size-in-bytes", "6"),
+        ]
     );
     assert_eq!(tags, ["busybait:family=\"mirai-loader\"", "tlp:green"]);
 

@@ -504,6 +504,47 @@ pub fn indicators(
     Ok(out)
 }
 
+/// A dropped file's name and size, for exports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileDetails {
+    /// The base name it was first dropped under in the window (not `-`, stdout).
+    pub name: Option<String>,
+    /// Its size, from its triage.
+    pub size: Option<u64>,
+}
+
+/// Names and sizes of the files dropped in `[since, until)`, by SHA-256.
+pub fn file_details(
+    conn: &Connection,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, FileDetails>, StoreError> {
+    let since = since.unwrap_or("");
+    let until = until.unwrap_or("\u{10ffff}");
+    let mut stmt = conn.prepare(
+        "SELECT f.sha256, f.destfile, t.size FROM files f LEFT JOIN triage t ON t.sha256 = f.sha256
+         WHERE f.timestamp >= ?1 AND f.timestamp < ?2 ORDER BY f.seq",
+    )?;
+    let rows = stmt.query_map(params![since, until], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+        ))
+    })?;
+    let mut out: std::collections::BTreeMap<String, FileDetails> = Default::default();
+    for row in rows {
+        let (sha256, destfile, size) = row?;
+        let entry = out.entry(sha256).or_default();
+        entry.size = entry.size.or(size.and_then(|s| u64::try_from(s).ok()));
+        let base = destfile.rsplit('/').next().unwrap_or_default();
+        if entry.name.is_none() && !base.is_empty() && base != "-" {
+            entry.name = Some(base.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// For each indicator of [`indicators`] but C2s, the families of the sessions it
 /// appeared in (unlabelled sessions and `unknown` left out).
 pub fn indicator_families(
