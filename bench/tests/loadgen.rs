@@ -1,0 +1,87 @@
+//! The load generator against the real sensor (both built by the same workspace run),
+//! and its refusal to load anything but loopback.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// `busybait`, next to this package's binary in the same target directory.
+fn busybait() -> PathBuf {
+    let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_busybait-loadgen"));
+    let path = loadgen.with_file_name("busybait");
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace (cargo build --workspace) first",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn loader_sessions_complete_and_drop_their_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bench.toml");
+    std::fs::write(
+        &config,
+        "download_tools = []\n[store]\nfsync_interval = \"50ms\"\n",
+    )
+    .unwrap();
+    let mut sensor = Command::new(busybait())
+        .args(["serve", "--telnet", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(sensor.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .strip_prefix("listening telnet ")
+        .unwrap()
+        .trim()
+        .to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_busybait-loadgen"))
+        .args(["--target", &addr, "--scenario", "loader", "--sessions", "4"])
+        .args(["--concurrency", "2", "--pid", &sensor.id().to_string()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let _ = Command::new("kill")
+        .args(["-TERM", &sensor.id().to_string()])
+        .status();
+    assert!(sensor.wait().unwrap().success());
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("sessions      4 ok, 0 errors"), "{report}");
+    assert!(report.contains("target cpu"), "{report}");
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    let upnp = events
+        .lines()
+        .filter(|l| l.contains("\"cowrie.session.file_download\"") && l.contains("\"/var/upnp\""))
+        .count();
+    assert_eq!(upnp, 4, "each session's echo-dropped binary");
+}
+
+#[test]
+fn anything_but_loopback_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_busybait-loadgen"))
+        .args(["--target", "192.0.2.1:23", "--sessions", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only loads a sensor on 127.0.0.0/8"));
+}
