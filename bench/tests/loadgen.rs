@@ -85,3 +85,43 @@ fn anything_but_loopback_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only loads a sensor on 127.0.0.0/8"));
 }
+
+#[test]
+fn the_null_sensor_answers_every_scenario() {
+    let mut null = Command::new(env!("CARGO_BIN_EXE_busybait-null-sensor"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(null.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .strip_prefix("listening telnet ")
+        .unwrap()
+        .trim()
+        .to_string();
+    for scenario in ["scanner", "loader", "idle"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_busybait-loadgen"))
+            .args(["--target", &addr, "--scenario", scenario, "--sessions", "3"])
+            .args(["--concurrency", "3", "--hold", "0"])
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            report.contains("sessions      3 ok, 0 errors"),
+            "{scenario}: {report}"
+        );
+    }
+    null.kill().unwrap();
+    null.wait().unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_busybait-null-sensor"))
+        .arg("0.0.0.0:0")
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "the null sensor listens on loopback only"
+    );
+}
