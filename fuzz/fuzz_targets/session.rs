@@ -1,0 +1,84 @@
+//! A whole `Session` (telnet, login, shell, file system) fed arbitrary bytes in
+//! pieces, with the clock moving: nothing panics, output stays bounded, and once
+//! closed the session stays closed.
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use busybait_emulator::auth::{parse_credential_table, MIRAI_CREDENTIALS_TSV};
+use busybait_emulator::{AuthMode, AuthPolicy, Device, Limits, Now, Profile, Session, SessionConfig};
+use busybait_events::{Peer, SessionId};
+use libfuzzer_sys::fuzz_target;
+
+fn config() -> Arc<SessionConfig> {
+    static CONFIG: OnceLock<Arc<SessionConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let profile = Profile::builtin()
+                .expect("built-in profiles")
+                .into_iter()
+                .find(|p| p.name == "xiongmai-dvr")
+                .expect("xiongmai-dvr");
+            let device = Arc::new(Device::new(Arc::new(profile), 7));
+            let base = Arc::new(busybait_emulator::vfs::BaseFs::new(&device, 1_700_000_000));
+            Arc::new(SessionConfig {
+                device,
+                base,
+                shell: busybait_emulator::shell::ShellConfig::default(),
+                vfs_limits: busybait_emulator::vfs::VfsLimits::default(),
+                source_files: Arc::new(busybait_emulator::vfs::SourceFiles::new(
+                    Duration::from_secs(3600),
+                    100,
+                )),
+                // Every login succeeds, so the input reaches the shell.
+                auth: Arc::new(AuthPolicy::new(
+                    AuthMode::AcceptAll,
+                    parse_credential_table(MIRAI_CREDENTIALS_TSV),
+                    Duration::from_secs(3600),
+                    100,
+                )),
+                limits: Limits::default(),
+            })
+        })
+        .clone()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let start = Instant::now();
+    let mut now = Now {
+        mono: start,
+        wall: UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+    };
+    let peer = Peer {
+        src: "127.0.0.5:40000".parse().expect("address"),
+        dst: "127.0.0.1:2323".parse().expect("address"),
+    };
+    let mut session = Session::new(config(), SessionId::from_u64(1), peer, now);
+    let mut out = Vec::new();
+    // The first byte of each piece is its length and how far the clock moves.
+    let mut rest = data;
+    while let Some((&n, tail)) = rest.split_first() {
+        let take = usize::from(n % 64).min(tail.len());
+        let (piece, after) = tail.split_at(take);
+        now.mono += Duration::from_millis(u64::from(n) * 10);
+        now.wall += Duration::from_millis(u64::from(n) * 10);
+        session.handle_timeout(now);
+        session.handle_input(now, piece);
+        while session.poll_transmit(&mut out) {
+            out.clear();
+        }
+        while session.poll_event().is_some() {}
+        while session.poll_sample().is_some() {}
+        while session.poll_staged().is_some() {}
+        while let Some((id, _)) = session.poll_fetch() {
+            session.handle_fetch_result(now, id, busybait_emulator::shell::FetchResult::Refused);
+        }
+        rest = after;
+    }
+    let was_closed = session.is_closed();
+    session.handle_input(now, b"echo again\r\n");
+    if was_closed {
+        assert!(session.is_closed());
+    }
+});
