@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use busybait_emulator::auth::{parse_credential_table, MIRAI_CREDENTIALS_TSV};
-use busybait_emulator::{AuthMode, AuthPolicy, Device, Limits, Now, Profile, Session, SessionConfig};
+use busybait_emulator::{
+    AuthMode, AuthPolicy, Device, Limits, Now, Profile, Session, SessionConfig,
+};
 use busybait_events::{Peer, SessionId};
 use libfuzzer_sys::fuzz_target;
 

@@ -9,6 +9,9 @@ fuzz_target!(|data: &[u8]| {
     let triage = busybait_intel::triage::triage(data);
     assert_eq!(triage.size, data.len() as u64);
     if let Some(config) = busybait_intel::mirai::recover_config(data) {
-        assert!(config.anchors.len() >= 2, "a key is accepted on two known plaintexts");
+        assert!(
+            config.anchors.len() >= 2,
+            "a key is accepted on two known plaintexts"
+        );
     }
 });
