@@ -165,8 +165,8 @@ pub struct Session {
     samples: VecDeque<crate::vfs::FinishedFile>,
     /// Downloads for the edge to make, and the one the shell waits for.
     fetches: VecDeque<(FetchId, crate::shell::FetchRequest)>,
-    /// Bytes of files being written, for the edge to stage.
-    staged: VecDeque<crate::vfs::StagedBytes>,
+    /// Bytes of files being written, for the edge to stage (one entry per file).
+    staged: crate::vfs::StagedQueue,
     pending_fetch: Option<FetchId>,
     next_fetch: u64,
 }
@@ -205,7 +205,7 @@ impl Session {
             samples: VecDeque::new(),
             fetches: VecDeque::new(),
             pending_fetch: None,
-            staged: VecDeque::new(),
+            staged: Default::default(),
             next_fetch: 0,
             config,
         };
@@ -262,22 +262,7 @@ impl Session {
     /// The next bytes to stage on disk for a file still being written (so that a
     /// crash loses nothing; the finished file comes through `poll_sample`).
     pub fn poll_staged(&mut self) -> Option<crate::vfs::StagedBytes> {
-        self.staged.pop_front()
-    }
-
-    /// Queues staged bytes, joining an append to the one before it (an echo chain
-    /// is one write per line).
-    fn stage(&mut self, bytes: crate::vfs::StagedBytes) {
-        if let Some(last) = self.staged.back_mut() {
-            if last.path == bytes.path
-                && bytes.offset > 0
-                && last.offset + last.data.len() as u64 == bytes.offset
-            {
-                last.data.extend_from_slice(&bytes.data);
-                return;
-            }
-        }
-        self.staged.push_back(bytes);
+        self.staged.pop_first().map(|(_, bytes)| bytes)
     }
 
     /// The next download the edge should make (only with fetching on).
@@ -939,6 +924,9 @@ impl Session {
             let state = phase.shell.poll(now);
             let out = phase.shell.take_output();
             let events = phase.shell.take_events();
+            for bytes in phase.shell.take_staged().into_values() {
+                crate::vfs::queue_staged(&mut self.staged, bytes);
+            }
             self.tty_write(&out);
             for e in events {
                 let kind = match e {
@@ -968,10 +956,6 @@ impl Session {
                     },
                     ShellEvent::File(file) => {
                         self.samples.push_back(file);
-                        continue;
-                    }
-                    ShellEvent::Staged(bytes) => {
-                        self.stage(bytes);
                         continue;
                     }
                 };

@@ -478,6 +478,35 @@ pub struct StagedBytes {
     pub data: Vec<u8>,
 }
 
+impl StagedBytes {
+    /// Folds a later delta of the same file into this one, so that a queue holds one
+    /// entry per file however many writes a command line makes.
+    pub fn merge(&mut self, next: StagedBytes) {
+        match next.offset.checked_sub(self.offset) {
+            Some(at) if at <= self.data.len() as u64 => {
+                self.data
+                    .truncate(usize::try_from(at).unwrap_or(usize::MAX));
+                self.data.extend_from_slice(&next.data);
+            }
+            // A fresh start of the file (offset 0) supersedes what is pending.
+            _ => *self = next,
+        }
+    }
+}
+
+/// Pending staged bytes, one entry per file.
+pub type StagedQueue = BTreeMap<Vec<u8>, StagedBytes>;
+
+/// Adds `bytes` to `queue`, merged into the file's pending entry if it has one.
+pub fn queue_staged(queue: &mut StagedQueue, bytes: StagedBytes) {
+    match queue.get_mut(&bytes.path) {
+        Some(pending) => pending.merge(bytes),
+        None => {
+            queue.insert(bytes.path.clone(), bytes);
+        }
+    }
+}
+
 /// Joins `path` to `cwd` and normalises `.` and `..` lexically (symlinks are handled
 /// during lookup).
 pub fn absolute(cwd: &[u8], path: &[u8]) -> Vec<u8> {

@@ -469,6 +469,27 @@ fn downloads_wait_for_the_edge_when_fetching_is_on() {
 }
 
 #[test]
+fn a_loop_of_writes_stages_one_entry_per_file() {
+    let mut h = Harness::new("ipcam-mipsel");
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    // 2,000 writes in one line, alternating between two files, with a truncation.
+    h.send(b"cd /tmp; i=0; while [ $i -lt 1000 ]; do echo -n a >> x; echo -n b >> y; i=$((i+1)); done; echo -n z > y; echo -n c >> y; /bin/busybox ECCHI\r\n");
+    let x = h.session.poll_staged().unwrap();
+    let y = h.session.poll_staged().unwrap();
+    assert_eq!(h.session.poll_staged(), None, "one entry per file");
+    assert_eq!(
+        (&x.path[..], x.offset, x.data.len()),
+        (&b"/tmp/x"[..], 0, 1000)
+    );
+    assert!(x.data.iter().all(|&b| b == b'a'));
+    assert_eq!(
+        (&y.path[..], y.offset, &y.data[..]),
+        (&b"/tmp/y"[..], 0, &b"zc"[..])
+    );
+}
+
+#[test]
 fn a_download_piped_into_sh_is_a_sample_and_runs() {
     let mut cfg = config("oracle", Limits::default());
     Arc::get_mut(&mut cfg).unwrap().shell.fetch = true;

@@ -73,8 +73,6 @@ pub enum ShellEvent {
     Executed(Vec<u8>),
     /// A file the attacker finished writing (a sample for the capture).
     File(crate::vfs::FinishedFile),
-    /// New bytes of a file still being written.
-    Staged(crate::vfs::StagedBytes),
     /// The file system cap for this source was hit (once per line).
     FsFull,
     /// A file reached the per-file cap (once per line).
@@ -94,6 +92,8 @@ pub struct Chan {
     pub response: Option<Option<FetchResult>>,
     /// Events for the record.
     pub events: Vec<ShellEvent>,
+    /// New bytes of files being written, one entry per file.
+    pub staged: crate::vfs::StagedQueue,
     /// `^C` arrived: the running command stops at its next step or wait.
     pub interrupted: bool,
 }
@@ -725,8 +725,12 @@ impl Sh {
         for f in self.vfs.take_finished() {
             self.event(ShellEvent::File(f));
         }
-        for s in self.vfs.take_staged() {
-            self.event(ShellEvent::Staged(s));
+        let staged = self.vfs.take_staged();
+        if !staged.is_empty() {
+            let mut chan = self.chan();
+            for s in staged {
+                crate::vfs::queue_staged(&mut chan.staged, s);
+            }
         }
         r
     }

@@ -102,6 +102,7 @@ impl Shell {
             wait: None,
             response: None,
             events: Vec::new(),
+            staged: Default::default(),
             interrupted: false,
         }));
         let mut vars = BTreeMap::new();
@@ -262,6 +263,11 @@ impl Shell {
     /// Events produced so far.
     pub fn take_events(&mut self) -> Vec<ShellEvent> {
         std::mem::take(&mut self.lock().events)
+    }
+
+    /// New bytes of files being written since the last call, one entry per file.
+    pub fn take_staged(&mut self) -> crate::vfs::StagedQueue {
+        std::mem::take(&mut self.lock().staged)
     }
 
     /// Nested interactive shells open (0 at the login shell).
