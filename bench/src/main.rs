@@ -213,15 +213,18 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// This tool loads our own sensor on loopback and nothing else.
+fn check_target(target: SocketAddr) -> anyhow::Result<()> {
+    if !target.ip().is_loopback() {
+        bail!("refusing {target}: busybait-loadgen only loads a sensor on 127.0.0.0/8");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
-    if !args.target.ip().is_loopback() {
-        bail!(
-            "refusing {}: busybait-loadgen only loads a sensor on 127.0.0.0/8",
-            args.target
-        );
-    }
+    check_target(args.target)?;
     // The clock tick (USER_HZ) is 100 on Linux.
     let ticks_before = args.pid.and_then(cpu_ticks);
     let rss_before = args.pid.and_then(|p| status_kib(p, "VmRSS"));
@@ -299,4 +302,28 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets_are_accepted() {
+        // Checked as data: nothing here connects anywhere.
+        assert!(check_target("127.0.0.1:23".parse().unwrap()).is_ok());
+        assert!(check_target("127.9.8.7:2323".parse().unwrap()).is_ok());
+        assert!(check_target("[::1]:23".parse().unwrap()).is_ok());
+        let err = check_target("192.0.2.1:23".parse().unwrap()).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("only loads a sensor on 127.0.0.0/8"));
+    }
+
+    #[test]
+    fn sources_stay_on_loopback() {
+        for i in [0, 1, 255, 65_535, 1 << 20, u64::from(u32::MAX)] {
+            assert!(source(i).is_loopback(), "{i}");
+        }
+    }
 }

@@ -77,15 +77,21 @@ async fn serve(stream: TcpStream, binary: &'static [u8]) -> anyhow::Result<()> {
     }
 }
 
+/// The null sensor listens on loopback only.
+fn check_listen(addr: SocketAddr) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        bail!("refusing {addr}: the null sensor listens on loopback only");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let addr: SocketAddr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:0".into())
         .parse()?;
-    if !addr.ip().is_loopback() {
-        bail!("refusing {addr}: the null sensor listens on loopback only");
-    }
+    check_listen(addr)?;
     let listener = TcpListener::bind(addr).await?;
     println!("listening telnet {}", listener.local_addr()?);
     let mut binary = vec![0x7f, b'E', b'L', b'F', 1, 1, 1, 0];
@@ -96,5 +102,17 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(async move {
             let _ = serve(stream, binary).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_is_listened_on() {
+        assert!(check_listen("127.0.0.1:0".parse().unwrap()).is_ok());
+        assert!(check_listen("0.0.0.0:0".parse().unwrap()).is_err());
+        assert!(check_listen("[::]:0".parse().unwrap()).is_err());
     }
 }

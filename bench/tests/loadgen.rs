@@ -1,5 +1,6 @@
-//! The load generator against the real sensor (both built by the same workspace run),
-//! and its refusal to load anything but loopback.
+//! The load generator against the real sensor (both built by the same workspace run)
+//! and against the null sensor. Their loopback-only checks are unit tests: no test
+//! hands either tool another address.
 
 #![allow(
     clippy::unwrap_used,
@@ -77,16 +78,6 @@ fn loader_sessions_complete_and_drop_their_binary() {
 }
 
 #[test]
-fn anything_but_loopback_is_refused() {
-    let out = Command::new(env!("CARGO_BIN_EXE_busybait-loadgen"))
-        .args(["--target", "192.0.2.1:23", "--sessions", "1"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("only loads a sensor on 127.0.0.0/8"));
-}
-
-#[test]
 fn the_null_sensor_answers_every_scenario() {
     let mut null = Command::new(env!("CARGO_BIN_EXE_busybait-null-sensor"))
         .arg("127.0.0.1:0")
@@ -116,12 +107,4 @@ fn the_null_sensor_answers_every_scenario() {
     }
     null.kill().unwrap();
     null.wait().unwrap();
-    let refused = Command::new(env!("CARGO_BIN_EXE_busybait-null-sensor"))
-        .arg("0.0.0.0:0")
-        .output()
-        .unwrap();
-    assert!(
-        !refused.status.success(),
-        "the null sensor listens on loopback only"
-    );
 }
