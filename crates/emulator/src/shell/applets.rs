@@ -1580,22 +1580,33 @@ async fn tftp(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         }))
         .await
     {
-        Some(FetchResult::Data(body)) => {
-            let cwd = sh.cwd.clone();
-            let now = sh.now_secs();
-            match sh.vfs.write(&cwd, &local, &body, false, now) {
-                Ok(path) => {
-                    sh.vfs.set_url(&path, url.clone());
-                    0
-                }
-                Err(e) => {
-                    err(sh, io, "tftp", &plain(&local, e)).await;
-                    1
-                }
-            }
-        }
+        Some(FetchResult::Data(body)) => save_download(sh, io, "tftp", &local, &body, url).await,
         _ => {
             sh.write(&io.stderr, b"tftp: timeout\n").await;
+            1
+        }
+    }
+}
+
+/// Writes a downloaded `body` to `name` in the working directory, remembering its
+/// URL for the capture; the tool's status.
+async fn save_download(
+    sh: &mut Sh,
+    io: &Io,
+    tool: &str,
+    name: &[u8],
+    body: &[u8],
+    url: String,
+) -> i32 {
+    let cwd = sh.cwd.clone();
+    let now = sh.now_secs();
+    match sh.vfs.write(&cwd, name, body, false, now) {
+        Ok(path) => {
+            sh.vfs.set_url(&path, url);
+            0
+        }
+        Err(e) => {
+            err(sh, io, tool, &plain(name, e)).await;
             1
         }
     }
@@ -1651,20 +1662,7 @@ async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         }))
         .await
     {
-        Some(FetchResult::Data(body)) => {
-            let cwd = sh.cwd.clone();
-            let now = sh.now_secs();
-            match sh.vfs.write(&cwd, &local, &body, false, now) {
-                Ok(path) => {
-                    sh.vfs.set_url(&path, url.clone());
-                    0
-                }
-                Err(e) => {
-                    err(sh, io, "ftpget", &plain(&local, e)).await;
-                    1
-                }
-            }
-        }
+        Some(FetchResult::Data(body)) => save_download(sh, io, "ftpget", &local, &body, url).await,
         _ => {
             let line =
                 format!("ftpget: can't connect to remote host ({host}): Connection refused\n");
