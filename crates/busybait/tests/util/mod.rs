@@ -432,3 +432,12 @@ pub fn synthetic_elf(class_data_machine: (u8, u8, u16), len: usize) -> Vec<u8> {
     }
     v
 }
+
+/// SHA-256 in lower-case hex, as samples are named.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
