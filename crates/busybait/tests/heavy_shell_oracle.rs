@@ -105,6 +105,10 @@ fn cases() -> Vec<(&'static str, Vec<&'static str>)> {
         ("arith", vec!["echo $((1+2)) $((7/2)) $((1<<3)) $((10%3)) $((-5+2))"]),
         ("params", vec!["X=abc; echo ${X} ${#X} ${Y:-def} ${Z:=zz} $Z", "set -- a b c; echo $# $1 $3"]),
         ("for-loop", vec!["for i in a b c; do echo $i; done"]),
+        (
+            "break-continue",
+            vec!["for i in 1 2 3; do for j in a b c; do [ $j = b ] && continue; [ $i = 2 ] && continue 2; [ $i = 3 ] && break 2; echo $i$j; done; echo end$i; done; echo out"],
+        ),
         ("if-elif", vec!["if false; then echo no; elif true; then echo yes; else echo x; fi"]),
         ("subshell-status", vec!["(exit 3); echo $?", "(cd /tmp; pwd); pwd"]),
         ("and-or", vec!["true && echo t || echo f; false || echo f2; false && echo no; echo $?"]),

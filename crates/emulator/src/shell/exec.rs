@@ -98,6 +98,26 @@ pub struct Chan {
     pub interrupted: bool,
 }
 
+/// What a loop does once its body ran.
+enum AfterBody {
+    /// Goes on, with the body's status (`None` after `continue`).
+    Next(Option<i32>),
+    /// `break` ends this loop.
+    Stop,
+}
+
+/// `break N`/`continue N` for the innermost loop, passing `N - 1` outwards.
+fn after_body(r: Run) -> Result<AfterBody, Flow> {
+    match r {
+        Ok(s) => Ok(AfterBody::Next(Some(s))),
+        Err(Flow::Break(n)) if n > 1 => Err(Flow::Break(n - 1)),
+        Err(Flow::Break(_)) => Ok(AfterBody::Stop),
+        Err(Flow::Continue(n)) if n > 1 => Err(Flow::Continue(n - 1)),
+        Err(Flow::Continue(_)) => Ok(AfterBody::Next(None)),
+        Err(f) => Err(f),
+    }
+}
+
 /// What a dropped binary prints when "run".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ExecOutput {
@@ -519,20 +539,10 @@ impl Sh {
                     if (c == 0) == *until {
                         break;
                     }
-                    match self.run_list(body, io).await {
-                        Ok(s) => status = s,
-                        Err(Flow::Break(n)) => {
-                            if n > 1 {
-                                return Err(Flow::Break(n - 1));
-                            }
-                            break;
-                        }
-                        Err(Flow::Continue(n)) => {
-                            if n > 1 {
-                                return Err(Flow::Continue(n - 1));
-                            }
-                        }
-                        Err(f) => return Err(f),
+                    match after_body(self.run_list(body, io).await)? {
+                        AfterBody::Next(Some(s)) => status = s,
+                        AfterBody::Next(None) => {}
+                        AfterBody::Stop => break,
                     }
                 }
                 Ok(status)
@@ -552,20 +562,10 @@ impl Sh {
                 for value in values {
                     self.step()?;
                     self.set_var(name, value);
-                    match self.run_list(body, io).await {
-                        Ok(s) => status = s,
-                        Err(Flow::Break(n)) => {
-                            if n > 1 {
-                                return Err(Flow::Break(n - 1));
-                            }
-                            break;
-                        }
-                        Err(Flow::Continue(n)) => {
-                            if n > 1 {
-                                return Err(Flow::Continue(n - 1));
-                            }
-                        }
-                        Err(f) => return Err(f),
+                    match after_body(self.run_list(body, io).await)? {
+                        AfterBody::Next(Some(s)) => status = s,
+                        AfterBody::Next(None) => {}
+                        AfterBody::Stop => break,
                     }
                 }
                 Ok(status)
