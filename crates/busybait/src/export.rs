@@ -42,7 +42,11 @@ pub fn export(
     let rows = sqlite::indicators(&conn, since.as_deref(), until.as_deref())
         .context("reading indicators")?;
     let mut out = std::io::stdout().lock();
-    let document = match format {
+    match format {
+        Format::Csv => write_csv(&rows, &mut out)?,
+        Format::Ips => write_lines(&rows, IndicatorKind::Ip, &mut out)?,
+        Format::Urls => write_lines(&rows, IndicatorKind::Url, &mut out)?,
+        Format::Hashes => write_lines(&rows, IndicatorKind::Sha256, &mut out)?,
         Format::Stix | Format::Misp => {
             let sensor = busybait_store::sensor::SensorState::load(data_dir)
                 .context("reading the sensor's identity")?;
@@ -55,23 +59,18 @@ pub fn export(
                     .collect();
             let files = sqlite::file_details(&conn, since.as_deref(), until.as_deref())
                 .context("reading file names")?;
-            if format == Format::Stix {
+            let document = if format == Format::Stix {
                 let families_of =
                     sqlite::indicator_families(&conn, since.as_deref(), until.as_deref())
                         .context("reading families")?;
                 crate::stix::bundle(&sensor.uuid, &rows, &families, &families_of, &files)
             } else {
                 crate::misp::event(&sensor.uuid, "green", &rows, &families, &files)
-            }
+            };
+            serde_json::to_writer_pretty(&mut out, &document)?;
+            writeln!(out)?;
         }
-        Format::Csv | Format::Ips | Format::Urls | Format::Hashes => {
-            render(&rows, format, &mut out)?;
-            out.flush()?;
-            return Ok(());
-        }
-    };
-    serde_json::to_writer_pretty(&mut out, &document)?;
-    writeln!(out)?;
+    }
     out.flush()?;
     Ok(())
 }
@@ -90,30 +89,30 @@ pub(crate) fn window_edge(text: &str, now: SystemTime) -> anyhow::Result<String>
     Ok(humantime::format_rfc3339_micros(time).to_string())
 }
 
-/// Writes `rows` in `format`. Line formats leave out values that would break a line
-/// (whitespace or control bytes from an attacker's command line) and say so on stderr.
-fn render(rows: &[IndicatorRow], format: Format, out: &mut impl Write) -> anyhow::Result<()> {
-    let kind = match format {
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            w.write_record(["type", "value", "first_seen", "last_seen", "count"])?;
-            for r in rows {
-                w.write_record([
-                    r.kind.as_str(),
-                    &r.value,
-                    &r.first_seen,
-                    &r.last_seen,
-                    &r.count.to_string(),
-                ])?;
-            }
-            w.flush()?;
-            return Ok(());
-        }
-        Format::Stix | Format::Misp => bail!("STIX and MISP are written by export()"),
-        Format::Ips => IndicatorKind::Ip,
-        Format::Urls => IndicatorKind::Url,
-        Format::Hashes => IndicatorKind::Sha256,
-    };
+/// Every indicator as RFC 4180 CSV: `type,value,first_seen,last_seen,count`.
+fn write_csv(rows: &[IndicatorRow], out: &mut impl Write) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["type", "value", "first_seen", "last_seen", "count"])?;
+    for r in rows {
+        w.write_record([
+            r.kind.as_str(),
+            &r.value,
+            &r.first_seen,
+            &r.last_seen,
+            &r.count.to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// One value of `kind` per line. Values that would break a line (whitespace or
+/// control bytes from an attacker's command line) are left out, and stderr says so.
+fn write_lines(
+    rows: &[IndicatorRow],
+    kind: IndicatorKind,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let mut values: Vec<&str> = rows
         .iter()
         .filter(|r| r.kind == kind)
@@ -163,16 +162,18 @@ mod tests {
             row(IndicatorKind::Url, "http://127.0.0.1/x\ny"),
             row(IndicatorKind::Sha256, "ab"),
         ];
-        let text = |f| {
+        let lines = |kind| {
             let mut out = Vec::new();
-            render(&rows, f, &mut out).unwrap();
+            write_lines(&rows, kind, &mut out).unwrap();
             String::from_utf8(out).unwrap()
         };
-        assert_eq!(text(Format::Ips), "127.0.0.2\n127.0.0.10\n");
-        assert_eq!(text(Format::Urls), "http://127.0.0.1/a,\"b\".sh\n");
-        assert_eq!(text(Format::Hashes), "ab\n");
+        assert_eq!(lines(IndicatorKind::Ip), "127.0.0.2\n127.0.0.10\n");
+        assert_eq!(lines(IndicatorKind::Url), "http://127.0.0.1/a,\"b\".sh\n");
+        assert_eq!(lines(IndicatorKind::Sha256), "ab\n");
+        let mut csv = Vec::new();
+        write_csv(&rows, &mut csv).unwrap();
         assert_eq!(
-            text(Format::Csv),
+            String::from_utf8(csv).unwrap(),
             "type,value,first_seen,last_seen,count\n\
              ip,127.0.0.10,2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
              ip,127.0.0.2,2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
