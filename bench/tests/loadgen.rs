@@ -11,7 +11,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// `busybait`, next to this package's binary in the same target directory.
 fn busybait() -> PathBuf {
@@ -25,6 +25,21 @@ fn busybait() -> PathBuf {
     path
 }
 
+/// Starts a server that prints `listening telnet ADDR` first; returns it and ADDR.
+fn start_listening(command: &mut Command) -> (Child, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .strip_prefix("listening telnet ")
+        .unwrap_or_else(|| panic!("no address line: {line:?}"))
+        .trim()
+        .to_string();
+    (child, addr)
+}
+
 #[test]
 fn loader_sessions_complete_and_drop_their_binary() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,24 +49,14 @@ fn loader_sessions_complete_and_drop_their_binary() {
         "download_tools = []\n[store]\nfsync_interval = \"50ms\"\n",
     )
     .unwrap();
-    let mut sensor = Command::new(busybait())
-        .args(["serve", "--telnet", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(sensor.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .strip_prefix("listening telnet ")
-        .unwrap()
-        .trim()
-        .to_string();
+    let (mut sensor, addr) = start_listening(
+        Command::new(busybait())
+            .args(["serve", "--telnet", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stderr(Stdio::null()),
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_busybait-loadgen"))
         .args(["--target", &addr, "--scenario", "loader", "--sessions", "4"])
         .args(["--concurrency", "2", "--pid", &sensor.id().to_string()])
@@ -79,20 +84,9 @@ fn loader_sessions_complete_and_drop_their_binary() {
 
 #[test]
 fn the_null_sensor_answers_every_scenario() {
-    let mut null = Command::new(env!("CARGO_BIN_EXE_busybait-null-sensor"))
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(null.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .strip_prefix("listening telnet ")
-        .unwrap()
-        .trim()
-        .to_string();
+    let (mut null, addr) = start_listening(
+        Command::new(env!("CARGO_BIN_EXE_busybait-null-sensor")).arg("127.0.0.1:0"),
+    );
     for scenario in ["scanner", "loader", "idle"] {
         let out = Command::new(env!("CARGO_BIN_EXE_busybait-loadgen"))
             .args(["--target", &addr, "--scenario", scenario, "--sessions", "3"])
