@@ -781,10 +781,25 @@ impl Session {
 
     /// Output of a command through the tty: each `\n` becomes `\r\n` (ONLCR) and each
     /// tab the spaces to the next multiple of 8 (XTABS).
-    fn tty_write(&mut self, bytes: &[u8]) {
+    fn tty_write(&mut self, mut bytes: &[u8]) {
         let mut converted = Vec::with_capacity(bytes.len() + bytes.len() / 16);
         let mut column = self.column;
-        for &b in bytes {
+        loop {
+            // Only four bytes are converted or move the cursor other than forward;
+            // copy everything up to the next one whole (binaries are long).
+            let plain = next_column_special(bytes);
+            let Some((run, rest)) = bytes.split_at_checked(plain) else {
+                break;
+            };
+            converted.extend_from_slice(run);
+            column += run
+                .iter()
+                .filter(|&&b| matches!(b, 0x20..=0x7e | 0x80..=0xff))
+                .count();
+            let Some((&b, rest)) = rest.split_first() else {
+                break;
+            };
+            bytes = rest;
             match b {
                 b'\n' => {
                     converted.extend_from_slice(b"\r\n");
@@ -803,14 +818,12 @@ impl Session {
                     converted.push(b);
                     column = column.saturating_sub(1);
                 }
-                0x20..=0x7e | 0x80..=0xff => {
-                    converted.push(b);
-                    column += 1;
-                }
                 _ => converted.push(b),
             }
         }
-        self.output(&converted);
+        // `column` is where `output` would have counted it to.
+        self.column = column;
+        escape_iac(&converted, &mut self.transmit);
     }
 
     fn shell_input(&mut self, now: Now, b: u8) {
@@ -1074,6 +1087,29 @@ impl Session {
 }
 
 /// C's `isspace()` in the C locale.
+/// Index of the first `\n`, `\r`, `\t` or backspace (the bytes `tty_write` converts
+/// or that move the cursor other than one forward), or the length. Tests blocks of 32
+/// bytes without branching so the compiler vectorises the common case.
+fn next_column_special(bytes: &[u8]) -> usize {
+    let special = |b: &u8| matches!(*b, b'\n' | b'\r' | b'\t' | 8);
+    let mut blocks = bytes.chunks_exact(32);
+    let mut offset = 0;
+    for block in blocks.by_ref() {
+        let hits = block.iter().fold(0u8, |hits, &b| {
+            hits | u8::from(b == b'\n')
+                | u8::from(b == b'\r')
+                | u8::from(b == b'\t')
+                | u8::from(b == 8)
+        });
+        if hits != 0 {
+            break;
+        }
+        offset += 32;
+    }
+    let rest = bytes.get(offset..).unwrap_or_default();
+    offset + rest.iter().position(special).unwrap_or(rest.len())
+}
+
 fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }

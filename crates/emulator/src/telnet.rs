@@ -407,13 +407,18 @@ fn push_tty(out: &mut Vec<Filtered>, bytes: &[u8]) {
 }
 
 /// Doubles every 0xFF of device output, as BusyBox's `safe_write_double_iac()` does.
-pub fn escape_iac(data: &[u8], out: &mut Vec<u8>) {
-    for &b in data {
-        out.push(b);
-        if b == IAC {
-            out.push(IAC);
-        }
+pub fn escape_iac(mut data: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len());
+    // Whole runs at a time: a binary the loader `cat`s is megabytes long.
+    while let Some(at) = data.iter().position(|&b| b == IAC) {
+        let Some((run, rest)) = data.split_at_checked(at + 1) else {
+            break;
+        };
+        out.extend_from_slice(run);
+        out.push(IAC);
+        data = rest;
     }
+    out.extend_from_slice(data);
 }
 
 /// What BusyBox answers to Are-You-There.

@@ -95,29 +95,43 @@ pub enum ProcFile {
 }
 
 /// What a regular file holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Eq)]
 pub enum Content {
     /// Literal bytes (shared between copies; appended to in place when not shared).
     Bytes(Arc<Vec<u8>>),
-    /// A synthetic ELF executable: a real header, then deterministic filler.
-    Elf {
-        /// The ELF header.
-        header: Arc<[u8]>,
-        /// Total size.
-        size: u64,
-    },
+    /// A synthetic ELF executable: a real header, then deterministic filler, built
+    /// once per sensor (every Mirai loader `cat`s it whole, so reads are copies).
+    Elf(Arc<[u8]>),
     /// Generated on read.
     Proc(ProcFile),
 }
 
+impl PartialEq for Content {
+    fn eq(&self, other: &Self) -> bool {
+        // Shared bytes first: every `/bin/busybox ...` compares the multi-megabyte
+        // image with itself.
+        match (self, other) {
+            (Content::Bytes(a), Content::Bytes(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Content::Elf(a), Content::Elf(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Content::Proc(a), Content::Proc(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl Content {
+    /// The bytes of a stored file; empty for generated ones.
+    fn stored(&self) -> &[u8] {
+        match self {
+            Content::Bytes(b) => b,
+            Content::Elf(image) => image,
+            Content::Proc(_) => &[],
+        }
+    }
+
     /// Size in bytes (generated files report 0, as in /proc).
     pub fn len(&self) -> u64 {
-        match self {
-            Content::Bytes(b) => b.len() as u64,
-            Content::Elf { size, .. } => *size,
-            Content::Proc(_) => 0,
-        }
+        self.stored().len() as u64
     }
 
     /// Whether the file is empty.
@@ -128,23 +142,21 @@ impl Content {
     /// Bytes `[start, start+len)` of a stored (not generated) file.
     pub fn slice(&self, start: u64, len: u64) -> Vec<u8> {
         let end = start.saturating_add(len).min(self.len());
-        if start >= end {
-            return Vec::new();
-        }
-        match self {
-            Content::Bytes(b) => b
-                .get(start as usize..end as usize)
-                .unwrap_or_default()
-                .to_vec(),
-            Content::Elf { header, .. } => (start..end)
-                .map(|i| match header.get(i as usize) {
-                    Some(&b) => b,
-                    None => elf_filler(i),
-                })
-                .collect(),
-            Content::Proc(_) => Vec::new(),
-        }
+        self.stored()
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
+            .to_vec()
     }
+}
+
+/// The header followed by filler up to `size` bytes.
+fn synthetic_elf(header: &[u8], size: u64) -> Arc<[u8]> {
+    let body_start = header.len() as u64;
+    header
+        .iter()
+        .copied()
+        .chain((body_start..size).map(elf_filler))
+        .collect()
 }
 
 /// Filler for the body of the synthetic BusyBox: deterministic, code-like entropy
@@ -297,10 +309,7 @@ impl BaseFs {
         let header = profile
             .arch
             .elf_header(profile.busybox_size.saturating_sub(4096), 0x0040_1000);
-        let busybox = Content::Elf {
-            header: Arc::from(header),
-            size: profile.busybox_size,
-        };
+        let busybox = Content::Elf(synthetic_elf(&header, profile.busybox_size));
         let exec = Meta {
             mode: 0o755,
             uid: 0,
@@ -1080,7 +1089,7 @@ mod tests {
         let mut v = vfs("oracle");
         let (p, node) = v.lookup(b"/", b"/bin/echo", true).unwrap();
         assert_eq!(p, b"/bin/busybox");
-        assert!(matches!(node, Node::File(_, Content::Elf { .. })));
+        assert!(matches!(node, Node::File(_, Content::Elf(_))));
         v.place(
             b"/",
             b"/tmp/a",

@@ -5,8 +5,10 @@
 //! The raw file is a sequence of records: one byte direction (`i` from the client, `o`
 //! to it), the time since the session started in microseconds (u64, little-endian),
 //! the length (u32, little-endian), then the bytes. The cast shows the output with the
-//! telnet commands taken out and invalid UTF-8 replaced (asciicast is text); the raw
-//! file keeps everything. Both are capped at `max_bytes`; past it recording stops and
+//! telnet commands taken out; binary output (a `cat` of an executable, which every
+//! Mirai loader does) appears there as one `[binary output: N bytes ...]` line, since
+//! asciicast is text and escaping megabytes of it into JSON costs more than the whole
+//! emulation. The raw file keeps everything. Both are capped at `max_bytes`; past it recording stops and
 //! `truncated()` says so.
 
 use std::fs::File;
@@ -29,6 +31,8 @@ pub struct Recording {
     max_bytes: u64,
     truncated: bool,
     telnet: TelnetStripper,
+    /// Binary output not yet summarised in the cast: (time of its first byte, length).
+    binary: Option<(Duration, u64)>,
 }
 
 /// Removes IAC sequences from output for the viewable cast.
@@ -38,25 +42,35 @@ struct TelnetStripper {
 }
 
 impl TelnetStripper {
-    fn strip(&mut self, data: &[u8]) -> Vec<u8> {
+    fn strip(&mut self, mut data: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(data.len());
-        for &b in data {
-            self.state = match (self.state, b) {
-                (0, 0xff) => 1,
-                (0, _) => {
-                    out.push(b);
-                    0
+        loop {
+            if self.state == 0 {
+                // Outside a command, copy up to the next IAC in one go.
+                let at = data.iter().position(|&b| b == 0xff).unwrap_or(data.len());
+                let (run, rest) = data.split_at_checked(at).unwrap_or((data, &[]));
+                out.extend_from_slice(run);
+                match rest.get(1..) {
+                    Some(after_iac) => {
+                        self.state = 1;
+                        data = after_iac;
+                    }
+                    None => return out,
                 }
+            }
+            let Some((&b, rest)) = data.split_first() else {
+                return out;
+            };
+            data = rest;
+            self.state = match (self.state, b) {
                 (1, 0xff) => {
                     out.push(0xff);
                     0
                 }
                 (1, 251..=254) => 2,
-                (1, _) => 0,
-                (_, _) => 0,
+                _ => 0,
             };
         }
-        out
     }
 }
 
@@ -85,6 +99,7 @@ impl Recording {
             max_bytes,
             truncated: false,
             telnet: TelnetStripper::default(),
+            binary: None,
         };
         let header = serde_json::json!({
             "version": 2,
@@ -122,26 +137,73 @@ impl Recording {
         self.raw.write_all(&micros.to_le_bytes()).map_err(io)?;
         self.raw.write_all(&len.to_le_bytes()).map_err(io)?;
         self.raw.write_all(data).map_err(io)?;
-        let shown = if input {
-            data.to_vec()
-        } else {
-            self.telnet.strip(data)
-        };
-        if !shown.is_empty() {
-            let text = String::from_utf8_lossy(&shown);
-            let line = serde_json::json!([at.as_secs_f64(), if input { "i" } else { "o" }, text]);
-            writeln!(self.cast, "{line}").map_err(|e| StoreError::io(&self.path, e))?;
+        if input {
+            self.end_binary()?;
+            return self.cast_line(at, "i", &String::from_utf8_lossy(data));
+        }
+        let shown = self.telnet.strip(data);
+        match binary_split(&shown) {
+            None => {
+                self.end_binary()?;
+                self.cast_line(at, "o", &String::from_utf8_lossy(&shown))
+            }
+            Some((binary_len, text)) => {
+                let run = self.binary.get_or_insert((at, 0));
+                run.1 += binary_len as u64;
+                if text.is_empty() {
+                    return Ok(());
+                }
+                self.end_binary()?;
+                self.cast_line(at, "o", text)
+            }
+        }
+    }
+
+    /// Writes the summary line of a finished run of binary output.
+    fn end_binary(&mut self) -> Result<(), StoreError> {
+        if let Some((at, len)) = self.binary.take() {
+            let unit = if len == 1 { "byte" } else { "bytes" };
+            let text = format!("[binary output: {len} {unit}; exact bytes in the .raw file]\r\n");
+            self.cast_line(at, "o", &text)?;
         }
         Ok(())
     }
 
+    fn cast_line(&mut self, at: Duration, kind: &str, text: &str) -> Result<(), StoreError> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let line = serde_json::json!([at.as_secs_f64(), kind, text]);
+        writeln!(self.cast, "{line}").map_err(|e| StoreError::io(&self.path, e))
+    }
+
     /// Flushes both files.
     pub fn finish(mut self) -> Result<(), StoreError> {
+        self.end_binary()?;
         self.cast
             .flush()
             .map_err(|e| StoreError::io(&self.path, e))?;
         self.raw.flush().map_err(|e| StoreError::io(&self.path, e))
     }
+}
+
+/// Splits output that is not plain text (invalid UTF-8 or a NUL byte) into the length
+/// of its binary part and the text after the last non-text byte (a prompt that follows
+/// a `cat` of a binary in the same write). `None` for plain text.
+fn binary_split(data: &[u8]) -> Option<(usize, &str)> {
+    if !data.contains(&0) && std::str::from_utf8(data).is_ok() {
+        return None;
+    }
+    // Cheap on megabytes of binary: the text after it is ASCII (a prompt).
+    let from = data
+        .iter()
+        .rposition(|&b| b == 0 || b >= 0x80)
+        .map_or(0, |i| i + 1);
+    let text = data
+        .get(from..)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .unwrap_or_default();
+    Some((from, text))
 }
 
 /// One record of a raw file.
@@ -193,11 +255,18 @@ mod tests {
             .unwrap();
         r.record(Duration::from_millis(5), true, b"root\r\n")
             .unwrap();
-        r.record(Duration::from_millis(9), false, b"\x7fELF\x00\x80")
+        r.record(Duration::from_millis(9), false, b"\x7fELF\x01\x00\x80")
+            .unwrap();
+        r.record(Duration::from_millis(10), false, b"\x00\x00\r\n# ")
+            .unwrap();
+        r.record(Duration::from_millis(11), true, b"ls\r\n")
+            .unwrap();
+        r.record(Duration::from_millis(12), false, b"\xff\xff\x01")
             .unwrap();
         r.finish().unwrap();
         let raw = read_raw(&dir.path().join("sessions/abc.raw")).unwrap();
-        assert_eq!(raw.len(), 3);
+        assert_eq!(raw.len(), 6);
+        assert_eq!(raw[2].data, b"\x7fELF\x01\x00\x80");
         assert_eq!(raw[0].data, b"\xff\xfd\x01login: ");
         assert!(raw[1].input);
         let cast = std::fs::read_to_string(dir.path().join("sessions/abc.cast")).unwrap();
@@ -208,7 +277,32 @@ mod tests {
         assert_eq!(lines[0]["version"], 2);
         assert_eq!(lines[1], serde_json::json!([0.001, "o", "login: "]));
         assert_eq!(lines[2], serde_json::json!([0.005, "i", "root\r\n"]));
-        assert_eq!(lines[3][2], "\u{7f}ELF\u{0}\u{fffd}");
+        // The binary run becomes one summary line at its start; the prompt after it
+        // in the same write stays text.
+        let summary =
+            |n: u32| format!("[binary output: {n} bytes; exact bytes in the .raw file]\r\n");
+        assert_eq!(lines[3], serde_json::json!([0.009, "o", summary(9)]));
+        assert_eq!(lines[4], serde_json::json!([0.01, "o", "\r\n# "]));
+        assert_eq!(lines[5], serde_json::json!([0.011, "i", "ls\r\n"]));
+        // An escaped 0xff (IAC IAC) is one invalid byte of output, summarised at the end.
+        assert_eq!(
+            lines[6],
+            serde_json::json!([
+                0.012,
+                "o",
+                "[binary output: 1 byte; exact bytes in the .raw file]\r\n"
+            ])
+        );
+        assert_eq!(lines[7], serde_json::json!([0.012, "o", "\u{1}"]));
+        assert_eq!(lines.len(), 8);
+    }
+
+    #[test]
+    fn telnet_commands_are_stripped_across_writes() {
+        let mut t = TelnetStripper::default();
+        assert_eq!(t.strip(b"ab\xff"), b"ab");
+        assert_eq!(t.strip(b"\xfb"), b"");
+        assert_eq!(t.strip(b"\x01cd\xff\xffe\xff\xf1f"), b"cd\xffef");
     }
 
     #[test]
