@@ -83,6 +83,9 @@ pub struct LimitsConfig {
     pub max_sessions_per_source: usize,
     /// Concurrent connections that have not logged in; the oldest is evicted.
     pub max_unauthenticated: usize,
+    /// Connections the kernel holds for each listener until the sensor accepts them
+    /// (capped by `net.core.somaxconn`); past it, bots' SYNs wait a retransmit.
+    pub listen_backlog: u32,
     /// `login`'s own alarm.
     #[serde(deserialize_with = "duration")]
     pub login_timeout: Duration,
@@ -130,6 +133,7 @@ impl Default for LimitsConfig {
             max_sessions: 20_000,
             max_sessions_per_source: 32,
             max_unauthenticated: 4096,
+            listen_backlog: 4096,
             login_timeout: l.login_timeout,
             idle_timeout: l.idle_timeout,
             session_lifetime: l.session_lifetime,
@@ -305,6 +309,7 @@ impl Config {
             ("limits.max_sessions", l.max_sessions),
             ("limits.max_sessions_per_source", l.max_sessions_per_source),
             ("limits.max_unauthenticated", l.max_unauthenticated),
+            ("limits.listen_backlog", l.listen_backlog as usize),
             ("limits.max_line_bytes", l.max_line_bytes),
             ("limits.read_buffer_bytes", l.read_buffer_bytes),
             ("limits.send_buffer_bytes", l.send_buffer_bytes),

@@ -303,6 +303,7 @@ struct Edge {
 
 /// Runs the sensor until SIGINT/SIGTERM.
 pub fn run(config: Config) -> anyhow::Result<()> {
+    raise_fd_limit(config.limits.max_sessions);
     let profile = config.selected_profile()?;
     let sensor = SensorState::load_or_create(&config.data_dir)
         .with_context(|| format!("data dir {}", config.data_dir.display()))?;
@@ -408,7 +409,7 @@ async fn serve(
         None => None,
     };
     for addr in &config.telnet {
-        let listener = TcpListener::bind(addr).await.with_context(|| {
+        let listener = bind_telnet(*addr, config.limits.listen_backlog).with_context(|| {
             format!(
                 "binding telnet listener {addr} (port 23 needs CAP_NET_BIND_SERVICE; see README)"
             )
@@ -498,6 +499,48 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = int.recv() => {},
     }
     Ok(())
+}
+
+/// A telnet listener with the configured backlog (tokio's default is 1,024: a
+/// scanner burst overflows it and every bot past it waits a SYN retransmit).
+fn bind_telnet(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// File descriptors the sensor needs besides one per session: stores, samples,
+/// recordings in flight, listeners, the fetcher.
+const FD_RESERVE: u64 = 256;
+
+/// Raises the soft limit on open files to the hard one (a session is a socket and,
+/// with recordings, two files) and warns when even that is short of `max_sessions`:
+/// past it, accept fails and bots wait in the backlog.
+fn raise_fd_limit(max_sessions: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    let have = limit.current.unwrap_or(u64::MAX);
+    let want = (max_sessions as u64).saturating_add(FD_RESERVE);
+    if have < want {
+        tracing::warn!(
+            open_files = have,
+            max_sessions,
+            "the open-file limit is below limits.max_sessions plus {FD_RESERVE}: \
+             raise it (ulimit -n, LimitNOFILE=) or lower max_sessions"
+        );
+    }
 }
 
 /// Free queue slots below which listeners stop accepting: a session's worth of

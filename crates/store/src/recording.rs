@@ -10,9 +10,12 @@
 //! asciicast is text and escaping megabytes of it into JSON costs more than the whole
 //! emulation. The raw file keeps everything. Both are capped at `max_bytes`; past it recording stops and
 //! `truncated()` says so.
+//!
+//! Neither file is held open: each is appended to in pieces of [`SPOOL_BYTES`] (and at
+//! the end), so that 20,000 idle sessions cost 20,000 sockets, not 60,000 descriptors.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,12 +24,62 @@ use crate::StoreError;
 /// Directory in the data dir.
 pub const SESSIONS_DIR: &str = "sessions";
 
+/// Bytes a recording buffers per file before appending them to it.
+pub const SPOOL_BYTES: usize = 64 * 1024;
+
+/// A file appended to in pieces, open only while a piece is written.
+#[derive(Debug)]
+struct Spool {
+    path: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl Spool {
+    fn create(path: PathBuf) -> Result<Self, StoreError> {
+        File::create(&path).map_err(|e| StoreError::io(&path, e))?;
+        Ok(Self {
+            path,
+            buf: Vec::new(),
+        })
+    }
+
+    fn append(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        if self.buf.len() + data.len() < SPOOL_BYTES {
+            self.buf.extend_from_slice(data);
+            return Ok(());
+        }
+        self.flush_with(data)
+    }
+
+    /// Appends the buffer and then `more` in one opening of the file.
+    fn flush_with(&mut self, more: &[u8]) -> Result<(), StoreError> {
+        if self.buf.is_empty() && more.is_empty() {
+            return Ok(());
+        }
+        let io = |e| StoreError::io(&self.path, e);
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io)?;
+        file.write_all(&self.buf).map_err(io)?;
+        file.write_all(more).map_err(io)?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // A session that ended without `finish` (a panic) still leaves what it had.
+        let _ = self.flush_with(&[]);
+    }
+}
+
 /// One session's recording.
 #[derive(Debug)]
 pub struct Recording {
-    cast: BufWriter<File>,
-    raw: BufWriter<File>,
-    path: PathBuf,
+    cast: Spool,
+    raw: Spool,
     written: u64,
     max_bytes: u64,
     truncated: bool,
@@ -89,12 +142,9 @@ impl Recording {
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let cast_path = dir.join(format!("{id}.cast"));
         let raw_path = dir.join(format!("{id}.raw"));
-        let cast = File::create(&cast_path).map_err(|e| StoreError::io(&cast_path, e))?;
-        let raw = File::create(&raw_path).map_err(|e| StoreError::io(&raw_path, e))?;
         let mut rec = Self {
-            cast: BufWriter::new(cast),
-            raw: BufWriter::new(raw),
-            path: cast_path,
+            cast: Spool::create(cast_path)?,
+            raw: Spool::create(raw_path)?,
             written: 0,
             max_bytes,
             truncated: false,
@@ -109,7 +159,7 @@ impl Recording {
             "title": title,
             "env": {"TERM": "vt100", "SHELL": "/bin/sh"},
         });
-        writeln!(rec.cast, "{header}").map_err(|e| StoreError::io(&rec.path, e))?;
+        rec.cast.append(format!("{header}\n").as_bytes())?;
         Ok(rec)
     }
 
@@ -130,13 +180,12 @@ impl Recording {
         self.written += data.len() as u64;
         let micros = u64::try_from(at.as_micros()).unwrap_or(u64::MAX);
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        let io = |e| StoreError::io(&self.path, e);
-        self.raw
-            .write_all(&[if input { b'i' } else { b'o' }])
-            .map_err(io)?;
-        self.raw.write_all(&micros.to_le_bytes()).map_err(io)?;
-        self.raw.write_all(&len.to_le_bytes()).map_err(io)?;
-        self.raw.write_all(data).map_err(io)?;
+        let mut head = [0u8; 13];
+        head[0] = if input { b'i' } else { b'o' };
+        head[1..9].copy_from_slice(&micros.to_le_bytes());
+        head[9..].copy_from_slice(&len.to_le_bytes());
+        self.raw.append(&head)?;
+        self.raw.append(data)?;
         if input {
             self.end_binary()?;
             return self.cast_line(at, "i", &String::from_utf8_lossy(data));
@@ -174,16 +223,14 @@ impl Recording {
             return Ok(());
         }
         let line = serde_json::json!([at.as_secs_f64(), kind, text]);
-        writeln!(self.cast, "{line}").map_err(|e| StoreError::io(&self.path, e))
+        self.cast.append(format!("{line}\n").as_bytes())
     }
 
     /// Flushes both files.
     pub fn finish(mut self) -> Result<(), StoreError> {
         self.end_binary()?;
-        self.cast
-            .flush()
-            .map_err(|e| StoreError::io(&self.path, e))?;
-        self.raw.flush().map_err(|e| StoreError::io(&self.path, e))
+        self.cast.flush_with(&[])?;
+        self.raw.flush_with(&[])
     }
 }
 

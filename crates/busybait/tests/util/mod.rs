@@ -50,6 +50,9 @@ pub struct Sensor {
     pub metrics: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     stderr: PathBuf,
+    /// The sensor's data dir as this process sees it (through `/proc/PID/root` when
+    /// the sensor has its own mount namespace).
+    pub view: PathBuf,
 }
 
 /// Config text with test-shortened timings; `extra` is appended inside `[limits]`.
@@ -78,14 +81,51 @@ impl Sensor {
 
     /// Starts a sensor on an existing data dir (for restart tests).
     pub fn start_in(data_dir: tempfile::TempDir, config: &str) -> Self {
+        let path = data_dir.path().to_path_buf();
+        Self::spawn(
+            data_dir,
+            path,
+            config,
+            Command::new(env!("CARGO_BIN_EXE_busybait")),
+        )
+    }
+
+    /// Starts a sensor whose data dir is a tmpfs of `size_bytes` mounted in a mount
+    /// namespace of its own (a disk that can fill up without touching the host's).
+    /// Its files vanish with the process: read them through `view` while it runs.
+    pub fn start_on_tmpfs(config: &str, size_bytes: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(r#"mount -t tmpfs -o "size=$1" busybait-test "$2" && shift 2 && exec "$@""#)
+            .arg("sh")
+            .arg(size_bytes.to_string())
+            .arg(&data)
+            .arg(env!("CARGO_BIN_EXE_busybait"));
+        let mut sensor = Self::spawn(dir, data.clone(), config, cmd);
+        sensor.view = PathBuf::from(format!("/proc/{}/root", sensor.pid()))
+            .join(data.strip_prefix("/").unwrap());
+        sensor
+    }
+
+    /// Runs `command serve ...` with the config and stderr in `data_dir` and the data
+    /// in `data_path`.
+    fn spawn(
+        data_dir: tempfile::TempDir,
+        data_path: PathBuf,
+        config: &str,
+        mut command: Command,
+    ) -> Self {
         let config_path = data_dir.path().join("test-config.toml");
         std::fs::write(&config_path, config).unwrap();
         let stderr = data_dir.path().join("stderr.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_busybait"))
+        let mut child = command
             .args(["serve", "--telnet", "127.0.0.1:0", "--config"])
             .arg(&config_path)
             .arg("--data-dir")
-            .arg(data_dir.path())
+            .arg(&data_path)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
@@ -117,6 +157,7 @@ impl Sensor {
             metrics,
             data_dir,
             stderr,
+            view: data_path,
         }
     }
 
@@ -164,7 +205,12 @@ impl Sensor {
 
     /// The JSON lines written so far.
     pub fn events(&self) -> Vec<serde_json::Value> {
-        read_events(self.data_dir.path())
+        read_events(&self.view)
+    }
+
+    /// What the sensor has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
     /// Polls the event log until `pred` holds (the sensor writes asynchronously).
@@ -223,22 +269,13 @@ pub struct Client {
 
 /// Binds to `src` before connecting, so per-address limits see distinct sources.
 pub fn tcp_from(addr: SocketAddr, src: IpAddr) -> std::io::Result<TcpStream> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let sock = tokio::net::TcpSocket::new_v4()?;
-        sock.bind(SocketAddr::new(src, 0))?;
-        let s = sock.connect(addr).await?;
-        s.into_std()
-    })
-    .and_then(|s| {
-        s.set_nonblocking(false)?;
-        // Bots write small pieces; Nagle would delay them behind delayed ACKs.
-        s.set_nodelay(true)?;
-        Ok(s)
-    })
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.bind(&SocketAddr::new(src, 0).into())?;
+    sock.connect(&addr.into())?;
+    // Bots write small pieces; Nagle would delay them behind delayed ACKs.
+    sock.set_tcp_nodelay(true)?;
+    Ok(sock.into())
 }
 
 impl Client {
