@@ -28,7 +28,7 @@ use busybait_store::samples::{SampleError, SampleStore};
 use busybait_store::sensor::SensorState;
 use busybait_store::staging::{SessionStaging, Staging};
 use busybait_store::{Recorder, RecorderConfig, RecorderHandle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
@@ -289,6 +289,8 @@ struct Edge {
     fetcher: Option<Arc<Fetcher>>,
     rules: Rules,
     mirai_credentials: Arc<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// The profile's applet names, for the classifier (one copy for all sessions).
+    applets: Arc<[String]>,
     session_config: Arc<SessionConfig>,
     recorder: RecorderHandle,
     stats: Stats,
@@ -439,6 +441,13 @@ async fn serve(
     let mirai_credentials = Arc::new(busybait_emulator::auth::parse_credential_table(
         busybait_emulator::auth::MIRAI_CREDENTIALS_TSV,
     ));
+    let applets = session_config
+        .device
+        .profile
+        .applets
+        .split_ascii_whitespace()
+        .map(str::to_string)
+        .collect();
     let edge = Arc::new(Edge {
         config,
         samples,
@@ -446,6 +455,7 @@ async fn serve(
         fetcher,
         rules,
         mirai_credentials,
+        applets,
         session_config,
         recorder,
         stats: Stats::default(),
@@ -675,21 +685,46 @@ fn admit(edge: &Arc<Edge>, stream: TcpStream, src: SocketAddr) {
         conn,
     };
     let edge2 = edge.clone();
-    let task = tokio::spawn(async move {
-        let _guard = guard;
-        run_session(edge2, stream, src, conn, evict).await;
+    tokio::spawn(ContainPanic {
+        session: Box::pin(async move {
+            let _guard = guard;
+            run_session(edge2, stream, src, conn, evict).await;
+        }),
+        edge: edge.clone(),
     });
-    let edge3 = edge.clone();
-    tokio::spawn(async move {
-        if let Err(e) = task.await {
-            if e.is_panic() {
-                edge3.stats.session_errors.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Runs a session's future and turns a panic in it into the end of that session
+/// alone, counted in `session_errors` (in the task itself: a watcher task per
+/// session would cost every idle session another task).
+struct ContainPanic<F> {
+    session: std::pin::Pin<Box<F>>,
+    edge: Arc<Edge>,
+}
+
+impl<F: std::future::Future<Output = ()>> std::future::Future for ContainPanic<F> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let session = self.session.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                self.edge
+                    .stats
+                    .session_errors
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
                     "a session ended in an internal error; only that session was closed"
                 );
+                // Dropping the future (when the task ends) releases its slots.
+                std::task::Poll::Ready(())
             }
         }
-    });
+    }
 }
 
 fn new_session_id() -> SessionId {
@@ -720,77 +755,34 @@ async fn run_session(
     let mut recording = start_recording(&edge, id, src);
     let mut staging = Some(edge.staging.session(&id.to_string(), src, dst));
     let mut shutdown = edge.shutdown.clone();
-    let mut read_buf = vec![0u8; limits.read_buffer_bytes];
-    let mut out = Vec::new();
     let mut registered_auth = false;
     let mut facts = Facts::new(&edge);
-    // A session waits on one download at a time; answers come back here.
-    let (fetch_tx, mut fetch_rx) = tokio::sync::mpsc::channel::<(FetchId, FetchResult)>(4);
+    // A session waits on one download at a time; answers come back here. Made on the
+    // first download: most sessions have none.
+    let mut fetches: Option<FetchChannel> = None;
     loop {
         // Record first: if the queue is full we wait here and stop reading the socket.
-        while let Some(event) = session.poll_event() {
-            facts.observe(&event.kind);
-            if matches!(event.kind, EventKind::SessionEnd { .. }) {
-                // URLs named in command lines that no tool on the device fetched (a
-                // missing `curl`, a wrong syntax) are recorded too.
-                for url in facts.unfetched_urls() {
-                    let request = Event {
-                        time: event.time,
-                        session: event.session,
-                        peer: event.peer,
-                        kind: EventKind::DownloadRequest {
-                            tool: "command-line".into(),
-                            url,
-                        },
-                    };
-                    if record_event(&edge, request).await.is_err() {
-                        return;
-                    }
-                }
-                // The label comes before the session's last two events.
-                let label = edge.rules.classify(&facts.facts);
-                let family = Event {
-                    time: event.time,
-                    session: event.session,
-                    peer: event.peer,
-                    kind: EventKind::SessionFamily {
-                        family: label.family,
-                        sub_label: label.sub_label,
-                        confidence_pct: (label.confidence * 100.0).round() as u8,
-                        evidence: label.evidence,
-                    },
-                };
-                if record_event(&edge, family).await.is_err() {
-                    return;
-                }
-            }
-            if record_event(&edge, event).await.is_err() {
-                tracing::error!("event recorder stopped; closing session");
-                return;
-            }
-        }
-        // Dropped files become samples, then a `cowrie.session.file_download` event.
-        while let Some(file) = session.poll_sample() {
-            facts.facts.files.push(busybait_events::lossy(&file.path));
-            for kind in store_sample(&edge, file, &mut facts.facts).await {
-                let event = Event {
-                    time: std::time::SystemTime::now(),
-                    session: session.id(),
-                    peer: Peer { src, dst },
-                    kind,
-                };
-                if record_event(&edge, event).await.is_err() {
-                    tracing::error!("event recorder stopped; closing session");
-                    return;
-                }
-            }
+        // Boxed: the events it holds would otherwise take room in every idle session.
+        if Box::pin(record_session_output(
+            &edge,
+            &mut session,
+            &mut facts,
+            src,
+            dst,
+        ))
+        .await
+        .is_err()
+        {
+            return;
         }
         let staged: Vec<StagedBytes> = std::iter::from_fn(|| session.poll_staged()).collect();
         if !staged.is_empty() {
-            staging = stage(staging, staged).await;
+            staging = Box::pin(stage(staging, staged)).await;
         }
         while let Some((fetch_id, request)) = session.poll_fetch() {
-            start_fetch(&edge, &fetch_tx, fetch_id, request);
+            let (answers, _) =
+                fetches.get_or_insert_with(|| tokio::sync::mpsc::channel(FETCHES_IN_FLIGHT));
+            start_fetch(&edge, answers, fetch_id, request);
         }
         if !registered_auth && session.is_authenticated() {
             registered_auth = true;
@@ -799,7 +791,8 @@ async fn run_session(
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&conn);
         }
-        out.clear();
+        // A new buffer each time (taken from the session): idle sessions hold none.
+        let mut out = Vec::new();
         if session.poll_transmit(&mut out) {
             record_io(&mut recording, started, false, &out);
             let write = tokio::time::timeout(limits.idle_timeout, stream.write_all(&out)).await;
@@ -822,24 +815,39 @@ async fn run_session(
         if session.is_closed() {
             break;
         }
-        let deadline = session
+        let mut deadline = session
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let flush_recording_at = recording
+            .as_ref()
+            .filter(|r| r.buffered())
+            .map(|_| tokio::time::Instant::now() + RECORDING_QUIET_FLUSH);
+        if let Some(at) = flush_recording_at {
+            deadline = deadline.min(at);
+        }
         tokio::select! {
-            r = stream.read(&mut read_buf) => match r {
-                Ok(0) => session.close(Now::system(), CloseReason::ClientClosed),
-                Ok(n) => {
-                    let input = read_buf.get(..n).unwrap_or_default();
-                    record_io(&mut recording, started, true, input);
-                    session.handle_input(Now::system(), input);
-                }
+            r = stream.readable() => match r {
+                Ok(()) => read_now(&stream, limits.read_buffer_bytes, |read| match read {
+                    Ok(Some([])) => session.close(Now::system(), CloseReason::ClientClosed),
+                    Ok(Some(input)) => {
+                        record_io(&mut recording, started, true, input);
+                        session.handle_input(Now::system(), input);
+                    }
+                    Ok(None) => {}
+                    Err(_) => session.close(Now::system(), CloseReason::IoError),
+                }),
                 Err(_) => session.close(Now::system(), CloseReason::IoError),
             },
-            Some((fetch_id, result)) = fetch_rx.recv() => {
+            Some((fetch_id, result)) = next_fetch_answer(&mut fetches) => {
                 session.handle_fetch_result(Now::system(), fetch_id, result)
             }
-            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Now::system()),
+            _ = tokio::time::sleep_until(deadline) => {
+                if flush_recording_at.is_some_and(|at| at <= deadline) {
+                    flush_recording(&mut recording);
+                }
+                session.handle_timeout(Now::system())
+            }
             _ = evict.notified() => session.close(Now::system(), CloseReason::Evicted),
             _ = shutdown.changed() => session.close(Now::system(), CloseReason::Shutdown),
         }
@@ -858,6 +866,138 @@ async fn run_session(
             tracing::warn!(error = %e, "could not finish a session recording");
         }
     }
+}
+
+/// A recording's buffered bytes go to disk once its session has been quiet this long.
+const RECORDING_QUIET_FLUSH: Duration = Duration::from_secs(1);
+
+/// Writes out a quiet session's recording; on a write error the recording stops.
+fn flush_recording(recording: &mut Option<Recording>) {
+    if let Some(rec) = recording {
+        if let Err(e) = rec.flush() {
+            tracing::warn!(error = %e, "session recording stopped");
+            *recording = None;
+        }
+    }
+}
+
+/// Downloads one session may have waiting for an answer.
+const FETCHES_IN_FLIGHT: usize = 4;
+
+type FetchChannel = (
+    tokio::sync::mpsc::Sender<(FetchId, FetchResult)>,
+    tokio::sync::mpsc::Receiver<(FetchId, FetchResult)>,
+);
+
+/// The next download answer, or never if the session has not asked for one.
+async fn next_fetch_answer(fetches: &mut Option<FetchChannel>) -> Option<(FetchId, FetchResult)> {
+    match fetches {
+        Some((_, answers)) => answers.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+thread_local! {
+    /// One read buffer per runtime thread rather than one per session: a read is
+    /// handed to its session before the task yields, so 20,000 idle sessions hold
+    /// no buffers.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads what a readable socket has, up to `max` bytes, and hands it to `handle`:
+/// `Ok(Some(bytes))` (empty at end of stream), `Ok(None)` if the readiness was
+/// spurious, or the error.
+fn read_now(stream: &TcpStream, max: usize, handle: impl FnOnce(std::io::Result<Option<&[u8]>>)) {
+    READ_BUFFER.with(|cell| {
+        let mut own = Vec::new();
+        let mut shared = cell.try_borrow_mut();
+        // Re-entry cannot happen (nothing awaits in between); fall back rather than panic.
+        let buf = match shared.as_deref_mut() {
+            Ok(buf) => buf,
+            Err(_) => &mut own,
+        };
+        if buf.len() < max {
+            buf.resize(max, 0);
+        }
+        let buf = buf.get_mut(..max).unwrap_or_default();
+        match stream.try_read(buf) {
+            Ok(n) => handle(Ok(Some(buf.get(..n).unwrap_or_default()))),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => handle(Ok(None)),
+            Err(e) => handle(Err(e)),
+        }
+    });
+}
+
+/// The event recorder has stopped: the session cannot record and must end.
+struct RecorderGone;
+
+/// Records a session's new events (with the family label and command-line URLs at
+/// its end) and stores the files it finished as samples.
+async fn record_session_output(
+    edge: &Arc<Edge>,
+    session: &mut Session,
+    facts: &mut Facts,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> Result<(), RecorderGone> {
+    while let Some(event) = session.poll_event() {
+        facts.observe(&event.kind);
+        if matches!(event.kind, EventKind::SessionEnd { .. }) {
+            // URLs named in command lines that no tool on the device fetched (a
+            // missing `curl`, a wrong syntax) are recorded too.
+            for url in facts.unfetched_urls() {
+                let request = Event {
+                    time: event.time,
+                    session: event.session,
+                    peer: event.peer,
+                    kind: EventKind::DownloadRequest {
+                        tool: "command-line".into(),
+                        url,
+                    },
+                };
+                if record_event(edge, request).await.is_err() {
+                    return Err(RecorderGone);
+                }
+            }
+            // The label comes before the session's last two events.
+            let label = edge.rules.classify(&facts.facts);
+            let family = Event {
+                time: event.time,
+                session: event.session,
+                peer: event.peer,
+                kind: EventKind::SessionFamily {
+                    family: label.family,
+                    sub_label: label.sub_label,
+                    confidence_pct: (label.confidence * 100.0).round() as u8,
+                    evidence: label.evidence,
+                },
+            };
+            if record_event(edge, family).await.is_err() {
+                return Err(RecorderGone);
+            }
+        }
+        if record_event(edge, event).await.is_err() {
+            tracing::error!("event recorder stopped; closing session");
+            return Err(RecorderGone);
+        }
+    }
+    // Dropped files become samples, then a `cowrie.session.file_download` event.
+    while let Some(file) = session.poll_sample() {
+        facts.facts.files.push(busybait_events::lossy(&file.path));
+        for kind in store_sample(edge, file, &mut facts.facts).await {
+            let event = Event {
+                time: std::time::SystemTime::now(),
+                session: session.id(),
+                peer: Peer { src, dst },
+                kind,
+            };
+            if record_event(edge, event).await.is_err() {
+                tracing::error!("event recorder stopped; closing session");
+                return Err(RecorderGone);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes a session's new bytes to its staging area, off the async threads. On a disk
@@ -997,14 +1137,7 @@ impl Facts {
     fn new(edge: &Edge) -> Self {
         Self {
             facts: SessionFacts {
-                applets: edge
-                    .session_config
-                    .device
-                    .profile
-                    .applets
-                    .split_ascii_whitespace()
-                    .map(str::to_string)
-                    .collect(),
+                applets: edge.applets.clone(),
                 ..SessionFacts::default()
             },
             mirai_credentials: edge.mirai_credentials.clone(),

@@ -249,7 +249,12 @@ impl Session {
         if self.transmit.is_empty() {
             return false;
         }
-        buf.append(&mut self.transmit);
+        if buf.is_empty() {
+            // Hand the buffer over whole: an idle session keeps no output room.
+            *buf = std::mem::take(&mut self.transmit);
+        } else {
+            buf.append(&mut self.transmit);
+        }
         true
     }
 
@@ -287,7 +292,13 @@ impl Session {
 
     /// The next event to record.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() {
+            // Idle sessions are most of a busy sensor's sessions: keep no empty
+            // queue's room (about a kilobyte) between bursts.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// The next deadline, if any.

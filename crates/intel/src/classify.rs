@@ -64,8 +64,9 @@ pub struct SessionFacts {
     pub fingerprint: Option<String>,
     /// Whether the accepted credential is in Mirai's table.
     pub mirai_credential: bool,
-    /// Applet names of the device (a `/bin/busybox WORD` with such a word is no token).
-    pub applets: Vec<String>,
+    /// Applet names of the device (a `/bin/busybox WORD` with such a word is no token);
+    /// shared by every session of a sensor.
+    pub applets: std::sync::Arc<[String]>,
 }
 
 /// Mirai's answer to BusyBox telnetd's opening (reference §1.4).

@@ -159,8 +159,25 @@ impl Recording {
             "title": title,
             "env": {"TERM": "vt100", "SHELL": "/bin/sh"},
         });
-        rec.cast.append(format!("{header}\n").as_bytes())?;
+        // Straight to the file: a buffer kept for it would outlive most sessions' output.
+        rec.cast.flush_with(format!("{header}\n").as_bytes())?;
         Ok(rec)
+    }
+
+    /// Whether bytes are buffered that are not in the files yet.
+    pub fn buffered(&self) -> bool {
+        !self.cast.buf.is_empty() || !self.raw.buf.is_empty() || self.binary.is_some()
+    }
+
+    /// Appends what is buffered to the files and lets the buffers go (a session gone
+    /// quiet keeps no memory for its recording, and its bytes reach the disk).
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.end_binary()?;
+        self.cast.flush_with(&[])?;
+        self.raw.flush_with(&[])?;
+        self.cast.buf = Vec::new();
+        self.raw.buf = Vec::new();
+        Ok(())
     }
 
     /// Whether the cap stopped the recording.
@@ -228,9 +245,7 @@ impl Recording {
 
     /// Flushes both files.
     pub fn finish(mut self) -> Result<(), StoreError> {
-        self.end_binary()?;
-        self.cast.flush_with(&[])?;
-        self.raw.flush_with(&[])
+        self.flush()
     }
 }
 

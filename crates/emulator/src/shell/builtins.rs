@@ -38,14 +38,14 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
                 };
                 let k = String::from_utf8_lossy(k).into_owned();
                 let value = v.or_else(|| sh.var(&k)).unwrap_or_default();
-                sh.vars.insert(k, (value, name == "export"));
+                Arc::make_mut(&mut sh.vars).insert(k, (value, name == "export"));
             }
             Ok(0)
         }
         "unset" => {
             for a in argv.iter().skip(1) {
                 let k = String::from_utf8_lossy(a).into_owned();
-                sh.vars.remove(&k);
+                Arc::make_mut(&mut sh.vars).remove(&k);
                 sh.funcs.remove(&k);
             }
             Ok(0)
@@ -61,7 +61,7 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
                 sh.positional = args;
             } else if args.is_empty() {
                 let mut out = Vec::new();
-                for (k, (v, _)) in &sh.vars {
+                for (k, (v, _)) in sh.vars.iter() {
                     out.extend_from_slice(format!("{k}='").as_bytes());
                     out.extend_from_slice(v);
                     out.extend_from_slice(b"'\n");

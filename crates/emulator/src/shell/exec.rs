@@ -22,6 +22,33 @@ use super::parse::{
     AndOr, Command, Compound, List, ParamExp, Part, Pipeline, Redir, RedirOp, Word,
 };
 
+/// Shell variables: name to (value, exported). Shared until a session changes one
+/// (every login starts from the same environment; subshells copy it).
+pub type Vars = Arc<BTreeMap<String, (Vec<u8>, bool)>>;
+
+/// The environment of a root login shell, one copy for all sessions.
+pub fn login_environment() -> Vars {
+    static LOGIN: std::sync::LazyLock<Vars> = std::sync::LazyLock::new(|| {
+        Arc::new(
+            [
+                ("HOME", "/root"),
+                ("PATH", "/sbin:/usr/sbin:/bin:/usr/bin"),
+                ("SHELL", "/bin/sh"),
+                ("USER", "root"),
+                ("LOGNAME", "root"),
+                ("TERM", "vt100"),
+                ("PWD", "/root"),
+                ("IFS", " \t\n"),
+                ("PS1", "\\w \\$ "),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), (v.as_bytes().to_vec(), true)))
+            .collect(),
+        )
+    });
+    LOGIN.clone()
+}
+
 /// Bytes of tty output buffered before the interpreter waits for the client.
 pub const STREAM_HIGH_WATER: usize = 64 * 1024;
 /// Largest pipe or `$(…)` capture; beyond it the writer is cut off.
@@ -226,7 +253,7 @@ pub struct Sh {
     /// Working directory (canonical).
     pub cwd: Vec<u8>,
     /// Variables (value, exported).
-    pub vars: BTreeMap<String, (Vec<u8>, bool)>,
+    pub vars: Vars,
     /// Functions.
     pub funcs: BTreeMap<String, Arc<Command>>,
     /// `$?`
@@ -401,7 +428,7 @@ impl Sh {
     /// Sets a variable.
     pub fn set_var(&mut self, name: &str, value: Vec<u8>) {
         let exported = self.vars.get(name).is_some_and(|(_, e)| *e);
-        self.vars.insert(name.to_string(), (value, exported));
+        Arc::make_mut(&mut self.vars).insert(name.to_string(), (value, exported));
     }
 
     /// Runs a list.

@@ -32,7 +32,7 @@ pub use exec::{ExecOutput, FetchRequest, FetchResult, ShellConfig, ShellEvent, W
 #[derive(Debug, Clone)]
 pub struct Level {
     cwd: Vec<u8>,
-    vars: BTreeMap<String, (Vec<u8>, bool)>,
+    vars: exec::Vars,
     funcs: BTreeMap<String, Arc<parse::Command>>,
     positional: Vec<Vec<u8>>,
     arg0: Vec<u8>,
@@ -105,20 +105,7 @@ impl Shell {
             staged: Default::default(),
             interrupted: false,
         }));
-        let mut vars = BTreeMap::new();
-        for (k, v) in [
-            ("HOME", "/root"),
-            ("PATH", "/sbin:/usr/sbin:/bin:/usr/bin"),
-            ("SHELL", "/bin/sh"),
-            ("USER", "root"),
-            ("LOGNAME", "root"),
-            ("TERM", "vt100"),
-            ("PWD", "/root"),
-            ("IFS", " \t\n"),
-            ("PS1", "\\w \\$ "),
-        ] {
-            vars.insert(k.to_string(), (v.as_bytes().to_vec(), true));
-        }
+        let vars = exec::login_environment();
         let sh = Sh {
             vfs,
             cwd: b"/root".to_vec(),

@@ -359,7 +359,7 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
         }
         "env" | "printenv" => {
             let mut out = Vec::new();
-            for (k, (v, exported)) in &sh.vars {
+            for (k, (v, exported)) in sh.vars.iter() {
                 if *exported {
                     out.extend_from_slice(k.as_bytes());
                     out.push(b'=');
