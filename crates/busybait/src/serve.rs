@@ -467,6 +467,7 @@ async fn serve(
         shutdown: shutdown_rx,
     });
     recover_staged(&edge).await?;
+    tokio::spawn(expire_sources(edge.clone()));
     if let Some(listener) = metrics_listener {
         let for_render = edge.clone();
         tokio::spawn(crate::metrics::serve(
@@ -550,6 +551,30 @@ fn raise_fd_limit(max_sessions: usize) {
             "the open-file limit is below limits.max_sessions plus {FD_RESERVE}: \
              raise it (ulimit -n, LimitNOFILE=) or lower max_sessions"
         );
+    }
+}
+
+/// Drops per-source state (files left on the device, credential state) once it is
+/// past its retention, so the memory of a burst of bots comes back after it.
+async fn expire_sources(edge: Arc<Edge>) {
+    let retention = edge
+        .config
+        .limits
+        .source_files_retention
+        .min(edge.config.auth.retention);
+    let every = (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = edge.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = std::time::Instant::now();
+        let files = edge.session_config.source_files.expire(now);
+        let credentials = edge.session_config.auth.expire(now);
+        tracing::debug!(files, credentials, "per-source state past retention dropped");
     }
 }
 

@@ -117,6 +117,17 @@ impl AuthPolicy {
         self.max_sources
     }
 
+    /// Forgets sources not seen within the retention; returns how many are left.
+    pub fn expire(&self, now: Instant) -> usize {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let retention = self.retention;
+        sources.retain(|_, s| now.saturating_duration_since(s.last_seen) < retention);
+        if sources.is_empty() {
+            *sources = Default::default();
+        }
+        sources.len()
+    }
+
     /// Judges one attempt and updates the source's state.
     pub fn check(&self, now: Instant, src: IpAddr, user: &[u8], pass: &[u8]) -> bool {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
@@ -220,6 +231,10 @@ mod tests {
         assert!(!p.check(t0, a, b"a", b"b"));
         assert!(!p.check(t0, a, b"a", b"b"));
         assert!(p.check(t0, a, b"x", b"y"));
+        // Past the retention the sweep forgets the source: it starts afresh.
+        assert_eq!(p.expire(t0 + Duration::from_secs(59)), 1);
+        assert_eq!(p.expire(t0 + Duration::from_secs(60)), 0);
+        assert!(!p.check(t0 + Duration::from_secs(61), a, b"x", b"y"));
     }
 
     #[test]

@@ -1035,6 +1035,18 @@ impl SourceFiles {
         (now.saturating_duration_since(at) < self.retention).then_some(vfs)
     }
 
+    /// Forgets every overlay older than the retention; returns how many are left.
+    /// Called periodically by the edge, so memory goes back once bots stop coming.
+    pub fn expire(&self, now: std::time::Instant) -> usize {
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        let retention = self.retention;
+        saved.retain(|_, (_, at)| now.saturating_duration_since(*at) < retention);
+        if saved.is_empty() {
+            *saved = std::collections::HashMap::new();
+        }
+        saved.len()
+    }
+
     /// Keeps what `src` leaves behind.
     pub fn put(&self, src: std::net::IpAddr, vfs: Vfs, now: std::time::Instant) {
         let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
@@ -1189,6 +1201,14 @@ mod tests {
             store.put(std::net::IpAddr::from([127, 0, 1, i]), vfs("oracle"), t0);
         }
         assert_eq!(store.saved.lock().unwrap().len(), 2);
+        // The sweep keeps what is recent and drops the rest.
+        let b: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+        store.put(b, vfs("oracle"), t0 + std::time::Duration::from_secs(30));
+        assert_eq!(store.expire(t0 + std::time::Duration::from_secs(61)), 1);
+        assert!(store
+            .take(b, t0 + std::time::Duration::from_secs(61))
+            .is_some());
+        assert_eq!(store.expire(t0 + std::time::Duration::from_secs(61)), 0);
     }
 
     #[test]

@@ -111,6 +111,9 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Writers append: 1 MiB of page cache (SQLite's default is 2) holds the index
+    // pages they touch and bounds what the sensor keeps as the database grows.
+    conn.pragma_update(None, "cache_size", -1024)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&mut conn, path)?;
     Ok(conn)
