@@ -574,7 +574,11 @@ async fn expire_sources(edge: Arc<Edge>) {
         let now = std::time::Instant::now();
         let files = edge.session_config.source_files.expire(now);
         let credentials = edge.session_config.auth.expire(now);
-        tracing::debug!(files, credentials, "per-source state past retention dropped");
+        tracing::debug!(
+            files,
+            credentials,
+            "per-source state past retention dropped"
+        );
     }
 }
 

@@ -684,3 +684,68 @@ fn same_input_same_output() {
     };
     assert_eq!(run(), run());
 }
+
+/// The block-wise scan `tty_write` uses finds the same byte as a plain scan, for
+/// every position of every special byte around the block edges.
+#[test]
+fn column_special_scan_matches_a_plain_scan() {
+    let plain = |b: &[u8]| {
+        b.iter()
+            .position(|&c| matches!(c, b'\n' | b'\r' | b'\t' | 8))
+            .unwrap_or(b.len())
+    };
+    for len in [0usize, 1, 31, 32, 33, 64, 100] {
+        let filler: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        assert_eq!(next_column_special(&filler), len);
+        for at in 0..len {
+            for special in [b'\n', b'\r', b'\t', 8u8] {
+                let mut bytes = filler.clone();
+                bytes[at] = special;
+                assert_eq!(next_column_special(&bytes), plain(&bytes), "{len} {at}");
+            }
+        }
+    }
+}
+
+/// Binary output (every byte value, long runs) reaches the wire with `\n` as
+/// `\r\n`, tabs as spaces to the next stop, IAC doubled, and nothing else changed.
+#[test]
+fn binary_output_is_converted_exactly_like_byte_by_byte() {
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 7919 % 256) as u8).collect();
+    let mut expected = Vec::new();
+    let mut column = 0usize;
+    for &b in &data {
+        match b {
+            b'\n' => {
+                expected.extend_from_slice(b"\r\n");
+                column = 0;
+            }
+            b'\r' => {
+                expected.push(b);
+                column = 0;
+            }
+            b'\t' => {
+                let spaces = 8 - column % 8;
+                expected.extend(std::iter::repeat_n(b' ', spaces));
+                column += spaces;
+            }
+            8 => {
+                expected.push(b);
+                column = column.saturating_sub(1);
+            }
+            0x20..=0x7e | 0x80..=0xff => {
+                expected.push(b);
+                column += 1;
+            }
+            _ => expected.push(b),
+        }
+    }
+    let mut wire = Vec::new();
+    crate::telnet::escape_iac(&expected, &mut wire);
+    let mut h = Harness::new("oracle");
+    h.session.column = 0;
+    h.session.transmit.clear();
+    h.session.tty_write(&data);
+    assert_eq!(h.session.transmit, wire);
+    assert_eq!(h.session.column, column);
+}
