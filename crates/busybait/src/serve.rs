@@ -883,11 +883,10 @@ async fn run_session(
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
     // Every file is a sample now; the staged copies are no longer needed.
+    // A directory of a few small files: removed here rather than via the blocking pool.
     if let Some(staging) = staging {
-        match tokio::task::spawn_blocking(move || staging.remove()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot remove a session's staging"),
-            Err(e) => tracing::warn!(error = %e, "staging task failed"),
+        if let Err(e) = staging.remove() {
+            tracing::warn!(error = %e, "cannot remove a session's staging");
         }
     }
     if let Some(rec) = recording {
@@ -1029,17 +1028,28 @@ async fn record_session_output(
     Ok(())
 }
 
-/// Writes a session's new bytes to its staging area, off the async threads. On a disk
-/// error staging stops for the session (logged); capture at the end is unaffected.
+/// Staged batches up to this size are written on the session's own thread: a few
+/// kilobytes into the page cache cost less than handing them to the blocking pool
+/// (an echo loader stages ten 128-byte lines per session).
+const STAGE_INLINE_BYTES: usize = 64 * 1024;
+
+/// Writes a session's new bytes to its staging area (large batches off the async
+/// threads). On a disk error staging stops for the session (logged); capture at the
+/// end is unaffected.
 async fn stage(staging: Option<SessionStaging>, batch: Vec<StagedBytes>) -> Option<SessionStaging> {
     let mut staging = staging?;
-    let work = tokio::task::spawn_blocking(move || {
+    let size: usize = batch.iter().map(|b| b.data.len()).sum();
+    let write_all = move || {
         for b in &batch {
             staging.write(&b.path, b.offset, &b.data)?;
         }
         Ok::<_, busybait_store::StoreError>(staging)
-    })
-    .await;
+    };
+    let work = if size <= STAGE_INLINE_BYTES {
+        Ok(write_all())
+    } else {
+        tokio::task::spawn_blocking(write_all).await
+    };
     match work {
         Ok(Ok(staging)) => Some(staging),
         Ok(Err(e)) => {

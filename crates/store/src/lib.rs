@@ -258,26 +258,57 @@ fn dispatch(
     mut seq: u64,
     written: Arc<AtomicU64>,
 ) -> Result<(), StoreError> {
-    while let Some(event) = rx.blocking_recv() {
-        let json = event.to_json_line(&sensor, seq);
-        let record = Arc::new(Record { seq, event, json });
-        seq += 1;
-        for sink in &sinks {
-            // A blocked sink blocks us, which blocks the sessions: nothing is dropped.
-            if sink.send(record.clone()).is_err() {
-                return Err(StoreError::Corrupt {
-                    path: PathBuf::new(),
-                    problem: "a sink stopped; see the log".into(),
-                });
-            }
+    let mut events = Vec::with_capacity(DISPATCH_BATCH);
+    // Whatever is queued at once, so a burst costs one wake-up, not one per event.
+    while rx.blocking_recv_many(&mut events, DISPATCH_BATCH) > 0 {
+        for event in events.drain(..) {
+            dispatch_one(event, &sinks, &sensor, seq)?;
+            seq += 1;
+            written.fetch_add(1, Ordering::Relaxed);
         }
-        written.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Events the recorder takes off its queue at once.
+const DISPATCH_BATCH: usize = 256;
+
+/// Numbers one event and hands it to every sink.
+fn dispatch_one(
+    event: Event,
+    sinks: &[SyncSender<Arc<Record>>],
+    sensor: &SensorIdentity,
+    seq: u64,
+) -> Result<(), StoreError> {
+    let json = event.to_json_line(sensor, seq);
+    let record = Arc::new(Record { seq, event, json });
+    for sink in sinks {
+        // A blocked sink blocks us, which blocks the sessions: nothing is dropped.
+        if sink.send(record.clone()).is_err() {
+            return Err(StoreError::Corrupt {
+                path: PathBuf::new(),
+                problem: "a sink stopped; see the log".into(),
+            });
+        }
     }
     Ok(())
 }
 
 /// Largest batch a sink writes at once.
 const MAX_BATCH: usize = 512;
+
+/// How long a sink waits after the first event of a batch for more to arrive.
+const SINK_LINGER: Duration = Duration::from_millis(2);
+
+/// Moves what is queued into `batch`, up to [`MAX_BATCH`].
+fn drain_into(rx: &Receiver<Arc<Record>>, batch: &mut Vec<Arc<Record>>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(_) => break,
+        }
+    }
+}
 
 fn run_sink(
     name: &'static str,
@@ -290,11 +321,12 @@ fn run_sink(
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(first) => {
                 batch.push(first);
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
-                    }
+                drain_into(&rx, &mut batch);
+                if batch.len() < MAX_BATCH {
+                    // Let a burst gather: one write (one SQLite transaction) per
+                    // burst instead of one per event, and fewer wake-ups.
+                    std::thread::sleep(SINK_LINGER);
+                    drain_into(&rx, &mut batch);
                 }
                 let started = std::time::Instant::now();
                 write_until_done(name, sink.as_mut(), &batch);
