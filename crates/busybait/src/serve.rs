@@ -23,7 +23,7 @@ use busybait_emulator::vfs::StagedBytes;
 use busybait_emulator::{Device, FetchId, Now, Session, SessionConfig};
 use busybait_events::{CloseReason, Event, EventKind, Peer, SensorIdentity, SessionId};
 use busybait_intel::classify::{Rules, SessionFacts};
-use busybait_store::recording::Recording;
+use busybait_store::recording::{Blobs, Recording};
 use busybait_store::samples::{SampleError, SampleStore};
 use busybait_store::sensor::SensorState;
 use busybait_store::staging::{SessionStaging, Staging};
@@ -291,6 +291,8 @@ struct Edge {
     mirai_credentials: Arc<Vec<(Vec<u8>, Vec<u8>)>>,
     /// The profile's applet names, for the classifier (one copy for all sessions).
     applets: Arc<[String]>,
+    /// Long recorded output, kept once by content (with recordings on).
+    blobs: Option<Arc<Blobs>>,
     session_config: Arc<SessionConfig>,
     recorder: RecorderHandle,
     stats: Stats,
@@ -448,7 +450,15 @@ async fn serve(
         .split_ascii_whitespace()
         .map(str::to_string)
         .collect();
+    let blobs = if config.store.recordings {
+        Some(Arc::new(Blobs::open(&config.data_dir).with_context(
+            || format!("opening the recordings in {}", config.data_dir.display()),
+        )?))
+    } else {
+        None
+    };
     let edge = Arc::new(Edge {
+        blobs,
         config,
         samples,
         staging,
@@ -1143,7 +1153,10 @@ fn start_recording(edge: &Edge, id: SessionId, src: SocketAddr) -> Option<Record
         now,
         edge.config.store.max_recording_bytes,
     ) {
-        Ok(r) => Some(r),
+        Ok(r) => Some(match &edge.blobs {
+            Some(blobs) => r.with_blobs(blobs.clone()),
+            None => r,
+        }),
         Err(e) => {
             tracing::warn!(error = %e, "cannot record a session");
             None

@@ -1099,26 +1099,12 @@ impl Session {
 
 /// C's `isspace()` in the C locale.
 /// Index of the first `\n`, `\r`, `\t` or backspace (the bytes `tty_write` converts
-/// or that move the cursor other than one forward), or the length. Tests blocks of 32
-/// bytes without branching so the compiler vectorises the common case.
+/// or that move the cursor other than one forward), or the length. SIMD searches
+/// (memchr): a loader `cat`s megabytes of binary through here.
 fn next_column_special(bytes: &[u8]) -> usize {
-    let special = |b: &u8| matches!(*b, b'\n' | b'\r' | b'\t' | 8);
-    let mut blocks = bytes.chunks_exact(32);
-    let mut offset = 0;
-    for block in blocks.by_ref() {
-        let hits = block.iter().fold(0u8, |hits, &b| {
-            hits | u8::from(b == b'\n')
-                | u8::from(b == b'\r')
-                | u8::from(b == b'\t')
-                | u8::from(b == 8)
-        });
-        if hits != 0 {
-            break;
-        }
-        offset += 32;
-    }
-    let rest = bytes.get(offset..).unwrap_or_default();
-    offset + rest.iter().position(special).unwrap_or(rest.len())
+    let line = memchr::memchr3(b'\n', b'\r', b'\t', bytes).unwrap_or(bytes.len());
+    let head = bytes.get(..line).unwrap_or(bytes);
+    memchr::memchr(8, head).unwrap_or(line)
 }
 
 fn is_c_space(b: u8) -> bool {

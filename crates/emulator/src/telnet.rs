@@ -410,7 +410,7 @@ fn push_tty(out: &mut Vec<Filtered>, bytes: &[u8]) {
 pub fn escape_iac(mut data: &[u8], out: &mut Vec<u8>) {
     out.reserve(data.len());
     // Whole runs at a time: a binary the loader `cat`s is megabytes long.
-    while let Some(at) = data.iter().position(|&b| b == IAC) {
+    while let Some(at) = memchr::memchr(IAC, data) {
         let Some((run, rest)) = data.split_at_checked(at + 1) else {
             break;
         };

@@ -8,21 +8,83 @@
 //! telnet commands taken out; binary output (a `cat` of an executable, which every
 //! Mirai loader does) appears there as one `[binary output: N bytes ...]` line, since
 //! asciicast is text and escaping megabytes of it into JSON costs more than the whole
-//! emulation. The raw file keeps everything. Both are capped at `max_bytes`; past it recording stops and
-//! `truncated()` says so.
+//! emulation. The raw file keeps everything. Both are capped at `max_bytes`; past it
+//! recording stops and `truncated()` says so.
+//!
+//! Output pieces of [`BLOB_MIN_BYTES`] or more go to `sessions/blobs/<sha256>` once
+//! and the raw file holds an `O` record with the 32-byte digest instead: the loader
+//! of every Mirai session `cat`s the same megabyte of our own synthetic BusyBox, and
+//! keeping it once instead of once per session is the difference between a few
+//! megabytes and gigabytes a day. [`read_raw`] puts the bytes back.
 //!
 //! Neither file is held open: each is appended to in pieces of [`SPOOL_BYTES`] (and at
 //! the end), so that 20,000 idle sessions cost 20,000 sockets, not 60,000 descriptors.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use crate::StoreError;
 
 /// Directory in the data dir.
 pub const SESSIONS_DIR: &str = "sessions";
+
+/// Output pieces at least this long are kept once, by content, in [`BLOBS_DIR`].
+pub const BLOB_MIN_BYTES: usize = 8 * 1024;
+
+/// Where output pieces kept by content live, under the data dir.
+pub const BLOBS_DIR: &str = "sessions/blobs";
+
+/// Digests remembered as stored; past this the set starts again (and a lookup on
+/// disk answers instead).
+const MAX_KNOWN_BLOBS: usize = 65_536;
+
+/// Content-addressed output pieces shared by every recording of a sensor.
+#[derive(Debug)]
+pub struct Blobs {
+    dir: PathBuf,
+    known: Mutex<HashSet<[u8; 32]>>,
+}
+
+impl Blobs {
+    /// Opens (creates) `sessions/blobs` in the data dir.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let dir = data_dir.join(BLOBS_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        Ok(Self {
+            dir,
+            known: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Stores `data` unless it is there already; returns its digest and whether it
+    /// was new.
+    fn store(&self, data: &[u8]) -> Result<([u8; 32], bool), StoreError> {
+        let digest: [u8; 32] = Sha256::digest(data).into();
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.contains(&digest) {
+            return Ok((digest, false));
+        }
+        let path = self.dir.join(hex::encode(digest));
+        let new = !path.exists();
+        if new {
+            // Whole or absent: write aside, then rename into place.
+            let tmp = self.dir.join(format!(".tmp-{}", hex::encode(digest)));
+            std::fs::write(&tmp, data).map_err(|e| StoreError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+        }
+        if known.len() >= MAX_KNOWN_BLOBS {
+            known.clear();
+        }
+        known.insert(digest);
+        Ok((digest, new))
+    }
+}
 
 /// Bytes a recording buffers per file before appending them to it.
 pub const SPOOL_BYTES: usize = 64 * 1024;
@@ -86,6 +148,8 @@ pub struct Recording {
     telnet: TelnetStripper,
     /// Binary output not yet summarised in the cast: (time of its first byte, length).
     binary: Option<(Duration, u64)>,
+    /// Where long output pieces go; without it they stay inline.
+    blobs: Option<Arc<Blobs>>,
 }
 
 /// Removes IAC sequences from output for the viewable cast.
@@ -150,6 +214,7 @@ impl Recording {
             truncated: false,
             telnet: TelnetStripper::default(),
             binary: None,
+            blobs: None,
         };
         let header = serde_json::json!({
             "version": 2,
@@ -162,6 +227,12 @@ impl Recording {
         // Straight to the file: a buffer kept for it would outlive most sessions' output.
         rec.cast.flush_with(format!("{header}\n").as_bytes())?;
         Ok(rec)
+    }
+
+    /// Keeps long output pieces in `blobs`, once for all sessions.
+    pub fn with_blobs(mut self, blobs: Arc<Blobs>) -> Self {
+        self.blobs = Some(blobs);
+        self
     }
 
     /// Whether bytes are buffered that are not in the files yet.
@@ -194,15 +265,27 @@ impl Recording {
             self.truncated = true;
             return Ok(());
         }
-        self.written += data.len() as u64;
         let micros = u64::try_from(at.as_micros()).unwrap_or(u64::MAX);
-        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let by_reference = match &self.blobs {
+            Some(blobs) if !input && data.len() >= BLOB_MIN_BYTES => Some(blobs.store(data)?),
+            _ => None,
+        };
+        // The cap counts what this recording put on disk.
+        self.written += match by_reference {
+            Some((_, false)) => 32,
+            _ => data.len() as u64,
+        };
+        let (kind, body) = match &by_reference {
+            Some((digest, _)) => (b'O', &digest[..]),
+            None => (if input { b'i' } else { b'o' }, data),
+        };
+        let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
         let mut head = [0u8; 13];
-        head[0] = if input { b'i' } else { b'o' };
+        head[0] = kind;
         head[1..9].copy_from_slice(&micros.to_le_bytes());
         head[9..].copy_from_slice(&len.to_le_bytes());
         self.raw.append(&head)?;
-        self.raw.append(data)?;
+        self.raw.append(body)?;
         if input {
             self.end_binary()?;
             return self.cast_line(at, "i", &String::from_utf8_lossy(data));
@@ -279,8 +362,10 @@ pub struct RawRecord {
     pub data: Vec<u8>,
 }
 
-/// Reads a raw file back (a torn last record is dropped).
+/// Reads a raw file back (a torn last record is dropped); output kept by content is
+/// read from `blobs/` beside it.
 pub fn read_raw(path: &Path) -> Result<Vec<RawRecord>, StoreError> {
+    let blobs = path.parent().unwrap_or(Path::new(".")).join("blobs");
     let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
     let mut out = Vec::new();
     let mut i = 0usize;
@@ -294,10 +379,16 @@ pub fn read_raw(path: &Path) -> Result<Vec<RawRecord>, StoreError> {
         let Some(data) = bytes.get(i + 13..i + 13 + len) else {
             break;
         };
+        let data = if dir == b'O' {
+            let blob = blobs.join(hex::encode(data));
+            std::fs::read(&blob).map_err(|e| StoreError::io(&blob, e))?
+        } else {
+            data.to_vec()
+        };
         out.push(RawRecord {
             input: dir == b'i',
             at: Duration::from_micros(micros),
-            data: data.to_vec(),
+            data,
         });
         i += 13 + len;
     }
@@ -365,6 +456,38 @@ mod tests {
         assert_eq!(t.strip(b"ab\xff"), b"ab");
         assert_eq!(t.strip(b"\xfb"), b"");
         assert_eq!(t.strip(b"\x01cd\xff\xffe\xff\xf1f"), b"cd\xffef");
+    }
+
+    #[test]
+    fn long_output_is_kept_once_for_all_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Arc::new(Blobs::open(dir.path()).unwrap());
+        let binary: Vec<u8> = (0..20_000u32).map(|i| (i * 31 % 256) as u8).collect();
+        for id in ["a", "b"] {
+            let mut r = Recording::create(dir.path(), id, "t", 80, 24, 0, 1 << 20)
+                .unwrap()
+                .with_blobs(blobs.clone());
+            r.record(Duration::from_millis(1), true, b"cat /bin/echo\r\n")
+                .unwrap();
+            r.record(Duration::from_millis(2), false, &binary).unwrap();
+            r.record(Duration::from_millis(3), false, b"# ").unwrap();
+            r.finish().unwrap();
+            let raw = read_raw(&dir.path().join(format!("sessions/{id}.raw"))).unwrap();
+            let data: Vec<&[u8]> = raw.iter().map(|r| r.data.as_slice()).collect();
+            assert_eq!(data, [&b"cat /bin/echo\r\n"[..], &binary[..], b"# "]);
+            assert_eq!(
+                std::fs::metadata(dir.path().join(format!("sessions/{id}.raw")))
+                    .unwrap()
+                    .len(),
+                (13 + 15) + (13 + 32) + (13 + 2),
+                "the binary is a reference"
+            );
+        }
+        let kept: Vec<_> = std::fs::read_dir(dir.path().join(BLOBS_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(kept, [hex::encode(Sha256::digest(&binary))]);
     }
 
     #[test]
