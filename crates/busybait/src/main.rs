@@ -14,6 +14,7 @@ mod read;
 mod report;
 mod serve;
 mod stix;
+mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -133,6 +134,20 @@ enum Command {
         #[arg(long, value_name = "T")]
         until: Option<String>,
     },
+    /// Look for Mirai-class infections and attacks in capture files.
+    ///
+    /// Reads classic pcap and pcapng (Ethernet with VLAN tags, Linux cooked v1/v2,
+    /// raw IPv4/IPv6) and reports, per file: Mirai scanner SYNs (sequence number =
+    /// destination address), telnet scanning, telnet brute force, Mirai's telnet
+    /// client fingerprint and Mirai-family shell content. Nothing is sent anywhere.
+    Watch {
+        /// Capture files.
+        #[arg(long = "pcap", value_name = "FILE", num_args = 1.., required = true)]
+        pcap: Vec<PathBuf>,
+        /// JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -212,5 +227,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             since,
             until,
         } => export::export(&data_dir, format, since.as_deref(), until.as_deref()),
+        Command::Watch { pcap, json } => watch::watch(&pcap, json),
     }
 }

@@ -70,7 +70,7 @@ fn cell(text: &str) -> String {
     s
 }
 
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
+pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)

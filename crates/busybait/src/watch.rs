@@ -1,0 +1,147 @@
+//! `busybait watch --pcap FILE...`: the wire detectors over capture files. Each file is
+//! analysed on its own (packet numbers in the evidence are that file's); a damaged or
+//! cut-short file is analysed up to the damage and said so on stderr.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context;
+use busybait_wire::capture::{read_frames, CaptureEnd};
+use busybait_wire::{Analyzer, Limits, Report};
+use serde::Serialize;
+
+/// One file's result.
+#[derive(Serialize)]
+struct FileReport {
+    file: PathBuf,
+    /// `complete`, `truncated`, or `damaged: ...`.
+    end: String,
+    #[serde(flatten)]
+    report: Report,
+}
+
+/// Analyses each capture and prints the alerts (a table, or JSON with `json`).
+pub fn watch(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    if files.is_empty() {
+        anyhow::bail!("no capture given (--pcap FILE ...)");
+    }
+    let mut reports = Vec::new();
+    for file in files {
+        let (report, end) = analyse(file)?;
+        let end = match end {
+            CaptureEnd::Complete => "complete".to_string(),
+            CaptureEnd::Truncated => {
+                tracing::warn!(
+                    file = %file.display(),
+                    frames = report.counters.frames,
+                    "the capture ends inside a record (cut short); analysed what came before"
+                );
+                "truncated".to_string()
+            }
+            CaptureEnd::Damaged(why) => {
+                tracing::warn!(
+                    file = %file.display(),
+                    frames = report.counters.frames,
+                    problem = %why,
+                    "the capture is damaged; analysed what came before"
+                );
+                format!("damaged: {why}")
+            }
+        };
+        reports.push(FileReport {
+            file: file.clone(),
+            end,
+            report,
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &reports)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for r in &reports {
+        render(r, &mut out)?;
+    }
+    Ok(())
+}
+
+fn analyse(file: &Path) -> anyhow::Result<(Report, CaptureEnd)> {
+    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut analyzer = Analyzer::new(Limits::default());
+    let end = read_frames(std::io::BufReader::new(input), |f| {
+        analyzer.frame(f.number, f.time, f.link, f.data)
+    })
+    .with_context(|| format!("reading {}", file.display()))?;
+    Ok((analyzer.finish(), end))
+}
+
+fn time(t: f64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
+    let c = &r.report.counters;
+    writeln!(
+        out,
+        "{} ({}): {} frames, {} IP ({} TCP, {} UDP), {} not IP, {} malformed, {} fragments, {} of unknown link type",
+        r.file.display(),
+        r.end,
+        c.frames,
+        c.ip,
+        c.tcp,
+        c.udp,
+        c.not_ip,
+        c.malformed,
+        c.fragments,
+        c.unknown_link
+    )?;
+    if c.untracked > 0 {
+        writeln!(
+            out,
+            "  {} hosts or pairs not tracked (tables full)",
+            c.untracked
+        )?;
+    }
+    if r.report.alerts.is_empty() {
+        writeln!(out, "  no alerts\n")?;
+        return Ok(());
+    }
+    let rows = r
+        .report
+        .alerts
+        .iter()
+        .map(|a| {
+            vec![
+                format!("{:?}", a.severity).to_lowercase(),
+                a.id.to_string(),
+                a.src.to_string(),
+                a.dst
+                    .map_or_else(|| format!("{} targets", a.targets), |d| d.to_string()),
+                a.count.to_string(),
+                format!("{} .. {}", time(a.first), time(a.last)),
+                a.evidence
+                    .iter()
+                    .map(|e| format!("#{} {}", e.packet, e.matched))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ]
+        })
+        .collect();
+    let table = crate::report::table(
+        &[
+            "severity",
+            "alert",
+            "source",
+            "target",
+            "count",
+            "first .. last",
+            "evidence",
+        ],
+        rows,
+    );
+    writeln!(out, "{table}\n")?;
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! Synthetic captures for the wire detectors' tests: builds Ethernet/IPv4 frames of
+//! labelled traffic (Mirai's scanner, telnet sessions with chosen bytes) and benign
+//! background, and writes them as a classic pcap file in memory, with the ground
+//! truth beside it.
+//!
+//! It has no way to send a packet: it never opens a socket (`clippy.toml` here
+//! forbids the socket types), it only fills a `Vec<u8>`. Addresses in it are data.
+
+use std::net::Ipv4Addr;
+
+use etherparse::{PacketBuilder, TcpOptionElement};
+
+/// pcap's link type for Ethernet.
+pub const LINKTYPE_ETHERNET: u32 = 1;
+
+/// A classic pcap file being written (little-endian, microseconds, Ethernet unless
+/// told otherwise).
+#[derive(Debug, Clone)]
+pub struct Capture {
+    bytes: Vec<u8>,
+    frames: u64,
+    /// What was put in on purpose: (detection id, source address).
+    pub truth: Vec<(&'static str, Ipv4Addr)>,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Self::new(LINKTYPE_ETHERNET)
+    }
+}
+
+impl Capture {
+    /// An empty capture of `linktype`.
+    pub fn new(linktype: u32) -> Self {
+        let mut bytes = Vec::with_capacity(1 << 16);
+        bytes.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(&0i32.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&65_535u32.to_le_bytes());
+        bytes.extend_from_slice(&linktype.to_le_bytes());
+        Self {
+            bytes,
+            frames: 0,
+            truth: Vec::new(),
+        }
+    }
+
+    /// Appends a frame captured at `time` (seconds since the epoch).
+    pub fn frame(&mut self, time: f64, data: &[u8]) {
+        let secs = time.floor();
+        let micros = ((time - secs) * 1e6).round() as u32;
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(&(secs as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&micros.min(999_999).to_le_bytes());
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(data);
+        self.frames += 1;
+    }
+
+    /// Frames so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// TCP flags of a generated segment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags {
+    /// SYN.
+    pub syn: bool,
+    /// ACK, with this acknowledgment number.
+    pub ack: Option<u32>,
+    /// PSH.
+    pub psh: bool,
+    /// FIN.
+    pub fin: bool,
+    /// RST.
+    pub rst: bool,
+}
+
+/// One TCP segment over IPv4 in an Ethernet frame.
+#[derive(Debug, Clone)]
+pub struct Segment<'a> {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Window.
+    pub window: u16,
+    /// Flags.
+    pub flags: Flags,
+    /// TCP options (an OS SYN has MSS and friends; Mirai's scanner has none).
+    pub options: &'a [TcpOptionElement],
+    /// Payload.
+    pub payload: &'a [u8],
+}
+
+/// The Ethernet frame of a segment.
+pub fn tcp_frame(s: &Segment<'_>) -> Vec<u8> {
+    let base = || {
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(s.src.octets(), s.dst.octets(), 64)
+            .tcp(s.sport, s.dport, s.seq, s.window)
+    };
+    // Options that do not fit (more than 40 bytes) are left out.
+    let mut tcp = base().options(s.options).unwrap_or_else(|_| base());
+    if s.flags.syn {
+        tcp = tcp.syn();
+    }
+    if let Some(n) = s.flags.ack {
+        tcp = tcp.ack(n);
+    }
+    if s.flags.psh {
+        tcp = tcp.psh();
+    }
+    if s.flags.fin {
+        tcp = tcp.fin();
+    }
+    if s.flags.rst {
+        tcp = tcp.rst();
+    }
+    let mut out = Vec::with_capacity(tcp.size(s.payload.len()));
+    // Writing into a Vec cannot fail.
+    let _ = tcp.write(&mut out, s.payload);
+    out
+}
+
+/// A UDP datagram over IPv4 in an Ethernet frame.
+pub fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let udp = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src.octets(), dst.octets(), 64)
+        .udp(sport, dport);
+    let mut out = Vec::with_capacity(udp.size(payload.len()));
+    let _ = udp.write(&mut out, payload);
+    out
+}
+
+/// The options of an ordinary Linux SYN.
+pub fn os_syn_options() -> [TcpOptionElement; 4] {
+    [
+        TcpOptionElement::MaximumSegmentSize(1460),
+        TcpOptionElement::SelectiveAcknowledgementPermitted,
+        TcpOptionElement::Timestamp(12_345, 0),
+        TcpOptionElement::WindowScale(7),
+    ]
+}
+
+/// Mirai's scanner (§2.2): from `src`, one source port and window, a SYN to port 23
+/// (every tenth to 2323) of each target, sequence number = the target's address, no
+/// options. With `seq_is_dst` false, the near miss: the same but random-looking seq.
+pub fn mirai_scan(
+    cap: &mut Capture,
+    src: Ipv4Addr,
+    targets: &[Ipv4Addr],
+    t0: f64,
+    seq_is_dst: bool,
+) {
+    for (i, dst) in targets.iter().enumerate() {
+        let seq = if seq_is_dst {
+            u32::from(*dst)
+        } else {
+            u32::from(*dst).wrapping_mul(2_654_435_761).wrapping_add(1)
+        };
+        let frame = tcp_frame(&Segment {
+            src,
+            dst: *dst,
+            sport: 41_337,
+            dport: if i % 10 == 9 { 2323 } else { 23 },
+            seq,
+            window: 0x5a1c,
+            flags: Flags {
+                syn: true,
+                ..Flags::default()
+            },
+            options: &[],
+            payload: &[],
+        });
+        cap.frame(t0 + i as f64 / 160.0, &frame);
+    }
+    if seq_is_dst {
+        cap.truth.push(("mirai-syn-scan", src));
+    }
+    if targets.len() >= 10 {
+        cap.truth.push(("telnet-scan", src));
+    }
+}
+
+/// A whole TCP connection: handshake (with OS SYN options), the client's and the
+/// server's payloads in turns, then FIN both ways.
+pub fn tcp_session(
+    cap: &mut Capture,
+    client: (Ipv4Addr, u16),
+    server: (Ipv4Addr, u16),
+    turns: &[(bool, &[u8])],
+    t0: f64,
+) {
+    let options = os_syn_options();
+    let (mut cseq, mut sseq) = (1_000u32, 5_000u32);
+    let mut t = t0;
+    let mut step = |cap: &mut Capture,
+                    from_client: bool,
+                    flags: Flags,
+                    payload: &[u8],
+                    seq: u32,
+                    opts: &[TcpOptionElement]| {
+        let (src, dst) = if from_client {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        let frame = tcp_frame(&Segment {
+            src: src.0,
+            dst: dst.0,
+            sport: src.1,
+            dport: dst.1,
+            seq,
+            window: 64_240,
+            flags,
+            options: opts,
+            payload,
+        });
+        cap.frame(t, &frame);
+        t += 0.001;
+    };
+    let syn = Flags {
+        syn: true,
+        ..Flags::default()
+    };
+    step(cap, true, syn, &[], cseq, &options);
+    cseq = cseq.wrapping_add(1);
+    step(
+        cap,
+        false,
+        Flags {
+            syn: true,
+            ack: Some(cseq),
+            ..Flags::default()
+        },
+        &[],
+        sseq,
+        &options,
+    );
+    sseq = sseq.wrapping_add(1);
+    step(
+        cap,
+        true,
+        Flags {
+            ack: Some(sseq),
+            ..Flags::default()
+        },
+        &[],
+        cseq,
+        &[],
+    );
+    for (from_client, payload) in turns {
+        let (seq, ack) = if *from_client {
+            (cseq, sseq)
+        } else {
+            (sseq, cseq)
+        };
+        let flags = Flags {
+            ack: Some(ack),
+            psh: true,
+            ..Flags::default()
+        };
+        step(cap, *from_client, flags, payload, seq, &[]);
+        let advanced = seq.wrapping_add(payload.len() as u32);
+        if *from_client {
+            cseq = advanced;
+        } else {
+            sseq = advanced;
+        }
+    }
+    let fin = |ack| Flags {
+        fin: true,
+        ack: Some(ack),
+        ..Flags::default()
+    };
+    step(cap, true, fin(sseq), &[], cseq, &[]);
+    step(cap, false, fin(cseq.wrapping_add(1)), &[], sseq, &[]);
+}

@@ -1,0 +1,15 @@
+//! busybait's eyes on the wire (`busybait watch`): reads pcap and pcapng captures,
+//! decodes Ethernet (with VLAN tags), Linux cooked and raw IP frames, and finds what
+//! Mirai-class bots do on a network: the scanner's `seq == dst` SYNs, telnet scanning
+//! and brute force, Mirai's telnet client fingerprint, and the loader's shell content.
+//!
+//! Sans-IO like the emulator: frames go in through [`Analyzer::frame`] (or any
+//! [`std::io::Read`] through [`capture::read_frames`]), a [`Report`] comes out; every
+//! table has a bound ([`Limits`]) and what it could not track is counted.
+
+pub mod capture;
+pub mod detect;
+pub mod packet;
+
+pub use detect::{Alert, Analyzer, Counters, Evidence, Limits, Report, Severity};
+pub use packet::{decode, LinkType, Packet};

@@ -1,0 +1,294 @@
+//! Every detection against a synthetic capture: a positive case that fires with the
+//! right evidence, and a near miss that does not.
+
+#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use busybait_pcapgen::{
+    mirai_scan, os_syn_options, tcp_frame, tcp_session, udp_frame, Capture, Flags, Segment,
+};
+use busybait_wire::capture::{read_frames, CaptureEnd};
+use busybait_wire::detect::MIRAI_CLIENT_REPLY;
+use busybait_wire::{Analyzer, Limits, Report};
+
+const T0: f64 = 1_790_000_000.0;
+
+fn analyse(bytes: &[u8]) -> (Report, CaptureEnd) {
+    let mut a = Analyzer::new(Limits::default());
+    let end = read_frames(bytes, |f| a.frame(f.number, f.time, f.link, f.data)).unwrap();
+    (a.finish(), end)
+}
+
+fn ids(r: &Report) -> Vec<(&'static str, IpAddr)> {
+    r.alerts.iter().map(|a| (a.id, a.src)).collect()
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn targets(n: u8) -> Vec<Ipv4Addr> {
+    (1..=n).map(|i| Ipv4Addr::new(198, 51, 100, i)).collect()
+}
+
+/// BusyBox telnetd's opening (reference §1.4).
+const TELNETD_OPENING: &[u8] = &[
+    0xff, 0xfd, 0x01, 0xff, 0xfd, 0x1f, 0xff, 0xfb, 0x01, 0xff, 0xfb, 0x03,
+];
+
+#[test]
+fn mirai_syns_fire_and_a_scanner_with_other_seqs_is_only_a_telnet_scan() {
+    let mut cap = Capture::default();
+    mirai_scan(&mut cap, ip("10.0.0.5"), &targets(20), T0, true);
+    mirai_scan(&mut cap, ip("10.0.0.6"), &targets(20), T0 + 1.0, false);
+    let (r, end) = analyse(cap.bytes());
+    assert_eq!(end, CaptureEnd::Complete);
+    assert_eq!(
+        ids(&r),
+        [
+            ("mirai-syn-scan", IpAddr::V4(ip("10.0.0.5"))),
+            ("telnet-scan", IpAddr::V4(ip("10.0.0.5"))),
+            ("telnet-scan", IpAddr::V4(ip("10.0.0.6"))),
+        ]
+    );
+    let mirai = &r.alerts[0];
+    assert_eq!((mirai.count, mirai.targets), (20, 20));
+    assert_eq!(mirai.evidence[0].packet, 1);
+    assert_eq!(mirai.evidence[0].matched, "seq c6336401 = dst");
+    assert_eq!(mirai.first, T0);
+    assert_eq!(r.counters.frames, 40);
+    assert_eq!(r.counters.tcp, 40);
+}
+
+#[test]
+fn an_os_syn_with_seq_equal_to_dst_is_not_mirai() {
+    // The near miss: seq == dst by construction but with the options every OS sends.
+    let mut cap = Capture::default();
+    let options = os_syn_options();
+    for (i, dst) in targets(5).iter().enumerate() {
+        let frame = tcp_frame(&Segment {
+            src: ip("10.0.0.7"),
+            dst: *dst,
+            sport: 40_000 + i as u16,
+            dport: 23,
+            seq: u32::from(*dst),
+            window: 64_240,
+            flags: Flags {
+                syn: true,
+                ..Flags::default()
+            },
+            options: &options,
+            payload: &[],
+        });
+        cap.frame(T0 + i as f64, &frame);
+    }
+    let (r, _) = analyse(cap.bytes());
+    assert_eq!(ids(&r), []);
+}
+
+#[test]
+fn nine_targets_are_not_yet_a_scan() {
+    let mut cap = Capture::default();
+    mirai_scan(&mut cap, ip("10.0.0.8"), &targets(9), T0, false);
+    let (r, _) = analyse(cap.bytes());
+    assert_eq!(ids(&r), []);
+}
+
+#[test]
+fn mirai_telnet_client_and_loader_content_fire_an_ordinary_session_does_not() {
+    let bot = (ip("10.0.0.9"), 40_001);
+    let device = (ip("192.0.2.10"), 23);
+    let mut cap = Capture::default();
+    tcp_session(
+        &mut cap,
+        bot,
+        device,
+        &[
+            (false, TELNETD_OPENING),
+            (true, &MIRAI_CLIENT_REPLY),
+            (false, b"login: "),
+            (true, b"root\r\n"),
+            (false, b"Password: "),
+            (true, b"xc3511\r\n"),
+            (false, b"# "),
+            (true, b"enable\r\nshell\r\nsh\r\n/bin/busybox ECCHI\r\n"),
+            (false, b"ECCHI: applet not found\r\n# "),
+        ],
+        T0,
+    );
+    // An administrator's session on the same device: another client, plain commands.
+    let admin = (ip("10.0.0.10"), 40_002);
+    tcp_session(
+        &mut cap,
+        admin,
+        device,
+        &[
+            (false, TELNETD_OPENING),
+            (
+                true,
+                &[0xff, 0xfc, 0x01, 0xff, 0xfd, 0x03, 0xff, 0xfb, 0x18],
+            ),
+            (false, b"login: "),
+            (true, b"admin\r\n"),
+            (false, b"Password: "),
+            (true, b"hunter2\r\n"),
+            (false, b"$ "),
+            (true, b"ls /tmp; cat /proc/uptime\r\n"),
+        ],
+        T0 + 10.0,
+    );
+    let (r, _) = analyse(cap.bytes());
+    let bot_ip = IpAddr::V4(bot.0);
+    assert_eq!(
+        ids(&r),
+        [
+            ("mirai-shell-content", bot_ip),
+            ("mirai-telnet-client", bot_ip)
+        ]
+    );
+    assert_eq!(
+        r.alerts[0].title,
+        "Mirai-family shell content: Mirai loader probe"
+    );
+    assert_eq!(r.alerts[0].evidence[0].matched, "/bin/busybox ECCHI");
+    // Handshake (3) + opening + the reply: the reply is frame 5.
+    assert_eq!(r.alerts[1].evidence[0].packet, 5);
+    assert_eq!(r.alerts[1].dst, Some(IpAddr::V4(device.0)));
+}
+
+#[test]
+fn repeated_failed_logins_are_brute_force_two_are_not() {
+    let device = (ip("192.0.2.20"), 23);
+    let mut cap = Capture::default();
+    let failing = |cap: &mut Capture, client: Ipv4Addr, n: u16, t: f64| {
+        for i in 0..n {
+            tcp_session(
+                cap,
+                (client, 41_000 + i),
+                device,
+                &[
+                    (false, b"login: "),
+                    (true, b"admin\r\n"),
+                    (false, b"Password: "),
+                    (true, b"1234\r\n"),
+                    (false, b"Login incorrect\r\nlogin: "),
+                ],
+                t + f64::from(i),
+            );
+        }
+    };
+    failing(&mut cap, ip("10.0.0.11"), 6, T0);
+    failing(&mut cap, ip("10.0.0.12"), 2, T0 + 100.0);
+    let (r, _) = analyse(cap.bytes());
+    assert_eq!(
+        ids(&r),
+        [("telnet-bruteforce", IpAddr::V4(ip("10.0.0.11")))]
+    );
+    assert_eq!(r.alerts[0].count, 6);
+    assert_eq!(
+        r.alerts[0].title,
+        "telnet brute force: 6 connections, 6 failed logins"
+    );
+}
+
+#[test]
+fn benign_background_raises_nothing() {
+    let mut cap = Capture::default();
+    let client = ip("10.0.0.20");
+    tcp_session(
+        &mut cap,
+        (client, 50_000),
+        (ip("203.0.113.5"), 80),
+        &[
+            (true, b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n"),
+            (false, b"HTTP/1.1 200 OK\r\n\r\n"),
+        ],
+        T0,
+    );
+    tcp_session(
+        &mut cap,
+        (client, 50_001),
+        (ip("203.0.113.6"), 22),
+        &[
+            (false, b"SSH-2.0-OpenSSH_9.2\r\n"),
+            (true, b"SSH-2.0-OpenSSH_9.6\r\n"),
+        ],
+        T0 + 1.0,
+    );
+    cap.frame(
+        T0 + 2.0,
+        &udp_frame(
+            client,
+            ip("192.0.2.53"),
+            53_000,
+            53,
+            b"\x12\x34\x01\x00\x00\x01",
+        ),
+    );
+    cap.frame(
+        T0 + 3.0,
+        &udp_frame(client, ip("192.0.2.123"), 123, 123, &[0x23; 48]),
+    );
+    let (r, _) = analyse(cap.bytes());
+    assert_eq!(ids(&r), []);
+    assert_eq!(r.counters.udp, 2);
+    assert_eq!(r.counters.malformed, 0);
+}
+
+#[test]
+fn a_cut_short_capture_keeps_what_came_before() {
+    let mut cap = Capture::default();
+    mirai_scan(&mut cap, ip("10.0.0.30"), &targets(12), T0, true);
+    let bytes = cap.bytes();
+    // Cut in the middle of the last record.
+    let (r, end) = analyse(&bytes[..bytes.len() - 10]);
+    assert_eq!(end, CaptureEnd::Truncated);
+    assert_eq!(r.counters.frames, 11);
+    assert_eq!(ids(&r)[0], ("mirai-syn-scan", IpAddr::V4(ip("10.0.0.30"))));
+    assert_eq!(r.alerts[0].count, 11);
+}
+
+#[test]
+fn not_a_capture_is_an_error() {
+    let mut a = Analyzer::new(Limits::default());
+    let err = read_frames(
+        &b"GET / HTTP/1.1\r\n\r\nthis is not a pcap file at all"[..],
+        |f| a.frame(f.number, f.time, f.link, f.data),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with("not a pcap or pcapng file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tables_are_bounded_and_what_they_drop_is_counted() {
+    let mut cap = Capture::default();
+    for i in 0..50u8 {
+        mirai_scan(&mut cap, Ipv4Addr::new(10, 1, 0, i), &targets(3), T0, true);
+    }
+    // 30 clients with one accepted telnet connection each: a pair apiece.
+    for i in 0..30u8 {
+        tcp_session(
+            &mut cap,
+            (Ipv4Addr::new(10, 2, 0, i), 40_000),
+            (ip("192.0.2.99"), 23),
+            &[(false, b"login: ")],
+            T0 + 10.0,
+        );
+    }
+    let mut a = Analyzer::new(Limits {
+        max_sources: 10,
+        max_targets_per_source: 2,
+        max_pairs: 20,
+    });
+    read_frames(cap.bytes(), |f| a.frame(f.number, f.time, f.link, f.data)).unwrap();
+    let r = a.finish();
+    assert_eq!(r.alerts.len(), 10, "only the tracked sources");
+    assert!(r.alerts.iter().all(|a| a.targets == 3 && a.count == 3));
+    // 40 untracked scanners with 3 SYNs each; the 30 clients' SYNs (the source table
+    // is full); 10 clients past the 20 pairs.
+    assert_eq!(r.counters.untracked, 40 * 3 + 30 + 10);
+}
