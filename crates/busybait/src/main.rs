@@ -24,6 +24,13 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+/// jemalloc, configured in `.cargo/config.toml` to hand memory back a second after a
+/// burst of sessions freed it: with glibc's malloc the sensor stayed at its high-water
+/// mark (see BENCHMARKS.md).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A telnet sensor that is a vulnerable BusyBox device to Mirai-class bots and a
 /// perfect recorder to you.
 #[derive(Parser, Debug)]
