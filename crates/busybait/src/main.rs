@@ -146,7 +146,9 @@ enum Command {
     /// Reads classic pcap and pcapng (Ethernet with VLAN tags, Linux cooked v1/v2,
     /// raw IPv4/IPv6) and reports, per file: Mirai scanner SYNs (sequence number =
     /// destination address), telnet scanning, telnet brute force, Mirai's telnet
-    /// client fingerprint and Mirai-family shell content. Nothing is sent anywhere.
+    /// client fingerprint, Mirai-family shell content, scan reports to TCP 48101
+    /// (decoded: victim and credential), the C2 handshake with its bot id, and the
+    /// downloader's header-less `GET /bins/...`. Nothing is sent anywhere.
     Watch {
         /// Capture files.
         #[arg(long = "pcap", value_name = "FILE", num_args = 1.., required = true)]

@@ -196,6 +196,50 @@ impl Tally {
     }
 }
 
+/// The report server's port (§1.6).
+pub const REPORT_PORT: u16 = 48101;
+
+/// A Mirai report (§1.6): `00`, victim address and port, length-prefixed user and
+/// password, nothing else. Returns `a.b.c.d:port user:pass`.
+pub fn parse_report(payload: &[u8]) -> Option<String> {
+    let (&0, rest) = payload.split_first()? else {
+        return None;
+    };
+    let ip = std::net::Ipv4Addr::from(<[u8; 4]>::try_from(rest.get(..4)?).ok()?);
+    let port = u16::from_be_bytes(<[u8; 2]>::try_from(rest.get(4..6)?).ok()?);
+    let (&ulen, rest) = rest.get(6..)?.split_first()?;
+    let user = rest.get(..usize::from(ulen))?;
+    let (&plen, rest) = rest.get(usize::from(ulen)..)?.split_first()?;
+    let pass = rest.get(..usize::from(plen))?;
+    let printable = |s: &[u8]| s.iter().all(|b| b.is_ascii_graphic());
+    (rest.len() == usize::from(plen) && printable(user) && printable(pass)).then(|| {
+        format!(
+            "{ip}:{port} {}:{}",
+            String::from_utf8_lossy(user),
+            String::from_utf8_lossy(pass)
+        )
+    })
+}
+
+/// The bot id after Mirai's C2 handshake `00 00 00 01` (§4.4): a length byte and that
+/// many printable bytes (at most 31).
+fn parse_bot_id(bytes: &[u8]) -> Option<String> {
+    let (&len, id) = bytes.split_first()?;
+    (len > 0 && len < 32 && id.len() == usize::from(len) && id.iter().all(u8::is_ascii_graphic))
+        .then(|| String::from_utf8_lossy(id).into_owned())
+}
+
+/// The C2 handshake's first four bytes.
+const C2_HELLO: [u8; 4] = [0, 0, 0, 1];
+
+/// Mirai's downloader request (§3.6): a `/bins/` path and no header at all.
+fn bins_request(payload: &[u8]) -> Option<String> {
+    let rest = payload.strip_prefix(b"GET /bins/")?;
+    let path = rest.strip_suffix(b" HTTP/1.0\r\n\r\n")?;
+    (!path.is_empty() && path.iter().all(u8::is_ascii_graphic))
+        .then(|| format!("GET /bins/{}", String::from_utf8_lossy(path)))
+}
+
 #[derive(Default)]
 struct SourceState {
     mirai_syn: Tally,
@@ -217,6 +261,12 @@ struct PairState {
     fingerprint: Tally,
     /// Family content, per marker.
     markers: Vec<(usize, Tally)>,
+    /// Reports to a Mirai report server.
+    reports: Tally,
+    /// C2 handshakes, with the bot id in the evidence.
+    c2: Tally,
+    /// Header-less `/bins/` downloads.
+    bins: Tally,
 }
 
 /// Feeds packets in capture order; [`Analyzer::finish`] gives the alerts.
@@ -224,6 +274,8 @@ pub struct Analyzer {
     limits: Limits,
     sources: HashMap<IpAddr, SourceState>,
     pairs: HashMap<(IpAddr, IpAddr), PairState>,
+    /// Flows whose client sent `00 00 00 01` alone and may send the bot id next.
+    c2_hello: HashMap<(IpAddr, u16, IpAddr, u16), u64>,
     counters: Counters,
 }
 
@@ -243,6 +295,7 @@ impl Analyzer {
             limits,
             sources: HashMap::new(),
             pairs: HashMap::new(),
+            c2_hello: HashMap::new(),
             counters: Counters::default(),
         }
     }
@@ -312,6 +365,7 @@ impl Analyzer {
         if tcp.payload.is_empty() {
             return;
         }
+        self.mirai_flows(number, time, p, tcp);
         if to_telnet {
             let fingerprint = memchr::memmem::find(tcp.payload, &MIRAI_CLIENT_REPLY).is_some();
             let markers: Vec<usize> = SHELL_MARKERS
@@ -351,6 +405,42 @@ impl Analyzer {
             if let Some(pair) = self.pair(p.dst, p.src) {
                 pair.failures
                     .hit(number, time, || "Login incorrect".to_string());
+            }
+        }
+    }
+
+    /// The report, C2 and downloader flows (§1.6, §4.4, §3.6).
+    fn mirai_flows(&mut self, number: u64, time: f64, p: &Packet<'_>, tcp: &Tcp<'_>) {
+        if tcp.dport == REPORT_PORT {
+            if let Some(report) = parse_report(tcp.payload) {
+                if let Some(pair) = self.pair(p.src, p.dst) {
+                    pair.reports.hit(number, time, || report);
+                }
+            }
+        }
+        let flow = (p.src, tcp.sport, p.dst, tcp.dport);
+        let id = if tcp.payload == C2_HELLO {
+            if self.c2_hello.len() < self.limits.max_pairs {
+                self.c2_hello.insert(flow, number);
+            } else {
+                self.counters.untracked += 1;
+            }
+            None
+        } else if let Some(id) = tcp.payload.strip_prefix(&C2_HELLO).and_then(parse_bot_id) {
+            Some(id)
+        } else if self.c2_hello.remove(&flow).is_some() {
+            parse_bot_id(tcp.payload)
+        } else {
+            None
+        };
+        if let Some(id) = id {
+            if let Some(pair) = self.pair(p.src, p.dst) {
+                pair.c2.hit(number, time, || format!("00000001 id {id}"));
+            }
+        }
+        if let Some(request) = bins_request(tcp.payload) {
+            if let Some(pair) = self.pair(p.src, p.dst) {
+                pair.bins.hit(number, time, || request);
             }
         }
     }
@@ -427,6 +517,27 @@ impl Analyzer {
                     "Mirai's telnet client: its exact answer to BusyBox telnetd's options",
                     Severity::High,
                 ));
+            }
+            for (tally, id, title) in [
+                (
+                    &pair.reports,
+                    "mirai-report",
+                    "Mirai scan report to a report server (victim and credential)",
+                ),
+                (
+                    &pair.c2,
+                    "mirai-c2-handshake",
+                    "Mirai C2 handshake (00 00 00 01, bot id)",
+                ),
+                (
+                    &pair.bins,
+                    "mirai-bins-download",
+                    "Mirai downloader request: GET /bins/... with no headers",
+                ),
+            ] {
+                if tally.count > 0 {
+                    alerts.push(pair_alert(tally, id, title, Severity::High));
+                }
             }
             for (i, tally) in &pair.markers {
                 let what = SHELL_MARKERS.get(*i).map_or("", |(_, w)| w);

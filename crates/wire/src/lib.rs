@@ -1,7 +1,8 @@
 //! busybait's eyes on the wire (`busybait watch`): reads pcap and pcapng captures,
 //! decodes Ethernet (with VLAN tags), Linux cooked and raw IP frames, and finds what
 //! Mirai-class bots do on a network: the scanner's `seq == dst` SYNs, telnet scanning
-//! and brute force, Mirai's telnet client fingerprint, and the loader's shell content.
+//! and brute force, Mirai's telnet client fingerprint, the loader's shell content, the
+//! scan report to 48101, the C2 handshake and the downloader's `GET /bins/`.
 //!
 //! Sans-IO like the emulator: frames go in through [`Analyzer::frame`] (or any
 //! [`std::io::Read`] through [`capture::read_frames`]), a [`Report`] comes out; every

@@ -292,3 +292,114 @@ fn tables_are_bounded_and_what_they_drop_is_counted() {
     // is full); 10 clients past the 20 pairs.
     assert_eq!(r.counters.untracked, 40 * 3 + 30 + 10);
 }
+
+#[test]
+fn a_report_to_48101_is_decoded_and_other_bytes_there_are_not() {
+    let bot = (ip("10.0.0.40"), 40_100);
+    let report_server = (ip("203.0.113.48"), 48101);
+    let mut report = vec![0u8, 192, 0, 2, 77, 0, 23, 4];
+    report.extend_from_slice(b"root");
+    report.push(6);
+    report.extend_from_slice(b"xc3511");
+    let mut cap = Capture::default();
+    tcp_session(&mut cap, bot, report_server, &[(true, &report)], T0);
+    // The near miss: something else on the same port (a trailing byte too many).
+    let mut other = report.clone();
+    other.push(b'!');
+    tcp_session(
+        &mut cap,
+        (ip("10.0.0.41"), 40_101),
+        report_server,
+        &[(true, &other)],
+        T0 + 1.0,
+    );
+    let (r, _) = analyse(cap.bytes());
+    assert_eq!(ids(&r), [("mirai-report", IpAddr::V4(bot.0))]);
+    assert_eq!(r.alerts[0].evidence[0].matched, "192.0.2.77:23 root:xc3511");
+    assert_eq!(r.alerts[0].evidence[0].packet, 4);
+}
+
+#[test]
+fn the_c2_handshake_gives_the_bot_id_in_one_or_two_segments() {
+    let c2 = (ip("203.0.113.23"), 23);
+    let mut cap = Capture::default();
+    tcp_session(
+        &mut cap,
+        (ip("10.0.0.50"), 40_200),
+        c2,
+        &[
+            (true, &[0, 0, 0, 1]),
+            (true, b"\x0atelnet.arm"),
+            (true, &[0, 0]),
+            (false, &[0, 0]),
+        ],
+        T0,
+    );
+    tcp_session(
+        &mut cap,
+        (ip("10.0.0.51"), 40_201),
+        c2,
+        &[(true, b"\x00\x00\x00\x01\x0btelnet.mpsl")],
+        T0 + 1.0,
+    );
+    // Near misses: the hello then binary, and an admin typing at the panel.
+    tcp_session(
+        &mut cap,
+        (ip("10.0.0.52"), 40_202),
+        c2,
+        &[
+            (true, &[0, 0, 0, 1]),
+            (true, &[5, 0xff, 0xfe, 0x00, 0x01, 0x02]),
+        ],
+        T0 + 2.0,
+    );
+    tcp_session(
+        &mut cap,
+        (ip("10.0.0.53"), 40_203),
+        c2,
+        &[(true, b"admin\r\n")],
+        T0 + 3.0,
+    );
+    let (r, _) = analyse(cap.bytes());
+    assert_eq!(
+        ids(&r),
+        [
+            ("mirai-c2-handshake", IpAddr::V4(ip("10.0.0.50"))),
+            ("mirai-c2-handshake", IpAddr::V4(ip("10.0.0.51"))),
+        ]
+    );
+    assert_eq!(r.alerts[0].evidence[0].matched, "00000001 id telnet.arm");
+    assert_eq!(r.alerts[1].evidence[0].matched, "00000001 id telnet.mpsl");
+}
+
+#[test]
+fn a_headerless_bins_download_fires_a_browser_request_does_not() {
+    let server = (ip("203.0.113.80"), 80);
+    let mut cap = Capture::default();
+    tcp_session(
+        &mut cap,
+        (ip("10.0.0.60"), 40_300),
+        server,
+        &[
+            (true, b"GET /bins/mirai.arm7 HTTP/1.0\r\n\r\n"),
+            (false, b"HTTP/1.0 200 OK\r\n\r\n\x7fELF"),
+        ],
+        T0,
+    );
+    tcp_session(
+        &mut cap,
+        (ip("10.0.0.61"), 40_301),
+        server,
+        &[(
+            true,
+            b"GET /bins/mirai.arm7 HTTP/1.1\r\nHost: 203.0.113.80\r\nUser-Agent: curl/8.5\r\n\r\n",
+        )],
+        T0 + 1.0,
+    );
+    let (r, _) = analyse(cap.bytes());
+    assert_eq!(
+        ids(&r),
+        [("mirai-bins-download", IpAddr::V4(ip("10.0.0.60")))]
+    );
+    assert_eq!(r.alerts[0].evidence[0].matched, "GET /bins/mirai.arm7");
+}
