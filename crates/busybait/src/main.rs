@@ -156,6 +156,10 @@ enum Command {
         /// JSON instead of tables.
         #[arg(long)]
         json: bool,
+        /// Also write the alerts as Suricata EVE JSON lines (`event_type` `alert`,
+        /// stable `signature_id`s 9100001-9100008) to this file.
+        #[arg(long, value_name = "FILE")]
+        eve: Option<PathBuf>,
     },
 }
 
@@ -236,6 +240,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             since,
             until,
         } => export::export(&data_dir, format, since.as_deref(), until.as_deref()),
-        Command::Watch { pcap, json } => watch::watch(&pcap, json),
+        Command::Watch { pcap, json, eve } => watch::watch(&pcap, json, eve.as_deref()),
     }
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 use busybait_wire::capture::{read_frames, CaptureEnd};
-use busybait_wire::{Analyzer, Limits, Report};
+use busybait_wire::detect::signature_id;
+use busybait_wire::{Analyzer, Limits, Report, Severity};
 use serde::Serialize;
 
 /// One file's result.
@@ -21,8 +22,9 @@ struct FileReport {
     report: Report,
 }
 
-/// Analyses each capture and prints the alerts (a table, or JSON with `json`).
-pub fn watch(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
+/// Analyses each capture and prints the alerts (a table, or JSON with `json`); with
+/// `eve`, also writes them as Suricata EVE JSON lines to that file.
+pub fn watch(files: &[PathBuf], json: bool, eve: Option<&Path>) -> anyhow::Result<()> {
     if files.is_empty() {
         anyhow::bail!("no capture given (--pcap FILE ...)");
     }
@@ -55,6 +57,9 @@ pub fn watch(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
             report,
         });
     }
+    if let Some(path) = eve {
+        write_eve(path, &reports).with_context(|| format!("writing {}", path.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &reports)?;
@@ -75,6 +80,55 @@ fn analyse(file: &Path) -> anyhow::Result<(Report, CaptureEnd)> {
     })
     .with_context(|| format!("reading {}", file.display()))?;
     Ok((analyzer.finish(), end))
+}
+
+/// One EVE `alert` line per alert, timed at its first packet, with busybait's own
+/// fields (count, targets, last, evidence, file) under `busybait`.
+fn write_eve(path: &Path, reports: &[FileReport]) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for r in reports {
+        for a in &r.report.alerts {
+            let severity = match a.severity {
+                Severity::High => 1,
+                Severity::Medium => 2,
+                Severity::Low => 3,
+            };
+            let line = serde_json::json!({
+                "timestamp": eve_time(a.first),
+                "event_type": "alert",
+                "src_ip": a.src.to_string(),
+                "dest_ip": a.dst.map(|d| d.to_string()),
+                "proto": "TCP",
+                "alert": {
+                    "action": "allowed",
+                    "gid": 1,
+                    "signature_id": signature_id(a.id),
+                    "rev": 1,
+                    "signature": format!("busybait {}: {}", a.id, a.title),
+                    "category": "Mirai-class IoT botnet activity",
+                    "severity": severity,
+                },
+                "busybait": {
+                    "id": a.id,
+                    "count": a.count,
+                    "targets": a.targets,
+                    "last": eve_time(a.last),
+                    "evidence": a.evidence,
+                    "file": r.file,
+                },
+            });
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// EVE's timestamp form: `2018-03-09T20:57:42.123456+0000`.
+fn eve_time(t: f64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0));
+    let text = humantime::format_rfc3339_micros(at).to_string();
+    format!("{}+0000", text.trim_end_matches('Z'))
 }
 
 fn time(t: f64) -> String {

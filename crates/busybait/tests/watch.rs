@@ -111,7 +111,14 @@ fn a_synthetic_mirai_scanner_is_found_and_a_damaged_file_says_so() {
     std::fs::write(&good, cap.bytes()).unwrap();
     let cut = dir.path().join("cut.pcap");
     std::fs::write(&cut, &cap.bytes()[..cap.bytes().len() - 7]).unwrap();
-    let (ok, json, stderr) = watch(&["--pcap".as_ref(), good.as_os_str(), cut.as_os_str()]);
+    let eve = dir.path().join("eve.json");
+    let (ok, json, stderr) = watch(&[
+        "--pcap".as_ref(),
+        good.as_os_str(),
+        cut.as_os_str(),
+        "--eve".as_ref(),
+        eve.as_os_str(),
+    ]);
     assert!(ok, "{stderr}");
     assert_eq!(
         alerts(&json[0]),
@@ -123,6 +130,22 @@ fn a_synthetic_mirai_scanner_is_found_and_a_damaged_file_says_so() {
     assert_eq!(json[1]["end"], "truncated");
     assert_eq!(json[1]["counters"]["frames"], 29);
     assert!(stderr.contains("cut short"), "{stderr}");
+    // EVE lines: one per alert of both files, Suricata's shape.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&eve)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let first = &lines[0];
+    assert_eq!(first["event_type"], "alert");
+    assert_eq!(first["src_ip"], "10.9.8.7");
+    assert_eq!(first["dest_ip"], serde_json::Value::Null);
+    assert_eq!(first["timestamp"], "2026-09-21T14:13:20.000000+0000");
+    assert_eq!(first["alert"]["signature_id"], 9_100_001);
+    assert_eq!(first["alert"]["severity"], 1);
+    assert_eq!(first["busybait"]["count"], 30);
+    assert_eq!(lines[3]["busybait"]["count"], 29, "the cut file's scan");
 
     // Not a capture at all: a clear error and a failing exit.
     let junk = dir.path().join("junk.pcap");

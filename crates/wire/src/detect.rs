@@ -94,6 +94,27 @@ pub struct Evidence {
     pub matched: String,
 }
 
+/// Stable numbers for the detections, for tools that want one (the EVE output's
+/// `signature_id`): 9,100,000 + a number that never changes meaning.
+pub const SIGNATURE_IDS: [(&str, u32); 8] = [
+    ("mirai-syn-scan", 9_100_001),
+    ("telnet-scan", 9_100_002),
+    ("telnet-bruteforce", 9_100_003),
+    ("mirai-telnet-client", 9_100_004),
+    ("mirai-shell-content", 9_100_005),
+    ("mirai-report", 9_100_006),
+    ("mirai-c2-handshake", 9_100_007),
+    ("mirai-bins-download", 9_100_008),
+];
+
+/// The signature id of a detection.
+pub fn signature_id(id: &str) -> u32 {
+    SIGNATURE_IDS
+        .iter()
+        .find(|(name, _)| *name == id)
+        .map_or(9_100_000, |(_, sid)| *sid)
+}
+
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alert {
