@@ -13,12 +13,13 @@ use etherparse::{PacketBuilder, TcpOptionElement};
 /// pcap's link type for Ethernet.
 pub const LINKTYPE_ETHERNET: u32 = 1;
 
-/// A classic pcap file being written (little-endian, microseconds, Ethernet unless
-/// told otherwise).
+/// A capture file being written: classic pcap (little-endian, microseconds) or
+/// pcapng (one section, one interface), Ethernet unless told otherwise.
 #[derive(Debug, Clone)]
 pub struct Capture {
     bytes: Vec<u8>,
     frames: u64,
+    ng: bool,
     /// What was put in on purpose: (detection id, source address).
     pub truth: Vec<(&'static str, Ipv4Addr)>,
 }
@@ -43,12 +44,47 @@ impl Capture {
         Self {
             bytes,
             frames: 0,
+            ng: false,
+            truth: Vec::new(),
+        }
+    }
+
+    /// An empty pcapng capture: a section header and one interface of `linktype`
+    /// (microsecond timestamps).
+    pub fn pcapng(linktype: u32) -> Self {
+        let mut bytes = Vec::with_capacity(1 << 16);
+        // Section header block: type, length, byte-order magic, version 1.0, section
+        // length unknown, length again.
+        let shb_len = 28u32;
+        bytes.extend_from_slice(&0x0a0d_0d0au32.to_le_bytes());
+        bytes.extend_from_slice(&shb_len.to_le_bytes());
+        bytes.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes.extend_from_slice(&(-1i64).to_le_bytes());
+        bytes.extend_from_slice(&shb_len.to_le_bytes());
+        // Interface description block: link type (u16), reserved, snaplen.
+        let idb_len = 20u32;
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&idb_len.to_le_bytes());
+        bytes.extend_from_slice(&(linktype as u16).to_le_bytes());
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes.extend_from_slice(&65_535u32.to_le_bytes());
+        bytes.extend_from_slice(&idb_len.to_le_bytes());
+        Self {
+            bytes,
+            frames: 0,
+            ng: true,
             truth: Vec::new(),
         }
     }
 
     /// Appends a frame captured at `time` (seconds since the epoch).
     pub fn frame(&mut self, time: f64, data: &[u8]) {
+        if self.ng {
+            self.ng_frame(time, data);
+            return;
+        }
         let secs = time.floor();
         let micros = ((time - secs) * 1e6).round() as u32;
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
@@ -58,6 +94,26 @@ impl Capture {
         self.bytes.extend_from_slice(&len.to_le_bytes());
         self.bytes.extend_from_slice(&len.to_le_bytes());
         self.bytes.extend_from_slice(data);
+        self.frames += 1;
+    }
+
+    /// An enhanced packet block, padded to 32 bits.
+    fn ng_frame(&mut self, time: f64, data: &[u8]) {
+        let micros = (time * 1e6).round() as u64;
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let padded = data.len().div_ceil(4) * 4;
+        let block_len = u32::try_from(32 + padded).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(&6u32.to_le_bytes());
+        self.bytes.extend_from_slice(&block_len.to_le_bytes());
+        self.bytes.extend_from_slice(&0u32.to_le_bytes());
+        self.bytes
+            .extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
+        self.bytes.extend_from_slice(&(micros as u32).to_le_bytes());
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(data);
+        self.bytes.resize(self.bytes.len() + padded - data.len(), 0);
+        self.bytes.extend_from_slice(&block_len.to_le_bytes());
         self.frames += 1;
     }
 
@@ -293,4 +349,83 @@ pub fn tcp_session(
     };
     step(cap, true, fin(sseq), &[], cseq, &[]);
     step(cap, false, fin(cseq.wrapping_add(1)), &[], sseq, &[]);
+}
+
+/// Ways the same IP packet can reach a capture, for the decoders' tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encapsulation {
+    /// Ethernet II (link type 1).
+    Ethernet,
+    /// Ethernet with one 802.1Q tag (link type 1).
+    Vlan,
+    /// Ethernet with an 802.1ad outer and an 802.1Q inner tag (link type 1).
+    QinQ,
+    /// Linux cooked capture (link type 113).
+    LinuxSll,
+    /// Linux cooked capture v2 (link type 276).
+    LinuxSll2,
+    /// Raw IP (link type 101).
+    RawIp,
+}
+
+impl Encapsulation {
+    /// The pcap link type number.
+    pub fn linktype(self) -> u32 {
+        match self {
+            Self::Ethernet | Self::Vlan | Self::QinQ => 1,
+            Self::LinuxSll => 113,
+            Self::LinuxSll2 => 276,
+            Self::RawIp => 101,
+        }
+    }
+
+    /// Re-wraps an Ethernet II frame made by this crate.
+    pub fn wrap(self, ethernet: &[u8]) -> Vec<u8> {
+        let (Some(macs), Some(ether_type), Some(ip)) =
+            (ethernet.get(..12), ethernet.get(12..14), ethernet.get(14..))
+        else {
+            return ethernet.to_vec();
+        };
+        let mut out = Vec::with_capacity(ethernet.len() + 8);
+        match self {
+            Self::Ethernet => out.extend_from_slice(ethernet),
+            Self::Vlan | Self::QinQ => {
+                out.extend_from_slice(macs);
+                if self == Self::QinQ {
+                    out.extend_from_slice(&[0x88, 0xa8, 0x00, 0x64]);
+                }
+                out.extend_from_slice(&[0x81, 0x00, 0x00, 0x0a]);
+                out.extend_from_slice(ether_type);
+                out.extend_from_slice(ip);
+            }
+            Self::LinuxSll => {
+                // Packet type, ARPHRD_ETHER, address length, address (8), protocol.
+                out.extend_from_slice(&[0, 0, 0, 1, 0, 6]);
+                out.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0, 0]);
+                out.extend_from_slice(ether_type);
+                out.extend_from_slice(ip);
+            }
+            Self::LinuxSll2 => {
+                // Protocol, reserved, interface index, ARPHRD_ETHER, packet type,
+                // address length, address (8).
+                out.extend_from_slice(ether_type);
+                out.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 1, 0, 6]);
+                out.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0, 0]);
+                out.extend_from_slice(ip);
+            }
+            Self::RawIp => out.extend_from_slice(ip),
+        }
+        out
+    }
+}
+
+/// A SYN over IPv6 in an Ethernet frame.
+pub fn tcp6_syn(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, seq: u32) -> Vec<u8> {
+    let tcp = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv6(src, dst, 64)
+        .tcp(sport, dport, seq, 64_240)
+        .syn();
+    let mut out = Vec::with_capacity(tcp.size(0));
+    let _ = tcp.write(&mut out, &[]);
+    out
 }

@@ -6,7 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use busybait_pcapgen::{
-    mirai_scan, os_syn_options, tcp_frame, tcp_session, udp_frame, Capture, Flags, Segment,
+    mirai_scan, os_syn_options, tcp6_syn, tcp_frame, tcp_session, udp_frame, Capture,
+    Encapsulation, Flags, Segment,
 };
 use busybait_wire::capture::{read_frames, CaptureEnd};
 use busybait_wire::detect::MIRAI_CLIENT_REPLY;
@@ -402,4 +403,77 @@ fn a_headerless_bins_download_fires_a_browser_request_does_not() {
         [("mirai-bins-download", IpAddr::V4(ip("10.0.0.60")))]
     );
     assert_eq!(r.alerts[0].evidence[0].matched, "GET /bins/mirai.arm7");
+}
+
+#[test]
+fn every_link_type_and_both_file_formats_give_the_same_alerts() {
+    let src = ip("10.0.0.70");
+    for encapsulation in [
+        Encapsulation::Ethernet,
+        Encapsulation::Vlan,
+        Encapsulation::QinQ,
+        Encapsulation::LinuxSll,
+        Encapsulation::LinuxSll2,
+        Encapsulation::RawIp,
+    ] {
+        for ng in [false, true] {
+            let linktype = encapsulation.linktype();
+            let mut cap = if ng {
+                Capture::pcapng(linktype)
+            } else {
+                Capture::new(linktype)
+            };
+            for (i, dst) in targets(12).iter().enumerate() {
+                let frame = tcp_frame(&Segment {
+                    src,
+                    dst: *dst,
+                    sport: 41_337,
+                    dport: 23,
+                    seq: u32::from(*dst),
+                    window: 0x5a1c,
+                    flags: Flags {
+                        syn: true,
+                        ..Flags::default()
+                    },
+                    options: &[],
+                    payload: &[],
+                });
+                cap.frame(T0 + i as f64 * 0.25, &encapsulation.wrap(&frame));
+            }
+            let (r, end) = analyse(cap.bytes());
+            let what = format!("{encapsulation:?} pcapng={ng}");
+            assert_eq!(end, CaptureEnd::Complete, "{what}");
+            assert_eq!(r.counters.malformed, 0, "{what}");
+            assert_eq!(
+                ids(&r),
+                [
+                    ("mirai-syn-scan", IpAddr::V4(src)),
+                    ("telnet-scan", IpAddr::V4(src))
+                ],
+                "{what}"
+            );
+            assert_eq!(r.alerts[0].count, 12, "{what}");
+            assert_eq!(r.alerts[0].first, T0, "{what}");
+            assert_eq!(r.alerts[0].last, T0 + 11.0 * 0.25, "{what}");
+        }
+    }
+}
+
+#[test]
+fn ipv6_telnet_scanning_is_found_and_is_never_the_ipv4_mirai_signature() {
+    let mut cap = Capture::default();
+    let src = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x70,
+    ];
+    for i in 0..12u8 {
+        let mut dst = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        dst[15] = i + 1;
+        cap.frame(
+            T0 + f64::from(i),
+            &tcp6_syn(src, dst, 41_338, 23, 0x0a00_0001),
+        );
+    }
+    let (r, _) = analyse(cap.bytes());
+    assert_eq!(ids(&r), [("telnet-scan", IpAddr::from(src))]);
+    assert_eq!(r.alerts[0].targets, 12);
 }
