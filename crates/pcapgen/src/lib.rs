@@ -97,6 +97,21 @@ impl Capture {
         self.frames += 1;
     }
 
+    /// Appends a frame of which only `data` was captured out of `orig_len` bytes on
+    /// the wire (a snaplen cut), in classic pcap.
+    pub fn frame_cut(&mut self, time: f64, data: &[u8], orig_len: u32) {
+        let secs = time.floor();
+        let micros = ((time - secs) * 1e6).round() as u32;
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(&(secs as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&micros.min(999_999).to_le_bytes());
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(&orig_len.to_le_bytes());
+        self.bytes.extend_from_slice(data);
+        self.frames += 1;
+    }
+
     /// An enhanced packet block, padded to 32 bits.
     fn ng_frame(&mut self, time: f64, data: &[u8]) {
         let micros = (time * 1e6).round() as u64;

@@ -477,3 +477,100 @@ fn ipv6_telnet_scanning_is_found_and_is_never_the_ipv4_mirai_signature() {
     assert_eq!(ids(&r), [("telnet-scan", IpAddr::from(src))]);
     assert_eq!(r.alerts[0].targets, 12);
 }
+
+#[test]
+fn odd_frames_are_counted_and_the_rest_is_still_analysed() {
+    let mut cap = Capture::default();
+    let t = T0;
+    // Zero-length frame.
+    cap.frame(t, &[]);
+    // A telnet segment cut by snaplen: the IP length says more than was captured.
+    let long = tcp_frame(&Segment {
+        src: ip("10.0.0.80"),
+        dst: ip("192.0.2.80"),
+        sport: 40_000,
+        dport: 23,
+        seq: 1,
+        window: 1000,
+        flags: Flags {
+            ack: Some(1),
+            psh: true,
+            ..Flags::default()
+        },
+        options: &[],
+        payload: &[b'A'; 1200],
+    });
+    cap.frame_cut(t + 0.1, &long[..96], long.len() as u32);
+    // An IPv4 fragment (more-fragments set): its transport header is elsewhere.
+    let mut fragment = long.clone();
+    fragment[20] |= 0x20;
+    cap.frame(t + 0.2, &fragment);
+    // A jumbo frame, whole.
+    let jumbo = tcp_frame(&Segment {
+        src: ip("10.0.0.81"),
+        dst: ip("192.0.2.81"),
+        sport: 40_001,
+        dport: 80,
+        seq: 1,
+        window: 1000,
+        flags: Flags {
+            ack: Some(1),
+            ..Flags::default()
+        },
+        options: &[],
+        payload: &[b'B'; 8960],
+    });
+    cap.frame(t + 0.3, &jumbo);
+    // Not IP at all (an ARP-like EtherType), and garbage after an Ethernet header.
+    let mut arp = vec![0u8; 12];
+    arp.extend_from_slice(&[0x08, 0x06]);
+    arp.extend_from_slice(&[0u8; 28]);
+    cap.frame(t + 0.4, &arp);
+    let mut garbage = vec![0u8; 12];
+    garbage.extend_from_slice(&[0x08, 0x00, 0x45, 0xff, 0xff]);
+    cap.frame(t + 0.5, &garbage);
+    // Then a real scanner: still found.
+    mirai_scan(&mut cap, ip("10.0.0.82"), &targets(10), T0 + 1.0, true);
+    let (r, end) = analyse(cap.bytes());
+    assert_eq!(end, CaptureEnd::Complete);
+    assert_eq!(r.counters.frames, 16);
+    assert_eq!(r.counters.not_ip, 1, "{:?}", r.counters);
+    assert_eq!(
+        r.counters.malformed, 3,
+        "empty, cut and garbage: {:?}",
+        r.counters
+    );
+    assert_eq!(r.counters.fragments, 1, "{:?}", r.counters);
+    assert_eq!(
+        r.counters.tcp, 11,
+        "the jumbo frame and the scan: {:?}",
+        r.counters
+    );
+    assert_eq!(
+        ids(&r),
+        [
+            ("mirai-syn-scan", IpAddr::V4(ip("10.0.0.82"))),
+            ("telnet-scan", IpAddr::V4(ip("10.0.0.82")))
+        ]
+    );
+}
+
+#[test]
+fn a_bogus_record_length_ends_reading_with_a_clear_reason() {
+    let mut cap = Capture::default();
+    mirai_scan(&mut cap, ip("10.0.0.90"), &targets(4), T0, true);
+    let mut bytes = cap.bytes().to_vec();
+    // A record header claiming 3 GB of data.
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.extend_from_slice(&3_000_000_000u32.to_le_bytes());
+    bytes.extend_from_slice(&3_000_000_000u32.to_le_bytes());
+    bytes.extend_from_slice(&[0u8; 64]);
+    let (r, end) = analyse(&bytes);
+    assert_eq!(r.counters.frames, 4);
+    assert_eq!(ids(&r), [("mirai-syn-scan", IpAddr::V4(ip("10.0.0.90")))]);
+    assert!(
+        !matches!(end, CaptureEnd::Complete),
+        "the bogus record is reported: {end:?}"
+    );
+}
