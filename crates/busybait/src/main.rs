@@ -148,7 +148,8 @@ enum Command {
     /// destination address), telnet scanning, telnet brute force, Mirai's telnet
     /// client fingerprint, Mirai-family shell content, scan reports to TCP 48101
     /// (decoded: victim and credential), the C2 handshake with its bot id, and the
-    /// downloader's header-less `GET /bins/...`. Nothing is sent anywhere.
+    /// downloader's header-less `GET /bins/...`. Memory does not grow with the file; a
+    /// progress bar shows on a terminal for files over 8 MiB. Nothing is sent anywhere.
     Watch {
         /// Capture files.
         #[arg(long = "pcap", value_name = "FILE", num_args = 1.., required = true)]

@@ -72,13 +72,31 @@ pub fn watch(files: &[PathBuf], json: bool, eve: Option<&Path>) -> anyhow::Resul
     Ok(())
 }
 
+/// Files larger than this get a progress bar (on a terminal).
+const PROGRESS_FROM_BYTES: u64 = 8 << 20;
+
 fn analyse(file: &Path) -> anyhow::Result<(Report, CaptureEnd)> {
     let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    // indicatif draws nothing when stderr is not a terminal.
+    let progress = if size > PROGRESS_FROM_BYTES {
+        let bar = indicatif::ProgressBar::new(size);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_message(file.display().to_string());
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let mut analyzer = Analyzer::new(Limits::default());
-    let end = read_frames(std::io::BufReader::new(input), |f| {
+    let end = read_frames(std::io::BufReader::new(progress.wrap_read(input)), |f| {
         analyzer.frame(f.number, f.time, f.link, f.data)
     })
     .with_context(|| format!("reading {}", file.display()))?;
+    progress.finish_and_clear();
     Ok((analyzer.finish(), end))
 }
 
