@@ -142,16 +142,29 @@ fn write_eve(path: &Path, reports: &[FileReport]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The latest time a capture may claim (9999-12-31T23:59:59Z): its timestamps are
+/// the file's word, and RFC 3339 has four-digit years.
+const LATEST_CAPTURE_SECONDS: f64 = 253_402_300_799.0;
+
+/// A capture's timestamp as a time, clamped to what can be printed (a hostile or
+/// broken file may claim anything, NaN included).
+fn capture_time(t: f64) -> std::time::SystemTime {
+    let seconds = if t.is_finite() {
+        t.clamp(0.0, LATEST_CAPTURE_SECONDS)
+    } else {
+        0.0
+    };
+    UNIX_EPOCH + Duration::try_from_secs_f64(seconds).unwrap_or_default()
+}
+
 /// EVE's timestamp form: `2018-03-09T20:57:42.123456+0000`.
 fn eve_time(t: f64) -> String {
-    let at = UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0));
-    let text = humantime::format_rfc3339_micros(at).to_string();
+    let text = humantime::format_rfc3339_micros(capture_time(t)).to_string();
     format!("{}+0000", text.trim_end_matches('Z'))
 }
 
 fn time(t: f64) -> String {
-    let at = UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0));
-    humantime::format_rfc3339_seconds(at).to_string()
+    humantime::format_rfc3339_seconds(capture_time(t)).to_string()
 }
 
 fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
@@ -216,4 +229,22 @@ fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
     );
     writeln!(out, "{table}\n")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_capture_timestamp_prints() {
+        assert_eq!(time(1_520_629_062.9), "2018-03-09T20:57:42Z");
+        assert_eq!(eve_time(1_520_629_062.5), "2018-03-09T20:57:42.500000+0000");
+        for t in [f64::NAN, f64::INFINITY, -1.0, 1e300, 18_446_744_073_709.0] {
+            let shown = time(t);
+            assert!(shown.len() == 20, "{t}: {shown}");
+            assert!(eve_time(t).ends_with("+0000"));
+        }
+        assert_eq!(time(1e300), "9999-12-31T23:59:59Z");
+        assert_eq!(time(f64::NAN), "1970-01-01T00:00:00Z");
+    }
 }

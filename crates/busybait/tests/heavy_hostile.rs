@@ -13,7 +13,7 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -21,22 +21,6 @@ use util::mirai::{scanner, Outcome};
 use util::{source, test_config, Client, Sensor};
 
 const STEP: Duration = Duration::from_secs(10);
-
-fn well_behaved(sensor: &Sensor) {
-    let src: IpAddr = "127.0.0.2".parse().unwrap();
-    let a = scanner(
-        util::tcp_from(sensor.addr, src).unwrap(),
-        "root",
-        "xc3511",
-        STEP,
-    );
-    assert_eq!(
-        a.outcome,
-        Outcome::Success,
-        "{:?}",
-        String::from_utf8_lossy(&a.transcript)
-    );
-}
 
 /// Writes as much of `data` as the socket takes within `limit`; returns bytes written.
 fn write_some(s: &mut TcpStream, data: &[u8], limit: Duration) -> usize {
@@ -68,7 +52,7 @@ fn expect_closed(c: &mut Client) -> Vec<u8> {
 #[test]
 fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
     let sensor = Sensor::start_with(&test_config("xiongmai-dvr", "idle_timeout = \"3s\"", ""));
-    well_behaved(&sensor);
+    sensor.well_behaved();
 
     // A 1 MiB line without a newline, after login.
     let mut c = sensor.connect_from(source(1));
@@ -76,7 +60,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
     write_some(&mut c.stream, &vec![b'A'; 1 << 20], STEP);
     expect_closed(&mut c);
     limit_events(&sensor, "max_line_bytes", 1);
-    well_behaved(&sensor);
+    sensor.well_behaved();
 
     // An unterminated subnegotiation.
     let mut c = sensor.connect_from(source(2));
@@ -85,7 +69,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
     write_some(&mut c.stream, &sb, STEP);
     expect_closed(&mut c);
     limit_events(&sensor, "max_subneg_bytes", 1);
-    well_behaved(&sensor);
+    sensor.well_behaved();
 
     // An option storm: 1 MiB of WILL/DO for every option; the session survives it.
     // (Where a read splits a command, BusyBox passes the option byte on as data, as
@@ -101,7 +85,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
     c.send(&storm);
     c.send(b"\r\n/bin/busybox STORM\r\n");
     c.read_until(b"STORM: applet not found", STEP);
-    well_behaved(&sensor);
+    sensor.well_behaved();
 
     // NUL floods, before and after login.
     let mut c = sensor.connect_from(source(4));
@@ -112,7 +96,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
     write_some(&mut c.stream, &vec![0u8; 1 << 20], STEP);
     expect_closed(&mut c);
     limit_events(&sensor, "max_line_bytes", 3);
-    well_behaved(&sensor);
+    sensor.well_behaved();
 
     // A client with a tiny receive window that never reads while the sensor has
     // output for it: its session stalls, then ends (write_stall); others go on.
@@ -141,7 +125,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
         written < burst.len(),
         "the sensor stopped reading a client that does not read"
     );
-    well_behaved(&sensor);
+    sensor.well_behaved();
     limit_events(&sensor, "write_stall", 1);
 
     // Slowloris: 200 connections sending one byte a second.
@@ -175,7 +159,7 @@ fn hostile_inputs_end_only_their_own_sessions_and_rss_stays_small() {
             });
         });
         while !loris.is_finished() {
-            well_behaved(&sensor);
+            sensor.well_behaved();
         }
         stop.store(true, Ordering::Relaxed);
     });
@@ -384,7 +368,7 @@ fn kill_9_then_restart_keeps_sequence_numbers_gapless() {
     drop(f);
     let before = jsonl.len().max(db.len()) as u64;
     let sensor = Sensor::start_in(dir, &config);
-    well_behaved(&sensor);
+    sensor.well_behaved();
     let (dir, log) = sensor.stop();
     assert!(
         log.contains(&format!("torn_bytes={}", torn_line.len())),

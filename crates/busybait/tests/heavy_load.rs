@@ -35,23 +35,6 @@ fn raise_fd_limit(need: u64) {
     );
 }
 
-/// A Mirai scanner login from an address no other client uses.
-fn well_behaved(sensor: &Sensor) {
-    let src: IpAddr = "127.0.0.2".parse().unwrap();
-    let a = scanner(
-        util::tcp_from(sensor.addr, src).unwrap(),
-        "root",
-        "xc3511",
-        STEP,
-    );
-    assert_eq!(
-        a.outcome,
-        Outcome::Success,
-        "{:?}",
-        String::from_utf8_lossy(&a.transcript)
-    );
-}
-
 /// Reads what has arrived without waiting; `false` once the peer has closed.
 fn still_open(s: &mut TcpStream) -> bool {
     s.set_nonblocking(true).unwrap();
@@ -171,7 +154,7 @@ fn a_client_that_stops_reading_is_cut_off_and_others_are_served() {
     // 40 MB of output, far past every socket buffer, and we never read again.
     let line = format!("cat{}\r\n", " /bin/busybox".repeat(20));
     c.send(line.as_bytes());
-    well_behaved(&sensor);
+    sensor.well_behaved();
     let events = sensor.wait_for_events("the write stall", |e| {
         e.iter()
             .any(|v| v["eventid"] == "busybait.limit" && v["limit"] == "write_stall")
@@ -202,7 +185,7 @@ fn per_address_cap_holds_under_2000_connections_from_one_address() {
         .map(|_| util::tcp_from(sensor.addr, src).unwrap())
         .collect();
     // Another address is served in the middle of it.
-    well_behaved(&sensor);
+    sensor.well_behaved();
     let greeted_flags: Vec<bool> = conns.iter_mut().map(greeted).collect();
     assert_eq!(greeted_flags.iter().filter(|&&g| g).count(), CAP);
     // The first ones made are the ones admitted.
@@ -232,7 +215,7 @@ fn a_full_disk_pauses_the_stores_and_loses_no_accepted_event() {
     let config = test_config("oracle", "", "").replace("[store]\n", "[store]\nqueue_depth = 32\n");
     let sensor = Sensor::start_on_tmpfs(&config, 4 << 20);
     // Baseline: a session whose events are on disk before it fills.
-    well_behaved(&sensor);
+    sensor.well_behaved();
     let before = sensor.wait_for_events("the first session", |e| {
         e.iter().any(|v| v["eventid"] == "cowrie.session.closed")
     });

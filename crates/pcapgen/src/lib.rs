@@ -81,25 +81,16 @@ impl Capture {
 
     /// Appends a frame captured at `time` (seconds since the epoch).
     pub fn frame(&mut self, time: f64, data: &[u8]) {
-        if self.ng {
-            self.ng_frame(time, data);
-            return;
-        }
-        let secs = time.floor();
-        let micros = ((time - secs) * 1e6).round() as u32;
-        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        self.bytes.extend_from_slice(&(secs as u32).to_le_bytes());
-        self.bytes
-            .extend_from_slice(&micros.min(999_999).to_le_bytes());
-        self.bytes.extend_from_slice(&len.to_le_bytes());
-        self.bytes.extend_from_slice(&len.to_le_bytes());
-        self.bytes.extend_from_slice(data);
-        self.frames += 1;
+        self.frame_cut(time, data, u32::try_from(data.len()).unwrap_or(u32::MAX));
     }
 
     /// Appends a frame of which only `data` was captured out of `orig_len` bytes on
-    /// the wire (a snaplen cut), in classic pcap.
+    /// the wire (a snaplen cut).
     pub fn frame_cut(&mut self, time: f64, data: &[u8], orig_len: u32) {
+        if self.ng {
+            self.ng_frame(time, data, orig_len);
+            return;
+        }
         let secs = time.floor();
         let micros = ((time - secs) * 1e6).round() as u32;
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
@@ -113,7 +104,7 @@ impl Capture {
     }
 
     /// An enhanced packet block, padded to 32 bits.
-    fn ng_frame(&mut self, time: f64, data: &[u8]) {
+    fn ng_frame(&mut self, time: f64, data: &[u8], orig_len: u32) {
         let micros = (time * 1e6).round() as u64;
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
         let padded = data.len().div_ceil(4) * 4;
@@ -125,7 +116,7 @@ impl Capture {
             .extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
         self.bytes.extend_from_slice(&(micros as u32).to_le_bytes());
         self.bytes.extend_from_slice(&len.to_le_bytes());
-        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(&orig_len.to_le_bytes());
         self.bytes.extend_from_slice(data);
         self.bytes.resize(self.bytes.len() + padded - data.len(), 0);
         self.bytes.extend_from_slice(&block_len.to_le_bytes());
@@ -231,9 +222,33 @@ pub fn os_syn_options() -> [TcpOptionElement; 4] {
     ]
 }
 
-/// Mirai's scanner (§2.2): from `src`, one source port and window, a SYN to port 23
-/// (every tenth to 2323) of each target, sequence number = the target's address, no
-/// options. With `seq_is_dst` false, the near miss: the same but random-looking seq.
+/// One SYN of Mirai's scanner (§2.2) from `src` to `dst`: source port 41337 and
+/// window 0x5a1c (one per scanner process), no options, sequence number = `dst` (or,
+/// with `seq_is_dst` false, the near miss: a number that is not).
+pub fn mirai_syn(src: Ipv4Addr, dst: Ipv4Addr, dport: u16, seq_is_dst: bool) -> Vec<u8> {
+    let seq = if seq_is_dst {
+        u32::from(dst)
+    } else {
+        u32::from(dst).wrapping_mul(2_654_435_761).wrapping_add(1)
+    };
+    tcp_frame(&Segment {
+        src,
+        dst,
+        sport: 41_337,
+        dport,
+        seq,
+        window: 0x5a1c,
+        flags: Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        options: &[],
+        payload: &[],
+    })
+}
+
+/// Mirai's scanner: a [`mirai_syn`] to port 23 (every tenth to 2323) of each target,
+/// 160 a second from `t0`.
 pub fn mirai_scan(
     cap: &mut Capture,
     src: Ipv4Addr,
@@ -242,26 +257,11 @@ pub fn mirai_scan(
     seq_is_dst: bool,
 ) {
     for (i, dst) in targets.iter().enumerate() {
-        let seq = if seq_is_dst {
-            u32::from(*dst)
-        } else {
-            u32::from(*dst).wrapping_mul(2_654_435_761).wrapping_add(1)
-        };
-        let frame = tcp_frame(&Segment {
-            src,
-            dst: *dst,
-            sport: 41_337,
-            dport: if i % 10 == 9 { 2323 } else { 23 },
-            seq,
-            window: 0x5a1c,
-            flags: Flags {
-                syn: true,
-                ..Flags::default()
-            },
-            options: &[],
-            payload: &[],
-        });
-        cap.frame(t0 + i as f64 / 160.0, &frame);
+        let dport = if i % 10 == 9 { 2323 } else { 23 };
+        cap.frame(
+            t0 + i as f64 / 160.0,
+            &mirai_syn(src, *dst, dport, seq_is_dst),
+        );
     }
     if seq_is_dst {
         cap.truth.push(("mirai-syn-scan", src));

@@ -55,14 +55,26 @@ impl Staging {
             log: self.dir.join(format!("{id}.log")),
             peer: (src, dst),
             created: false,
+            sizes: HashMap::new(),
+            logged: 0,
         }
     }
 
     /// Reads and removes what crashed sessions left, oldest name first.
     pub fn recover(&self) -> Result<Vec<Recovered>, StoreError> {
-        let mut left: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+        let entries: Vec<PathBuf> = std::fs::read_dir(&self.dir)
             .map_err(|e| StoreError::io(&self.dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        // A rewrite cut short by the crash: the log it was to replace is still whole.
+        for half_done in entries
+            .iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "compact"))
+        {
+            std::fs::remove_file(half_done).map_err(|e| StoreError::io(half_done, e))?;
+        }
+        let mut left: Vec<PathBuf> = entries
+            .into_iter()
             .filter(|p| p.is_dir() || p.extension().is_some_and(|x| x == "log"))
             .collect();
         left.sort();
@@ -100,10 +112,7 @@ fn replay(log: &[u8], session: &str, out: &mut Vec<Recovered>) {
         };
         match kind {
             b'P' => {
-                peer = std::str::from_utf8(first).ok().and_then(|t| {
-                    let (src, dst) = t.trim().split_once(' ')?;
-                    Some((src.parse().ok()?, dst.parse().ok()?))
-                });
+                peer = std::str::from_utf8(first).ok().and_then(parse_peer);
                 rest = after;
             }
             b'W' => {
@@ -151,6 +160,12 @@ fn replay(log: &[u8], session: &str, out: &mut Vec<Recovered>) {
     }
 }
 
+/// `SRC DST`, as a session's staging records its addresses.
+fn parse_peer(text: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let (src, dst) = text.trim().split_once(' ')?;
+    Some((src.parse().ok()?, dst.parse().ok()?))
+}
+
 /// A u32-length-prefixed field and what follows it.
 fn take_field(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
@@ -162,10 +177,7 @@ fn take_field(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 fn recover_dir(dir: &Path, session: &str, out: &mut Vec<Recovered>) -> Result<(), StoreError> {
     let peer = std::fs::read_to_string(dir.join("peer"))
         .ok()
-        .and_then(|t| {
-            let (src, dst) = t.trim().split_once(' ')?;
-            Some((src.parse().ok()?, dst.parse().ok()?))
-        });
+        .and_then(|t| parse_peer(&t));
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| StoreError::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -193,7 +205,15 @@ pub struct SessionStaging {
     log: PathBuf,
     peer: (SocketAddr, SocketAddr),
     created: bool,
+    /// Current size of each staged file.
+    sizes: HashMap<Vec<u8>, u64>,
+    /// Bytes in the log.
+    logged: u64,
 }
+
+/// Log bytes beyond twice the staged files' size that trigger a rewrite of the log
+/// (a bot rewriting one file again and again must not grow it without end).
+const COMPACT_SLACK: u64 = 1 << 20;
 
 impl SessionStaging {
     /// Records `data` written at `offset` of `path` (0: the file starts afresh). The
@@ -218,6 +238,43 @@ impl SessionStaging {
             .map_err(io)?;
         file.write_all(&record).map_err(io)?;
         self.created = true;
+        self.logged += record.len() as u64;
+        let end = offset.saturating_add(data.len() as u64);
+        let size = self.sizes.entry(path.to_vec()).or_insert(0);
+        *size = if offset == 0 { end } else { (*size).max(end) };
+        let live: u64 = self.sizes.values().sum();
+        if self.logged > live.saturating_mul(2).saturating_add(COMPACT_SLACK) {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the log as one record per file (written aside, renamed over it).
+    fn compact(&mut self) -> Result<(), StoreError> {
+        let io = |e| StoreError::io(&self.log, e);
+        let old = std::fs::read(&self.log).map_err(io)?;
+        let mut files = Vec::new();
+        replay(&old, "", &mut files);
+        let peer = format!("{} {}", self.peer.0, self.peer.1);
+        let mut log = vec![b'P'];
+        push_field(&mut log, peer.as_bytes());
+        for f in &files {
+            log.push(b'W');
+            push_field(&mut log, &f.path);
+            log.extend_from_slice(&0u64.to_le_bytes());
+            push_field(&mut log, &f.data);
+        }
+        let tmp = self.log.with_extension("compact");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        file.write_all(&log).map_err(io)?;
+        std::fs::rename(&tmp, &self.log).map_err(io)?;
+        self.logged = log.len() as u64;
         Ok(())
     }
 
@@ -239,12 +296,17 @@ fn push_field(out: &mut Vec<u8>, field: &[u8]) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn staged_files_survive_until_removed_and_are_recovered_once() {
+    fn area() -> (tempfile::TempDir, Staging, SocketAddr, SocketAddr) {
         let tmp = tempfile::tempdir().unwrap();
         let staging = Staging::open(tmp.path()).unwrap();
         let src: SocketAddr = "127.0.0.5:40000".parse().unwrap();
         let dst: SocketAddr = "127.0.0.1:2323".parse().unwrap();
+        (tmp, staging, src, dst)
+    }
+
+    #[test]
+    fn staged_files_survive_until_removed_and_are_recovered_once() {
+        let (_tmp, staging, src, dst) = area();
         let mut a = staging.session("00000000000a", src, dst);
         a.write(b"/tmp/upnp", 0, b"\x7fELF").unwrap();
         a.write(b"/tmp/upnp", 4, b"\x01\x02").unwrap();
@@ -278,11 +340,34 @@ mod tests {
     }
 
     #[test]
+    fn rewriting_a_file_again_and_again_keeps_the_log_bounded() {
+        let (tmp, staging, src, dst) = area();
+        let mut a = staging.session("00000000000e", src, dst);
+        let log = tmp.path().join("staging/00000000000e.log");
+        for round in 0..100u8 {
+            a.write(b"/tmp/x", 0, &[round; 64 * 1024]).unwrap();
+            let size = std::fs::metadata(&log).unwrap().len();
+            assert!(
+                size <= 2 * 64 * 1024 + COMPACT_SLACK + 1024,
+                "round {round}: {size}"
+            );
+        }
+        a.write(b"/tmp/y", 0, b"tail").unwrap();
+        let recovered = staging.recover().unwrap();
+        let got: Vec<(&[u8], usize, u8)> = recovered
+            .iter()
+            .map(|r| (r.path.as_slice(), r.data.len(), r.data[0]))
+            .collect();
+        assert_eq!(
+            got,
+            [(&b"/tmp/x"[..], 65_536, 99), (&b"/tmp/y"[..], 4, b't')]
+        );
+        assert_eq!(recovered[0].peer, Some((src, dst)));
+    }
+
+    #[test]
     fn a_torn_last_record_is_ignored() {
-        let tmp = tempfile::tempdir().unwrap();
-        let staging = Staging::open(tmp.path()).unwrap();
-        let src: SocketAddr = "127.0.0.5:40000".parse().unwrap();
-        let dst: SocketAddr = "127.0.0.1:2323".parse().unwrap();
+        let (tmp, staging, src, dst) = area();
         let mut a = staging.session("00000000000d", src, dst);
         a.write(b"/var/upnp", 0, b"0123456789").unwrap();
         a.write(b"/var/upnp", 10, b"abcdef").unwrap();

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use busybait_pcapgen::{
-    mirai_scan, os_syn_options, tcp6_syn, tcp_frame, tcp_session, udp_frame, Capture,
+    mirai_scan, mirai_syn, os_syn_options, tcp6_syn, tcp_frame, tcp_session, udp_frame, Capture,
     Encapsulation, Flags, Segment,
 };
 use busybait_wire::capture::{read_frames, CaptureEnd};
@@ -424,20 +424,7 @@ fn every_link_type_and_both_file_formats_give_the_same_alerts() {
                 Capture::new(linktype)
             };
             for (i, dst) in targets(12).iter().enumerate() {
-                let frame = tcp_frame(&Segment {
-                    src,
-                    dst: *dst,
-                    sport: 41_337,
-                    dport: 23,
-                    seq: u32::from(*dst),
-                    window: 0x5a1c,
-                    flags: Flags {
-                        syn: true,
-                        ..Flags::default()
-                    },
-                    options: &[],
-                    payload: &[],
-                });
+                let frame = mirai_syn(src, *dst, 23, true);
                 cap.frame(T0 + i as f64 * 0.25, &encapsulation.wrap(&frame));
             }
             let (r, end) = analyse(cap.bytes());

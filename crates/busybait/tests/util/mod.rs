@@ -193,6 +193,24 @@ impl Sensor {
         std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap())
     }
 
+    /// A Mirai scanner login from 127.0.0.2 (an address no load in the tests uses)
+    /// that must succeed: proof that the sensor still serves others.
+    pub fn well_behaved(&self) {
+        let src: IpAddr = "127.0.0.2".parse().unwrap();
+        let a = mirai::scanner(
+            tcp_from(self.addr, src).unwrap(),
+            "root",
+            "xc3511",
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            a.outcome,
+            mirai::Outcome::Success,
+            "{:?}",
+            String::from_utf8_lossy(&a.transcript)
+        );
+    }
+
     /// Resident set size in KiB, from /proc.
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
