@@ -11,6 +11,13 @@ fuzz_target!(|data: &[u8]| {
         max_sources: 64,
         max_targets_per_source: 16,
         max_pairs: 64,
+        streams: busybait_wire::stream::StreamLimits {
+            max_flows: 16,
+            depth: 4096,
+            max_pending: 1024,
+            max_pending_total: 4096,
+            idle_timeout: 60.0,
+        },
     });
     let mut last = 0;
     let _ = read_frames(data, |f| {

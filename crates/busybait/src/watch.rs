@@ -115,8 +115,10 @@ fn write_eve(path: &Path, reports: &[FileReport]) -> anyhow::Result<()> {
                 "timestamp": eve_time(a.first),
                 "event_type": "alert",
                 "src_ip": a.src.to_string(),
+                "src_port": a.src_port,
                 "dest_ip": a.dst.map(|d| d.to_string()),
-                "proto": "TCP",
+                "dest_port": a.dst_port,
+                "proto": a.proto.to_uppercase(),
                 "alert": {
                     "action": "allowed",
                     "gid": 1,
@@ -131,6 +133,7 @@ fn write_eve(path: &Path, reports: &[FileReport]) -> anyhow::Result<()> {
                     "count": a.count,
                     "targets": a.targets,
                     "last": eve_time(a.last),
+                    "rate": a.rate,
                     "evidence": a.evidence,
                     "file": r.file,
                 },
@@ -190,6 +193,14 @@ fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
             c.untracked
         )?;
     }
+    let s = &c.streams;
+    if s.flows > 0 {
+        writeln!(
+            out,
+            "  {} TCP flows reassembled: {} segments out of order, {} retransmitted, {} overlapping, {} holes skipped, {} out of window, {} flows evicted, {} timed out",
+            s.flows, s.out_of_order, s.retransmitted, s.overlapping, s.gaps, s.out_of_window, s.evicted, s.timed_out
+        )?;
+    }
     if r.report.alerts.is_empty() {
         writeln!(out, "  no alerts\n")?;
         return Ok(());
@@ -205,7 +216,10 @@ fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
                 a.src.to_string(),
                 a.dst
                     .map_or_else(|| format!("{} targets", a.targets), |d| d.to_string()),
-                a.count.to_string(),
+                match a.rate {
+                    Some(rate) if rate >= 1.0 => format!("{} ({rate:.0}/s)", a.count),
+                    _ => a.count.to_string(),
+                },
                 format!("{} .. {}", time(a.first), time(a.last)),
                 a.evidence
                     .iter()

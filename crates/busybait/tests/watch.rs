@@ -68,11 +68,19 @@ fn real_captures_show_the_scanner_and_no_mirai_signature() {
     let test7 = &reports[0];
     assert_eq!(test7["counters"]["frames"], 2000);
     // Its SYNs are retransmitted to targets that never answer: scanning, not brute
-    // force (that needs accepted connections).
+    // force (that needs accepted connections). It also resolves names at 8.8.8.8,
+    // which only corroborates (low severity, after the scan).
     assert_eq!(
         alerts(test7),
-        [("telnet-scan".to_string(), "192.168.2.16".to_string())]
+        [
+            ("telnet-scan".to_string(), "192.168.2.16".to_string()),
+            ("dns-direct-8888".to_string(), "192.168.2.16".to_string())
+        ]
     );
+    let dns = &test7["alerts"][1];
+    assert_eq!(dns["severity"], "low");
+    assert_eq!(dns["count"], 14);
+    assert_eq!(dns["evidence"][0]["matched"], "A 0.debian.pool.ntp.org");
     let scan_alert = test7["alerts"]
         .as_array()
         .unwrap()

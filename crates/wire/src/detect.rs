@@ -1,13 +1,16 @@
 //! The detectors: fed decoded packets in capture order, they keep bounded per-source
-//! and per-pair tallies and turn them into [`Alert`]s at the end. Signatures from
-//! `reference/mirai-behaviour.md` §1.4, §2.2, §3 and §6b.
+//! and per-pair tallies and turn them into [`Alert`]s at the end. Packet signatures
+//! (scans, floods, DNS) look at each packet; content signatures (telnet, report, C2,
+//! downloads, HTTP) look at the reassembled streams of [`crate::stream`]. Signatures
+//! from `reference/mirai-behaviour.md` §1.4, §2.2, §3, §4.1, §4.6 and §6b.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 
-use crate::packet::{decode, DecodeError, LinkType, Packet, Tcp, Transport};
+use crate::packet::{decode, DecodeError, LinkType, Packet, Tcp, Transport, Udp};
+use crate::stream::{self, Chunk, FlowKey, StreamCounters, StreamLimits, Streams};
 
 /// Ports a telnet scanner or brute-forcer aims at.
 pub const TELNET_PORTS: [u16; 4] = [23, 2323, 2223, 23231];
@@ -49,6 +52,32 @@ pub const BRUTE_FORCE_MIN_CONNECTIONS: u64 = 5;
 pub const BRUTE_FORCE_MIN_FAILURES: u64 = 3;
 /// Packet numbers kept as evidence per alert.
 const EVIDENCE_PER_ALERT: usize = 5;
+/// Packets with an exact flood signature (the SYN vector's options, GRE's inner id)
+/// from one source before it is an alert.
+pub const FLOOD_SIGNATURE_MIN: u64 = 3;
+/// VSE queries from one source, from at least [`FLOOD_MIN_PORTS`] source ports,
+/// before it is a flood (one game browser's query is not).
+pub const VSE_FLOOD_MIN: u64 = 50;
+/// 512-byte UDP datagrams or ACK segments from one source before it is a flood, if
+/// they also come at [`FLOOD_MIN_RATE`] or more.
+pub const FLOOD_MIN_PACKETS: u64 = 100;
+/// Packets a second (from the first to the last) of a volume flood.
+pub const FLOOD_MIN_RATE: f64 = 50.0;
+/// Distinct ports (random per packet in Mirai's vectors) before VSE or ACK packets
+/// are a flood rather than one conversation.
+pub const FLOOD_MIN_PORTS: usize = 10;
+/// Water-torture queries (a random `[a-w0-8]{12}` label) under one domain before it
+/// is an alert.
+pub const DNS_TORTURE_MIN: u64 = 20;
+/// Requests with Mirai's HTTP-flood user agents from one source to one server.
+pub const HTTP_FLOOD_MIN_REQUESTS: u64 = 20;
+/// Requests with a lower-case `content-length:` (Mirai's POST flood) from one
+/// source to one server.
+pub const HTTP_LOWERCASE_LENGTH_MIN: u64 = 5;
+/// Ports remembered per flood tally (enough to tell one from many).
+const MAX_FLOOD_PORTS: usize = 64;
+/// Domains tallied per source for water torture.
+const MAX_DOMAINS_PER_SOURCE: usize = 16;
 
 /// Bounds on what the analyzer remembers; past them new keys are not tracked (and
 /// counted), so memory does not grow with the capture.
@@ -61,6 +90,8 @@ pub struct Limits {
     pub max_targets_per_source: usize,
     /// (source, target) pairs tallied.
     pub max_pairs: usize,
+    /// TCP reassembly.
+    pub streams: StreamLimits,
 }
 
 impl Default for Limits {
@@ -69,6 +100,7 @@ impl Default for Limits {
             max_sources: 65_536,
             max_targets_per_source: 4096,
             max_pairs: 262_144,
+            streams: StreamLimits::default(),
         }
     }
 }
@@ -96,7 +128,7 @@ pub struct Evidence {
 
 /// Stable numbers for the detections, for tools that want one (the EVE output's
 /// `signature_id`): 9,100,000 + a number that never changes meaning.
-pub const SIGNATURE_IDS: [(&str, u32); 8] = [
+pub const SIGNATURE_IDS: [(&str, u32); 16] = [
     ("mirai-syn-scan", 9_100_001),
     ("telnet-scan", 9_100_002),
     ("telnet-bruteforce", 9_100_003),
@@ -105,6 +137,14 @@ pub const SIGNATURE_IDS: [(&str, u32); 8] = [
     ("mirai-report", 9_100_006),
     ("mirai-c2-handshake", 9_100_007),
     ("mirai-bins-download", 9_100_008),
+    ("mirai-vse-flood", 9_100_009),
+    ("mirai-syn-flood", 9_100_010),
+    ("mirai-ack-flood", 9_100_011),
+    ("udp-flood", 9_100_012),
+    ("mirai-gre-flood", 9_100_013),
+    ("mirai-http-flood", 9_100_014),
+    ("dns-water-torture", 9_100_015),
+    ("dns-direct-8888", 9_100_016),
 ];
 
 /// The signature id of a detection.
@@ -128,6 +168,12 @@ pub struct Alert {
     pub src: IpAddr,
     /// The host it was done to, when there is one.
     pub dst: Option<IpAddr>,
+    /// `tcp`, `udp` or `gre`.
+    pub proto: &'static str,
+    /// The source port of the first flow, for alerts about one flow or pair.
+    pub src_port: Option<u16>,
+    /// Its destination port.
+    pub dst_port: Option<u16>,
     /// Distinct targets (a lower bound past the limit).
     pub targets: u64,
     /// Packets or events counted.
@@ -136,6 +182,8 @@ pub struct Alert {
     pub first: f64,
     /// See `first`.
     pub last: f64,
+    /// `count` per second from `first` to `last` (none for an instant).
+    pub rate: Option<f64>,
     /// Up to five packets.
     pub evidence: Vec<Evidence>,
 }
@@ -161,6 +209,8 @@ pub struct Counters {
     pub unknown_link: u64,
     /// Sources or pairs not tallied because a table was full.
     pub untracked: u64,
+    /// TCP reassembly.
+    pub streams: StreamCounters,
 }
 
 /// A running count with its first and last time and a few packet numbers.
@@ -172,6 +222,8 @@ struct Tally {
     evidence: Vec<Evidence>,
     targets: HashSet<IpAddr>,
     targets_beyond: u64,
+    /// Ports of the first hit's flow.
+    ports: Option<(u16, u16)>,
 }
 
 impl Tally {
@@ -197,6 +249,15 @@ impl Tally {
         }
     }
 
+    fn ports(&mut self, sport: u16, dport: u16) {
+        self.ports.get_or_insert((sport, dport));
+    }
+
+    fn rate(&self) -> Option<f64> {
+        let span = self.last - self.first;
+        (span > 0.0).then(|| self.count as f64 / span)
+    }
+
     fn targets(&self) -> u64 {
         self.targets.len() as u64 + self.targets_beyond
     }
@@ -208,10 +269,14 @@ impl Tally {
             severity,
             src,
             dst: None,
+            proto: "tcp",
+            src_port: self.ports.map(|p| p.0),
+            dst_port: self.ports.map(|p| p.1),
             targets: self.targets(),
             count: self.count,
             first: self.first,
             last: self.last,
+            rate: self.rate(),
             evidence: self.evidence.clone(),
         }
     }
@@ -261,10 +326,171 @@ fn bins_request(payload: &[u8]) -> Option<String> {
         .then(|| format!("GET /bins/{}", String::from_utf8_lossy(path)))
 }
 
+/// The VSE vector's payload (§4.6): a Source-engine `A2S_INFO` query.
+pub const VSE_PAYLOAD: &[u8; 25] = b"\xff\xff\xff\xffTSource Engine Query\x00";
+/// The Source-engine query port the VSE vector aims at.
+pub const VSE_PORT: u16 = 27015;
+/// The payload size of Mirai's UDP, ACK and GRE floods.
+pub const FLOOD_PAYLOAD: usize = 512;
+/// The resolver Mirai's own lookups go to (§4.1).
+pub const GOOGLE_DNS: Ipv4Addr = Ipv4Addr::new(8, 8, 8, 8);
+
+/// Mirai's HTTP flood user agents (§4.6, Appendix A), as request headers.
+pub const HTTP_FLOOD_AGENTS: [&[u8]; 5] = [
+    b"User-Agent: Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36\r\n",
+    b"User-Agent: Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/52.0.2743.116 Safari/537.36\r\n",
+    b"User-Agent: Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36\r\n",
+    b"User-Agent: Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/52.0.2743.116 Safari/537.36\r\n",
+    b"User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_6) AppleWebKit/601.7.7 (KHTML, like Gecko) Version/9.1.2 Safari/601.7.7\r\n",
+];
+/// Mirai's POST flood spells this header in lower case; HTTP/1.x clients do not.
+const LOWERCASE_CONTENT_LENGTH: &[u8] = b"\r\ncontent-length:";
+/// Methods an HTTP request stream starts with.
+const HTTP_METHODS: [&[u8]; 7] = [
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+];
+
+/// §4.6 `syn`: the options of Mirai's SYN flood, in this order: MSS 1400-1415,
+/// SACK permitted, timestamps with TSecr 0, NOP, window scale 6.
+fn is_syn_flood_options(options: &[u8]) -> bool {
+    let [2, 4, mss_hi, mss_lo, 4, 2, 8, 10, _, _, _, _, 0, 0, 0, 0, 1, 3, 3, 6] = *options else {
+        return false;
+    };
+    (1400..=1415).contains(&u16::from_be_bytes([mss_hi, mss_lo]))
+}
+
+/// §4.6 `greip`/`greeth`: a GRE header without flags carrying IPv4 (or Ethernet
+/// with IPv4), whose inner IP id is `!(outer id - 1000)`.
+fn is_mirai_gre(outer_id: u16, gre: &[u8]) -> bool {
+    let inner = match gre.get(..4) {
+        Some([0, 0, 0x08, 0x00]) => gre.get(4..),
+        Some([0, 0, 0x65, 0x58]) => {
+            if gre.get(16..18) != Some(&[0x08, 0x00]) {
+                return false;
+            }
+            gre.get(18..)
+        }
+        _ => None,
+    };
+    let Some(&[version_ihl, _, _, _, id_hi, id_lo, ..]) = inner else {
+        return false;
+    };
+    version_ihl >> 4 == 4 && u16::from_be_bytes([id_hi, id_lo]) == !outer_id.wrapping_sub(1000)
+}
+
+/// A DNS query's parts this module looks at.
+struct DnsQuery<'a> {
+    recursion_desired: bool,
+    qtype: u16,
+    /// The question name in wire form (length-prefixed labels, no final zero).
+    name: &'a [u8],
+}
+
+/// Parses a one-question DNS query (not a response); names with compression
+/// pointers (never in a query's question) are refused.
+fn parse_dns_query(p: &[u8]) -> Option<DnsQuery<'_>> {
+    let &[_, _, flags_hi, _, 0, 1, ..] = p else {
+        return None;
+    };
+    // QR = 0 (a query), opcode 0.
+    if flags_hi & 0xf8 != 0 {
+        return None;
+    }
+    let question = p.get(12..)?;
+    let mut at = 0usize;
+    loop {
+        let len = usize::from(*question.get(at)?);
+        if len == 0 {
+            break;
+        }
+        if len > 63 || at > 255 {
+            return None;
+        }
+        at += 1 + len;
+    }
+    let name = question.get(..at)?;
+    let qtype = question.get(at + 1..at + 3)?;
+    Some(DnsQuery {
+        recursion_desired: flags_hi & 1 == 1,
+        qtype: u16::from_be_bytes([*qtype.first()?, *qtype.get(1)?]),
+        name,
+    })
+}
+
+/// §4.6 `dns`: the first label is 12 characters of `rand_alphastr`'s alphabet.
+fn is_torture_label(label: &[u8]) -> bool {
+    label.len() == 12 && label.iter().all(|b| matches!(b, b'a'..=b'w' | b'0'..=b'8'))
+}
+
+/// A wire-form name as dotted text.
+fn dotted(name: &[u8]) -> String {
+    let mut out = String::new();
+    let mut rest = name;
+    while let Some((&len, tail)) = rest.split_first() {
+        let label = tail.get(..usize::from(len)).unwrap_or(tail);
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&String::from_utf8_lossy(label).to_ascii_lowercase());
+        rest = tail.get(usize::from(len)..).unwrap_or_default();
+    }
+    out
+}
+
+/// A volume tally that also remembers a few distinct ports.
+#[derive(Default)]
+struct Flood {
+    tally: Tally,
+    ports: HashSet<u16>,
+}
+
+impl Flood {
+    fn hit(&mut self, number: u64, time: f64, port: u16, matched: impl FnOnce() -> String) {
+        self.tally.hit(number, time, matched);
+        if self.ports.len() < MAX_FLOOD_PORTS {
+            self.ports.insert(port);
+        }
+    }
+
+    /// At least `min` packets at [`FLOOD_MIN_RATE`] or faster.
+    fn is_volume_flood(&self, min: u64) -> bool {
+        self.tally.count >= min && self.tally.rate().is_none_or(|r| r >= FLOOD_MIN_RATE)
+    }
+}
+
+/// Water-torture queries under one domain.
+struct Torture {
+    domain: String,
+    matching: Tally,
+    /// 12-character first labels outside the alphabet (a real name or another
+    /// generator): many of them mean this is not Mirai.
+    other: u64,
+}
+
+/// What a source did on its own (not about one pair).
+#[derive(Default)]
+struct Floods {
+    vse: Flood,
+    syn: Tally,
+    ack: Flood,
+    udp: Flood,
+    gre: Tally,
+    torture: Vec<Torture>,
+    google_dns: Tally,
+}
+
 #[derive(Default)]
 struct SourceState {
     mirai_syn: Tally,
     telnet_syn: Tally,
+    /// Rare: only sources that sent a flood-shaped packet have it.
+    floods: Option<Box<Floods>>,
 }
 
 /// Client ports remembered per pair (more connections still count).
@@ -288,16 +514,26 @@ struct PairState {
     c2: Tally,
     /// Header-less `/bins/` downloads.
     bins: Tally,
+    /// Requests with Mirai's flood user agents.
+    http_agents: Tally,
+    /// Requests with a lower-case `content-length:`.
+    http_lowercase: Tally,
 }
 
 /// Feeds packets in capture order; [`Analyzer::finish`] gives the alerts.
 pub struct Analyzer {
+    state: State,
+    streams: Streams,
+}
+
+/// The tallies, apart from the reassembler so both can be borrowed at once.
+struct State {
     limits: Limits,
     sources: HashMap<IpAddr, SourceState>,
     pairs: HashMap<(IpAddr, IpAddr), PairState>,
-    /// Flows whose client sent `00 00 00 01` alone and may send the bot id next.
-    c2_hello: HashMap<(IpAddr, u16, IpAddr, u16), u64>,
     counters: Counters,
+    /// The latest capture time seen (for what the end of the capture reveals).
+    last_time: f64,
 }
 
 /// The result of a capture's analysis.
@@ -313,47 +549,87 @@ impl Analyzer {
     /// An analyzer with these bounds.
     pub fn new(limits: Limits) -> Self {
         Self {
-            limits,
-            sources: HashMap::new(),
-            pairs: HashMap::new(),
-            c2_hello: HashMap::new(),
-            counters: Counters::default(),
+            streams: Streams::new(limits.streams),
+            state: State {
+                limits,
+                sources: HashMap::new(),
+                pairs: HashMap::new(),
+                counters: Counters::default(),
+                last_time: 0.0,
+            },
         }
     }
 
     /// One captured frame: `number` counts from 1, `time` in seconds since the epoch;
     /// `link` is `None` for a link type with no decoder.
     pub fn frame(&mut self, number: u64, time: f64, link: Option<LinkType>, bytes: &[u8]) {
-        self.counters.frames += 1;
+        let counters = &mut self.state.counters;
+        counters.frames += 1;
         let Some(link) = link else {
-            self.counters.unknown_link += 1;
+            counters.unknown_link += 1;
             return;
         };
         match decode(link, bytes) {
             Ok(packet) => self.packet(number, time, &packet),
-            Err(DecodeError::NotIp) => self.counters.not_ip += 1,
-            Err(DecodeError::Malformed) => self.counters.malformed += 1,
+            Err(DecodeError::NotIp) => counters.not_ip += 1,
+            Err(DecodeError::Malformed) => counters.malformed += 1,
             Err(DecodeError::Fragment) => {
-                self.counters.ip += 1;
-                self.counters.fragments += 1;
+                counters.ip += 1;
+                counters.fragments += 1;
             }
         }
     }
 
     /// One decoded packet.
     pub fn packet(&mut self, number: u64, time: f64, p: &Packet<'_>) {
-        self.counters.ip += 1;
+        self.state.counters.ip += 1;
+        if time > self.state.last_time {
+            self.state.last_time = time;
+        }
         match p.transport {
             Transport::Tcp(tcp) => {
-                self.counters.tcp += 1;
-                self.tcp(number, time, p, &tcp);
+                self.state.counters.tcp += 1;
+                self.state.tcp_packet(number, time, p, &tcp);
+                let segment = stream::Segment {
+                    src: (p.src, tcp.sport),
+                    dst: (p.dst, tcp.dport),
+                    seq: tcp.seq,
+                    ack: tcp.ack.then_some(tcp.ack_number),
+                    syn: tcp.syn,
+                    fin: tcp.fin,
+                    rst: tcp.rst,
+                    payload: tcp.payload,
+                };
+                let state = &mut self.state;
+                self.streams
+                    .segment(time, &segment, &mut |c| state.chunk(number, time, &c));
             }
-            Transport::Udp(_) => self.counters.udp += 1,
-            Transport::Other(_) => {}
+            Transport::Udp(udp) => {
+                self.state.counters.udp += 1;
+                self.state.udp_packet(number, time, p, &udp);
+            }
+            Transport::Other {
+                protocol: 47,
+                payload,
+            } => self.state.gre_packet(number, time, p, payload),
+            Transport::Other { .. } => {}
         }
     }
 
-    fn tcp(&mut self, number: u64, time: f64, p: &Packet<'_>, tcp: &Tcp<'_>) {
+    /// The alerts, most severe first. Bytes still held by the reassembler (flows
+    /// open at the end of the capture) are inspected first.
+    pub fn finish(mut self) -> Report {
+        // The packet number of evidence found now is the capture's last.
+        let (last, time) = (self.state.counters.frames, self.state.last_time);
+        let state = &mut self.state;
+        self.streams.finish(&mut |c| state.chunk(last, time, &c));
+        state.counters.streams = self.streams.counters().clone();
+        self.state.finish()
+    }
+}
+
+impl State {
+    fn tcp_packet(&mut self, number: u64, time: f64, p: &Packet<'_>, tcp: &Tcp<'_>) {
         let to_telnet = TELNET_PORTS.contains(&tcp.dport);
         let from_telnet = TELNET_PORTS.contains(&tcp.sport);
         if tcp.syn && !tcp.ack && to_telnet {
@@ -378,92 +654,261 @@ impl Analyzer {
                 let new_port = pair.client_ports.len() >= MAX_PORTS_PER_PAIR
                     || pair.client_ports.insert(tcp.dport);
                 if new_port {
+                    pair.connections.ports(tcp.dport, tcp.sport);
                     pair.connections
                         .hit(number, time, || format!("SYN-ACK to port {}", tcp.dport));
                 }
             }
         }
-        if tcp.payload.is_empty() {
-            return;
+        if tcp.syn && !tcp.ack && tcp.window == 0 && is_syn_flood_options(tcp.options) {
+            let limit = self.limits.max_targets_per_source;
+            if let Some(floods) = self.floods(p.src) {
+                floods.syn.hit(number, time, || hex::encode(tcp.options));
+                floods.syn.target(p.dst, limit);
+            }
         }
-        self.mirai_flows(number, time, p, tcp);
-        if to_telnet {
-            let fingerprint = memchr::memmem::find(tcp.payload, &MIRAI_CLIENT_REPLY).is_some();
-            let markers: Vec<usize> = SHELL_MARKERS
-                .iter()
-                .enumerate()
-                .filter(|(_, (m, _))| memchr::memmem::find(tcp.payload, m).is_some())
-                .map(|(i, _)| i)
-                .collect();
-            if !fingerprint && markers.is_empty() {
-                return;
-            }
-            let Some(pair) = self.pair(p.src, p.dst) else {
-                return;
-            };
-            if fingerprint {
-                pair.fingerprint
-                    .hit(number, time, || hex::encode(MIRAI_CLIENT_REPLY));
-            }
-            for i in markers {
-                let tally = match pair.markers.iter_mut().find(|(m, _)| *m == i) {
-                    Some((_, t)) => t,
-                    None => {
-                        pair.markers.push((i, Tally::default()));
-                        match pair.markers.last_mut() {
-                            Some((_, t)) => t,
-                            None => continue,
-                        }
-                    }
-                };
-                let marker = SHELL_MARKERS.get(i).map_or(&b""[..], |(m, _)| m);
-                tally.hit(number, time, || {
-                    String::from_utf8_lossy(marker).into_owned()
+        if tcp.ack
+            && !(tcp.syn || tcp.fin || tcp.rst || tcp.psh)
+            && tcp.options.is_empty()
+            && tcp.payload.len() == FLOOD_PAYLOAD
+            && !p.dont_fragment
+        {
+            let limit = self.limits.max_targets_per_source;
+            if let Some(floods) = self.floods(p.src) {
+                floods.ack.hit(number, time, tcp.dport, || {
+                    format!(
+                        "ACK, {FLOOD_PAYLOAD} bytes, no options, to port {}",
+                        tcp.dport
+                    )
                 });
-            }
-        } else if from_telnet && memchr::memmem::find(tcp.payload, LOGIN_INCORRECT).is_some() {
-            // The target answers the source: the pair is (client, server).
-            if let Some(pair) = self.pair(p.dst, p.src) {
-                pair.failures
-                    .hit(number, time, || "Login incorrect".to_string());
+                floods.ack.tally.target(p.dst, limit);
             }
         }
     }
 
-    /// The report, C2 and downloader flows (§1.6, §4.4, §3.6).
-    fn mirai_flows(&mut self, number: u64, time: f64, p: &Packet<'_>, tcp: &Tcp<'_>) {
-        if tcp.dport == REPORT_PORT {
-            if let Some(report) = parse_report(tcp.payload) {
-                if let Some(pair) = self.pair(p.src, p.dst) {
-                    pair.reports.hit(number, time, || report);
+    fn udp_packet(&mut self, number: u64, time: f64, p: &Packet<'_>, udp: &Udp<'_>) {
+        let limit = self.limits.max_targets_per_source;
+        if udp.dport == VSE_PORT && udp.payload == VSE_PAYLOAD {
+            if let Some(floods) = self.floods(p.src) {
+                floods
+                    .vse
+                    .hit(number, time, udp.sport, || hex::encode(VSE_PAYLOAD));
+                floods.vse.tally.target(p.dst, limit);
+            }
+        }
+        if udp.payload.len() == FLOOD_PAYLOAD {
+            if let Some(floods) = self.floods(p.src) {
+                floods.udp.hit(number, time, udp.dport, || {
+                    format!("{FLOOD_PAYLOAD} bytes to port {}", udp.dport)
+                });
+                floods.udp.tally.target(p.dst, limit);
+            }
+        }
+        if udp.dport == 53 {
+            if let Some(query) = parse_dns_query(udp.payload) {
+                self.dns_query(number, time, p, &query);
+            }
+        }
+    }
+
+    fn dns_query(&mut self, number: u64, time: f64, p: &Packet<'_>, q: &DnsQuery<'_>) {
+        let to_google = p.dst == IpAddr::V4(GOOGLE_DNS) && q.recursion_desired && q.qtype == 1;
+        let first = q
+            .name
+            .split_first()
+            .and_then(|(&len, rest)| rest.get(..usize::from(len)));
+        let torture = first.filter(|l| l.len() == 12).map(is_torture_label);
+        if !to_google && torture.is_none() {
+            return;
+        }
+        let limit = self.limits.max_targets_per_source;
+        let mut untracked = false;
+        if let Some(floods) = self.floods(p.src) {
+            if to_google {
+                floods
+                    .google_dns
+                    .hit(number, time, || format!("A {}", dotted(q.name)));
+            }
+            // The domain under the random label.
+            let domain = q.name.get(13..).filter(|d| !d.is_empty()).map(dotted);
+            if let (Some(matching), Some(domain)) = (torture, domain) {
+                let known = floods.torture.iter().position(|t| t.domain == domain);
+                let index = match known {
+                    Some(i) => Some(i),
+                    None if floods.torture.len() < MAX_DOMAINS_PER_SOURCE => {
+                        floods.torture.push(Torture {
+                            domain,
+                            matching: Tally::default(),
+                            other: 0,
+                        });
+                        Some(floods.torture.len() - 1)
+                    }
+                    None => None,
+                };
+                match index.and_then(|i| floods.torture.get_mut(i)) {
+                    Some(t) if matching => {
+                        t.matching.hit(number, time, || dotted(q.name));
+                        t.matching.target(p.dst, limit);
+                    }
+                    Some(t) => t.other += 1,
+                    None => untracked = true,
                 }
             }
         }
-        let flow = (p.src, tcp.sport, p.dst, tcp.dport);
-        let id = if tcp.payload == C2_HELLO {
-            if self.c2_hello.len() < self.limits.max_pairs {
-                self.c2_hello.insert(flow, number);
-            } else {
-                self.counters.untracked += 1;
-            }
-            None
-        } else if let Some(id) = tcp.payload.strip_prefix(&C2_HELLO).and_then(parse_bot_id) {
-            Some(id)
-        } else if self.c2_hello.remove(&flow).is_some() {
-            parse_bot_id(tcp.payload)
-        } else {
-            None
+        if untracked {
+            self.counters.untracked += 1;
+        }
+    }
+
+    fn gre_packet(&mut self, number: u64, time: f64, p: &Packet<'_>, gre: &[u8]) {
+        let Some(outer_id) = p.ip_id else {
+            return;
         };
-        if let Some(id) = id {
-            if let Some(pair) = self.pair(p.src, p.dst) {
-                pair.c2.hit(number, time, || format!("00000001 id {id}"));
+        if !is_mirai_gre(outer_id, gre) {
+            return;
+        }
+        let limit = self.limits.max_targets_per_source;
+        if let Some(floods) = self.floods(p.src) {
+            floods.gre.hit(number, time, || {
+                format!(
+                    "outer id {outer_id:04x}, inner id {:04x}",
+                    !outer_id.wrapping_sub(1000)
+                )
+            });
+            floods.gre.target(p.dst, limit);
+        }
+    }
+
+    /// A piece of a reassembled stream.
+    fn chunk(&mut self, number: u64, time: f64, c: &Chunk<'_>) {
+        let (client, server) = (c.flow.client, c.flow.server);
+        let fresh = |needle: &[u8]| {
+            memchr::memmem::find_iter(c.bytes, needle)
+                .filter(|&at| at + needle.len() > c.new_from)
+                .count() as u64
+        };
+        let telnet = TELNET_PORTS.contains(&server.1);
+        if !c.from_client {
+            if telnet {
+                let n = fresh(LOGIN_INCORRECT);
+                if n > 0 {
+                    if let Some(pair) = self.pair(client.0, server.0) {
+                        for _ in 0..n {
+                            pair.failures
+                                .hit(number, time, || "Login incorrect".to_string());
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(head) = c.head {
+            self.client_head(number, time, c.flow, head, c.head_before);
+        }
+        let mut hits: Vec<(Hit, u64)> = Vec::new();
+        if telnet {
+            let n = fresh(&MIRAI_CLIENT_REPLY);
+            if n > 0 {
+                hits.push((Hit::Fingerprint, n));
+            }
+            for (i, (marker, _)) in SHELL_MARKERS.iter().enumerate() {
+                let n = fresh(marker);
+                if n > 0 {
+                    hits.push((Hit::Marker(i), n));
+                }
             }
         }
-        if let Some(request) = bins_request(tcp.payload) {
-            if let Some(pair) = self.pair(p.src, p.dst) {
-                pair.bins.hit(number, time, || request);
+        if HTTP_METHODS.iter().any(|m| c.start.starts_with(m)) {
+            for (i, agent) in HTTP_FLOOD_AGENTS.iter().enumerate() {
+                let n = fresh(agent);
+                if n > 0 {
+                    hits.push((Hit::Agent(i), n));
+                }
+            }
+            let n = fresh(LOWERCASE_CONTENT_LENGTH);
+            if n > 0 {
+                hits.push((Hit::LowercaseLength, n));
             }
         }
+        if hits.is_empty() {
+            return;
+        }
+        let Some(pair) = self.pair(client.0, server.0) else {
+            return;
+        };
+        for (hit, n) in hits {
+            let tally = match hit {
+                Hit::Fingerprint => &mut pair.fingerprint,
+                Hit::Agent(_) => &mut pair.http_agents,
+                Hit::LowercaseLength => &mut pair.http_lowercase,
+                Hit::Marker(i) => {
+                    if !pair.markers.iter().any(|(m, _)| *m == i) {
+                        pair.markers.push((i, Tally::default()));
+                    }
+                    match pair.markers.iter_mut().find(|(m, _)| *m == i) {
+                        Some((_, t)) => t,
+                        None => continue,
+                    }
+                }
+            };
+            tally.ports(client.1, server.1);
+            for _ in 0..n {
+                tally.hit(number, time, || match hit {
+                    Hit::Fingerprint => hex::encode(MIRAI_CLIENT_REPLY),
+                    Hit::Marker(i) => SHELL_MARKERS
+                        .get(i)
+                        .map(|(m, _)| String::from_utf8_lossy(m).into_owned())
+                        .unwrap_or_default(),
+                    Hit::Agent(i) => HTTP_FLOOD_AGENTS
+                        .get(i)
+                        .map(|a| String::from_utf8_lossy(a).trim_end().to_string())
+                        .unwrap_or_default(),
+                    Hit::LowercaseLength => "content-length:".to_string(),
+                });
+            }
+        }
+    }
+
+    /// The report, C2 and downloader flows (§1.6, §4.4, §3.6), judged by the
+    /// client's first bytes as they grow; each fires at most once per flow.
+    fn client_head(&mut self, number: u64, time: f64, flow: FlowKey, head: &[u8], before: usize) {
+        let (client, server) = (flow.client, flow.server);
+        let mut found: Option<(Found, String)> = None;
+        if server.1 == REPORT_PORT {
+            if let Some(report) = parse_report(head) {
+                found = Some((Found::Report, report));
+            }
+        }
+        if let Some((&len, _)) = head.get(4..).and_then(<[u8]>::split_first) {
+            let need = 5 + usize::from(len);
+            let complete = before < need && need <= head.len();
+            let only_keepalives = head.get(need..).is_some_and(|r| r.iter().all(|&b| b == 0));
+            if complete && only_keepalives && head.starts_with(&C2_HELLO) {
+                if let Some(id) = head.get(4..need).and_then(parse_bot_id) {
+                    found = Some((Found::C2, format!("00000001 id {id}")));
+                }
+            }
+        }
+        if let Some(end) = memchr::memmem::find(head, b"\r\n\r\n").map(|at| at + 4) {
+            if end == head.len() && end > before {
+                if let Some(request) = bins_request(head) {
+                    found = Some((Found::Bins, request));
+                }
+            }
+        }
+        let Some((what, matched)) = found else {
+            return;
+        };
+        let Some(pair) = self.pair(client.0, server.0) else {
+            return;
+        };
+        let tally = match what {
+            Found::Report => &mut pair.reports,
+            Found::C2 => &mut pair.c2,
+            Found::Bins => &mut pair.bins,
+        };
+        tally.ports(client.1, server.1);
+        tally.hit(number, time, || matched);
     }
 
     fn source(&mut self, src: IpAddr) -> Option<&mut SourceState> {
@@ -472,6 +917,10 @@ impl Analyzer {
             return None;
         }
         Some(self.sources.entry(src).or_default())
+    }
+
+    fn floods(&mut self, src: IpAddr) -> Option<&mut Floods> {
+        Some(self.source(src)?.floods.get_or_insert_with(Box::default))
     }
 
     fn pair(&mut self, src: IpAddr, dst: IpAddr) -> Option<&mut PairState> {
@@ -483,8 +932,7 @@ impl Analyzer {
         Some(self.pairs.entry(key).or_default())
     }
 
-    /// The alerts, most severe first.
-    pub fn finish(self) -> Report {
+    fn finish(self) -> Report {
         let mut alerts = Vec::new();
         for (src, s) in &self.sources {
             if s.mirai_syn.count >= MIRAI_SYN_MIN {
@@ -506,68 +954,28 @@ impl Analyzer {
                     *src,
                 ));
             }
+            if let Some(floods) = &s.floods {
+                flood_alerts(*src, floods, &mut alerts);
+            }
         }
         for ((src, dst), pair) in &self.pairs {
-            let pair_alert = |t: &Tally, id, title: &str, severity| {
-                let mut a = t.alert(id, title.to_string(), severity, *src);
-                a.dst = Some(*dst);
-                a.targets = 1;
-                a
-            };
-            if pair.connections.count >= BRUTE_FORCE_MIN_CONNECTIONS
-                || pair.failures.count >= BRUTE_FORCE_MIN_FAILURES
-            {
-                let mut a = pair_alert(
-                    &pair.connections,
-                    "telnet-bruteforce",
-                    &format!(
-                        "telnet brute force: {} connections, {} failed logins",
-                        pair.connections.count, pair.failures.count
-                    ),
-                    Severity::Medium,
+            pair_alerts(*src, *dst, pair, &mut alerts);
+        }
+        // Direct lookups at 8.8.8.8 only corroborate: reported for hosts with
+        // another alert.
+        let alerting: HashSet<IpAddr> = alerts.iter().map(|a| a.src).collect();
+        for (src, s) in &self.sources {
+            let Some(floods) = &s.floods else { continue };
+            if floods.google_dns.count > 0 && alerting.contains(src) {
+                let mut a = floods.google_dns.alert(
+                    "dns-direct-8888",
+                    "DNS queries straight to 8.8.8.8 (as Mirai's own resolver does); corroborates the host's other alerts".into(),
+                    Severity::Low,
+                    *src,
                 );
-                if pair.connections.count == 0 {
-                    a = pair_alert(&pair.failures, "telnet-bruteforce", &a.title, a.severity);
-                }
+                a.proto = "udp";
+                a.dst = Some(IpAddr::V4(GOOGLE_DNS));
                 alerts.push(a);
-            }
-            if pair.fingerprint.count > 0 {
-                alerts.push(pair_alert(
-                    &pair.fingerprint,
-                    "mirai-telnet-client",
-                    "Mirai's telnet client: its exact answer to BusyBox telnetd's options",
-                    Severity::High,
-                ));
-            }
-            for (tally, id, title) in [
-                (
-                    &pair.reports,
-                    "mirai-report",
-                    "Mirai scan report to a report server (victim and credential)",
-                ),
-                (
-                    &pair.c2,
-                    "mirai-c2-handshake",
-                    "Mirai C2 handshake (00 00 00 01, bot id)",
-                ),
-                (
-                    &pair.bins,
-                    "mirai-bins-download",
-                    "Mirai downloader request: GET /bins/... with no headers",
-                ),
-            ] {
-                if tally.count > 0 {
-                    alerts.push(pair_alert(tally, id, title, Severity::High));
-                }
-            }
-            for (i, tally) in &pair.markers {
-                let what = SHELL_MARKERS.get(*i).map_or("", |(_, w)| w);
-                alerts.push(pair_alert(
-                    tally,
-                    "mirai-shell-content",
-                    &format!("Mirai-family shell content: {what}"),
-                    Severity::High,
-                ));
             }
         }
         alerts.sort_by(|a, b| {
@@ -582,6 +990,191 @@ impl Analyzer {
             alerts,
             counters: self.counters,
         }
+    }
+}
+
+/// What a client stream's piece matched.
+#[derive(Clone, Copy)]
+enum Hit {
+    Fingerprint,
+    Marker(usize),
+    Agent(usize),
+    LowercaseLength,
+}
+
+/// What a client's opening bytes were.
+enum Found {
+    Report,
+    C2,
+    Bins,
+}
+
+/// One target when all packets went to one, else none.
+fn single_target(t: &Tally) -> Option<IpAddr> {
+    (t.targets.len() == 1 && t.targets_beyond == 0)
+        .then(|| t.targets.iter().next().copied())
+        .flatten()
+}
+
+fn flood_alerts(src: IpAddr, f: &Floods, alerts: &mut Vec<Alert>) {
+    let mut push = |t: &Tally, id, title: String, severity, proto| {
+        let mut a = t.alert(id, title, severity, src);
+        a.proto = proto;
+        a.dst = single_target(t);
+        alerts.push(a);
+    };
+    if f.vse.tally.count >= VSE_FLOOD_MIN && f.vse.ports.len() >= FLOOD_MIN_PORTS {
+        push(
+            &f.vse.tally,
+            "mirai-vse-flood",
+            format!(
+                "Mirai VSE flood: Source Engine queries to {VSE_PORT} from {}{} source ports",
+                f.vse.ports.len(),
+                if f.vse.ports.len() >= MAX_FLOOD_PORTS {
+                    "+"
+                } else {
+                    ""
+                }
+            ),
+            Severity::High,
+            "udp",
+        );
+    }
+    if f.syn.count >= FLOOD_SIGNATURE_MIN {
+        push(
+            &f.syn,
+            "mirai-syn-flood",
+            "Mirai SYN flood: window 0, options MSS 1400-1415, SACK, TS (TSecr 0), NOP, WS 6"
+                .into(),
+            Severity::High,
+            "tcp",
+        );
+    }
+    if f.ack.is_volume_flood(FLOOD_MIN_PACKETS) && f.ack.ports.len() >= FLOOD_MIN_PORTS {
+        push(
+            &f.ack.tally,
+            "mirai-ack-flood",
+            format!("ACK flood: {FLOOD_PAYLOAD}-byte ACK segments without options to many ports"),
+            Severity::Medium,
+            "tcp",
+        );
+    }
+    if f.udp.is_volume_flood(FLOOD_MIN_PACKETS) {
+        push(
+            &f.udp.tally,
+            "udp-flood",
+            format!("UDP flood: {FLOOD_PAYLOAD}-byte datagrams at a flood's rate (Mirai's udp and udpplain)"),
+            Severity::Medium,
+            "udp",
+        );
+    }
+    if f.gre.count >= FLOOD_SIGNATURE_MIN {
+        push(
+            &f.gre,
+            "mirai-gre-flood",
+            "Mirai GRE flood: inner IP id = ~(outer id - 1000)".into(),
+            Severity::High,
+            "gre",
+        );
+    }
+    for t in &f.torture {
+        if t.matching.count >= DNS_TORTURE_MIN && t.other * 10 <= t.matching.count {
+            push(
+                &t.matching,
+                "dns-water-torture",
+                format!(
+                    "DNS water torture against {}: random [a-w0-8]{{12}} labels (Mirai's dns vector)",
+                    t.domain
+                ),
+                Severity::High,
+                "udp",
+            );
+        }
+    }
+}
+
+fn pair_alerts(src: IpAddr, dst: IpAddr, pair: &PairState, alerts: &mut Vec<Alert>) {
+    let pair_alert = |t: &Tally, id, title: &str, severity| {
+        let mut a = t.alert(id, title.to_string(), severity, src);
+        a.dst = Some(dst);
+        a.targets = 1;
+        a
+    };
+    if pair.connections.count >= BRUTE_FORCE_MIN_CONNECTIONS
+        || pair.failures.count >= BRUTE_FORCE_MIN_FAILURES
+    {
+        let title = format!(
+            "telnet brute force: {} connections, {} failed logins",
+            pair.connections.count, pair.failures.count
+        );
+        let basis = if pair.connections.count == 0 {
+            &pair.failures
+        } else {
+            &pair.connections
+        };
+        alerts.push(pair_alert(
+            basis,
+            "telnet-bruteforce",
+            &title,
+            Severity::Medium,
+        ));
+    }
+    if pair.fingerprint.count > 0 {
+        alerts.push(pair_alert(
+            &pair.fingerprint,
+            "mirai-telnet-client",
+            "Mirai's telnet client: its exact answer to BusyBox telnetd's options",
+            Severity::High,
+        ));
+    }
+    for (tally, id, title) in [
+        (
+            &pair.reports,
+            "mirai-report",
+            "Mirai scan report to a report server (victim and credential)",
+        ),
+        (
+            &pair.c2,
+            "mirai-c2-handshake",
+            "Mirai C2 handshake (00 00 00 01, bot id)",
+        ),
+        (
+            &pair.bins,
+            "mirai-bins-download",
+            "Mirai downloader request: GET /bins/... with no headers",
+        ),
+    ] {
+        if tally.count > 0 {
+            alerts.push(pair_alert(tally, id, title, Severity::High));
+        }
+    }
+    for (i, tally) in &pair.markers {
+        let what = SHELL_MARKERS.get(*i).map_or("", |(_, w)| w);
+        alerts.push(pair_alert(
+            tally,
+            "mirai-shell-content",
+            &format!("Mirai-family shell content: {what}"),
+            Severity::High,
+        ));
+    }
+    let agents = pair.http_agents.count >= HTTP_FLOOD_MIN_REQUESTS;
+    let lowercase = pair.http_lowercase.count >= HTTP_LOWERCASE_LENGTH_MIN;
+    if agents || lowercase {
+        let title = format!(
+            "Mirai HTTP flood: {} requests with its 2016 user agents, {} with a lower-case content-length",
+            pair.http_agents.count, pair.http_lowercase.count
+        );
+        let basis = if agents {
+            &pair.http_agents
+        } else {
+            &pair.http_lowercase
+        };
+        alerts.push(pair_alert(
+            basis,
+            "mirai-http-flood",
+            &title,
+            Severity::High,
+        ));
     }
 }
 

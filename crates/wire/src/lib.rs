@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod detect;
 pub mod packet;
+pub mod stream;
 
 pub use detect::{Alert, Analyzer, Counters, Evidence, Limits, Report, Severity};
 pub use packet::{decode, LinkType, Packet};

@@ -71,6 +71,8 @@ pub struct Tcp<'a> {
     pub rst: bool,
     /// FIN flag.
     pub fin: bool,
+    /// PSH flag.
+    pub psh: bool,
     /// Window field.
     pub window: u16,
     /// The options bytes (empty when the data offset is 5).
@@ -97,8 +99,13 @@ pub enum Transport<'a> {
     Tcp(Tcp<'a>),
     /// UDP.
     Udp(Udp<'a>),
-    /// Anything else (ICMP, GRE, …), with its IP protocol number.
-    Other(u8),
+    /// Anything else (ICMP, GRE, …).
+    Other {
+        /// The IP protocol number.
+        protocol: u8,
+        /// What follows the IP header.
+        payload: &'a [u8],
+    },
 }
 
 /// One decoded IP packet.
@@ -112,6 +119,8 @@ pub struct Packet<'a> {
     pub dont_fragment: bool,
     /// TTL or hop limit.
     pub ttl: u8,
+    /// IPv4 identification (`None` for IPv6).
+    pub ip_id: Option<u16>,
     /// The transport layer.
     pub transport: Transport<'a>,
 }
@@ -132,7 +141,8 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
         }
     }
     .map_err(|_| DecodeError::Malformed)?;
-    let (src, dst, dont_fragment, ttl, fragmented, protocol) = match &sliced.net {
+    let (src, dst, dont_fragment, ttl, ip_id, fragmented, protocol, ip_payload) = match &sliced.net
+    {
         Some(NetSlice::Ipv4(ip)) => {
             let h = ip.header();
             (
@@ -140,8 +150,10 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
                 IpAddr::V4(h.destination_addr()),
                 h.dont_fragment(),
                 h.ttl(),
+                Some(h.identification()),
                 ip.is_payload_fragmented(),
                 h.protocol().0,
+                ip.payload().payload,
             )
         }
         Some(NetSlice::Ipv6(ip)) => {
@@ -151,8 +163,10 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
                 IpAddr::V6(h.destination_addr()),
                 false,
                 h.hop_limit(),
+                None,
                 ip.is_payload_fragmented(),
                 ip.payload().ip_number.0,
+                ip.payload().payload,
             )
         }
         _ => return Err(DecodeError::NotIp),
@@ -170,6 +184,7 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
             ack: t.ack(),
             rst: t.rst(),
             fin: t.fin(),
+            psh: t.psh(),
             window: t.window_size(),
             // The header beyond its fixed 20 bytes (borrowed from the frame).
             options: t.header_slice().get(20..).unwrap_or_default(),
@@ -180,13 +195,17 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
             dport: u.destination_port(),
             payload: u.payload(),
         }),
-        _ => Transport::Other(protocol),
+        _ => Transport::Other {
+            protocol,
+            payload: ip_payload,
+        },
     };
     Ok(Packet {
         src,
         dst,
         dont_fragment,
         ttl,
+        ip_id,
         transport,
     })
 }

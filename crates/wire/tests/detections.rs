@@ -284,6 +284,7 @@ fn tables_are_bounded_and_what_they_drop_is_counted() {
         max_sources: 10,
         max_targets_per_source: 2,
         max_pairs: 20,
+        ..Limits::default()
     });
     read_frames(cap.bytes(), |f| a.frame(f.number, f.time, f.link, f.data)).unwrap();
     let r = a.finish();
