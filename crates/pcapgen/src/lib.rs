@@ -8,6 +8,9 @@
 
 use std::net::Ipv4Addr;
 
+pub mod attacks;
+pub mod background;
+
 use etherparse::{PacketBuilder, TcpOptionElement};
 
 /// pcap's link type for Ethernet.

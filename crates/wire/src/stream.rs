@@ -74,8 +74,7 @@ pub struct StreamCounters {
     pub overlapping: u64,
     /// Holes given up on (lost in the capture, or too much held behind them).
     pub gaps: u64,
-    /// Segments too far ahead of the stream to hold (more than `max_pending`
-    /// beyond it, or beyond `depth`).
+    /// Segments that start beyond `depth` (never inspected).
     pub out_of_window: u64,
     /// Directions that reached `depth`.
     pub depth_reached: u64,
@@ -368,8 +367,7 @@ impl Direction {
             return;
         }
         if offset > self.delivered {
-            let ahead = offset - self.delivered;
-            if ahead > sh.limits.max_pending as u64 || offset >= u64::from(sh.limits.depth) {
+            if offset >= u64::from(sh.limits.depth) {
                 sh.counters.out_of_window += 1;
                 return;
             }
@@ -386,8 +384,9 @@ impl Direction {
             }
             self.pending_bytes += payload.len();
             sh.held += payload.len();
-            if self.pending_bytes > sh.limits.max_pending || sh.held > sh.limits.max_pending_total {
-                // Too much held behind the hole: give up on it.
+            // Too much held, or held too far ahead: give up on the hole (and on
+            // the next, until what is left fits).
+            while self.over_limits(sh) {
                 self.skip_hole(sh);
                 self.drain(sh, emit, on_data);
             }
@@ -401,6 +400,16 @@ impl Direction {
         let fresh = payload.get(skip..).unwrap_or_default();
         self.deliver(fresh, sh, emit, on_data);
         self.drain(sh, emit, on_data);
+    }
+
+    fn over_limits(&self, sh: &Shared) -> bool {
+        let Some((offset, last)) = self.pending.last_key_value() else {
+            return false;
+        };
+        let span = offset + last.len() as u64 - self.delivered;
+        self.pending_bytes > sh.limits.max_pending
+            || span > sh.limits.max_pending as u64
+            || sh.held > sh.limits.max_pending_total
     }
 
     fn release(&mut self, sh: &mut Shared, bytes: usize) {
