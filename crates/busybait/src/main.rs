@@ -144,12 +144,19 @@ enum Command {
     /// Look for Mirai-class infections and attacks in capture files.
     ///
     /// Reads classic pcap and pcapng (Ethernet with VLAN tags, Linux cooked v1/v2,
-    /// raw IPv4/IPv6) and reports, per file: Mirai scanner SYNs (sequence number =
-    /// destination address), telnet scanning, telnet brute force, Mirai's telnet
-    /// client fingerprint, Mirai-family shell content, scan reports to TCP 48101
-    /// (decoded: victim and credential), the C2 handshake with its bot id, and the
-    /// downloader's header-less `GET /bins/...`. Memory does not grow with the file; a
-    /// progress bar shows on a terminal for files over 8 MiB. Nothing is sent anywhere.
+    /// raw IPv4/IPv6), reassembles TCP (bounded) and reports, per file: Mirai scanner
+    /// SYNs (sequence number = destination address), telnet scanning, telnet brute
+    /// force, Mirai's telnet client fingerprint, Mirai-family shell content, scan
+    /// reports to TCP 48101 (decoded: victim and credential), the C2 handshake with
+    /// its bot id, the downloader's header-less `GET /bins/...`, flood participation
+    /// (VSE, SYN, ACK, UDP, GRE and HTTP floods, DNS water torture, with rates) and,
+    /// for hosts with another alert, DNS lookups straight at 8.8.8.8.
+    ///
+    /// Alerts are printed (a table, or --json) and stored as `busybait.alert` lines
+    /// in DIR/alerts.jsonl and in the `alerts` table of DIR/busybait.db (safe while
+    /// `serve` runs on the same DIR; an alert already stored is not stored again).
+    /// Memory does not grow with the file; a progress bar shows on a terminal for
+    /// files over 8 MiB. Nothing is sent anywhere.
     Watch {
         /// Capture files.
         #[arg(long = "pcap", value_name = "FILE", num_args = 1.., required = true)]
@@ -158,9 +165,15 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Also write the alerts as Suricata EVE JSON lines (`event_type` `alert`,
-        /// stable `signature_id`s 9100001-9100008) to this file.
+        /// stable `signature_id`s 9100001-9100016) to this file.
         #[arg(long, value_name = "FILE")]
         eve: Option<PathBuf>,
+        /// Data directory the alerts are stored in (created if missing).
+        #[arg(long, value_name = "DIR", default_value = "busybait-data")]
+        data_dir: PathBuf,
+        /// Only print: store nothing.
+        #[arg(long)]
+        no_store: bool,
     },
 }
 
@@ -241,6 +254,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             since,
             until,
         } => export::export(&data_dir, format, since.as_deref(), until.as_deref()),
-        Command::Watch { pcap, json, eve } => watch::watch(&pcap, json, eve.as_deref()),
+        Command::Watch {
+            pcap,
+            json,
+            eve,
+            data_dir,
+            no_store,
+        } => watch::watch(
+            &pcap,
+            json,
+            eve.as_deref(),
+            (!no_store).then_some(data_dir.as_path()),
+        ),
     }
 }

@@ -1,15 +1,19 @@
 //! `busybait watch --pcap FILE...`: the wire detectors over capture files. Each file is
 //! analysed on its own (packet numbers in the evidence are that file's); a damaged or
-//! cut-short file is analysed up to the damage and said so on stderr.
+//! cut-short file is analysed up to the damage and said so on stderr. Alerts are
+//! stored in the data dir (`busybait_store::alerts`) unless told not to.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
+use busybait_events::SensorIdentity;
+use busybait_store::alerts::{store_alerts, StoredAlert};
+use busybait_store::sensor::SensorState;
 use busybait_wire::capture::{read_frames, CaptureEnd};
 use busybait_wire::detect::signature_id;
-use busybait_wire::{Analyzer, Limits, Report, Severity};
+use busybait_wire::{Alert, Analyzer, Limits, Report, Severity};
 use serde::Serialize;
 
 /// One file's result.
@@ -23,11 +27,29 @@ struct FileReport {
 }
 
 /// Analyses each capture and prints the alerts (a table, or JSON with `json`); with
-/// `eve`, also writes them as Suricata EVE JSON lines to that file.
-pub fn watch(files: &[PathBuf], json: bool, eve: Option<&Path>) -> anyhow::Result<()> {
+/// `eve`, also writes them as Suricata EVE JSON lines to that file; with `data_dir`,
+/// stores them there.
+pub fn watch(
+    files: &[PathBuf],
+    json: bool,
+    eve: Option<&Path>,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<()> {
     if files.is_empty() {
         anyhow::bail!("no capture given (--pcap FILE ...)");
     }
+    // Fail before the work if the data dir cannot be used.
+    let sensor = match data_dir {
+        Some(dir) => {
+            let state = SensorState::load_or_create(dir)
+                .with_context(|| format!("opening data dir {}", dir.display()))?;
+            Some(SensorIdentity {
+                name: "busybait".to_string(),
+                uuid: state.uuid,
+            })
+        }
+        None => None,
+    };
     let mut reports = Vec::new();
     for file in files {
         let (report, end) = analyse(file)?;
@@ -51,6 +73,22 @@ pub fn watch(files: &[PathBuf], json: bool, eve: Option<&Path>) -> anyhow::Resul
                 format!("damaged: {why}")
             }
         };
+        if let (Some(dir), Some(sensor)) = (data_dir, &sensor) {
+            let stored: Vec<StoredAlert> = report
+                .alerts
+                .iter()
+                .map(|a| stored_alert(a, file))
+                .collect();
+            let new = store_alerts(dir, sensor, &stored)
+                .with_context(|| format!("storing alerts in {}", dir.display()))?;
+            tracing::info!(
+                file = %file.display(),
+                alerts = stored.len(),
+                new,
+                data_dir = %dir.display(),
+                "alerts stored"
+            );
+        }
         reports.push(FileReport {
             file: file.clone(),
             end,
@@ -145,6 +183,36 @@ fn write_eve(path: &Path, reports: &[FileReport]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An alert as the data dir keeps it.
+fn stored_alert(a: &Alert, file: &Path) -> StoredAlert {
+    StoredAlert {
+        alert: a.id.to_string(),
+        signature_id: signature_id(a.id),
+        severity: severity_name(a.severity).to_string(),
+        title: a.title.clone(),
+        src_ip: a.src.to_string(),
+        src_port: a.src_port,
+        dst_ip: a.dst.map(|d| d.to_string()),
+        dst_port: a.dst_port,
+        protocol: a.proto.to_string(),
+        count: a.count,
+        targets: a.targets,
+        first: busybait_events::format_timestamp(capture_time(a.first)),
+        last: busybait_events::format_timestamp(capture_time(a.last)),
+        rate: a.rate,
+        evidence: serde_json::to_value(&a.evidence).unwrap_or_default(),
+        capture: file.display().to_string(),
+    }
+}
+
+fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+    }
+}
+
 /// The latest time a capture may claim (9999-12-31T23:59:59Z): its timestamps are
 /// the file's word, and RFC 3339 has four-digit years.
 const LATEST_CAPTURE_SECONDS: f64 = 253_402_300_799.0;
@@ -157,7 +225,8 @@ fn capture_time(t: f64) -> std::time::SystemTime {
     } else {
         0.0
     };
-    UNIX_EPOCH + Duration::try_from_secs_f64(seconds).unwrap_or_default()
+    // Rounded to the microsecond: a pcap's microseconds come back exactly.
+    UNIX_EPOCH + Duration::from_micros((seconds * 1e6).round() as u64)
 }
 
 /// EVE's timestamp form: `2018-03-09T20:57:42.123456+0000`.
@@ -211,7 +280,7 @@ fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
         .iter()
         .map(|a| {
             vec![
-                format!("{:?}", a.severity).to_lowercase(),
+                severity_name(a.severity).to_string(),
                 a.id.to_string(),
                 a.src.to_string(),
                 a.dst

@@ -13,9 +13,17 @@ mod util;
 
 use std::process::Command;
 
+use busybait_pcapgen::attacks::{vse_flood, Flood, Rng};
 use busybait_pcapgen::{mirai_scan, Capture};
 
+/// `busybait watch --json ARGS` storing nothing.
 fn watch(args: &[&std::ffi::OsStr]) -> (bool, serde_json::Value, String) {
+    let mut all = vec!["--no-store".as_ref()];
+    all.extend_from_slice(args);
+    watch_storing(&all)
+}
+
+fn watch_storing(args: &[&std::ffi::OsStr]) -> (bool, serde_json::Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
         .arg("watch")
         .arg("--json")
@@ -162,4 +170,105 @@ fn a_synthetic_mirai_scanner_is_found_and_a_damaged_file_says_so() {
     assert!(!ok);
     assert!(stderr.contains("not a pcap or pcapng file"), "{stderr}");
     assert!(stderr.contains("junk.pcap"), "{stderr}");
+}
+
+/// `watch` stores its alerts in the data dir a running sensor writes to: its own
+/// file and table, so the sensor's events keep their gapless `seq`; running it again
+/// on the same capture stores nothing new.
+#[test]
+fn alerts_are_stored_beside_a_running_sensor() {
+    let sensor = util::Sensor::start("xiongmai-dvr");
+    sensor.well_behaved();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cap = Capture::default();
+    let targets: Vec<_> = (1..=12)
+        .map(|i| std::net::Ipv4Addr::new(198, 51, 100, i))
+        .collect();
+    mirai_scan(
+        &mut cap,
+        "10.9.8.7".parse().unwrap(),
+        &targets,
+        1_790_000_000.0,
+        true,
+    );
+    let flood = Flood {
+        bot: "10.9.8.8".parse().unwrap(),
+        target: "198.51.100.99".parse().unwrap(),
+        t0: 1_790_000_100.0,
+        packets: 100,
+        rate: 1000.0,
+    };
+    vse_flood(&mut cap, &mut Rng::new(9), &flood);
+    let file = dir.path().join("mixed.pcap");
+    std::fs::write(&file, cap.bytes()).unwrap();
+    let data = sensor.data_dir.path();
+    let args = [
+        "--pcap".as_ref(),
+        file.as_os_str(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ];
+    let (ok, json, stderr) = watch_storing(&args);
+    assert!(ok, "{stderr}");
+    assert_eq!(json[0]["alerts"].as_array().unwrap().len(), 3);
+    assert!(
+        stderr.contains("alerts stored") && stderr.contains("new=3"),
+        "{stderr}"
+    );
+    let read_alerts = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(data.join("alerts.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let lines = read_alerts();
+    let uuid = std::fs::read_to_string(data.join("sensor.toml")).unwrap();
+    let ids: Vec<&str> = lines.iter().map(|l| l["alert"].as_str().unwrap()).collect();
+    // In the report's order: most severe first, then by id.
+    assert_eq!(ids, ["mirai-syn-scan", "mirai-vse-flood", "telnet-scan"]);
+    for l in &lines {
+        assert_eq!(l["eventid"], "busybait.alert");
+        assert!(l.get("session").is_none() && l.get("seq").is_none(), "{l}");
+        assert!(uuid.contains(l["uuid"].as_str().unwrap()), "{l}");
+        assert_eq!(l["capture"], file.display().to_string());
+    }
+    let vse = &lines[1];
+    assert_eq!(vse["src_ip"], "10.9.8.8");
+    assert_eq!(vse["dst_ip"], "198.51.100.99");
+    assert_eq!(vse["protocol"], "udp");
+    assert_eq!(vse["signature_id"], 9_100_009);
+    assert_eq!(vse["severity"], "high");
+    assert_eq!(vse["count"], 100);
+    assert_eq!(vse["timestamp"], "2026-09-21T14:15:00.000000Z");
+    assert_eq!(vse["last"], "2026-09-21T14:15:00.099000Z");
+
+    // Again: recognised, nothing new in either store.
+    let (ok, _, stderr) = watch_storing(&args);
+    assert!(ok && stderr.contains("new=0"), "{stderr}");
+    assert_eq!(read_alerts(), lines);
+
+    // The sensor kept serving and its log kept its own numbering.
+    sensor.well_behaved();
+    let (dir, _) = sensor.stop();
+    let events = util::read_events(dir.path());
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert!(events.iter().all(|e| e["eventid"] != "busybait.alert"));
+    let conn = rusqlite::Connection::open(dir.path().join("busybait.db")).unwrap();
+    let rows: Vec<(String, String, i64)> = conn
+        .prepare("SELECT alert, src_ip, count FROM alerts ORDER BY first, id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("mirai-syn-scan".to_string(), "10.9.8.7".to_string(), 12),
+            ("telnet-scan".to_string(), "10.9.8.7".to_string(), 12),
+            ("mirai-vse-flood".to_string(), "10.9.8.8".to_string(), 100),
+        ]
+    );
 }

@@ -6,10 +6,13 @@
 //!   and [`sqlite`] (`busybait.db`, WAL, numbered migrations). A full queue blocks the
 //!   sender: events of admitted sessions are never dropped; the listener watches
 //!   [`RecorderHandle::headroom`] and stops accepting instead.
+//! * [`alerts`] keeps what `busybait watch` finds on the wire, apart from the
+//!   sensor's events.
 //! * [`sensor`] keeps the sensor's identity and seed in `sensor.toml`.
 //!
 //! The durability contract is in `docs/DURABILITY.md`.
 
+pub mod alerts;
 pub mod jsonl;
 pub mod recording;
 pub mod report;

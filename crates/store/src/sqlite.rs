@@ -104,6 +104,26 @@ pub const MIGRATIONS: &[&str] = &[
         mirai_key INTEGER,
         json TEXT NOT NULL
     );",
+    // 4: what `busybait watch` found on the wire (see `alerts.rs`).
+    "CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        alert TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        src_ip TEXT NOT NULL,
+        src_port INTEGER,
+        dst_ip TEXT NOT NULL,
+        dst_port INTEGER,
+        protocol TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first TEXT NOT NULL,
+        last TEXT NOT NULL,
+        capture TEXT NOT NULL,
+        json TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX alerts_identity ON alerts(alert, src_ip, dst_ip,
+        ifnull(src_port, -1), ifnull(dst_port, -1), first, last, count);
+    CREATE INDEX alerts_src ON alerts(src_ip);
+    CREATE INDEX alerts_first ON alerts(first);",
 ];
 
 /// Opens the database read-write and brings its schema up to date.
