@@ -243,7 +243,7 @@ fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
     let c = &r.report.counters;
     writeln!(
         out,
-        "{} ({}): {} frames, {} IP ({} TCP, {} UDP), {} not IP, {} malformed, {} fragments, {} of unknown link type",
+        "{} ({}): {} frames, {} IP ({} TCP, {} UDP), {} not IP, {} malformed, {} cut by the snaplen, {} fragments, {} of unknown link type",
         r.file.display(),
         r.end,
         c.frames,
@@ -252,6 +252,7 @@ fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
         c.udp,
         c.not_ip,
         c.malformed,
+        c.cut,
         c.fragments,
         c.unknown_link
     )?;

@@ -201,8 +201,11 @@ pub struct Counters {
     pub udp: u64,
     /// Not IP (ARP, …).
     pub not_ip: u64,
-    /// Malformed or truncated.
+    /// Malformed, or cut before the end of their transport header.
     pub malformed: u64,
+    /// Decoded from less than the IP length says (snaplen): headers whole, payload
+    /// partial.
+    pub cut: u64,
     /// IP fragments (not reassembled).
     pub fragments: u64,
     /// Frames of a link type there is no decoder for.
@@ -583,6 +586,9 @@ impl Analyzer {
     /// One decoded packet.
     pub fn packet(&mut self, number: u64, time: f64, p: &Packet<'_>) {
         self.state.counters.ip += 1;
+        if p.cut {
+            self.state.counters.cut += 1;
+        }
         if time > self.state.last_time {
             self.state.last_time = time;
         }

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 /// Link types this decoder understands (the pcap `LINKTYPE_*` numbers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +36,22 @@ impl LinkType {
             _ => return None,
         })
     }
+}
+
+/// A Linux cooked frame: the EtherType at `proto_at`, IP after `header` bytes.
+fn cooked(
+    frame: &[u8],
+    proto_at: usize,
+    header: usize,
+) -> Result<LaxSlicedPacket<'_>, DecodeError> {
+    let (Some(&[hi, lo]), Some(rest)) = (frame.get(proto_at..proto_at + 2), frame.get(header..))
+    else {
+        return Err(DecodeError::Malformed);
+    };
+    Ok(LaxSlicedPacket::from_ether_type(
+        EtherType(u16::from_be_bytes([hi, lo])),
+        rest,
+    ))
 }
 
 /// Why a frame could not be decoded.
@@ -121,29 +137,31 @@ pub struct Packet<'a> {
     pub ttl: u8,
     /// IPv4 identification (`None` for IPv6).
     pub ip_id: Option<u16>,
+    /// The capture kept less than the IP header's length says (snaplen): the
+    /// payload is what there is.
+    pub cut: bool,
     /// The transport layer.
     pub transport: Transport<'a>,
 }
 
-/// Decodes one frame of `link` type.
+/// Decodes one frame of `link` type. Lax about length: a frame cut short by the
+/// capture's snaplen still decodes (with [`Packet::cut`] set) as long as its IP and
+/// transport headers are whole.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
     let sliced = match link {
-        LinkType::Ethernet => SlicedPacket::from_ethernet(frame),
-        LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => SlicedPacket::from_ip(frame),
-        LinkType::LinuxSll => SlicedPacket::from_linux_sll(frame),
-        LinkType::LinuxSll2 => {
-            // SLL2: protocol type (2 bytes) first, 20 bytes of header in all.
-            let (Some(proto), Some(rest)) = (frame.get(..2), frame.get(20..)) else {
-                return Err(DecodeError::Malformed);
-            };
-            let ether_type = u16::from_be_bytes(<[u8; 2]>::try_from(proto).unwrap_or_default());
-            SlicedPacket::from_ether_type(EtherType(ether_type), rest)
+        LinkType::Ethernet => {
+            LaxSlicedPacket::from_ethernet(frame).map_err(|_| DecodeError::Malformed)?
         }
-    }
-    .map_err(|_| DecodeError::Malformed)?;
-    let (src, dst, dont_fragment, ttl, ip_id, fragmented, protocol, ip_payload) = match &sliced.net
-    {
-        Some(NetSlice::Ipv4(ip)) => {
+        LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => {
+            LaxSlicedPacket::from_ip(frame).map_err(|_| DecodeError::Malformed)?
+        }
+        // SLL: protocol type at 14, 16 bytes of header; SLL2: protocol type first,
+        // 20 bytes of header.
+        LinkType::LinuxSll => cooked(frame, 14, 16)?,
+        LinkType::LinuxSll2 => cooked(frame, 0, 20)?,
+    };
+    let (src, dst, dont_fragment, ttl, ip_id, payload) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();
             (
                 IpAddr::V4(h.source_addr()),
@@ -151,12 +169,10 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
                 h.dont_fragment(),
                 h.ttl(),
                 Some(h.identification()),
-                ip.is_payload_fragmented(),
-                h.protocol().0,
-                ip.payload().payload,
+                ip.payload(),
             )
         }
-        Some(NetSlice::Ipv6(ip)) => {
+        Some(LaxNetSlice::Ipv6(ip)) => {
             let h = ip.header();
             (
                 IpAddr::V6(h.source_addr()),
@@ -164,15 +180,26 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
                 false,
                 h.hop_limit(),
                 None,
-                ip.is_payload_fragmented(),
-                ip.payload().ip_number.0,
-                ip.payload().payload,
+                ip.payload(),
             )
         }
-        _ => return Err(DecodeError::NotIp),
+        Some(LaxNetSlice::Arp(_)) => return Err(DecodeError::NotIp),
+        // Headers before IP were whole but IP's were not.
+        None if sliced.stop_err.is_some() => return Err(DecodeError::Malformed),
+        None => return Err(DecodeError::NotIp),
     };
+    let (fragmented, protocol, cut, ip_payload) = (
+        payload.fragmented,
+        payload.ip_number.0,
+        payload.incomplete,
+        payload.payload,
+    );
     if fragmented {
         return Err(DecodeError::Fragment);
+    }
+    // TCP (6) and UDP (17) whose header did not fit in what was captured.
+    if sliced.transport.is_none() && matches!(protocol, 6 | 17) {
+        return Err(DecodeError::Malformed);
     }
     let transport = match &sliced.transport {
         Some(TransportSlice::Tcp(t)) => Transport::Tcp(Tcp {
@@ -206,6 +233,7 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
         dont_fragment,
         ttl,
         ip_id,
+        cut,
         transport,
     })
 }

@@ -472,7 +472,10 @@ fn odd_frames_are_counted_and_the_rest_is_still_analysed() {
     let t = T0;
     // Zero-length frame.
     cap.frame(t, &[]);
-    // A telnet segment cut by snaplen: the IP length says more than was captured.
+    // A telnet segment cut by snaplen: the IP length says more than was captured;
+    // what was captured still counts.
+    let mut loader = b"/bin/busybox ECCHI\r\n".to_vec();
+    loader.resize(1200, b'A');
     let long = tcp_frame(&Segment {
         src: ip("10.0.0.80"),
         dst: ip("192.0.2.80"),
@@ -486,9 +489,11 @@ fn odd_frames_are_counted_and_the_rest_is_still_analysed() {
             ..Flags::default()
         },
         options: &[],
-        payload: &[b'A'; 1200],
+        payload: &loader,
     });
     cap.frame_cut(t + 0.1, &long[..96], long.len() as u32);
+    // Cut inside its TCP header: nothing to decode.
+    cap.frame_cut(t + 0.15, &long[..44], long.len() as u32);
     // An IPv4 fragment (more-fragments set): its transport header is elsewhere.
     let mut fragment = long.clone();
     fragment[20] |= 0x20;
@@ -521,26 +526,29 @@ fn odd_frames_are_counted_and_the_rest_is_still_analysed() {
     mirai_scan(&mut cap, ip("10.0.0.82"), &targets(10), T0 + 1.0, true);
     let (r, end) = analyse(cap.bytes());
     assert_eq!(end, CaptureEnd::Complete);
-    assert_eq!(r.counters.frames, 16);
+    assert_eq!(r.counters.frames, 17);
     assert_eq!(r.counters.not_ip, 1, "{:?}", r.counters);
     assert_eq!(
         r.counters.malformed, 3,
-        "empty, cut and garbage: {:?}",
+        "empty, cut in the TCP header and garbage: {:?}",
         r.counters
     );
+    assert_eq!(r.counters.cut, 1, "{:?}", r.counters);
     assert_eq!(r.counters.fragments, 1, "{:?}", r.counters);
     assert_eq!(
-        r.counters.tcp, 11,
-        "the jumbo frame and the scan: {:?}",
+        r.counters.tcp, 12,
+        "the cut segment, the jumbo frame and the scan: {:?}",
         r.counters
     );
     assert_eq!(
         ids(&r),
         [
+            ("mirai-shell-content", IpAddr::V4(ip("10.0.0.80"))),
             ("mirai-syn-scan", IpAddr::V4(ip("10.0.0.82"))),
             ("telnet-scan", IpAddr::V4(ip("10.0.0.82")))
         ]
     );
+    assert_eq!(r.alerts[0].evidence[0].packet, 2);
 }
 
 #[test]
