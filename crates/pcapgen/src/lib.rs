@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 
 pub mod attacks;
 pub mod background;
+pub mod mixed;
 
 use etherparse::{PacketBuilder, TcpOptionElement};
 
@@ -134,6 +135,12 @@ impl Capture {
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Hands over the bytes written so far (the file header first time) and keeps
+    /// going: for captures written out piece by piece.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
     }
 }
 

