@@ -8,6 +8,7 @@
 mod config;
 mod export;
 mod fetch;
+mod live;
 mod metrics;
 mod misp;
 mod read;
@@ -157,10 +158,25 @@ enum Command {
     /// `serve` runs on the same DIR; an alert already stored is not stored again).
     /// Memory does not grow with the file; a progress bar shows on a terminal for
     /// files over 8 MiB. Nothing is sent anywhere.
+    ///
+    /// With --interface (builds with `--features live`, libpcap) it watches live
+    /// traffic until SIGINT/SIGTERM or --duration, logs each alert on stderr as it
+    /// appears, and reports at the end as for a file. Capturing needs root or
+    /// CAP_NET_RAW.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["pcap", "interface"])))]
     Watch {
         /// Capture files.
-        #[arg(long = "pcap", value_name = "FILE", num_args = 1.., required = true)]
+        #[arg(long = "pcap", value_name = "FILE", num_args = 1..)]
         pcap: Vec<PathBuf>,
+        /// Capture live on this interface instead.
+        #[arg(long, value_name = "IF")]
+        interface: Option<String>,
+        /// With --interface: a BPF filter (tcpdump's syntax), e.g. "tcp port 23".
+        #[arg(long, value_name = "EXPR", requires = "interface")]
+        filter: Option<String>,
+        /// With --interface: stop after this long (e.g. 10m); else at SIGINT/SIGTERM.
+        #[arg(long, value_name = "DURATION", requires = "interface", value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
         /// JSON instead of tables.
         #[arg(long)]
         json: bool,
@@ -256,12 +272,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => export::export(&data_dir, format, since.as_deref(), until.as_deref()),
         Command::Watch {
             pcap,
+            interface,
+            filter,
+            duration,
             json,
             eve,
             data_dir,
             no_store,
         } => watch::watch(
-            &pcap,
+            match interface {
+                Some(name) => watch::Source::Interface {
+                    name,
+                    filter,
+                    duration,
+                },
+                None => watch::Source::Files(pcap),
+            },
             json,
             eve.as_deref(),
             (!no_store).then_some(data_dir.as_path()),

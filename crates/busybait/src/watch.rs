@@ -16,7 +16,7 @@ use busybait_wire::detect::signature_id;
 use busybait_wire::{Alert, Analyzer, Limits, Report, Severity};
 use serde::Serialize;
 
-/// One file's result.
+/// One file's (or interface's) result.
 #[derive(Serialize)]
 struct FileReport {
     file: PathBuf,
@@ -26,32 +26,54 @@ struct FileReport {
     report: Report,
 }
 
-/// Analyses each capture and prints the alerts (a table, or JSON with `json`); with
+/// What to watch.
+pub enum Source {
+    /// Capture files, each analysed on its own.
+    Files(Vec<PathBuf>),
+    /// A network interface, live, until SIGINT/SIGTERM or `duration`.
+    Interface {
+        /// Its name (`lo`, `eth0`).
+        name: String,
+        /// A BPF filter expression (tcpdump's syntax).
+        filter: Option<String>,
+        /// Stop after this long.
+        duration: Option<Duration>,
+    },
+}
+
+/// Analyses the source and prints the alerts (a table, or JSON with `json`); with
 /// `eve`, also writes them as Suricata EVE JSON lines to that file; with `data_dir`,
 /// stores them there.
 pub fn watch(
-    files: &[PathBuf],
+    source: Source,
     json: bool,
     eve: Option<&Path>,
     data_dir: Option<&Path>,
 ) -> anyhow::Result<()> {
+    let files = match source {
+        Source::Files(files) => files,
+        Source::Interface {
+            name,
+            filter,
+            duration,
+        } => {
+            let sensor = open_data_dir(data_dir)?;
+            let (report, end) = crate::live::capture(&name, filter.as_deref(), duration)?;
+            let reports = vec![FileReport {
+                file: PathBuf::from(format!("interface:{name}")),
+                end,
+                report,
+            }];
+            return output(&reports, json, eve, data_dir.zip(sensor.as_ref()));
+        }
+    };
     if files.is_empty() {
         anyhow::bail!("no capture given (--pcap FILE ...)");
     }
     // Fail before the work if the data dir cannot be used.
-    let sensor = match data_dir {
-        Some(dir) => {
-            let state = SensorState::load_or_create(dir)
-                .with_context(|| format!("opening data dir {}", dir.display()))?;
-            Some(SensorIdentity {
-                name: "busybait".to_string(),
-                uuid: state.uuid,
-            })
-        }
-        None => None,
-    };
+    let sensor = open_data_dir(data_dir)?;
     let mut reports = Vec::new();
-    for file in files {
+    for file in &files {
         let (report, end) = analyse(file)?;
         let end = match end {
             CaptureEnd::Complete => "complete".to_string(),
@@ -73,38 +95,64 @@ pub fn watch(
                 format!("damaged: {why}")
             }
         };
-        if let (Some(dir), Some(sensor)) = (data_dir, &sensor) {
-            let stored: Vec<StoredAlert> = report
-                .alerts
-                .iter()
-                .map(|a| stored_alert(a, file))
-                .collect();
-            let new = store_alerts(dir, sensor, &stored)
-                .with_context(|| format!("storing alerts in {}", dir.display()))?;
-            tracing::info!(
-                file = %file.display(),
-                alerts = stored.len(),
-                new,
-                data_dir = %dir.display(),
-                "alerts stored"
-            );
-        }
         reports.push(FileReport {
             file: file.clone(),
             end,
             report,
         });
     }
+    output(&reports, json, eve, data_dir.zip(sensor.as_ref()))
+}
+
+/// The sensor identity of the data dir alerts go to (made if missing).
+fn open_data_dir(data_dir: Option<&Path>) -> anyhow::Result<Option<SensorIdentity>> {
+    let Some(dir) = data_dir else {
+        return Ok(None);
+    };
+    let state = SensorState::load_or_create(dir)
+        .with_context(|| format!("opening data dir {}", dir.display()))?;
+    Ok(Some(SensorIdentity {
+        name: "busybait".to_string(),
+        uuid: state.uuid,
+    }))
+}
+
+/// Stores, writes EVE lines and prints.
+fn output(
+    reports: &[FileReport],
+    json: bool,
+    eve: Option<&Path>,
+    store: Option<(&Path, &SensorIdentity)>,
+) -> anyhow::Result<()> {
+    if let Some((dir, sensor)) = store {
+        for r in reports {
+            let stored: Vec<StoredAlert> = r
+                .report
+                .alerts
+                .iter()
+                .map(|a| stored_alert(a, &r.file))
+                .collect();
+            let new = store_alerts(dir, sensor, &stored)
+                .with_context(|| format!("storing alerts in {}", dir.display()))?;
+            tracing::info!(
+                file = %r.file.display(),
+                alerts = stored.len(),
+                new,
+                data_dir = %dir.display(),
+                "alerts stored"
+            );
+        }
+    }
     if let Some(path) = eve {
-        write_eve(path, &reports).with_context(|| format!("writing {}", path.display()))?;
+        write_eve(path, reports).with_context(|| format!("writing {}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &reports)?;
+        serde_json::to_writer_pretty(&mut out, reports)?;
         writeln!(out)?;
         return Ok(());
     }
-    for r in &reports {
+    for r in reports {
         render(r, &mut out)?;
     }
     Ok(())

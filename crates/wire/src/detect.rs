@@ -630,7 +630,15 @@ impl Analyzer {
         let state = &mut self.state;
         self.streams.finish(&mut |c| state.chunk(last, time, &c));
         state.counters.streams = self.streams.counters().clone();
-        self.state.finish()
+        self.state.report()
+    }
+
+    /// The alerts so far, without ending anything (for live capture): bytes the
+    /// reassembler still holds are not in it yet.
+    pub fn snapshot(&self) -> Report {
+        let mut report = self.state.report();
+        report.counters.streams = self.streams.counters().clone();
+        report
     }
 }
 
@@ -938,7 +946,7 @@ impl State {
         Some(self.pairs.entry(key).or_default())
     }
 
-    fn finish(self) -> Report {
+    fn report(&self) -> Report {
         let mut alerts = Vec::new();
         for (src, s) in &self.sources {
             if s.mirai_syn.count >= MIRAI_SYN_MIN {
@@ -994,7 +1002,7 @@ impl State {
         });
         Report {
             alerts,
-            counters: self.counters,
+            counters: self.counters.clone(),
         }
     }
 }

@@ -87,7 +87,17 @@ impl Sensor {
             path,
             config,
             Command::new(env!("CARGO_BIN_EXE_busybait")),
+            "127.0.0.1:0",
         )
+    }
+
+    /// Starts a sensor listening on `listen` (a fixed port, e.g. telnet's own 23
+    /// inside a network namespace of the test's).
+    pub fn start_listening(listen: &str, config: &str) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let path = data_dir.path().to_path_buf();
+        let command = Command::new(env!("CARGO_BIN_EXE_busybait"));
+        Self::spawn(data_dir, path, config, command, listen)
     }
 
     /// Starts a sensor whose data dir is a tmpfs of `size_bytes` mounted in a mount
@@ -104,7 +114,7 @@ impl Sensor {
             .arg(size_bytes.to_string())
             .arg(&data)
             .arg(env!("CARGO_BIN_EXE_busybait"));
-        let mut sensor = Self::spawn(dir, data.clone(), config, cmd);
+        let mut sensor = Self::spawn(dir, data.clone(), config, cmd, "127.0.0.1:0");
         sensor.view = PathBuf::from(format!("/proc/{}/root", sensor.pid()))
             .join(data.strip_prefix("/").unwrap());
         sensor
@@ -117,12 +127,13 @@ impl Sensor {
         data_path: PathBuf,
         config: &str,
         mut command: Command,
+        listen: &str,
     ) -> Self {
         let config_path = data_dir.path().join("test-config.toml");
         std::fs::write(&config_path, config).unwrap();
         let stderr = data_dir.path().join("stderr.log");
         let mut child = command
-            .args(["serve", "--telnet", "127.0.0.1:0", "--config"])
+            .args(["serve", "--telnet", listen, "--config"])
             .arg(&config_path)
             .arg("--data-dir")
             .arg(&data_path)

@@ -1,0 +1,167 @@
+//! `busybait watch --interface` on live traffic: the loopback of a network
+//! namespace this test makes, where our own sensor listens on telnet's port and the
+//! test's own Mirai-style scanner logs in to it. Nothing leaves the namespace and no
+//! capture is replayed onto an interface. Needs root (namespaces, capture), iproute2,
+//! and a busybait built with `--features live` (scripts/test does all three).
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rustix::thread::{move_into_thread_name_spaces, ThreadNameSpaceType};
+
+/// A named network namespace (`ip netns`), deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn create(name: &str) -> Self {
+        let ok = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
+                panic!("`ip` (iproute2) is needed to make the test's namespace: {e}")
+            });
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {} (root is needed)",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ok(&["netns", "add", name]);
+        let ns = Self(name.to_string());
+        ok(&["-n", name, "link", "set", "lo", "up"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn live_capture_sees_a_mirai_scanner_log_in_to_our_own_sensor() {
+    let name = format!("busybait-live-{}", std::process::id());
+    let ns = Netns::create(&name);
+    let path = format!("/var/run/netns/{}", ns.0);
+    // This thread (and every process it starts) moves into the namespace; the rest
+    // of the test process stays where it was.
+    std::thread::spawn(move || {
+        let handle = std::fs::File::open(&path).unwrap();
+        move_into_thread_name_spaces(handle.as_fd(), ThreadNameSpaceType::NETWORK).unwrap();
+        let sensor = util::Sensor::start_listening(
+            "127.0.0.1:23",
+            &util::test_config("xiongmai-dvr", "", ""),
+        );
+        assert_eq!(sensor.addr.port(), 23);
+        let out = tempfile::tempdir().unwrap();
+        let eve = out.path().join("eve.json");
+        let mut watch = Command::new(env!("CARGO_BIN_EXE_busybait"))
+            .args([
+                "watch",
+                "--interface",
+                "lo",
+                "--filter",
+                "tcp port 23",
+                "--json",
+            ])
+            .arg("--data-dir")
+            .arg(out.path())
+            .arg("--eve")
+            .arg(&eve)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Capture has begun once it says so.
+        let mut stderr = BufReader::new(watch.stderr.take().unwrap());
+        let mut log = String::new();
+        loop {
+            let mut line = String::new();
+            let n = stderr.read_line(&mut line).unwrap();
+            log.push_str(&line);
+            assert!(n > 0, "watch ended before capturing:\n{log}");
+            if line.contains("capturing on lo") {
+                break;
+            }
+        }
+        let client: std::net::IpAddr = "127.0.0.5".parse().unwrap();
+        let attempt = util::mirai::scanner(
+            util::tcp_from(sensor.addr, client).unwrap(),
+            "root",
+            "xc3511",
+            Duration::from_secs(10),
+        );
+        assert_eq!(attempt.outcome, util::mirai::Outcome::Success);
+        // Every packet of the login has passed the loopback (the client read the
+        // last answer): SIGINT, and watch reads what the kernel holds, then reports.
+        util::signal(watch.id(), "INT");
+        let mut stdout = String::new();
+        watch
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        stderr.read_to_string(&mut log).unwrap();
+        let status = watch.wait().unwrap();
+        assert!(status.success(), "{log}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let r = &report[0];
+        assert_eq!(r["file"], "interface:lo");
+        assert_eq!(r["end"], "stopped");
+        let alerts: Vec<(String, String, String)> = r["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap().to_string(),
+                    a["src"].as_str().unwrap().to_string(),
+                    a["title"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            alerts,
+            [
+                (
+                    "mirai-shell-content".to_string(),
+                    "127.0.0.5".to_string(),
+                    "Mirai-family shell content: Mirai scanner probe".to_string()
+                ),
+                (
+                    "mirai-telnet-client".to_string(),
+                    "127.0.0.5".to_string(),
+                    "Mirai's telnet client: its exact answer to BusyBox telnetd's options"
+                        .to_string()
+                ),
+            ],
+            "{log}"
+        );
+        for a in r["alerts"].as_array().unwrap() {
+            assert_eq!(a["dst"], "127.0.0.1");
+            assert_eq!(a["dst_port"], 23);
+        }
+        // Stored and written as for a file.
+        let stored = std::fs::read_to_string(out.path().join("alerts.jsonl")).unwrap();
+        assert_eq!(stored.lines().count(), 2);
+        assert!(stored.contains("\"capture\":\"interface:lo\""), "{stored}");
+        assert_eq!(std::fs::read_to_string(&eve).unwrap().lines().count(), 2);
+        drop(sensor);
+    })
+    .join()
+    .unwrap();
+}
