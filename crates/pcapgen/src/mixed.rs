@@ -22,22 +22,34 @@ pub const ATTACK_KINDS: usize = 14;
 
 /// Writes a capture of at least `frames` frames and `attacks` labelled attacks to
 /// `out`: background, with one attack every `frames / attacks` frames (kinds taking
-/// turns). Returns the
-/// frames written and the ground truth: (detection id, source) for every alert a
-/// perfect detector raises.
+/// turns). Returns the frames written and the ground truth: (detection id, source)
+/// for every alert a perfect detector raises.
 pub fn write_mixed(
     out: &mut impl Write,
     seed: u64,
     frames: u64,
     attacks: u64,
 ) -> std::io::Result<(u64, Vec<(&'static str, Ipv4Addr)>)> {
+    write_mixed_bytes(out, seed, frames, attacks, 0).map(|(frames, _, truth)| (frames, truth))
+}
+
+/// [`write_mixed`], also going on until at least `bytes` are written. Returns the
+/// frames and bytes written and the ground truth.
+pub fn write_mixed_bytes(
+    out: &mut impl Write,
+    seed: u64,
+    frames: u64,
+    attacks: u64,
+    bytes: u64,
+) -> std::io::Result<(u64, u64, Vec<(&'static str, Ipv4Addr)>)> {
     let mut rng = Rng::new(seed);
     let mut cap = Capture::default();
     let mut truth = Vec::new();
     let mut t = 1_790_000_000.0;
     let per_slot = (frames / attacks.max(1)).max(1);
     let mut n = 0u64;
-    while cap.frames() < frames || n < attacks {
+    let mut written = 0u64;
+    while cap.frames() < frames || n < attacks || written < bytes {
         let target = cap.frames() + per_slot;
         t = background(&mut cap, &mut rng, t, per_slot / 2, 0.02);
         attack(&mut cap, &mut rng, n, t);
@@ -46,9 +58,11 @@ pub fn write_mixed(
         let left = target.saturating_sub(cap.frames());
         t = background(&mut cap, &mut rng, t, left, 0.02);
         truth.append(&mut cap.truth);
-        out.write_all(&cap.take_bytes())?;
+        let chunk = cap.take_bytes();
+        written += chunk.len() as u64;
+        out.write_all(&chunk)?;
     }
-    Ok((cap.frames(), truth))
+    Ok((cap.frames(), written, truth))
 }
 
 /// The bot of the `n`th attack: 10.0.0.0/16 (the background's hosts are elsewhere).
