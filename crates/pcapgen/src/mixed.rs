@@ -17,6 +17,9 @@ const TELNETD_OPENING: &[u8] = b"\xff\xfd\x01\xff\xfd\x1f\xff\xfb\x01\xff\xfb\x0
 const MIRAI_REPLY: &[u8] =
     b"\xff\xfc\x01\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0\xff\xfd\x01\xff\xfd\x03";
 
+/// (detection id, source) of every alert a perfect detector raises.
+pub type Truth = Vec<(&'static str, Ipv4Addr)>;
+
 /// The kinds of labelled attack, in the order they take turns.
 pub const ATTACK_KINDS: usize = 14;
 
@@ -29,7 +32,7 @@ pub fn write_mixed(
     seed: u64,
     frames: u64,
     attacks: u64,
-) -> std::io::Result<(u64, Vec<(&'static str, Ipv4Addr)>)> {
+) -> std::io::Result<(u64, Truth)> {
     write_mixed_bytes(out, seed, frames, attacks, 0).map(|(frames, _, truth)| (frames, truth))
 }
 
@@ -41,7 +44,7 @@ pub fn write_mixed_bytes(
     frames: u64,
     attacks: u64,
     bytes: u64,
-) -> std::io::Result<(u64, u64, Vec<(&'static str, Ipv4Addr)>)> {
+) -> std::io::Result<(u64, u64, Truth)> {
     let mut rng = Rng::new(seed);
     let mut cap = Capture::default();
     let mut truth = Vec::new();
