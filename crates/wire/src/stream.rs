@@ -107,6 +107,9 @@ pub struct Chunk<'a> {
     pub head_before: usize,
     /// The first bytes (up to [`START`]) of this direction's stream.
     pub start: &'a [u8],
+    /// The direction has ended (the flow closed, timed out or was evicted): `bytes`
+    /// is empty. Sent once per direction, after its last bytes.
+    pub end: bool,
 }
 
 /// One direction of a flow.
@@ -304,6 +307,20 @@ impl Streams {
                 from_client,
             };
             dir.flush(&mut self.shared, &emit, on_data);
+            on_data(Chunk {
+                flow: key,
+                from_client,
+                offset: dir.delivered,
+                bytes: &[],
+                new_from: 0,
+                head: None,
+                head_before: dir.head.len(),
+                start: dir
+                    .start
+                    .get(..usize::from(dir.start_len))
+                    .unwrap_or_default(),
+                end: true,
+            });
         }
     }
 
@@ -517,6 +534,7 @@ impl Direction {
                 .start
                 .get(..usize::from(self.start_len))
                 .unwrap_or_default(),
+            end: false,
         });
         if self.head.len() >= HEAD {
             // Judged: the opening is no longer needed.
