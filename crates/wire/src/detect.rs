@@ -1027,22 +1027,20 @@ impl State {
     /// `Content-Length` or the end of the stream) and compares it with the samples
     /// the trap stored.
     fn response_body(&mut self, number: u64, time: f64, c: &Chunk<'_>) {
-        if !self.bodies.contains_key(&c.flow) {
-            if c.end || c.offset > 0 || !c.start.starts_with(b"HTTP/1.") {
-                return;
-            }
-            self.bodies.insert(
-                c.flow,
-                Body {
+        let body = match self.bodies.entry(c.flow) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            // Only at the start of a response stream.
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if c.end || c.offset > 0 || !c.start.starts_with(b"HTTP/1.") {
+                    return;
+                }
+                v.insert(Body {
                     header: Vec::new(),
                     hasher: None,
                     length: 0,
                     expected: None,
-                },
-            );
-        }
-        let Some(body) = self.bodies.get_mut(&c.flow) else {
-            return;
+                })
+            }
         };
         let mut fresh = c.bytes.get(c.new_from..).unwrap_or_default();
         if body.hasher.is_none() {
