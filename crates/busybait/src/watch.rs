@@ -221,7 +221,8 @@ fn analyse(file: &Path, indicators: &Indicators) -> anyhow::Result<(Report, Capt
         indicatif::ProgressBar::hidden()
     };
     let mut analyzer = Analyzer::with_indicators(Limits::default(), indicators.clone());
-    let end = read_frames(std::io::BufReader::new(progress.wrap_read(input)), |f| {
+    // The reader buffers itself (a MiB at a time): no BufReader in between.
+    let end = read_frames(progress.wrap_read(input), |f| {
         analyzer.frame(f.number, f.time, f.link, f.data)
     })
     .with_context(|| format!("reading {}", file.display()))?;

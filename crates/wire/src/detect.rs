@@ -5,6 +5,9 @@
 //! from `reference/mirai-behaviour.md` §1.4, §2.2, §3, §4.1, §4.6 and §6b.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
@@ -14,6 +17,12 @@ use sha2::{Digest, Sha256};
 use crate::indicators::{EndpointKind, Indicators};
 use crate::packet::{decode, DecodeError, LinkType, Packet, Tcp, Transport, Udp};
 use crate::stream::{self, Chunk, FlowKey, StreamCounters, StreamLimits, Streams};
+
+/// Hash maps of the analyzer: keys come from the capture, so the hasher is seeded
+/// at random per process (foldhash: fast, and no fixed collisions to aim at).
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// See [`Map`].
+pub(crate) type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// Ports a telnet scanner or brute-forcer aims at.
 pub const TELNET_PORTS: [u16; 4] = [23, 2323, 2223, 23231];
@@ -230,7 +239,7 @@ struct Tally {
     first: f64,
     last: f64,
     evidence: Vec<Evidence>,
-    targets: HashSet<IpAddr>,
+    targets: Set<IpAddr>,
     targets_beyond: u64,
     /// Ports of the first hit's flow.
     ports: Option<(u16, u16)>,
@@ -473,7 +482,7 @@ fn dotted(name: &[u8]) -> String {
 #[derive(Default)]
 struct Flood {
     tally: Tally,
-    ports: HashSet<u16>,
+    ports: Set<u16>,
 }
 
 impl Flood {
@@ -529,7 +538,7 @@ struct PairState {
     /// Connections the server accepted (SYN-ACK from a telnet port), one per client
     /// port: retransmitted SYNs of a scan are not connections.
     connections: Tally,
-    client_ports: HashSet<u16>,
+    client_ports: Set<u16>,
     /// `Login incorrect` from the target.
     failures: Tally,
     /// Mirai's telnet client reply.
@@ -577,14 +586,14 @@ pub struct Analyzer {
 /// The tallies, apart from the reassembler so both can be borrowed at once.
 struct State {
     limits: Limits,
-    sources: HashMap<IpAddr, SourceState>,
-    pairs: HashMap<(IpAddr, IpAddr), PairState>,
+    sources: Map<IpAddr, SourceState>,
+    pairs: Map<(IpAddr, IpAddr), PairState>,
     counters: Counters,
     /// What the trap learned.
     indicators: Indicators,
     /// HTTP responses being hashed (only with sample hashes to match; at most one
     /// per tracked flow).
-    bodies: HashMap<FlowKey, Body>,
+    bodies: Map<FlowKey, Body>,
     /// The latest capture time seen (for what the end of the capture reveals).
     last_time: f64,
 }
@@ -610,11 +619,11 @@ impl Analyzer {
             streams: Streams::new(limits.streams),
             state: State {
                 limits,
-                sources: HashMap::new(),
-                pairs: HashMap::new(),
+                sources: Map::default(),
+                pairs: Map::default(),
                 counters: Counters::default(),
                 indicators,
-                bodies: HashMap::new(),
+                bodies: Map::default(),
                 last_time: 0.0,
             },
         }
@@ -927,14 +936,44 @@ impl State {
         }
     }
 
-    /// A piece of a reassembled stream.
-    fn chunk(&mut self, number: u64, time: f64, c: &Chunk<'_>) {
+    /// A piece of a reassembled stream; returns whether more of this direction is
+    /// of use.
+    fn chunk(&mut self, number: u64, time: f64, c: &Chunk<'_>) -> bool {
+        self.inspect(number, time, c);
+        self.wants_more(c)
+    }
+
+    /// Whether any detector still reads this direction: telnet throughout; a client's
+    /// opening until it is judged and HTTP requests throughout; a response only
+    /// while its body is hashed for the trap's samples; any stream until its first
+    /// bytes tell what it is.
+    fn wants_more(&self, c: &Chunk<'_>) -> bool {
+        if c.end {
+            return false;
+        }
+        if TELNET_PORTS.contains(&c.flow.server.1) || c.start.len() < stream::START {
+            return true;
+        }
+        if c.from_client {
+            c.head.is_some_and(|h| h.len() < stream::HEAD)
+                || HTTP_METHODS.iter().any(|m| c.start.starts_with(m))
+        } else {
+            self.bodies.contains_key(&c.flow)
+        }
+    }
+
+    /// Runs the content detectors over a piece of a stream.
+    fn inspect(&mut self, number: u64, time: f64, c: &Chunk<'_>) {
         let (client, server) = (c.flow.client, c.flow.server);
-        let fresh = |needle: &[u8]| {
-            memchr::memmem::find_iter(c.bytes, needle)
-                .filter(|&at| at + needle.len() > c.new_from)
+        // Matches that end in the new bytes (the rest were counted before).
+        let fresh = |finder: &Finder<'static>| {
+            let len = finder.needle().len();
+            finder
+                .find_iter(c.bytes)
+                .filter(|&at| at + len > c.new_from)
                 .count() as u64
         };
+        let finders = &*FINDERS;
         let telnet = TELNET_PORTS.contains(&server.1);
         if !c.from_client && !self.indicators.hashes.is_empty() {
             self.response_body(number, time, c);
@@ -944,7 +983,7 @@ impl State {
         }
         if !c.from_client {
             if telnet {
-                let n = fresh(LOGIN_INCORRECT);
+                let n = fresh(&finders.login_incorrect);
                 if n > 0 {
                     if let Some(pair) = self.pair(client.0, server.0) {
                         for _ in 0..n {
@@ -961,11 +1000,11 @@ impl State {
         }
         let mut hits: Vec<(Hit, u64)> = Vec::new();
         if telnet {
-            let n = fresh(&MIRAI_CLIENT_REPLY);
+            let n = fresh(&finders.client_reply);
             if n > 0 {
                 hits.push((Hit::Fingerprint, n));
             }
-            for (i, (marker, _)) in SHELL_MARKERS.iter().enumerate() {
+            for (i, marker) in finders.shell_markers.iter().enumerate() {
                 let n = fresh(marker);
                 if n > 0 {
                     hits.push((Hit::Marker(i), n));
@@ -973,13 +1012,13 @@ impl State {
             }
         }
         if HTTP_METHODS.iter().any(|m| c.start.starts_with(m)) {
-            for (i, agent) in HTTP_FLOOD_AGENTS.iter().enumerate() {
+            for (i, agent) in finders.agents.iter().enumerate() {
                 let n = fresh(agent);
                 if n > 0 {
                     hits.push((Hit::Agent(i), n));
                 }
             }
-            let n = fresh(LOWERCASE_CONTENT_LENGTH);
+            let n = fresh(&finders.lowercase_length);
             if n > 0 {
                 hits.push((Hit::LowercaseLength, n));
             }
@@ -1220,6 +1259,23 @@ impl State {
         }
     }
 }
+
+/// The content markers' searchers, built once.
+struct Finders {
+    login_incorrect: Finder<'static>,
+    client_reply: Finder<'static>,
+    shell_markers: Vec<Finder<'static>>,
+    agents: Vec<Finder<'static>>,
+    lowercase_length: Finder<'static>,
+}
+
+static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
+    login_incorrect: Finder::new(LOGIN_INCORRECT),
+    client_reply: Finder::new(&MIRAI_CLIENT_REPLY),
+    shell_markers: SHELL_MARKERS.iter().map(|(m, _)| Finder::new(*m)).collect(),
+    agents: HTTP_FLOOD_AGENTS.iter().map(|a| Finder::new(*a)).collect(),
+    lowercase_length: Finder::new(LOWERCASE_CONTENT_LENGTH),
+});
 
 /// What a client stream's piece matched.
 #[derive(Clone, Copy)]

@@ -10,7 +10,7 @@
 //! keep the first copy seen (what the receiving host's stack usually keeps), and
 //! every retransmission, overlap, hole and eviction is counted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -89,7 +89,9 @@ pub struct FlowKey {
     pub server: (IpAddr, u16),
 }
 
-/// A piece of one direction's stream.
+/// A piece of one direction's stream. The consumer returns whether it wants more
+/// of this direction: once it says no, the direction's bytes are no longer copied,
+/// held or handed over (only its end is).
 pub struct Chunk<'a> {
     /// The flow.
     pub flow: FlowKey,
@@ -132,6 +134,8 @@ struct Direction {
     start_len: u8,
     fin: bool,
     at_depth: bool,
+    /// The consumer has no further use for this direction's bytes.
+    ignored: bool,
 }
 
 struct Flow {
@@ -142,7 +146,7 @@ struct Flow {
 
 /// The flow table.
 pub struct Streams {
-    flows: HashMap<FlowKey, Flow>,
+    flows: crate::detect::Map<FlowKey, Flow>,
     shared: Shared,
     last_sweep: f64,
 }
@@ -182,7 +186,7 @@ impl Streams {
     /// An empty table with these bounds.
     pub fn new(limits: StreamLimits) -> Self {
         Self {
-            flows: HashMap::new(),
+            flows: crate::detect::Map::default(),
             shared: Shared {
                 limits,
                 counters: StreamCounters::default(),
@@ -218,8 +222,17 @@ impl Streams {
     /// A flow starts at the server's SYN-ACK (which names both initial sequence
     /// numbers) or, for a flow already open when the capture began, at its first
     /// segment with data. Bare SYNs create nothing: a scan fills no table.
-    pub fn segment(&mut self, time: f64, s: &Segment<'_>, on_data: &mut dyn FnMut(Chunk<'_>)) {
+    pub fn segment(
+        &mut self,
+        time: f64,
+        s: &Segment<'_>,
+        on_data: &mut dyn FnMut(Chunk<'_>) -> bool,
+    ) {
         self.sweep(time, on_data);
+        // A bare ACK changes nothing a detector reads (and is most of a capture).
+        if s.payload.is_empty() && !(s.syn || s.fin || s.rst) {
+            return;
+        }
         let forward = FlowKey {
             client: s.src,
             server: s.dst,
@@ -232,15 +245,15 @@ impl Streams {
             (forward, true)
         } else if self.flows.contains_key(&reverse) {
             (reverse, false)
-        } else if s.syn && s.ack.is_some() {
-            // A SYN-ACK: the sender is the server.
-            (reverse, false)
-        } else if !s.payload.is_empty() && !s.syn {
-            (forward, true)
         } else {
-            return;
-        };
-        if !self.flows.contains_key(&key) {
+            let (key, from_client) = if s.syn && s.ack.is_some() {
+                // A SYN-ACK: the sender is the server.
+                (reverse, false)
+            } else if !s.payload.is_empty() && !s.syn {
+                (forward, true)
+            } else {
+                return;
+            };
             if self.flows.len() >= self.shared.limits.max_flows {
                 self.evict(on_data);
             }
@@ -253,7 +266,8 @@ impl Streams {
                     server: Direction::default(),
                 },
             );
-        }
+            (key, from_client)
+        };
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
         };
@@ -290,14 +304,14 @@ impl Streams {
     }
 
     /// Delivers what every open flow still holds (at the end of a capture).
-    pub fn finish(&mut self, on_data: &mut dyn FnMut(Chunk<'_>)) {
+    pub fn finish(&mut self, on_data: &mut dyn FnMut(Chunk<'_>) -> bool) {
         let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
         for key in keys {
             self.close(key, on_data);
         }
     }
 
-    fn close(&mut self, key: FlowKey, on_data: &mut dyn FnMut(Chunk<'_>)) {
+    fn close(&mut self, key: FlowKey, on_data: &mut dyn FnMut(Chunk<'_>) -> bool) {
         let Some(mut flow) = self.flows.remove(&key) else {
             return;
         };
@@ -307,7 +321,7 @@ impl Streams {
                 from_client,
             };
             dir.flush(&mut self.shared, &emit, on_data);
-            on_data(Chunk {
+            let _ = on_data(Chunk {
                 flow: key,
                 from_client,
                 offset: dir.delivered,
@@ -325,7 +339,7 @@ impl Streams {
     }
 
     /// Closes flows quiet for `idle_timeout`, at most once per tenth of it.
-    fn sweep(&mut self, now: f64, on_data: &mut dyn FnMut(Chunk<'_>)) {
+    fn sweep(&mut self, now: f64, on_data: &mut dyn FnMut(Chunk<'_>) -> bool) {
         let every = self.shared.limits.idle_timeout / 10.0;
         if now - self.last_sweep < every {
             return;
@@ -346,7 +360,7 @@ impl Streams {
 
     /// Makes room: the least recently active eighth of the table goes (at least
     /// one), so the cost of the scan is spread over many insertions.
-    fn evict(&mut self, on_data: &mut dyn FnMut(Chunk<'_>)) {
+    fn evict(&mut self, on_data: &mut dyn FnMut(Chunk<'_>) -> bool) {
         let mut by_age: Vec<(f64, FlowKey)> =
             self.flows.iter().map(|(k, f)| (f.last_seen, *k)).collect();
         let n = (by_age.len() / 8).max(1).min(by_age.len());
@@ -373,9 +387,9 @@ impl Direction {
         payload: &[u8],
         sh: &mut Shared,
         emit: &Emit,
-        on_data: &mut dyn FnMut(Chunk<'_>),
+        on_data: &mut dyn FnMut(Chunk<'_>) -> bool,
     ) {
-        if self.at_depth {
+        if self.at_depth || self.ignored {
             return;
         }
         let end = offset + payload.len() as u64;
@@ -435,7 +449,7 @@ impl Direction {
     }
 
     /// Hands over held segments that now follow on.
-    fn drain(&mut self, sh: &mut Shared, emit: &Emit, on_data: &mut dyn FnMut(Chunk<'_>)) {
+    fn drain(&mut self, sh: &mut Shared, emit: &Emit, on_data: &mut dyn FnMut(Chunk<'_>) -> bool) {
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() > self.delivered {
                 break;
@@ -471,7 +485,7 @@ impl Direction {
     }
 
     /// At the end of a flow: whatever is held, holes skipped.
-    fn flush(&mut self, sh: &mut Shared, emit: &Emit, on_data: &mut dyn FnMut(Chunk<'_>)) {
+    fn flush(&mut self, sh: &mut Shared, emit: &Emit, on_data: &mut dyn FnMut(Chunk<'_>) -> bool) {
         while !self.pending.is_empty() {
             self.skip_hole(sh);
             self.drain(sh, emit, on_data);
@@ -483,7 +497,7 @@ impl Direction {
         fresh: &[u8],
         sh: &mut Shared,
         emit: &Emit,
-        on_data: &mut dyn FnMut(Chunk<'_>),
+        on_data: &mut dyn FnMut(Chunk<'_>) -> bool,
     ) {
         let room = u64::from(sh.limits.depth).saturating_sub(self.delivered);
         let take = usize::try_from(room).unwrap_or(usize::MAX).min(fresh.len());
@@ -522,7 +536,7 @@ impl Direction {
             self.head
                 .extend_from_slice(fresh.get(..add).unwrap_or_default());
         }
-        on_data(Chunk {
+        let wanted = on_data(Chunk {
             flow: emit.flow,
             from_client: emit.from_client,
             offset: self.delivered - self.tail.len() as u64,
@@ -542,6 +556,16 @@ impl Direction {
             self.head_done = true;
         }
         self.delivered += fresh.len() as u64;
+        if !wanted {
+            // Nothing more to hand over: hold nothing, copy nothing.
+            self.ignored = true;
+            let held = self.pending_bytes;
+            self.release(sh, held);
+            self.pending.clear();
+            self.tail = Vec::new();
+            self.head = Vec::new();
+            return;
+        }
         let keep = window.len().min(TAIL);
         self.tail.clear();
         self.tail
