@@ -184,7 +184,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Also write the alerts as Suricata EVE JSON lines (`event_type` `alert`,
-        /// stable `signature_id`s 9100001-9100016) to this file.
+        /// stable `signature_id`s 9100001-9100020) to this file.
         #[arg(long, value_name = "FILE")]
         eve: Option<PathBuf>,
         /// Data directory: what its trap learned (C2s, download hosts, sample hashes,

@@ -36,7 +36,7 @@ pub const MIRAI_CLIENT_REPLY: [u8; 21] = [
 
 /// Bytes in a telnet client's stream that only Mirai-family loaders and scanners send
 /// (§3, §5), with what each one means.
-pub const SHELL_MARKERS: [(&[u8], &str); 11] = [
+pub const SHELL_MARKERS: [(&[u8], &str); 19] = [
     (b"/bin/busybox ECCHI", "Mirai loader probe"),
     (b"/bin/busybox IHCCE", "Mirai loader run marker"),
     (b"/bin/busybox MIRAI", "Mirai scanner probe"),
@@ -48,7 +48,53 @@ pub const SHELL_MARKERS: [(&[u8], &str); 11] = [
     (b"/bin/busybox OKIRU", "Okiru probe"),
     (b"/bin/busybox SORA", "Sora probe"),
     (b"/bin/busybox MASUTA", "Masuta probe"),
+    (b"/bin/busybox HGYQA", "Satori download-method probe"),
+    (b"/bin/busybox DMSNA", "Satori mounts probe"),
+    (
+        b"\\x45\\x43\\x48\\x4f\\x44\\x4f\\x4e\\x45",
+        "Satori echo marker (ECHODONE)",
+    ),
+    (
+        b"\\147\\141\\171\\146\\147\\164",
+        "Gafgyt probe (gayfgt in octal)",
+    ),
+    (
+        b"\\x47\\x41\\x59\\x46\\x47\\x54",
+        "Gafgyt probe (GAYFGT in hex)",
+    ),
+    (b"Mozi.m", "Mozi binary (MIPS)"),
+    (b"Mozi.a", "Mozi binary (ARM)"),
+    (b">/tmp/.x&&cd /tmp", "Mozi writable-directory probe"),
 ];
+
+/// Words of `/bin/busybox WORD` probes that [`SHELL_MARKERS`] already name.
+const KNOWN_PROBE_WORDS: [&[u8]; 9] = [
+    b"ECCHI", b"IHCCE", b"MIRAI", b"SATORI", b"OKIRU", b"SORA", b"MASUTA", b"HGYQA", b"DMSNA",
+];
+/// Distinct probe words kept per pair (more are still counted).
+const MAX_PROBE_WORDS: usize = 8;
+
+/// Mirai's unknown-applet probe with any word (reference §5.1): `/bin/busybox `, 3-16
+/// upper-case letters or digits with at least one letter (no BusyBox applet is upper
+/// case), then a byte that ends the word. Yields where the word ends and the word.
+fn probe_words(window: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    const PREFIX: &[u8] = b"/bin/busybox ";
+    FINDERS.probe.find_iter(window).filter_map(move |at| {
+        let rest = window.get(at + PREFIX.len()..)?;
+        let len = rest
+            .iter()
+            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            .count();
+        let word = rest.get(..len)?;
+        // The word must be over (its end is in view) and not go on in lower case.
+        let next = *rest.get(len)?;
+        ((3..=16).contains(&len)
+            && !next.is_ascii_alphanumeric()
+            && word.iter().any(u8::is_ascii_uppercase)
+            && !KNOWN_PROBE_WORDS.contains(&word))
+        .then_some((at + PREFIX.len() + len, word))
+    })
+}
 
 /// What BusyBox `login` prints after a wrong password.
 const LOGIN_INCORRECT: &[u8] = b"Login incorrect";
@@ -545,6 +591,9 @@ struct PairState {
     fingerprint: Tally,
     /// Family content, per marker.
     markers: Vec<(usize, Tally)>,
+    /// `/bin/busybox WORD` probes of other variants, and their first words.
+    probes: Tally,
+    probe_words: Vec<String>,
     /// Reports to a Mirai report server.
     reports: Tally,
     /// C2 handshakes, with the bot id in the evidence.
@@ -1011,6 +1060,28 @@ impl State {
                 }
             }
         }
+        let mut probes: Vec<&[u8]> = Vec::new();
+        if telnet {
+            probes.extend(
+                probe_words(c.bytes)
+                    .filter(|(end, _)| *end >= c.new_from)
+                    .map(|(_, w)| w),
+            );
+        }
+        if !probes.is_empty() {
+            if let Some(pair) = self.pair(client.0, server.0) {
+                pair.probes.ports(client.1, server.1);
+                for word in probes {
+                    let word = String::from_utf8_lossy(word).into_owned();
+                    if pair.probe_words.len() < MAX_PROBE_WORDS && !pair.probe_words.contains(&word)
+                    {
+                        pair.probe_words.push(word.clone());
+                    }
+                    pair.probes
+                        .hit(number, time, || format!("/bin/busybox {word}"));
+                }
+            }
+        }
         if HTTP_METHODS.iter().any(|m| c.start.starts_with(m)) {
             for (i, agent) in finders.agents.iter().enumerate() {
                 let n = fresh(agent);
@@ -1267,6 +1338,7 @@ struct Finders {
     shell_markers: Vec<Finder<'static>>,
     agents: Vec<Finder<'static>>,
     lowercase_length: Finder<'static>,
+    probe: Finder<'static>,
 }
 
 static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
@@ -1275,6 +1347,7 @@ static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
     shell_markers: SHELL_MARKERS.iter().map(|(m, _)| Finder::new(*m)).collect(),
     agents: HTTP_FLOOD_AGENTS.iter().map(|a| Finder::new(*a)).collect(),
     lowercase_length: Finder::new(LOWERCASE_CONTENT_LENGTH),
+    probe: Finder::new(b"/bin/busybox "),
 });
 
 /// What a client stream's piece matched.
@@ -1462,6 +1535,17 @@ fn pair_alerts(src: IpAddr, dst: IpAddr, pair: &PairState, alerts: &mut Vec<Aler
             tally,
             "mirai-shell-content",
             &format!("Mirai-family shell content: {what}"),
+            Severity::High,
+        ));
+    }
+    if pair.probes.count > 0 {
+        alerts.push(pair_alert(
+            &pair.probes,
+            "mirai-shell-content",
+            &format!(
+                "Mirai-family shell content: unknown-applet probe of a variant ({})",
+                pair.probe_words.join(", ")
+            ),
             Severity::High,
         ));
     }

