@@ -29,6 +29,11 @@ pub struct Config {
     pub profile: String,
     /// A directory of extra profile TOML files (they may override built-in names).
     pub profiles_dir: Option<PathBuf>,
+    /// Serve this file as `/bin/busybox` (and every applet link) instead of the
+    /// profile's synthetic image: the busybox binary of the device the profile
+    /// imitates, taken from its firmware, so that a bot reading the whole binary
+    /// sees the real one. Read once at start (at most 16 MiB); never executed.
+    pub busybox_image: Option<PathBuf>,
     /// The `sensor` field of every event.
     pub sensor_name: String,
     /// Download tools the device has, overriding the profile (`["wget", "tftp"]`,
@@ -52,6 +57,28 @@ pub struct Config {
     pub fetch: crate::fetch::FetchConfig,
 }
 
+/// Largest `busybox_image` accepted.
+const MAX_BUSYBOX_IMAGE: u64 = 16 << 20;
+
+/// Reads a `busybox_image` file, refusing one larger than [`MAX_BUSYBOX_IMAGE`].
+fn read_image(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("opening busybox_image {}", path.display()))?;
+    let mut image = Vec::new();
+    file.take(MAX_BUSYBOX_IMAGE + 1)
+        .read_to_end(&mut image)
+        .with_context(|| format!("reading busybox_image {}", path.display()))?;
+    if image.len() as u64 > MAX_BUSYBOX_IMAGE {
+        bail!(
+            "busybox_image {} is larger than {} MiB",
+            path.display(),
+            MAX_BUSYBOX_IMAGE >> 20
+        );
+    }
+    Ok(image)
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -60,6 +87,7 @@ impl Default for Config {
             metrics: None,
             profile: busybait_emulator::profile::DEFAULT_PROFILE.to_string(),
             profiles_dir: None,
+            busybox_image: None,
             sensor_name: "busybait".to_string(),
             download_tools: None,
             exec_output: "mirai".to_string(),
@@ -371,6 +399,12 @@ impl Config {
             })?;
         if let Some(tools) = &self.download_tools {
             profile.set_download_tools(tools);
+        }
+        if let Some(path) = &self.busybox_image {
+            let image = read_image(path)?;
+            profile
+                .set_busybox_image(image)
+                .with_context(|| format!("busybox_image {}", path.display()))?;
         }
         Ok(profile)
     }

@@ -309,6 +309,7 @@ struct Edge {
 pub fn run(config: Config) -> anyhow::Result<()> {
     raise_fd_limit(config.limits.max_sessions);
     let profile = config.selected_profile()?;
+    let profile_busybox_size = profile.busybox_size;
     let sensor = SensorState::load_or_create(&config.data_dir)
         .with_context(|| format!("data dir {}", config.data_dir.display()))?;
     let auth = config.auth.policy(&profile)?;
@@ -344,7 +345,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             config.auth.max_sources,
         )),
         auth: Arc::new(auth),
-        limits: config.limits.session_limits(),
+        limits: {
+            let mut limits = config.limits.session_limits();
+            // A bot reads the whole binary (`cat /bin/echo`) in one go: the output
+            // buffer must hold the real image the operator chose to serve.
+            let image = usize::try_from(profile_busybox_size).unwrap_or(usize::MAX);
+            let needed = image.saturating_add(64 * 1024);
+            if config.busybox_image.is_some() && limits.max_output_bytes < needed {
+                tracing::info!(
+                    max_output_bytes = needed,
+                    "max_output_bytes raised to hold /bin/busybox and a prompt"
+                );
+                limits.max_output_bytes = needed;
+            }
+            limits
+        },
     });
     let identity = SensorIdentity {
         name: config.sensor_name.clone(),

@@ -229,6 +229,10 @@ pub struct Profile {
     pub mounts: String,
     /// `/proc/meminfo`.
     pub meminfo: String,
+    /// A real busybox binary served as `/bin/busybox` instead of the synthetic
+    /// image (set by the edge from the operator's config, never from TOML).
+    #[serde(skip)]
+    pub busybox_image: Option<std::sync::Arc<[u8]>>,
 }
 
 /// The built-in profiles' TOML, embedded at build time.
@@ -252,6 +256,23 @@ pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
 pub const DEFAULT_PROFILE: &str = "xiongmai-dvr";
 
 impl Profile {
+    /// Serves `image` as `/bin/busybox`: it must be an ELF executable of the
+    /// profile's architecture (what `uname -m` and `/proc/cpuinfo` say).
+    pub fn set_busybox_image(&mut self, image: Vec<u8>) -> Result<(), ProfileError> {
+        let header = self.arch.elf_header(0, 0);
+        // Magic, class, data (byte order), version; then e_machine at 18.
+        let same_start = image.get(..6) == header.get(..6);
+        let same_machine = image.get(18..20) == header.get(18..20);
+        if !(same_start && same_machine) {
+            return Err(self.inconsistent(
+                "busybox_image is not an ELF executable of the profile's architecture",
+            ));
+        }
+        self.busybox_size = image.len() as u64;
+        self.busybox_image = Some(image.into());
+        Ok(())
+    }
+
     /// Parses and checks a profile.
     pub fn from_toml(text: &str) -> Result<Self, ProfileError> {
         let profile: Profile = toml::from_str(text)?;

@@ -309,7 +309,12 @@ impl BaseFs {
         let header = profile
             .arch
             .elf_header(profile.busybox_size.saturating_sub(4096), 0x0040_1000);
-        let busybox = Content::Elf(synthetic_elf(&header, profile.busybox_size));
+        let busybox = Content::Elf(
+            profile
+                .busybox_image
+                .clone()
+                .unwrap_or_else(|| synthetic_elf(&header, profile.busybox_size)),
+        );
         let exec = Meta {
             mode: 0o755,
             uid: 0,
