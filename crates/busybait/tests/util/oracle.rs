@@ -17,20 +17,31 @@ set -eu
 root=$1; host=$2; hash=$3; issue=$4
 mount -t tmpfs -o mode=755 tmpfs "$root"
 cd "$root"
-mkdir -p bin sbin usr/bin usr/sbin etc proc dev/pts tmp var root
+# The tree of a small BusyBox device (what the `oracle` profile mirrors).
+mkdir -p bin sbin usr/bin usr/sbin etc proc dev/pts tmp var root home lib mnt sys
+chmod 555 sys
 cp /bin/busybox bin/busybox
 chroot "$root" /bin/busybox --install -s
 printf 'root:x:0:0:root:/root:/bin/sh\n' > etc/passwd
 printf 'root:%s:19000:0:99999:7:::\n' "$hash" > etc/shadow
 printf 'root:x:0:\n' > etc/group
 printf '%s' "$issue" > etc/issue.net
+printf '%s\n' "$host" > etc/hostname
+printf 'nameserver 192.168.1.1\n' > etc/resolv.conf
+ln -s /proc/mounts etc/mtab
 mount -t proc proc proc
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts dev/pts
 ln -s pts/ptmx dev/ptmx
-for d in null zero tty urandom; do : > "dev/$d"; mount --bind "/dev/$d" "dev/$d"; done
+# Device nodes made here, not bound from the host (whose mounts would show).
+mknod -m 666 dev/null c 1 3
+mknod -m 666 dev/zero c 1 5
+mknod -m 666 dev/random c 1 8
+mknod -m 666 dev/urandom c 1 9
+mknod -m 666 dev/tty c 5 0
+mknod -m 666 dev/console c 5 1
 mount -t tmpfs tmpfs tmp
 mount -t tmpfs tmpfs var
-mkdir -p var/run
+mkdir -p var/run var/tmp
 hostname "$host"
 # Only the namespace's own loopback, so that downloads fail as "Connection refused".
 "$root/bin/busybox" ip link set lo up
@@ -155,6 +166,29 @@ pub fn read_until(w: &mut dyn Wire, buf: &mut Vec<u8>, needle: &[u8], max: Durat
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
             Err(_) => return (std::mem::take(buf), true),
+        }
+    }
+}
+
+/// Reads until `needle` (returning through it), the peer closes, or nothing has
+/// come for `quiet` (at most a minute in all): long outputs are not cut short on a
+/// busy machine.
+pub fn read_until_quiet(
+    w: &mut dyn Wire,
+    buf: &mut Vec<u8>,
+    needle: &[u8],
+    quiet: Duration,
+) -> Transcript {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    let mut out = Vec::new();
+    loop {
+        let seen = buf.len();
+        let (part, closed) = read_until(w, buf, needle, quiet);
+        let found = super::find(&part, needle).is_some();
+        out.extend_from_slice(&part);
+        let stalled = part.len() == seen && !found;
+        if found || closed || stalled || std::time::Instant::now() >= give_up {
+            return (out, closed);
         }
     }
 }

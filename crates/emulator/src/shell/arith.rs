@@ -10,22 +10,29 @@ struct P<'a> {
     i: usize,
     sh: &'a Sh,
     depth: usize,
+    /// Variables assigned so far (`x += 2`, `x++`), in order; read back before
+    /// the shell's.
+    writes: Vec<(String, i64)>,
 }
 
+/// An expression's value and the variables it assigned, for the shell to set.
+pub type Evaluated = (i64, Vec<(String, i64)>);
+
 /// Evaluates an expression; `Err` carries ash's message (empty for a generic one).
-pub fn eval(sh: &Sh, src: &[u8]) -> Result<i64, String> {
+pub fn eval(sh: &Sh, src: &[u8]) -> Result<Evaluated, String> {
     let mut p = P {
         s: src,
         i: 0,
         sh,
         depth: 0,
+        writes: Vec::new(),
     };
     let v = p.ternary()?;
     p.ws();
     if p.i < p.s.len() {
         return Err(String::new());
     }
-    Ok(v)
+    Ok((v, p.writes))
 }
 
 impl P<'_> {
@@ -145,6 +152,23 @@ impl P<'_> {
 
     fn unary(&mut self) -> Result<i64, String> {
         self.enter()?;
+        self.ws();
+        // Prefix `++name` / `--name`.
+        for (op, delta) in [(&b"++"[..], 1i64), (&b"--"[..], -1)] {
+            if self.s.get(self.i..).is_some_and(|r| r.starts_with(op))
+                && self
+                    .s
+                    .get(self.i + 2)
+                    .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+            {
+                self.i += 2;
+                let name = self.name();
+                let v = self.read(&name)?.wrapping_add(delta);
+                self.writes.push((name, v));
+                self.depth -= 1;
+                return Ok(v);
+            }
+        }
         let v = if self.eat(b"-") {
             self.unary()?.wrapping_neg()
         } else if self.eat(b"+") {
@@ -184,8 +208,74 @@ impl P<'_> {
         if tok.first().is_some_and(u8::is_ascii_digit) {
             return parse_number(tok).ok_or_else(String::new);
         }
-        let name = String::from_utf8_lossy(tok);
-        let value = self.sh.var(&name).unwrap_or_default();
+        let name = String::from_utf8_lossy(tok).into_owned();
+        self.ws();
+        // Postfix `name++` / `name--`.
+        for (op, delta) in [(&b"++"[..], 1i64), (&b"--"[..], -1)] {
+            if self.s.get(self.i..).is_some_and(|r| r.starts_with(op)) {
+                self.i += 2;
+                let v = self.read(&name)?;
+                self.writes.push((name, v.wrapping_add(delta)));
+                return Ok(v);
+            }
+        }
+        // Assignments: `=` and the compound operators (not `==`).
+        const ASSIGN: [&[u8]; 11] = [
+            b"<<=", b">>=", b"+=", b"-=", b"*=", b"/=", b"%=", b"&=", b"|=", b"^=", b"=",
+        ];
+        for op in ASSIGN {
+            let rest = self.s.get(self.i..).unwrap_or_default();
+            if rest.starts_with(op) && !(op == b"=" && rest.get(1) == Some(&b'=')) {
+                self.i += op.len();
+                let rhs = self.ternary()?;
+                let old = if op == b"=" { 0 } else { self.read(&name)? };
+                let v = match op {
+                    b"+=" => old.wrapping_add(rhs),
+                    b"-=" => old.wrapping_sub(rhs),
+                    b"*=" => old.wrapping_mul(rhs),
+                    b"/=" | b"%=" => {
+                        if rhs == 0 {
+                            return Err("divide by zero".into());
+                        }
+                        if op == b"/=" {
+                            old.wrapping_div(rhs)
+                        } else {
+                            old.wrapping_rem(rhs)
+                        }
+                    }
+                    b"<<=" => old.wrapping_shl(rhs as u32),
+                    b">>=" => old.wrapping_shr(rhs as u32),
+                    b"&=" => old & rhs,
+                    b"|=" => old | rhs,
+                    b"^=" => old ^ rhs,
+                    _ => rhs,
+                };
+                self.writes.push((name, v));
+                return Ok(v);
+            }
+        }
+        self.read(&name)
+    }
+
+    /// A name at the cursor.
+    fn name(&mut self) -> String {
+        let start = self.i;
+        while self
+            .s
+            .get(self.i)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        {
+            self.i += 1;
+        }
+        String::from_utf8_lossy(self.s.get(start..self.i).unwrap_or_default()).into_owned()
+    }
+
+    /// A variable's value: assigned earlier in this expression, else the shell's.
+    fn read(&self, name: &str) -> Result<i64, String> {
+        if let Some((_, v)) = self.writes.iter().rev().find(|(n, _)| n == name) {
+            return Ok(*v);
+        }
+        let value = self.sh.var(name).unwrap_or_default();
         if value.is_empty() {
             return Ok(0);
         }

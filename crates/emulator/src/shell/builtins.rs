@@ -23,7 +23,8 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
             sh.write(&io.stdout, &out).await;
             Ok(0)
         }
-        "exit" => Err(Flow::Exit(num(argv.get(1)).unwrap_or(sh.status))),
+        // Exit statuses are a byte, as the kernel keeps them.
+        "exit" => Err(Flow::Exit(num(argv.get(1)).unwrap_or(sh.status) & 0xff)),
         "return" => Err(Flow::Return(num(argv.get(1)).unwrap_or(sh.status))),
         "break" => Err(Flow::Break(num(argv.get(1)).unwrap_or(1).max(1) as u32)),
         "continue" => Err(Flow::Continue(num(argv.get(1)).unwrap_or(1).max(1) as u32)),
@@ -37,6 +38,24 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
                     None => (a.as_slice(), None),
                 };
                 let k = String::from_utf8_lossy(k).into_owned();
+                if name == "local" {
+                    // Remember the outer value once per function call.
+                    let before = sh.vars.get(&k).cloned();
+                    if let Some(frame) = sh.locals.last_mut() {
+                        if !frame.iter().any(|(n, _)| *n == k) {
+                            frame.push((k.clone(), before));
+                        }
+                    }
+                }
+                if sh.readonly.contains(&k) && v.is_some() {
+                    let mut m = k.clone().into_bytes();
+                    m.extend_from_slice(b": is read only");
+                    sh.shell_error(io, &m).await;
+                    return Some(Err(Flow::Error(2)));
+                }
+                if name == "readonly" {
+                    sh.readonly.insert(k.clone());
+                }
                 let value = v.or_else(|| sh.var(&k)).unwrap_or_default();
                 Arc::make_mut(&mut sh.vars).insert(k, (value, name == "export"));
             }
@@ -59,6 +78,20 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
                 .is_some_and(|a| !a.starts_with(b"-") && !a.starts_with(b"+"))
             {
                 sh.positional = args;
+            } else if args
+                .first()
+                .is_some_and(|a| a.starts_with(b"-") || a.starts_with(b"+"))
+            {
+                for a in &args {
+                    let on = a.first() == Some(&b'-');
+                    for f in a.iter().skip(1) {
+                        match f {
+                            b'x' => sh.xtrace = on,
+                            b'e' => sh.errexit = on,
+                            _ => {}
+                        }
+                    }
+                }
             } else if args.is_empty() {
                 let mut out = Vec::new();
                 for (k, (v, _)) in sh.vars.iter() {
@@ -73,7 +106,7 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
         "shift" => {
             let n = num(argv.get(1)).unwrap_or(1).max(0) as usize;
             if n > sh.positional.len() {
-                sh.shell_error(io, b"shift: can't shift that many").await;
+                // ash's interactive shell says nothing, only fails.
                 Ok(1)
             } else {
                 sh.positional.drain(..n);
@@ -81,10 +114,10 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
             }
         }
         "echo" => Ok(super::applets::echo(sh, argv, io).await),
-        "printf" => Ok(super::applets::printf(sh, argv, io).await),
+        "printf" => Ok(super::applets::printf(sh, argv, io, "sh").await),
         "test" | "[" | "[[" => Ok(super::test::run(sh, name, argv, io).await),
         "read" => Ok(read(sh, argv, io)),
-        "kill" => Ok(super::applets::kill(sh, argv, io).await),
+        "kill" => Ok(super::applets::kill(sh, argv, io, "sh").await),
         "eval" => {
             let src = argv.iter().skip(1).cloned().collect::<Vec<_>>().join(&b' ');
             super::run_source(sh, &src, io).await
@@ -105,7 +138,32 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
             }
             None => Ok(0),
         },
-        "wait" | "umask" | "trap" | "ulimit" | "hash" | "alias" | "unalias" | "times" => Ok(0),
+        "umask" => Ok(umask(sh, argv, io).await),
+        "type" => Ok(type_of(sh, argv, io, false).await),
+        "command" if argv.get(1).is_some_and(|a| a == b"-v" || a == b"-V") => {
+            let verbose = argv.get(1).is_some_and(|a| a == b"-V");
+            let rest: Vec<Vec<u8>> = argv.iter().skip(1).cloned().collect();
+            Ok(type_of(sh, &rest, io, !verbose).await)
+        }
+        "history" => {
+            let mut out = Vec::new();
+            for (i, line) in sh.history.iter().enumerate() {
+                out.extend_from_slice(format!("{i:4} ").as_bytes());
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+            sh.write(&io.stdout, &out).await;
+            Ok(0)
+        }
+        "alias" => Ok(alias(sh, argv, io).await),
+        "unalias" => {
+            for a in argv.iter().skip(1) {
+                sh.aliases.remove(&String::from_utf8_lossy(a).into_owned());
+            }
+            Ok(0)
+        }
+        "trap" => Ok(trap(sh, argv, io).await),
+        "wait" | "ulimit" | "hash" | "times" => Ok(0),
         "exec" if argv.len() == 1 => Ok(0),
         _ => return None,
     };
@@ -132,7 +190,13 @@ async fn cd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
             };
             let old = std::mem::replace(&mut sh.cwd, new.clone());
             sh.set_var("OLDPWD", old);
-            sh.set_var("PWD", new);
+            sh.set_var("PWD", new.clone());
+            // `cd -` says where it went.
+            if argv.get(1).is_some_and(|t| t.as_slice() == b"-") {
+                let mut line = new;
+                line.push(b'\n');
+                sh.write(&io.stdout, &line).await;
+            }
             0
         }
         Ok(_) => {
@@ -174,6 +238,26 @@ fn read(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         None => (rest, rest.len(), false),
     };
     sh.read_offsets.insert(key, pos + consumed);
+    // Without -r a backslash quotes the next character (and is removed).
+    let raw = argv.iter().skip(1).any(|a| a.as_slice() == b"-r");
+    let unquoted: Vec<u8>;
+    let line = if raw {
+        line
+    } else {
+        let mut v = Vec::with_capacity(line.len());
+        let mut it = line.iter();
+        while let Some(&b) = it.next() {
+            if b == b'\\' {
+                if let Some(&n) = it.next() {
+                    v.push(n);
+                }
+            } else {
+                v.push(b);
+            }
+        }
+        unquoted = v;
+        unquoted.as_slice()
+    };
     let mut fields: Vec<&[u8]> = line
         .split(|b| matches!(b, b' ' | b'\t'))
         .filter(|f| !f.is_empty())
@@ -267,4 +351,155 @@ pub async fn run_path(sh: &mut Sh, path: &[u8], argv: Vec<Vec<u8>>, io: &Io) -> 
     // Anything else runs as a shell script.
     let src = sh.read_file(&cwd, path).unwrap_or_default();
     super::run_script(sh, path, &src, argv.into_iter().skip(1).collect(), io).await
+}
+
+/// ash's builtins, for `type` and `command -v`.
+const BUILTINS: [&str; 43] = [
+    ".", ":", "[", "[[", "alias", "bg", "break", "cd", "chdir", "command", "continue", "echo",
+    "eval", "exec", "exit", "export", "false", "fg", "getopts", "hash", "help", "history", "jobs",
+    "kill", "let", "local", "printf", "pwd", "read", "readonly", "return", "set", "shift",
+    "source", "test", "times", "trap", "true", "type", "ulimit", "umask", "unset", "wait",
+];
+
+/// `type NAME...` (and `command -v`, which prints only the name or path): a
+/// function, a builtin, an applet (by name where the shell runs applets without a
+/// PATH search, else by its path) or not found (status 127).
+async fn type_of(sh: &mut Sh, argv: &[Vec<u8>], io: &Io, short: bool) -> i32 {
+    let mut status = 0;
+    for a in argv.iter().skip(1) {
+        let n = String::from_utf8_lossy(a).into_owned();
+        let applet = sh.device.profile.has_applet(&n) && !n.contains('/');
+        let line = if sh.funcs.contains_key(&n) {
+            if short {
+                n.clone()
+            } else {
+                format!("{n} is a function")
+            }
+        } else if BUILTINS.contains(&n.as_str()) {
+            if short {
+                n.clone()
+            } else {
+                format!("{n} is a shell builtin")
+            }
+        } else if applet {
+            let path = if sh.device.profile.sh_standalone {
+                n.clone()
+            } else {
+                format!("/{}", crate::vfs::applet_path(&n))
+            };
+            if short {
+                path
+            } else {
+                format!("{n} is {path}")
+            }
+        } else {
+            status = 127;
+            if !short {
+                sh.write(&io.stdout, format!("{n}: not found\n").as_bytes())
+                    .await;
+            }
+            continue;
+        };
+        sh.write(&io.stdout, format!("{line}\n").as_bytes()).await;
+    }
+    status
+}
+
+/// `umask [MODE]`: shows the mask as four octal digits, or sets it.
+async fn umask(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    match argv.get(1) {
+        None => {
+            let m = sh.umask;
+            sh.write(&io.stdout, format!("{m:04o}\n").as_bytes()).await;
+            0
+        }
+        Some(mode) => match std::str::from_utf8(mode)
+            .ok()
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+        {
+            Some(m) if m <= 0o777 => {
+                sh.umask = m;
+                0
+            }
+            _ => {
+                let mut msg = b"umask: invalid mode '".to_vec();
+                msg.extend_from_slice(mode);
+                msg.push(b'\'');
+                sh.shell_error(io, &msg).await;
+                1
+            }
+        },
+    }
+}
+
+/// `alias [NAME[=VALUE]]...`: defines, shows one, or lists all as `name='value'`.
+async fn alias(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    let show = |name: &str, value: &[u8]| {
+        let mut line = format!("{name}='").into_bytes();
+        line.extend_from_slice(value);
+        line.extend_from_slice(b"'\n");
+        line
+    };
+    if argv.len() < 2 {
+        let out: Vec<u8> = sh.aliases.iter().flat_map(|(n, v)| show(n, v)).collect();
+        sh.write(&io.stdout, &out).await;
+        return 0;
+    }
+    let mut status = 0;
+    for a in argv.iter().skip(1) {
+        match a.iter().position(|&b| b == b'=') {
+            Some(i) => {
+                let name = String::from_utf8_lossy(a.get(..i).unwrap_or_default()).into_owned();
+                // Bounded like the other per-session tables.
+                if sh.aliases.len() < MAX_ALIASES || sh.aliases.contains_key(&name) {
+                    sh.aliases
+                        .insert(name, a.get(i + 1..).unwrap_or_default().to_vec());
+                }
+            }
+            None => {
+                let name = String::from_utf8_lossy(a).into_owned();
+                match sh.aliases.get(&name).cloned() {
+                    Some(v) => sh.write(&io.stdout, &show(&name, &v)).await,
+                    None => {
+                        let m = format!("alias: {name} not found\n");
+                        sh.write(&io.stderr, m.as_bytes()).await;
+                        status = 1;
+                    }
+                }
+            }
+        }
+    }
+    status
+}
+
+/// Aliases a session may define.
+const MAX_ALIASES: usize = 64;
+
+/// `trap [ACTION SIGNAL...]`: remembers the action (nothing is ever signalled
+/// here); with no arguments lists them as `trap -- 'action' SIGNAL`.
+async fn trap(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    if argv.len() < 2 {
+        let mut out = Vec::new();
+        for (sig, action) in &sh.traps {
+            out.extend_from_slice(b"trap -- '");
+            out.extend_from_slice(action);
+            out.extend_from_slice(format!("' {sig}\n").as_bytes());
+        }
+        sh.write(&io.stdout, &out).await;
+        return 0;
+    }
+    let action = argv.get(1).cloned().unwrap_or_default();
+    for sig in argv.iter().skip(2) {
+        let name = String::from_utf8_lossy(sig).to_ascii_uppercase();
+        let name = match name.as_str() {
+            "0" => "EXIT".to_string(),
+            n => n.trim_start_matches("SIG").to_string(),
+        };
+        if action.is_empty() || action.as_slice() == b"-" {
+            sh.traps.remove(&name);
+        } else if sh.traps.len() < MAX_ALIASES || sh.traps.contains_key(&name) {
+            sh.traps.insert(name, action.clone());
+        }
+    }
+    0
 }

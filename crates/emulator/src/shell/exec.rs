@@ -201,6 +201,10 @@ pub enum Flow {
     Continue(u32),
     /// Step budget or nesting limit.
     Abort,
+    /// An error in an expansion (arithmetic, `${x:?}`): ash abandons the command
+    /// line; an interactive shell shows its prompt again, any other shell (`sh -c`,
+    /// a script, a subshell) exits with this status.
+    Error(i32),
 }
 
 /// Result of running something: its exit status, or a jump.
@@ -290,7 +294,39 @@ pub struct Sh {
     pub read_offsets: std::collections::HashMap<usize, usize>,
     /// The file-system cap was reported on this line already.
     pub fs_full_reported: bool,
+    /// Per running function, the variables `local` shadowed and their values
+    /// before (restored when it returns); as deep as `nesting` allows.
+    pub locals: Vec<Shadowed>,
+    /// `umask`.
+    pub umask: u32,
+    /// Depth of `if`/`while`/`until` conditions and `&&`/`||` left sides being
+    /// run (where `set -e` does not apply).
+    pub conditions: usize,
+    /// Variables made read-only.
+    pub readonly: std::collections::BTreeSet<String>,
+    /// `set -x`: each command is shown on stderr before it runs.
+    pub xtrace: bool,
+    /// `set -e`: a failing command ends the shell.
+    pub errexit: bool,
+    /// Lines typed at this shell's prompt (`history`), at most [`MAX_HISTORY`].
+    pub history: Vec<Vec<u8>>,
+    /// `alias` definitions.
+    pub aliases: BTreeMap<String, Vec<u8>>,
+    /// The aliases as the current line began (ash expands them while parsing, so
+    /// one defined on a line applies from the next).
+    pub line_aliases: BTreeMap<String, Vec<u8>>,
+    /// Status of the last command substitution of the command being expanded.
+    pub subst_status: Option<i32>,
+    /// `trap` actions by signal name.
+    pub traps: BTreeMap<String, Vec<u8>>,
 }
+
+/// Variables and the values they had before being shadowed (by `local` or a
+/// prefix assignment), to put back; `None` when they were unset.
+pub type Shadowed = Vec<(String, Option<(Vec<u8>, bool)>)>;
+
+/// Lines `history` keeps (ash's default).
+pub const MAX_HISTORY: usize = 255;
 
 /// Resolves once after returning `Pending` once: a suspension point.
 struct YieldOnce(bool);
@@ -457,14 +493,31 @@ impl Sh {
     }
 
     async fn run_and_or(&mut self, and_or: &AndOr, io: &Io) -> Run {
-        let mut status = self.run_pipeline(&and_or.first, io).await?;
-        for (and, pipeline) in &and_or.rest {
+        // All but the last part of `a && b || c` are conditions for `set -e`.
+        let parts = and_or.rest.len();
+        self.conditions += usize::from(parts > 0);
+        let first = self.run_pipeline(&and_or.first, io).await;
+        self.conditions -= usize::from(parts > 0);
+        let mut status = first?;
+        for (i, (and, pipeline)) in and_or.rest.iter().enumerate() {
             self.status = status;
             if (*and && status == 0) || (!*and && status != 0) {
-                status = self.run_pipeline(pipeline, io).await?;
+                let condition = i + 1 < parts;
+                self.conditions += usize::from(condition);
+                let r = self.run_pipeline(pipeline, io).await;
+                self.conditions -= usize::from(condition);
+                status = r?;
             }
         }
         Ok(status)
+    }
+
+    /// Runs a list as the condition of `if`/`while`/`until` (no `set -e` there).
+    async fn run_condition(&mut self, list: &List, io: &Io) -> Run {
+        self.conditions += 1;
+        let r = self.run_list(list, io).await;
+        self.conditions -= 1;
+        r
     }
 
     async fn run_pipeline(&mut self, pipeline: &Pipeline, io: &Io) -> Run {
@@ -486,7 +539,7 @@ impl Sh {
             // Each stage of a real pipeline is its own process: `exit` ends only it.
             status = if n > 1 {
                 match self.run_command(cmd, &stage_io).await {
-                    Ok(s) | Err(Flow::Exit(s)) => s,
+                    Ok(s) | Err(Flow::Exit(s) | Flow::Error(s)) => s,
                     Err(f) => return Err(f),
                 }
             } else {
@@ -543,13 +596,13 @@ impl Sh {
                 (self.cwd, self.vars, self.funcs, self.positional) = saved;
                 self.nesting -= 1;
                 match r {
-                    Ok(s) | Err(Flow::Exit(s)) => Ok(s),
+                    Ok(s) | Err(Flow::Exit(s) | Flow::Error(s)) => Ok(s),
                     Err(f) => Err(f),
                 }
             }
             Compound::If(clauses, otherwise) => {
                 for (cond, body) in clauses {
-                    if self.run_list(cond, io).await? == 0 {
+                    if self.run_condition(cond, io).await? == 0 {
                         return self.run_list(body, io).await;
                     }
                 }
@@ -562,7 +615,7 @@ impl Sh {
                 let mut status = 0;
                 loop {
                     self.step()?;
-                    let c = self.run_list(cond, io).await?;
+                    let c = self.run_condition(cond, io).await?;
                     if (c == 0) == *until {
                         break;
                     }
@@ -717,11 +770,12 @@ impl Sh {
         redirs: &[Redir],
         io: &Io,
     ) -> Run {
+        self.subst_status = None;
         let mut argv: Vec<Vec<u8>> = Vec::new();
         for w in words {
             argv.extend(self.expand_word(w, io).await?);
         }
-        let mut values = Vec::new();
+        let mut values: Vec<(String, Vec<u8>)> = Vec::new();
         for (name, w) in assigns {
             let v = self.expand_no_split(w, io).await?;
             values.push((name.clone(), v));
@@ -729,21 +783,76 @@ impl Sh {
         let Some(io) = self.redirect(redirs, io).await else {
             return Ok(1);
         };
+        if let Some((name, _)) = values.iter().find(|(n, _)| self.readonly.contains(n)) {
+            let mut m = name.clone().into_bytes();
+            m.extend_from_slice(b": is read only");
+            self.shell_error(&io, &m).await;
+            return Err(Flow::Error(2));
+        }
         if argv.is_empty() {
             for (name, v) in values {
                 self.set_var(&name, v);
             }
             return Ok(self.status_after_substitution());
         }
-        // Assignments before a command only last for it; bots rarely rely on them.
+        // An alias names the command's first words.
+        if let Some(value) = argv.first().and_then(|n| {
+            self.line_aliases
+                .get(&String::from_utf8_lossy(n).into_owned())
+        }) {
+            let mut expanded: Vec<Vec<u8>> = value
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect();
+            expanded.extend(argv.into_iter().skip(1));
+            argv = expanded;
+        }
+        if self.xtrace {
+            let mut line = b"+ ".to_vec();
+            line.extend_from_slice(&argv.join(&b' '));
+            line.push(b'\n');
+            self.write(&io.stderr, &line).await;
+        }
+        // Assignments before a command last only for it (special builtins aside).
+        let special = argv.first().is_some_and(|n| {
+            matches!(
+                n.as_slice(),
+                b":" | b"."
+                    | b"eval"
+                    | b"exec"
+                    | b"exit"
+                    | b"export"
+                    | b"readonly"
+                    | b"return"
+                    | b"set"
+                    | b"shift"
+                    | b"trap"
+                    | b"unset"
+            )
+        });
+        let saved: Shadowed = if special {
+            Vec::new()
+        } else {
+            values
+                .iter()
+                .map(|(n, _)| (n.clone(), self.vars.get(n).cloned()))
+                .collect()
+        };
         for (name, v) in values {
             self.set_var(&name, v);
         }
-        self.dispatch(argv, &io).await
+        let r = self.dispatch(argv, &io).await;
+        self.restore_vars(saved);
+        match r {
+            Ok(s) if s != 0 && self.errexit && self.conditions == 0 => Err(Flow::Exit(s)),
+            r => r,
+        }
     }
 
+    /// An assignment-only command's status: its last command substitution's.
     fn status_after_substitution(&self) -> i32 {
-        0
+        self.subst_status.unwrap_or(0)
     }
 
     /// Finds and runs a command by name, then hands on the files it finished.
@@ -792,12 +901,31 @@ impl Sh {
     async fn call_function(&mut self, body: &Command, argv: Vec<Vec<u8>>, io: &Io) -> Run {
         self.nest()?;
         let saved = std::mem::replace(&mut self.positional, argv.into_iter().skip(1).collect());
+        self.locals.push(Vec::new());
         let r = self.run_command(body, io).await;
+        // What `local` shadowed comes back.
+        let shadowed = self.locals.pop().unwrap_or_default();
+        self.restore_vars(shadowed);
         self.positional = saved;
         self.nesting -= 1;
         match r {
             Ok(s) | Err(Flow::Return(s)) => Ok(s),
             Err(f) => Err(f),
+        }
+    }
+
+    /// Puts shadowed variables back, latest first.
+    fn restore_vars(&mut self, saved: Shadowed) {
+        let vars = Arc::make_mut(&mut self.vars);
+        for (name, before) in saved.into_iter().rev() {
+            match before {
+                Some(v) => {
+                    vars.insert(name, v);
+                }
+                None => {
+                    vars.remove(&name);
+                }
+            }
         }
     }
 
@@ -809,7 +937,31 @@ impl Sh {
     ) -> BoxFut<'a, Result<Vec<Vec<u8>>, Flow>> {
         Box::pin(async move {
             let mut pieces = Vec::new();
-            self.expand_parts(word, io, false, &mut pieces).await?;
+            // `~` or `~/...` at the start of an unquoted word is $HOME.
+            let tilde = match word.first() {
+                Some(Part::Lit(lit))
+                    if lit.first() == Some(&b'~') && matches!(lit.get(1), None | Some(b'/')) =>
+                {
+                    let mut home = self.var("HOME").unwrap_or_else(|| b"/".to_vec());
+                    home.extend_from_slice(lit.get(1..).unwrap_or_default());
+                    Some(home)
+                }
+                _ => None,
+            };
+            match tilde {
+                Some(home) => {
+                    pieces.push(Piece {
+                        bytes: home,
+                        split: false,
+                        glob: false,
+                        quoted: true,
+                        break_before: false,
+                    });
+                    self.expand_parts(word.get(1..).unwrap_or_default(), io, false, &mut pieces)
+                        .await?;
+                }
+                None => self.expand_parts(word, io, false, &mut pieces).await?,
+            }
             Ok(self.split_and_glob(pieces))
         })
     }
@@ -836,23 +988,40 @@ impl Sh {
                         split: false,
                         glob: !quoted,
                         quoted,
+                        break_before: false,
                     }),
                     Part::Quoted(b) => out.push(Piece {
                         bytes: b.clone(),
                         split: false,
                         glob: false,
                         quoted: true,
+                        break_before: false,
                     }),
                     Part::Double(inner) => {
                         let start = out.len();
                         self.expand_parts(inner, io, true, out).await?;
-                        if out.len() == start {
+                        // "$@" with no arguments is no field at all.
+                        let all_args = matches!(&inner[..], [Part::Param(p)] if p.name == "@" && p.op.is_none() && !p.length);
+                        if out.len() == start && !all_args {
                             // "" is an (empty) field of its own.
                             out.push(Piece {
                                 bytes: Vec::new(),
                                 split: false,
                                 glob: false,
                                 quoted: true,
+                                break_before: false,
+                            });
+                        }
+                    }
+                    Part::Param(p) if quoted && p.name == "@" && p.op.is_none() && !p.length => {
+                        // "$@": each argument a field of its own.
+                        for (i, arg) in self.positional.iter().enumerate() {
+                            out.push(Piece {
+                                bytes: arg.clone(),
+                                split: false,
+                                glob: false,
+                                quoted: true,
+                                break_before: i > 0,
                             });
                         }
                     }
@@ -863,6 +1032,7 @@ impl Sh {
                             split: !quoted,
                             glob: false,
                             quoted,
+                            break_before: false,
                         });
                     }
                     Part::Command(list) => {
@@ -872,6 +1042,7 @@ impl Sh {
                             split: !quoted,
                             glob: false,
                             quoted,
+                            break_before: false,
                         });
                     }
                     Part::Arith(parts) => {
@@ -879,14 +1050,19 @@ impl Sh {
                         self.expand_parts(parts, io, true, &mut expr).await?;
                         let text: Vec<u8> = expr.into_iter().flat_map(|p| p.bytes).collect();
                         let value = match super::arith::eval(self, &text) {
-                            Ok(v) => v.to_string().into_bytes(),
+                            Ok((v, writes)) => {
+                                for (name, n) in writes {
+                                    self.set_var(&name, n.to_string().into_bytes());
+                                }
+                                v.to_string().into_bytes()
+                            }
                             Err(msg) => {
                                 let mut m = b"arithmetic syntax error".to_vec();
                                 if !msg.is_empty() {
                                     m = msg.into_bytes();
                                 }
                                 self.shell_error(io, &m).await;
-                                return Err(Flow::Exit(2));
+                                return Err(Flow::Error(2));
                             }
                         };
                         out.push(Piece {
@@ -894,6 +1070,7 @@ impl Sh {
                             split: !quoted,
                             glob: false,
                             quoted,
+                            break_before: false,
                         });
                     }
                 }
@@ -910,7 +1087,7 @@ impl Sh {
             "0" => Some(self.arg0.clone()),
             "@" | "*" => Some(self.positional.join(&b' ')),
             "-" => Some(b"smi".to_vec()),
-            n if n.len() == 1 && n.as_bytes().first().is_some_and(u8::is_ascii_digit) => {
+            n if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
                 let i = n.parse::<usize>().unwrap_or(0);
                 self.positional.get(i.wrapping_sub(1)).cloned()
             }
@@ -933,15 +1110,23 @@ impl Sh {
             b'+' if unset => Ok(Vec::new()),
             b'+' => self.expand_no_split(word, io).await,
             b'?' if unset => {
+                let word = self.expand_no_split(word, io).await?;
                 let mut msg = p.name.as_bytes().to_vec();
-                msg.extend_from_slice(b": parameter not set");
+                msg.extend_from_slice(b": ");
+                if word.is_empty() {
+                    msg.extend_from_slice(b"parameter not set");
+                } else {
+                    msg.extend_from_slice(&word);
+                }
                 self.shell_error(io, &msg).await;
-                Err(Flow::Exit(1))
+                Err(Flow::Error(1))
             }
-            b'#' | b'%' => {
+            b'#' | b'%' | b'H' | b'P' => {
                 let pat = self.expand_no_split(word, io).await?;
                 let v = value.unwrap_or_default();
-                Ok(strip_affix(&v, &pat, *op == b'#'))
+                let prefix = matches!(op, b'#' | b'H');
+                let longest = matches!(op, b'H' | b'P');
+                Ok(strip_affix(&v, &pat, prefix, longest))
             }
             _ => Ok(value.unwrap_or_default()),
         }
@@ -960,7 +1145,10 @@ impl Sh {
         (self.cwd, self.vars) = saved;
         self.nesting -= 1;
         match r {
-            Ok(s) | Err(Flow::Exit(s)) => self.status = s,
+            Ok(s) | Err(Flow::Exit(s) | Flow::Error(s)) => {
+                self.status = s;
+                self.subst_status = Some(s);
+            }
             Err(Flow::Abort) => return Err(Flow::Abort),
             Err(_) => {}
         }
@@ -972,24 +1160,28 @@ impl Sh {
     }
 
     fn split_and_glob(&self, pieces: Vec<Piece>) -> Vec<Vec<u8>> {
-        // Build fields: split unquoted expansions on blanks/newlines.
+        // Build fields: split unquoted expansions on $IFS (POSIX: runs of IFS
+        // white space separate, each other IFS character ends a field).
+        let ifs = self.var("IFS").unwrap_or_else(|| b" \t\n".to_vec());
         let mut fields: Vec<(Vec<u8>, bool, bool)> = Vec::new(); // (bytes, has_glob, any_quoted)
         let mut current: Option<(Vec<u8>, bool, bool)> = None;
         for piece in pieces {
+            if piece.break_before {
+                fields.push(current.take().unwrap_or_default());
+            }
             if piece.split {
-                for (i, chunk) in piece
-                    .bytes
-                    .split(|b| matches!(b, b' ' | b'\t' | b'\n'))
-                    .enumerate()
-                {
-                    if i > 0 {
+                for &b in &piece.bytes {
+                    if !ifs.contains(&b) {
+                        current
+                            .get_or_insert_with(|| (Vec::new(), false, false))
+                            .0
+                            .push(b);
+                    } else if matches!(b, b' ' | b'\t' | b'\n') {
                         if let Some(f) = current.take() {
                             fields.push(f);
                         }
-                    }
-                    if !chunk.is_empty() {
-                        let c = current.get_or_insert_with(|| (Vec::new(), false, false));
-                        c.0.extend_from_slice(chunk);
+                    } else {
+                        fields.push(current.take().unwrap_or_default());
                     }
                 }
             } else {
@@ -1031,23 +1223,29 @@ pub struct Piece {
     split: bool,
     glob: bool,
     quoted: bool,
+    /// Starts a new field (each word of `"$@"` after the first).
+    break_before: bool,
 }
 
-fn strip_affix(value: &[u8], pattern: &[u8], prefix: bool) -> Vec<u8> {
-    // Shortest match of a pattern with at most `*` wildcards.
+/// `${v#p}`, `${v##p}`, `${v%p}`, `${v%%p}`: removes the shortest (or longest)
+/// prefix (or suffix) of `value` that the glob `pattern` matches.
+fn strip_affix(value: &[u8], pattern: &[u8], prefix: bool, longest: bool) -> Vec<u8> {
     let n = value.len();
-    let candidates: Vec<usize> = (0..=n).collect();
-    if prefix {
-        for &i in &candidates {
-            if super::glob::matches(pattern, value.get(..i).unwrap_or_default()) {
-                return value.get(i..).unwrap_or_default().to_vec();
-            }
+    // Cut points, in the order the shortest (or longest) match is found.
+    let cuts: Vec<usize> = match (prefix, longest) {
+        (true, false) | (false, true) => (0..=n).collect(),
+        (true, true) | (false, false) => (0..=n).rev().collect(),
+    };
+    for i in cuts {
+        let (head, tail) = (
+            value.get(..i).unwrap_or_default(),
+            value.get(i..).unwrap_or_default(),
+        );
+        if prefix && super::glob::matches(pattern, head) {
+            return tail.to_vec();
         }
-    } else {
-        for &i in candidates.iter().rev() {
-            if super::glob::matches(pattern, value.get(i..).unwrap_or_default()) {
-                return value.get(..i).unwrap_or_default().to_vec();
-            }
+        if !prefix && super::glob::matches(pattern, tail) {
+            return head.to_vec();
         }
     }
     value.to_vec()

@@ -128,6 +128,17 @@ impl Shell {
             term_width: 80,
             read_offsets: HashMap::new(),
             fs_full_reported: false,
+            locals: Vec::new(),
+            umask: 0o022,
+            conditions: 0,
+            readonly: Default::default(),
+            xtrace: false,
+            errexit: false,
+            history: Vec::new(),
+            aliases: Default::default(),
+            line_aliases: Default::default(),
+            subst_status: None,
+            traps: Default::default(),
         };
         Self {
             sh: Some(Box::new(sh)),
@@ -154,13 +165,19 @@ impl Shell {
             if c == b'\\' {
                 match template.get(i) {
                     Some(b'w') => {
+                        // ash shows the physical directory here (`pwd` keeps the
+                        // logical one).
+                        let cwd = sh
+                            .vfs
+                            .resolve(b"/", &sh.cwd, true)
+                            .unwrap_or_else(|_| sh.cwd.clone());
                         if !home.is_empty()
-                            && (sh.cwd == home || sh.cwd.starts_with(&[&home[..], b"/"].concat()))
+                            && (cwd == home || cwd.starts_with(&[&home[..], b"/"].concat()))
                         {
                             out.push(b'~');
-                            out.extend_from_slice(sh.cwd.get(home.len()..).unwrap_or_default());
+                            out.extend_from_slice(cwd.get(home.len()..).unwrap_or_default());
                         } else {
-                            out.extend_from_slice(&sh.cwd);
+                            out.extend_from_slice(&cwd);
                         }
                         i += 1;
                     }
@@ -276,6 +293,15 @@ impl Shell {
 /// Runs one interactive line; `exit` leaves a nested shell or logs out.
 async fn run_line(sh: &mut Sh, src: &[u8]) -> Outcome {
     let io = Io::tty();
+    // What `history` lists: the lines typed, this one included.
+    let typed = src.strip_suffix(b"\n").unwrap_or(src);
+    if !typed.iter().all(u8::is_ascii_whitespace) {
+        if sh.history.len() >= exec::MAX_HISTORY {
+            sh.history.remove(0);
+        }
+        sh.history.push(typed.to_vec());
+    }
+    sh.line_aliases = sh.aliases.clone();
     let list = match parse::parse(src) {
         Ok(l) => l,
         Err(e) => {
@@ -301,7 +327,7 @@ async fn run_line(sh: &mut Sh, src: &[u8]) -> Outcome {
                 None => return Outcome::Logout,
             }
         }
-        Err(Flow::Return(s)) => sh.status = s,
+        Err(Flow::Return(s) | Flow::Error(s)) => sh.status = s,
         Err(Flow::Break(_)) | Err(Flow::Continue(_)) => {}
         Err(Flow::Abort) => {
             if !sh
@@ -371,7 +397,7 @@ pub async fn run_script(sh: &mut Sh, name: &[u8], src: &[u8], args: Vec<Vec<u8>>
         match parsed {
             Ok(list) => match sh.run_list(&list, io).await {
                 Ok(s) => status = s,
-                Err(Flow::Exit(s)) => break Ok(s),
+                Err(Flow::Exit(s) | Flow::Error(s)) => break Ok(s),
                 Err(Flow::Abort) => break Err(Flow::Abort),
                 Err(_) => {}
             },
@@ -422,7 +448,7 @@ pub async fn sh_applet(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
         (sh.cwd, sh.vars, sh.positional, sh.arg0, sh.script) = saved;
         sh.nesting -= 1;
         return match r {
-            Ok(s) | Err(Flow::Exit(s)) => Ok(s),
+            Ok(s) | Err(Flow::Exit(s) | Flow::Error(s)) => Ok(s),
             Err(Flow::Abort) => Err(Flow::Abort),
             Err(_) => Ok(sh.status),
         };

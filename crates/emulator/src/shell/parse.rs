@@ -786,7 +786,14 @@ impl Parser<'_> {
                 if length {
                     self.pos += 1;
                 }
-                let name = self.param_name().ok_or(SyntaxError::BadSubstitution)?;
+                let mut name = self.param_name().ok_or(SyntaxError::BadSubstitution)?;
+                // Inside braces a positional parameter may have several digits: ${10}.
+                if name.bytes().all(|b| b.is_ascii_digit()) {
+                    while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
+                        self.pos += 1;
+                        name.push(char::from(d));
+                    }
+                }
                 let op = match self.peek() {
                     Some(b'}') => None,
                     Some(c) if !length => {
@@ -797,8 +804,13 @@ impl Parser<'_> {
                         let op = self
                             .peek()
                             .filter(|o| matches!(o, b'-' | b'=' | b'?' | b'+' | b'#' | b'%'));
-                        let op = op.ok_or(SyntaxError::BadSubstitution)?;
+                        let mut op = op.ok_or(SyntaxError::BadSubstitution)?;
                         self.pos += 1;
+                        // `##` and `%%`: the longest match (kept as `H` and `P`).
+                        if matches!(op, b'#' | b'%') && self.peek() == Some(op) {
+                            self.pos += 1;
+                            op = if op == b'#' { b'H' } else { b'P' };
+                        }
                         let mut word = Vec::new();
                         while let Some(b) = self.peek() {
                             match b {

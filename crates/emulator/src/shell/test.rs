@@ -10,9 +10,7 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> i32 {
     if name == "[" || name == "[[" {
         let close: &[u8] = if name == "[" { b"]" } else { b"]]" };
         if args.last() != Some(&close) {
-            let mut m = name.as_bytes().to_vec();
-            m.extend_from_slice(b": missing ]\n");
-            sh.write(&io.stderr, &m).await;
+            sh.write(&io.stderr, b"sh: missing ]\n").await;
             return 2;
         }
         args.pop();
@@ -21,7 +19,8 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> i32 {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(msg) => {
-            let mut m = b"test: ".to_vec();
+            // ash's builtin names itself `sh`.
+            let mut m = b"sh: ".to_vec();
             m.extend_from_slice(&msg);
             m.push(b'\n');
             sh.write(&io.stderr, &m).await;
@@ -52,7 +51,7 @@ fn int(a: &[u8]) -> Result<i64, Vec<u8>> {
     std::str::from_utf8(a)
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| [b"invalid number '", a, b"'"].concat())
+        .ok_or_else(|| [a, b": bad number"].concat())
 }
 
 fn primary(sh: &Sh, args: &[&[u8]]) -> Result<bool, Vec<u8>> {
@@ -60,6 +59,7 @@ fn primary(sh: &Sh, args: &[&[u8]]) -> Result<bool, Vec<u8>> {
         [] => Ok(false),
         [b"!", rest @ ..] => Ok(!primary(sh, rest)?),
         [a] => Ok(!a.is_empty()),
+        [_, op] if BINARY.contains(op) => Err([*op, b": argument expected"].concat()),
         [op, operand] => {
             let file = |follow: bool| {
                 sh.vfs
@@ -92,6 +92,14 @@ fn primary(sh: &Sh, args: &[&[u8]]) -> Result<bool, Vec<u8>> {
             b"-ge" => int(a)? >= int(b)?,
             _ => return Err([*op, b": unknown operand"].concat()),
         }),
+        [_, op, _, extra, ..] if BINARY.contains(op) => {
+            Err([*extra, b": unknown operand"].concat())
+        }
         [first, ..] => Err([*first, b": unknown operand"].concat()),
     }
 }
+
+/// The binary operators.
+const BINARY: [&[u8]; 9] = [
+    b"=", b"==", b"!=", b"-eq", b"-ne", b"-lt", b"-le", b"-gt", b"-ge",
+];

@@ -115,7 +115,24 @@ fn value(opts: &[(u8, Vec<u8>)], f: u8) -> Option<Vec<u8>> {
 pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i32> {
     Some(match name {
         "cut" => {
+            // An option that needs a list, last with none: getopt's complaint.
+            if let Some(last) = argv.last().filter(|_| argv.len() > 1) {
+                if let [b'-', .., f @ (b'c' | b'f' | b'd' | b'b')] = last.as_slice() {
+                    let m = format!("cut: option requires an argument -- '{}'\n", char::from(*f));
+                    sh.write(&io.stderr, m.as_bytes()).await;
+                    return Some(super::applets::usage(sh, "cut", io).await);
+                }
+            }
             let (opts, files) = args(argv, b"cfdb");
+            if !has(&opts, b'c') && !has(&opts, b'f') && !has(&opts, b'b') {
+                err_line(
+                    sh,
+                    io,
+                    b"cut: expected a list of bytes, characters, or fields",
+                )
+                .await;
+                return Some(1);
+            }
             let (data, status) = inputs(sh, name, &files, io).await;
             let mut out = Vec::new();
             if let Some(spec) = value(&opts, b'f') {
@@ -163,45 +180,90 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
                 None => return Some(super::applets::usage(sh, "grep", io).await),
             };
             let invert = has(&opts, b'v');
-            let icase = has(&opts, b'i');
             let count = has(&opts, b'c');
             let quiet = has(&opts, b'q');
-            let (data, status) = inputs(sh, "grep", &ops, io).await;
-            let needle = if icase {
-                pattern.to_ascii_lowercase()
-            } else {
-                pattern.clone()
+            let numbers = has(&opts, b'n');
+            let names_only = has(&opts, b'l');
+            let extended = has(&opts, b'E') || name == "egrep";
+            let fixed = has(&opts, b'F') || name == "fgrep";
+            let Some(re) = grep_regex(
+                &pattern,
+                extended,
+                fixed,
+                has(&opts, b'i'),
+                has(&opts, b'w'),
+                has(&opts, b'x'),
+            ) else {
+                err_line(sh, io, b"grep: bad regex").await;
+                return Some(2);
             };
-            let plain = needle.iter().all(|b| !b".*[]^$\\+?(){}|".contains(b));
+            let cwd = sh.cwd.clone();
+            // (file name, its bytes or None when it cannot be read).
+            type Source = (Option<Vec<u8>>, Option<Vec<u8>>);
+            let sources: Vec<Source> = if ops.is_empty() {
+                vec![(None, Some(io.stdin.as_deref().cloned().unwrap_or_default()))]
+            } else {
+                ops.iter()
+                    .map(|f| (Some(f.clone()), sh.read_file(&cwd, f).ok()))
+                    .collect()
+            };
+            let many = sources.len() > 1;
             let mut out = Vec::new();
-            let mut n = 0;
-            for line in lines(&data) {
-                let hay = if icase {
-                    line.to_ascii_lowercase()
-                } else {
-                    line.to_vec()
-                };
-                let hit = if plain {
-                    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle.as_slice())
-                } else {
-                    simple_regex(&needle, &hay)
-                };
-                if hit != invert {
-                    n += 1;
-                    if !count && !quiet {
-                        out.extend_from_slice(line);
-                        out.push(b'\n');
+            let (mut total, mut status) = (0usize, 0);
+            for (file, data) in sources {
+                let data = match data {
+                    Some(d) => d,
+                    None => {
+                        let f = file.unwrap_or_default();
+                        let mut m = b"grep: ".to_vec();
+                        m.extend_from_slice(&f);
+                        m.extend_from_slice(b": No such file or directory");
+                        if !quiet {
+                            err_line(sh, io, &m).await;
+                        }
+                        status = 2;
+                        continue;
                     }
+                };
+                let label = file.clone().unwrap_or_else(|| b"(standard input)".to_vec());
+                let mut n = 0usize;
+                for (i, line) in lines(&data).into_iter().enumerate() {
+                    if re.is_match(line) == invert {
+                        continue;
+                    }
+                    n += 1;
+                    if count || quiet || names_only {
+                        continue;
+                    }
+                    if many {
+                        out.extend_from_slice(&label);
+                        out.push(b':');
+                    }
+                    if numbers {
+                        out.extend_from_slice(format!("{}:", i + 1).as_bytes());
+                    }
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
                 }
+                if count {
+                    if many {
+                        out.extend_from_slice(&label);
+                        out.push(b':');
+                    }
+                    out.extend_from_slice(format!("{n}\n").as_bytes());
+                } else if names_only && n > 0 {
+                    out.extend_from_slice(&label);
+                    out.push(b'\n');
+                }
+                total += n;
             }
-            if count {
-                out.extend_from_slice(format!("{n}\n").as_bytes());
+            if !quiet {
+                sh.write(&io.stdout, &out).await;
             }
-            sh.write(&io.stdout, &out).await;
-            if status != 0 {
-                status
-            } else if n > 0 {
+            if total > 0 && (status == 0 || quiet) {
                 0
+            } else if status != 0 {
+                status
             } else {
                 1
             }
@@ -215,14 +277,27 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
                 return Some(super::applets::usage(sh, "tr", io).await);
             }
             let data = io.stdin.as_deref().cloned().unwrap_or_default();
-            let out: Vec<u8> = data
-                .iter()
-                .filter_map(|&b| match set1.iter().position(|&c| c == b) {
-                    Some(_) if delete => None,
-                    Some(i) => Some(set2.get(i).or(set2.last()).copied().unwrap_or(b)),
-                    None => Some(b),
-                })
-                .collect();
+            let squeeze = has(&opts, b's');
+            // With -s alone set1 is only squeezed; with two sets it is translated,
+            // then runs of set2's characters squeezed.
+            let translate = !squeeze || !set2.is_empty();
+            let squeeze_set = if squeeze && !set2.is_empty() {
+                &set2
+            } else {
+                &set1
+            };
+            let mut out: Vec<u8> = Vec::with_capacity(data.len());
+            for &b in &data {
+                let c = match set1.iter().position(|&c| c == b) {
+                    Some(_) if delete => continue,
+                    Some(i) if translate => set2.get(i).or(set2.last()).copied().unwrap_or(b),
+                    _ => b,
+                };
+                if squeeze && out.last() == Some(&c) && squeeze_set.contains(&c) {
+                    continue;
+                }
+                out.push(c);
+            }
             sh.write(&io.stdout, &out).await;
             0
         }
@@ -298,48 +373,36 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
                 while l.get(i + n) == Some(line) {
                     n += 1;
                 }
-                if has(&opts, b'c') {
-                    out.extend_from_slice(format!("{n:7} ").as_bytes());
+                let shown = if has(&opts, b'd') {
+                    n > 1
+                } else if has(&opts, b'u') {
+                    n == 1
+                } else {
+                    true
+                };
+                if shown {
+                    if has(&opts, b'c') {
+                        out.extend_from_slice(format!("{n:7} ").as_bytes());
+                    }
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
                 }
-                out.extend_from_slice(line);
-                out.push(b'\n');
                 i += n;
             }
             sh.write(&io.stdout, &out).await;
             status
         }
-        "od" | "hexdump" => {
+        "od" => {
             let (opts, files) = args(argv, b"tAN");
             let (data, status) = inputs(sh, name, &files, io).await;
-            let no_offset = value(&opts, b'A').is_some_and(|v| v == b"n");
-            let hex = value(&opts, b't').is_some_and(|v| v.starts_with(b"x1")) || name == "hexdump";
-            let mut out = Vec::new();
-            for (row, chunk) in data.chunks(16).enumerate() {
-                if !no_offset {
-                    out.extend_from_slice(format!("{:07o}", row * 16).as_bytes());
-                }
-                for &b in chunk {
-                    if hex {
-                        out.extend_from_slice(format!(" {b:02x}").as_bytes());
-                    } else if has(&opts, b'c') {
-                        let s = match b {
-                            0 => "  \\0".to_string(),
-                            b'\n' => "  \\n".to_string(),
-                            b'\t' => "  \\t".to_string(),
-                            b'\r' => "  \\r".to_string(),
-                            0x20..=0x7e => format!("   {}", b as char),
-                            _ => format!(" {b:03o}"),
-                        };
-                        out.extend_from_slice(s.as_bytes());
-                    } else {
-                        out.extend_from_slice(format!(" {b:03o}").as_bytes());
-                    }
-                }
-                out.push(b'\n');
-            }
-            if !no_offset {
-                out.extend_from_slice(format!("{:07o}\n", data.len()).as_bytes());
-            }
+            let out = od(&data, &opts);
+            sh.write(&io.stdout, &out).await;
+            status
+        }
+        "hexdump" => {
+            let (opts, files) = args(argv, b"n");
+            let (data, status) = inputs(sh, name, &files, io).await;
+            let out = hexdump(&data, has(&opts, b'C'));
             sh.write(&io.stdout, &out).await;
             status
         }
@@ -348,8 +411,10 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
             let mut out = Vec::new();
             for a in argv.iter().skip(1) {
                 let n = String::from_utf8_lossy(a).into_owned();
-                if sh.device.profile.has_applet(&n) && !n.contains('/') {
-                    out.extend_from_slice(format!("/bin/{n}\n").as_bytes());
+                let path = crate::vfs::applet_path(&n);
+                let on_path = path.contains('/');
+                if sh.device.profile.has_applet(&n) && !n.contains('/') && on_path {
+                    out.extend_from_slice(format!("/{path}\n").as_bytes());
                 } else {
                     status = 1;
                 }
@@ -374,7 +439,17 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
             let Some(p) = argv.get(1) else {
                 return Some(super::applets::usage(sh, name, io).await);
             };
-            let mut b = crate::vfs::base_name(p).to_vec();
+            let trimmed: &[u8] = {
+                let t = p.as_slice();
+                let end = t.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+                t.get(..end).unwrap_or_default()
+            };
+            // Only slashes: the name is `/`.
+            let mut b = if trimmed.is_empty() && !p.is_empty() {
+                b"/".to_vec()
+            } else {
+                crate::vfs::base_name(trimmed).to_vec()
+            };
             if let Some(suffix) = argv.get(2) {
                 if b.len() > suffix.len() && b.ends_with(suffix) {
                     b.truncate(b.len() - suffix.len());
@@ -390,6 +465,7 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
             };
             let trimmed = p.strip_suffix(b"/").unwrap_or(p);
             let mut d = match trimmed.iter().rposition(|&b| b == b'/') {
+                _ if trimmed.is_empty() && !p.is_empty() => b"/".to_vec(),
                 Some(0) => b"/".to_vec(),
                 Some(i) => trimmed.get(..i).unwrap_or_default().to_vec(),
                 None => b".".to_vec(),
@@ -399,9 +475,11 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
             0
         }
         "seq" => {
-            let nums: Vec<i64> = argv
+            let (opts, operands) = args(argv, b"s");
+            let separator = value(&opts, b's').unwrap_or_else(|| b"\n".to_vec());
+            let equal_width = has(&opts, b'w');
+            let nums: Vec<i64> = operands
                 .iter()
-                .skip(1)
                 .filter_map(|a| std::str::from_utf8(a).ok()?.parse().ok())
                 .collect();
             let (first, step, last) = match nums.as_slice() {
@@ -410,13 +488,24 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
                 [f, s, l] => (*f, *s, *l),
                 _ => return Some(super::applets::usage(sh, name, io).await),
             };
+            let width = if equal_width {
+                first.to_string().len().max(last.to_string().len())
+            } else {
+                0
+            };
             let mut out = Vec::new();
             let mut v = first;
             let mut n = 0;
             while step != 0 && ((step > 0 && v <= last) || (step < 0 && v >= last)) && n < 100_000 {
-                out.extend_from_slice(format!("{v}\n").as_bytes());
+                if n > 0 {
+                    out.extend_from_slice(&separator);
+                }
+                out.extend_from_slice(format!("{v:0width$}").as_bytes());
                 v += step;
                 n += 1;
+            }
+            if n > 0 {
+                out.push(b'\n');
             }
             sh.write(&io.stdout, &out).await;
             0
@@ -526,52 +615,235 @@ fn expand_set(spec: &[u8]) -> Vec<u8> {
 }
 
 /// The regular expressions bots use with grep: `^`, `$`, `.`, `.*`, literal text.
-fn simple_regex(pat: &[u8], hay: &[u8]) -> bool {
-    let anchored = pat.first() == Some(&b'^');
-    let pat = if anchored {
-        pat.get(1..).unwrap_or_default()
+/// Writes a whole error line to stderr.
+async fn err_line(sh: &mut Sh, io: &Io, msg: &[u8]) {
+    let mut m = msg.to_vec();
+    m.push(b'\n');
+    sh.write(&io.stderr, &m).await;
+}
+
+/// Largest compiled pattern grep accepts (a hostile pattern cannot grow the
+/// matcher past it; the regex crate matches in linear time).
+const GREP_REGEX_LIMIT: usize = 1 << 20;
+
+/// A POSIX basic (or, with `extended`, extended) regular expression as the regex
+/// crate's syntax: in a BRE `\(` `\)` `\{` `\}` `\|` are the operators and `( ) { } + ? |`
+/// are literal characters.
+fn grep_regex(
+    pattern: &[u8],
+    extended: bool,
+    fixed: bool,
+    icase: bool,
+    word: bool,
+    line: bool,
+) -> Option<regex::bytes::Regex> {
+    let mut re = String::new();
+    if fixed {
+        re = regex::escape(&String::from_utf8_lossy(pattern));
     } else {
-        pat
-    };
-    let end_anchor = pat.last() == Some(&b'$');
-    let pat = if end_anchor {
-        pat.get(..pat.len() - 1).unwrap_or_default()
-    } else {
-        pat
-    };
-    // Translate to a glob: `.*` -> `*`, `.` -> `?`.
-    let mut glob = Vec::new();
-    let mut i = 0;
-    while let Some(&c) = pat.get(i) {
-        match c {
-            b'.' if pat.get(i + 1) == Some(&b'*') => {
-                glob.push(b'*');
-                i += 2;
+        let mut chars = pattern.iter().copied().peekable();
+        let mut in_class = false;
+        while let Some(c) = chars.next() {
+            if in_class {
+                if c == b']' {
+                    in_class = false;
+                }
+                if c == b'\\' || c == b'[' && chars.peek() != Some(&b':') {
+                    re.push('\\');
+                }
+                re.push(char::from(c));
                 continue;
             }
-            b'.' => glob.push(b'?'),
-            b'*' | b'?' | b'[' => {
-                glob.push(b'[');
-                glob.push(c);
-                glob.push(b']');
+            match c {
+                b'[' => {
+                    in_class = true;
+                    re.push('[');
+                    if chars.peek() == Some(&b'^') {
+                        chars.next();
+                        re.push('^');
+                    }
+                    if chars.peek() == Some(&b']') {
+                        chars.next();
+                        re.push_str("\\]");
+                    }
+                }
+                b'\\' => match chars.next() {
+                    Some(d @ (b'(' | b')' | b'{' | b'}' | b'|' | b'+' | b'?')) if !extended => {
+                        re.push(char::from(d));
+                    }
+                    Some(b'<' | b'>') => re.push_str("\\b"),
+                    Some(d) if d.is_ascii_alphanumeric() => {
+                        re.push('\\');
+                        re.push(char::from(d));
+                    }
+                    Some(d) => re.push_str(&regex::escape(&char::from(d).to_string())),
+                    None => re.push_str("\\\\"),
+                },
+                b'(' | b')' | b'{' | b'}' | b'|' | b'+' | b'?' if !extended => {
+                    re.push('\\');
+                    re.push(char::from(c));
+                }
+                b'*' if re.is_empty() || re.ends_with('^') || re.ends_with('(') => {
+                    re.push_str("\\*")
+                }
+                _ if c.is_ascii() => re.push(char::from(c)),
+                _ => re.push_str(&format!("\\x{c:02x}")),
             }
-            b'\\' => {
-                if let Some(&n) = pat.get(i + 1) {
-                    glob.push(b'[');
-                    glob.push(n);
-                    glob.push(b']');
-                    i += 1;
+        }
+    }
+    if word {
+        re = format!("\\b(?:{re})\\b");
+    }
+    if line {
+        re = format!("^(?:{re})$");
+    }
+    regex::bytes::RegexBuilder::new(&re)
+        .case_insensitive(icase)
+        .unicode(false)
+        .size_limit(GREP_REGEX_LIMIT)
+        .dfa_size_limit(GREP_REGEX_LIMIT)
+        .build()
+        .ok()
+}
+
+/// One `od` output type: bytes per value, and how a value is written.
+#[derive(Clone, Copy)]
+enum OdType {
+    /// `-c`: characters, C escapes, octal otherwise.
+    Char,
+    /// Octal, hexadecimal or unsigned decimal of 1 or 2 bytes (little-endian).
+    Num { size: usize, radix: u32 },
+}
+
+/// BusyBox `od` (its common forms): `-b -c -d -o -x`, `-t [xoudc][12]`, `-A n|o|d|x`;
+/// 16 bytes a row, offsets in octal unless told, the end offset last.
+fn od(data: &[u8], opts: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut ty = OdType::Num { size: 2, radix: 8 };
+    for (f, v) in opts {
+        ty = match f {
+            b'b' => OdType::Num { size: 1, radix: 8 },
+            b'c' => OdType::Char,
+            b'd' => OdType::Num { size: 2, radix: 10 },
+            b'o' => OdType::Num { size: 2, radix: 8 },
+            b'x' => OdType::Num { size: 2, radix: 16 },
+            b't' => {
+                let size = match v.get(1) {
+                    Some(b'2') => 2,
+                    _ => 1,
+                };
+                match v.first() {
+                    Some(b'c') => OdType::Char,
+                    Some(b'x') => OdType::Num { size, radix: 16 },
+                    Some(b'u' | b'd') => OdType::Num { size, radix: 10 },
+                    _ => OdType::Num { size, radix: 8 },
                 }
             }
-            _ => glob.push(c),
+            _ => ty,
+        };
+    }
+    let radix = match value(opts, b'A').as_deref() {
+        Some(b"n") => None,
+        Some(b"d") => Some(10),
+        Some(b"x") => Some(16),
+        _ => Some(8),
+    };
+    let offset = |n: usize| match radix {
+        Some(16) => format!("{n:07x}"),
+        Some(10) => format!("{n:07}"),
+        _ => format!("{n:07o}"),
+    };
+    let mut out = Vec::new();
+    for (row, chunk) in data.chunks(16).enumerate() {
+        if radix.is_some() {
+            out.extend_from_slice(offset(row * 16).as_bytes());
         }
-        i += 1;
+        match ty {
+            OdType::Char => {
+                for &b in chunk {
+                    let s = match b {
+                        0 => "  \\0".to_string(),
+                        0x07 => "  \\a".to_string(),
+                        0x08 => "  \\b".to_string(),
+                        0x0c => "  \\f".to_string(),
+                        b'\n' => "  \\n".to_string(),
+                        b'\r' => "  \\r".to_string(),
+                        b'\t' => "  \\t".to_string(),
+                        0x0b => "  \\v".to_string(),
+                        0x20..=0x7e => format!("   {}", b as char),
+                        _ => format!(" {b:03o}"),
+                    };
+                    out.extend_from_slice(s.as_bytes());
+                }
+            }
+            OdType::Num { size, radix } => {
+                for word in chunk.chunks(size) {
+                    let v = word
+                        .iter()
+                        .rev()
+                        .fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+                    let s = match (size, radix) {
+                        (1, 8) => format!(" {v:03o}"),
+                        (1, 16) => format!(" {v:02x}"),
+                        (1, _) => format!(" {v:3}"),
+                        (_, 8) => format!(" {v:06o}"),
+                        (_, 16) => format!(" {v:04x}"),
+                        _ => format!(" {v:5}"),
+                    };
+                    out.extend_from_slice(s.as_bytes());
+                }
+            }
+        }
+        out.push(b'\n');
     }
-    if !anchored {
-        glob.insert(0, b'*');
+    if radix.is_some() {
+        out.extend_from_slice(offset(data.len()).as_bytes());
+        out.push(b'\n');
     }
-    if !end_anchor {
-        glob.push(b'*');
+    out
+}
+
+/// BusyBox `hexdump`: 2-byte hex words by default, `-C` the canonical hex+ASCII
+/// form; rows of 16 bytes, a short last row padded, the end offset last.
+fn hexdump(data: &[u8], canonical: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (row, chunk) in data.chunks(16).enumerate() {
+        if canonical {
+            out.extend_from_slice(format!("{:08x} ", row * 16).as_bytes());
+            for i in 0..16 {
+                if i == 8 {
+                    out.push(b' ');
+                }
+                match chunk.get(i) {
+                    Some(b) => out.extend_from_slice(format!(" {b:02x}").as_bytes()),
+                    None => out.extend_from_slice(b"   "),
+                }
+            }
+            out.extend_from_slice(b"  |");
+            out.extend(
+                chunk
+                    .iter()
+                    .map(|&b| if (0x20..=0x7e).contains(&b) { b } else { b'.' }),
+            );
+            out.extend_from_slice(b"|\n");
+        } else {
+            out.extend_from_slice(format!("{:07x}", row * 16).as_bytes());
+            for i in 0..8 {
+                match (chunk.get(2 * i), chunk.get(2 * i + 1)) {
+                    (Some(&lo), hi) => {
+                        let v = u16::from(lo) | (u16::from(hi.copied().unwrap_or(0)) << 8);
+                        out.extend_from_slice(format!(" {v:04x}").as_bytes());
+                    }
+                    (None, _) => out.extend_from_slice(b"     "),
+                }
+            }
+            out.push(b'\n');
+        }
     }
-    super::glob::matches(&glob, hay)
+    let end = if canonical {
+        format!("{:08x}\n", data.len())
+    } else {
+        format!("{:07x}\n", data.len())
+    };
+    out.extend_from_slice(end.as_bytes());
+    out
 }
