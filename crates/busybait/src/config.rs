@@ -152,6 +152,10 @@ pub struct LimitsConfig {
     /// Time from the opening bytes to the login prompt.
     #[serde(deserialize_with = "duration")]
     pub login_start_delay: Duration,
+    /// How long `tftp` keeps trying a host that does not answer before `tftp:
+    /// timeout` (BusyBox 1.35: 12.9 s).
+    #[serde(deserialize_with = "duration")]
+    pub tftp_timeout: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -177,6 +181,7 @@ impl Default for LimitsConfig {
             failed_login_delay: l.failed_login_delay,
             max_login_attempts: l.max_login_attempts,
             login_start_delay: l.login_start_delay,
+            tftp_timeout: busybait_emulator::shell::ShellConfig::default().tftp_give_up,
         }
     }
 }

@@ -333,6 +333,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             // The fetcher gives up first and answers "refused"; this only guards
             // against an answer that never comes.
             fetch_timeout: config.fetch.timeout + Duration::from_secs(5),
+            tftp_give_up: config.limits.tftp_timeout,
             ..busybait_emulator::shell::ShellConfig::default()
         },
         vfs_limits: busybait_emulator::vfs::VfsLimits {

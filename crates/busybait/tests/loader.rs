@@ -16,8 +16,11 @@ use std::collections::BTreeSet;
 use util::mirai::{loader, Method};
 use util::{source, synthetic_elf, Sensor};
 
+/// tftp gives up at once here (a real device waits 12.9 s; the corpus checks that).
 fn config(profile: &str, tools: &str) -> String {
-    format!("profile = \"{profile}\"\ndownload_tools = {tools}\n")
+    format!(
+        "profile = \"{profile}\"\ndownload_tools = {tools}\n[limits]\ntftp_timeout = \"100ms\"\n"
+    )
 }
 
 #[test]
@@ -26,7 +29,9 @@ fn loader_completes_on_every_profile_and_upload_path() {
         ("xiongmai-dvr", "arm7", "/var"),
         ("ipcam-mipsel", "mpsl", "/tmp"),
         ("router-mips", "mips", "/tmp"),
-        ("oracle", "x86", "/var"),
+        // The oracle's root is a writable tmpfs, first in its /proc/mounts, as in
+        // the sandbox it mirrors: the loader settles there ("").
+        ("oracle", "x86", ""),
     ];
     let binary = synthetic_elf((1, 1, 40), 1240);
     for (i, (profile, arch, dir)) in cases.iter().enumerate() {

@@ -62,6 +62,7 @@ pub fn test_config(profile: &str, limits_extra: &str, auth_extra: &str) -> Strin
         "profile = \"{profile}\"\n\
          [limits]\n\
          failed_login_delay = \"200ms\"\n\
+         tftp_timeout = \"100ms\"\n\
          {limits_extra}\n\
          [auth]\n\
          {auth_extra}\n\

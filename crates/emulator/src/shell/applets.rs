@@ -1640,10 +1640,6 @@ async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     }
 }
 
-/// How long BusyBox 1.35's tftp tries an address nobody answers on (measured on
-/// the oracle: 12.93 s from start to `tftp: timeout`).
-const TFTP_GIVE_UP: Duration = Duration::from_millis(12_930);
-
 async fn tftp(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     // BusyBox accepts the old `-c get FILE` / `-c put FILE` syntax (Gafgyt uses it).
     let mut argv = argv.to_vec();
@@ -1741,7 +1737,8 @@ async fn tftp(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         _ => {
             // BusyBox's tftp never hears an ICMP error (its socket is not
             // connected): it retransmits until it gives up, 12.9 s after it began.
-            sh.block(Wait::Until(started + TFTP_GIVE_UP)).await;
+            let give_up = sh.config.tftp_give_up;
+            sh.block(Wait::Until(started + give_up)).await;
             sh.write(&io.stderr, b"tftp: timeout\n").await;
             1
         }

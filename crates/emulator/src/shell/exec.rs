@@ -173,6 +173,9 @@ pub struct ShellConfig {
     pub fetch_timeout: Duration,
     /// When the emulated device booted (uptime counts from here).
     pub boot_time: std::time::SystemTime,
+    /// How long `tftp` tries a host that does not answer (measured on the oracle:
+    /// 12.93 s from start to `tftp: timeout`).
+    pub tftp_give_up: Duration,
 }
 
 impl Default for ShellConfig {
@@ -184,6 +187,7 @@ impl Default for ShellConfig {
             fetch: false,
             fetch_timeout: Duration::from_secs(60),
             boot_time: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            tftp_give_up: Duration::from_millis(12_930),
         }
     }
 }
