@@ -631,6 +631,18 @@ impl Sh {
                 }
                 Ok(status)
             }
+            Compound::Case(subject, arms) => {
+                let subject = self.expand_no_split(subject, io).await?;
+                for (patterns, body) in arms {
+                    for pattern in patterns {
+                        let pattern = self.expand_no_split(pattern, io).await?;
+                        if super::glob::matches(&pattern, &subject) {
+                            return self.run_list(body, io).await;
+                        }
+                    }
+                }
+                Ok(0)
+            }
             Compound::For(name, words, body) => {
                 let values = match words {
                     Some(words) => {

@@ -99,6 +99,8 @@ pub enum Compound {
     For(String, Option<Vec<Word>>, Arc<List>),
     /// `while`/`until` (true for until), condition, body.
     While(bool, Arc<List>, Arc<List>),
+    /// `case word in pattern|pattern) list ;; ... esac`
+    Case(Word, Vec<(Vec<Word>, Arc<List>)>),
 }
 
 /// `[!] cmd | cmd | …`
@@ -154,6 +156,7 @@ pub fn parse(src: &[u8]) -> Result<List, SyntaxError> {
         src,
         pos: 0,
         depth: 0,
+        case_arms: 0,
     };
     let list = p.list(&[])?;
     p.skip_blank_and_newlines();
@@ -167,6 +170,8 @@ struct Parser<'a> {
     src: &'a [u8],
     pos: usize,
     depth: usize,
+    /// Inside a `case` arm, where `;;` ends the list.
+    case_arms: usize,
 }
 
 fn is_name_start(b: u8) -> bool {
@@ -318,6 +323,9 @@ impl Parser<'_> {
                     break;
                 }
             }
+            if self.case_arms > 0 && self.rest().starts_with(b";;") {
+                break;
+            }
             if self.rest().starts_with(b";;")
                 || self.peek() == Some(b';')
                 || self.peek() == Some(b'&')
@@ -342,6 +350,7 @@ impl Parser<'_> {
             match self.peek() {
                 Some(b'\n') | None | Some(b')') => {}
                 _ if separated || self.reserved().is_some() => {}
+                _ if self.case_arms > 0 && self.rest().starts_with(b";;") => {}
                 _ => return Err(self.unexpected()),
             }
         }
@@ -474,12 +483,50 @@ impl Parser<'_> {
                 self.expect_reserved("done")?;
                 Some(Compound::For(name, words, Arc::new(body)))
             }
+            (_, Some("case")) => {
+                self.pos += 4;
+                self.skip_blank();
+                let subject = self.word()?.ok_or_else(|| self.unexpected())?;
+                self.expect_reserved("in")?;
+                let mut arms = Vec::new();
+                loop {
+                    self.skip_blank_and_newlines();
+                    if self.eat_reserved("esac") {
+                        break;
+                    }
+                    if self.peek() == Some(b'(') {
+                        self.pos += 1;
+                    }
+                    let mut patterns = Vec::new();
+                    loop {
+                        self.skip_blank();
+                        patterns.push(self.word()?.ok_or_else(|| self.unexpected())?);
+                        self.skip_blank();
+                        match self.peek() {
+                            Some(b'|') => self.pos += 1,
+                            Some(b')') => {
+                                self.pos += 1;
+                                break;
+                            }
+                            _ => return Err(self.unexpected()),
+                        }
+                    }
+                    self.case_arms += 1;
+                    let body = self.list(&["esac"]);
+                    self.case_arms -= 1;
+                    arms.push((patterns, Arc::new(body?)));
+                    self.skip_blank_and_newlines();
+                    if self.rest().starts_with(b";;") {
+                        self.pos += 2;
+                    } else if self.reserved() != Some("esac") {
+                        return Err(self.unexpected());
+                    }
+                }
+                Some(Compound::Case(subject, arms))
+            }
             (
                 _,
-                Some(
-                    w @ ("then" | "elif" | "else" | "fi" | "do" | "done" | "}" | "in" | "case"
-                    | "esac"),
-                ),
+                Some(w @ ("then" | "elif" | "else" | "fi" | "do" | "done" | "}" | "in" | "esac")),
             ) => {
                 return Err(SyntaxError::Unexpected(format!("\"{w}\"")));
             }
@@ -765,6 +812,7 @@ impl Parser<'_> {
                     src: &raw,
                     pos: 0,
                     depth: self.depth,
+                    case_arms: 0,
                 };
                 Ok(Part::Arith(p.arith_parts()?))
             }
@@ -902,7 +950,12 @@ fn push_quoted(parts: &mut Vec<Part>, b: u8) {
 }
 
 fn parse_nested(src: &[u8], depth: usize) -> Result<List, SyntaxError> {
-    let mut p = Parser { src, pos: 0, depth };
+    let mut p = Parser {
+        src,
+        pos: 0,
+        depth,
+        case_arms: 0,
+    };
     let list = p.list(&[])?;
     p.skip_blank_and_newlines();
     if p.peek().is_some() {
