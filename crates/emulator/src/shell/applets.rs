@@ -94,6 +94,7 @@ async fn run_inner(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Run {
     }
     Ok(match name {
         "busybox" => return busybox(sh, argv, io).await,
+        "xargs" => return xargs(sh, argv, io).await,
         "echo" => echo(sh, argv, io).await,
         "printf" => printf(sh, argv, io, "printf").await,
         "kill" => kill(sh, argv, io, "kill").await,
@@ -180,6 +181,74 @@ async fn run_inner(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Run {
             .await
             .unwrap_or_default(),
     })
+}
+
+/// Words xargs takes from its input at most (the rest is ignored).
+const MAX_XARGS_WORDS: usize = 4096;
+
+/// `xargs [-n N] [COMMAND [ARG]...]`: runs COMMAND (`echo` by default) with the
+/// words of its input, N at a time; 123 if a run failed, as BusyBox.
+async fn xargs(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
+    let mut i = 1;
+    let mut per_run = usize::MAX;
+    while let Some(a) = argv.get(i) {
+        match a.as_slice() {
+            b"-n" => {
+                per_run = argv
+                    .get(i + 1)
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or(usize::MAX);
+                i += 2;
+            }
+            x if x.starts_with(b"-n") => {
+                per_run = std::str::from_utf8(x.get(2..).unwrap_or_default())
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or(usize::MAX);
+                i += 1;
+            }
+            x if x.starts_with(b"-") && x.len() > 1 => i += 1,
+            _ => break,
+        }
+    }
+    let mut command: Vec<Vec<u8>> = argv.get(i..).unwrap_or_default().to_vec();
+    if command.is_empty() {
+        command.push(b"echo".to_vec());
+    }
+    let input = io.stdin.as_deref().cloned().unwrap_or_default();
+    let words: Vec<Vec<u8>> = input
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .take(MAX_XARGS_WORDS)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let run_io = Io {
+        stdin: None,
+        stdout: io.stdout.clone(),
+        stderr: io.stderr.clone(),
+    };
+    let mut status = 0;
+    let batches: Vec<Vec<Vec<u8>>> = if words.is_empty() {
+        vec![Vec::new()]
+    } else {
+        words
+            .chunks(per_run.min(words.len()))
+            .map(<[_]>::to_vec)
+            .collect()
+    };
+    for batch in batches {
+        sh.step()?;
+        let mut line = command.clone();
+        line.extend(batch);
+        match Box::pin(sh.dispatch(line, &run_io)).await? {
+            0 => {}
+            127 => return Ok(127),
+            _ => status = 123,
+        }
+    }
+    Ok(status)
 }
 
 async fn busybox(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {

@@ -63,6 +63,22 @@ pub fn kill_by_name(sh: &mut Sh, name: &[u8]) -> bool {
     !pids.is_empty()
 }
 
+/// `pidof NAME`: the pids of processes of that name, newest first (as BusyBox
+/// lists them).
+pub fn pids_of(sh: &Sh, name: &[u8]) -> Vec<u32> {
+    let mut pids: Vec<u32> = table(sh)
+        .iter()
+        .filter(|p| {
+            let command = p.command.as_bytes();
+            let command = command.strip_prefix(b"-").unwrap_or(command);
+            command == name || crate::vfs::base_name(command) == name
+        })
+        .map(|p| p.pid)
+        .collect();
+    pids.reverse();
+    pids
+}
+
 /// Whether a pid is in the table.
 pub fn exists(sh: &Sh, pid: u32) -> bool {
     table(sh).iter().any(|p| p.pid == pid) || pid == sh.next_pid

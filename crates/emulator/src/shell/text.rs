@@ -406,6 +406,76 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
             sh.write(&io.stdout, &out).await;
             status
         }
+        "md5sum" | "sha1sum" | "sha256sum" => {
+            use sha2::Digest;
+            let (_, files) = args(argv, b"");
+            let files = if files.is_empty() {
+                vec![b"-".to_vec()]
+            } else {
+                files
+            };
+            let cwd = sh.cwd.clone();
+            let mut status = 0;
+            for f in files {
+                let data = if f.as_slice() == b"-" {
+                    Some(io.stdin.as_deref().cloned().unwrap_or_default())
+                } else {
+                    sh.read_file(&cwd, &f).ok()
+                };
+                let Some(data) = data else {
+                    let mut m = format!("{name}: can't open '").into_bytes();
+                    m.extend_from_slice(&f);
+                    m.extend_from_slice(b"': No such file or directory");
+                    err_line(sh, io, &m).await;
+                    status = 1;
+                    continue;
+                };
+                let digest = match name {
+                    "md5sum" => hex::encode(md5::Md5::digest(&data)),
+                    "sha1sum" => hex::encode(sha1::Sha1::digest(&data)),
+                    _ => hex::encode(sha2::Sha256::digest(&data)),
+                };
+                let mut line = format!("{digest}  ").into_bytes();
+                line.extend_from_slice(&f);
+                line.push(b'\n');
+                sh.write(&io.stdout, &line).await;
+            }
+            status
+        }
+        "base64" => {
+            let (opts, files) = args(argv, b"");
+            let (data, status) = inputs(sh, name, &files, io).await;
+            if status != 0 {
+                return Some(status);
+            }
+            let out = if has(&opts, b'd') {
+                base64_decode(&data)
+            } else {
+                base64_encode(&data)
+            };
+            sh.write(&io.stdout, &out).await;
+            0
+        }
+        "pidof" => {
+            let mut pids = Vec::new();
+            for a in argv.iter().skip(1).filter(|a| !a.starts_with(b"-")) {
+                pids.extend(super::ps::pids_of(sh, a));
+            }
+            if pids.is_empty() {
+                return Some(1);
+            }
+            let line: Vec<String> = pids.iter().map(u32::to_string).collect();
+            sh.write(&io.stdout, format!("{}\n", line.join(" ")).as_bytes())
+                .await;
+            0
+        }
+        "pkill" => {
+            let mut any = false;
+            for a in argv.iter().skip(1).filter(|a| !a.starts_with(b"-")) {
+                any |= super::ps::kill_by_name(sh, a);
+            }
+            i32::from(!any)
+        }
         "which" => {
             let mut status = 0;
             let mut out = Vec::new();
@@ -845,5 +915,55 @@ fn hexdump(data: &[u8], canonical: bool) -> Vec<u8> {
         format!("{:07x}\n", data.len())
     };
     out.extend_from_slice(end.as_bytes());
+    out
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// `base64`: standard alphabet, padded, lines of 76.
+fn base64_encode(data: &[u8]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(data.len() * 4 / 3 + 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let idx = ((n >> (18 - 6 * i)) & 63) as usize;
+                text.push(BASE64.get(idx).copied().unwrap_or(b'='));
+            } else {
+                text.push(b'=');
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(text.len() + text.len() / 76 + 1);
+    for line in text.chunks(76) {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// `base64 -d`: decodes, skipping what is not in the alphabet.
+fn base64_decode(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in text {
+        if c == b'=' {
+            break;
+        }
+        let Some(v) = BASE64.iter().position(|&b| b == c) else {
+            continue;
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
     out
 }
