@@ -169,10 +169,13 @@ fn the_corpus_matches_real_busybox() {
                         })
                         .map(|e| format!("{}:{}", e["username"], e["password"]))
                         .collect();
+                    let log = sensor.log();
+                    let tail: Vec<&str> = log.lines().rev().take(20).collect();
                     println!(
-                        "RETRY {}: login failed ({:?}); the sensor logged {failed:?}",
+                        "RETRY {}: login failed ({:?}); the sensor logged {failed:?}; its log ends:\n{}",
                         case.name,
-                        String::from_utf8_lossy(t.0.get(..60).unwrap_or(&t.0))
+                        String::from_utf8_lossy(t.0.get(..60).unwrap_or(&t.0)),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                     );
                     let mut again = util::tcp_from(sensor.addr, util::source(5000 + i)).unwrap();
                     return session(&mut again, &case.lines);
