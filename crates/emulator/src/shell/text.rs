@@ -476,6 +476,8 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
             }
             i32::from(!any)
         }
+        "sed" => return Some(sed(sh, argv, io).await),
+        "awk" => return Some(awk(sh, argv, io).await),
         "which" => {
             let mut status = 0;
             let mut out = Vec::new();
@@ -966,4 +968,350 @@ fn base64_decode(text: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Commands a sed script may hold (a bound on what a line can ask for).
+const MAX_SED_COMMANDS: usize = 64;
+
+/// Where a sed command applies.
+enum SedAddress {
+    All,
+    Line(usize),
+    Last,
+    Match(regex::bytes::Regex),
+}
+
+/// One sed command: `s`, `p` or `d`.
+enum SedCommand {
+    Substitute {
+        re: regex::bytes::Regex,
+        replacement: Vec<u8>,
+        global: bool,
+        print: bool,
+    },
+    Print,
+    Delete,
+}
+
+/// Reads up to the unescaped `delim`; the text and what follows it.
+fn sed_until(text: &[u8], delim: u8) -> Option<(Vec<u8>, &[u8])> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = text.get(i) {
+        if c == b'\\' && text.get(i + 1) == Some(&delim) {
+            out.push(delim);
+            i += 2;
+        } else if c == b'\\' {
+            out.push(c);
+            out.extend(text.get(i + 1).copied());
+            i += 2;
+        } else if c == delim {
+            return Some((out, text.get(i + 1..).unwrap_or_default()));
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Parses a sed script (the forms bots use: `s/RE/REP/[gp]`, `p`, `d`, with a line
+/// number, `$` or `/RE/` in front); `Err` is sed's message.
+fn sed_parse(script: &[u8], extended: bool) -> Result<Vec<(SedAddress, SedCommand)>, String> {
+    let mut out = Vec::new();
+    let mut rest = script;
+    loop {
+        while let Some((&c, tail)) = rest.split_first() {
+            if c == b';' || c == b'\n' || c == b' ' {
+                rest = tail;
+            } else {
+                break;
+            }
+        }
+        let Some(&first) = rest.first() else {
+            return Ok(out);
+        };
+        if out.len() >= MAX_SED_COMMANDS {
+            return Err("too many commands".into());
+        }
+        let address = if first.is_ascii_digit() {
+            let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            let line = std::str::from_utf8(rest.get(..n).unwrap_or_default())
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            rest = rest.get(n..).unwrap_or_default();
+            SedAddress::Line(line)
+        } else if first == b'$' {
+            rest = rest.get(1..).unwrap_or_default();
+            SedAddress::Last
+        } else if first == b'/' {
+            let (re, tail) =
+                sed_until(rest.get(1..).unwrap_or_default(), b'/').ok_or("unmatched '/'")?;
+            rest = tail;
+            let re = grep_regex(&re, extended, false, false, false, false).ok_or("bad regex")?;
+            SedAddress::Match(re)
+        } else {
+            SedAddress::All
+        };
+        let (&cmd, tail) = rest.split_first().ok_or("missing command")?;
+        rest = tail;
+        let command = match cmd {
+            b'p' => SedCommand::Print,
+            b'd' => SedCommand::Delete,
+            b's' => {
+                let (&delim, tail) = rest.split_first().ok_or("unterminated `s' command")?;
+                let (re, tail) = sed_until(tail, delim).ok_or("unmatched '/'")?;
+                let (replacement, tail) = sed_until(tail, delim).ok_or("unmatched '/'")?;
+                let flags = tail
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric())
+                    .count();
+                let (flag_bytes, tail) = tail.split_at(flags);
+                rest = tail;
+                let re =
+                    grep_regex(&re, extended, false, false, false, false).ok_or("bad regex")?;
+                SedCommand::Substitute {
+                    re,
+                    replacement,
+                    global: flag_bytes.contains(&b'g'),
+                    print: flag_bytes.contains(&b'p'),
+                }
+            }
+            other => return Err(format!("unsupported command {}", char::from(other))),
+        };
+        out.push((address, command));
+    }
+}
+
+/// A sed replacement for one match: `&` the match, `\N` a group, `\n` a newline.
+fn sed_replace(replacement: &[u8], caps: &regex::bytes::Captures<'_>, out: &mut Vec<u8>) {
+    let mut i = 0;
+    while let Some(&c) = replacement.get(i) {
+        i += 1;
+        match c {
+            b'&' => out.extend_from_slice(caps.get(0).map_or(&b""[..], |m| m.as_bytes())),
+            b'\\' => {
+                let Some(&n) = replacement.get(i) else { break };
+                i += 1;
+                match n {
+                    b'0'..=b'9' => out.extend_from_slice(
+                        caps.get(usize::from(n - b'0'))
+                            .map_or(&b""[..], |m| m.as_bytes()),
+                    ),
+                    b'n' => out.push(b'\n'),
+                    _ => out.push(n),
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+}
+
+/// `sed [-n] [-E] [-i] [-e SCRIPT]... [SCRIPT] [FILE]...`, the common forms.
+async fn sed(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    let (opts, mut ops) = args(argv, b"e");
+    let mut script: Vec<u8> = Vec::new();
+    for (f, v) in &opts {
+        if *f == b'e' {
+            if !script.is_empty() {
+                script.push(b'\n');
+            }
+            script.extend_from_slice(v);
+        }
+    }
+    if script.is_empty() {
+        if ops.is_empty() {
+            return super::applets::usage(sh, "sed", io).await;
+        }
+        script = ops.remove(0);
+    }
+    let extended = has(&opts, b'E') || has(&opts, b'r');
+    let commands = match sed_parse(&script, extended) {
+        Ok(c) => c,
+        Err(m) => {
+            err_line(sh, io, format!("sed: {m}").as_bytes()).await;
+            return 1;
+        }
+    };
+    let quiet = has(&opts, b'n');
+    let run = |data: &[u8]| -> Vec<u8> {
+        let all: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+        let mut out = Vec::with_capacity(data.len());
+        for (n, raw) in all.iter().enumerate() {
+            let newline = raw.ends_with(b"\n");
+            let mut line = raw.strip_suffix(b"\n").unwrap_or(raw).to_vec();
+            let mut deleted = false;
+            for (address, command) in &commands {
+                let applies = match address {
+                    SedAddress::All => true,
+                    SedAddress::Line(l) => *l == n + 1,
+                    SedAddress::Last => n + 1 == all.len(),
+                    SedAddress::Match(re) => re.is_match(&line),
+                };
+                if !applies {
+                    continue;
+                }
+                match command {
+                    SedCommand::Print => {
+                        out.extend_from_slice(&line);
+                        out.push(b'\n');
+                    }
+                    SedCommand::Delete => {
+                        deleted = true;
+                        break;
+                    }
+                    SedCommand::Substitute {
+                        re,
+                        replacement,
+                        global,
+                        print,
+                    } => {
+                        let mut new = Vec::with_capacity(line.len());
+                        let mut last = 0;
+                        let mut any = false;
+                        for caps in re.captures_iter(&line) {
+                            let Some(m) = caps.get(0) else { continue };
+                            new.extend_from_slice(line.get(last..m.start()).unwrap_or_default());
+                            sed_replace(replacement, &caps, &mut new);
+                            last = m.end();
+                            any = true;
+                            if !global {
+                                break;
+                            }
+                        }
+                        if any {
+                            new.extend_from_slice(line.get(last..).unwrap_or_default());
+                            line = new;
+                            if *print {
+                                out.extend_from_slice(&line);
+                                out.push(b'\n');
+                            }
+                        }
+                    }
+                }
+            }
+            if !deleted && !quiet {
+                out.extend_from_slice(&line);
+                if newline {
+                    out.push(b'\n');
+                }
+            }
+        }
+        out
+    };
+    if has(&opts, b'i') && !ops.is_empty() {
+        let cwd = sh.cwd.clone();
+        let mut status = 0;
+        for f in &ops {
+            match sh.read_file(&cwd, f) {
+                Ok(d) => {
+                    let edited = run(&d);
+                    let now = sh.now_secs();
+                    if sh.vfs.write(&cwd, f, &edited, false, now).is_err() {
+                        status = 4;
+                    }
+                }
+                Err(_) => {
+                    let mut m = b"sed: can't read ".to_vec();
+                    m.extend_from_slice(f);
+                    m.extend_from_slice(b": No such file or directory");
+                    err_line(sh, io, &m).await;
+                    status = 2;
+                }
+            }
+        }
+        return status;
+    }
+    let (data, status) = inputs(sh, "sed", &ops, io).await;
+    let out = run(&data);
+    sh.write(&io.stdout, &out).await;
+    status
+}
+
+/// `awk [-F SEP] 'PROGRAM' [FILE]...` for the one form bots use: `{print ...}` of
+/// fields, `$0`, `NR`, `NF` and string literals (other programs print nothing and
+/// fail, as a syntax error would).
+async fn awk(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    let (opts, mut ops) = args(argv, b"F");
+    if ops.is_empty() {
+        return super::applets::usage(sh, "awk", io).await;
+    }
+    let program = String::from_utf8_lossy(&ops.remove(0)).into_owned();
+    let Some(items) = program
+        .trim()
+        .strip_prefix('{')
+        .and_then(|p| p.strip_suffix('}'))
+        .map(str::trim)
+        .and_then(|p| p.strip_prefix("print"))
+    else {
+        err_line(sh, io, b"awk: cmd. line:1: unsupported program").await;
+        return 2;
+    };
+    let separator = value(&opts, b'F');
+    let (data, status) = inputs(sh, "awk", &ops, io).await;
+    let mut out = Vec::new();
+    for (n, line) in lines(&data).into_iter().enumerate() {
+        let fields: Vec<&[u8]> = match &separator {
+            Some(sep) if sep.len() == 1 => line.split(|b| Some(b) == sep.first()).collect(),
+            _ => line
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|f| !f.is_empty())
+                .collect(),
+        };
+        let mut first = true;
+        for item in items.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            if !first {
+                out.push(b' ');
+            }
+            first = false;
+            // Concatenated terms: "strings", $N, NR, NF.
+            let bytes = item.as_bytes();
+            let mut i = 0;
+            while let Some(&c) = bytes.get(i) {
+                match c {
+                    b'"' => {
+                        let end = bytes
+                            .get(i + 1..)
+                            .and_then(|r| r.iter().position(|&b| b == b'"'))
+                            .map_or(bytes.len(), |e| i + 1 + e);
+                        out.extend_from_slice(bytes.get(i + 1..end).unwrap_or_default());
+                        i = end + 1;
+                    }
+                    b'$' => {
+                        let digits = bytes
+                            .get(i + 1..)
+                            .map_or(0, |r| r.iter().take_while(|b| b.is_ascii_digit()).count());
+                        let k: usize = std::str::from_utf8(
+                            bytes.get(i + 1..i + 1 + digits).unwrap_or_default(),
+                        )
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                        if k == 0 {
+                            out.extend_from_slice(line);
+                        } else if let Some(f) = fields.get(k - 1) {
+                            out.extend_from_slice(f);
+                        }
+                        i += 1 + digits;
+                    }
+                    _ if bytes.get(i..).is_some_and(|r| r.starts_with(b"NR")) => {
+                        out.extend_from_slice((n + 1).to_string().as_bytes());
+                        i += 2;
+                    }
+                    _ if bytes.get(i..).is_some_and(|r| r.starts_with(b"NF")) => {
+                        out.extend_from_slice(fields.len().to_string().as_bytes());
+                        i += 2;
+                    }
+                    _ => i += 1,
+                }
+            }
+        }
+        if items.trim().is_empty() {
+            out.extend_from_slice(line);
+        }
+        out.push(b'\n');
+    }
+    sh.write(&io.stdout, &out).await;
+    status
 }
