@@ -53,6 +53,22 @@ fn alerts(file: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A capture of Mirai's scanner at 10.9.8.7 sending its SYNs to `targets` hosts.
+fn mirai_scanner_capture(targets: u8) -> Capture {
+    let mut cap = Capture::default();
+    let targets: Vec<_> = (1..=targets)
+        .map(|i| std::net::Ipv4Addr::new(198, 51, 100, i))
+        .collect();
+    mirai_scan(
+        &mut cap,
+        "10.9.8.7".parse().unwrap(),
+        &targets,
+        1_790_000_000.0,
+        true,
+    );
+    cap
+}
+
 #[test]
 fn real_captures_show_the_scanner_and_no_mirai_signature() {
     let files = [
@@ -112,17 +128,7 @@ fn real_captures_show_the_scanner_and_no_mirai_signature() {
 #[test]
 fn a_synthetic_mirai_scanner_is_found_and_a_damaged_file_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cap = Capture::default();
-    let targets: Vec<_> = (1..=30)
-        .map(|i| std::net::Ipv4Addr::new(198, 51, 100, i))
-        .collect();
-    mirai_scan(
-        &mut cap,
-        "10.9.8.7".parse().unwrap(),
-        &targets,
-        1_790_000_000.0,
-        true,
-    );
+    let cap = mirai_scanner_capture(30);
     let good = dir.path().join("scan.pcap");
     std::fs::write(&good, cap.bytes()).unwrap();
     let cut = dir.path().join("cut.pcap");
@@ -180,17 +186,7 @@ fn alerts_are_stored_beside_a_running_sensor() {
     let sensor = util::Sensor::start("xiongmai-dvr");
     sensor.well_behaved();
     let dir = tempfile::tempdir().unwrap();
-    let mut cap = Capture::default();
-    let targets: Vec<_> = (1..=12)
-        .map(|i| std::net::Ipv4Addr::new(198, 51, 100, i))
-        .collect();
-    mirai_scan(
-        &mut cap,
-        "10.9.8.7".parse().unwrap(),
-        &targets,
-        1_790_000_000.0,
-        true,
-    );
+    let mut cap = mirai_scanner_capture(12);
     let flood = Flood {
         bot: "10.9.8.8".parse().unwrap(),
         target: "198.51.100.99".parse().unwrap(),

@@ -437,7 +437,7 @@ impl Direction {
         let Some((offset, last)) = self.pending.last_key_value() else {
             return false;
         };
-        let span = offset + last.len() as u64 - self.delivered;
+        let span = (offset + last.len() as u64).saturating_sub(self.delivered);
         self.pending_bytes > sh.limits.max_pending
             || span > sh.limits.max_pending as u64
             || sh.held > sh.limits.max_pending_total

@@ -749,3 +749,24 @@ fn binary_output_is_converted_exactly_like_byte_by_byte() {
     assert_eq!(h.session.transmit, wire);
     assert_eq!(h.session.column, column);
 }
+
+#[test]
+fn a_session_cannot_grow_its_variables_past_the_cap() {
+    let mut h = Harness::new("xiongmai-dvr");
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    // 5,000 new names (and as many read-only ones) in one line: the table stops
+    // at MAX_VARS, names already there still change.
+    h.send(b"i=0; while [ $i -lt 5000 ]; do eval v$i=x; readonly r$i; i=$((i+1)); done\r\n");
+    let out = h.send(b"set | wc -l; v1=changed; echo $v1 $v4999\r\n");
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "set | wc -l; v1=changed; echo $v1 $v4999\r\n{}\r\nchanged\r\n# ",
+            // IFS's value holds a newline: `set` prints one line more than it has
+            // variables.
+            crate::shell::exec::MAX_VARS + 1
+        )
+    );
+}

@@ -114,35 +114,7 @@ impl P<'_> {
             for op in ops.iter() {
                 if self.eat(op) {
                     let right = self.binary(level + 1)?;
-                    left = match *op {
-                        b"||" => i64::from(left != 0 || right != 0),
-                        b"&&" => i64::from(left != 0 && right != 0),
-                        b"|" => left | right,
-                        b"^" => left ^ right,
-                        b"&" => left & right,
-                        b"==" => i64::from(left == right),
-                        b"!=" => i64::from(left != right),
-                        b"<=" => i64::from(left <= right),
-                        b">=" => i64::from(left >= right),
-                        b"<" => i64::from(left < right),
-                        b">" => i64::from(left > right),
-                        b"<<" => left.wrapping_shl(right as u32),
-                        b">>" => left.wrapping_shr(right as u32),
-                        b"+" => left.wrapping_add(right),
-                        b"-" => left.wrapping_sub(right),
-                        b"*" => left.wrapping_mul(right),
-                        b"/" | b"%" => {
-                            if right == 0 {
-                                return Err("divide by zero".into());
-                            }
-                            if *op == b"/" {
-                                left.wrapping_div(right)
-                            } else {
-                                left.wrapping_rem(right)
-                            }
-                        }
-                        _ => left,
-                    };
+                    left = apply(op, left, right)?;
                     continue 'outer;
                 }
             }
@@ -228,27 +200,10 @@ impl P<'_> {
             if rest.starts_with(op) && !(op == b"=" && rest.get(1) == Some(&b'=')) {
                 self.i += op.len();
                 let rhs = self.ternary()?;
-                let old = if op == b"=" { 0 } else { self.read(&name)? };
-                let v = match op {
-                    b"+=" => old.wrapping_add(rhs),
-                    b"-=" => old.wrapping_sub(rhs),
-                    b"*=" => old.wrapping_mul(rhs),
-                    b"/=" | b"%=" => {
-                        if rhs == 0 {
-                            return Err("divide by zero".into());
-                        }
-                        if op == b"/=" {
-                            old.wrapping_div(rhs)
-                        } else {
-                            old.wrapping_rem(rhs)
-                        }
-                    }
-                    b"<<=" => old.wrapping_shl(rhs as u32),
-                    b">>=" => old.wrapping_shr(rhs as u32),
-                    b"&=" => old & rhs,
-                    b"|=" => old | rhs,
-                    b"^=" => old ^ rhs,
-                    _ => rhs,
+                // `x OP= y` is `x = x OP y`.
+                let v = match op.strip_suffix(b"=").filter(|o| !o.is_empty()) {
+                    Some(binary) => apply(binary, self.read(&name)?, rhs)?,
+                    None => rhs,
                 };
                 self.writes.push((name, v));
                 return Ok(v);
@@ -281,6 +236,32 @@ impl P<'_> {
         }
         parse_number(&value).ok_or_else(String::new)
     }
+}
+
+/// A binary operator's value (C semantics, wrapping; division by zero an error).
+fn apply(op: &[u8], left: i64, right: i64) -> Result<i64, String> {
+    Ok(match op {
+        b"||" => i64::from(left != 0 || right != 0),
+        b"&&" => i64::from(left != 0 && right != 0),
+        b"|" => left | right,
+        b"^" => left ^ right,
+        b"&" => left & right,
+        b"==" => i64::from(left == right),
+        b"!=" => i64::from(left != right),
+        b"<=" => i64::from(left <= right),
+        b">=" => i64::from(left >= right),
+        b"<" => i64::from(left < right),
+        b">" => i64::from(left > right),
+        b"<<" => left.wrapping_shl(right as u32),
+        b">>" => left.wrapping_shr(right as u32),
+        b"+" => left.wrapping_add(right),
+        b"-" => left.wrapping_sub(right),
+        b"*" => left.wrapping_mul(right),
+        b"/" | b"%" if right == 0 => return Err("divide by zero".into()),
+        b"/" => left.wrapping_div(right),
+        b"%" => left.wrapping_rem(right),
+        _ => left,
+    })
 }
 
 fn parse_number(tok: &[u8]) -> Option<i64> {

@@ -53,11 +53,11 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
                     sh.shell_error(io, &m).await;
                     return Some(Err(Flow::Error(2)));
                 }
-                if name == "readonly" {
+                if name == "readonly" && sh.readonly.len() < super::exec::MAX_VARS {
                     sh.readonly.insert(k.clone());
                 }
                 let value = v.or_else(|| sh.var(&k)).unwrap_or_default();
-                Arc::make_mut(&mut sh.vars).insert(k, (value, name == "export"));
+                sh.insert_var(k, value, name == "export");
             }
             Ok(0)
         }

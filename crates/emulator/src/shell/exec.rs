@@ -329,6 +329,9 @@ pub struct Sh {
 /// prefix assignment), to put back; `None` when they were unset.
 pub type Shadowed = Vec<(String, Option<(Vec<u8>, bool)>)>;
 
+/// Variables one shell holds at most (names made read-only too).
+pub const MAX_VARS: usize = 4096;
+
 /// Lines `history` keeps (ash's default).
 pub const MAX_HISTORY: usize = 255;
 
@@ -468,7 +471,16 @@ impl Sh {
     /// Sets a variable.
     pub fn set_var(&mut self, name: &str, value: Vec<u8>) {
         let exported = self.vars.get(name).is_some_and(|(_, e)| *e);
-        Arc::make_mut(&mut self.vars).insert(name.to_string(), (value, exported));
+        self.insert_var(name.to_string(), value, exported);
+    }
+
+    /// Sets a variable, unless it would be a new one past [`MAX_VARS`] (a session
+    /// cannot grow its table without bound; existing names still change).
+    pub fn insert_var(&mut self, name: String, value: Vec<u8>, exported: bool) {
+        if self.vars.len() >= MAX_VARS && !self.vars.contains_key(&name) {
+            return;
+        }
+        Arc::make_mut(&mut self.vars).insert(name, (value, exported));
     }
 
     /// Runs a list.
