@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod limits;
+pub mod lineedit;
 pub mod profile;
 pub mod session;
 pub mod shell;

@@ -20,6 +20,7 @@ use busybait_events::{lossy, CloseReason, Event, EventKind, Peer, SessionId};
 
 use crate::auth::AuthPolicy;
 use crate::limits::Limits;
+use crate::lineedit::{Edited, LineEditor, EDITING_MAX_LEN};
 use crate::profile::Device;
 use crate::shell::{FetchResult, Outcome, Shell, ShellEvent, State as ShellState, Wait};
 use crate::telnet::{
@@ -82,8 +83,6 @@ const TTY_LINE_MAX: usize = 4095;
 const USERNAME_FGETS: usize = 61;
 /// BusyBox login: `EMPTY_USERNAME_COUNT`.
 const EMPTY_USERNAME_COUNT: u8 = 10;
-/// Debian's `CONFIG_FEATURE_EDITING_MAX_LEN`.
-const EDITING_MAX_LEN: usize = 1024;
 /// Terminal width when the client never sent NAWS.
 const DEFAULT_WIDTH: u16 = 80;
 
@@ -107,23 +106,14 @@ enum Phase {
 #[derive(Debug)]
 struct ShellPhase {
     shell: Shell,
-    /// The line being edited.
-    line: Vec<u8>,
-    /// Cursor column as the line editor counts it (from the prompt's length).
-    col: usize,
-    escape: Escape,
+    /// ash's line editor (profiles with line editing).
+    editor: LineEditor,
+    /// The line typed so far in the tty's canonical mode (profiles without).
+    canonical: Vec<u8>,
     /// What the running line waits for, and when that wait ends by itself.
     wait: Option<(Wait, Option<Instant>)>,
     /// Bytes typed while a line runs; the editor reads them after the prompt.
     typeahead: Vec<u8>,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum Escape {
-    #[default]
-    None,
-    Esc,
-    Csi,
 }
 
 /// One session.
@@ -757,11 +747,11 @@ impl Session {
                 now,
             );
             shell.set_width(self.width);
+            shell.set_peer(self.peer);
             self.phase = Phase::Shell(Box::new(ShellPhase {
                 shell,
-                line: Vec::new(),
-                col: 0,
-                escape: Escape::None,
+                editor: LineEditor::default(),
+                canonical: Vec::new(),
                 wait: None,
                 typeahead: Vec::new(),
             }));
@@ -780,8 +770,16 @@ impl Session {
             return;
         };
         let prompt = phase.shell.prompt();
-        phase.col = prompt.len();
         let line_editing = self.config.device.profile.line_editing;
+        let width = if self.width == 0 {
+            DEFAULT_WIDTH
+        } else {
+            self.width
+        };
+        phase
+            .editor
+            .start(&prompt, width, phase.shell.history_len());
+        phase.canonical.clear();
         self.output(&prompt);
         if line_editing && !self.input_pending {
             // Cursor position query: ash asks where the prompt ended, unless input is
@@ -854,69 +852,64 @@ impl Session {
             }
             return;
         }
-        match (phase.escape, b) {
-            (Escape::None, 0x1b) => {
-                phase.escape = Escape::Esc;
-                return;
+        if self.config.device.profile.line_editing {
+            let mut echo = Vec::new();
+            let edited = {
+                let ShellPhase { shell, editor, .. } = &mut **phase;
+                editor.key(b, &mut ShellHistory(shell), &mut echo)
+            };
+            self.output(&echo);
+            match edited {
+                Edited::Nothing => {}
+                Edited::Line(line) => self.execute(now, line),
+                Edited::Interrupt => {
+                    // ash prints ^C for the interrupted read and a newline for SIGINT.
+                    self.output(b"^C\r\n");
+                    self.shell_prompt();
+                }
+                Edited::EndOfFile => {
+                    self.output(b"\r\n");
+                    self.execute(now, b"exit".to_vec());
+                }
             }
-            (Escape::Esc, b'[') => {
-                phase.escape = Escape::Csi;
-                return;
-            }
-            (Escape::Esc, _) => {
-                phase.escape = Escape::None;
-                return;
-            }
-            (Escape::Csi, 0x40..=0x7e) => {
-                phase.escape = Escape::None;
-                return;
-            }
-            (Escape::Csi, _) => return,
-            (Escape::None, _) => {}
+            return;
         }
+        // No line editing: the kernel's canonical mode echoes and erases.
         match b {
             b'\r' | b'\n' => {
-                let line = std::mem::take(&mut phase.line);
+                let line = std::mem::take(&mut phase.canonical);
                 self.output(b"\r\n");
                 self.execute(now, line);
             }
             0x7f | 0x08 => {
-                if phase.line.pop().is_some() {
-                    phase.col = phase.col.saturating_sub(1);
+                if phase.canonical.pop().is_some() {
+                    self.output(b"\x08 \x08");
+                }
+            }
+            0x15 => {
+                let erased = std::mem::take(&mut phase.canonical).len();
+                for _ in 0..erased {
                     self.output(b"\x08 \x08");
                 }
             }
             0x03 => {
-                phase.line.clear();
+                phase.canonical.clear();
                 self.output(b"^C\r\n");
                 self.shell_prompt();
             }
             0x04 => {
-                if phase.line.is_empty() {
+                if phase.canonical.is_empty() {
                     self.output(b"\r\n");
                     self.execute(now, b"exit".to_vec());
                 }
             }
             0..=0x1f => {}
             _ => {
-                if phase.line.len() + 1 >= EDITING_MAX_LEN {
+                if phase.canonical.len() + 1 >= EDITING_MAX_LEN {
                     return;
                 }
-                phase.line.push(b);
-                phase.col += 1;
-                let width = if self.width == 0 {
-                    DEFAULT_WIDTH
-                } else {
-                    self.width
-                };
-                let wrap = phase.col >= usize::from(width);
-                if wrap {
-                    phase.col = 0;
-                }
+                phase.canonical.push(b);
                 self.output(&[b]);
-                if wrap {
-                    self.output(b"\r\r\n");
-                }
             }
         }
     }
@@ -1138,3 +1131,18 @@ fn render_issue(device: &Device) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests;
+
+/// The shell's `history` list, as the line editor browses it.
+struct ShellHistory<'a>(&'a mut Shell);
+
+impl crate::lineedit::History for ShellHistory<'_> {
+    fn len(&self) -> usize {
+        self.0.history_len()
+    }
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        self.0.history_line(i)
+    }
+    fn set(&mut self, i: usize, line: &[u8]) {
+        self.0.set_history_line(i, line);
+    }
+}

@@ -176,10 +176,11 @@ async fn run_inner(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Run {
             0
         }
         "reboot" | "halt" | "poweroff" => 0,
-        // Present on the device but not emulated yet: silent success.
-        _ => super::text::run(sh, name, argv, io)
-            .await
-            .unwrap_or_default(),
+        // The rest (and, past them, silent success for applets not emulated).
+        _ => match super::text::run(sh, name, argv, io).await {
+            Some(status) => status,
+            None => return super::system::run(sh, name, argv, io).await,
+        },
     })
 }
 
@@ -680,6 +681,14 @@ pub async fn kill(sh: &mut Sh, argv: &[Vec<u8>], io: &Io, who: &str) -> i32 {
                     format!("can't kill pid {pid}: No such process").as_bytes(),
                 )
                 .await;
+                status = 1;
+            }
+            // A job spec: ash's builtin knows no jobs (none run in the background).
+            None if op.starts_with(b"%") && who != "kill" => {
+                let mut m = b"kill: ".to_vec();
+                m.extend_from_slice(op);
+                m.extend_from_slice(b": no such job");
+                sh.shell_error(io, &m).await;
                 status = 1;
             }
             None => {
@@ -1359,6 +1368,13 @@ async fn head(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
                 i += 1;
             }
             x if x.starts_with(b"-c") => bytes = parse_size(x.get(2..).unwrap_or_default()),
+            // The old `head -N` form.
+            x if i == 1 && x.len() > 1 && x.iter().skip(1).all(u8::is_ascii_digit) => {
+                lines = std::str::from_utf8(x.get(1..).unwrap_or_default())
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(10);
+            }
             x if x.starts_with(b"-n") => {
                 lines = std::str::from_utf8(x.get(2..).unwrap_or_default())
                     .ok()

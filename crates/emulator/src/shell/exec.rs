@@ -323,6 +323,8 @@ pub struct Sh {
     pub subst_status: Option<i32>,
     /// `trap` actions by signal name.
     pub traps: BTreeMap<String, Vec<u8>>,
+    /// The connection this shell's session is on (`netstat` shows it).
+    pub peer: Option<busybait_events::Peer>,
 }
 
 /// Variables and the values they had before being shadowed (by `local` or a

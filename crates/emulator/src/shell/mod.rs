@@ -14,6 +14,7 @@ pub mod ls;
 pub mod parse;
 pub mod procfs;
 pub mod ps;
+pub mod system;
 pub mod test;
 pub mod text;
 
@@ -139,6 +140,7 @@ impl Shell {
             line_aliases: Default::default(),
             subst_status: None,
             traps: Default::default(),
+            peer: None,
         };
         Self {
             sh: Some(Box::new(sh)),
@@ -202,6 +204,31 @@ impl Shell {
     pub fn set_width(&mut self, width: u16) {
         if let Some(sh) = &mut self.sh {
             sh.term_width = usize::from(if width == 0 { 80 } else { width });
+        }
+    }
+
+    /// The connection the session is on.
+    pub fn set_peer(&mut self, peer: busybait_events::Peer) {
+        if let Some(sh) = &mut self.sh {
+            sh.peer = Some(peer);
+        }
+    }
+
+    /// Lines in `history` (0 while a line runs).
+    pub fn history_len(&self) -> usize {
+        self.sh.as_ref().map_or(0, |sh| sh.history.len())
+    }
+
+    /// History line `i`, oldest first.
+    pub fn history_line(&self, i: usize) -> Option<&[u8]> {
+        self.sh.as_ref()?.history.get(i).map(Vec::as_slice)
+    }
+
+    /// Replaces history line `i` (the line editor keeps edits of recalled lines).
+    pub fn set_history_line(&mut self, i: usize, line: &[u8]) {
+        if let Some(entry) = self.sh.as_mut().and_then(|sh| sh.history.get_mut(i)) {
+            entry.clear();
+            entry.extend_from_slice(line);
         }
     }
 

@@ -302,7 +302,24 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
             0
         }
         "tail" => {
-            let (opts, files) = args(argv, b"nc");
+            // The old `tail -N` form is `-n N`.
+            let argv: Vec<Vec<u8>> = match argv.get(1) {
+                Some(a)
+                    if a.len() > 1
+                        && a.starts_with(b"-")
+                        && a.iter().skip(1).all(u8::is_ascii_digit) =>
+                {
+                    let mut v = vec![
+                        b"tail".to_vec(),
+                        b"-n".to_vec(),
+                        a.get(1..).unwrap_or_default().to_vec(),
+                    ];
+                    v.extend(argv.iter().skip(2).cloned());
+                    v
+                }
+                _ => argv.to_vec(),
+            };
+            let (opts, files) = args(&argv, b"nc");
             let (data, status) = inputs(sh, name, &files, io).await;
             let out = if let Some(c) = value(&opts, b'c') {
                 let n: usize = String::from_utf8_lossy(&c)
@@ -608,17 +625,42 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
             let free = meminfo(sh, "MemFree");
             let cached = meminfo(sh, "Cached") + meminfo(sh, "Buffers");
             let used = total.saturating_sub(free).saturating_sub(cached);
+            let (opts, _) = args(argv, b"");
+            let show = |kib: u64| {
+                let s = if has(&opts, b'h') {
+                    human_size(kib)
+                } else if has(&opts, b'm') {
+                    (kib / 1024).to_string()
+                } else if has(&opts, b'b') {
+                    (kib * 1024).to_string()
+                } else {
+                    kib.to_string()
+                };
+                format!("{s:>12}")
+            };
             let out = format!(
-                "              total        used        free      shared  buff/cache   available\nMem:     {total:10}  {used:10}  {free:10}  {:10}  {cached:10}  {:10}\nSwap:             0           0           0\n",
-                0,
-                free + cached
+                "              total        used        free      shared  buff/cache   available\nMem:   {}{}{}{}{}{}\nSwap:  {}{}{}\n",
+                show(total),
+                show(used),
+                show(free),
+                show(0),
+                show(cached),
+                show(free + cached),
+                show(0),
+                show(0),
+                show(0),
             );
             sh.write(&io.stdout, out.as_bytes()).await;
             0
         }
         "df" => {
-            let mut out =
-                b"Filesystem           1K-blocks      Used Available Use% Mounted on\n".to_vec();
+            let (opts, _) = args(argv, b"");
+            let human = has(&opts, b'h');
+            let mut out = if human {
+                b"Filesystem                Size      Used Available Use% Mounted on\n".to_vec()
+            } else {
+                b"Filesystem           1K-blocks      Used Available Use% Mounted on\n".to_vec()
+            };
             for line in sh.device.profile.mounts.lines() {
                 let f: Vec<&str> = line.split_whitespace().collect();
                 let [dev, path, fstype, ..] = f[..] else {
@@ -633,10 +675,19 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
                     (8192, 7100)
                 };
                 let pct = (used * 100).div_ceil(size);
+                let show = |kib: u64| {
+                    if human {
+                        human_size(kib)
+                    } else {
+                        kib.to_string()
+                    }
+                };
                 out.extend_from_slice(
                     format!(
-                        "{dev:<20} {size:9} {used:9} {:9} {pct:3}% {path}\n",
-                        size - used
+                        "{dev:<20} {:>9} {:>9} {:>9} {pct:3}% {path}\n",
+                        show(size),
+                        show(used),
+                        show(size - used)
                     )
                     .as_bytes(),
                 );
@@ -646,6 +697,30 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
         }
         _ => return None,
     })
+}
+
+/// BusyBox's `make_human_readable_str()` for a size in KiB: `0`, `12.0K`, `6.9M`.
+fn human_size(kib: u64) -> String {
+    if kib == 0 {
+        return "0".to_string();
+    }
+    let units = [b'K', b'M', b'G', b'T', b'P', b'E'];
+    let mut value = kib;
+    let mut frac = 0;
+    let mut unit = 0;
+    while value >= 1024 && unit + 1 < units.len() {
+        frac = ((value % 1024) * 10 + 512) / 1024;
+        value /= 1024;
+        unit += 1;
+    }
+    if frac >= 10 {
+        value += 1;
+        frac = 0;
+    }
+    format!(
+        "{value}.{frac}{}",
+        char::from(units.get(unit).copied().unwrap_or(b'E'))
+    )
 }
 
 fn meminfo(sh: &Sh, key: &str) -> u64 {
