@@ -18,11 +18,8 @@ mod util;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use util::oracle::{differential, oracle_sensor, read_until, Oracle, Runs, Wire};
+use util::oracle::{differential, oracle_sensor, read_until, Oracle, Runs, Wire, MIRAI_REPLY};
 use util::{find, source};
-
-const MIRAI_REPLY: &[u8] =
-    b"\xff\xfc\x01\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0\xff\xfd\x01\xff\xfd\x03";
 
 fn option_cases() -> Vec<(&'static str, Vec<u8>)> {
     let mut storm = Vec::new();

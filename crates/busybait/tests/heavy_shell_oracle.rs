@@ -25,40 +25,7 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use util::corpus::{self, Case, Expected};
-use util::oracle::{read_until, read_until_quiet, Oracle, Transcript, Wire};
-
-const MIRAI_REPLY: &[u8] =
-    b"\xff\xfc\x01\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0\xff\xfd\x01\xff\xfd\x03";
-
-/// Logs in, then sends each line and waits for the next prompt's `ESC [6n`.
-/// Returns everything after the login.
-fn session(w: &mut dyn Wire, lines: &[Vec<u8>]) -> Transcript {
-    let mut buf = Vec::new();
-    w.write_all(MIRAI_REPLY).unwrap();
-    let (login, _) = read_until(w, &mut buf, b"login: ", Duration::from_secs(15));
-    w.write_all(b"root\r\n").unwrap();
-    let (password, _) = read_until(w, &mut buf, b"Password: ", Duration::from_secs(15));
-    // A prompt that never came is the harness's problem (a stalled machine), not
-    // a difference: say so in the transcript, where the comparison will show it.
-    if !login.ends_with(b"login: ") || !password.ends_with(b"Password: ") {
-        return (
-            format!("HARNESS: login prompts not seen: {login:?} {password:?}").into_bytes(),
-            true,
-        );
-    }
-    w.write_all(b"xc3511\r\n").unwrap();
-    read_until(w, &mut buf, b"\x1b[6n", Duration::from_secs(5));
-    let mut all = Vec::new();
-    for line in lines {
-        w.write_all(line).unwrap();
-        let (b, closed) = read_until_quiet(w, &mut buf, b"\x1b[6n", Duration::from_secs(10));
-        all.extend(b);
-        if closed {
-            return (all, true);
-        }
-    }
-    (all, false)
-}
+use util::oracle::{session, Oracle, Transcript};
 
 /// The commands of the two real sessions (Cowrie logs in the shared data), each
 /// one case of the group `real-sessions`.
