@@ -20,12 +20,10 @@
 
 mod util;
 
-use std::time::Duration;
-
 use std::collections::BTreeMap;
 
 use util::corpus::{self, Case, Expected};
-use util::oracle::{session, Oracle, Transcript};
+use util::oracle::{session_typing_ahead, Oracle, Transcript};
 
 /// The commands of the two real sessions (Cowrie logs in the shared data), each
 /// one case of the group `real-sessions`.
@@ -53,6 +51,7 @@ fn real_sessions() -> Vec<Case> {
                 group: "real-sessions".into(),
                 name: format!("real-{name}"),
                 lines,
+                during: Vec::new(),
             }
         })
         .collect()
@@ -126,7 +125,7 @@ fn the_corpus_matches_real_busybox() {
         let (ours, real) = std::thread::scope(|scope| {
             let ours = scope.spawn(|| {
                 let mut stream = util::tcp_from(sensor.addr, util::source(1000 + i)).unwrap();
-                let t = session(&mut stream, &case.lines);
+                let t = session_typing_ahead(&mut stream, &case.lines, &case.during);
                 if t.0.starts_with(b"\r\nLogin incorrect") || t.0.starts_with(b"HARNESS") {
                     // Seen once or twice in 362 under the oracle's load: show what the
                     // sensor logged for this source, then try once more.
@@ -147,16 +146,16 @@ fn the_corpus_matches_real_busybox() {
                         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                     );
                     let mut again = util::tcp_from(sensor.addr, util::source(5000 + i)).unwrap();
-                    return session(&mut again, &case.lines);
+                    return session_typing_ahead(&mut again, &case.lines, &case.during);
                 }
                 t
             });
             let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
-            let mut real = session(&mut oracle.stream, &case.lines);
+            let mut real = session_typing_ahead(&mut oracle.stream, &case.lines, &case.during);
             if real.0.starts_with(b"HARNESS") {
                 println!("RETRY {} on the oracle: {}", case.name, show(&real));
                 oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
-                real = session(&mut oracle.stream, &case.lines);
+                real = session_typing_ahead(&mut oracle.stream, &case.lines, &case.during);
             }
             assert!(
                 !real.0.is_empty() || real.1,

@@ -96,6 +96,19 @@ impl LineEditor {
         self.put_prompt_position();
     }
 
+    /// The terminal's width changed (NAWS; the real device gets SIGWINCH): lineedit's
+    /// `cmdedit_setwidth()` redraws the line for the new width.
+    pub fn set_width(&mut self, width: u16, out: &mut Vec<u8>) {
+        let width = usize::from(width).max(1);
+        if width == self.width {
+            return;
+        }
+        self.width = width;
+        let new_y = (self.cursor + self.prompt.len()) / width;
+        let back = self.line.len() - self.cursor;
+        self.redraw(new_y.max(self.y), back, out);
+    }
+
     /// The text typed so far.
     pub fn line(&self) -> &[u8] {
         &self.line
@@ -459,6 +472,21 @@ mod tests {
         let (out, edits) = typed(b"echo ac\x1b[Db\r", &mut Lines::default());
         assert_eq!(out, b"echo ac\x08bc\x08c\r\n");
         assert_eq!(edits, [Edited::Line(b"echo abc".to_vec())]);
+    }
+
+    #[test]
+    fn a_narrower_terminal_redraws_and_wraps_earlier() {
+        let mut editor = LineEditor::default();
+        editor.start(b"~ # ", 80, 0);
+        let mut out = Vec::new();
+        editor.set_width(40, &mut out);
+        for &k in b"echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r" {
+            editor.key(k, &mut Lines::default(), &mut out);
+        }
+        assert_eq!(
+            out,
+            b"\r~ # \x1b[Jecho aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\r\naaaa\r\n"
+        );
     }
 
     #[test]

@@ -438,8 +438,15 @@ impl Session {
                 }
                 Filtered::WindowSize(w, _) => {
                     self.width = w;
+                    let line_editing = self.config.device.profile.line_editing;
                     if let Phase::Shell(phase) = &mut self.phase {
                         phase.shell.set_width(w);
+                        if line_editing && !phase.shell.is_running() {
+                            let mut redraw = Vec::new();
+                            let width = if w == 0 { DEFAULT_WIDTH } else { w };
+                            phase.editor.set_width(width, &mut redraw);
+                            self.output(&redraw);
+                        }
                     }
                 }
                 Filtered::AreYouThere => {

@@ -5,7 +5,8 @@
 //! `corpus.txt`: `[group NAME]` starts a group, `== NAME` a case, every other
 //! non-empty line not starting with `#` is one command line, sent with `\r\n` after
 //! it; a line `raw: TEXT` is sent as the bytes TEXT's escapes say (`\r`, `\n`, `\t`,
-//! `\e`, `\xHH`, `\\`), with nothing added.
+//! `\e`, `\xHH`, `\\`), with nothing added; `during: TEXT` and `during-raw: TEXT` are
+//! typed while the line before them runs (once its line end is echoed).
 //!
 //! `expected.txt`: `== NAME closed=BOOL` and the output escaped the same way (a real
 //! newline in the file after each `\n`, ignored when read), or `== NAME closed=BOOL
@@ -29,6 +30,8 @@ pub struct Case {
     pub name: String,
     /// What to send, one item per wait for the prompt.
     pub lines: Vec<Vec<u8>>,
+    /// Items typed while the one before runs (`during: TEXT`), by index.
+    pub during: Vec<usize>,
 }
 
 /// The corpus directory.
@@ -63,11 +66,22 @@ pub fn load(path: &Path) -> Vec<Case> {
                 group: group.clone(),
                 name: name.to_string(),
                 lines: Vec::new(),
+                during: Vec::new(),
             });
         } else {
             let case = cases
                 .last_mut()
                 .unwrap_or_else(|| panic!("{}: a command line before any case", at()));
+            if let Some(text) = line.strip_prefix("during: ") {
+                case.during.push(case.lines.len());
+                case.lines.push([text.as_bytes(), b"\r\n"].concat());
+                continue;
+            }
+            if let Some(raw) = line.strip_prefix("during-raw: ") {
+                case.during.push(case.lines.len());
+                case.lines.push(unescape(raw));
+                continue;
+            }
             let bytes = match line.strip_prefix("raw: ") {
                 Some(raw) => unescape(raw),
                 None => {

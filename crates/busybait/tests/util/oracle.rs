@@ -274,6 +274,12 @@ pub const MIRAI_REPLY: &[u8] =
 /// Logs in, then sends each line and waits for the next prompt's `ESC [6n`.
 /// Returns everything after the login.
 pub fn session(w: &mut dyn Wire, lines: &[Vec<u8>]) -> Transcript {
+    session_typing_ahead(w, lines, &[])
+}
+
+/// [`session`], with the items at `during` typed while the item before them runs
+/// (sent once that item's line end has been echoed, not after its prompt).
+pub fn session_typing_ahead(w: &mut dyn Wire, lines: &[Vec<u8>], during: &[usize]) -> Transcript {
     let mut buf = Vec::new();
     w.write_all(MIRAI_REPLY).unwrap();
     let (login, _) = read_until(w, &mut buf, b"login: ", Duration::from_secs(15));
@@ -290,8 +296,16 @@ pub fn session(w: &mut dyn Wire, lines: &[Vec<u8>]) -> Transcript {
     w.write_all(b"xc3511\r\n").unwrap();
     read_until(w, &mut buf, b"\x1b[6n", Duration::from_secs(5));
     let mut all = Vec::new();
-    for line in lines {
+    for (i, line) in lines.iter().enumerate() {
+        if during.contains(&i) {
+            continue;
+        }
         w.write_all(line).unwrap();
+        if let (true, Some(next)) = (during.contains(&(i + 1)), lines.get(i + 1)) {
+            let (b, _) = read_until(w, &mut buf, b"\r\n", Duration::from_secs(10));
+            all.extend(b);
+            w.write_all(next).unwrap();
+        }
         let (b, closed) = read_until_quiet(w, &mut buf, b"\x1b[6n", Duration::from_secs(10));
         all.extend(b);
         if closed {
