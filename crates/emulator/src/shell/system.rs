@@ -108,42 +108,20 @@ impl Parsed {
 }
 
 fn parse_options(argv: &[Vec<u8>], flags: &[u8], with_value: &[u8]) -> Result<Parsed, u8> {
-    let mut parsed = Parsed {
-        flags: Vec::new(),
-        values: Vec::new(),
-        operands: Vec::new(),
-    };
-    let mut i = 1;
-    while let Some(a) = argv.get(i) {
-        i += 1;
-        if a.as_slice() == b"--" {
-            parsed.operands.extend(argv.iter().skip(i).cloned());
-            break;
-        }
-        if a.len() < 2 || a.first() != Some(&b'-') {
-            parsed.operands.push(a.clone());
-            continue;
-        }
-        let mut j = 1;
-        while let Some(&f) = a.get(j) {
-            j += 1;
-            if with_value.contains(&f) {
-                let v = if j < a.len() {
-                    a.get(j..).unwrap_or_default().to_vec()
-                } else {
-                    i += 1;
-                    argv.get(i - 1).cloned().unwrap_or_default()
-                };
-                parsed.values.push((f, v));
-                break;
-            }
-            if !flags.contains(&f) {
-                return Err(f);
-            }
-            parsed.flags.push(f);
-        }
+    let (opts, operands) = super::text::args(argv, with_value);
+    if let Some((unknown, _)) = opts
+        .iter()
+        .find(|(f, _)| !flags.contains(f) && !with_value.contains(f))
+    {
+        return Err(*unknown);
     }
-    Ok(parsed)
+    let (values, plain): (Vec<_>, Vec<_>) =
+        opts.into_iter().partition(|(f, _)| with_value.contains(f));
+    Ok(Parsed {
+        flags: plain.into_iter().map(|(f, _)| f).collect(),
+        values,
+        operands,
+    })
 }
 
 /// The input of a one-file applet: FILE, or stdin; `Err` after the message.

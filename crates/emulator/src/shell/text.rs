@@ -68,10 +68,10 @@ fn in_ranges(r: &[(usize, usize)], i: usize) -> bool {
 }
 
 /// Options seen: the flag and its value (empty for flags without one).
-type Opts = Vec<(u8, Vec<u8>)>;
+pub(super) type Opts = Vec<(u8, Vec<u8>)>;
 
 /// Splits argv into options (`with_value` ones take a value) and operands.
-fn args(argv: &[Vec<u8>], with_value: &[u8]) -> (Opts, Vec<Vec<u8>>) {
+pub(super) fn args(argv: &[Vec<u8>], with_value: &[u8]) -> (Opts, Vec<Vec<u8>>) {
     let mut opts = Vec::new();
     let mut ops = Vec::new();
     let mut i = 1;
