@@ -12,6 +12,8 @@
     clippy::print_stdout
 )]
 
+mod util;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
@@ -43,17 +45,7 @@ fn a_million_packets_match_the_ground_truth() {
     assert_eq!(report["counters"]["frames"], frames);
     assert_eq!(report["counters"]["malformed"], 0);
 
-    let found: BTreeSet<(String, String)> = report["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap().to_string(),
-                a["src"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let found: BTreeSet<(String, String)> = util::alerts(report).into_iter().collect();
     let expected: BTreeSet<(String, String)> = truth
         .iter()
         .map(|(id, src)| (id.to_string(), src.to_string()))

@@ -11,6 +11,8 @@
 
 mod util;
 
+use util::alerts;
+
 use std::process::Command;
 
 use busybait_pcapgen::attacks::{vse_flood, Flood, Rng};
@@ -37,20 +39,6 @@ fn watch_storing(args: &[&std::ffi::OsStr]) -> (bool, serde_json::Value, String)
 
 fn pcap(name: &str) -> std::path::PathBuf {
     util::shared_data().join("pcaps").join(name)
-}
-
-fn alerts(file: &serde_json::Value) -> Vec<(String, String)> {
-    file["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap().to_string(),
-                a["src"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// A capture of Mirai's scanner at 10.9.8.7 sending its SYNs to `targets` hosts.

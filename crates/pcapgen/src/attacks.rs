@@ -388,74 +388,128 @@ impl TcpFlow {
         server: (Ipv4Addr, u16),
         t0: f64,
     ) -> Self {
+        Self::open_with_isns(cap, client, server, (u32::MAX - 100, 7_000), t0)
+    }
+
+    /// [`TcpFlow::open`] with the given initial sequence numbers (client, server);
+    /// the three segments are 1 ms apart.
+    pub fn open_with_isns(
+        cap: &mut Capture,
+        client: (Ipv4Addr, u16),
+        server: (Ipv4Addr, u16),
+        (client_isn, server_isn): (u32, u32),
+        t0: f64,
+    ) -> Self {
         let flow = Self {
             client,
             server,
-            client_isn: u32::MAX - 100,
-            server_isn: 7_000,
+            client_isn,
+            server_isn,
         };
         let options = os_syn_options();
-        let seg = |from_client: bool, seq, flags, options: &[TcpOptionElement]| {
-            let (src, dst) = if from_client {
-                (client, server)
-            } else {
-                (server, client)
-            };
-            tcp_frame(&Segment {
-                src: src.0,
-                dst: dst.0,
-                sport: src.1,
-                dport: dst.1,
-                seq,
-                window: 64_240,
-                flags,
-                options,
-                payload: &[],
-            })
-        };
         let syn = Flags {
             syn: true,
             ..Flags::default()
         };
-        cap.frame(t0, &seg(true, flow.client_isn, syn, &options));
+        cap.frame(t0, &flow.segment(true, client_isn, syn, &options, &[]));
         let syn_ack = Flags {
             syn: true,
-            ack: Some(flow.client_isn.wrapping_add(1)),
+            ack: Some(flow.next_seq(true, 0)),
             ..Flags::default()
         };
-        cap.frame(t0 + 0.001, &seg(false, flow.server_isn, syn_ack, &options));
+        cap.frame(
+            t0 + 0.001,
+            &flow.segment(false, server_isn, syn_ack, &options, &[]),
+        );
         let ack = Flags {
-            ack: Some(flow.server_isn.wrapping_add(1)),
+            ack: Some(flow.next_seq(false, 0)),
             ..Flags::default()
         };
         cap.frame(
             t0 + 0.002,
-            &seg(true, flow.client_isn.wrapping_add(1), ack, &[]),
+            &flow.segment(true, flow.next_seq(true, 0), ack, &[], &[]),
         );
         flow
     }
 
-    /// The frame carrying `payload` at stream `offset` of one direction.
-    pub fn frame(&self, from_client: bool, offset: u32, payload: &[u8]) -> Vec<u8> {
-        let (src, dst, isn, peer_isn) = if from_client {
-            (self.client, self.server, self.client_isn, self.server_isn)
+    /// The sequence number of stream offset `offset` of one direction.
+    fn next_seq(&self, from_client: bool, offset: u32) -> u32 {
+        let isn = if from_client {
+            self.client_isn
         } else {
-            (self.server, self.client, self.server_isn, self.client_isn)
+            self.server_isn
+        };
+        isn.wrapping_add(1).wrapping_add(offset)
+    }
+
+    fn segment(
+        &self,
+        from_client: bool,
+        seq: u32,
+        flags: Flags,
+        options: &[TcpOptionElement],
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let (src, dst) = if from_client {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
         };
         tcp_frame(&Segment {
             src: src.0,
             dst: dst.0,
             sport: src.1,
             dport: dst.1,
-            seq: isn.wrapping_add(1).wrapping_add(offset),
+            seq,
             window: 64_240,
-            flags: Flags {
-                ack: Some(peer_isn.wrapping_add(1)),
-                psh: true,
-                ..Flags::default()
-            },
-            options: &[],
+            flags,
+            options,
             payload,
         })
+    }
+
+    /// The frame carrying `payload` at stream `offset` of one direction (acking
+    /// nothing of the other direction's data).
+    pub fn frame(&self, from_client: bool, offset: u32, payload: &[u8]) -> Vec<u8> {
+        self.data(from_client, offset, 0, payload)
+    }
+
+    /// The frame carrying `payload` at `offset`, acking the other direction up to
+    /// `peer_offset`.
+    pub fn data(
+        &self,
+        from_client: bool,
+        offset: u32,
+        peer_offset: u32,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let flags = Flags {
+            ack: Some(self.next_seq(!from_client, peer_offset)),
+            psh: true,
+            ..Flags::default()
+        };
+        self.segment(
+            from_client,
+            self.next_seq(from_client, offset),
+            flags,
+            &[],
+            payload,
+        )
+    }
+
+    /// A FIN after `offset` bytes, acking the other direction up to `peer_offset`.
+    pub fn fin(&self, from_client: bool, offset: u32, peer_offset: u32) -> Vec<u8> {
+        let flags = Flags {
+            fin: true,
+            ack: Some(self.next_seq(!from_client, peer_offset)),
+            ..Flags::default()
+        };
+        self.segment(
+            from_client,
+            self.next_seq(from_client, offset),
+            flags,
+            &[],
+            &[],
+        )
     }
 }

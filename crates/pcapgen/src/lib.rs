@@ -290,90 +290,29 @@ pub fn tcp_session(
     turns: &[(bool, &[u8])],
     t0: f64,
 ) {
-    let options = os_syn_options();
-    let (mut cseq, mut sseq) = (1_000u32, 5_000u32);
-    let mut t = t0;
-    let mut step = |cap: &mut Capture,
-                    from_client: bool,
-                    flags: Flags,
-                    payload: &[u8],
-                    seq: u32,
-                    opts: &[TcpOptionElement]| {
-        let (src, dst) = if from_client {
-            (client, server)
+    let flow = attacks::TcpFlow::open_with_isns(cap, client, server, (1_000, 5_000), t0);
+    let (mut client_sent, mut server_sent) = (0u32, 0u32);
+    let mut t = t0 + 0.003;
+    for (from_client, payload) in turns {
+        let frame = if *from_client {
+            flow.data(true, client_sent, server_sent, payload)
         } else {
-            (server, client)
+            flow.data(false, server_sent, client_sent, payload)
         };
-        let frame = tcp_frame(&Segment {
-            src: src.0,
-            dst: dst.0,
-            sport: src.1,
-            dport: dst.1,
-            seq,
-            window: 64_240,
-            flags,
-            options: opts,
-            payload,
-        });
         cap.frame(t, &frame);
         t += 0.001;
-    };
-    let syn = Flags {
-        syn: true,
-        ..Flags::default()
-    };
-    step(cap, true, syn, &[], cseq, &options);
-    cseq = cseq.wrapping_add(1);
-    step(
-        cap,
-        false,
-        Flags {
-            syn: true,
-            ack: Some(cseq),
-            ..Flags::default()
-        },
-        &[],
-        sseq,
-        &options,
-    );
-    sseq = sseq.wrapping_add(1);
-    step(
-        cap,
-        true,
-        Flags {
-            ack: Some(sseq),
-            ..Flags::default()
-        },
-        &[],
-        cseq,
-        &[],
-    );
-    for (from_client, payload) in turns {
-        let (seq, ack) = if *from_client {
-            (cseq, sseq)
+        let sent = if *from_client {
+            &mut client_sent
         } else {
-            (sseq, cseq)
+            &mut server_sent
         };
-        let flags = Flags {
-            ack: Some(ack),
-            psh: true,
-            ..Flags::default()
-        };
-        step(cap, *from_client, flags, payload, seq, &[]);
-        let advanced = seq.wrapping_add(payload.len() as u32);
-        if *from_client {
-            cseq = advanced;
-        } else {
-            sseq = advanced;
-        }
+        *sent = sent.wrapping_add(payload.len() as u32);
     }
-    let fin = |ack| Flags {
-        fin: true,
-        ack: Some(ack),
-        ..Flags::default()
-    };
-    step(cap, true, fin(sseq), &[], cseq, &[]);
-    step(cap, false, fin(cseq.wrapping_add(1)), &[], sseq, &[]);
+    cap.frame(t, &flow.fin(true, client_sent, server_sent));
+    cap.frame(
+        t + 0.001,
+        &flow.fin(false, server_sent, client_sent.wrapping_add(1)),
+    );
 }
 
 /// Ways the same IP packet can reach a capture, for the decoders' tests.

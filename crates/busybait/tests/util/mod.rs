@@ -388,6 +388,21 @@ impl Client {
     }
 }
 
+/// The `(id, src)` of each alert in one file's `watch --json` report.
+pub fn alerts(file: &serde_json::Value) -> Vec<(String, String)> {
+    file["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["src"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() {
         return Some(0);

@@ -52,10 +52,9 @@ pub fn login_environment() -> Vars {
 /// Bytes of tty output buffered before the interpreter waits for the client.
 pub const STREAM_HIGH_WATER: usize = 64 * 1024;
 /// Largest pipe or `$(…)` capture; beyond it the writer is cut off. As large as the
-/// largest file (`VfsLimits::max_file_bytes` by default), so that any file, the
-/// device's own 2 MB BusyBox included, goes through a pipe whole (`cat
-/// /proc/self/exe | md5sum` is a honeypot probe).
-pub const MAX_CAPTURE: usize = 8 * 1024 * 1024;
+/// largest read ([`MAX_READ`]), so that the device's own 2 MB BusyBox goes through a
+/// pipe whole (`cat /proc/self/exe | md5sum` is a honeypot probe).
+pub const MAX_CAPTURE: usize = MAX_READ as usize;
 /// Nesting of functions, subshells, `sh` scripts and substitutions.
 pub const MAX_NESTING: usize = 32;
 /// Largest file an applet reads into memory at once.

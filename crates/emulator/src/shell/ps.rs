@@ -84,17 +84,23 @@ pub fn exists(sh: &Sh, pid: u32) -> bool {
     table(sh).iter().any(|p| p.pid == pid) || pid == sh.next_pid
 }
 
-/// `ps` output in the profile's style.
-pub fn render(sh: &mut Sh) -> Vec<u8> {
-    let ps_pid = sh.next_pid;
+/// The table with `command` itself running under the next pid.
+fn table_with_self(sh: &mut Sh, command: &str, vsz: u32) -> Vec<Proc> {
+    let pid = sh.next_pid;
     sh.next_pid += 1;
     let mut procs = table(sh);
     procs.push(Proc {
-        pid: ps_pid,
-        vsz: 1452,
+        pid,
+        vsz,
         stat: "R",
-        command: "ps".into(),
+        command: command.into(),
     });
+    procs
+}
+
+/// `ps` output in the profile's style.
+pub fn render(sh: &mut Sh) -> Vec<u8> {
+    let procs = table_with_self(sh, "ps", 1452);
     let mut out = Vec::new();
     match sh.device.profile.ps_style {
         crate::profile::PsStyle::Classic => {
@@ -136,15 +142,7 @@ fn parent(sh: &Sh, p: &Proc, previous: u32) -> u32 {
 /// `top -n1`: the summary lines from the profile's memory and the process table,
 /// every process idle.
 pub fn top(sh: &mut Sh) -> Vec<u8> {
-    let top_pid = sh.next_pid;
-    sh.next_pid += 1;
-    let mut procs = table(sh);
-    procs.push(Proc {
-        pid: top_pid,
-        vsz: 1456,
-        stat: "R",
-        command: "top -n1".into(),
-    });
+    let procs = table_with_self(sh, "top -n1", 1456);
     let meminfo = |key: &str| {
         sh.device
             .profile

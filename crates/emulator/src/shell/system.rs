@@ -178,7 +178,7 @@ async fn xxd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     } else {
         let cols = parsed.number(b'c').map_or(16, |c| c.clamp(1, 256) as usize);
         let group = parsed.number(b'g').map_or(2, |g| g.clamp(1, 256) as usize);
-        let offset = parsed.number(b'o').unwrap_or(0) + skip as u64;
+        let offset = parsed.number(b'o').unwrap_or(0).wrapping_add(skip as u64);
         xxd_dump(data, cols, group, offset)
     };
     sh.write(&io.stdout, out.as_bytes()).await;
@@ -190,7 +190,7 @@ fn xxd_dump(data: &[u8], cols: usize, group: usize, offset: u64) -> String {
     let hex_width = cols * 2 + cols.div_ceil(group);
     let mut out = String::new();
     for (n, chunk) in data.chunks(cols).enumerate() {
-        let _ = write!(out, "{:08x}: ", offset + (n * cols) as u64);
+        let _ = write!(out, "{:08x}: ", offset.wrapping_add((n * cols) as u64));
         let mut hex = String::new();
         for (i, b) in chunk.iter().enumerate() {
             let _ = write!(hex, "{b:02x}");
@@ -399,14 +399,11 @@ async fn find(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
             if found > MAX_FIND_RESULTS {
                 return Ok(status);
             }
-            let Some(node) = sh
-                .vfs
-                .lookup(b"/", &real, false)
-                .ok()
-                .map(|(_, n)| n.clone())
-            else {
+            // Only the node's type matters here (no copy of a file's content).
+            let Ok((_, node)) = sh.vfs.lookup(b"/", &real, false) else {
                 continue;
             };
+            let kind = node.type_char();
             if depth >= min_depth {
                 let mut matched = true;
                 for p in &primaries {
@@ -434,7 +431,7 @@ async fn find(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
                             sh.write(&io.stdout, &line).await;
                             true
                         }
-                        test => find_test(test, &shown, &node),
+                        test => find_test(test, &shown, kind),
                     };
                 }
                 if matched && !acts {
@@ -443,7 +440,7 @@ async fn find(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
                     sh.write(&io.stdout, &line).await;
                 }
             }
-            if matches!(node, Node::Dir(_)) && depth < max_depth {
+            if kind == 'd' && depth < max_depth {
                 let names = sh.vfs.list(&real);
                 for name in names.into_iter().rev() {
                     let child_shown = join(&shown, &name);
@@ -507,7 +504,7 @@ fn replace_braces(word: &[u8], path: &[u8]) -> Vec<u8> {
     out
 }
 
-fn find_test(primary: &Primary, shown: &[u8], node: &Node) -> bool {
+fn find_test(primary: &Primary, shown: &[u8], kind: char) -> bool {
     match primary {
         Primary::Name(pattern, fold) => {
             let name = crate::vfs::base_name(shown);
@@ -518,8 +515,8 @@ fn find_test(primary: &Primary, shown: &[u8], node: &Node) -> bool {
             }
         }
         Primary::Path(pattern) => super::glob::matches(pattern, shown),
-        Primary::Type(t) => node.type_char() as u8 == if *t == b'f' { b'-' } else { *t },
-        Primary::Not(inner) => !find_test(inner, shown, node),
+        Primary::Type(t) => kind as u8 == if *t == b'f' { b'-' } else { *t },
+        Primary::Not(inner) => !find_test(inner, shown, kind),
         Primary::Print | Primary::Exec(..) => true,
     }
 }
@@ -1121,6 +1118,13 @@ mod tests {
              00000010: 6e64 206c 696e 6520 6865 7265 206f 6b00  nd line here ok.\n\
              00000020: ff                                       .\n"
         );
+    }
+
+    #[test]
+    fn xxd_offsets_wrap_instead_of_overflowing() {
+        let dump = xxd_dump(&[0; 20], 16, 2, u64::MAX - 3);
+        assert!(dump.starts_with("fffffffffffffffc: "), "{dump}");
+        assert!(dump.contains("\n0000000c: "), "{dump}");
     }
 
     #[test]
