@@ -96,13 +96,10 @@ impl LineEditor {
         self.put_prompt_position();
     }
 
-    /// The terminal's width changed (NAWS; the real device gets SIGWINCH): lineedit's
-    /// `cmdedit_setwidth()` redraws the line for the new width.
+    /// The terminal was resized (NAWS; the real device gets SIGWINCH): lineedit's
+    /// `cmdedit_setwidth()` redraws the line for the new width, even an unchanged one.
     pub fn set_width(&mut self, width: u16, out: &mut Vec<u8>) {
         let width = usize::from(width).max(1);
-        if width == self.width {
-            return;
-        }
         self.width = width;
         let new_y = (self.cursor + self.prompt.len()) / width;
         let back = self.line.len() - self.cursor;

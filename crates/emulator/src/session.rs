@@ -133,7 +133,9 @@ pub struct Session {
     tty_ready: VecDeque<Vec<u8>>,
     tty_echo: bool,
     column: usize,
+    /// The window size the client last sent (NAWS), 0 before any.
     width: u16,
+    height: u16,
     bytes_since_newline: usize,
     failures: u32,
     transmit: Vec<u8>,
@@ -178,6 +180,7 @@ impl Session {
             tty_echo: true,
             column: 0,
             width: 0,
+            height: 0,
             bytes_since_newline: 0,
             failures: 0,
             transmit: Vec::new(),
@@ -436,12 +439,15 @@ impl Session {
                         self.tty_input(now, b);
                     }
                 }
-                Filtered::WindowSize(w, _) => {
+                Filtered::WindowSize(w, h) => {
+                    // The pty signals SIGWINCH only when the size changes.
+                    let resized = (w, h) != (self.width, self.height);
                     self.width = w;
+                    self.height = h;
                     let line_editing = self.config.device.profile.line_editing;
                     if let Phase::Shell(phase) = &mut self.phase {
                         phase.shell.set_width(w);
-                        if line_editing && !phase.shell.is_running() {
+                        if resized && line_editing && !phase.shell.is_running() {
                             let mut redraw = Vec::new();
                             let width = if w == 0 { DEFAULT_WIDTH } else { w };
                             phase.editor.set_width(width, &mut redraw);
