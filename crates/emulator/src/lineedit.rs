@@ -4,9 +4,10 @@
 //!
 //! Pure state: [`LineEditor::key`] takes one input byte and the shell's history and
 //! appends the terminal output to a buffer; the session turns what it returns into a
-//! command line, an interrupt or end of file. Tab completion, reverse search and the
-//! cursor-position report are not emulated: a report, like any escape sequence that
-//! is not a key lineedit knows, is swallowed whole (lineedit would type its tail).
+//! command line, an interrupt or end of file. Tab completion (a tab only beeps),
+//! reverse search and the cursor-position report are not emulated: a report, like
+//! any escape sequence that is not a key lineedit knows, is swallowed whole
+//! (lineedit would type its tail).
 
 /// Debian's `CONFIG_FEATURE_EDITING_MAX_LEN`: a line keeps at most this many bytes
 /// minus two (room for the newline and the NUL).
@@ -201,7 +202,10 @@ impl LineEditor {
                 }
                 self.delete(out);
             }
-            // Other control keys (and tab: completion is not emulated) are ignored.
+            // Tab: completion is not emulated; lineedit beeps when a first tab finds
+            // no single match, the usual case for what bots type.
+            b'\t' => out.push(0x07),
+            // Other control keys are ignored.
             0..=0x1f => {}
             _ => self.insert(b, out),
         }

@@ -110,6 +110,9 @@ struct ShellPhase {
     editor: LineEditor,
     /// The line typed so far in the tty's canonical mode (profiles without).
     canonical: Vec<u8>,
+    /// Lines of a command not complete yet (read after PS2 prompts), each with its
+    /// newline; at most `max_line_bytes`.
+    continued: Vec<u8>,
     /// What the running line waits for, and when that wait ends by itself.
     wait: Option<(Wait, Option<Instant>)>,
     /// Bytes typed while a line runs; the editor reads them after the prompt.
@@ -765,6 +768,7 @@ impl Session {
                 shell,
                 editor: LineEditor::default(),
                 canonical: Vec::new(),
+                continued: Vec::new(),
                 wait: None,
                 typeahead: Vec::new(),
             }));
@@ -778,11 +782,16 @@ impl Session {
         }
     }
 
+    /// PS1, or PS2 (`> `) while a command is being continued.
     fn shell_prompt(&mut self) {
         let Phase::Shell(phase) = &mut self.phase else {
             return;
         };
-        let prompt = phase.shell.prompt();
+        let prompt = if phase.continued.is_empty() {
+            phase.shell.prompt()
+        } else {
+            b"> ".to_vec()
+        };
         let line_editing = self.config.device.profile.line_editing;
         let width = if self.width == 0 {
             DEFAULT_WIDTH
@@ -876,14 +885,15 @@ impl Session {
                 Edited::Nothing => {}
                 Edited::Line(line) => self.execute(now, line),
                 Edited::Interrupt => {
-                    // ash prints ^C for the interrupted read and a newline for SIGINT.
+                    // ash prints ^C for the interrupted read and a newline for SIGINT;
+                    // an unfinished command is dropped.
+                    if let Phase::Shell(phase) = &mut self.phase {
+                        phase.continued.clear();
+                    }
                     self.output(b"^C\r\n");
                     self.shell_prompt();
                 }
-                Edited::EndOfFile => {
-                    self.output(b"\r\n");
-                    self.execute(now, b"exit".to_vec());
-                }
+                Edited::EndOfFile => self.end_of_input(now),
             }
             return;
         }
@@ -907,13 +917,13 @@ impl Session {
             }
             0x03 => {
                 phase.canonical.clear();
+                phase.continued.clear();
                 self.output(b"^C\r\n");
                 self.shell_prompt();
             }
             0x04 => {
                 if phase.canonical.is_empty() {
-                    self.output(b"\r\n");
-                    self.execute(now, b"exit".to_vec());
+                    self.end_of_input(now);
                 }
             }
             0..=0x1f => {}
@@ -925,6 +935,32 @@ impl Session {
                 self.output(&[b]);
             }
         }
+    }
+
+    /// `^D` on an empty line: the login shell exits; at a PS2 prompt the unfinished
+    /// command runs as it is (ash's "unexpected end of file").
+    fn end_of_input(&mut self, now: Now) {
+        self.output(b"\r\n");
+        let Phase::Shell(phase) = &mut self.phase else {
+            return;
+        };
+        if phase.continued.is_empty() {
+            return self.execute(now, b"exit".to_vec());
+        }
+        self.run_continued(now);
+    }
+
+    /// Runs the lines gathered in `continued` as one command.
+    fn run_continued(&mut self, now: Now) {
+        let Phase::Shell(phase) = &mut self.phase else {
+            return;
+        };
+        // With its last newline: an error at the end of the line is ash's
+        // "unexpected newline".
+        let text = std::mem::take(&mut phase.continued);
+        phase.shell.set_width(self.width);
+        phase.shell.start(&text, now);
+        self.drive(now);
     }
 
     /// Runs a command line typed at the prompt.
@@ -940,9 +976,16 @@ impl Session {
         let Phase::Shell(phase) = &mut self.phase else {
             return;
         };
-        phase.shell.set_width(self.width);
-        phase.shell.start(&line, now);
-        self.drive(now);
+        phase.continued.extend_from_slice(&line);
+        phase.continued.push(b'\n');
+        // ash reads on after a PS2 prompt while the command is unfinished; past the
+        // bound it runs what it has (a syntax error).
+        if phase.continued.len() <= self.config.limits.max_line_bytes
+            && crate::shell::parse::needs_more(&phase.continued)
+        {
+            return self.shell_prompt();
+        }
+        self.run_continued(now);
     }
 
     /// Polls the running line until it waits for something or finishes.

@@ -740,6 +740,11 @@ impl Sh {
                         }
                     }
                 }
+                RedirOp::HereDoc => {
+                    if r.fd == 0 {
+                        io.stdin = Some(Arc::new(target));
+                    }
+                }
                 RedirOp::In => {
                     let cwd = self.cwd.clone();
                     match self.read_file(&cwd, &target) {

@@ -321,12 +321,16 @@ impl Shell {
 async fn run_line(sh: &mut Sh, src: &[u8]) -> Outcome {
     let io = Io::tty();
     // What `history` lists: the lines typed, this one included.
+    // A command continued over several lines (PS2) is one history line per line.
     let typed = src.strip_suffix(b"\n").unwrap_or(src);
-    if !typed.iter().all(u8::is_ascii_whitespace) {
+    for line in typed.split(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
         if sh.history.len() >= exec::MAX_HISTORY {
             sh.history.remove(0);
         }
-        sh.history.push(typed.to_vec());
+        sh.history.push(line.to_vec());
     }
     sh.line_aliases = sh.aliases.clone();
     let list = match parse::parse(src) {

@@ -55,6 +55,8 @@ pub enum RedirOp {
     Dup,
     /// `<>`
     ReadWrite,
+    /// `<<WORD` / `<<-WORD`: the target is the document's body.
+    HereDoc,
 }
 
 /// `[fd]op target`
@@ -143,6 +145,35 @@ pub enum SyntaxError {
     /// `word()` where word is not a name (ash's wording; `:(){ :|:& };:` ends here).
     #[error("bad function name")]
     BadFunctionName,
+    /// A token where ash needed a particular one: `unexpected newline (expecting ")")`.
+    #[error("unexpected {found} (expecting \"{expected}\")")]
+    Expecting {
+        /// What came.
+        found: String,
+        /// What ash wanted.
+        expected: &'static str,
+    },
+}
+
+/// Largest here-document body (a bound on what one line can make the parser copy).
+pub const MAX_HEREDOC_BYTES: usize = 64 * 1024;
+
+/// Whether ash would print its PS2 `> ` and read another line before running `src`
+/// (the lines so far, each ending in a newline): an unterminated quote, an unfinished
+/// compound command, a here-document without its delimiter, or a trailing
+/// backslash-newline.
+pub fn needs_more(src: &[u8]) -> bool {
+    let last_line = src.strip_suffix(b"\n").unwrap_or(src);
+    let last_line = last_line.rsplit(|&b| b == b'\n').next().unwrap_or_default();
+    let trailing_backslashes = last_line.iter().rev().take_while(|&&b| b == b'\\').count();
+    if trailing_backslashes % 2 == 1 {
+        return true;
+    }
+    match parse(src) {
+        Err(SyntaxError::Unterminated) => true,
+        Err(SyntaxError::Unexpected(what)) => what == "end of file",
+        _ => false,
+    }
 }
 
 const RESERVED: &[&str] = &[
@@ -157,6 +188,7 @@ pub fn parse(src: &[u8]) -> Result<List, SyntaxError> {
         pos: 0,
         depth: 0,
         case_arms: 0,
+        heredoc: None,
     };
     let list = p.list(&[])?;
     p.skip_blank_and_newlines();
@@ -172,6 +204,9 @@ struct Parser<'a> {
     depth: usize,
     /// Inside a `case` arm, where `;;` ends the list.
     case_arms: usize,
+    /// Here-document bodies already read: the newline they follow and where they
+    /// end (the parser jumps there when it passes that newline).
+    heredoc: Option<(usize, usize)>,
 }
 
 fn is_name_start(b: u8) -> bool {
@@ -234,11 +269,100 @@ impl Parser<'_> {
         loop {
             self.skip_blank();
             if self.peek() == Some(b'\n') {
-                self.pos += 1;
+                self.eat_newline();
             } else {
                 break;
             }
         }
+    }
+
+    /// Passes a newline, and the here-document bodies that follow it.
+    fn eat_newline(&mut self) {
+        match self.heredoc {
+            Some((newline, end)) if newline == self.pos => {
+                self.pos = end;
+                self.heredoc = None;
+            }
+            _ => self.pos += 1,
+        }
+    }
+
+    /// The position of the next newline that ends this command line (outside
+    /// quotes), if the input has one.
+    fn line_end(&self) -> Option<usize> {
+        let mut i = self.pos;
+        let mut quote = None;
+        while let Some(&b) = self.src.get(i) {
+            match (quote, b) {
+                (None, b'\\') | (Some(b'"'), b'\\') => i += 1,
+                (None, b'\'' | b'"') => quote = Some(b),
+                (Some(q), _) if b == q => quote = None,
+                (None, b'\n') => return Some(i),
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// `<<[-]WORD`, after the operator: reads the body from the lines after this
+    /// command line (after earlier documents of the same line).
+    fn here_document(&mut self, strip_tabs: bool) -> Result<Word, SyntaxError> {
+        self.skip_blank();
+        let delimiter = self.word()?.ok_or_else(|| self.unexpected())?;
+        let quoted = delimiter.iter().any(|p| !matches!(p, Part::Lit(_)));
+        let mut name = Vec::new();
+        flatten_literal(&delimiter, &mut name);
+        let (newline, start) = match self.heredoc {
+            Some((newline, end)) => (newline, end),
+            None => {
+                let newline = self
+                    .line_end()
+                    .ok_or(SyntaxError::Unexpected("end of file".into()))?;
+                (newline, newline + 1)
+            }
+        };
+        let mut body = Vec::new();
+        let mut at = start;
+        let end = loop {
+            let rest = self
+                .src
+                .get(at..)
+                .filter(|r| !r.is_empty())
+                .ok_or(SyntaxError::Unexpected("end of file".into()))?;
+            let len = rest.iter().position(|&b| b == b'\n');
+            let line = rest.get(..len.unwrap_or(rest.len())).unwrap_or_default();
+            let line = if strip_tabs {
+                let tabs = line.iter().take_while(|&&b| b == b'\t').count();
+                line.get(tabs..).unwrap_or_default()
+            } else {
+                line
+            };
+            let next = at + len.map_or(rest.len(), |l| l + 1);
+            if line == name.as_slice() {
+                break next;
+            }
+            if len.is_none() {
+                return Err(SyntaxError::Unexpected("end of file".into()));
+            }
+            if body.len() + line.len() < MAX_HEREDOC_BYTES {
+                body.extend_from_slice(line);
+                body.push(b'\n');
+            }
+            at = next;
+        };
+        self.heredoc = Some((newline, end));
+        if quoted {
+            return Ok(vec![Part::Quoted(body)]);
+        }
+        let mut p = Parser {
+            src: &body,
+            pos: 0,
+            depth: self.depth,
+            case_arms: 0,
+            heredoc: None,
+        };
+        Ok(vec![Part::Double(p.quoted_text(true)?)])
     }
 
     /// The next token as ash would name it in "unexpected …".
@@ -302,6 +426,16 @@ impl Parser<'_> {
         } else {
             Err(self.unexpected())
         }
+    }
+
+    /// The body of a compound command: a list that ash requires to be non-empty
+    /// (`if true; then fi` is `unexpected "fi"`).
+    fn compound_list(&mut self, stops: &[&str]) -> Result<List, SyntaxError> {
+        let list = self.list(stops)?;
+        if list.0.is_empty() {
+            return Err(self.unexpected());
+        }
+        Ok(list)
     }
 
     /// A list, stopping before any of `stops` (reserved words) or `)`/EOF.
@@ -405,7 +539,7 @@ impl Parser<'_> {
         let compound = match (self.peek(), self.reserved()) {
             (Some(b'('), _) => {
                 self.pos += 1;
-                let body = self.list(&[])?;
+                let body = self.compound_list(&[])?;
                 self.skip_blank_and_newlines();
                 if self.peek() != Some(b')') {
                     return Err(self.unexpected());
@@ -415,7 +549,7 @@ impl Parser<'_> {
             }
             (_, Some("{")) => {
                 self.pos += 1;
-                let body = self.list(&["}"])?;
+                let body = self.compound_list(&["}"])?;
                 self.expect_reserved("}")?;
                 Some(Compound::Group(Arc::new(body)))
             }
@@ -424,16 +558,16 @@ impl Parser<'_> {
                 let mut clauses = Vec::new();
                 let mut otherwise = None;
                 loop {
-                    let cond = self.list(&["then"])?;
+                    let cond = self.compound_list(&["then"])?;
                     self.expect_reserved("then")?;
-                    let body = self.list(&["elif", "else", "fi"])?;
+                    let body = self.compound_list(&["elif", "else", "fi"])?;
                     clauses.push((Arc::new(cond), Arc::new(body)));
                     self.skip_blank_and_newlines();
                     if self.eat_reserved("elif") {
                         continue;
                     }
                     if self.eat_reserved("else") {
-                        otherwise = Some(Arc::new(self.list(&["fi"])?));
+                        otherwise = Some(Arc::new(self.compound_list(&["fi"])?));
                     }
                     self.expect_reserved("fi")?;
                     break;
@@ -442,9 +576,9 @@ impl Parser<'_> {
             }
             (_, Some(kw @ ("while" | "until"))) => {
                 self.pos += kw.len();
-                let cond = self.list(&["do"])?;
+                let cond = self.compound_list(&["do"])?;
                 self.expect_reserved("do")?;
-                let body = self.list(&["done"])?;
+                let body = self.compound_list(&["done"])?;
                 self.expect_reserved("done")?;
                 Some(Compound::While(
                     kw == "until",
@@ -462,8 +596,12 @@ impl Parser<'_> {
                     loop {
                         self.skip_blank();
                         match self.peek() {
-                            Some(b';') | Some(b'\n') => {
+                            Some(b';') => {
                                 self.pos += 1;
+                                break;
+                            }
+                            Some(b'\n') => {
+                                self.eat_newline();
                                 break;
                             }
                             None => return Err(self.unexpected()),
@@ -479,7 +617,7 @@ impl Parser<'_> {
                     None
                 };
                 self.expect_reserved("do")?;
-                let body = self.list(&["done"])?;
+                let body = self.compound_list(&["done"])?;
                 self.expect_reserved("done")?;
                 Some(Compound::For(name, words, Arc::new(body)))
             }
@@ -562,7 +700,13 @@ impl Parser<'_> {
                 self.pos += 1;
                 self.skip_blank();
                 if self.peek() != Some(b')') {
-                    return Err(self.unexpected());
+                    return Err(match self.unexpected() {
+                        SyntaxError::Unexpected(found) => SyntaxError::Expecting {
+                            found,
+                            expected: ")",
+                        },
+                        other => other,
+                    });
                 }
                 self.pos += 1;
                 self.skip_blank_and_newlines();
@@ -620,8 +764,14 @@ impl Parser<'_> {
         } else if rest.starts_with(b"<>") {
             (RedirOp::ReadWrite, 2, 0)
         } else if rest.starts_with(b"<<") {
-            // Here-documents need more lines than one; bots do not send them.
-            return Err(SyntaxError::Unexpected("\"<<\"".into()));
+            let strip_tabs = rest.get(2) == Some(&b'-');
+            self.pos += if strip_tabs { 3 } else { 2 };
+            let body = self.here_document(strip_tabs)?;
+            return Ok(Some(Redir {
+                fd: fd.unwrap_or(0),
+                op: RedirOp::HereDoc,
+                target: body,
+            }));
         } else if rest.starts_with(b">") {
             (RedirOp::Out, 1, 1)
         } else if rest.starts_with(b"<") {
@@ -736,17 +886,29 @@ impl Parser<'_> {
     }
 
     fn double_quoted(&mut self) -> Result<Vec<Part>, SyntaxError> {
+        self.quoted_text(false)
+    }
+
+    /// The inside of `"…"`, or with `heredoc` a whole here-document body (where `"`
+    /// is an ordinary character and the end of input ends it).
+    fn quoted_text(&mut self, heredoc: bool) -> Result<Vec<Part>, SyntaxError> {
         let mut parts = Vec::new();
         loop {
             let Some(b) = self.peek() else {
+                if heredoc {
+                    return Ok(parts);
+                }
                 return Err(SyntaxError::Unterminated);
             };
             match b {
-                b'"' => {
+                b'"' if !heredoc => {
                     self.pos += 1;
                     return Ok(parts);
                 }
-                b'\\' if matches!(self.peek_at(1), Some(b'$' | b'`' | b'"' | b'\\' | b'\n')) => {
+                b'\\'
+                    if matches!(self.peek_at(1), Some(b'$' | b'`' | b'\\' | b'\n'))
+                        || (!heredoc && self.peek_at(1) == Some(b'"')) =>
+                {
                     let c = self.peek_at(1).unwrap_or(b'\\');
                     self.pos += 2;
                     if c != b'\n' {
@@ -813,6 +975,7 @@ impl Parser<'_> {
                     pos: 0,
                     depth: self.depth,
                     case_arms: 0,
+                    heredoc: None,
                 };
                 Ok(Part::Arith(p.arith_parts()?))
             }
@@ -942,6 +1105,21 @@ impl Parser<'_> {
     }
 }
 
+/// The text of a word with its quotes removed (a here-document's delimiter).
+fn flatten_literal(word: &[Part], out: &mut Vec<u8>) {
+    for part in word {
+        match part {
+            Part::Lit(t) | Part::Quoted(t) => out.extend_from_slice(t),
+            Part::Double(inner) => flatten_literal(inner, out),
+            Part::Param(p) => {
+                out.push(b'$');
+                out.extend_from_slice(p.name.as_bytes());
+            }
+            Part::Command(_) | Part::Arith(_) => {}
+        }
+    }
+}
+
 fn push_quoted(parts: &mut Vec<Part>, b: u8) {
     match parts.last_mut() {
         Some(Part::Quoted(v)) => v.push(b),
@@ -955,6 +1133,7 @@ fn parse_nested(src: &[u8], depth: usize) -> Result<List, SyntaxError> {
         pos: 0,
         depth,
         case_arms: 0,
+        heredoc: None,
     };
     let list = p.list(&[])?;
     p.skip_blank_and_newlines();
@@ -967,6 +1146,50 @@ fn parse_nested(src: &[u8], depth: usize) -> Result<List, SyntaxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn here_documents_take_the_lines_after_the_command_line() {
+        let list = parse(b"cat <<EOF; echo after\nhello $X\nEOF\necho next").unwrap();
+        assert_eq!(list.0.len(), 3, "{list:?}");
+        let quoted = parse(b"cat <<'E'\n$X\nE").unwrap();
+        let text = format!("{quoted:?}");
+        assert!(
+            text.contains("HereDoc") && text.contains("Quoted([36, 88, 10])"),
+            "{text}"
+        );
+        // Two documents on one line, the second after the first; <<- strips tabs.
+        assert!(parse(b"cat <<A <<-B\na\nA\n\tb\n\tB\necho x").is_ok());
+        assert_eq!(
+            parse(b"cat <<EOF\nno end").unwrap_err().to_string(),
+            "unexpected end of file"
+        );
+    }
+
+    #[test]
+    fn unfinished_input_needs_more_lines_and_errors_do_not() {
+        for more in [
+            &b"echo 'abc\n"[..],
+            b"if true; then\n",
+            b"cat <<EOF\nbody\n",
+            b"echo a\\\n",
+            b"for i in 1 2; do\n",
+        ] {
+            assert!(needs_more(more), "{}", String::from_utf8_lossy(more));
+        }
+        for done in [
+            &b"echo (\n"[..],
+            b"echo a\\\\\n",
+            b"cat <<EOF\nbody\nEOF\n",
+            b"fi\n",
+            b"echo done\n",
+        ] {
+            assert!(!needs_more(done), "{}", String::from_utf8_lossy(done));
+        }
+        assert_eq!(
+            parse(b"echo (\n").unwrap_err().to_string(),
+            "unexpected newline (expecting \")\")"
+        );
+    }
 
     fn lit(s: &str) -> Part {
         Part::Lit(s.as_bytes().to_vec())
