@@ -792,6 +792,15 @@ impl Session {
         } else {
             b"> ".to_vec()
         };
+        if phase.continued.is_empty()
+            && phase.shell.cwd_missing()
+            && self.config.device.profile.prompt.contains("\\w")
+        {
+            self.output(b"sh: getcwd: No such file or directory\r\n");
+        }
+        let Phase::Shell(phase) = &mut self.phase else {
+            return;
+        };
         let line_editing = self.config.device.profile.line_editing;
         let width = if self.width == 0 {
             DEFAULT_WIDTH

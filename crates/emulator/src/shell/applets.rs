@@ -229,6 +229,7 @@ async fn xargs(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
         stdin: None,
         stdout: io.stdout.clone(),
         stderr: io.stderr.clone(),
+        high: io.high.clone(),
     };
     let mut status = 0;
     let batches: Vec<Vec<Vec<u8>>> = if words.is_empty() {

@@ -164,7 +164,16 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
         }
         "trap" => Ok(trap(sh, argv, io).await),
         "wait" | "ulimit" | "hash" | "times" => Ok(0),
-        "exec" if argv.len() == 1 => Ok(0),
+        // `exec` with only redirections: they stay for the shell (descriptors 3-9).
+        "exec" if argv.len() == 1 => {
+            for (fd, sink) in &io.high {
+                sh.fds.retain(|(n, _)| n != fd);
+                if let Some(s) = sink {
+                    sh.fds.push((*fd, s.clone()));
+                }
+            }
+            Ok(0)
+        }
         _ => return None,
     };
     Some(r)

@@ -242,7 +242,13 @@ pub struct Io {
     pub stdout: Sink,
     /// fd 2
     pub stderr: Sink,
+    /// Descriptors 3 to [`MAX_FD`] this command's redirections opened (`Some`) or
+    /// closed (`None`); the others are the shell's ([`Sh::fds`]).
+    pub high: Vec<(u8, Option<Sink>)>,
 }
+
+/// Highest descriptor a redirection may name (ash's single digit).
+pub const MAX_FD: u8 = 9;
 
 impl Io {
     /// The terminal on all three.
@@ -251,6 +257,36 @@ impl Io {
             stdin: None,
             stdout: Sink::Tty,
             stderr: Sink::Tty,
+            high: Vec::new(),
+        }
+    }
+
+    /// Descriptor `fd` as an output (0 is not one), given the shell's own.
+    fn output(&self, fd: u8, shell_fds: &[(u8, Sink)]) -> Option<Sink> {
+        match fd {
+            1 => Some(self.stdout.clone()),
+            2 => Some(self.stderr.clone()),
+            _ => match self.high.iter().find(|(n, _)| *n == fd) {
+                Some((_, sink)) => sink.clone(),
+                None => shell_fds
+                    .iter()
+                    .find(|(n, _)| *n == fd)
+                    .map(|(_, s)| s.clone()),
+            },
+        }
+    }
+
+    /// Points descriptor `fd` at `sink` (`None` closes it).
+    fn set_output(&mut self, fd: u8, sink: Option<Sink>) {
+        match (fd, sink) {
+            (1, Some(s)) => self.stdout = s,
+            (2, Some(s)) => self.stderr = s,
+            (1 | 2, None) => {}
+            (n, sink) if (3..=MAX_FD).contains(&n) => {
+                self.high.retain(|(m, _)| *m != n);
+                self.high.push((n, sink));
+            }
+            _ => {}
         }
     }
 }
@@ -327,6 +363,8 @@ pub struct Sh {
     pub traps: BTreeMap<String, Vec<u8>>,
     /// The connection this shell's session is on (`netstat` shows it).
     pub peer: Option<busybait_events::Peer>,
+    /// Descriptors above 2 opened for the shell itself (`exec 3>file`).
+    pub fds: Vec<(u8, Sink)>,
 }
 
 /// Variables and the values they had before being shadowed (by `local` or a
@@ -555,6 +593,7 @@ impl Sh {
                     Sink::Capture(capture.clone())
                 },
                 stderr: io.stderr.clone(),
+                high: io.high.clone(),
             };
             // Each stage of a real pipeline is its own process: `exit` ends only it.
             status = if n > 1 {
@@ -727,12 +766,7 @@ impl Sh {
                 RedirOp::Out | RedirOp::Append | RedirOp::ReadWrite => {
                     let append = r.op != RedirOp::Out;
                     match sink_for(self, append) {
-                        Ok(sink) => match r.fd {
-                            1 => io.stdout = sink,
-                            2 => io.stderr = sink,
-                            0 => {}
-                            _ => {}
-                        },
+                        Ok(sink) => io.set_output(r.fd, Some(sink)),
                         Err(e) => {
                             let msg = create_error(&target, e);
                             self.shell_error(&io, &msg).await;
@@ -764,18 +798,19 @@ impl Sh {
                 }
                 RedirOp::Dup => {
                     let sink = match target.as_slice() {
-                        b"1" => Some(io.stdout.clone()),
-                        b"2" => Some(io.stderr.clone()),
+                        b"-" if r.fd > 2 => {
+                            io.set_output(r.fd, None);
+                            continue;
+                        }
                         b"-" => Some(Sink::Null),
+                        [d @ b'1'..=b'9'] => io.output(d - b'0', &self.fds),
                         _ => None,
                     };
-                    match (r.fd, sink) {
-                        (1, Some(s)) => io.stdout = s,
-                        (2, Some(s)) => io.stderr = s,
-                        (_, Some(_)) => {}
-                        (_, None) => {
+                    match sink {
+                        Some(s) => io.set_output(r.fd, Some(s)),
+                        None => {
                             let mut msg = target.clone();
-                            msg.extend_from_slice(b": bad file descriptor");
+                            msg.extend_from_slice(b": Bad file descriptor");
                             self.shell_error(&io, &msg).await;
                             return None;
                         }
@@ -1176,6 +1211,7 @@ impl Sh {
             stdin: io.stdin.clone(),
             stdout: Sink::Capture(buf.clone()),
             stderr: io.stderr.clone(),
+            high: io.high.clone(),
         };
         let saved = (self.cwd.clone(), self.vars.clone());
         let r = self.run_list(list, &sub_io).await;

@@ -141,6 +141,7 @@ impl Shell {
             subst_status: None,
             traps: Default::default(),
             peer: None,
+            fds: Vec::new(),
         };
         Self {
             sh: Some(Box::new(sh)),
@@ -166,6 +167,11 @@ impl Shell {
             i += 1;
             if c == b'\\' {
                 match template.get(i) {
+                    Some(b'w') if self.cwd_missing() => {
+                        // lineedit's getcwd() failed (see `cwd_missing`).
+                        out.extend_from_slice(b"(unknown)");
+                        i += 1;
+                    }
                     Some(b'w') => {
                         // ash shows the physical directory here (`pwd` keeps the
                         // logical one).
@@ -198,6 +204,17 @@ impl Shell {
             }
         }
         out
+    }
+
+    /// Whether the working directory has been removed: the real prompt then warns
+    /// `sh: getcwd: No such file or directory` and shows `(unknown)` for `\w`.
+    pub fn cwd_missing(&self) -> bool {
+        self.sh.as_ref().is_some_and(|sh| {
+            !matches!(
+                sh.vfs.lookup(b"/", &sh.cwd, true),
+                Ok((_, crate::vfs::Node::Dir(_)))
+            )
+        })
     }
 
     /// The terminal width (for `ls` columns).

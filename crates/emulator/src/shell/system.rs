@@ -418,6 +418,7 @@ async fn find(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
                                 stdin: None,
                                 stdout: io.stdout.clone(),
                                 stderr: io.stderr.clone(),
+                                high: io.high.clone(),
                             };
                             Box::pin(sh.dispatch(line, &run_io)).await? == 0
                         }
@@ -465,6 +466,7 @@ async fn find(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
                 stdin: None,
                 stdout: io.stdout.clone(),
                 stderr: io.stderr.clone(),
+                high: io.high.clone(),
             };
             if Box::pin(sh.dispatch(line, &run_io)).await? != 0 {
                 status = 1;
