@@ -229,10 +229,17 @@ pub struct Profile {
     pub mounts: String,
     /// `/proc/meminfo`.
     pub meminfo: String,
+    /// The open-file limit (`ulimit -n`); the kernel's default 1024 unless given.
+    #[serde(default = "default_open_files")]
+    pub open_files: u64,
     /// A real busybox binary served as `/bin/busybox` instead of the synthetic
     /// image (set by the edge from the operator's config, never from TOML).
     #[serde(skip)]
     pub busybox_image: Option<std::sync::Arc<[u8]>>,
+}
+
+fn default_open_files() -> u64 {
+    1024
 }
 
 /// The built-in profiles' TOML, embedded at build time.

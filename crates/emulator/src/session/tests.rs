@@ -770,3 +770,58 @@ fn a_session_cannot_grow_its_variables_past_the_cap() {
         )
     );
 }
+
+#[test]
+fn system_views_agree_with_the_profile_and_the_connection() {
+    let mut h = Harness::new("ipcam-mipsel");
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    let text = |out: Vec<u8>| String::from_utf8(out).unwrap();
+    // 44,444 kB on a 32-bit board: 11,111 pages / 16 / 2 processes; the kernel's
+    // default open-file limit.
+    assert_eq!(
+        text(h.send(b"ulimit -n; ulimit -u\r\n")),
+        "ulimit -n; ulimit -u\r\n1024\r\n347\r\n# "
+    );
+    let mac: Vec<String> = h
+        .session
+        .config
+        .device
+        .mac
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let ifconfig = text(h.send(b"ifconfig eth0\r\n"));
+    assert!(
+        ifconfig.contains(&format!("HWaddr {}", mac.join(":"))),
+        "{ifconfig}"
+    );
+    let address = ifconfig
+        .split("inet addr:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(address.starts_with("192.168.1."), "{address}");
+    let route = text(h.send(b"route -n\r\n"));
+    assert!(
+        route.contains("0.0.0.0         192.168.1.1     0.0.0.0         UG"),
+        "{route}"
+    );
+    // The attacker sees its own connection, to the device's LAN address.
+    let netstat = text(h.send(b"netstat -an\r\n"));
+    assert!(
+        netstat.contains("0.0.0.0:23              0.0.0.0:*               LISTEN"),
+        "{netstat}"
+    );
+    assert!(
+        netstat.contains(&format!("{address}:23"))
+            && netstat.contains("127.0.0.5:40000         ESTABLISHED"),
+        "{netstat}"
+    );
+    let dmesg = text(h.send(b"dmesg | head -n 1\r\n"));
+    assert!(
+        dmesg.contains("Linux version 3.10.14__isvp_swan_1.0__"),
+        "{dmesg}"
+    );
+}

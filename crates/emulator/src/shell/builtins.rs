@@ -163,7 +163,8 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
             Ok(0)
         }
         "trap" => Ok(trap(sh, argv, io).await),
-        "wait" | "ulimit" | "hash" | "times" => Ok(0),
+        "ulimit" => Ok(ulimit(sh, argv, io).await),
+        "wait" | "hash" | "times" => Ok(0),
         // `exec` with only redirections: they stay for the shell (descriptors 3-9).
         "exec" if argv.len() == 1 => {
             for (fd, sink) in &io.high {
@@ -292,6 +293,100 @@ fn read(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     } else {
         1
     }
+}
+
+/// `ulimit [-acdefilmnqrstuvx] [VALUE]`: the limits a device of the profile's memory
+/// and architecture starts with; values set stay for the shell.
+async fn ulimit(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
+    let p = &sh.device.profile;
+    let mem_kb = p
+        .meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(65_536);
+    // The kernel's max_threads: memory pages over eight thread stacks (16 KiB on
+    // 64-bit, 8 KiB on the 32-bit boards); the default process limit is half.
+    let stack_pages = if p.arch.uname_machine() == "x86_64" {
+        4
+    } else {
+        2
+    };
+    let processes = (mem_kb / 4 / (8 * stack_pages) / 2).to_string();
+    let open_files = p.open_files.to_string();
+    let table: [(u8, &str, String); 15] = [
+        (b'c', "core file size (blocks)", "0".into()),
+        (b'd', "data seg size (kb)", "unlimited".into()),
+        (b'e', "scheduling priority", "0".into()),
+        (b'f', "file size (blocks)", "unlimited".into()),
+        (b'i', "pending signals", processes.clone()),
+        (b'l', "max locked memory (kb)", "8192".into()),
+        (b'm', "max memory size (kb)", "unlimited".into()),
+        (b'n', "open files", open_files),
+        (b'q', "POSIX message queues (bytes)", "819200".into()),
+        (b'r', "real-time priority", "0".into()),
+        (b's', "stack size (kb)", "8192".into()),
+        (b't', "cpu time (seconds)", "unlimited".into()),
+        (b'u', "max user processes", processes),
+        (b'v', "virtual memory (kb)", "unlimited".into()),
+        (b'x', "file locks", "unlimited".into()),
+    ];
+    let value_of = |sh: &Sh, flag: u8| {
+        sh.ulimits
+            .iter()
+            .find(|(f, _)| *f == flag)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .or_else(|| {
+                table
+                    .iter()
+                    .find(|(f, ..)| *f == flag)
+                    .map(|(.., v)| v.clone())
+            })
+    };
+    let mut flags = Vec::new();
+    let mut value = None;
+    for a in argv.iter().skip(1) {
+        match a.strip_prefix(b"-") {
+            Some(f) if !f.is_empty() => flags.extend_from_slice(f),
+            _ => value = Some(a.clone()),
+        }
+    }
+    let mut out = String::new();
+    if flags.contains(&b'a') {
+        for (flag, name, _) in &table {
+            let v = value_of(sh, *flag).unwrap_or_default();
+            out.push_str(&format!("{name:<32}(-{}) {v}\n", char::from(*flag)));
+        }
+        sh.write(&io.stdout, out.as_bytes()).await;
+        return 0;
+    }
+    if flags.is_empty() {
+        flags.push(b'f');
+    }
+    for &flag in &flags {
+        if !table.iter().any(|(f, ..)| *f == flag) {
+            let msg = format!("ulimit: invalid option -- '{}'\n", char::from(flag));
+            sh.write(&io.stderr, msg.as_bytes()).await;
+            return 1;
+        }
+    }
+    match value {
+        // Setting: kept for this shell (one value per limit).
+        Some(v) => {
+            for &flag in &flags {
+                sh.ulimits.retain(|(f, _)| *f != flag);
+                sh.ulimits.push((flag, v.clone()));
+            }
+        }
+        None => {
+            for &flag in &flags {
+                out.push_str(&value_of(sh, flag).unwrap_or_default());
+                out.push('\n');
+            }
+            sh.write(&io.stdout, out.as_bytes()).await;
+        }
+    }
+    0
 }
 
 /// Runs a command named by a path.

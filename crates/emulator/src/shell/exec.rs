@@ -365,6 +365,8 @@ pub struct Sh {
     pub peer: Option<busybait_events::Peer>,
     /// Descriptors above 2 opened for the shell itself (`exec 3>file`).
     pub fds: Vec<(u8, Sink)>,
+    /// Limits set with `ulimit` (one entry per limit letter, so at most 15).
+    pub ulimits: Vec<(u8, Vec<u8>)>,
 }
 
 /// Variables and the values they had before being shadowed (by `local` or a

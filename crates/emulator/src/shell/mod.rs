@@ -142,6 +142,7 @@ impl Shell {
             traps: Default::default(),
             peer: None,
             fds: Vec::new(),
+            ulimits: Vec::new(),
         };
         Self {
             sh: Some(Box::new(sh)),
