@@ -3,7 +3,7 @@
 //! real BusyBox 1.35 in the oracle sandbox: none may tell them apart.
 //!
 //! Probes: the banner and negotiation bytes up to the login prompt; the time a wrong
-//! password takes; `busybox` and its applet count; `/proc/version` against `uname`;
+//! password takes; line wrapping for a client that sends no window size; `busybox` and its applet count; `/proc/version` against `uname`;
 //! `/proc/cpuinfo` against `uname -m`; `cat /proc/self/exe` against `/bin/busybox`;
 //! `echo -e` escapes; the error wording of the login shell and a nested one; a file
 //! left in one connection and read in the next (from the same address); and the
@@ -111,6 +111,15 @@ fn no_published_probe_tells_busybait_from_real_busybox() {
         }
     }
 
+    // A client that never sends its window size: lines wrap at 80 columns.
+    {
+        let mut ours = util::tcp_from(sensor.addr, source(7)).unwrap();
+        let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
+        let a = long_line_without_naws(&mut ours);
+        let b = long_line_without_naws(&mut oracle.stream);
+        report(&mut differences, "no NAWS: wrapping", &a, &b);
+    }
+
     // The shell probes, in one session on each side.
     let lines: Vec<Vec<u8>> = SHELL_PROBES
         .iter()
@@ -189,8 +198,22 @@ fn no_published_probe_tells_busybait_from_real_busybox() {
             ));
         }
     }
-    println!("{} probes", SHELL_PROBES.len() + 4);
+    println!("{} probes", SHELL_PROBES.len() + 5);
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// Logs in without answering telnetd's options (so no NAWS), types a 100-character
+/// line; returns what came after the login.
+fn long_line_without_naws(w: &mut dyn Wire) -> Vec<u8> {
+    let mut buf = Vec::new();
+    read_until(w, &mut buf, b"login: ", Duration::from_secs(10));
+    w.write_all(b"root\r\n").unwrap();
+    read_until(w, &mut buf, b"Password: ", Duration::from_secs(10));
+    w.write_all(b"xc3511\r\n").unwrap();
+    read_until(w, &mut buf, b"\x1b[6n", Duration::from_secs(10));
+    w.write_all(format!("echo {}\r\n", "a".repeat(95)).as_bytes())
+        .unwrap();
+    read_until(w, &mut buf, b"\x1b[6n", Duration::from_secs(10)).0
 }
 
 /// Connects, logs in with a wrong password; returns how long `Login incorrect` took.
