@@ -821,49 +821,53 @@ impl Session {
 
     /// Output of a command through the tty: each `\n` becomes `\r\n` (ONLCR) and each
     /// tab the spaces to the next multiple of 8 (XTABS).
-    fn tty_write(&mut self, mut bytes: &[u8]) {
-        let mut converted = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+    fn tty_write(&mut self, all: &[u8]) {
+        self.transmit.reserve(all.len() + all.len() / 16);
         let mut column = self.column;
+        // The cursor column is counted only where it matters (a tab, a backspace, the
+        // end): bytes before a CR or LF never are (a binary has many).
+        let mut uncounted = 0;
+        let mut pos = 0;
         loop {
             // Only four bytes are converted or move the cursor other than forward;
-            // copy everything up to the next one whole (binaries are long).
-            let plain = next_column_special(bytes);
-            let Some((run, rest)) = bytes.split_at_checked(plain) else {
+            // copy everything up to the next one whole (binaries are long), with
+            // telnet's IAC doubling on the way.
+            let rest = all.get(pos..).unwrap_or_default();
+            let run = rest.get(..next_column_special(rest)).unwrap_or(rest);
+            escape_iac(run, &mut self.transmit);
+            pos += run.len();
+            let Some(&b) = all.get(pos) else {
                 break;
             };
-            converted.extend_from_slice(run);
-            column += run
-                .iter()
-                .filter(|&&b| matches!(b, 0x20..=0x7e | 0x80..=0xff))
-                .count();
-            let Some((&b, rest)) = rest.split_first() else {
-                break;
-            };
-            bytes = rest;
+            let counted = all.get(uncounted..pos).unwrap_or_default();
+            pos += 1;
             match b {
                 b'\n' => {
-                    converted.extend_from_slice(b"\r\n");
+                    self.transmit.extend_from_slice(b"\r\n");
                     column = 0;
                 }
                 b'\r' => {
-                    converted.push(b);
+                    self.transmit.push(b);
                     column = 0;
                 }
                 b'\t' => {
+                    column += printable_count(counted);
                     let spaces = 8 - column % 8;
-                    converted.extend(std::iter::repeat_n(b' ', spaces));
+                    self.transmit.extend(std::iter::repeat_n(b' ', spaces));
                     column += spaces;
                 }
-                8 => {
-                    converted.push(b);
+                _ => {
+                    // Backspace, the fourth.
+                    column += printable_count(counted);
+                    self.transmit.push(b);
                     column = column.saturating_sub(1);
                 }
-                _ => converted.push(b),
             }
+            uncounted = pos;
         }
+        column += printable_count(all.get(uncounted..).unwrap_or_default());
         // `column` is where `output` would have counted it to.
         self.column = column;
-        escape_iac(&converted, &mut self.transmit);
     }
 
     fn shell_input(&mut self, now: Now, b: u8) {
@@ -1210,4 +1214,17 @@ impl crate::lineedit::History for ShellHistory<'_> {
     fn set(&mut self, i: usize, line: &[u8]) {
         self.0.set_history_line(i, line);
     }
+}
+
+/// Bytes of `run` that move the cursor one column (all but the C0 controls and DEL),
+/// counted in blocks of 255 into a byte so that the loop vectorises.
+fn printable_count(run: &[u8]) -> usize {
+    run.chunks(255)
+        .map(|block| {
+            block.iter().fold(0u8, |n, &b| {
+                n + u8::from(b >= 0x80 || (0x20..0x7f).contains(&b))
+            })
+        })
+        .map(usize::from)
+        .sum()
 }

@@ -5,10 +5,15 @@
 //!
 //! One append-only file per session (0600: staged bytes are never executable), not a
 //! directory of files: creating and deleting inodes was a quarter of the CPU of a
-//! Mirai loader session on ext4. Records: `P` + u32 length + `SRC DST` (first), then
-//! per write `W` + u32 path length + path + u64 offset + u32 length + bytes (integers
-//! little-endian; offset 0 starts the file afresh). A torn last record is ignored.
-//! Directories `staging/<session>/` left by earlier versions are still recovered.
+//! Mirai loader session on ext4. For the same reason a finished session's log is
+//! emptied and handed to a later session rather than deleted (ext4 scans past every
+//! recently deleted inode when it allocates one): up to [`MAX_FREE_LOGS`] empty logs
+//! wait for reuse, so a log's name need not be its session's. Records: `S` + u32
+//! length + the session id, `P` + u32 length + `SRC DST` (first), then per write `W` +
+//! u32 path length + path + u64 offset + u32 length + bytes (integers little-endian;
+//! offset 0 starts the file afresh). A torn last record is ignored; an empty log is
+//! nothing staged. Logs without `S` (earlier versions) are named after their session,
+//! and directories `staging/<session>/` left by earlier versions are still recovered.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -16,16 +21,22 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::StoreError;
 
 /// Directory in the data dir.
 pub const STAGING_DIR: &str = "staging";
 
+/// Emptied logs kept for reuse at most (more are deleted).
+pub const MAX_FREE_LOGS: usize = 256;
+
 /// The staging area of a data dir.
 #[derive(Debug, Clone)]
 pub struct Staging {
     dir: PathBuf,
+    /// Emptied logs waiting for a session.
+    free: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 /// A file a crashed session was writing.
@@ -46,15 +57,20 @@ impl Staging {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let dir = data_dir.join(STAGING_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            free: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
     /// The staging of one session; nothing is created before the first bytes come.
     pub fn session(&self, id: &str, src: SocketAddr, dst: SocketAddr) -> SessionStaging {
         SessionStaging {
-            log: self.dir.join(format!("{id}.log")),
+            log: None,
+            dir: self.dir.clone(),
+            free: self.free.clone(),
+            id: id.to_string(),
             peer: (src, dst),
-            created: false,
             sizes: HashMap::new(),
             logged: 0,
         }
@@ -91,6 +107,10 @@ impl Staging {
                 let log = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
                 replay(&log, &session, &mut out);
                 std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+                self.free
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|p| *p != path);
             }
         }
         Ok(out)
@@ -100,8 +120,10 @@ impl Staging {
 /// Largest file a log is trusted to describe.
 const MAX_RECOVERED_FILE: usize = 256 << 20;
 
-/// Rebuilds the files of one session's log, in the order they were first written.
+/// Rebuilds the files of one session's log, in the order they were first written
+/// (`session` names it unless the log says).
 fn replay(log: &[u8], session: &str, out: &mut Vec<Recovered>) {
+    let mut session = session.to_string();
     let mut peer = None;
     let mut files: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -111,6 +133,10 @@ fn replay(log: &[u8], session: &str, out: &mut Vec<Recovered>) {
             break;
         };
         match kind {
+            b'S' => {
+                session = String::from_utf8_lossy(first).into_owned();
+                rest = after;
+            }
             b'P' => {
                 peer = std::str::from_utf8(first).ok().and_then(parse_peer);
                 rest = after;
@@ -151,7 +177,7 @@ fn replay(log: &[u8], session: &str, out: &mut Vec<Recovered>) {
     for (path, data) in files {
         if !data.is_empty() {
             out.push(Recovered {
-                session: session.to_string(),
+                session: session.clone(),
                 peer,
                 path,
                 data,
@@ -202,9 +228,12 @@ fn recover_dir(dir: &Path, session: &str, out: &mut Vec<Recovered>) -> Result<()
 /// One session's staging log.
 #[derive(Debug)]
 pub struct SessionStaging {
-    log: PathBuf,
+    /// The log, once the first bytes came (a reused empty one, or a new one).
+    log: Option<PathBuf>,
+    dir: PathBuf,
+    free: Arc<Mutex<Vec<PathBuf>>>,
+    id: String,
     peer: (SocketAddr, SocketAddr),
-    created: bool,
     /// Current size of each staged file.
     sizes: HashMap<Vec<u8>, u64>,
     /// Bytes in the log.
@@ -220,24 +249,27 @@ impl SessionStaging {
     /// log is opened, appended to and closed: a session holds no descriptor.
     pub fn write(&mut self, path: &[u8], offset: u64, data: &[u8]) -> Result<(), StoreError> {
         let mut record = Vec::with_capacity(64 + path.len() + data.len());
-        if !self.created {
-            let peer = format!("{} {}", self.peer.0, self.peer.1);
-            record.push(b'P');
-            push_field(&mut record, peer.as_bytes());
-        }
+        let log = match &self.log {
+            Some(log) => log.clone(),
+            None => {
+                self.header(&mut record);
+                let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                reused.unwrap_or_else(|| self.dir.join(format!("{}.log", self.id)))
+            }
+        };
         record.push(b'W');
         push_field(&mut record, path);
         record.extend_from_slice(&offset.to_le_bytes());
         push_field(&mut record, data);
-        let io = |e| StoreError::io(&self.log, e);
+        let io = |e| StoreError::io(&log, e);
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
-            .open(&self.log)
+            .open(&log)
             .map_err(io)?;
         file.write_all(&record).map_err(io)?;
-        self.created = true;
+        self.log = Some(log);
         self.logged += record.len() as u64;
         let end = offset.saturating_add(data.len() as u64);
         let size = self.sizes.entry(path.to_vec()).or_insert(0);
@@ -249,22 +281,33 @@ impl SessionStaging {
         Ok(())
     }
 
+    /// The records that open a log: whose it is.
+    fn header(&self, record: &mut Vec<u8>) {
+        record.push(b'S');
+        push_field(record, self.id.as_bytes());
+        let peer = format!("{} {}", self.peer.0, self.peer.1);
+        record.push(b'P');
+        push_field(record, peer.as_bytes());
+    }
+
     /// Rewrites the log as one record per file (written aside, renamed over it).
     fn compact(&mut self) -> Result<(), StoreError> {
-        let io = |e| StoreError::io(&self.log, e);
-        let old = std::fs::read(&self.log).map_err(io)?;
+        let Some(path) = self.log.clone() else {
+            return Ok(());
+        };
+        let io = |e| StoreError::io(&path, e);
+        let old = std::fs::read(&path).map_err(io)?;
         let mut files = Vec::new();
         replay(&old, "", &mut files);
-        let peer = format!("{} {}", self.peer.0, self.peer.1);
-        let mut log = vec![b'P'];
-        push_field(&mut log, peer.as_bytes());
+        let mut log = Vec::new();
+        self.header(&mut log);
         for f in &files {
             log.push(b'W');
             push_field(&mut log, &f.path);
             log.extend_from_slice(&0u64.to_le_bytes());
             push_field(&mut log, &f.data);
         }
-        let tmp = self.log.with_extension("compact");
+        let tmp = path.with_extension("compact");
         let mut file = OpenOptions::new()
             .create(true)
             .write(true)
@@ -273,16 +316,28 @@ impl SessionStaging {
             .open(&tmp)
             .map_err(io)?;
         file.write_all(&log).map_err(io)?;
-        std::fs::rename(&tmp, &self.log).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
         self.logged = log.len() as u64;
         Ok(())
     }
 
-    /// The session ended and its files are samples: the log goes.
+    /// The session ended and its files are samples: the log is emptied for a later
+    /// session (or deleted when enough wait already).
     pub fn remove(self) -> Result<(), StoreError> {
-        if self.created {
-            std::fs::remove_file(&self.log).map_err(|e| StoreError::io(&self.log, e))?;
+        let Some(log) = self.log else {
+            return Ok(());
+        };
+        let io = |e| StoreError::io(&log, e);
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() >= MAX_FREE_LOGS {
+            return std::fs::remove_file(&log).map_err(io);
         }
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .and_then(|f| f.set_len(0))
+            .map_err(io)?;
+        free.push(log);
         Ok(())
     }
 }
@@ -363,6 +418,35 @@ mod tests {
             [(&b"/tmp/x"[..], 65_536, 99), (&b"/tmp/y"[..], 4, b't')]
         );
         assert_eq!(recovered[0].peer, Some((src, dst)));
+    }
+
+    #[test]
+    fn an_ended_sessions_log_is_emptied_and_reused_under_the_next_sessions_id() {
+        let (tmp, staging, src, dst) = area();
+        let mut first = staging.session("0000000000f1", src, dst);
+        first.write(b"/tmp/a", 0, b"first").unwrap();
+        first.remove().unwrap();
+        let log = tmp.path().join("staging/0000000000f1.log");
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 0);
+        let mut second = staging.session("0000000000f2", src, dst);
+        second.write(b"/tmp/b", 0, b"second").unwrap();
+        // Still the one file (no inode made or freed), now holding the second session.
+        let names: Vec<_> = std::fs::read_dir(tmp.path().join("staging"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["0000000000f1.log"]);
+        let recovered = staging.recover().unwrap();
+        assert_eq!(
+            recovered,
+            [Recovered {
+                session: "0000000000f2".into(),
+                peer: Some((src, dst)),
+                path: b"/tmp/b".to_vec(),
+                data: b"second".to_vec(),
+            }]
+        );
+        assert!(!log.exists());
     }
 
     #[test]
