@@ -83,6 +83,9 @@ const TTY_LINE_MAX: usize = 4095;
 const USERNAME_FGETS: usize = 61;
 /// BusyBox login: `EMPTY_USERNAME_COUNT`.
 const EMPTY_USERNAME_COUNT: u8 = 10;
+/// Bytes of a command continued over PS2 lines before it runs as it is (a syntax
+/// error): each new line parses the whole again, so this bounds that work too.
+const MAX_CONTINUED_BYTES: usize = 16 * 1024;
 /// Terminal width when the client never sent NAWS.
 const DEFAULT_WIDTH: u16 = 80;
 
@@ -111,7 +114,7 @@ struct ShellPhase {
     /// The line typed so far in the tty's canonical mode (profiles without).
     canonical: Vec<u8>,
     /// Lines of a command not complete yet (read after PS2 prompts), each with its
-    /// newline; at most `max_line_bytes`.
+    /// newline; at most [`MAX_CONTINUED_BYTES`].
     continued: Vec<u8>,
     /// What the running line waits for, and when that wait ends by itself.
     wait: Option<(Wait, Option<Instant>)>,
@@ -993,7 +996,7 @@ impl Session {
         phase.continued.push(b'\n');
         // ash reads on after a PS2 prompt while the command is unfinished; past the
         // bound it runs what it has (a syntax error).
-        if phase.continued.len() <= self.config.limits.max_line_bytes
+        if phase.continued.len() <= MAX_CONTINUED_BYTES
             && crate::shell::parse::needs_more(&phase.continued)
         {
             return self.shell_prompt();

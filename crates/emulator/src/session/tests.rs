@@ -825,3 +825,30 @@ fn system_views_agree_with_the_profile_and_the_connection() {
         "{dmesg}"
     );
 }
+
+#[test]
+fn an_endless_here_document_runs_as_an_error_at_the_bound() {
+    let mut h = Harness::new("xiongmai-dvr");
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    assert_eq!(h.send(b"cat <<EOF\r\n"), b"cat <<EOF\r\n> ");
+    let line = [b'x'; 99];
+    // Each 100-byte line gets the PS2 prompt until 16 KiB are gathered; then the
+    // shell stops waiting for EOF and reports the end of input.
+    let mut lines = 0;
+    let text = loop {
+        lines += 1;
+        let out = h.send(&[&line[..], b"\r\n"].concat());
+        if !out.ends_with(b"> ") {
+            break String::from_utf8_lossy(&out).into_owned();
+        }
+        assert!(lines < 200, "still continuing after {lines} lines");
+    };
+    assert_eq!(lines, 164, "{text}");
+    assert!(
+        text.contains("syntax error: unexpected end of file"),
+        "{text}"
+    );
+    assert!(text.ends_with("# "), "{text}");
+    assert_eq!(h.send(b"echo next\r\n"), b"echo next\r\nnext\r\n# ");
+}
