@@ -483,10 +483,35 @@ impl TcpFlow {
         peer_offset: u32,
         payload: &[u8],
     ) -> Vec<u8> {
-        let flags = Flags {
-            ack: Some(self.next_seq(!from_client, peer_offset)),
+        let psh = Flags {
             psh: true,
             ..Flags::default()
+        };
+        self.acking(from_client, offset, peer_offset, psh, payload)
+    }
+
+    /// A FIN after `offset` bytes, acking the other direction up to `peer_offset`.
+    pub fn fin(&self, from_client: bool, offset: u32, peer_offset: u32) -> Vec<u8> {
+        let fin = Flags {
+            fin: true,
+            ..Flags::default()
+        };
+        self.acking(from_client, offset, peer_offset, fin, &[])
+    }
+
+    /// A segment at `offset` with `flags` and the ACK of the other direction's
+    /// `peer_offset`.
+    fn acking(
+        &self,
+        from_client: bool,
+        offset: u32,
+        peer_offset: u32,
+        flags: Flags,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let flags = Flags {
+            ack: Some(self.next_seq(!from_client, peer_offset)),
+            ..flags
         };
         self.segment(
             from_client,
@@ -494,22 +519,6 @@ impl TcpFlow {
             flags,
             &[],
             payload,
-        )
-    }
-
-    /// A FIN after `offset` bytes, acking the other direction up to `peer_offset`.
-    pub fn fin(&self, from_client: bool, offset: u32, peer_offset: u32) -> Vec<u8> {
-        let flags = Flags {
-            fin: true,
-            ack: Some(self.next_seq(!from_client, peer_offset)),
-            ..Flags::default()
-        };
-        self.segment(
-            from_client,
-            self.next_seq(from_client, offset),
-            flags,
-            &[],
-            &[],
         )
     }
 }
