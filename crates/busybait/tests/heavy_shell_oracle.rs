@@ -3,7 +3,7 @@
 //! and in the real BusyBox 1.35 ash behind a real telnetd in the oracle sandbox; whole
 //! byte streams compared, per group, and against the real outputs committed in
 //! `tests/fidelity/expected.txt` (so that drift of the oracle itself is noticed).
-//! The two real attacker sessions of the shared data are a group of their own.
+//! The two real attacker sessions of `testdata/sessions` are a group of their own.
 //! busybait serves the host's real `/bin/busybox` as its image here
 //! (`busybox_image`), as an operator would serve the imitated device's.
 //!
@@ -25,13 +25,13 @@ use std::collections::BTreeMap;
 use util::corpus::{self, Case, Expected};
 use util::oracle::{session_typing_ahead, Oracle, Transcript};
 
-/// The commands of the two real sessions (Cowrie logs in the shared data), each
+/// The commands of the two real sessions (Cowrie logs in `testdata/sessions`), each
 /// one case of the group `real-sessions`.
 fn real_sessions() -> Vec<Case> {
     ["satori-telnet-2023-12-12", "gafgyt-ssh-2023-12-09"]
         .iter()
         .map(|name| {
-            let path = util::shared_data()
+            let path = util::testdata()
                 .join("sessions")
                 .join(format!("{name}.cowrie.jsonl"));
             let text = std::fs::read_to_string(&path)

@@ -1,4 +1,4 @@
-//! The two real attacker sessions in `../shared/data/sessions/`, replayed over telnet:
+//! The two real attacker sessions in `testdata/sessions/`, replayed over telnet:
 //! they reach their last command, no applet the profile has is "not found", and every
 //! download the device's tools would make is seen as a fetch request.
 
@@ -24,7 +24,7 @@ struct Recorded {
 }
 
 fn recorded(name: &str) -> Recorded {
-    let text = std::fs::read_to_string(util::shared_data().join("sessions").join(name)).unwrap();
+    let text = std::fs::read_to_string(util::testdata().join("sessions").join(name)).unwrap();
     let mut r = Recorded {
         logins: Vec::new(),
         commands: Vec::new(),

@@ -1,4 +1,4 @@
-//! `busybait watch` on the real captures of the shared data (read in place) and on a
+//! `busybait watch` on the real captures of `testdata/pcaps` and on a
 //! synthetic one: what its README says a detector should find, and nothing else.
 
 #![allow(
@@ -38,7 +38,7 @@ fn watch_storing(args: &[&std::ffi::OsStr]) -> (bool, serde_json::Value, String)
 }
 
 fn pcap(name: &str) -> std::path::PathBuf {
-    util::shared_data().join("pcaps").join(name)
+    util::testdata().join("pcaps").join(name)
 }
 
 /// A capture of Mirai's scanner at 10.9.8.7 sending its SYNs to `targets` hosts.

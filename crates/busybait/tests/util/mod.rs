@@ -13,23 +13,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where the shared reference data lives: `BUSYBAIT_SHARED_DATA`, default
-/// `../shared/data` beside the repository.
-pub fn shared_data() -> PathBuf {
-    let p = std::env::var_os("BUSYBAIT_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        p.is_dir(),
-        "shared test data not found at {} (set BUSYBAIT_SHARED_DATA)",
-        p.display()
-    );
-    p
+/// The repository's test data (`testdata/`, each folder with its provenance).
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
-/// The Mirai credential table from the shared data (read in place).
+/// The Mirai credential table, from the test data (read apart from the copy the
+/// sensor embeds, so that a change to one is noticed).
 pub fn mirai_credentials() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(shared_data().join("mirai-credentials.tsv")).unwrap();
+    let text =
+        std::fs::read_to_string(testdata().join("credentials/mirai-credentials.tsv")).unwrap();
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .skip(1)
