@@ -1,5 +1,7 @@
 //! A whole `Session` (telnet, login, shell, file system) fed arbitrary bytes in
-//! pieces, with the clock moving: nothing panics, output stays bounded, and once
+//! pieces, with the clock moving: nothing panics, output stays bounded, what the
+//! session holds stays within its memory budget (and libFuzzer's `-rss_limit_mb`
+//! and `-malloc_limit_mb` in `scripts/fuzz` check the real allocations), and once
 //! closed the session stays closed.
 #![no_main]
 
@@ -32,6 +34,7 @@ fn config() -> Arc<SessionConfig> {
                 source_files: Arc::new(busybait_emulator::vfs::SourceFiles::new(
                     Duration::from_secs(3600),
                     100,
+                    64 << 20,
                 )),
                 // Every login succeeds, so the input reaches the shell.
                 auth: Arc::new(AuthPolicy::new(
@@ -67,6 +70,15 @@ fuzz_target!(|data: &[u8]| {
         now.wall += Duration::from_millis(u64::from(n) * 10);
         session.handle_timeout(now);
         session.handle_input(now, piece);
+        // A computing line gets its slices, as the edge gives them.
+        for _ in 0..64 {
+            if !session.is_computing() {
+                break;
+            }
+            session.handle_timeout(now);
+        }
+        let budget = busybait_emulator::shell::budget::Budgets::default().memory_bytes;
+        assert!(session.memory_used() <= budget + (4 << 20));
         while session.poll_transmit(&mut out) {
             out.clear();
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use busybait_emulator::auth::{parse_credential_table, CredentialPattern, MIRAI_CREDENTIALS_TSV};
 use busybait_emulator::profile::DownloadTool;
+use busybait_emulator::shell::budget::Budgets;
 use busybait_emulator::shell::{ExecOutput, ShellConfig};
 use busybait_emulator::{AuthMode, AuthPolicy, Limits, Profile};
 use serde::{Deserialize, Deserializer};
@@ -105,7 +106,8 @@ impl Default for Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Concurrent sessions, all sources together.
+    /// Concurrent sessions, all sources together (default: 20,000, or what the
+    /// open-file hard limit leaves room for).
     pub max_sessions: usize,
     /// Concurrent sessions from one source address.
     pub max_sessions_per_source: usize,
@@ -156,13 +158,50 @@ pub struct LimitsConfig {
     /// timeout` (BusyBox 1.35: 12.9 s).
     #[serde(deserialize_with = "duration")]
     pub tftp_timeout: Duration,
+    /// Bytes one session's shell may hold (variables, arguments, pipes, command
+    /// substitutions, here-documents, the files it wrote...); past it the shell dies
+    /// with BusyBox's `sh: out of memory` and the session ends.
+    pub shell_memory_bytes: usize,
+    /// Bytes all sessions together may hold; past it the session holding the most
+    /// fails the same way, and new connections are refused until it is below again.
+    pub memory_cap_bytes: usize,
+    /// Work (bytes copied or compared; a command or loop round counts 64) one command
+    /// line may do; past it the line stalls, like a command still running, until
+    /// `^C`, a disconnect or the idle timeout.
+    pub shell_line_work: u64,
+    /// Work a session does before it lets other sessions run.
+    pub shell_slice_work: u64,
+    /// Bytes of files that sources left on the device, kept for their next visit,
+    /// all sources together; past it the oldest are forgotten first.
+    pub source_files_bytes: usize,
+}
+
+/// File descriptors the sensor needs besides one per session: stores, samples,
+/// recordings in flight, listeners, the fetcher.
+pub const FD_RESERVE: u64 = 256;
+
+/// The most sessions the default `limits.max_sessions` allows.
+const DEFAULT_MAX_SESSIONS: usize = 20_000;
+
+/// `limits.max_sessions` when the config does not set it: 20,000, or fewer when the
+/// open-file hard limit cannot hold that many sockets besides the sensor's own
+/// descriptors (so that a zero-config sensor fits the machine it runs on).
+pub fn default_max_sessions() -> usize {
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+    match hard {
+        None => DEFAULT_MAX_SESSIONS,
+        Some(h) => {
+            let room = usize::try_from(h.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+            room.clamp(1, DEFAULT_MAX_SESSIONS)
+        }
+    }
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         let l = Limits::default();
         Self {
-            max_sessions: 20_000,
+            max_sessions: default_max_sessions(),
             max_sessions_per_source: 32,
             max_unauthenticated: 4096,
             listen_backlog: 4096,
@@ -182,11 +221,25 @@ impl Default for LimitsConfig {
             max_login_attempts: l.max_login_attempts,
             login_start_delay: l.login_start_delay,
             tftp_timeout: busybait_emulator::shell::ShellConfig::default().tftp_give_up,
+            shell_memory_bytes: Budgets::default().memory_bytes,
+            memory_cap_bytes: 256 * 1024 * 1024,
+            shell_line_work: Budgets::default().line_work,
+            shell_slice_work: Budgets::default().slice_work,
+            source_files_bytes: 64 * 1024 * 1024,
         }
     }
 }
 
 impl LimitsConfig {
+    /// The shell's budgets.
+    pub fn budgets(&self) -> Budgets {
+        Budgets {
+            memory_bytes: self.shell_memory_bytes,
+            line_work: self.shell_line_work,
+            slice_work: self.shell_slice_work,
+        }
+    }
+
     /// The per-session part, for the emulator.
     pub fn session_limits(&self) -> Limits {
         Limits {
@@ -346,6 +399,10 @@ impl Config {
             ("limits.max_line_bytes", l.max_line_bytes),
             ("limits.read_buffer_bytes", l.read_buffer_bytes),
             ("limits.send_buffer_bytes", l.send_buffer_bytes),
+            ("limits.shell_memory_bytes", l.shell_memory_bytes),
+            ("limits.memory_cap_bytes", l.memory_cap_bytes),
+            ("limits.shell_line_work", l.shell_line_work as usize),
+            ("limits.shell_slice_work", l.shell_slice_work as usize),
             ("store.queue_depth", self.store.queue_depth),
             ("fetch.max_concurrent", self.fetch.max_concurrent),
             ("fetch.max_per_host", self.fetch.max_per_host),
@@ -361,6 +418,14 @@ impl Config {
         self.family_rules()?;
         if self.shell_step_budget == 0 {
             bail!("shell_step_budget must be at least 1");
+        }
+        if l.memory_cap_bytes < l.shell_memory_bytes {
+            bail!(
+                "limits.memory_cap_bytes ({}) is below limits.shell_memory_bytes ({}): \
+                 one session could never use its budget",
+                l.memory_cap_bytes,
+                l.shell_memory_bytes
+            );
         }
         if !self.store.jsonl && !self.store.sqlite {
             bail!("store: at least one of jsonl and sqlite must be on");
@@ -450,6 +515,8 @@ mod tests {
         c.check().unwrap();
         assert_eq!(c.limits.login_timeout, Duration::from_secs(60));
         assert!(c.auth.policy(&c.selected_profile().unwrap()).is_ok());
+        // Every key it sets is the default (so it documents them all truly).
+        assert_eq!(format!("{c:#?}"), format!("{:#?}", Config::default()));
     }
 
     #[test]

@@ -7,8 +7,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context};
-use busybait_store::report::Family;
-use busybait_store::sqlite::{self, IndicatorKind, IndicatorRow};
+use busybait_store::read::{Family, IndicatorKind, IndicatorRow, Window};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,13 +33,31 @@ pub fn export(
     format: Format,
     since: Option<&str>,
     until: Option<&str>,
+    include_private: bool,
 ) -> anyhow::Result<()> {
     let now = SystemTime::now();
-    let since = since.map(|t| window_edge(t, now)).transpose()?;
-    let until = until.map(|t| window_edge(t, now)).transpose()?;
-    let conn = crate::read::open_db(data_dir)?;
-    let rows = sqlite::indicators(&conn, since.as_deref(), until.as_deref())
-        .context("reading indicators")?;
+    let window = Window {
+        since: since.map(|t| window_edge(t, now)).transpose()?,
+        until: until.map(|t| window_edge(t, now)).transpose()?,
+    };
+    let store = crate::read::open_store(data_dir)?;
+    let mut rows = store.indicators(&window).context("reading indicators")?;
+    if !include_private && matches!(format, Format::Ips | Format::Stix | Format::Misp) {
+        let own = store
+            .sensor_addresses()
+            .context("reading the sensor's addresses")?;
+        let before = rows.len();
+        rows.retain(|r| r.kind != IndicatorKind::Ip || blockable(&r.value, &own));
+        let left_out = before - rows.len();
+        if left_out > 0 {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "busybait: {left_out} non-public or sensor address(es) left out (--include-private keeps them)"
+                );
+            }
+        }
+    }
     let mut out = std::io::stdout().lock();
     match format {
         Format::Csv => write_csv(&rows, &mut out)?,
@@ -50,29 +67,37 @@ pub fn export(
         Format::Stix | Format::Misp => {
             let sensor = busybait_store::sensor::SensorState::load(data_dir)
                 .context("reading the sensor's identity")?;
-            let families: Vec<Family> =
-                busybait_store::report::report(&conn, since.as_deref(), until.as_deref())
-                    .context("reading families")?
-                    .families
-                    .into_iter()
-                    .filter(|f| f.family != "unknown")
-                    .collect();
-            let files = sqlite::file_details(&conn, since.as_deref(), until.as_deref())
-                .context("reading file names")?;
+            let families: Vec<Family> = store
+                .report(&window)
+                .context("reading families")?
+                .families
+                .into_iter()
+                .filter(|f| f.family != "unknown")
+                .collect();
+            let files = store.file_details(&window).context("reading file names")?;
             let document = if format == Format::Stix {
-                let families_of =
-                    sqlite::indicator_families(&conn, since.as_deref(), until.as_deref())
-                        .context("reading families")?;
+                let families_of = store
+                    .indicator_families(&window)
+                    .context("reading families")?;
                 crate::stix::bundle(&sensor.uuid, &rows, &families, &families_of, &files)
             } else {
                 crate::misp::event(&sensor.uuid, "green", &rows, &families, &files)
             };
-            serde_json::to_writer_pretty(&mut out, &document)?;
-            writeln!(out)?;
+            let text = serde_json::to_string_pretty(&document)?;
+            writeln!(out, "{}", crate::terminal::json_line(&text))?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// Whether a source address belongs on a blocklist: a public host's, and not one of
+/// the sensor's own.
+fn blockable(value: &str, own: &std::collections::BTreeSet<String>) -> bool {
+    !own.contains(value)
+        && value
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(crate::addresses::is_public)
 }
 
 /// An RFC 3339 time, or a span back from `now`, as the stored timestamps spell it.
@@ -89,14 +114,16 @@ pub(crate) fn window_edge(text: &str, now: SystemTime) -> anyhow::Result<String>
     Ok(humantime::format_rfc3339_micros(time).to_string())
 }
 
-/// Every indicator as RFC 4180 CSV: `type,value,first_seen,last_seen,count`.
+/// Every indicator as RFC 4180 CSV: `type,value,first_seen,last_seen,count`. Control
+/// characters in a value (a bot's command line can put them in a URL) are written as
+/// escapes (`\u{1b}`), so the file is safe to `cat`.
 fn write_csv(rows: &[IndicatorRow], out: &mut impl Write) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(["type", "value", "first_seen", "last_seen", "count"])?;
     for r in rows {
         w.write_record([
             r.kind.as_str(),
-            &r.value,
+            &crate::terminal::escape(&r.value),
             &r.first_seen,
             &r.last_seen,
             &r.count.to_string(),
@@ -178,9 +205,30 @@ mod tests {
              ip,127.0.0.10,2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
              ip,127.0.0.2,2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
              url,\"http://127.0.0.1/a,\"\"b\"\".sh\",2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
-             url,\"http://127.0.0.1/x\ny\",2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
+             url,http://127.0.0.1/x\\ny,2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n\
              sha256,ab,2026-11-26T08:00:00.000000Z,2026-11-26T09:00:00.000000Z,2\n"
         );
+    }
+
+    #[test]
+    fn blocklists_hold_public_hosts_only() {
+        let own = std::collections::BTreeSet::from([
+            "203.0.113.9".to_string(),
+            "198.51.100.7".to_string(),
+        ]);
+        assert!(blockable("185.1.2.3", &own));
+        assert!(blockable("2a00:1450::1", &own));
+        for not in [
+            "127.0.0.1",
+            "192.168.1.10",
+            "fe80::1",
+            "not an address",
+            "100.64.1.1",
+        ] {
+            assert!(!blockable(not, &own), "{not}");
+        }
+        let own = std::collections::BTreeSet::from(["185.1.2.3".to_string()]);
+        assert!(!blockable("185.1.2.3", &own), "the sensor's own address");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use crate::addresses::Cidr;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -67,83 +67,6 @@ impl Default for FetchConfig {
     }
 }
 
-/// A CIDR block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// Parses `a.b.c.d/n`, `x::/n`, or a bare address.
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
-        let (a, p) = s.split_once('/').unwrap_or((s, ""));
-        let addr: IpAddr = a
-            .parse()
-            .with_context(|| format!("{s:?} is not an address or CIDR"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = if p.is_empty() {
-            max
-        } else {
-            p.parse().with_context(|| format!("bad prefix in {s:?}"))?
-        };
-        if prefix > max {
-            bail!("prefix /{prefix} too long in {s:?}");
-        }
-        Ok(Self { addr, prefix })
-    }
-
-    /// Whether `ip` is in the block.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(self.prefix))
-                };
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - u32::from(self.prefix))
-                };
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Ranges denied unless allowed: loopback, private, link-local, CGNAT, documentation,
-/// benchmarking, multicast, reserved, and their IPv6 kin.
-const DENIED: &[&str] = &[
-    "0.0.0.0/8",
-    "10.0.0.0/8",
-    "100.64.0.0/10",
-    "127.0.0.0/8",
-    "169.254.0.0/16",
-    "172.16.0.0/12",
-    "192.0.0.0/24",
-    "192.0.2.0/24",
-    "192.168.0.0/16",
-    "198.18.0.0/15",
-    "198.51.100.0/24",
-    "203.0.113.0/24",
-    "224.0.0.0/4",
-    "240.0.0.0/4",
-    "::/128",
-    "::1/128",
-    "::ffff:0:0/96",
-    "64:ff9b::/96",
-    "fc00::/7",
-    "fe80::/10",
-    "ff00::/8",
-    "2001:db8::/32",
-];
-
 /// The address policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -160,9 +83,7 @@ impl Policy {
                 .collect::<anyhow::Result<Vec<_>>>()
         };
         let mut deny = parse(&config.deny)?;
-        for d in DENIED {
-            deny.push(Cidr::parse(d)?);
-        }
+        deny.extend(crate::addresses::non_public());
         Ok(Self {
             allow: parse(&config.allow)?,
             deny,

@@ -5,16 +5,19 @@
 //! edge around the sans-IO emulator: configuration, listeners, and the read-side
 //! commands.
 
+mod addresses;
 mod config;
 mod export;
 mod fetch;
 mod live;
+mod memory;
 mod metrics;
 mod misp;
 mod read;
 mod report;
 mod serve;
 mod stix;
+mod terminal;
 mod watch;
 
 use std::net::SocketAddr;
@@ -128,6 +131,9 @@ enum Command {
     /// with `type,value,first_seen,last_seen,count` (types ip, url, sha256, c2);
     /// `stix` a STIX 2.1 bundle, `misp` a MISP event (TLP:GREEN, family tags).
     /// Times and ids come from the data, so the same data gives the same bytes.
+    /// Addresses that are not a public host's (loopback, private, link-local, CGNAT,
+    /// multicast, documentation ranges) and the sensor's own are left out of `ips`,
+    /// `stix` and `misp` unless `--include-private`: a blocklist must not block them.
     Export {
         /// What to print.
         #[arg(long, value_enum)]
@@ -141,6 +147,9 @@ enum Command {
         /// End of the window (exclusive), in the same forms.
         #[arg(long, value_name = "T")]
         until: Option<String>,
+        /// Keep non-public and the sensor's own addresses in `ips`, `stix` and `misp`.
+        #[arg(long)]
+        include_private: bool,
     },
     /// Look for Mirai-class infections and attacks in capture files.
     ///
@@ -275,7 +284,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             since,
             until,
-        } => export::export(&data_dir, format, since.as_deref(), until.as_deref()),
+            include_private,
+        } => export::export(
+            &data_dir,
+            format,
+            since.as_deref(),
+            until.as_deref(),
+            include_private,
+        ),
         Command::Watch {
             pcap,
             interface,

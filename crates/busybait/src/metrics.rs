@@ -64,8 +64,235 @@ async fn answer(mut stream: TcpStream, render: &(dyn Fn() -> String + Send + Syn
     let _ = stream.shutdown().await;
 }
 
+/// The numbers one scrape shows, gathered by the edge.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Sessions open now.
+    pub sessions_active: u64,
+    /// Connections accepted as sessions.
+    pub sessions_total: u64,
+    /// Logins accepted.
+    pub logins_success: u64,
+    /// Logins refused.
+    pub logins_failed: u64,
+    /// Command lines entered.
+    pub commands: u64,
+    /// URLs sessions asked for.
+    pub download_requests: u64,
+    /// Samples stored for the first time.
+    pub samples_new: u64,
+    /// Samples already known.
+    pub samples_duplicate: u64,
+    /// Connections refused or ended early, by the limit's config name.
+    pub refused: Vec<(&'static str, u64)>,
+    /// Times the listeners paused for event queue room.
+    pub accept_paused: u64,
+    /// Sessions ended by an internal error.
+    pub session_errors: u64,
+    /// Events waiting for the writers.
+    pub queue_depth: u64,
+    /// Size of the event queue.
+    pub queue_capacity: u64,
+    /// Events written to every sink.
+    pub events_written: u64,
+    /// Events queued by sessions.
+    pub events_queued: u64,
+    /// Time sessions waited to queue events.
+    pub enqueue_wait: Duration,
+    /// Per event writer: its name, batches written and time spent writing them.
+    pub sinks: Vec<(&'static str, u64, Duration)>,
+    /// Bytes all sessions hold, as last reported.
+    pub session_memory: u64,
+    /// The cap on that.
+    pub session_memory_cap: u64,
+    /// Sessions failed to stay under the cap.
+    pub failed_for_memory: u64,
+    /// Bytes of files sources left behind, kept for their return.
+    pub source_files: u64,
+}
+
+/// One sample's value.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Count(u64),
+    Seconds(Duration),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Count(n) => write!(f, "{n}"),
+            Value::Seconds(d) => write!(f, "{:.6}", d.as_secs_f64()),
+        }
+    }
+}
+
+/// The Prometheus text exposition of a snapshot (checked with `promtool check
+/// metrics` in the tests: base units, `_total` counters, help on every family).
+pub fn render(s: &Snapshot) -> String {
+    use Value::{Count, Seconds};
+    let mut out = String::new();
+    let one = |v| vec![(String::new(), v)];
+    family(
+        &mut out,
+        "busybait_sessions_active",
+        "gauge",
+        "Sessions open now.",
+        one(Count(s.sessions_active)),
+    );
+    family(
+        &mut out,
+        "busybait_sessions_total",
+        "counter",
+        "Connections accepted as sessions.",
+        one(Count(s.sessions_total)),
+    );
+    family(
+        &mut out,
+        "busybait_logins_total",
+        "counter",
+        "Login attempts by outcome.",
+        vec![
+            ("outcome=\"success\"".into(), Count(s.logins_success)),
+            ("outcome=\"failed\"".into(), Count(s.logins_failed)),
+        ],
+    );
+    family(
+        &mut out,
+        "busybait_commands_total",
+        "counter",
+        "Command lines entered.",
+        one(Count(s.commands)),
+    );
+    family(
+        &mut out,
+        "busybait_download_requests_total",
+        "counter",
+        "URLs sessions asked for.",
+        one(Count(s.download_requests)),
+    );
+    family(
+        &mut out,
+        "busybait_samples_total",
+        "counter",
+        "Finished files stored, new or already known.",
+        vec![
+            ("kind=\"new\"".into(), Count(s.samples_new)),
+            ("kind=\"duplicate\"".into(), Count(s.samples_duplicate)),
+        ],
+    );
+    family(
+        &mut out,
+        "busybait_connections_refused_total",
+        "counter",
+        "Connections refused or ended early, by limit.",
+        s.refused
+            .iter()
+            .map(|(limit, n)| (format!("limit=\"{limit}\""), Count(*n)))
+            .collect(),
+    );
+    family(
+        &mut out,
+        "busybait_accept_paused_total",
+        "counter",
+        "Times the listeners paused for event queue room.",
+        one(Count(s.accept_paused)),
+    );
+    family(
+        &mut out,
+        "busybait_session_errors_total",
+        "counter",
+        "Sessions ended by an internal error.",
+        one(Count(s.session_errors)),
+    );
+    family(
+        &mut out,
+        "busybait_event_queue_depth",
+        "gauge",
+        "Events waiting for the writers.",
+        one(Count(s.queue_depth)),
+    );
+    family(
+        &mut out,
+        "busybait_event_queue_capacity",
+        "gauge",
+        "Size of the event queue.",
+        one(Count(s.queue_capacity)),
+    );
+    family(
+        &mut out,
+        "busybait_events_written_total",
+        "counter",
+        "Events written to every sink.",
+        one(Count(s.events_written)),
+    );
+    family(
+        &mut out,
+        "busybait_event_enqueue_wait_seconds_total",
+        "counter",
+        "Time sessions waited to queue events (grows when the writers fall behind).",
+        one(Seconds(s.enqueue_wait)),
+    );
+    family(
+        &mut out,
+        "busybait_sink_write_seconds_total",
+        "counter",
+        "Time each event writer spent writing batches (latency = this / batches).",
+        s.sinks
+            .iter()
+            .map(|(sink, _, time)| (format!("sink=\"{sink}\""), Seconds(*time)))
+            .collect(),
+    );
+    family(
+        &mut out,
+        "busybait_sink_batches_total",
+        "counter",
+        "Batches each event writer wrote.",
+        s.sinks
+            .iter()
+            .map(|(sink, batches, _)| (format!("sink=\"{sink}\""), Count(*batches)))
+            .collect(),
+    );
+    family(
+        &mut out,
+        "busybait_events_queued_total",
+        "counter",
+        "Events queued by sessions.",
+        one(Count(s.events_queued)),
+    );
+    family(
+        &mut out,
+        "busybait_session_memory_bytes",
+        "gauge",
+        "Bytes all sessions hold, as they last reported (capped by memory_cap_bytes).",
+        one(Count(s.session_memory)),
+    );
+    family(
+        &mut out,
+        "busybait_session_memory_cap_bytes",
+        "gauge",
+        "The cap on what all sessions hold together.",
+        one(Count(s.session_memory_cap)),
+    );
+    family(
+        &mut out,
+        "busybait_sessions_failed_for_memory_total",
+        "counter",
+        "Sessions whose shell was failed to keep all sessions under the memory cap.",
+        one(Count(s.failed_for_memory)),
+    );
+    family(
+        &mut out,
+        "busybait_source_files_bytes",
+        "gauge",
+        "Bytes of files sources left on the device, kept for their next visit.",
+        one(Count(s.source_files)),
+    );
+    out
+}
+
 /// Writes one metric family.
-pub fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, u64)]) {
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: Vec<(String, Value)>) {
     use std::fmt::Write;
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -75,5 +302,28 @@ pub fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(
         } else {
             let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_seconds_and_counts_are_integers() {
+        let text = render(&Snapshot {
+            enqueue_wait: Duration::from_micros(1_500),
+            sinks: vec![("jsonl", 3, Duration::from_millis(20))],
+            refused: vec![("max_sessions", 2)],
+            ..Snapshot::default()
+        });
+        assert!(
+            text.contains("\nbusybait_event_enqueue_wait_seconds_total 0.001500\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nbusybait_sink_write_seconds_total{sink=\"jsonl\"} 0.020000\n"));
+        assert!(text.contains("\nbusybait_sink_batches_total{sink=\"jsonl\"} 3\n"));
+        assert!(text.contains("\nbusybait_connections_refused_total{limit=\"max_sessions\"} 2\n"));
+        assert!(!text.contains("microseconds"));
     }
 }

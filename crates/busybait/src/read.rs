@@ -1,5 +1,7 @@
-//! The read-side commands: `profiles`, `sessions`, `show`. They only read the data
-//! dir (SQLite opened read-only), so they are safe beside a running `serve`.
+//! The read-side commands: `profiles`, `sessions`, `show`, `replay`. They only read
+//! the store (the data dir's SQLite opened read-only), so they are safe beside a
+//! running `serve`; whatever an attacker chose is escaped before it reaches the
+//! terminal ([`crate::terminal`]).
 
 #![allow(clippy::print_stdout)]
 
@@ -8,7 +10,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use busybait_events::SessionId;
-use busybait_store::sqlite;
+use busybait_store::read::{ReadStore, SqliteStore};
+
+use crate::terminal;
 
 use crate::config::Config;
 
@@ -27,82 +31,115 @@ pub fn profiles(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn open_db(data_dir: &Path) -> anyhow::Result<sqlite::Connection> {
-    let path = data_dir.join(sqlite::DB_FILE);
-    sqlite::open_read_only(&path).with_context(|| format!("opening {}", path.display()))
+/// The data dir's store, for reading (SQLite opened read-only).
+pub(crate) fn open_store(data_dir: &Path) -> anyhow::Result<Box<dyn ReadStore>> {
+    let store = SqliteStore::open(data_dir).with_context(|| {
+        format!(
+            "opening {} (is this a busybait data dir? `busybait serve --data-dir` makes one)",
+            data_dir.join(busybait_store::sqlite::DB_FILE).display()
+        )
+    })?;
+    Ok(Box::new(store))
 }
 
 pub fn sessions(data_dir: &Path, limit: usize, json: bool) -> anyhow::Result<()> {
-    let conn = open_db(data_dir)?;
-    let rows = sqlite::recent_sessions(&conn, limit)?;
+    let store = open_store(data_dir)?;
+    let rows = store.recent_sessions(limit)?;
     let mut out = std::io::stdout().lock();
     for r in rows {
         if json {
-            writeln!(out, "{}", serde_json::to_string(&r)?)?;
+            writeln!(out, "{}", terminal::json_line(&serde_json::to_string(&r)?))?;
             continue;
         }
-        let login = match (&r.username, &r.password) {
-            (Some(u), Some(p)) => format!("{u}/{p}"),
-            _ => "-".to_string(),
-        };
-        let duration = r.duration_ms.map_or_else(
-            || "open".to_string(),
-            |d| format!("{:.1}s", d as f64 / 1000.0),
-        );
-        let family = match (&r.family, &r.family_label) {
-            (Some(f), Some(l)) => format!("{f}/{l}"),
-            (Some(f), None) => f.clone(),
-            _ => "-".to_string(),
-        };
-        writeln!(
-            out,
-            "{} {} {}:{} ->:{} {} {} login={} failed={} cmds={} family={} fp={}",
-            r.session,
-            r.start_time,
-            r.src_ip,
-            r.src_port,
-            r.dst_port,
-            duration,
-            r.end_reason.as_deref().unwrap_or("-"),
-            login,
-            r.login_failures,
-            r.commands,
-            family,
-            r.fingerprint.as_deref().unwrap_or("-"),
-        )?;
+        writeln!(out, "{}", session_line(&r))?;
     }
     Ok(())
+}
+
+/// One session as `sessions` prints it; every attacker-chosen field escaped, and the
+/// ones that may hold spaces quoted.
+fn session_line(r: &busybait_store::read::SessionRow) -> String {
+    let login = match (&r.username, &r.password) {
+        (Some(u), Some(p)) => quoted(&format!("{u}/{p}")),
+        _ => "-".to_string(),
+    };
+    let duration = r.duration_ms.map_or_else(
+        || "open".to_string(),
+        |d| format!("{:.1}s", d as f64 / 1000.0),
+    );
+    let family = match (&r.family, &r.family_label) {
+        (Some(f), Some(l)) => quoted(&format!("{f}/{l}")),
+        (Some(f), None) => quoted(f),
+        _ => "-".to_string(),
+    };
+    format!(
+        "{} {} {} -> {} {} {} login={} failed={} cmds={} family={} fp={}",
+        r.session,
+        r.start_time,
+        socket(&r.src_ip, r.src_port),
+        socket(&r.dst_ip, r.dst_port),
+        duration,
+        r.end_reason.as_deref().unwrap_or("-"),
+        login,
+        r.login_failures,
+        r.commands,
+        family,
+        r.fingerprint
+            .as_deref()
+            .map_or_else(|| "-".to_string(), quoted),
+    )
+}
+
+/// `ip:port`, `[ip]:port` for IPv6.
+fn socket(ip: &str, port: impl std::fmt::Display) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// Escaped, and in double quotes when it holds a space, a quote or nothing.
+fn quoted(text: &str) -> String {
+    let e = terminal::escape(text);
+    if e.is_empty() || e.contains([' ', '"']) {
+        format!("\"{}\"", e.replace('"', "\\\""))
+    } else {
+        e
+    }
 }
 
 pub fn show(data_dir: &Path, session: &str) -> anyhow::Result<()> {
     if SessionId::parse(session).is_none() {
         bail!("{session:?} is not a session id (12 hex digits; see `busybait sessions`)");
     }
-    let conn = open_db(data_dir)?;
-    let Some(events) = sqlite::session_events(&conn, session)? else {
+    let store = open_store(data_dir)?;
+    let Some(events) = store.session_events(session)? else {
         bail!("no session {session} in {}", data_dir.display());
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "# events")?;
     let mut transcript = Vec::new();
     for line in &events {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", terminal::json_line(line))?;
         let v: serde_json::Value = serde_json::from_str(line)?;
         let f = |key: &str| match v.get(key) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
+            Some(serde_json::Value::String(s)) => terminal::escape(s),
+            Some(other) => terminal::escape(&other.to_string()),
             None => String::new(),
         };
         let ts = f("timestamp");
         let entry = match f("eventid").as_str() {
             "cowrie.session.connect" => {
-                format!("{ts} connect from {}:{}", f("src_ip"), f("src_port"))
+                format!("{ts} connect from {}", socket(&f("src_ip"), f("src_port")))
             }
             "cowrie.login.success" => {
-                format!("{ts} login {}/{} accepted", f("username"), f("password"))
+                let login = quoted(&format!("{}/{}", f("username"), f("password")));
+                format!("{ts} login {login} accepted")
             }
             "cowrie.login.failed" => {
-                format!("{ts} login {}/{} refused", f("username"), f("password"))
+                let login = quoted(&format!("{}/{}", f("username"), f("password")));
+                format!("{ts} login {login} refused")
             }
             "cowrie.command.input" => format!("{ts} $ {}", f("input")),
             "busybait.limit" => format!("{ts} limit {} hit", f("limit")),
@@ -130,6 +167,10 @@ pub fn replay(data_dir: &Path, session: &str, speed: f64) -> anyhow::Result<()> 
         .with_context(|| format!("reading {} (is `recordings` on?)", path.display()))?;
     let mut out = std::io::stdout().lock();
     let mut last = 0.0f64;
+    // The screen the session drew, without what would act beyond it (title,
+    // clipboard, hyperlinks): the output holds whatever the bot made the device print.
+    let mut filter = terminal::ReplayFilter::default();
+    let mut shown = String::new();
     for line in text.lines().skip(1) {
         let Ok(serde_json::Value::Array(ev)) = serde_json::from_str::<serde_json::Value>(line)
         else {
@@ -149,7 +190,9 @@ pub fn replay(data_dir: &Path, session: &str, speed: f64) -> anyhow::Result<()> 
         last = t;
         out.flush()?;
         std::thread::sleep(std::time::Duration::from_secs_f64(wait));
-        out.write_all(data.as_bytes())?;
+        shown.clear();
+        filter.filter(data, &mut shown);
+        out.write_all(shown.as_bytes())?;
     }
     out.flush()?;
     Ok(())

@@ -1,17 +1,17 @@
-//! `busybait report`: a window of the database as tables an analyst reads in a
+//! `busybait report`: a window of the store as tables an analyst reads in a
 //! terminal, or as stable JSON (`--json`). Attacker-chosen text is escaped before it
-//! reaches the terminal (no control bytes) and long values are shortened in tables.
+//! reaches the terminal ([`crate::terminal`]) and long values are shortened in tables.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use busybait_store::report::{self, Report};
+use busybait_store::read::{Report, Window};
+use busybait_store::report;
 use comfy_table::{presets, ContentArrangement, Table};
 
-/// Longest value shown in a table cell (JSON has them whole).
-const MAX_CELL: usize = 80;
+use crate::terminal::cell;
 
 /// Prints the report of `[since, until)`.
 pub fn report(
@@ -27,9 +27,10 @@ pub fn report(
     let until = until
         .map(|t| crate::export::window_edge(t, now))
         .transpose()?;
-    let conn = crate::read::open_db(data_dir)?;
-    let mut r = report::report(&conn, since.as_deref(), until.as_deref())
-        .context("reading the database")?;
+    let store = crate::read::open_store(data_dir)?;
+    let mut r = store
+        .report(&Window { since, until })
+        .context("reading the store")?;
     let mirai = busybait_emulator::auth::parse_credential_table(
         busybait_emulator::auth::MIRAI_CREDENTIALS_TSV,
     );
@@ -44,30 +45,14 @@ pub fn report(
     }
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &r)?;
-        writeln!(out)?;
+        let text = serde_json::to_string_pretty(&r)?;
+        writeln!(out, "{}", crate::terminal::json_line(&text))?;
     } else {
-        render(&r, &mut out)?;
+        let now = humantime::format_rfc3339_seconds(now).to_string();
+        render(&r, &now, &mut out)?;
     }
     out.flush()?;
     Ok(())
-}
-
-/// Attacker text made safe and short for a terminal cell.
-fn cell(text: &str) -> String {
-    let mut s = String::new();
-    for c in text.chars() {
-        if c.is_control() {
-            s.push_str(&c.escape_default().to_string());
-        } else {
-            s.push(c);
-        }
-    }
-    if s.chars().count() > MAX_CELL {
-        let cut: String = s.chars().take(MAX_CELL - 1).collect();
-        return format!("{cut}…");
-    }
-    s
 }
 
 pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
@@ -81,19 +66,65 @@ pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
     t
 }
 
-fn render(r: &Report, out: &mut impl Write) -> anyhow::Result<()> {
-    let window = format!(
-        "{} .. {}",
-        r.since.as_deref().unwrap_or("(start)"),
-        r.until.as_deref().unwrap_or("(now)")
-    );
-    writeln!(out, "busybait report {window}\n")?;
+/// `n thing` or `n things`.
+fn plural(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// The window the report covers, in words: its edges as asked, and when its first
+/// and last sessions started.
+fn window_line(r: &Report, now: &str) -> String {
+    let from = r.since.as_deref().unwrap_or("the first session");
+    let to = r.until.clone().unwrap_or_else(|| format!("now ({now})"));
+    let span = match (&r.first_session, &r.last_session) {
+        (Some(first), Some(last)) => format!("; sessions from {first} to {last}"),
+        _ => "; no sessions".to_string(),
+    };
+    format!("from {from} to {to}{span}")
+}
+
+fn render(r: &Report, now: &str, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(out, "busybait report {}\n", window_line(r, now))?;
     writeln!(
         out,
-        "sessions {}  unique sources {}  logins tried {}  accepted {}\n",
-        r.sessions, r.unique_sources, r.logins_tried, r.logins_accepted
+        "{}, {} (unique), {} tried, {} accepted\n",
+        plural(r.sessions, "session"),
+        plural(r.unique_sources, "source"),
+        plural(r.logins_tried, "login"),
+        r.logins_accepted
     )?;
     let sections: Vec<(&str, Table, bool)> = vec![
+        (
+            "Top sources",
+            table(
+                &[
+                    "source",
+                    "sessions",
+                    "logged in",
+                    "commands",
+                    "first seen",
+                    "last seen",
+                ],
+                r.top_sources
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            cell(&s.ip),
+                            s.sessions.to_string(),
+                            s.logged_in.to_string(),
+                            s.commands.to_string(),
+                            s.first_seen.clone(),
+                            s.last_seen.clone(),
+                        ]
+                    })
+                    .collect(),
+            ),
+            r.top_sources.is_empty(),
+        ),
         (
             "Sessions per day",
             table(
@@ -209,10 +240,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cells_never_carry_control_bytes() {
-        assert_eq!(cell("echo \x1b[2J\r\n"), "echo \\u{1b}[2J\\r\\n");
-        let long = "a".repeat(200);
-        assert_eq!(cell(&long).chars().count(), MAX_CELL);
-        assert!(cell(&long).ends_with('…'));
+    fn numbers_read_as_words() {
+        assert_eq!(plural(1, "session"), "1 session");
+        assert_eq!(plural(0, "session"), "0 sessions");
+        assert_eq!(plural(2, "source"), "2 sources");
     }
 }

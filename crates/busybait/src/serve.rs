@@ -50,6 +50,8 @@ pub struct Stats {
     pub accept_paused_queue: AtomicU64,
     /// Sessions that ended in an internal error (a panic), each counted once.
     pub session_errors: AtomicU64,
+    /// Refused: all sessions together hold `memory_cap_bytes`.
+    pub refused_memory: AtomicU64,
     /// Logins accepted.
     pub logins_success: AtomicU64,
     /// Logins refused.
@@ -69,12 +71,13 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn snapshot(&self) -> [(&'static str, u64); 6] {
+    fn snapshot(&self) -> [(&'static str, u64); 7] {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
             ("accepted", g(&self.accepted)),
             ("refused_max_sessions", g(&self.refused_max_sessions)),
             ("refused_per_source", g(&self.refused_per_source)),
+            ("refused_memory", g(&self.refused_memory)),
             ("evicted_unauthenticated", g(&self.evicted_unauthenticated)),
             ("accept_paused_queue", g(&self.accept_paused_queue)),
             ("session_errors", g(&self.session_errors)),
@@ -115,168 +118,50 @@ async fn record_event(edge: &Edge, event: Event) -> Result<(), busybait_store::R
     result
 }
 
-/// Borrowed label/value pairs for [`crate::metrics::family`].
-fn as_refs(v: &[(String, u64)]) -> Vec<(&str, u64)> {
-    v.iter().map(|(l, n)| (l.as_str(), *n)).collect()
-}
-
-/// The Prometheus text for the edge's counters.
-fn render_metrics(edge: &Edge) -> String {
-    use crate::metrics::family;
+/// What a metrics scrape shows now.
+fn metrics_snapshot(edge: &Edge) -> crate::metrics::Snapshot {
     let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let s = &edge.stats;
-    let mut out = String::new();
-    let active = edge.active.load(Ordering::SeqCst) as u64;
-    family(
-        &mut out,
-        "busybait_sessions_active",
-        "gauge",
-        "Sessions open now.",
-        &[("", active)],
-    );
-    family(
-        &mut out,
-        "busybait_sessions_total",
-        "counter",
-        "Connections accepted as sessions.",
-        &[("", g(&s.accepted))],
-    );
-    family(
-        &mut out,
-        "busybait_logins_total",
-        "counter",
-        "Login attempts by outcome.",
-        &[
-            ("outcome=\"success\"", g(&s.logins_success)),
-            ("outcome=\"failed\"", g(&s.logins_failed)),
-        ],
-    );
-    family(
-        &mut out,
-        "busybait_commands_total",
-        "counter",
-        "Command lines entered.",
-        &[("", g(&s.commands))],
-    );
-    family(
-        &mut out,
-        "busybait_download_requests_total",
-        "counter",
-        "URLs sessions asked for.",
-        &[("", g(&s.download_requests))],
-    );
-    family(
-        &mut out,
-        "busybait_samples_total",
-        "counter",
-        "Finished files stored, new or already known.",
-        &[
-            ("kind=\"new\"", g(&s.samples_new)),
-            ("kind=\"duplicate\"", g(&s.samples_duplicate)),
-        ],
-    );
-    family(
-        &mut out,
-        "busybait_connections_refused_total",
-        "counter",
-        "Connections refused or ended early, by limit.",
-        &[
-            ("limit=\"max_sessions\"", g(&s.refused_max_sessions)),
-            (
-                "limit=\"max_sessions_per_source\"",
-                g(&s.refused_per_source),
-            ),
-            (
-                "limit=\"max_unauthenticated\"",
-                g(&s.evicted_unauthenticated),
-            ),
-        ],
-    );
-    family(
-        &mut out,
-        "busybait_accept_paused_total",
-        "counter",
-        "Times the listeners paused for event queue room.",
-        &[("", g(&s.accept_paused_queue))],
-    );
-    family(
-        &mut out,
-        "busybait_session_errors_total",
-        "counter",
-        "Sessions ended by an internal error.",
-        &[("", g(&s.session_errors))],
-    );
     let depth = edge.recorder.depth() as u64;
-    let used = depth.saturating_sub(edge.recorder.headroom() as u64);
-    family(
-        &mut out,
-        "busybait_event_queue_depth",
-        "gauge",
-        "Events waiting for the writers.",
-        &[("", used)],
-    );
-    family(
-        &mut out,
-        "busybait_event_queue_capacity",
-        "gauge",
-        "Size of the event queue.",
-        &[("", depth)],
-    );
-    family(
-        &mut out,
-        "busybait_events_written_total",
-        "counter",
-        "Events written to every sink.",
-        &[("", edge.recorder.written())],
-    );
-    family(
-        &mut out,
-        "busybait_event_enqueue_wait_microseconds_total",
-        "counter",
-        "Time sessions waited to queue events (grows when the writers fall behind).",
-        &[("", g(&s.enqueue_wait_micros))],
-    );
-    let timings = edge.recorder.sink_timings();
-    let micros: Vec<(String, u64)> = timings
-        .iter()
-        .map(|t| {
-            (
-                format!("sink=\"{}\"", t.sink),
-                t.micros.load(Ordering::Relaxed),
-            )
-        })
-        .collect();
-    let batches: Vec<(String, u64)> = timings
-        .iter()
-        .map(|t| {
-            (
-                format!("sink=\"{}\"", t.sink),
-                t.batches.load(Ordering::Relaxed),
-            )
-        })
-        .collect();
-    family(
-        &mut out,
-        "busybait_sink_write_microseconds_total",
-        "counter",
-        "Time each event writer spent writing batches (latency = this / batches).",
-        &as_refs(&micros),
-    );
-    family(
-        &mut out,
-        "busybait_sink_batches_total",
-        "counter",
-        "Batches each event writer wrote.",
-        &as_refs(&batches),
-    );
-    family(
-        &mut out,
-        "busybait_events_queued_total",
-        "counter",
-        "Events queued by sessions.",
-        &[("", g(&s.events_queued))],
-    );
-    out
+    crate::metrics::Snapshot {
+        sessions_active: edge.active.load(Ordering::SeqCst) as u64,
+        sessions_total: g(&s.accepted),
+        logins_success: g(&s.logins_success),
+        logins_failed: g(&s.logins_failed),
+        commands: g(&s.commands),
+        download_requests: g(&s.download_requests),
+        samples_new: g(&s.samples_new),
+        samples_duplicate: g(&s.samples_duplicate),
+        refused: vec![
+            ("max_sessions", g(&s.refused_max_sessions)),
+            ("max_sessions_per_source", g(&s.refused_per_source)),
+            ("max_unauthenticated", g(&s.evicted_unauthenticated)),
+            ("memory_cap_bytes", g(&s.refused_memory)),
+        ],
+        accept_paused: g(&s.accept_paused_queue),
+        session_errors: g(&s.session_errors),
+        queue_depth: depth.saturating_sub(edge.recorder.headroom() as u64),
+        queue_capacity: depth,
+        events_written: edge.recorder.written(),
+        events_queued: g(&s.events_queued),
+        enqueue_wait: Duration::from_micros(g(&s.enqueue_wait_micros)),
+        sinks: edge
+            .recorder
+            .sink_timings()
+            .iter()
+            .map(|t| {
+                (
+                    t.sink,
+                    t.batches.load(Ordering::Relaxed),
+                    Duration::from_micros(t.micros.load(Ordering::Relaxed)),
+                )
+            })
+            .collect(),
+        session_memory: edge.memory.total() as u64,
+        session_memory_cap: edge.memory.cap() as u64,
+        failed_for_memory: edge.memory.failed() as u64,
+        source_files: edge.session_config.source_files.bytes() as u64,
+    }
 }
 
 /// Shared state of all listeners and sessions.
@@ -297,6 +182,8 @@ struct Edge {
     recorder: RecorderHandle,
     stats: Stats,
     active: AtomicUsize,
+    /// What all sessions hold, against `memory_cap_bytes`.
+    memory: crate::memory::MemoryPool,
     all_done: Notify,
     per_source: Mutex<HashMap<IpAddr, usize>>,
     /// Unauthenticated sessions, oldest first, with the signal that evicts them.
@@ -307,8 +194,22 @@ struct Edge {
 
 /// Runs the sensor until SIGINT/SIGTERM.
 pub fn run(config: Config) -> anyhow::Result<()> {
-    raise_fd_limit(config.limits.max_sessions);
     let profile = config.selected_profile()?;
+    // The first lines say where everything goes and what the sensor pretends to be.
+    let data_dir = std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
+    tracing::info!(
+        "busybait {}: data in {} (events.jsonl, busybait.db, samples/, sessions/)",
+        env!("CARGO_PKG_VERSION"),
+        data_dir.display()
+    );
+    tracing::info!(
+        "device profile {}: {} (BusyBox {}, {})",
+        profile.name,
+        profile.description,
+        profile.busybox_version,
+        profile.arch.uname_machine()
+    );
+    raise_fd_limit(config.limits.max_sessions);
     let profile_busybox_size = profile.busybox_size;
     let sensor = SensorState::load_or_create(&config.data_dir)
         .with_context(|| format!("data dir {}", config.data_dir.display()))?;
@@ -329,6 +230,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             boot_time,
             exec_output: config.exec_output()?,
             step_budget: config.shell_step_budget,
+            budgets: config.limits.budgets(),
             fetch: config.fetch.enabled,
             // The fetcher gives up first and answers "refused"; this only guards
             // against an answer that never comes.
@@ -344,6 +246,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         source_files: Arc::new(busybait_emulator::vfs::SourceFiles::new(
             config.limits.source_files_retention,
             config.auth.max_sources,
+            config.limits.source_files_bytes,
         )),
         auth: Arc::new(auth),
         limits: {
@@ -473,7 +376,9 @@ async fn serve(
     } else {
         None
     };
+    let memory = crate::memory::MemoryPool::new(config.limits.memory_cap_bytes);
     let edge = Arc::new(Edge {
+        memory,
         blobs,
         config,
         samples,
@@ -498,7 +403,7 @@ async fn serve(
         let for_render = edge.clone();
         tokio::spawn(crate::metrics::serve(
             listener,
-            Arc::new(move || render_metrics(&for_render)),
+            Arc::new(move || crate::metrics::render(&metrics_snapshot(&for_render))),
             edge.shutdown.clone(),
         ));
     }
@@ -551,10 +456,6 @@ fn bind_telnet(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
-/// File descriptors the sensor needs besides one per session: stores, samples,
-/// recordings in flight, listeners, the fetcher.
-const FD_RESERVE: u64 = 256;
-
 /// Raises the soft limit on open files to the hard one (a session is a socket and,
 /// with recordings, two files) and warns when even that is short of `max_sessions`:
 /// past it, accept fails and bots wait in the backlog.
@@ -569,13 +470,14 @@ fn raise_fd_limit(max_sessions: usize) {
         }
     }
     let have = limit.current.unwrap_or(u64::MAX);
-    let want = (max_sessions as u64).saturating_add(FD_RESERVE);
+    let want = (max_sessions as u64).saturating_add(crate::config::FD_RESERVE);
     if have < want {
         tracing::warn!(
             open_files = have,
             max_sessions,
-            "the open-file limit is below limits.max_sessions plus {FD_RESERVE}: \
-             raise it (ulimit -n, LimitNOFILE=) or lower max_sessions"
+            "the open-file limit is below limits.max_sessions plus {}: \
+             raise it (ulimit -n, LimitNOFILE=) or lower max_sessions",
+            crate::config::FD_RESERVE
         );
     }
 }
@@ -703,6 +605,10 @@ fn admit(edge: &Arc<Edge>, stream: TcpStream, src: SocketAddr) {
             .fetch_add(1, Ordering::Relaxed);
         return; // dropping the stream closes it
     }
+    if edge.memory.is_full() {
+        edge.stats.refused_memory.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     {
         let mut per = edge.per_source.lock().unwrap_or_else(|e| e.into_inner());
         let n = per.entry(src.ip()).or_insert(0);
@@ -810,6 +716,7 @@ async fn run_session(
     let mut recording = start_recording(&edge, id, src);
     let mut staging = Some(edge.staging.session(&id.to_string(), src, dst));
     let mut shutdown = edge.shutdown.clone();
+    let pool = PoolMembership::join(&edge, conn);
     let mut registered_auth = false;
     let mut facts = Facts::new(&edge);
     // A session waits on one download at a time; answers come back here. Made on the
@@ -870,6 +777,11 @@ async fn run_session(
         if session.is_closed() {
             break;
         }
+        edge.memory.report(&pool.member, session.memory_used());
+        if session.is_computing() {
+            // A long command line goes on in slices; other sessions run in between.
+            tokio::task::yield_now().await;
+        }
         let mut deadline = session
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
@@ -904,6 +816,10 @@ async fn run_session(
                 session.handle_timeout(Now::system())
             }
             _ = evict.notified() => session.close(Now::system(), CloseReason::Evicted),
+            _ = pool.member.fail.notified() => {
+                let cap = edge.memory.cap() as u64;
+                session.fail_for_memory(Now::system(), "memory_cap_bytes", cap);
+            }
             _ = shutdown.changed() => session.close(Now::system(), CloseReason::Shutdown),
         }
     }
@@ -919,6 +835,30 @@ async fn run_session(
         if let Err(e) = rec.finish() {
             tracing::warn!(error = %e, "could not finish a session recording");
         }
+    }
+}
+
+/// A session's place in the memory pool, given back when its task ends (even by
+/// panic).
+struct PoolMembership {
+    edge: Arc<Edge>,
+    conn: u64,
+    member: Arc<crate::memory::Member>,
+}
+
+impl PoolMembership {
+    fn join(edge: &Arc<Edge>, conn: u64) -> Self {
+        Self {
+            edge: edge.clone(),
+            conn,
+            member: edge.memory.join(conn),
+        }
+    }
+}
+
+impl Drop for PoolMembership {
+    fn drop(&mut self) {
+        self.edge.memory.leave(self.conn, &self.member);
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::Context;
 use busybait_events::SensorIdentity;
 use busybait_store::alerts::{store_alerts, StoredAlert};
+use busybait_store::read::{IndicatorKind, ReadStore};
 use busybait_store::sensor::SensorState;
-use busybait_store::sqlite::IndicatorKind;
 use busybait_wire::capture::{read_frames, CaptureEnd};
 use busybait_wire::detect::signature_id;
 use busybait_wire::indicators::Indicators;
@@ -119,8 +119,8 @@ fn load_indicators(data_dir: &Path) -> anyhow::Result<Indicators> {
     if !db.exists() {
         return Ok(indicators);
     }
-    let rows = busybait_store::sqlite::open_read_only(&db)
-        .and_then(|conn| busybait_store::sqlite::indicators(&conn, None, None))
+    let rows = busybait_store::read::SqliteStore::open(data_dir)
+        .and_then(|store| store.indicators(&busybait_store::read::Window::default()))
         .with_context(|| format!("reading what the trap learned from {}", db.display()))?;
     let mut unusable = 0;
     for row in rows {

@@ -613,8 +613,10 @@ fn exports_list_the_indicators_the_sessions_left() {
     });
     let (dir, _) = sensor.stop();
     let dir = dir.path();
+    // The sources are loopback: a blocklist leaves them out unless asked.
+    assert_eq!(export(dir, &["--format", "ips"]), "");
     assert_eq!(
-        export(dir, &["--format", "ips"]),
+        export(dir, &["--format", "ips", "--include-private"]),
         "127.1.0.22\n127.1.0.30\n"
     );
     assert_eq!(
@@ -650,7 +652,10 @@ fn exports_list_the_indicators_the_sessions_left() {
         ""
     );
     assert_eq!(
-        export(dir, &["--format", "ips", "--since", "1h"]),
+        export(
+            dir,
+            &["--format", "ips", "--since", "1h", "--include-private"]
+        ),
         "127.1.0.22\n127.1.0.30\n"
     );
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
@@ -669,9 +674,11 @@ fn exports_list_the_indicators_the_sessions_left() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("neither an RFC 3339 time"));
 
     // STIX: valid under the OASIS validator in strict mode, and stable.
-    let stix = export(dir, &["--format", "stix"]);
+    let public_only = export(dir, &["--format", "stix"]);
+    assert!(!public_only.contains("ipv4-addr"), "{public_only}");
+    let stix = export(dir, &["--format", "stix", "--include-private"]);
     assert_eq!(
-        export(dir, &["--format", "stix"]),
+        export(dir, &["--format", "stix", "--include-private"]),
         stix,
         "same data, same bytes"
     );
@@ -723,9 +730,10 @@ fn exports_list_the_indicators_the_sessions_left() {
     );
 
     // MISP: loads with pymisp, warnings as errors, and round-trips its attributes.
-    let misp = export(dir, &["--format", "misp"]);
+    assert!(!export(dir, &["--format", "misp"]).contains("127.1.0.22"));
+    let misp = export(dir, &["--format", "misp", "--include-private"]);
     assert_eq!(
-        export(dir, &["--format", "misp"]),
+        export(dir, &["--format", "misp", "--include-private"]),
         misp,
         "same data, same bytes"
     );

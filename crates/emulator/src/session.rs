@@ -352,6 +352,67 @@ impl Session {
         self.phase = Phase::Closed;
     }
 
+    /// Whether a command line is computing (it yielded its slice of work and goes on
+    /// at the next `handle_timeout`): the edge lets other sessions run first.
+    pub fn is_computing(&self) -> bool {
+        matches!(&self.phase, Phase::Shell(p) if matches!(p.wait, Some((Wait::Yield, _))))
+    }
+
+    /// Bytes this session holds that an attacker can grow: what its shell holds
+    /// (measured at its last checkpoint) and its buffers.
+    pub fn memory_used(&self) -> usize {
+        let buffers = self.transmit.capacity()
+            + self.tty_line.capacity()
+            + self.tty_ready.iter().map(Vec::capacity).sum::<usize>();
+        match &self.phase {
+            Phase::Shell(p) => {
+                buffers
+                    + p.shell.memory_used()
+                    + p.typeahead.capacity()
+                    + p.continued.capacity()
+                    + p.canonical.capacity()
+            }
+            _ => buffers,
+        }
+    }
+
+    /// Work the shell's running (or last) line had done at its last checkpoint.
+    pub fn line_work(&self) -> u64 {
+        match &self.phase {
+            Phase::Shell(p) => p.shell.line_work(),
+            _ => 0,
+        }
+    }
+
+    /// The most this session's shell held at once (0 before login).
+    pub fn memory_peak(&self) -> usize {
+        match &self.phase {
+            Phase::Shell(p) => p.shell.memory_peak(),
+            _ => 0,
+        }
+    }
+
+    /// The sensor is at its memory cap across all sessions and this one holds the
+    /// most: its shell dies as on a device out of memory (`sh: out of memory`, the
+    /// connection closes), with an event naming the cap.
+    pub fn fail_for_memory(&mut self, now: Now, limit: &'static str, value: u64) {
+        if self.is_closed() {
+            return;
+        }
+        self.event(now, EventKind::LimitHit { limit, value });
+        let Phase::Shell(phase) = &mut self.phase else {
+            return self.close(now, CloseReason::Limit);
+        };
+        if phase.shell.is_running() {
+            phase.wait = None;
+            phase.shell.fail_for_memory();
+            self.drive(now);
+        } else {
+            self.output(b"sh: out of memory\r\n");
+            self.close(now, CloseReason::Limit);
+        }
+    }
+
     /// Ends the session because a named limit was hit (also used by the edge, for
     /// limits it enforces itself such as a stalled write).
     pub fn close_for_limit(&mut self, now: Now, limit: &'static str, value: u64) {
@@ -1022,18 +1083,19 @@ impl Session {
                     ShellEvent::CommandNotFound(input) => EventKind::CommandFailed {
                         input: lossy(&input),
                     },
-                    ShellEvent::Budget(what) => EventKind::LimitHit {
-                        limit: if what == "nesting" {
-                            "shell_nesting"
-                        } else {
-                            "shell_step_budget"
-                        },
-                        value: if what == "nesting" {
-                            crate::shell::exec::MAX_NESTING as u64
-                        } else {
-                            self.config.shell.step_budget
-                        },
-                    },
+                    ShellEvent::Budget(what) => {
+                        let shell = &self.config.shell;
+                        let (limit, value) = match what {
+                            "memory" => ("shell_memory_bytes", shell.budgets.memory_bytes as u64),
+                            "work" => ("shell_line_work", shell.budgets.line_work),
+                            "steps" => ("shell_step_budget", shell.step_budget),
+                            "recursion" => {
+                                ("shell_recursion", crate::shell::exec::MAX_NESTING as u64)
+                            }
+                            _ => ("shell_nesting", crate::shell::exec::MAX_NESTING as u64),
+                        };
+                        EventKind::LimitHit { limit, value }
+                    }
                     ShellEvent::Executed(path) => EventKind::Executed { path: lossy(&path) },
                     ShellEvent::FsFull => EventKind::LimitHit {
                         limit: "vfs_bytes_per_source",
@@ -1057,6 +1119,23 @@ impl Session {
                 ShellState::Idle => return,
                 ShellState::Finished(Outcome::Logout) => {
                     return self.close(now, CloseReason::DeviceClosed)
+                }
+                ShellState::Finished(Outcome::Died(fatal)) => {
+                    let reason = match fatal {
+                        crate::shell::exec::Fatal::OutOfMemory => CloseReason::Limit,
+                        crate::shell::exec::Fatal::Segfault => CloseReason::DeviceClosed,
+                    };
+                    return self.close(now, reason);
+                }
+                ShellState::Waiting(Wait::Yield) => {
+                    // Its slice of work is spent: the edge lets other sessions run and
+                    // comes back at once (`poll_timeout` is now).
+                    phase.wait = Some((Wait::Yield, Some(now.mono)));
+                    return;
+                }
+                ShellState::Waiting(Wait::Stalled) => {
+                    phase.wait = Some((Wait::Stalled, None));
+                    return;
                 }
                 ShellState::Finished(Outcome::Prompt) => {
                     phase.wait = None;

@@ -1035,64 +1035,142 @@ impl Vfs {
     pub fn bytes_used(&self) -> u64 {
         self.bytes
     }
+
+    /// Heap bytes this view holds of its own (not the shared base): file contents,
+    /// paths and the bookkeeping of files being written.
+    pub fn memory_used(&self) -> usize {
+        /// What a node or map entry costs besides its path.
+        const NODE_OVERHEAD: usize = 128;
+        let paths = |m: usize, total: usize| m * NODE_OVERHEAD + total;
+        usize::try_from(self.bytes).unwrap_or(usize::MAX)
+            + paths(
+                self.overlay.len(),
+                self.overlay.keys().map(Vec::capacity).sum(),
+            )
+            + paths(
+                self.dirty.len(),
+                self.dirty
+                    .iter()
+                    .map(|(k, u)| k.capacity() + u.as_ref().map_or(0, String::capacity))
+                    .sum(),
+            )
+            + paths(
+                self.staged.len(),
+                self.staged.keys().map(Vec::capacity).sum(),
+            )
+            + paths(
+                self.changed.len(),
+                self.changed.iter().map(Vec::capacity).sum(),
+            )
+            + self
+                .finished
+                .iter()
+                .map(|f| f.data.capacity() + f.path.capacity())
+                .sum::<usize>()
+    }
 }
 
 /// What each source address left on the device, kept between its sessions for a
 /// while (a bot that comes back finds its files, as on a real device). Bounded in
-/// sources; each overlay is bounded by its [`VfsLimits`], which so apply per source.
+/// sources and in bytes, all sources together: past either bound the oldest overlay
+/// goes first. Each overlay is bounded by its [`VfsLimits`].
 #[derive(Debug)]
 pub struct SourceFiles {
     retention: std::time::Duration,
     max_sources: usize,
-    saved: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (Vfs, std::time::Instant)>>,
+    max_bytes: usize,
+    saved: std::sync::Mutex<Saved>,
+}
+
+/// The overlays kept, and the bytes they hold.
+#[derive(Debug, Default)]
+struct Saved {
+    by_source: std::collections::HashMap<std::net::IpAddr, (Vfs, std::time::Instant)>,
+    bytes: usize,
+}
+
+impl Saved {
+    fn remove(&mut self, src: &std::net::IpAddr) -> Option<(Vfs, std::time::Instant)> {
+        let entry = self.by_source.remove(src)?;
+        self.bytes = self.bytes.saturating_sub(entry.0.memory_used());
+        Some(entry)
+    }
+
+    fn remove_oldest(&mut self) -> bool {
+        let oldest = self
+            .by_source
+            .iter()
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(ip, _)| *ip);
+        oldest.is_some_and(|ip| self.remove(&ip).is_some())
+    }
 }
 
 impl SourceFiles {
-    /// Keeps overlays for `retention`, for at most `max_sources` sources.
-    pub fn new(retention: std::time::Duration, max_sources: usize) -> Self {
+    /// Keeps overlays for `retention`, for at most `max_sources` sources and
+    /// `max_bytes` in all.
+    pub fn new(retention: std::time::Duration, max_sources: usize, max_bytes: usize) -> Self {
         Self {
             retention,
             max_sources: max_sources.max(1),
-            saved: std::sync::Mutex::new(std::collections::HashMap::new()),
+            max_bytes,
+            saved: std::sync::Mutex::new(Saved::default()),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Saved> {
+        self.saved.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The overlay `src` left, if it is recent enough.
     pub fn take(&self, src: std::net::IpAddr, now: std::time::Instant) -> Option<Vfs> {
-        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
-        let (vfs, at) = saved.remove(&src)?;
+        let (vfs, at) = self.lock().remove(&src)?;
         (now.saturating_duration_since(at) < self.retention).then_some(vfs)
     }
 
     /// Forgets every overlay older than the retention; returns how many are left.
     /// Called periodically by the edge, so memory goes back once bots stop coming.
     pub fn expire(&self, now: std::time::Instant) -> usize {
-        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        let mut saved = self.lock();
         let retention = self.retention;
-        saved.retain(|_, (_, at)| now.saturating_duration_since(*at) < retention);
-        if saved.is_empty() {
-            *saved = std::collections::HashMap::new();
+        let expired: Vec<std::net::IpAddr> = saved
+            .by_source
+            .iter()
+            .filter(|(_, (_, at))| now.saturating_duration_since(*at) >= retention)
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in expired {
+            saved.remove(&ip);
         }
-        saved.len()
+        if saved.by_source.is_empty() {
+            *saved = Saved::default();
+        }
+        saved.by_source.len()
     }
 
-    /// Keeps what `src` leaves behind.
+    /// Bytes the kept overlays hold.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// Keeps what `src` leaves behind (an overlay larger than all the room is not
+    /// kept).
     pub fn put(&self, src: std::net::IpAddr, vfs: Vfs, now: std::time::Instant) {
-        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
-        if !saved.contains_key(&src) && saved.len() >= self.max_sources {
-            let retention = self.retention;
-            saved.retain(|_, (_, at)| now.saturating_duration_since(*at) < retention);
-            if saved.len() >= self.max_sources {
-                if let Some(oldest) = saved
-                    .iter()
-                    .min_by_key(|(_, (_, at))| *at)
-                    .map(|(ip, _)| *ip)
-                {
-                    saved.remove(&oldest);
-                }
+        let size = vfs.memory_used();
+        let mut saved = self.lock();
+        saved.remove(&src);
+        if size > self.max_bytes {
+            return;
+        }
+        while saved.by_source.len() >= self.max_sources
+            || saved.bytes.saturating_add(size) > self.max_bytes
+        {
+            if !saved.remove_oldest() {
+                break;
             }
         }
-        saved.insert(src, (vfs, now));
+        saved.bytes += size;
+        saved.by_source.insert(src, (vfs, now));
     }
 }
 
@@ -1212,7 +1290,7 @@ mod tests {
 
     #[test]
     fn source_files_are_kept_for_a_while_and_bounded() {
-        let store = SourceFiles::new(std::time::Duration::from_secs(60), 2);
+        let store = SourceFiles::new(std::time::Duration::from_secs(60), 2, 1 << 20);
         let t0 = std::time::Instant::now();
         let mut v = vfs("oracle");
         v.write(b"/", b"/tmp/x", b"hello", false, 1).unwrap();
@@ -1229,7 +1307,7 @@ mod tests {
         for i in 0..5u8 {
             store.put(std::net::IpAddr::from([127, 0, 1, i]), vfs("oracle"), t0);
         }
-        assert_eq!(store.saved.lock().unwrap().len(), 2);
+        assert_eq!(store.saved.lock().unwrap().by_source.len(), 2);
         // The sweep keeps what is recent and drops the rest.
         let b: std::net::IpAddr = "127.0.0.3".parse().unwrap();
         store.put(b, vfs("oracle"), t0 + std::time::Duration::from_secs(30));
@@ -1238,6 +1316,41 @@ mod tests {
             .take(b, t0 + std::time::Duration::from_secs(61))
             .is_some());
         assert_eq!(store.expire(t0 + std::time::Duration::from_secs(61)), 0);
+        assert_eq!(store.bytes(), 0);
+    }
+
+    #[test]
+    fn source_files_are_bounded_in_bytes_oldest_out_first() {
+        let with_file = |bytes: usize| {
+            let mut v = vfs("oracle");
+            v.write(b"/", b"/tmp/x", &vec![b'x'; bytes], false, 1)
+                .unwrap();
+            v
+        };
+        let size = with_file(300).memory_used();
+        let store = SourceFiles::new(std::time::Duration::from_secs(60), 100, size * 7 / 2);
+        let t0 = std::time::Instant::now();
+        let ip = |i: u8| std::net::IpAddr::from([127, 0, 2, i]);
+        for i in 0..4u8 {
+            let at = t0 + std::time::Duration::from_secs(u64::from(i));
+            store.put(ip(i), with_file(300), at);
+        }
+        // Three fit; the fourth pushed the oldest out.
+        assert_eq!(store.bytes(), 3 * size);
+        assert!(store.take(ip(0), t0).is_none());
+        assert!(store.take(ip(3), t0).is_some());
+        // An overlay larger than all the room is not kept at all.
+        let mut big = vfs("oracle");
+        for i in 0..9 {
+            let path = format!("/tmp/{i}");
+            big.write(b"/", path.as_bytes(), &[b'x'; 100], false, 1)
+                .unwrap();
+        }
+        assert!(big.memory_used() > size * 7 / 2);
+        store.put(ip(9), big, t0);
+        assert!(store.take(ip(9), t0).is_none());
+        assert!(store.take(ip(1), t0).is_some() && store.take(ip(2), t0).is_some());
+        assert_eq!(store.bytes(), 0);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use busybait_emulator::profile::{Device, Profile};
+use busybait_emulator::shell::exec::Fatal;
 use busybait_emulator::shell::{FetchResult, Outcome, Shell, ShellConfig, State, Wait};
 use busybait_emulator::vfs::{BaseFs, Content, Node, VfsLimits};
 use busybait_emulator::Now;
@@ -39,25 +40,37 @@ fn shell(profile: &str) -> (Shell, Now) {
     )
 }
 
-/// Runs a line to the end, answering every wait; returns (outcome, polls, output).
-fn run(sh: &mut Shell, now: &mut Now, line: &[u8]) -> (Outcome, usize, Vec<u8>) {
+/// Runs a line to the end, answering every wait; a line that stalls (a spent budget)
+/// gets a `^C`. Returns (outcome, polls, output, whether it stalled).
+fn run_to_end(sh: &mut Shell, now: &mut Now, line: &[u8]) -> (Outcome, usize, Vec<u8>, bool) {
     sh.start(line, *now);
     let mut output = Vec::new();
+    let mut stalled = false;
     for polls in 1..=100_000 {
         let state = sh.poll(*now);
         output.extend(sh.take_output());
         match state {
-            State::Finished(o) => return (o, polls, output),
+            State::Finished(o) => return (o, polls, output, stalled),
             State::Idle => panic!("idle while running"),
             State::Waiting(Wait::Until(t)) => {
                 *now = now.after(t.saturating_duration_since(now.mono));
                 sh.respond(None);
             }
-            State::Waiting(Wait::Drain) => sh.respond(None),
+            State::Waiting(Wait::Drain | Wait::Yield) => sh.respond(None),
             State::Waiting(Wait::Fetch(_)) => sh.respond(Some(FetchResult::Refused)),
+            State::Waiting(Wait::Stalled) => {
+                assert!(!stalled, "a stalled line ends at ^C");
+                stalled = true;
+                sh.interrupt();
+            }
         }
     }
     panic!("line never finished: {}", String::from_utf8_lossy(line));
+}
+
+fn run(sh: &mut Shell, now: &mut Now, line: &[u8]) -> (Outcome, usize, Vec<u8>) {
+    let (outcome, polls, output, _) = run_to_end(sh, now, line);
+    (outcome, polls, output)
 }
 
 fn file(sh: &Shell, path: &[u8]) -> Vec<u8> {
@@ -110,27 +123,41 @@ proptest! {
 }
 
 #[test]
-fn runaway_loops_and_recursion_end_with_an_event() {
+fn runaway_loops_stall_until_interrupted_and_recursion_crashes() {
+    use busybait_emulator::shell::ShellEvent::Budget;
     let (mut sh, mut now) = shell("oracle");
-    for line in [
-        &b"while true; do :; done"[..],
-        b"f(){ f; }; f",
-        b"f(){ f|f& }; f",
-        b"g(){ echo $(g); }; g",
+    // Loops and fork bombs look like a command still running; ^C ends them.
+    for (line, budget) in [
+        (&b"while true; do :; done"[..], "steps"),
+        (
+            b"(((((((((((((((((((((((((((((((((:)))))))))))))))))))))))))))))))))",
+            "nesting",
+        ),
     ] {
-        let (outcome, _, _) = run(&mut sh, &mut now, line);
+        let (outcome, _, out, stalled) = run_to_end(&mut sh, &mut now, line);
         assert_eq!(outcome, Outcome::Prompt);
-        let events = sh.take_events();
-        assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, busybait_emulator::shell::ShellEvent::Budget(_))),
-            "{}: {events:?}",
-            String::from_utf8_lossy(line)
+        assert!(stalled, "{}", String::from_utf8_lossy(line));
+        assert_eq!(
+            out, b"",
+            "no output, no prompt: nothing a device would not show"
         );
+        assert_eq!(sh.take_events(), vec![Budget(budget)]);
     }
+    // A fork bomb's branches crash at the bottom; the whole stalls on its steps.
+    let (outcome, _, _, stalled) = run_to_end(&mut sh, &mut now, b"f(){ f|f& }; f");
+    assert_eq!((outcome, stalled), (Outcome::Prompt, true));
+    let events = sh.take_events();
+    assert_eq!(events.last(), Some(&Budget("steps")));
     let (_, _, out) = run(&mut sh, &mut now, b":(){ :|:& };:");
     assert_eq!(out, b"-sh: syntax error: bad function name\n");
+    // Recursion in a child process: the parent reports its crash.
+    let (outcome, _, out) = run(&mut sh, &mut now, b"(f(){ f; }; f); echo $?");
+    assert_eq!(outcome, Outcome::Prompt);
+    assert_eq!(out, b"Segmentation fault\n139\n");
+    // In the login shell: the shell is gone.
+    let (outcome, _, out) = run(&mut sh, &mut now, b"f(){ f; }; f");
+    assert_eq!(outcome, Outcome::Died(Fatal::Segfault));
+    assert_eq!(out, b"");
 }
 
 #[test]

@@ -14,6 +14,7 @@
 
 pub mod alerts;
 pub mod jsonl;
+pub mod read;
 pub mod recording;
 pub mod report;
 pub mod samples;

@@ -18,10 +18,16 @@ pub struct Report {
     pub until: Option<String>,
     /// Sessions that started in the window.
     pub sessions: u64,
+    /// When the first of them started.
+    pub first_session: Option<String>,
+    /// When the last of them started.
+    pub last_session: Option<String>,
     /// Distinct source addresses among them.
     pub unique_sources: u64,
     /// Sessions and sources per UTC day.
     pub by_day: Vec<Day>,
+    /// The sources with the most sessions.
+    pub top_sources: Vec<Source>,
     /// Login attempts in the window.
     pub logins_tried: u64,
     /// Of which accepted.
@@ -51,6 +57,23 @@ pub struct Day {
     pub sessions: u64,
     /// Distinct sources.
     pub sources: u64,
+}
+
+/// A source address and what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// The address.
+    pub ip: String,
+    /// Sessions it opened.
+    pub sessions: u64,
+    /// Of which logged in.
+    pub logged_in: u64,
+    /// Command lines it entered.
+    pub commands: u64,
+    /// Its first session's start.
+    pub first_seen: String,
+    /// Its last session's start.
+    pub last_seen: String,
 }
 
 /// A credential and how it fared.
@@ -124,11 +147,30 @@ pub fn report(
     let lo = since.unwrap_or("");
     let hi = until.unwrap_or("\u{10ffff}");
     let top = i64::try_from(TOP).unwrap_or(20);
-    let (sessions, unique_sources) = conn.query_row(
-        "SELECT COUNT(*), COUNT(DISTINCT src_ip) FROM sessions WHERE start_time >= ?1 AND start_time < ?2",
+    let (sessions, unique_sources, first_session, last_session) = conn.query_row(
+        "SELECT COUNT(*), COUNT(DISTINCT src_ip), MIN(start_time), MAX(start_time) FROM sessions
+         WHERE start_time >= ?1 AND start_time < ?2",
         params![lo, hi],
-        |r| Ok((count(r.get(0)?), count(r.get(1)?))),
+        |r| Ok((count(r.get(0)?), count(r.get(1)?), r.get(2)?, r.get(3)?)),
     )?;
+    let top_sources = conn
+        .prepare(
+            "SELECT src_ip, COUNT(*) AS n, SUM(username IS NOT NULL), SUM(commands),
+                    MIN(start_time), MAX(start_time) FROM sessions
+             WHERE start_time >= ?1 AND start_time < ?2
+             GROUP BY src_ip ORDER BY n DESC, src_ip LIMIT ?3",
+        )?
+        .query_map(params![lo, hi, top], |r| {
+            Ok(Source {
+                ip: r.get(0)?,
+                sessions: count(r.get(1)?),
+                logged_in: count(r.get(2)?),
+                commands: count(r.get(3)?),
+                first_seen: r.get(4)?,
+                last_seen: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
     let by_day = conn
         .prepare(
             "SELECT substr(start_time, 1, 10) AS d, COUNT(*), COUNT(DISTINCT src_ip) FROM sessions
@@ -254,8 +296,11 @@ pub fn report(
         since: since.map(str::to_string),
         until: until.map(str::to_string),
         sessions,
+        first_session,
+        last_session,
         unique_sources,
         by_day,
+        top_sources,
         logins_tried,
         logins_accepted,
         top_credentials,

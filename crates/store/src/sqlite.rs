@@ -349,6 +349,8 @@ pub struct SessionRow {
     pub src_ip: String,
     /// Attacker port.
     pub src_port: u16,
+    /// Sensor address.
+    pub dst_ip: String,
     /// Sensor port.
     pub dst_port: u16,
     /// Duration, once closed.
@@ -375,7 +377,7 @@ pub struct SessionRow {
 pub fn recent_sessions(conn: &Connection, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT session, start_time, src_ip, src_port, dst_port, duration_ms, end_reason, username, password,
-                login_failures, commands, fingerprint, family, family_label
+                login_failures, commands, fingerprint, family, family_label, dst_ip
          FROM sessions ORDER BY start_time DESC, session DESC LIMIT ?1",
     )?;
     let rows = stmt
@@ -395,6 +397,7 @@ pub fn recent_sessions(conn: &Connection, limit: usize) -> Result<Vec<SessionRow
                 fingerprint: r.get(11)?,
                 family: r.get(12)?,
                 family_label: r.get(13)?,
+                dst_ip: r.get(14)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -609,6 +612,17 @@ pub fn indicator_families(
         }
     }
     Ok(out)
+}
+
+/// Every address bots connected to (the sensor's own).
+pub fn sensor_addresses(
+    conn: &Connection,
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    let mut stmt = conn.prepare("SELECT DISTINCT dst_ip FROM sessions")?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Every event of a session (JSON lines), in order; `None` if the session is unknown.

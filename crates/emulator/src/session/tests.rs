@@ -36,7 +36,11 @@ fn config(profile: &str, limits: Limits) -> Arc<SessionConfig> {
         base,
         shell: crate::shell::ShellConfig::default(),
         vfs_limits: crate::vfs::VfsLimits::default(),
-        source_files: Arc::new(crate::vfs::SourceFiles::new(Duration::from_secs(3600), 100)),
+        source_files: Arc::new(crate::vfs::SourceFiles::new(
+            Duration::from_secs(3600),
+            100,
+            64 << 20,
+        )),
         auth,
         limits,
     })
@@ -70,7 +74,15 @@ impl Harness {
 
     fn send(&mut self, bytes: &[u8]) -> Vec<u8> {
         self.session.handle_input(self.now, bytes);
+        self.run_slices();
         self.take()
+    }
+
+    /// Lets a computing line have its further slices of work, as the edge does.
+    fn run_slices(&mut self) {
+        while self.session.is_computing() {
+            self.session.handle_timeout(self.now);
+        }
     }
 
     /// Advances the fake clock by `d`, firing every deadline on the way.
@@ -851,4 +863,134 @@ fn an_endless_here_document_runs_as_an_error_at_the_bound() {
     );
     assert!(text.ends_with("# "), "{text}");
     assert_eq!(h.send(b"echo next\r\n"), b"echo next\r\nnext\r\n# ");
+}
+
+/// How a hostile line ends (`testdata/hostile-lines.txt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostileEnd {
+    /// The shell dies of its memory budget: BusyBox's words, the connection closes.
+    OutOfMemory,
+    /// A child shell (`$(…)`) dies of it; the login shell goes on.
+    ChildOutOfMemory,
+    /// The line stalls on a budget (the last limit named): no output, no prompt, until
+    /// ^C.
+    Stalled(Vec<String>),
+}
+
+/// Lines that grow memory or burn CPU by every means the shell offers, and how each
+/// ends with the default budgets.
+fn hostile_lines() -> Vec<(String, HostileEnd)> {
+    include_str!("../../../../testdata/hostile-lines.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (end, line) = l.split_once('\t').unwrap();
+            let end = match end {
+                "oom" => HostileEnd::OutOfMemory,
+                "child-oom" => HostileEnd::ChildOutOfMemory,
+                stall => HostileEnd::Stalled(
+                    stall
+                        .strip_prefix("stall ")
+                        .unwrap()
+                        .split(',')
+                        .map(str::to_string)
+                        .collect(),
+                ),
+            };
+            (line.replace("\\n", "\n"), end)
+        })
+        .collect()
+}
+
+#[test]
+fn hostile_lines_end_within_the_budgets_and_every_call_is_bounded() {
+    let budgets = crate::shell::budget::Budgets::default();
+    // Work one call into the session may do: its slice, plus what cannot yield in
+    // between (a reservation up to the memory budget, a pattern match's fuel).
+    let bound = budgets.slice_work * 17 + budgets.memory_bytes as u64;
+    for (line, end) in hostile_lines() {
+        let line = line.as_str();
+        let mut h = Harness::new("xiongmai-dvr");
+        h.advance(ms(10));
+        h.send(b"root\r\nxc3511\r\n");
+        h.events();
+        let lines: Vec<&str> = line.split('\n').collect();
+        let (last, first) = lines.split_last().unwrap();
+        for l in first {
+            h.send(l.as_bytes());
+            assert_eq!(h.send(b"\r"), b"\r\n> ", "{line}: PS2");
+        }
+        h.session.handle_input(h.now, last.as_bytes());
+        h.take();
+        // Enter, then every slice the line asks for, one call at a time.
+        h.session.handle_input(h.now, b"\r");
+        let mut worst = h.session.line_work();
+        let mut most_held = h.session.memory_used();
+        let mut out = h.take();
+        while h.session.is_computing() {
+            let before = h.session.line_work();
+            h.session.handle_timeout(h.now);
+            worst = worst.max(h.session.line_work().saturating_sub(before));
+            most_held = most_held.max(h.session.memory_used());
+            out.extend(h.take());
+        }
+        assert!(
+            worst <= bound,
+            "{line}: {worst} units in one call (bound {bound})"
+        );
+        assert!(
+            most_held <= budgets.memory_bytes + 1024 * 1024,
+            "{line}: held {most_held}"
+        );
+        let events = h.events();
+        let limits: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                EventKind::LimitHit { limit, .. } => Some(*limit),
+                _ => None,
+            })
+            .collect();
+        match end {
+            HostileEnd::OutOfMemory => {
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    "\r\nsh: out of memory\r\n",
+                    "{line}"
+                );
+                assert!(h.session.is_closed(), "{line}");
+                assert_eq!(limits, ["shell_memory_bytes"], "{line}");
+                assert!(
+                    events.contains(&EventKind::SessionEnd {
+                        reason: CloseReason::Limit
+                    }),
+                    "{line}"
+                );
+            }
+            HostileEnd::ChildOutOfMemory => {
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    "\r\nsh: out of memory\r\n# ",
+                    "{line}"
+                );
+                assert_eq!(limits, ["shell_memory_bytes"], "{line}");
+                assert!(!h.session.is_closed(), "{line}");
+            }
+            HostileEnd::Stalled(budget) => {
+                assert_eq!(String::from_utf8_lossy(&out), "\r\n", "{line}");
+                assert!(!h.session.is_closed(), "{line}");
+                assert_eq!(limits, budget, "{line}");
+                assert_eq!(
+                    h.session.poll_timeout(),
+                    Some(h.session.idle_deadline),
+                    "{line}"
+                );
+                // Time passing costs nothing; ^C brings the prompt back.
+                let quiet = h.advance(Duration::from_secs(60));
+                assert_eq!(quiet, b"", "{line}");
+                let back = h.send(b"\x03");
+                assert!(back.ends_with(b"# "), "{line}: {back:?}");
+                assert_eq!(h.send(b"echo $?\r"), b"echo $?\r\n130\r\n# ");
+            }
+        }
+    }
 }

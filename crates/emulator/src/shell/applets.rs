@@ -241,7 +241,7 @@ async fn xargs(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
             .collect()
     };
     for batch in batches {
-        sh.step()?;
+        sh.step().await?;
         let mut line = command.clone();
         line.extend(batch);
         match Box::pin(sh.dispatch(line, &run_io)).await? {
@@ -575,7 +575,12 @@ pub async fn printf(sh: &mut Sh, argv: &[Vec<u8>], io: &Io, who: &str) -> i32 {
                     if let (Some(p), b's' | b'b') = (precision, conv) {
                         text.truncate(p);
                     }
-                    let pad = width.saturating_sub(text.len());
+                    // A width past what any output can hold is cut to what can.
+                    let room = super::exec::MAX_APPLET_OUTPUT.saturating_sub(out.len());
+                    text.truncate(room);
+                    let pad = width
+                        .saturating_sub(text.len())
+                        .min(room.saturating_sub(text.len()));
                     if !left {
                         if zero && !matches!(conv, b's' | b'b' | b'c') {
                             // Zeros go after the sign.
@@ -598,7 +603,11 @@ pub async fn printf(sh: &mut Sh, argv: &[Vec<u8>], io: &Io, who: &str) -> i32 {
             }
         }
         rounds += 1;
-        if !consumed || args.len() == 0 || rounds > 1000 {
+        if !consumed
+            || args.len() == 0
+            || rounds > 1000
+            || out.len() >= super::exec::MAX_APPLET_OUTPUT
+        {
             break;
         }
     }

@@ -120,6 +120,9 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
         "kill" => Ok(super::applets::kill(sh, argv, io, "sh").await),
         "eval" => {
             let src = argv.iter().skip(1).cloned().collect::<Vec<_>>().join(&b' ');
+            if let Err(f) = sh.reserve(src.capacity()) {
+                return Some(Err(f));
+            }
             super::run_source(sh, &src, io).await
         }
         "." | "source" => match argv.get(1) {
@@ -454,7 +457,8 @@ pub async fn run_path(sh: &mut Sh, path: &[u8], argv: Vec<Vec<u8>>, io: &Io) -> 
     }
     // Anything else runs as a shell script.
     let src = sh.read_file(&cwd, path).unwrap_or_default();
-    super::run_script(sh, path, &src, argv.into_iter().skip(1).collect(), io).await
+    let r = super::run_script(sh, path, &src, argv.into_iter().skip(1).collect(), io).await;
+    sh.child_status(r, &io.stderr).await
 }
 
 /// ash's builtins, for `type` and `command -v`.

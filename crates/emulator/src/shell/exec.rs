@@ -55,6 +55,10 @@ pub const STREAM_HIGH_WATER: usize = 64 * 1024;
 /// largest read ([`MAX_READ`]), so that the device's own 2 MB BusyBox goes through a
 /// pipe whole (`cat /proc/self/exe | md5sum` is a honeypot probe).
 pub const MAX_CAPTURE: usize = MAX_READ as usize;
+/// Largest output an applet builds before writing it (`printf` widths, `seq`
+/// separators, `sed` replacements): past it the rest is dropped. A device would
+/// stream it; every pipe and capture here stops at this size anyway.
+pub const MAX_APPLET_OUTPUT: usize = MAX_CAPTURE;
 /// Nesting of functions, subshells, `sh` scripts and substitutions.
 pub const MAX_NESTING: usize = 32;
 /// Largest file an applet reads into memory at once.
@@ -69,6 +73,12 @@ pub enum Wait {
     Drain,
     /// The edge to answer a fetch.
     Fetch(FetchRequest),
+    /// Nothing: the line used up its slice of work and lets other sessions run; it
+    /// goes on as soon as the edge polls again.
+    Yield,
+    /// Nothing ever: the line used up its budget (work, steps, nesting) and looks like
+    /// a command still running until `^C`, a disconnect or the idle limit.
+    Stalled,
 }
 
 /// A download the device asked for (answered with [`FetchResult`]).
@@ -96,7 +106,8 @@ pub enum FetchResult {
 pub enum ShellEvent {
     /// A command that does not exist on the device, as typed.
     CommandNotFound(Vec<u8>),
-    /// The step budget or nesting limit ended a command line.
+    /// A budget or limit of the shell was reached: `steps`, `work` or `nesting` (the
+    /// line stalls), `memory` (the shell dies), `recursion` (it crashes).
     Budget(&'static str),
     /// A dropped executable was "run" (never really).
     Executed(Vec<u8>),
@@ -125,6 +136,13 @@ pub struct Chan {
     pub staged: crate::vfs::StagedQueue,
     /// `^C` arrived: the running command stops at its next step or wait.
     pub interrupted: bool,
+    /// The sensor is short of memory and this shell was chosen to fail: it dies at
+    /// its next step or wait as if its own budget were spent.
+    pub memory_failed: bool,
+    /// What the shell held at its last checkpoint (for the edge's sensor-wide cap).
+    pub memory_used: usize,
+    /// Work the running line had done at its last checkpoint.
+    pub line_work: u64,
 }
 
 /// What a loop does once its body ran.
@@ -164,6 +182,8 @@ pub enum ExecOutput {
 pub struct ShellConfig {
     /// Steps (commands, loop rounds) one input line may take.
     pub step_budget: u64,
+    /// Memory and work budgets.
+    pub budgets: super::budget::Budgets,
     /// What running a dropped binary looks like.
     pub exec_output: ExecOutput,
     /// How long a download tool takes to fail when fetching is off.
@@ -184,6 +204,7 @@ impl Default for ShellConfig {
     fn default() -> Self {
         Self {
             step_budget: 100_000,
+            budgets: super::budget::Budgets::default(),
             exec_output: ExecOutput::default(),
             fetch_fail_delay: Duration::from_millis(30),
             fetch: false,
@@ -205,12 +226,24 @@ pub enum Flow {
     Break(u32),
     /// `continue N`
     Continue(u32),
-    /// Step budget or nesting limit.
+    /// `^C`: the command line is abandoned.
     Abort,
+    /// The shell process died (or, inside a subshell, that child did).
+    Fatal(Fatal),
     /// An error in an expansion (arithmetic, `${x:?}`): ash abandons the command
     /// line; an interactive shell shows its prompt again, any other shell (`sh -c`,
     /// a script, a subshell) exits with this status.
     Error(i32),
+}
+
+/// How a shell process dies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fatal {
+    /// Over its memory budget: BusyBox's `xmalloc` prints `sh: out of memory` and
+    /// exits 1.
+    OutOfMemory,
+    /// Unbounded function recursion: ash overflows its stack (SIGSEGV, status 139).
+    Segfault,
 }
 
 /// Result of running something: its exit status, or a jump.
@@ -301,7 +334,7 @@ pub struct Sh {
     /// Variables (value, exported).
     pub vars: Vars,
     /// Functions.
-    pub funcs: BTreeMap<String, Arc<Command>>,
+    pub funcs: Funcs,
     /// `$?`
     pub status: i32,
     /// `$1`…
@@ -328,8 +361,14 @@ pub struct Sh {
     pub killed: Vec<u32>,
     /// The login shell's pid.
     pub login_pid: u32,
-    /// Nested interactive shells (`sh` typed at the prompt).
-    pub levels: Vec<super::Level>,
+    /// Nested interactive shells (`sh` typed at the prompt): each one's parent.
+    pub levels: Vec<Saved>,
+    /// What running child shells (subshells, `$(…)`, `sh -c`, scripts) and function
+    /// calls saved of their parent, innermost last; here rather than in the
+    /// interpreter's frames so that the memory budget sees it.
+    pub saved: Vec<Saved>,
+    /// This shell's account against its memory and work budgets.
+    pub meter: super::budget::Meter,
     /// Terminal width (NAWS), for `ls` columns.
     pub term_width: usize,
     /// How far each `read` has consumed its input (keyed by the input's identity).
@@ -369,12 +408,36 @@ pub struct Sh {
     pub ulimits: Vec<(u8, Vec<u8>)>,
 }
 
+/// State of a parent shell put aside while a child runs; `None` where the child
+/// shares the parent's.
+#[derive(Debug, Clone, Default)]
+pub struct Saved {
+    /// Working directory.
+    pub cwd: Option<Vec<u8>>,
+    /// Variables.
+    pub vars: Option<Vars>,
+    /// Functions.
+    pub funcs: Option<Funcs>,
+    /// `$1`…
+    pub positional: Option<Vec<Vec<u8>>>,
+    /// `$0`.
+    pub arg0: Option<Vec<u8>>,
+    /// The script error prefix.
+    pub script: Option<Option<(Vec<u8>, usize)>>,
+}
+
+/// Functions by name.
+pub type Funcs = BTreeMap<String, Arc<Command>>;
+
 /// Variables and the values they had before being shadowed (by `local` or a
 /// prefix assignment), to put back; `None` when they were unset.
 pub type Shadowed = Vec<(String, Option<(Vec<u8>, bool)>)>;
 
 /// Variables one shell holds at most (names made read-only too).
 pub const MAX_VARS: usize = 4096;
+
+/// Slices of work one computation that cannot yield (a pattern match) may take.
+const MAX_SLICES_PER_COMPUTATION: u64 = 16;
 
 /// Lines `history` keeps (ash's default).
 pub const MAX_HISTORY: usize = 255;
@@ -435,20 +498,197 @@ impl Sh {
         self.chan().events.push(e);
     }
 
-    /// Counts one step; false when the budget is spent.
-    pub fn step(&mut self) -> Result<(), Flow> {
-        if self.chan().interrupted {
-            return Err(Flow::Abort);
-        }
+    /// Counts one step (a command, a loop round) and passes a checkpoint.
+    pub async fn step(&mut self) -> Result<(), Flow> {
         self.steps += 1;
+        self.meter.work(super::budget::STEP_WORK);
+        self.checkpoint().await
+    }
+
+    /// Where a long line may be cut: `^C` ends it, the memory budget (measured again
+    /// when due) ends the shell, a spent work or step budget stalls it, and a spent
+    /// slice of work yields to the edge.
+    pub async fn checkpoint(&mut self) -> Result<(), Flow> {
+        self.interrupted_or_failed()?;
+        if self.meter.unmeasured >= super::budget::MEASURE_EVERY {
+            let held = self.measure();
+            self.meter.measured(held);
+        }
+        if self.meter.exhausted || self.meter.used() > self.config.budgets.memory_bytes {
+            return Err(Flow::Fatal(Fatal::OutOfMemory));
+        }
         if self.steps > self.config.step_budget {
+            return self.stall("steps").await;
+        }
+        if self.meter.line_work > self.config.budgets.line_work {
+            return self.stall("work").await;
+        }
+        if self.meter.slice_work >= self.config.budgets.slice_work {
+            self.meter.slice_work = 0;
+            self.block(Wait::Yield).await;
+            self.interrupted_or_failed()?;
+        }
+        Ok(())
+    }
+
+    /// Shows the session what the shell holds and has done (the edge enforces the
+    /// sensor-wide memory cap with it).
+    pub fn publish_meter(&self) {
+        let mut c = self.chan();
+        c.memory_used = self.meter.used();
+        c.line_work = self.meter.line_work;
+    }
+
+    /// `^C` came, or the edge chose this shell to fail for the sensor's memory.
+    fn interrupted_or_failed(&self) -> Result<(), Flow> {
+        self.publish_meter();
+        let c = self.chan();
+        if c.memory_failed {
+            return Err(Flow::Fatal(Fatal::OutOfMemory));
+        }
+        if c.interrupted {
             return Err(Flow::Abort);
         }
         Ok(())
     }
 
+    /// The line used up a budget: it looks like a command still running and does
+    /// nothing more until `^C` (or the edge fails it for memory). Never `Ok`.
+    pub async fn stall(&mut self, budget: &'static str) -> Result<(), Flow> {
+        self.publish_meter();
+        self.event(ShellEvent::Budget(budget));
+        loop {
+            self.block(Wait::Stalled).await;
+            self.interrupted_or_failed()?;
+        }
+    }
+
+    /// Reserves `bytes` for a value about to be made (released when the command
+    /// that made it ends); the shell dies if that passes its memory budget.
+    pub fn reserve(&mut self, bytes: usize) -> Result<(), Flow> {
+        if self.meter.reserve(bytes, self.config.budgets.memory_bytes) {
+            Ok(())
+        } else {
+            Err(Flow::Fatal(Fatal::OutOfMemory))
+        }
+    }
+
+    /// Runs `body` as a child shell would: what it saved of its parent comes back
+    /// when it ends, and what it reserved is released.
+    pub fn save(&mut self, saved: Saved) {
+        use super::budget::HeapSize;
+        // A copy is work like any other (and the walk must see it soon).
+        let copied = saved.positional.heap_size() + saved.cwd.heap_size();
+        self.meter.work(copied as u64);
+        self.saved.push(saved);
+    }
+
+    /// Ends what [`Sh::save`] began: the parent's state comes back.
+    pub fn restore(&mut self) {
+        if let Some(saved) = self.saved.pop() {
+            self.put_back(saved);
+        }
+        // What the child held is gone: measure again at the next checkpoint.
+        self.meter.unmeasured = super::budget::MEASURE_EVERY;
+    }
+
+    /// Work a single non-yielding computation (a pattern match) may still take: the
+    /// rest of the line's budget, and never more than a few slices, so that one call
+    /// into the session stays short.
+    pub fn fuel(&self) -> u64 {
+        let budgets = &self.config.budgets;
+        budgets.line_work.saturating_sub(self.meter.line_work).min(
+            budgets
+                .slice_work
+                .saturating_mul(MAX_SLICES_PER_COMPUTATION),
+        )
+    }
+
+    /// Counts the work a computation given `given` of [`Sh::fuel`] did (`left` is
+    /// what it did not use).
+    pub fn burn(&mut self, given: u64, left: u64) {
+        self.meter.work(given.saturating_sub(left));
+    }
+
+    /// `glob::matches` within the line's budget: the line stalls if the match would
+    /// take more.
+    pub async fn glob_matches(&mut self, pattern: &[u8], subject: &[u8]) -> Result<bool, Flow> {
+        let given = self.fuel();
+        let mut fuel = given;
+        let r = super::glob::matches_within(pattern, subject, &mut fuel);
+        self.burn(given, fuel);
+        match r {
+            Some(m) => Ok(m),
+            None => self.stall("work").await.map(|()| false),
+        }
+    }
+
+    /// Puts saved state back in place.
+    pub fn put_back(&mut self, saved: Saved) {
+        if let Some(v) = saved.cwd {
+            self.cwd = v;
+        }
+        if let Some(v) = saved.vars {
+            self.vars = v;
+        }
+        if let Some(v) = saved.funcs {
+            self.funcs = v;
+        }
+        if let Some(v) = saved.positional {
+            self.positional = v;
+        }
+        if let Some(v) = saved.arg0 {
+            self.arg0 = v;
+        }
+        if let Some(v) = saved.script {
+            self.script = v;
+        }
+    }
+
+    /// What a child process's end means to its parent. A crash or an out-of-memory
+    /// death becomes its status, reported as ash reports them (the child's own
+    /// `sh: out of memory`, the parent's `Segmentation fault`); `exit` and expansion
+    /// errors end only the child. When the edge failed the whole session for memory,
+    /// the death goes on up.
+    pub async fn child_status(&mut self, r: Run, stderr: &Sink) -> Run {
+        match r {
+            Ok(s) | Err(Flow::Exit(s) | Flow::Error(s)) => Ok(s),
+            Err(Flow::Fatal(fatal)) if !self.chan().memory_failed => {
+                if fatal == Fatal::OutOfMemory {
+                    self.event(ShellEvent::Budget("memory"));
+                }
+                Ok(self.report_death(fatal, stderr).await)
+            }
+            Err(f) => Err(f),
+        }
+    }
+
+    /// What the login shell's death shows on the terminal: BusyBox's
+    /// `sh: out of memory` (a crash prints nothing; the connection just closes).
+    pub async fn report_death_of_login_shell(&mut self, fatal: Fatal) {
+        if fatal == Fatal::OutOfMemory {
+            self.write(&Sink::Tty, b"sh: out of memory\n").await;
+        }
+    }
+
+    /// Prints what a dying shell (or its parent) prints; returns the exit status.
+    pub async fn report_death(&mut self, fatal: Fatal, stderr: &Sink) -> i32 {
+        match fatal {
+            Fatal::OutOfMemory => {
+                self.write(stderr, b"sh: out of memory\n").await;
+                1
+            }
+            Fatal::Segfault => {
+                self.write(stderr, b"Segmentation fault\n").await;
+                139
+            }
+        }
+    }
+
     /// Writes to a sink, waiting for the client if the terminal backs up.
     pub async fn write(&mut self, sink: &Sink, bytes: &[u8]) {
+        // Whatever made these bytes, and wherever they go, they were work.
+        self.meter.work(bytes.len() as u64);
         match sink {
             Sink::Null => {}
             Sink::Tty => {
@@ -479,7 +719,23 @@ impl Sh {
             Sink::Capture(buf) => {
                 let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());
                 let room = MAX_CAPTURE.saturating_sub(b.len());
-                b.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+                let take = bytes.get(..room.min(bytes.len())).unwrap_or_default();
+                let needed = b.len() + take.len();
+                if needed > b.capacity() {
+                    // Grown as a Vec grows, and charged for it: a pipe holds what it
+                    // was given until its reader takes it.
+                    let grown = needed.max(b.capacity().saturating_mul(2)).min(MAX_CAPTURE);
+                    if !self
+                        .meter
+                        .reserve(grown - b.capacity(), self.config.budgets.memory_bytes)
+                    {
+                        // Over budget: the writer dies at its next checkpoint.
+                        return;
+                    }
+                    let more = grown - b.len();
+                    b.reserve_exact(more);
+                }
+                b.extend_from_slice(take);
             }
         }
     }
@@ -524,7 +780,18 @@ impl Sh {
         if self.vars.len() >= MAX_VARS && !self.vars.contains_key(&name) {
             return;
         }
-        Arc::make_mut(&mut self.vars).insert(name, (value, exported));
+        // Held memory follows the change at once (the walk would see it only later).
+        let added = value.capacity() + name.capacity();
+        let shared = Arc::strong_count(&self.vars) > 1;
+        let vars = Arc::make_mut(&mut self.vars);
+        if shared {
+            // The map was copied for this change: the walk must count the copy.
+            self.meter.unmeasured = super::budget::MEASURE_EVERY;
+        }
+        let removed = vars
+            .insert(name, (value, exported))
+            .map_or(0, |(old, _)| old.capacity());
+        self.meter.held = (self.meter.held + added).saturating_sub(removed);
     }
 
     /// Runs a list.
@@ -539,8 +806,13 @@ impl Sh {
                     self.next_pid += 1;
                     let r = self.run_and_or(and_or, io).await;
                     self.set_var("!", pid.to_string().into_bytes());
-                    if let Err(f @ (Flow::Exit(_) | Flow::Abort)) = r {
-                        return Err(f);
+                    match r {
+                        Err(f @ (Flow::Exit(_) | Flow::Abort)) => return Err(f),
+                        // A background job is a child process: its death is its own.
+                        Err(Flow::Fatal(_)) => {
+                            self.child_status(r, &io.stderr).await?;
+                        }
+                        _ => {}
                     }
                     status = 0;
                 } else {
@@ -584,33 +856,42 @@ impl Sh {
         let n = pipeline.commands.len();
         let mut input = io.stdin.clone();
         let mut status = 0;
-        for (i, cmd) in pipeline.commands.iter().enumerate() {
-            let last = i + 1 == n;
-            let capture = Arc::new(Mutex::new(Vec::new()));
-            let stage_io = Io {
-                stdin: input.clone(),
-                stdout: if last {
-                    io.stdout.clone()
+        // What a stage left in its pipe is held until the next stage has read it.
+        let mark = self.meter.mark();
+        let r = async {
+            for (i, cmd) in pipeline.commands.iter().enumerate() {
+                let last = i + 1 == n;
+                let capture = Arc::new(Mutex::new(Vec::new()));
+                let stage_io = Io {
+                    stdin: input.clone(),
+                    stdout: if last {
+                        io.stdout.clone()
+                    } else {
+                        Sink::Capture(capture.clone())
+                    },
+                    stderr: io.stderr.clone(),
+                    high: io.high.clone(),
+                };
+                // Each stage of a real pipeline is its own process: `exit` ends only it.
+                status = if n > 1 {
+                    let r = self.run_command(cmd, &stage_io).await;
+                    self.child_status(r, &io.stderr).await?
                 } else {
-                    Sink::Capture(capture.clone())
-                },
-                stderr: io.stderr.clone(),
-                high: io.high.clone(),
-            };
-            // Each stage of a real pipeline is its own process: `exit` ends only it.
-            status = if n > 1 {
-                match self.run_command(cmd, &stage_io).await {
-                    Ok(s) | Err(Flow::Exit(s) | Flow::Error(s)) => s,
-                    Err(f) => return Err(f),
+                    self.run_command(cmd, &stage_io).await?
+                };
+                if !last {
+                    let bytes =
+                        std::mem::take(&mut *capture.lock().unwrap_or_else(|e| e.into_inner()));
+                    self.meter.release_to(mark);
+                    self.reserve(bytes.capacity())?;
+                    input = Some(Arc::new(bytes));
                 }
-            } else {
-                self.run_command(cmd, &stage_io).await?
-            };
-            if !last {
-                let bytes = std::mem::take(&mut *capture.lock().unwrap_or_else(|e| e.into_inner()));
-                input = Some(Arc::new(bytes));
             }
+            Ok(())
         }
+        .await;
+        self.meter.release_to(mark);
+        r?;
         Ok(if pipeline.negate {
             i32::from(status == 0)
         } else {
@@ -621,7 +902,7 @@ impl Sh {
     /// Runs one command.
     pub fn run_command<'a>(&'a mut self, cmd: &'a Command, io: &'a Io) -> BoxFut<'a, Run> {
         Box::pin(async move {
-            self.step()?;
+            self.step().await?;
             match cmd {
                 Command::Simple {
                     assigns,
@@ -646,20 +927,18 @@ impl Sh {
         match compound {
             Compound::Group(list) => self.run_list(list, io).await,
             Compound::Subshell(list) => {
-                self.nest()?;
-                let saved = (
-                    self.cwd.clone(),
-                    self.vars.clone(),
-                    self.funcs.clone(),
-                    self.positional.clone(),
-                );
+                self.nest().await?;
+                self.save(Saved {
+                    cwd: Some(self.cwd.clone()),
+                    vars: Some(self.vars.clone()),
+                    funcs: Some(self.funcs.clone()),
+                    positional: Some(self.positional.clone()),
+                    ..Saved::default()
+                });
                 let r = self.run_list(list, io).await;
-                (self.cwd, self.vars, self.funcs, self.positional) = saved;
+                self.restore();
                 self.nesting -= 1;
-                match r {
-                    Ok(s) | Err(Flow::Exit(s) | Flow::Error(s)) => Ok(s),
-                    Err(f) => Err(f),
-                }
+                self.child_status(r, &io.stderr).await
             }
             Compound::If(clauses, otherwise) => {
                 for (cond, body) in clauses {
@@ -675,7 +954,7 @@ impl Sh {
             Compound::While(until, cond, body) => {
                 let mut status = 0;
                 loop {
-                    self.step()?;
+                    self.step().await?;
                     let c = self.run_condition(cond, io).await?;
                     if (c == 0) == *until {
                         break;
@@ -689,51 +968,82 @@ impl Sh {
                 Ok(status)
             }
             Compound::Case(subject, arms) => {
-                let subject = self.expand_no_split(subject, io).await?;
-                for (patterns, body) in arms {
-                    for pattern in patterns {
-                        let pattern = self.expand_no_split(pattern, io).await?;
-                        if super::glob::matches(&pattern, &subject) {
-                            return self.run_list(body, io).await;
+                let mark = self.meter.mark();
+                let r = async {
+                    let subject = self.expand_no_split(subject, io).await?;
+                    for (patterns, body) in arms {
+                        for pattern in patterns {
+                            let pattern = self.expand_no_split(pattern, io).await?;
+                            if self.glob_matches(&pattern, &subject).await? {
+                                return Ok(Some(body));
+                            }
                         }
                     }
+                    Ok(None)
                 }
-                Ok(0)
+                .await;
+                self.meter.release_to(mark);
+                match r? {
+                    Some(body) => self.run_list(body, io).await,
+                    None => Ok(0),
+                }
             }
             Compound::For(name, words, body) => {
-                let values = match words {
-                    Some(words) => {
-                        let mut v = Vec::new();
-                        for w in words {
-                            v.extend(self.expand_word(w, io).await?);
+                // The words are held (and charged) while the loop runs.
+                let mark = self.meter.mark();
+                let r = async {
+                    let values = match words {
+                        Some(words) => {
+                            let mut v = Vec::new();
+                            for w in words {
+                                v.extend(self.expand_word(w, io).await?);
+                            }
+                            v
                         }
-                        v
+                        None => {
+                            use super::budget::HeapSize;
+                            self.reserve(self.positional.heap_size())?;
+                            self.positional.clone()
+                        }
+                    };
+                    let mut status = 0;
+                    for value in values {
+                        self.step().await?;
+                        self.set_var(name, value);
+                        match after_body(self.run_list(body, io).await)? {
+                            AfterBody::Next(Some(s)) => status = s,
+                            AfterBody::Next(None) => {}
+                            AfterBody::Stop => break,
+                        }
                     }
-                    None => self.positional.clone(),
-                };
-                let mut status = 0;
-                for value in values {
-                    self.step()?;
-                    self.set_var(name, value);
-                    match after_body(self.run_list(body, io).await)? {
-                        AfterBody::Next(Some(s)) => status = s,
-                        AfterBody::Next(None) => {}
-                        AfterBody::Stop => break,
-                    }
+                    Ok(status)
                 }
-                Ok(status)
+                .await;
+                self.meter.release_to(mark);
+                r
             }
         }
     }
 
-    /// Enters one more level of nesting.
-    pub fn nest(&mut self) -> Result<(), Flow> {
-        self.nesting += 1;
-        if self.nesting > MAX_NESTING {
-            self.nesting -= 1;
-            self.event(ShellEvent::Budget("nesting"));
-            return Err(Flow::Abort);
+    /// Enters one more level of a child shell (subshell, `$(…)`, `sh`, a script).
+    /// On the device each is a process, so a runaway one is a fork bomb: past
+    /// [`MAX_NESTING`] the line stalls.
+    pub async fn nest(&mut self) -> Result<(), Flow> {
+        if self.nesting >= MAX_NESTING {
+            return self.stall("nesting").await;
         }
+        self.nesting += 1;
+        Ok(())
+    }
+
+    /// Enters one more level of function call. Ash recurses on its C stack, so
+    /// runaway recursion crashes the shell (SIGSEGV) past [`MAX_NESTING`].
+    pub fn nest_call(&mut self) -> Result<(), Flow> {
+        if self.nesting >= MAX_NESTING {
+            self.event(ShellEvent::Budget("recursion"));
+            return Err(Flow::Fatal(Fatal::Segfault));
+        }
+        self.nesting += 1;
         Ok(())
     }
 
@@ -837,7 +1147,21 @@ impl Sh {
         })
     }
 
+    /// Runs a simple command; what its expansions reserved is released when it ends.
     async fn run_simple(
+        &mut self,
+        assigns: &[(String, Word)],
+        words: &[Word],
+        redirs: &[Redir],
+        io: &Io,
+    ) -> Run {
+        let mark = self.meter.mark();
+        let r = self.run_simple_charged(assigns, words, redirs, io).await;
+        self.meter.release_to(mark);
+        r
+    }
+
+    async fn run_simple_charged(
         &mut self,
         assigns: &[(String, Word)],
         words: &[Word],
@@ -913,6 +1237,11 @@ impl Sh {
                 .map(|(n, _)| (n.clone(), self.vars.get(n).cloned()))
                 .collect()
         };
+        let shadowed: usize = saved
+            .iter()
+            .map(|(n, v)| n.capacity() + v.as_ref().map_or(0, |(v, _)| v.capacity()))
+            .sum();
+        self.reserve(shadowed)?;
         for (name, v) in values {
             self.set_var(&name, v);
         }
@@ -973,14 +1302,19 @@ impl Sh {
     }
 
     async fn call_function(&mut self, body: &Command, argv: Vec<Vec<u8>>, io: &Io) -> Run {
-        self.nest()?;
-        let saved = std::mem::replace(&mut self.positional, argv.into_iter().skip(1).collect());
+        self.nest_call()?;
+        let args = argv.into_iter().skip(1).collect();
+        let parent = std::mem::replace(&mut self.positional, args);
+        self.save(Saved {
+            positional: Some(parent),
+            ..Saved::default()
+        });
         self.locals.push(Vec::new());
         let r = self.run_command(body, io).await;
         // What `local` shadowed comes back.
         let shadowed = self.locals.pop().unwrap_or_default();
         self.restore_vars(shadowed);
-        self.positional = saved;
+        self.restore();
         self.nesting -= 1;
         match r {
             Ok(s) | Err(Flow::Return(s)) => Ok(s),
@@ -1036,6 +1370,8 @@ impl Sh {
                 }
                 None => self.expand_parts(word, io, false, &mut pieces).await?,
             }
+            let bytes: usize = pieces.iter().map(|p| p.bytes.len()).sum();
+            self.meter.work(bytes as u64);
             Ok(self.split_and_glob(pieces))
         })
     }
@@ -1089,6 +1425,8 @@ impl Sh {
                     }
                     Part::Param(p) if quoted && p.name == "@" && p.op.is_none() && !p.length => {
                         // "$@": each argument a field of its own.
+                        use super::budget::HeapSize;
+                        self.reserve(self.positional.heap_size())?;
                         for (i, arg) in self.positional.iter().enumerate() {
                             out.push(Piece {
                                 bytes: arg.clone(),
@@ -1101,6 +1439,7 @@ impl Sh {
                     }
                     Part::Param(p) => {
                         let v = self.param(p, io).await?;
+                        self.reserve(v.capacity())?;
                         out.push(Piece {
                             bytes: v,
                             split: !quoted,
@@ -1111,6 +1450,7 @@ impl Sh {
                     }
                     Part::Command(list) => {
                         let v = self.substitute(list, io).await?;
+                        self.reserve(v.capacity())?;
                         out.push(Piece {
                             bytes: v,
                             split: !quoted,
@@ -1200,14 +1540,21 @@ impl Sh {
                 let v = value.unwrap_or_default();
                 let prefix = matches!(op, b'#' | b'H');
                 let longest = matches!(op, b'H' | b'P');
-                Ok(strip_affix(&v, &pat, prefix, longest))
+                let given = self.fuel();
+                let mut fuel = given;
+                let stripped = strip_affix(&v, &pat, prefix, longest, &mut fuel);
+                self.burn(given, fuel);
+                match stripped {
+                    Some(v) => Ok(v),
+                    None => self.stall("work").await.map(|()| Vec::new()),
+                }
             }
             _ => Ok(value.unwrap_or_default()),
         }
     }
 
     async fn substitute(&mut self, list: &List, io: &Io) -> Result<Vec<u8>, Flow> {
-        self.nest()?;
+        self.nest().await?;
         let buf = Arc::new(Mutex::new(Vec::new()));
         let sub_io = Io {
             stdin: io.stdin.clone(),
@@ -1215,17 +1562,21 @@ impl Sh {
             stderr: io.stderr.clone(),
             high: io.high.clone(),
         };
-        let saved = (self.cwd.clone(), self.vars.clone());
+        self.save(Saved {
+            cwd: Some(self.cwd.clone()),
+            vars: Some(self.vars.clone()),
+            ..Saved::default()
+        });
         let r = self.run_list(list, &sub_io).await;
-        (self.cwd, self.vars) = saved;
+        self.restore();
         self.nesting -= 1;
         match r {
-            Ok(s) | Err(Flow::Exit(s) | Flow::Error(s)) => {
+            Err(Flow::Return(_) | Flow::Break(_) | Flow::Continue(_)) => {}
+            r => {
+                let s = self.child_status(r, &io.stderr).await?;
                 self.status = s;
                 self.subst_status = Some(s);
             }
-            Err(Flow::Abort) => return Err(Flow::Abort),
-            Err(_) => {}
         }
         let mut out = std::mem::take(&mut *buf.lock().unwrap_or_else(|e| e.into_inner()));
         while out.last() == Some(&b'\n') {
@@ -1304,7 +1655,14 @@ pub struct Piece {
 
 /// `${v#p}`, `${v##p}`, `${v%p}`, `${v%%p}`: removes the shortest (or longest)
 /// prefix (or suffix) of `value` that the glob `pattern` matches.
-fn strip_affix(value: &[u8], pattern: &[u8], prefix: bool, longest: bool) -> Vec<u8> {
+/// `None` if `fuel` ran out first.
+fn strip_affix(
+    value: &[u8],
+    pattern: &[u8],
+    prefix: bool,
+    longest: bool,
+    fuel: &mut u64,
+) -> Option<Vec<u8>> {
     let n = value.len();
     // Cut points, in the order the shortest (or longest) match is found.
     let cuts: Vec<usize> = match (prefix, longest) {
@@ -1316,14 +1674,12 @@ fn strip_affix(value: &[u8], pattern: &[u8], prefix: bool, longest: bool) -> Vec
             value.get(..i).unwrap_or_default(),
             value.get(i..).unwrap_or_default(),
         );
-        if prefix && super::glob::matches(pattern, head) {
-            return tail.to_vec();
-        }
-        if !prefix && super::glob::matches(pattern, tail) {
-            return head.to_vec();
+        let subject = if prefix { head } else { tail };
+        if super::glob::matches_within(pattern, subject, fuel)? {
+            return Some(if prefix { tail } else { head }.to_vec());
         }
     }
-    value.to_vec()
+    Some(value.to_vec())
 }
 
 /// `can't create X: <why>` as ash words it (ENOENT reads "nonexistent directory").

@@ -8,11 +8,21 @@ const MAX_MATCHES: usize = 4096;
 
 /// Whether `name` matches the shell pattern `pat`.
 pub fn matches(pat: &[u8], name: &[u8]) -> bool {
+    let mut unlimited = u64::MAX;
+    matches_within(pat, name, &mut unlimited).unwrap_or(false)
+}
+
+/// Whether `name` matches `pat`, taking at most `fuel` steps (each step compares one
+/// byte, or goes back to the last `*`; `fuel` is left with what was not used).
+/// `None` when the fuel ran out first: `*a*a*b` against a megabyte of `a` is
+/// quadratic, and a line has only so much work to spend.
+pub fn matches_within(pat: &[u8], name: &[u8], fuel: &mut u64) -> Option<bool> {
     // Iterative matcher with single-star backtracking: linear in practice, no
     // recursion on attacker input.
     let (mut p, mut n) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while n < name.len() {
+        *fuel = fuel.checked_sub(1)?;
         match pat.get(p) {
             Some(b'*') => {
                 star = Some((p, n));
@@ -50,13 +60,13 @@ pub fn matches(pat: &[u8], name: &[u8]) -> bool {
                 n = sn + 1;
                 star = Some((sp, sn + 1));
             }
-            None => return false,
+            None => return Some(false),
         }
     }
     while pat.get(p) == Some(&b'*') {
         p += 1;
     }
-    p == pat.len()
+    Some(p == pat.len())
 }
 
 /// `[…]` at `pat[start]`: (whether `c` is in it, index after it); None if unterminated.

@@ -7,6 +7,7 @@
 
 pub mod applets;
 pub mod arith;
+pub mod budget;
 pub mod builtins;
 pub mod exec;
 pub mod glob;
@@ -26,18 +27,8 @@ use crate::profile::Device;
 use crate::session::Now;
 use crate::vfs::{BaseFs, Vfs, VfsLimits};
 
-use exec::{BoxFut, Chan, Flow, Io, Run, Sh};
+use exec::{BoxFut, Chan, Flow, Io, Run, Saved, Sh};
 pub use exec::{ExecOutput, FetchRequest, FetchResult, ShellConfig, ShellEvent, Wait};
-
-/// A nested interactive shell's saved parent state.
-#[derive(Debug, Clone)]
-pub struct Level {
-    cwd: Vec<u8>,
-    vars: exec::Vars,
-    funcs: BTreeMap<String, Arc<parse::Command>>,
-    positional: Vec<Vec<u8>>,
-    arg0: Vec<u8>,
-}
 
 /// How a line ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +37,9 @@ pub enum Outcome {
     Prompt,
     /// The login shell exited: the session ends.
     Logout,
+    /// The login shell died (a budget named by its `Budget` event): the session
+    /// ends.
+    Died(exec::Fatal),
 }
 
 /// Where the shell is.
@@ -105,6 +99,9 @@ impl Shell {
             events: Vec::new(),
             staged: Default::default(),
             interrupted: false,
+            memory_failed: false,
+            memory_used: 0,
+            line_work: 0,
         }));
         let vars = exec::login_environment();
         let sh = Sh {
@@ -112,6 +109,8 @@ impl Shell {
             cwd: b"/root".to_vec(),
             vars,
             funcs: BTreeMap::new(),
+            saved: Vec::new(),
+            meter: budget::Meter::default(),
             status: 0,
             positional: Vec::new(),
             arg0: b"-sh".to_vec(),
@@ -263,6 +262,7 @@ impl Shell {
         self.lock().now = now;
         self.lock().interrupted = false;
         sh.steps = 0;
+        sh.meter.new_line();
         sh.read_offsets.clear();
         sh.fs_full_reported = false;
         let src = line.to_vec();
@@ -295,6 +295,29 @@ impl Shell {
     /// Ends what the line waits for (`result` answers a fetch).
     pub fn respond(&mut self, result: Option<FetchResult>) {
         self.lock().response = Some(result);
+    }
+
+    /// Bytes the shell held at its last checkpoint (between lines: all it keeps).
+    pub fn memory_used(&self) -> usize {
+        self.lock().memory_used
+    }
+
+    /// Work the running (or last) line had done at its last checkpoint.
+    pub fn line_work(&self) -> u64 {
+        self.lock().line_work
+    }
+
+    /// The most the shell has held at once.
+    pub fn memory_peak(&self) -> usize {
+        self.sh.as_ref().map_or(0, |sh| sh.meter.peak)
+    }
+
+    /// The sensor is short of memory and this shell is to give some back: a running
+    /// line dies at its next step or wait as if its own budget were spent.
+    pub fn fail_for_memory(&mut self) {
+        let mut c = self.lock();
+        c.memory_failed = true;
+        c.response = Some(None);
     }
 
     /// `^C` while a line runs: the running command is interrupted.
@@ -361,113 +384,150 @@ async fn run_line(sh: &mut Sh, src: &[u8]) -> Outcome {
         }
     };
     let r = sh.run_list(&list, &io).await;
+    // Whatever the line left in flight is gone with it.
+    sh.saved.clear();
+    sh.nesting = 0;
     match r {
         Ok(s) => sh.status = s,
         Err(Flow::Exit(s)) => {
             sh.status = s;
             match sh.levels.pop() {
-                Some(level) => {
-                    sh.cwd = level.cwd;
-                    sh.vars = level.vars;
-                    sh.funcs = level.funcs;
-                    sh.positional = level.positional;
-                    sh.arg0 = level.arg0;
-                }
+                Some(level) => sh.put_back(level),
                 None => return Outcome::Logout,
             }
         }
         Err(Flow::Return(s) | Flow::Error(s)) => sh.status = s,
         Err(Flow::Break(_)) | Err(Flow::Continue(_)) => {}
-        Err(Flow::Abort) => {
-            if !sh
+        // ^C
+        Err(Flow::Abort) => sh.status = 130,
+        // The whole shell dies, nested interactive shells and all (they are one
+        // process on the device only in the sense that the terminal goes with them).
+        Err(Flow::Fatal(fatal)) => {
+            let failed_by_edge = sh
                 .chan
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .interrupted
-            {
-                sh.event(ShellEvent::Budget("steps"));
+                .memory_failed;
+            if fatal == exec::Fatal::OutOfMemory && !failed_by_edge {
+                sh.event(ShellEvent::Budget("memory"));
             }
-            sh.status = 130;
+            sh.report_death_of_login_shell(fatal).await;
+            return Outcome::Died(fatal);
         }
     }
+    let held = sh.measure();
+    sh.meter.measured(held);
+    sh.publish_meter();
     Outcome::Prompt
 }
 
 /// Runs source text in the current shell (`eval`, `.`).
 pub async fn run_source(sh: &mut Sh, src: &[u8], io: &Io) -> Run {
-    match parse::parse(src) {
-        Ok(list) => sh.run_list(&list, io).await,
-        Err(e) => {
+    let mark = sh.meter.mark();
+    let r = match parse_charged(sh, src) {
+        Ok(Ok(list)) => sh.run_list(&list, io).await,
+        Ok(Err(e)) => {
             let msg = format!("syntax error: {e}");
             sh.shell_error(io, msg.as_bytes()).await;
             Ok(2)
         }
+        Err(f) => Err(f),
+    };
+    sh.meter.release_to(mark);
+    r
+}
+
+/// What a parse tree may hold per byte of source at most (a word of one letter is a
+/// `Vec` in a `Vec` in a command): reserved before parsing text the attacker built
+/// (`eval "$x"`), then corrected to what the tree holds.
+const PARSE_BYTES_PER_SOURCE_BYTE: usize = 96;
+
+/// Parses source built at run time within the memory budget; the tree stays
+/// charged until the caller releases it.
+fn parse_charged(sh: &mut Sh, src: &[u8]) -> Result<Result<parse::List, parse::SyntaxError>, Flow> {
+    use budget::HeapSize;
+    let mark = sh.meter.mark();
+    sh.reserve(src.len().saturating_mul(PARSE_BYTES_PER_SOURCE_BYTE))?;
+    let parsed = parse::parse(src);
+    sh.meter.release_to(mark);
+    if let Ok(list) = &parsed {
+        sh.reserve(list.heap_size())?;
     }
+    Ok(parsed)
 }
 
 /// Runs a script as a child shell: its own variables and directory; errors say
 /// `name: line N:`; it is read and run one complete command at a time, as ash does,
 /// so a syntax error stops it only where it is.
 pub async fn run_script(sh: &mut Sh, name: &[u8], src: &[u8], args: Vec<Vec<u8>>, io: &Io) -> Run {
-    sh.nest()?;
-    let saved = (
-        sh.cwd.clone(),
-        sh.vars.clone(),
-        sh.funcs.clone(),
-        std::mem::replace(&mut sh.positional, args),
-        std::mem::replace(&mut sh.arg0, name.to_vec()),
-        sh.script.take(),
-    );
+    sh.nest().await?;
+    let saved = Saved {
+        cwd: Some(sh.cwd.clone()),
+        vars: Some(sh.vars.clone()),
+        funcs: Some(sh.funcs.clone()),
+        positional: Some(std::mem::replace(&mut sh.positional, args)),
+        arg0: Some(std::mem::replace(&mut sh.arg0, name.to_vec())),
+        script: Some(sh.script.take()),
+    };
+    sh.save(saved);
+    let r = run_script_lines(sh, name, src, io).await;
+    sh.restore();
+    sh.nesting -= 1;
+    r
+}
+
+/// The body of [`run_script`]: one complete command at a time.
+async fn run_script_lines(sh: &mut Sh, name: &[u8], src: &[u8], io: &Io) -> Run {
     let lines: Vec<&[u8]> = src.split(|&b| b == b'\n').collect();
     let mut status = 0;
     let mut i = 0;
-    let result = loop {
-        if i >= lines.len() {
-            break Ok(status);
-        }
+    while i < lines.len() {
         let start = i;
         let mut chunk = Vec::new();
+        // What the command read so far parses to (charged), once it is complete.
+        let mark = sh.meter.mark();
         let parsed = loop {
             if let Some(line) = lines.get(i) {
                 chunk.extend_from_slice(line);
                 chunk.push(b'\n');
             }
             i += 1;
-            match parse::parse(&chunk) {
-                Err(parse::SyntaxError::Unterminated) | Err(parse::SyntaxError::Unexpected(_))
-                    if i < lines.len() && needs_more(&chunk) =>
-                {
-                    continue
-                }
-                other => break other,
+            sh.meter.release_to(mark);
+            let parsed = parse_charged(sh, &chunk)?;
+            if i < lines.len() && parsed.as_ref().is_err_and(incomplete) {
+                // Each further line parses the command again: a line of work.
+                sh.checkpoint().await?;
+                continue;
             }
+            break parsed;
         };
         sh.script = Some((name.to_vec(), start + 1));
-        match parsed {
-            Ok(list) => match sh.run_list(&list, io).await {
-                Ok(s) => status = s,
-                Err(Flow::Exit(s) | Flow::Error(s)) => break Ok(s),
-                Err(Flow::Abort) => break Err(Flow::Abort),
-                Err(_) => {}
-            },
+        let ran = match &parsed {
+            Ok(list) => sh.run_list(list, io).await,
             Err(e) => {
                 let msg = format!("syntax error: {e}");
                 sh.shell_error(io, msg.as_bytes()).await;
-                break Ok(2);
+                sh.meter.release_to(mark);
+                return Ok(2);
             }
+        };
+        sh.meter.release_to(mark);
+        match ran {
+            Ok(s) => status = s,
+            Err(Flow::Exit(s) | Flow::Error(s)) => return Ok(s),
+            Err(f @ (Flow::Abort | Flow::Fatal(_))) => return Err(f),
+            Err(_) => {}
         }
-    };
-    (sh.cwd, sh.vars, sh.funcs, sh.positional, sh.arg0, sh.script) = saved;
-    sh.nesting -= 1;
-    result
+    }
+    Ok(status)
 }
 
-/// Whether a chunk that failed to parse may just be incomplete (an open `if`, loop,
-/// quote or brace).
-fn needs_more(chunk: &[u8]) -> bool {
-    match parse::parse(chunk) {
-        Err(parse::SyntaxError::Unterminated) => true,
-        Err(parse::SyntaxError::Unexpected(t)) => t == "end of file",
+/// Whether a parse error may just mean the command is not complete yet (an open
+/// `if`, loop, quote or brace).
+fn incomplete(e: &parse::SyntaxError) -> bool {
+    match e {
+        parse::SyntaxError::Unterminated => true,
+        parse::SyntaxError::Unexpected(t) => t == "end of file",
         _ => false,
     }
 }
@@ -485,21 +545,22 @@ pub async fn sh_applet(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
         };
         let name = args.get(2).cloned().unwrap_or_else(|| b"sh".to_vec());
         let rest = args.iter().skip(3).cloned().collect();
-        sh.nest()?;
-        let saved = (
-            sh.cwd.clone(),
-            sh.vars.clone(),
-            std::mem::replace(&mut sh.positional, rest),
-            std::mem::replace(&mut sh.arg0, name),
-            sh.script.take(),
-        );
+        sh.nest().await?;
+        let saved = Saved {
+            cwd: Some(sh.cwd.clone()),
+            vars: Some(sh.vars.clone()),
+            positional: Some(std::mem::replace(&mut sh.positional, rest)),
+            arg0: Some(std::mem::replace(&mut sh.arg0, name)),
+            script: Some(sh.script.take()),
+            ..Saved::default()
+        };
+        sh.save(saved);
         let r = run_source(sh, cmd, io).await;
-        (sh.cwd, sh.vars, sh.positional, sh.arg0, sh.script) = saved;
+        sh.restore();
         sh.nesting -= 1;
         return match r {
-            Ok(s) | Err(Flow::Exit(s) | Flow::Error(s)) => Ok(s),
-            Err(Flow::Abort) => Err(Flow::Abort),
-            Err(_) => Ok(sh.status),
+            Err(Flow::Return(_) | Flow::Break(_) | Flow::Continue(_)) => Ok(sh.status),
+            r => sh.child_status(r, &io.stderr).await,
         };
     }
     let operands: Vec<Vec<u8>> = args
@@ -511,14 +572,9 @@ pub async fn sh_applet(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
         let cwd = sh.cwd.clone();
         return match sh.read_file(&cwd, file) {
             Ok(src) => {
-                run_script(
-                    sh,
-                    file,
-                    &src,
-                    operands.iter().skip(1).cloned().collect(),
-                    io,
-                )
-                .await
+                let args = operands.iter().skip(1).cloned().collect();
+                let r = run_script(sh, file, &src, args, io).await;
+                sh.child_status(r, &io.stderr).await
             }
             Err(e) => {
                 let mut m = b"sh: can't open '".to_vec();
@@ -530,15 +586,17 @@ pub async fn sh_applet(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
         };
     }
     if let Some(input) = io.stdin.clone() {
-        return run_script(sh, b"sh", &input, Vec::new(), io).await;
+        let r = run_script(sh, b"sh", &input, Vec::new(), io).await;
+        return sh.child_status(r, &io.stderr).await;
     }
     // A nested interactive shell: it prints its banner and takes over the terminal.
-    sh.levels.push(Level {
-        cwd: sh.cwd.clone(),
-        vars: sh.vars.clone(),
-        funcs: sh.funcs.clone(),
-        positional: sh.positional.clone(),
-        arg0: std::mem::replace(&mut sh.arg0, b"sh".to_vec()),
+    sh.levels.push(Saved {
+        cwd: Some(sh.cwd.clone()),
+        vars: Some(sh.vars.clone()),
+        funcs: Some(sh.funcs.clone()),
+        positional: Some(sh.positional.clone()),
+        arg0: Some(std::mem::replace(&mut sh.arg0, b"sh".to_vec())),
+        script: None,
     });
     let banner = sh.device.profile.shell_banner().replace("\r\n", "\n");
     sh.write(&io.stdout, banner.as_bytes()).await;

@@ -394,7 +394,7 @@ async fn find(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
         // Depth-first, a directory before its entries (BusyBox without -depth).
         let mut stack = vec![(root.clone(), canonical, 0usize)];
         while let Some((shown, real, depth)) = stack.pop() {
-            sh.step()?;
+            sh.step().await?;
             found += 1;
             if found > MAX_FIND_RESULTS {
                 return Ok(status);

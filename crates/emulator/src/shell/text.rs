@@ -1,23 +1,29 @@
 //! Text and information applets: `cut`, `grep`, `tr`, `tail`, `sort`, `uniq`, `od`,
 //! `which`, `env`, `basename`, `dirname`, `seq`, `uptime`, `free`, `df`.
 
-use super::exec::{Io, Sh};
+use super::exec::{Io, Sh, MAX_APPLET_OUTPUT, MAX_READ};
 
-/// Lines of the input: the named files (or stdin), with an error for each missing one.
+/// Lines of the input: the named files (or stdin), with an error for each missing one;
+/// at most [`MAX_READ`] bytes in all (the rest is not read), counted as work.
 async fn inputs(sh: &mut Sh, applet: &str, files: &[Vec<u8>], io: &Io) -> (Vec<u8>, i32) {
+    let max = usize::try_from(MAX_READ).unwrap_or(usize::MAX);
     if files.is_empty() {
-        return (io.stdin.as_deref().cloned().unwrap_or_default(), 0);
+        let data = io.stdin.as_deref().cloned().unwrap_or_default();
+        sh.meter.work(data.len() as u64);
+        return (data, 0);
     }
     let mut data = Vec::new();
     let mut status = 0;
     let cwd = sh.cwd.clone();
     for f in files {
+        let room = max.saturating_sub(data.len());
         if f.as_slice() == b"-" {
-            data.extend_from_slice(io.stdin.as_deref().map(Vec::as_slice).unwrap_or_default());
+            let stdin = io.stdin.as_deref().map(Vec::as_slice).unwrap_or_default();
+            data.extend_from_slice(stdin.get(..room.min(stdin.len())).unwrap_or_default());
             continue;
         }
         match sh.read_file(&cwd, f) {
-            Ok(d) => data.extend(d),
+            Ok(d) => data.extend_from_slice(d.get(..room.min(d.len())).unwrap_or_default()),
             Err(e) => {
                 let mut m = applet.as_bytes().to_vec();
                 m.extend_from_slice(b": ");
@@ -28,6 +34,7 @@ async fn inputs(sh: &mut Sh, applet: &str, files: &[Vec<u8>], io: &Io) -> (Vec<u
             }
         }
     }
+    sh.meter.work(data.len() as u64);
     (data, status)
 }
 
@@ -585,7 +592,11 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<i
             let mut out = Vec::new();
             let mut v = first;
             let mut n = 0;
-            while step != 0 && ((step > 0 && v <= last) || (step < 0 && v >= last)) && n < 100_000 {
+            while step != 0
+                && ((step > 0 && v <= last) || (step < 0 && v >= last))
+                && n < 100_000
+                && out.len() < MAX_APPLET_OUTPUT
+            {
                 if n > 0 {
                     out.extend_from_slice(&separator);
                 }
@@ -1214,6 +1225,9 @@ async fn sed(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         let all: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
         let mut out = Vec::with_capacity(data.len());
         for (n, raw) in all.iter().enumerate() {
+            if out.len() >= MAX_APPLET_OUTPUT {
+                break;
+            }
             let newline = raw.ends_with(b"\n");
             let mut line = raw.strip_suffix(b"\n").unwrap_or(raw).to_vec();
             let mut deleted = false;
@@ -1251,7 +1265,7 @@ async fn sed(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
                             sed_replace(replacement, &caps, &mut new);
                             last = m.end();
                             any = true;
-                            if !global {
+                            if !global || new.len() >= MAX_APPLET_OUTPUT {
                                 break;
                             }
                         }
@@ -1327,6 +1341,9 @@ async fn awk(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let (data, status) = inputs(sh, "awk", &ops, io).await;
     let mut out = Vec::new();
     for (n, line) in lines(&data).into_iter().enumerate() {
+        if out.len() >= MAX_APPLET_OUTPUT {
+            break;
+        }
         let fields: Vec<&[u8]> = match &separator {
             Some(sep) if sep.len() == 1 => line.split(|b| Some(b) == sep.first()).collect(),
             _ => line
