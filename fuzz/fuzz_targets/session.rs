@@ -8,10 +8,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use busybait_emulator::auth::{parse_credential_table, MIRAI_CREDENTIALS_TSV};
-use busybait_emulator::{
-    AuthMode, AuthPolicy, Device, Limits, Now, Profile, Session, SessionConfig,
-};
+use busybait_device::auth::{parse_credential_table, MIRAI_CREDENTIALS_TSV};
+use busybait_device::{AuthMode, AuthPolicy, Device, DeviceState, Now, Profile};
+use busybait_telnet::{Limits, Session, SessionConfig};
 use busybait_events::{Peer, SessionId};
 use libfuzzer_sys::fuzz_target;
 
@@ -25,24 +24,26 @@ fn config() -> Arc<SessionConfig> {
                 .find(|p| p.name == "xiongmai-dvr")
                 .expect("xiongmai-dvr");
             let device = Arc::new(Device::new(Arc::new(profile), 7));
-            let base = Arc::new(busybait_emulator::vfs::BaseFs::new(&device, 1_700_000_000));
+            let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
             Arc::new(SessionConfig {
-                device,
-                base,
-                shell: busybait_emulator::shell::ShellConfig::default(),
-                vfs_limits: busybait_emulator::vfs::VfsLimits::default(),
-                source_files: Arc::new(busybait_emulator::vfs::SourceFiles::new(
-                    Duration::from_secs(3600),
-                    100,
-                    64 << 20,
-                )),
-                // Every login succeeds, so the input reaches the shell.
-                auth: Arc::new(AuthPolicy::new(
-                    AuthMode::AcceptAll,
-                    parse_credential_table(MIRAI_CREDENTIALS_TSV),
-                    Duration::from_secs(3600),
-                    100,
-                )),
+                state: Arc::new(DeviceState {
+                    device,
+                    base,
+                    // Every login succeeds, so the input reaches the shell.
+                    auth: AuthPolicy::new(
+                        AuthMode::AcceptAll,
+                        parse_credential_table(MIRAI_CREDENTIALS_TSV),
+                        Duration::from_secs(3600),
+                        100,
+                    ),
+                    files: busybait_device::vfs::SourceFiles::new(
+                        Duration::from_secs(3600),
+                        100,
+                        64 << 20,
+                    ),
+                    vfs_limits: busybait_device::vfs::VfsLimits::default(),
+                    shell: busybait_device::shell::ShellConfig::default(),
+                }),
                 limits: Limits::default(),
             })
         })
@@ -77,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
             }
             session.handle_timeout(now);
         }
-        let budget = busybait_emulator::shell::budget::Budgets::default().memory_bytes;
+        let budget = busybait_device::shell::budget::Budgets::default().memory_bytes;
         assert!(session.memory_used() <= budget + (4 << 20));
         while session.poll_transmit(&mut out) {
             out.clear();
@@ -86,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
         while session.poll_sample().is_some() {}
         while session.poll_staged().is_some() {}
         while let Some((id, _)) = session.poll_fetch() {
-            session.handle_fetch_result(now, id, busybait_emulator::shell::FetchResult::Refused);
+            session.handle_fetch_result(now, id, busybait_device::shell::FetchResult::Refused);
         }
         rest = after;
     }

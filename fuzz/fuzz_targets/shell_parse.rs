@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = busybait_emulator::shell::parse::parse(data);
+    let _ = busybait_device::shell::parse::parse(data);
 });

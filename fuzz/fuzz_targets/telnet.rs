@@ -3,7 +3,7 @@
 //! exactly the 0xff bytes.
 #![no_main]
 
-use busybait_emulator::telnet::{escape_iac, BusyboxIacFilter, TelnetObserver};
+use busybait_telnet::codec::{escape_iac, BusyboxIacFilter, TelnetObserver};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,11 +9,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use busybait_emulator::auth::{parse_credential_table, CredentialPattern, MIRAI_CREDENTIALS_TSV};
-use busybait_emulator::profile::DownloadTool;
-use busybait_emulator::shell::budget::Budgets;
-use busybait_emulator::shell::{ExecOutput, ShellConfig};
-use busybait_emulator::{AuthMode, AuthPolicy, Limits, Profile};
+use busybait_device::auth::{parse_credential_table, CredentialPattern, MIRAI_CREDENTIALS_TSV};
+use busybait_device::profile::DownloadTool;
+use busybait_device::shell::budget::Budgets;
+use busybait_device::shell::{ExecOutput, ShellConfig};
+use std::sync::Arc;
+
+use busybait_device::{AuthMode, AuthPolicy, Device, DeviceState, Profile};
+use busybait_telnet::{Limits, SessionConfig};
 use serde::{Deserialize, Deserializer};
 
 /// The whole configuration file.
@@ -86,7 +89,7 @@ impl Default for Config {
             data_dir: PathBuf::from("busybait-data"),
             telnet: vec![SocketAddr::from(([0, 0, 0, 0], 2323))],
             metrics: None,
-            profile: busybait_emulator::profile::DEFAULT_PROFILE.to_string(),
+            profile: busybait_device::profile::DEFAULT_PROFILE.to_string(),
             profiles_dir: None,
             busybox_image: None,
             sensor_name: "busybait".to_string(),
@@ -220,7 +223,7 @@ impl Default for LimitsConfig {
             failed_login_delay: l.failed_login_delay,
             max_login_attempts: l.max_login_attempts,
             login_start_delay: l.login_start_delay,
-            tftp_timeout: busybait_emulator::shell::ShellConfig::default().tftp_give_up,
+            tftp_timeout: busybait_device::shell::ShellConfig::default().tftp_give_up,
             shell_memory_bytes: Budgets::default().memory_bytes,
             memory_cap_bytes: 256 * 1024 * 1024,
             shell_line_work: Budgets::default().line_work,
@@ -477,6 +480,70 @@ impl Config {
                 .with_context(|| format!("busybox_image {}", path.display()))?;
         }
         Ok(profile)
+    }
+
+    /// The device (shared by every door) and the telnet door's config, for a sensor
+    /// whose seed is `seed` and which starts at `started`.
+    pub fn session_config(
+        &self,
+        profile: Profile,
+        seed: u64,
+        started: std::time::SystemTime,
+    ) -> anyhow::Result<SessionConfig> {
+        let config = self;
+        let profile_busybox_size = profile.busybox_size;
+        let auth = config.auth.policy(&profile)?;
+        let device = Arc::new(Device::new(Arc::new(profile), seed));
+        // The firmware's files are dated a while before the device booted.
+        let boot_time = started.checked_sub(device.uptime_base).unwrap_or(started);
+        let built = boot_time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs().saturating_sub(400 * 86_400))
+            .unwrap_or(0);
+        let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, built));
+        let state = DeviceState {
+            device,
+            base,
+            auth,
+            files: busybait_device::vfs::SourceFiles::new(
+                config.limits.source_files_retention,
+                config.auth.max_sources,
+                config.limits.source_files_bytes,
+            ),
+            vfs_limits: busybait_device::vfs::VfsLimits {
+                max_bytes: config.limits.vfs_bytes_per_source,
+                max_nodes: config.limits.vfs_files_per_source,
+                max_file_bytes: config.limits.vfs_file_bytes,
+            },
+            shell: ShellConfig {
+                boot_time,
+                exec_output: config.exec_output()?,
+                step_budget: config.shell_step_budget,
+                budgets: config.limits.budgets(),
+                fetch: config.fetch.enabled,
+                // The fetcher gives up first and answers "refused"; this only guards
+                // against an answer that never comes.
+                fetch_timeout: config.fetch.timeout + Duration::from_secs(5),
+                tftp_give_up: config.limits.tftp_timeout,
+                ..ShellConfig::default()
+            },
+        };
+        let mut limits = config.limits.session_limits();
+        // A bot reads the whole binary (`cat /bin/echo`) in one go: the output buffer
+        // must hold the real image the operator chose to serve.
+        let image = usize::try_from(profile_busybox_size).unwrap_or(usize::MAX);
+        let needed = image.saturating_add(64 * 1024);
+        if config.busybox_image.is_some() && limits.max_output_bytes < needed {
+            tracing::info!(
+                max_output_bytes = needed,
+                "max_output_bytes raised to hold /bin/busybox and a prompt"
+            );
+            limits.max_output_bytes = needed;
+        }
+        Ok(SessionConfig {
+            state: Arc::new(state),
+            limits,
+        })
     }
 
     /// The built-in family rules, extended by `family_rules`.

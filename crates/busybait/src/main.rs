@@ -6,7 +6,10 @@
 //! commands.
 
 mod addresses;
+mod admission;
+mod capture;
 mod config;
+mod connection;
 mod export;
 mod fetch;
 mod live;

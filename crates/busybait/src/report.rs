@@ -31,9 +31,8 @@ pub fn report(
     let mut r = store
         .report(&Window { since, until })
         .context("reading the store")?;
-    let mirai = busybait_emulator::auth::parse_credential_table(
-        busybait_emulator::auth::MIRAI_CREDENTIALS_TSV,
-    );
+    let mirai =
+        busybait_device::auth::parse_credential_table(busybait_device::auth::MIRAI_CREDENTIALS_TSV);
     for c in &mut r.top_credentials {
         let pair = (
             c.username.as_bytes().to_vec(),

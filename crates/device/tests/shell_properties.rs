@@ -11,11 +11,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use busybait_emulator::profile::{Device, Profile};
-use busybait_emulator::shell::exec::Fatal;
-use busybait_emulator::shell::{FetchResult, Outcome, Shell, ShellConfig, State, Wait};
-use busybait_emulator::vfs::{BaseFs, Content, Node, VfsLimits};
-use busybait_emulator::Now;
+use busybait_device::profile::{Device, Profile};
+use busybait_device::shell::exec::Fatal;
+use busybait_device::shell::{FetchResult, Outcome, Shell, ShellConfig, State, Wait};
+use busybait_device::vfs::{BaseFs, Content, Node, VfsLimits};
+use busybait_device::Now;
 use proptest::prelude::*;
 
 fn shell(profile: &str) -> (Shell, Now) {
@@ -124,7 +124,7 @@ proptest! {
 
 #[test]
 fn runaway_loops_stall_until_interrupted_and_recursion_crashes() {
-    use busybait_emulator::shell::ShellEvent::Budget;
+    use busybait_device::shell::ShellEvent::Budget;
     let (mut sh, mut now) = shell("oracle");
     // Loops and fork bombs look like a command still running; ^C ends them.
     for (line, budget) in [
@@ -182,4 +182,53 @@ fn the_mirai_echo_dropper_rebuilds_the_binary() {
     assert_eq!(file(&sh, b"/tmp/upnp"), binary);
     let (_, node) = sh.vfs().unwrap().read(b"/", b"/tmp/upnp").unwrap();
     assert_eq!(node.meta().mode, 0o777);
+}
+
+#[test]
+fn a_command_runs_as_sh_dash_c_for_doors_without_a_terminal() {
+    let (mut sh, mut now) = shell("oracle");
+    let mut exec = |sh: &mut Shell, line: &[u8]| {
+        sh.start_command(line, now);
+        let mut output = Vec::new();
+        loop {
+            let state = sh.poll(now);
+            output.extend(sh.take_output());
+            match state {
+                State::Finished(o) => return (o, output),
+                State::Waiting(Wait::Until(t)) => {
+                    now = now.after(t.saturating_duration_since(now.mono));
+                    sh.respond(None);
+                }
+                State::Waiting(_) => sh.respond(None),
+                State::Idle => panic!("idle"),
+            }
+        }
+    };
+    assert_eq!(
+        exec(&mut sh, b"echo hi; exit 3"),
+        (Outcome::Exited(3), b"hi\n".to_vec())
+    );
+    assert_eq!(
+        exec(&mut sh, b"nosuch"),
+        (Outcome::Exited(127), b"sh: nosuch: not found\n".to_vec())
+    );
+    assert_eq!(
+        exec(&mut sh, b"x=1; [ $x = 1 ]"),
+        (Outcome::Exited(0), Vec::new())
+    );
+    // State stays with the device: a file written by one command is there for the next.
+    exec(&mut sh, b"echo kept > /tmp/k");
+    assert_eq!(
+        exec(&mut sh, b"cat /tmp/k"),
+        (Outcome::Exited(0), b"kept\n".to_vec())
+    );
+    // The budgets apply as at a prompt.
+    let (outcome, out) = exec(&mut sh, b"x=A; while :; do x=$x$x; done");
+    assert_eq!(
+        (outcome, out),
+        (
+            Outcome::Died(Fatal::OutOfMemory),
+            b"sh: out of memory\n".to_vec()
+        )
+    );
 }

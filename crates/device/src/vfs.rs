@@ -1128,6 +1128,18 @@ impl SourceFiles {
         (now.saturating_duration_since(at) < self.retention).then_some(vfs)
     }
 
+    /// Looks at what `src` left, if it is recent enough, without taking it.
+    pub fn peek<T>(
+        &self,
+        src: std::net::IpAddr,
+        now: std::time::Instant,
+        look: impl FnOnce(&Vfs) -> T,
+    ) -> Option<T> {
+        let saved = self.lock();
+        let (vfs, at) = saved.by_source.get(&src)?;
+        (now.saturating_duration_since(*at) < self.retention).then(|| look(vfs))
+    }
+
     /// Forgets every overlay older than the retention; returns how many are left.
     /// Called periodically by the edge, so memory goes back once bots stop coming.
     pub fn expire(&self, now: std::time::Instant) -> usize {

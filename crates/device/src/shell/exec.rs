@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::clock::Now;
 use crate::profile::Device;
-use crate::session::Now;
 use crate::vfs::{absolute, Errno, Vfs};
 
 use super::parse::{

@@ -14,45 +14,20 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use busybait_events::{lossy, CloseReason, Event, EventKind, Peer, SessionId};
 
-use crate::auth::AuthPolicy;
-use crate::limits::Limits;
-use crate::lineedit::{Edited, LineEditor, EDITING_MAX_LEN};
-use crate::profile::Device;
-use crate::shell::{FetchResult, Outcome, Shell, ShellEvent, State as ShellState, Wait};
-use crate::telnet::{
+pub use busybait_device::clock::Now;
+
+use crate::codec::{
     escape_iac, BusyboxIacFilter, Filtered, Observed, TelnetObserver, AYT_REPLY, BUSYBOX_OPENING,
 };
-
-/// Both clocks, passed in: `mono` for deadlines, `wall` for timestamps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Now {
-    /// Monotonic time.
-    pub mono: Instant,
-    /// Wall-clock time.
-    pub wall: SystemTime,
-}
-
-impl Now {
-    /// The current time from the system clocks (for the edges; tests pass fakes).
-    pub fn system() -> Self {
-        Self {
-            mono: Instant::now(),
-            wall: SystemTime::now(),
-        }
-    }
-
-    /// This time plus `d` on both clocks.
-    pub fn after(self, d: Duration) -> Self {
-        Self {
-            mono: self.mono + d,
-            wall: self.wall + d,
-        }
-    }
-}
+use crate::limits::Limits;
+use busybait_device::lineedit::{Edited, LineEditor, EDITING_MAX_LEN};
+use busybait_device::profile::Device;
+use busybait_device::shell::{FetchResult, Outcome, Shell, ShellEvent, State as ShellState, Wait};
+use busybait_device::DeviceState;
 
 /// Names one download a session asked the edge for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,20 +36,18 @@ pub struct FetchId(pub u64);
 /// What every session of one listener shares.
 #[derive(Debug)]
 pub struct SessionConfig {
-    /// The device being emulated.
-    pub device: Arc<Device>,
-    /// Its file system, shared by all sessions.
-    pub base: Arc<crate::vfs::BaseFs>,
-    /// Shell settings.
-    pub shell: crate::shell::ShellConfig,
-    /// Caps on what one source may write to the file system.
-    pub vfs_limits: crate::vfs::VfsLimits,
-    /// What each source left on the device, kept between its sessions.
-    pub source_files: Arc<crate::vfs::SourceFiles>,
-    /// Credential policy (sensor-wide state).
-    pub auth: Arc<AuthPolicy>,
-    /// Per-session limits.
+    /// The device behind this door (and every other): its facts, file system,
+    /// credential policy and what each source left on it.
+    pub state: Arc<DeviceState>,
+    /// The door's own limits.
     pub limits: Limits,
+}
+
+impl SessionConfig {
+    /// The device's facts.
+    pub fn device(&self) -> &Device {
+        &self.state.device
+    }
 }
 
 /// The pty's canonical input buffer (`N_TTY_BUF_SIZE - 1`).
@@ -160,11 +133,11 @@ pub struct Session {
     /// More client input is already queued behind the byte being handled.
     input_pending: bool,
     /// Files the attacker finished writing, for the edge to store as samples.
-    samples: VecDeque<crate::vfs::FinishedFile>,
+    samples: VecDeque<busybait_device::vfs::FinishedFile>,
     /// Downloads for the edge to make, and the one the shell waits for.
-    fetches: VecDeque<(FetchId, crate::shell::FetchRequest)>,
+    fetches: VecDeque<(FetchId, busybait_device::shell::FetchRequest)>,
     /// Bytes of files being written, for the edge to stage (one entry per file).
-    staged: crate::vfs::StagedQueue,
+    staged: busybait_device::vfs::StagedQueue,
     pending_fetch: Option<FetchId>,
     next_fetch: u64,
 }
@@ -213,7 +186,7 @@ impl Session {
         // print_login_issue(): puts("\r") is "\r\n", which ONLCR makes "\r\r\n"; then
         // the issue with "\n" -> "\n\r".
         s.output(b"\r\r\n");
-        let issue = render_issue(&s.config.device);
+        let issue = render_issue(s.config.device());
         s.output(&issue);
         s
     }
@@ -259,18 +232,18 @@ impl Session {
 
     /// The next file to store as a sample (written, then executed, chmod-ed, removed,
     /// overwritten, or left behind at the end of the session).
-    pub fn poll_sample(&mut self) -> Option<crate::vfs::FinishedFile> {
+    pub fn poll_sample(&mut self) -> Option<busybait_device::vfs::FinishedFile> {
         self.samples.pop_front()
     }
 
     /// The next bytes to stage on disk for a file still being written (so that a
     /// crash loses nothing; the finished file comes through `poll_sample`).
-    pub fn poll_staged(&mut self) -> Option<crate::vfs::StagedBytes> {
+    pub fn poll_staged(&mut self) -> Option<busybait_device::vfs::StagedBytes> {
         self.staged.pop_first().map(|(_, bytes)| bytes)
     }
 
     /// The next download the edge should make (only with fetching on).
-    pub fn poll_fetch(&mut self) -> Option<(FetchId, crate::shell::FetchRequest)> {
+    pub fn poll_fetch(&mut self) -> Option<(FetchId, busybait_device::shell::FetchRequest)> {
         self.fetches.pop_front()
     }
 
@@ -329,14 +302,12 @@ impl Session {
         self.observed = observed;
         // What the bot wrote stays on the device for its next visit.
         if let Phase::Shell(phase) = std::mem::replace(&mut self.phase, Phase::Closed) {
-            if let Some(mut vfs) = phase.shell.into_vfs() {
-                // Whatever is still being written is captured as it is now.
-                vfs.finish_all();
-                self.samples.extend(vfs.take_finished());
-                self.config
-                    .source_files
-                    .put(self.peer.src.ip(), vfs, now.mono);
-            }
+            // Whatever is still being written is captured as it is now.
+            let finished = self
+                .config
+                .state
+                .close_shell(self.peer.src.ip(), phase.shell, now.mono);
+            self.samples.extend(finished);
         }
         self.event(now, EventKind::SessionEnd { reason });
         let duration_ms = now
@@ -511,7 +482,7 @@ impl Session {
                     let resized = (w, h) != (self.width, self.height);
                     self.width = w;
                     self.height = h;
-                    let line_editing = self.config.device.profile.line_editing;
+                    let line_editing = self.config.device().profile.line_editing;
                     if let Phase::Shell(phase) = &mut self.phase {
                         phase.shell.set_width(w);
                         if resized && line_editing && !phase.shell.is_running() {
@@ -584,7 +555,7 @@ impl Session {
         // login: tcflush(0, TCIFLUSH) drops type-ahead, then the prompt.
         self.flush_tty_input();
         self.tty_echo = true;
-        let prompt = format!("{} login: ", self.config.device.hostname);
+        let prompt = format!("{} login: ", self.config.device().hostname);
         self.output(prompt.as_bytes());
         self.phase = Phase::Username { empty_lines_left };
     }
@@ -747,7 +718,7 @@ impl Session {
                         self.close(now, CloseReason::DeviceClosed);
                         return false;
                     }
-                    let prompt = format!("{} login: ", self.config.device.hostname);
+                    let prompt = format!("{} login: ", self.config.device().hostname);
                     self.output(prompt.as_bytes());
                     self.phase = Phase::Username {
                         empty_lines_left: empty_lines_left - 1,
@@ -804,6 +775,7 @@ impl Session {
         let ok = password.is_some()
             && self
                 .config
+                .state
                 .auth
                 .check(now.mono, self.peer.src.ip(), &username, &pass);
         let (username, password) = (lossy(&username), lossy(&pass));
@@ -812,20 +784,7 @@ impl Session {
             self.login_deadline = None;
             // A pid for the login shell, stable for the session.
             let pid = 300 + (u32::from_be_bytes([0, 0, self.id.0[4], self.id.0[5]]) % 700);
-            let vfs = self
-                .config
-                .source_files
-                .take(self.peer.src.ip(), now.mono)
-                .unwrap_or_else(|| {
-                    crate::vfs::Vfs::new(self.config.base.clone(), self.config.vfs_limits)
-                });
-            let mut shell = Shell::with_vfs(
-                self.config.device.clone(),
-                vfs,
-                self.config.shell.clone(),
-                pid,
-                now,
-            );
+            let mut shell = self.config.state.open_shell(self.peer.src.ip(), pid, now);
             shell.set_width(self.width);
             shell.set_peer(self.peer);
             self.phase = Phase::Shell(Box::new(ShellPhase {
@@ -836,7 +795,7 @@ impl Session {
                 wait: None,
                 typeahead: Vec::new(),
             }));
-            let banner = self.config.device.profile.shell_banner();
+            let banner = self.config.device().profile.shell_banner();
             self.output(banner.as_bytes());
             self.shell_prompt();
         } else {
@@ -858,14 +817,14 @@ impl Session {
         };
         if phase.continued.is_empty()
             && phase.shell.cwd_missing()
-            && self.config.device.profile.prompt.contains("\\w")
+            && self.config.device().profile.prompt.contains("\\w")
         {
             self.output(b"sh: getcwd: No such file or directory\r\n");
         }
         let Phase::Shell(phase) = &mut self.phase else {
             return;
         };
-        let line_editing = self.config.device.profile.line_editing;
+        let line_editing = self.config.device().profile.line_editing;
         let width = if self.width == 0 {
             DEFAULT_WIDTH
         } else {
@@ -951,7 +910,7 @@ impl Session {
             }
             return;
         }
-        if self.config.device.profile.line_editing {
+        if self.config.device().profile.line_editing {
             let mut echo = Vec::new();
             let edited = {
                 let ShellPhase { shell, editor, .. } = &mut **phase;
@@ -1058,7 +1017,7 @@ impl Session {
         // ash reads on after a PS2 prompt while the command is unfinished; past the
         // bound it runs what it has (a syntax error).
         if phase.continued.len() <= MAX_CONTINUED_BYTES
-            && crate::shell::parse::needs_more(&phase.continued)
+            && busybait_device::shell::parse::needs_more(&phase.continued)
         {
             return self.shell_prompt();
         }
@@ -1075,7 +1034,7 @@ impl Session {
             let out = phase.shell.take_output();
             let events = phase.shell.take_events();
             for bytes in phase.shell.take_staged().into_values() {
-                crate::vfs::queue_staged(&mut self.staged, bytes);
+                busybait_device::vfs::queue_staged(&mut self.staged, bytes);
             }
             self.tty_write(&out);
             for e in events {
@@ -1084,26 +1043,30 @@ impl Session {
                         input: lossy(&input),
                     },
                     ShellEvent::Budget(what) => {
-                        let shell = &self.config.shell;
+                        let shell = &self.config.state.shell;
                         let (limit, value) = match what {
                             "memory" => ("shell_memory_bytes", shell.budgets.memory_bytes as u64),
                             "work" => ("shell_line_work", shell.budgets.line_work),
                             "steps" => ("shell_step_budget", shell.step_budget),
-                            "recursion" => {
-                                ("shell_recursion", crate::shell::exec::MAX_NESTING as u64)
-                            }
-                            _ => ("shell_nesting", crate::shell::exec::MAX_NESTING as u64),
+                            "recursion" => (
+                                "shell_recursion",
+                                busybait_device::shell::exec::MAX_NESTING as u64,
+                            ),
+                            _ => (
+                                "shell_nesting",
+                                busybait_device::shell::exec::MAX_NESTING as u64,
+                            ),
                         };
                         EventKind::LimitHit { limit, value }
                     }
                     ShellEvent::Executed(path) => EventKind::Executed { path: lossy(&path) },
                     ShellEvent::FsFull => EventKind::LimitHit {
                         limit: "vfs_bytes_per_source",
-                        value: self.config.vfs_limits.max_bytes,
+                        value: self.config.state.vfs_limits.max_bytes,
                     },
                     ShellEvent::FileTooBig => EventKind::LimitHit {
                         limit: "vfs_file_bytes",
-                        value: self.config.vfs_limits.max_file_bytes,
+                        value: self.config.state.vfs_limits.max_file_bytes,
                     },
                     ShellEvent::File(file) => {
                         self.samples.push_back(file);
@@ -1117,13 +1080,14 @@ impl Session {
             };
             match state {
                 ShellState::Idle => return,
-                ShellState::Finished(Outcome::Logout) => {
+                // (`Exited` ends a command started as `sh -c`, which telnet never does.)
+                ShellState::Finished(Outcome::Logout | Outcome::Exited(_)) => {
                     return self.close(now, CloseReason::DeviceClosed)
                 }
                 ShellState::Finished(Outcome::Died(fatal)) => {
                     let reason = match fatal {
-                        crate::shell::exec::Fatal::OutOfMemory => CloseReason::Limit,
-                        crate::shell::exec::Fatal::Segfault => CloseReason::DeviceClosed,
+                        busybait_device::shell::exec::Fatal::OutOfMemory => CloseReason::Limit,
+                        busybait_device::shell::exec::Fatal::Segfault => CloseReason::DeviceClosed,
                     };
                     return self.close(now, reason);
                 }
@@ -1182,14 +1146,14 @@ impl Session {
                     // With fetching on, the edge downloads and answers through
                     // `handle_fetch_result`; otherwise the tool fails as on an unreachable
                     // host, after a realistic delay.
-                    let until = if self.config.shell.fetch {
+                    let until = if self.config.state.shell.fetch {
                         let id = FetchId(self.next_fetch);
                         self.next_fetch += 1;
                         self.pending_fetch = Some(id);
                         self.fetches.push_back((id, req.clone()));
-                        now.mono + self.config.shell.fetch_timeout
+                        now.mono + self.config.state.shell.fetch_timeout
                     } else {
-                        now.mono + self.config.shell.fetch_fail_delay
+                        now.mono + self.config.state.shell.fetch_fail_delay
                     };
                     phase.wait = Some((Wait::Fetch(req.clone()), Some(until)));
                     self.event(
@@ -1286,7 +1250,7 @@ mod tests;
 /// The shell's `history` list, as the line editor browses it.
 struct ShellHistory<'a>(&'a mut Shell);
 
-impl crate::lineedit::History for ShellHistory<'_> {
+impl busybait_device::lineedit::History for ShellHistory<'_> {
     fn len(&self) -> usize {
         self.0.history_len()
     }

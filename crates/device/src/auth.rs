@@ -128,6 +128,15 @@ impl AuthPolicy {
         sources.len()
     }
 
+    /// The credential `src` got in with (sticky), while it is remembered.
+    pub fn credential_of(&self, src: IpAddr, now: Instant) -> Option<Credential> {
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let state = sources.get(&src)?;
+        (now.saturating_duration_since(state.last_seen) < self.retention)
+            .then(|| state.sticky.clone())
+            .flatten()
+    }
+
     /// Judges one attempt and updates the source's state.
     pub fn check(&self, now: Instant, src: IpAddr, user: &[u8], pass: &[u8]) -> bool {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());

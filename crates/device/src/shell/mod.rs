@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use crate::clock::Now;
 use crate::profile::Device;
-use crate::session::Now;
 use crate::vfs::{BaseFs, Vfs, VfsLimits};
 
 use exec::{BoxFut, Chan, Flow, Io, Run, Saved, Sh};
@@ -40,6 +40,9 @@ pub enum Outcome {
     /// The login shell died (a budget named by its `Budget` event): the session
     /// ends.
     Died(exec::Fatal),
+    /// A command line run as `sh -c` ([`Shell::start_command`]) ended with this
+    /// status.
+    Exited(i32),
 }
 
 /// Where the shell is.
@@ -272,6 +275,31 @@ impl Shell {
         }));
     }
 
+    /// Starts `line` the way `sh -c LINE` runs it, for doors that hand the device a
+    /// command rather than a terminal (SSH `exec`, a web server passing a request
+    /// field to a shell): no prompt, no history, errors say `sh: `, `exit N` ends it,
+    /// and it finishes with [`Outcome::Exited`] and the status. The same budgets
+    /// apply.
+    pub fn start_command(&mut self, line: &[u8], now: Now) {
+        let Some(mut sh) = self.sh.take() else {
+            return;
+        };
+        {
+            let mut c = self.lock();
+            c.now = now;
+            c.interrupted = false;
+        }
+        sh.steps = 0;
+        sh.meter.new_line();
+        sh.read_offsets.clear();
+        sh.fs_full_reported = false;
+        let src = line.to_vec();
+        self.running = Some(Box::pin(async move {
+            let outcome = run_command_line(&mut sh, &src).await;
+            (sh, outcome)
+        }));
+    }
+
     /// Drives the running line as far as it goes now.
     pub fn poll(&mut self, now: Now) -> State {
         self.lock().now = now;
@@ -419,6 +447,34 @@ async fn run_line(sh: &mut Sh, src: &[u8]) -> Outcome {
     sh.meter.measured(held);
     sh.publish_meter();
     Outcome::Prompt
+}
+
+/// Runs a whole command line as `sh -c` does (see [`Shell::start_command`]).
+async fn run_command_line(sh: &mut Sh, src: &[u8]) -> Outcome {
+    let login_arg0 = std::mem::replace(&mut sh.arg0, b"sh".to_vec());
+    let r = run_source(sh, src, &Io::tty()).await;
+    sh.arg0 = login_arg0;
+    sh.saved.clear();
+    sh.nesting = 0;
+    let outcome = match r {
+        Ok(s) | Err(Flow::Exit(s) | Flow::Error(s) | Flow::Return(s)) => Outcome::Exited(s),
+        Err(Flow::Break(_) | Flow::Continue(_)) => Outcome::Exited(sh.status),
+        Err(Flow::Abort) => Outcome::Exited(130),
+        Err(Flow::Fatal(fatal)) => {
+            if fatal == exec::Fatal::OutOfMemory {
+                sh.event(ShellEvent::Budget("memory"));
+                sh.write(&exec::Sink::Tty, b"sh: out of memory\n").await;
+            }
+            return Outcome::Died(fatal);
+        }
+    };
+    if let Outcome::Exited(s) = outcome {
+        sh.status = s;
+    }
+    let held = sh.measure();
+    sh.meter.measured(held);
+    sh.publish_meter();
+    outcome
 }
 
 /// Runs source text in the current shell (`eval`, `.`).

@@ -1,10 +1,10 @@
 //! Session tests with a fake clock: exact bytes, exact events.
 
 use super::*;
-use crate::auth::{parse_credential_table, AuthMode, MIRAI_CREDENTIALS_TSV};
-use crate::profile::Profile;
-use crate::vfs::StagedBytes;
-use std::time::UNIX_EPOCH;
+use busybait_device::auth::{parse_credential_table, AuthMode, AuthPolicy, MIRAI_CREDENTIALS_TSV};
+use busybait_device::profile::Profile;
+use busybait_device::vfs::StagedBytes;
+use std::time::{Duration, UNIX_EPOCH};
 
 const MIRAI_IAC_REPLY: &[u8] = &[
     0xff, 0xfc, 0x01, 0xff, 0xfb, 0x1f, 0xff, 0xfa, 0x1f, 0x00, 0x50, 0x00, 0x18, 0xff, 0xf0, 0xff,
@@ -24,26 +24,29 @@ fn config(profile: &str, limits: Limits) -> Arc<SessionConfig> {
         .find(|p| p.name == profile)
         .unwrap();
     let device = Arc::new(Device::new(Arc::new(profile), 7));
-    let auth = Arc::new(AuthPolicy::new(
+    let auth = AuthPolicy::new(
         AuthMode::Sticky,
         parse_credential_table(MIRAI_CREDENTIALS_TSV),
         Duration::from_secs(3600),
         1000,
-    ));
-    let base = Arc::new(crate::vfs::BaseFs::new(&device, 1_700_000_000));
+    );
+    let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
     Arc::new(SessionConfig {
-        device,
-        base,
-        shell: crate::shell::ShellConfig::default(),
-        vfs_limits: crate::vfs::VfsLimits::default(),
-        source_files: Arc::new(crate::vfs::SourceFiles::new(
-            Duration::from_secs(3600),
-            100,
-            64 << 20,
-        )),
-        auth,
+        state: Arc::new(DeviceState {
+            device,
+            base,
+            auth,
+            files: busybait_device::vfs::SourceFiles::new(Duration::from_secs(3600), 100, 64 << 20),
+            vfs_limits: busybait_device::vfs::VfsLimits::default(),
+            shell: busybait_device::shell::ShellConfig::default(),
+        }),
         limits,
     })
+}
+
+/// The device state of a config no session holds yet, to change for a test.
+fn state_mut(cfg: &mut Arc<SessionConfig>) -> &mut DeviceState {
+    Arc::get_mut(&mut Arc::get_mut(cfg).unwrap().state).unwrap()
 }
 
 impl Harness {
@@ -437,7 +440,7 @@ fn files_survive_a_reconnect_from_the_same_source() {
 #[test]
 fn downloads_wait_for_the_edge_when_fetching_is_on() {
     let mut cfg = config("oracle", Limits::default());
-    Arc::get_mut(&mut cfg).unwrap().shell.fetch = true;
+    state_mut(&mut cfg).shell.fetch = true;
     let mut h = Harness::with(cfg);
     h.advance(ms(10));
     h.send(b"root\r\nxc3511\r\n");
@@ -504,7 +507,7 @@ fn a_loop_of_writes_stages_one_entry_per_file() {
 #[test]
 fn a_download_piped_into_sh_is_a_sample_and_runs() {
     let mut cfg = config("oracle", Limits::default());
-    Arc::get_mut(&mut cfg).unwrap().shell.fetch = true;
+    state_mut(&mut cfg).shell.fetch = true;
     let mut h = Harness::with(cfg);
     h.advance(ms(10));
     h.send(b"root\r\nxc3511\r\n");
@@ -600,7 +603,7 @@ fn the_echo_dropper_and_downloads_become_samples() {
 #[test]
 fn one_file_stops_at_the_per_file_cap_with_an_event() {
     let mut cfg = config("ipcam-mipsel", Limits::default());
-    Arc::get_mut(&mut cfg).unwrap().vfs_limits.max_file_bytes = 300;
+    state_mut(&mut cfg).vfs_limits.max_file_bytes = 300;
     let mut h = Harness::with(cfg);
     h.advance(ms(10));
     h.send(b"root\r\nxc3511\r\n");
@@ -633,7 +636,7 @@ fn one_file_stops_at_the_per_file_cap_with_an_event() {
 #[test]
 fn an_echo_chain_stops_at_the_file_system_cap_with_an_event() {
     let mut cfg = config("ipcam-mipsel", Limits::default());
-    Arc::get_mut(&mut cfg).unwrap().vfs_limits = crate::vfs::VfsLimits {
+    state_mut(&mut cfg).vfs_limits = busybait_device::vfs::VfsLimits {
         max_bytes: 1000,
         max_nodes: 100,
         max_file_bytes: 100_000,
@@ -753,7 +756,7 @@ fn binary_output_is_converted_exactly_like_byte_by_byte() {
         }
     }
     let mut wire = Vec::new();
-    crate::telnet::escape_iac(&expected, &mut wire);
+    crate::codec::escape_iac(&expected, &mut wire);
     let mut h = Harness::new("oracle");
     h.session.column = 0;
     h.session.transmit.clear();
@@ -778,7 +781,7 @@ fn a_session_cannot_grow_its_variables_past_the_cap() {
             "set | wc -l; v1=changed; echo $v1 $v4999\r\n{}\r\nchanged\r\n# ",
             // IFS's value holds a newline: `set` prints one line more than it has
             // variables.
-            crate::shell::exec::MAX_VARS + 1
+            busybait_device::shell::exec::MAX_VARS + 1
         )
     );
 }
@@ -798,7 +801,7 @@ fn system_views_agree_with_the_profile_and_the_connection() {
     let mac: Vec<String> = h
         .session
         .config
-        .device
+        .device()
         .mac
         .iter()
         .map(|b| format!("{b:02X}"))
@@ -904,7 +907,7 @@ fn hostile_lines() -> Vec<(String, HostileEnd)> {
 
 #[test]
 fn hostile_lines_end_within_the_budgets_and_every_call_is_bounded() {
-    let budgets = crate::shell::budget::Budgets::default();
+    let budgets = busybait_device::shell::budget::Budgets::default();
     // Work one call into the session may do: its slice, plus what cannot yield in
     // between (a reservation up to the memory budget, a pattern match's fuel).
     let bound = budgets.slice_work * 17 + budgets.memory_bytes as u64;
