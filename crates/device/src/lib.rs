@@ -8,6 +8,7 @@
 //! bytes and the time ([`clock`]); there is no tokio, no socket and no host file
 //! access in this crate.
 
+pub mod applets;
 pub mod auth;
 pub mod clock;
 pub mod lineedit;

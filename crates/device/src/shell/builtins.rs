@@ -113,11 +113,11 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
                 Ok(0)
             }
         }
-        "echo" => Ok(super::applets::echo(sh, argv, io).await),
-        "printf" => Ok(super::applets::printf(sh, argv, io, "sh").await),
-        "test" | "[" | "[[" => Ok(super::test::run(sh, name, argv, io).await),
+        "echo" => Ok(crate::applets::text::echo(sh, argv, io).await),
+        "printf" => Ok(crate::applets::text::printf(sh, argv, io, "sh").await),
+        "test" | "[" | "[[" => Ok(crate::applets::test::run(sh, name, argv, io).await),
         "read" => Ok(read(sh, argv, io)),
-        "kill" => Ok(super::applets::kill(sh, argv, io, "sh").await),
+        "kill" => Ok(crate::applets::procs::kill(sh, argv, io, "sh").await),
         "eval" => {
             let src = argv.iter().skip(1).cloned().collect::<Vec<_>>().join(&b' ');
             if let Err(f) = sh.reserve(src.capacity()) {
@@ -424,7 +424,7 @@ pub async fn run_path(sh: &mut Sh, path: &[u8], argv: Vec<Vec<u8>>, io: &Io) -> 
         // A link to (or copy of) busybox runs the applet it is named after.
         let applet = String::from_utf8_lossy(base_name(path)).into_owned();
         if applet == "busybox" || sh.device.profile.has_applet(&applet) {
-            return super::applets::run(sh, &applet, &argv, io).await;
+            return crate::applets::run(sh, &applet, &argv, io).await;
         }
         let mut msg = applet.into_bytes();
         msg.extend_from_slice(b": applet not found\n");

@@ -328,84 +328,175 @@ impl Io {
 #[derive(Debug)]
 pub struct Sh {
     /// The file system.
-    pub vfs: Vfs,
+    pub(in crate::shell) vfs: Vfs,
     /// Working directory (canonical).
-    pub cwd: Vec<u8>,
+    pub(in crate::shell) cwd: Vec<u8>,
     /// Variables (value, exported).
-    pub vars: Vars,
+    pub(in crate::shell) vars: Vars,
     /// Functions.
-    pub funcs: Funcs,
+    pub(in crate::shell) funcs: Funcs,
     /// `$?`
-    pub status: i32,
+    pub(in crate::shell) status: i32,
     /// `$1`…
-    pub positional: Vec<Vec<u8>>,
+    pub(in crate::shell) positional: Vec<Vec<u8>>,
     /// `$0`, and the prefix of error messages (`-sh`, `sh`, `script.sh`).
     pub arg0: Vec<u8>,
     /// Error prefix for scripts: "name: line N".
-    pub script: Option<(Vec<u8>, usize)>,
+    pub(in crate::shell) script: Option<(Vec<u8>, usize)>,
     /// The device.
-    pub device: Arc<Device>,
+    pub(in crate::shell) device: Arc<Device>,
     /// `$$`
-    pub pid: u32,
+    pub(in crate::shell) pid: u32,
     /// Next pid handed out (for `$!` and `ps`).
-    pub next_pid: u32,
+    pub(in crate::shell) next_pid: u32,
     /// Steps taken on this line.
-    pub steps: u64,
+    pub(in crate::shell) steps: u64,
     /// Current nesting.
-    pub nesting: usize,
+    pub(in crate::shell) nesting: usize,
     /// Settings.
-    pub config: ShellConfig,
+    pub(in crate::shell) config: ShellConfig,
     /// Channel to the session.
-    pub chan: Arc<Mutex<Chan>>,
+    pub(in crate::shell) chan: Arc<Mutex<Chan>>,
     /// Pids killed with `kill` (so `ps` stops showing them).
-    pub killed: Vec<u32>,
+    pub(in crate::shell) killed: Vec<u32>,
     /// The login shell's pid.
-    pub login_pid: u32,
+    pub(in crate::shell) login_pid: u32,
     /// Nested interactive shells (`sh` typed at the prompt): each one's parent.
-    pub levels: Vec<Saved>,
+    pub(in crate::shell) levels: Vec<Saved>,
     /// What running child shells (subshells, `$(…)`, `sh -c`, scripts) and function
     /// calls saved of their parent, innermost last; here rather than in the
     /// interpreter's frames so that the memory budget sees it.
-    pub saved: Vec<Saved>,
+    pub(in crate::shell) saved: Vec<Saved>,
     /// This shell's account against its memory and work budgets.
-    pub meter: super::budget::Meter,
+    pub(in crate::shell) meter: super::budget::Meter,
     /// Terminal width (NAWS), for `ls` columns.
-    pub term_width: usize,
+    pub(in crate::shell) term_width: usize,
     /// How far each `read` has consumed its input (keyed by the input's identity).
-    pub read_offsets: std::collections::HashMap<usize, usize>,
+    pub(in crate::shell) read_offsets: std::collections::HashMap<usize, usize>,
     /// The file-system cap was reported on this line already.
-    pub fs_full_reported: bool,
+    pub(in crate::shell) fs_full_reported: bool,
     /// Per running function, the variables `local` shadowed and their values
     /// before (restored when it returns); as deep as `nesting` allows.
-    pub locals: Vec<Shadowed>,
+    pub(in crate::shell) locals: Vec<Shadowed>,
     /// `umask`.
-    pub umask: u32,
+    pub(in crate::shell) umask: u32,
     /// Depth of `if`/`while`/`until` conditions and `&&`/`||` left sides being
     /// run (where `set -e` does not apply).
-    pub conditions: usize,
+    pub(in crate::shell) conditions: usize,
     /// Variables made read-only.
-    pub readonly: std::collections::BTreeSet<String>,
+    pub(in crate::shell) readonly: std::collections::BTreeSet<String>,
     /// `set -x`: each command is shown on stderr before it runs.
-    pub xtrace: bool,
+    pub(in crate::shell) xtrace: bool,
     /// `set -e`: a failing command ends the shell.
-    pub errexit: bool,
+    pub(in crate::shell) errexit: bool,
     /// Lines typed at this shell's prompt (`history`), at most [`MAX_HISTORY`].
-    pub history: Vec<Vec<u8>>,
+    pub(in crate::shell) history: Vec<Vec<u8>>,
     /// `alias` definitions.
-    pub aliases: BTreeMap<String, Vec<u8>>,
+    pub(in crate::shell) aliases: BTreeMap<String, Vec<u8>>,
     /// The aliases as the current line began (ash expands them while parsing, so
     /// one defined on a line applies from the next).
-    pub line_aliases: BTreeMap<String, Vec<u8>>,
+    pub(in crate::shell) line_aliases: BTreeMap<String, Vec<u8>>,
     /// Status of the last command substitution of the command being expanded.
-    pub subst_status: Option<i32>,
+    pub(in crate::shell) subst_status: Option<i32>,
     /// `trap` actions by signal name.
-    pub traps: BTreeMap<String, Vec<u8>>,
+    pub(in crate::shell) traps: BTreeMap<String, Vec<u8>>,
     /// The connection this shell's session is on (`netstat` shows it).
-    pub peer: Option<busybait_events::Peer>,
+    pub(in crate::shell) peer: Option<busybait_events::Peer>,
     /// Descriptors above 2 opened for the shell itself (`exec 3>file`).
-    pub fds: Vec<(u8, Sink)>,
+    pub(in crate::shell) fds: Vec<(u8, Sink)>,
     /// Limits set with `ulimit` (one entry per limit letter, so at most 15).
-    pub ulimits: Vec<(u8, Vec<u8>)>,
+    pub(in crate::shell) ulimits: Vec<(u8, Vec<u8>)>,
+}
+
+/// The boundary applets go through: they are programs on the device, and see of the
+/// shell only what a process sees (its working directory, environment, the file
+/// system, the device, the terminal's width, the process table).
+impl Sh {
+    /// The file system.
+    pub fn vfs(&self) -> &Vfs {
+        &self.vfs
+    }
+
+    /// The file system, to change.
+    pub fn vfs_mut(&mut self) -> &mut Vfs {
+        &mut self.vfs
+    }
+
+    /// The working directory.
+    pub fn cwd(&self) -> &[u8] {
+        &self.cwd
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
+    }
+
+    /// The shell's settings.
+    pub fn config(&self) -> &ShellConfig {
+        &self.config
+    }
+
+    /// The terminal's width (NAWS, 80 without).
+    pub fn term_width(&self) -> usize {
+        self.term_width
+    }
+
+    /// `$$`.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The login shell's pid.
+    pub fn login_pid(&self) -> u32 {
+        self.login_pid
+    }
+
+    /// Interactive shells nested in the login shell (`sh` typed at the prompt).
+    pub fn nested_shells(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// The pid the next process would get.
+    pub fn next_pid(&self) -> u32 {
+        self.next_pid
+    }
+
+    /// Hands out a pid to a new process.
+    pub fn new_pid(&mut self) -> u32 {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        pid
+    }
+
+    /// Pids killed so far (`ps` no longer shows them).
+    pub fn killed(&self) -> &[u32] {
+        &self.killed
+    }
+
+    /// Marks processes killed.
+    pub fn kill(&mut self, pids: impl IntoIterator<Item = u32>) {
+        self.killed.extend(pids);
+    }
+
+    /// The exported variables, as `env` lists them.
+    pub fn environment(&self) -> Vec<(&str, &[u8])> {
+        self.vars
+            .iter()
+            .filter(|(_, (_, exported))| *exported)
+            .map(|(k, (v, _))| (k.as_str(), v.as_slice()))
+            .collect()
+    }
+
+    /// The connection the session is on.
+    pub fn peer(&self) -> Option<busybait_events::Peer> {
+        self.peer
+    }
+
+    /// Counts `units` of work (bytes an applet went through) against the line.
+    pub fn work(&mut self, units: u64) {
+        self.meter.work(units);
+    }
 }
 
 /// State of a parent shell put aside while a child runs; `None` where the child
@@ -1291,7 +1382,7 @@ impl Sh {
         }
         if let Ok(n) = std::str::from_utf8(&name) {
             if self.device.profile.has_applet(n) {
-                return super::applets::run(self, n, &argv, io).await;
+                return crate::applets::run(self, n, &argv, io).await;
             }
         }
         let mut msg = name.clone();

@@ -5,19 +5,13 @@
 //! is done, hands out terminal output and events, and is told when what the line
 //! waits for (time, a download, the client reading) has happened.
 
-pub mod applets;
 pub mod arith;
 pub mod budget;
 pub mod builtins;
 pub mod exec;
 pub mod glob;
-pub mod ls;
 pub mod parse;
 pub mod procfs;
-pub mod ps;
-pub mod system;
-pub mod test;
-pub mod text;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 
 use crate::vfs::{Node, SpecialFile};
 
-use super::exec::{Io, Sh, Sink};
+use crate::shell::exec::{Io, Sh, Sink};
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -171,12 +171,12 @@ pub async fn ls(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     }
     let tty = matches!(io.stdout, Sink::Tty);
     let now = sh.now_secs();
-    let cwd = sh.cwd.clone();
+    let cwd = sh.cwd().to_vec();
     let mut status = 0;
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for op in &ops {
-        match sh.vfs.lookup(&cwd, op, !long) {
+        match sh.vfs().lookup(&cwd, op, !long) {
             Ok((canonical, node)) => {
                 let is_dir = node.is_dir();
                 if is_dir && !dir_only {
@@ -202,7 +202,7 @@ pub async fn ls(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
             }
         } else if tty && !one {
             let names: Vec<Vec<u8>> = entries.iter().map(|(n, _)| n.clone()).collect();
-            out.extend(columns(&names, sh.term_width));
+            out.extend(columns(&names, sh.term_width()));
         } else {
             for (name, _) in entries {
                 out.extend_from_slice(name);
@@ -223,12 +223,12 @@ pub async fn ls(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         }
         let mut entries = Vec::new();
         if all {
-            if let Ok((_, n)) = sh.vfs.lookup(b"/", canonical, true) {
+            if let Ok((_, n)) = sh.vfs().lookup(b"/", canonical, true) {
                 entries.push((b".".to_vec(), n.clone()));
                 entries.push((b"..".to_vec(), n.clone()));
             }
         }
-        for name in sh.vfs.list(canonical) {
+        for name in sh.vfs().list(canonical) {
             if !all && name.first() == Some(&b'.') {
                 continue;
             }
@@ -237,7 +237,7 @@ pub async fn ls(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
             } else {
                 [&canonical[..], b"/", &name[..]].concat()
             };
-            if let Ok((_, n)) = sh.vfs.lookup(b"/", &path, false) {
+            if let Ok((_, n)) = sh.vfs().lookup(b"/", &path, false) {
                 entries.push((name, n.clone()));
             }
         }

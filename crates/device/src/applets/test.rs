@@ -2,7 +2,7 @@
 
 use crate::vfs::Node;
 
-use super::exec::{Io, Sh};
+use crate::shell::exec::{Io, Sh};
 
 /// Runs `test`/`[`; returns 0 (true), 1 (false) or 2 (error).
 pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> i32 {
@@ -62,8 +62,8 @@ fn primary(sh: &Sh, args: &[&[u8]]) -> Result<bool, Vec<u8>> {
         [_, op] if BINARY.contains(op) => Err([*op, b": argument expected"].concat()),
         [op, operand] => {
             let file = |follow: bool| {
-                sh.vfs
-                    .lookup(&sh.cwd, operand, follow)
+                sh.vfs()
+                    .lookup(sh.cwd(), operand, follow)
                     .ok()
                     .map(|(_, n)| n.clone())
             };

@@ -2,7 +2,7 @@
 //! the login shell and its children, and nothing Mirai's loader would want to kill
 //! (no second `init`, no all-digit names).
 
-use super::exec::Sh;
+use crate::shell::exec::Sh;
 
 struct Proc {
     pid: u32,
@@ -30,13 +30,13 @@ fn table(sh: &Sh) -> Vec<Proc> {
         p(174, 1456, "S", "telnetd"),
     ];
     procs.push(Proc {
-        pid: sh.login_pid,
+        pid: sh.login_pid(),
         vsz: 1460,
         stat: "S",
         command: "-sh".into(),
     });
-    let mut pid = sh.login_pid;
-    for _ in 1..sh.levels.len() + 1 {
+    let mut pid = sh.login_pid();
+    for _ in 1..sh.nested_shells() + 1 {
         pid += 3;
         procs.push(Proc {
             pid,
@@ -45,7 +45,7 @@ fn table(sh: &Sh) -> Vec<Proc> {
             command: "sh".into(),
         });
     }
-    procs.retain(|p| !sh.killed.contains(&p.pid));
+    procs.retain(|p| !sh.killed().contains(&p.pid));
     procs
 }
 
@@ -57,9 +57,9 @@ pub fn kill_by_name(sh: &mut Sh, name: &[u8]) -> bool {
             p.command.as_bytes() == name || crate::vfs::base_name(p.command.as_bytes()) == name
         })
         .map(|p| p.pid)
-        .filter(|&pid| pid != 1 && pid != sh.pid)
+        .filter(|&pid| pid != 1 && pid != sh.pid())
         .collect();
-    sh.killed.extend(&pids);
+    sh.kill(pids.iter().copied());
     !pids.is_empty()
 }
 
@@ -81,13 +81,12 @@ pub fn pids_of(sh: &Sh, name: &[u8]) -> Vec<u32> {
 
 /// Whether a pid is in the table.
 pub fn exists(sh: &Sh, pid: u32) -> bool {
-    table(sh).iter().any(|p| p.pid == pid) || pid == sh.next_pid
+    table(sh).iter().any(|p| p.pid == pid) || pid == sh.next_pid()
 }
 
 /// The table with `command` itself running under the next pid.
 fn table_with_self(sh: &mut Sh, command: &str, vsz: u32) -> Vec<Proc> {
-    let pid = sh.next_pid;
-    sh.next_pid += 1;
+    let pid = sh.new_pid();
     let mut procs = table(sh);
     procs.push(Proc {
         pid,
@@ -102,7 +101,7 @@ fn table_with_self(sh: &mut Sh, command: &str, vsz: u32) -> Vec<Proc> {
 pub fn render(sh: &mut Sh) -> Vec<u8> {
     let procs = table_with_self(sh, "ps", 1452);
     let mut out = Vec::new();
-    match sh.device.profile.ps_style {
+    match sh.device().profile.ps_style {
         crate::profile::PsStyle::Classic => {
             out.extend_from_slice(b"  PID USER       VSZ STAT COMMAND\n");
             for p in procs {
@@ -133,7 +132,7 @@ fn parent(sh: &Sh, p: &Proc, previous: u32) -> u32 {
     match p.pid {
         1 | 2 => 0,
         _ if p.command.starts_with('[') => 2,
-        pid if pid == sh.login_pid => 174,
+        pid if pid == sh.login_pid() => 174,
         _ if p.command == "sh" => previous,
         _ => 1,
     }
@@ -144,7 +143,7 @@ fn parent(sh: &Sh, p: &Proc, previous: u32) -> u32 {
 pub fn top(sh: &mut Sh) -> Vec<u8> {
     let procs = table_with_self(sh, "top -n1", 1456);
     let meminfo = |key: &str| {
-        sh.device
+        sh.device()
             .profile
             .meminfo
             .lines()
@@ -154,7 +153,7 @@ pub fn top(sh: &mut Sh) -> Vec<u8> {
     };
     let (total, free) = (meminfo("MemTotal"), meminfo("MemFree"));
     let (buffers, cached) = (meminfo("Buffers"), meminfo("Cached"));
-    let load = super::procfs::generate(sh, crate::vfs::ProcFile::LoadAvg);
+    let load = crate::shell::procfs::generate(sh, crate::vfs::ProcFile::LoadAvg);
     let load = String::from_utf8_lossy(&load);
     let mut out = format!(
         "Mem: {}K used, {free}K free, 0K shrd, {buffers}K buff, {cached}K cached\nCPU:   0% usr   0% sys   0% nic 100% idle   0% io   0% irq   0% sirq\nLoad average: {}\n\x1b[7m  PID  PPID USER     STAT   VSZ %VSZ %CPU COMMAND\x1b[m\n",
@@ -162,7 +161,7 @@ pub fn top(sh: &mut Sh) -> Vec<u8> {
         load.trim_end()
     )
     .into_bytes();
-    let width = sh.term_width.max(42);
+    let width = sh.term_width().max(42);
     let mut previous = 0;
     for p in &procs {
         let ppid = parent(sh, p, previous);
