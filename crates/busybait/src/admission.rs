@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
-use crate::serve::Edge;
+use crate::edge::Edge;
 
 /// Free queue slots below which listeners stop accepting: a session's worth of
 /// events for every session that could still be starting.

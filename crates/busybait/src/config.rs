@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use busybait_device::{AuthMode, AuthPolicy, Device, DeviceState, Profile};
 use busybait_telnet::{Limits, SessionConfig};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -120,13 +120,13 @@ pub struct LimitsConfig {
     /// (capped by `net.core.somaxconn`); past it, bots' SYNs wait a retransmit.
     pub listen_backlog: u32,
     /// `login`'s own alarm.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub login_timeout: Duration,
     /// No input for this long ends a session (also bounds a stalled write).
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub idle_timeout: Duration,
     /// Longest a session may live.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub session_lifetime: Duration,
     /// Bytes typed without a newline.
     pub max_line_bytes: usize,
@@ -143,23 +143,23 @@ pub struct LimitsConfig {
     /// Bytes of one file on the emulated device (more is `File too large`).
     pub vfs_file_bytes: u64,
     /// How long what a source wrote stays on the device for its next session.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub source_files_retention: Duration,
     /// The kernel's send buffer per connection (SO_SNDBUF): bounds kernel memory per
     /// session and how much output a client that does not read can pile up before its
     /// write stalls.
     pub send_buffer_bytes: usize,
     /// Pause after a wrong password.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub failed_login_delay: Duration,
     /// Wrong passwords before the connection closes.
     pub max_login_attempts: u32,
     /// Time from the opening bytes to the login prompt.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub login_start_delay: Duration,
     /// How long `tftp` keeps trying a host that does not answer before `tftp:
     /// timeout` (BusyBox 1.35: 12.9 s).
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub tftp_timeout: Duration,
     /// Bytes one session's shell may hold (variables, arguments, pipes, command
     /// substitutions, here-documents, the files it wrote...); past it the shell dies
@@ -274,7 +274,7 @@ pub struct AuthConfig {
     /// For `sticky`: credentials accepted besides Mirai's table and the vendor's.
     pub extra_credentials: Vec<String>,
     /// How long a source's state (sticky credential, failure count) is kept.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub retention: Duration,
     /// How many source addresses are remembered at once.
     pub max_sources: usize,
@@ -346,7 +346,7 @@ pub struct StoreConfig {
     /// Depth of the event queue and of each sink's queue.
     pub queue_depth: usize,
     /// How often `events.jsonl` is fsynced.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub fsync_interval: Duration,
     /// Write `events.jsonl`.
     pub jsonl: bool,
@@ -373,11 +373,6 @@ impl Default for StoreConfig {
             max_recording_bytes: 16 * 1024 * 1024,
         }
     }
-}
-
-pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
 impl Config {

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use crate::capture::{
     flush_recording, record_io, stage, start_recording, store_sample, RecordingPlan,
 };
-use crate::serve::{record_event, Edge};
+use crate::edge::{record_event, Edge};
 
 /// A recording's buffered bytes go to disk once its session has been quiet this long.
 const RECORDING_QUIET_FLUSH: Duration = Duration::from_secs(1);

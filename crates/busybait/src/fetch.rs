@@ -33,7 +33,7 @@ pub struct FetchConfig {
     /// Largest body fetched.
     pub max_bytes: u64,
     /// Longest a fetch may take.
-    #[serde(deserialize_with = "crate::config::duration")]
+    #[serde(deserialize_with = "crate::spans::duration")]
     pub timeout: Duration,
     /// Redirects followed at most.
     pub max_redirects: u32,

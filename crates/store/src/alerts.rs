@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::Path;
 
 use busybait_events::SensorIdentity;
-use rusqlite::{params, Connection};
+use rusqlite::params;
 use serde::Serialize;
 use serde_json::json;
 
@@ -151,11 +151,4 @@ pub fn store_alerts(
     }
     tx.commit()?;
     Ok(new)
-}
-
-/// Stored alerts, oldest first (by first time), as their JSON lines.
-pub fn stored_alerts(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare("SELECT json FROM alerts ORDER BY first, id")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -9,8 +9,10 @@
 //! `telnetd` (opening bytes, IAC filtering, CR LF handling), the pty's line discipline
 //! in canonical mode while `login` runs (echo, `^C`, erase, `tcflush` of type-ahead),
 //! `login` itself (prompts, the silent password, the 3 s pause, three attempts, the
-//! 60 s alarm) and, after login, a placeholder ash that answers
-//! `/bin/busybox <WORD>` and "not found" (the real shell replaces it).
+//! 60 s alarm) and, after login, the device's ash behind its line editor (profiles
+//! with line editing) or the kernel's canonical echo (profiles without), fed one line
+//! at a time, with PS2 continuation, type-ahead while a line runs, `^C`, and the
+//! yields and stalls of the shell's budgets.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -209,11 +211,6 @@ impl Session {
     /// Output not yet taken by the edge (what the pty still buffers: `^C` discards it).
     fn discard_unsent_output(&mut self) {
         self.transmit.truncate(self.transmit_mark);
-    }
-
-    /// Bytes waiting for the client.
-    pub fn pending_output(&self) -> usize {
-        self.transmit.len()
     }
 
     /// Moves the bytes for the client into `buf`; returns whether there were any.

@@ -4,7 +4,7 @@
 //! downloads, HTTP) look at the reassembled streams of [`crate::stream`]. Signatures
 //! from `reference/mirai-behaviour.md` §1.4, §2.2, §3, §4.1, §4.6 and §6b.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
@@ -15,14 +15,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::indicators::{EndpointKind, Indicators};
+use crate::maps::{Map, Set};
 use crate::packet::{decode, DecodeError, LinkType, Packet, Tcp, Transport, Udp};
 use crate::stream::{self, Chunk, FlowKey, StreamCounters, StreamLimits, Streams};
-
-/// Hash maps of the analyzer: keys come from the capture, so the hasher is seeded
-/// at random per process (foldhash: fast, and no fixed collisions to aim at).
-pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-/// See [`Map`].
-pub(crate) type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// Ports a telnet scanner or brute-forcer aims at.
 pub const TELNET_PORTS: [u16; 4] = [23, 2323, 2223, 23231];

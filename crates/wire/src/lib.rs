@@ -4,13 +4,14 @@
 //! and brute force, Mirai's telnet client fingerprint, the loader's shell content, the
 //! scan report to 48101, the C2 handshake and the downloader's `GET /bins/`.
 //!
-//! Sans-IO like the emulator: frames go in through [`Analyzer::frame`] (or any
+//! Sans-IO like the device: frames go in through [`Analyzer::frame`] (or any
 //! [`std::io::Read`] through [`capture::read_frames`]), a [`Report`] comes out; every
 //! table has a bound ([`Limits`]) and what it could not track is counted.
 
 pub mod capture;
 pub mod detect;
 pub mod indicators;
+mod maps;
 pub mod packet;
 pub mod stream;
 

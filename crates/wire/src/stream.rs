@@ -146,7 +146,7 @@ struct Flow {
 
 /// The flow table.
 pub struct Streams {
-    flows: crate::detect::Map<FlowKey, Flow>,
+    flows: crate::maps::Map<FlowKey, Flow>,
     shared: Shared,
     last_sweep: f64,
 }
@@ -186,7 +186,7 @@ impl Streams {
     /// An empty table with these bounds.
     pub fn new(limits: StreamLimits) -> Self {
         Self {
-            flows: crate::detect::Map::default(),
+            flows: crate::maps::Map::default(),
             shared: Shared {
                 limits,
                 counters: StreamCounters::default(),

@@ -16,19 +16,9 @@ pub mod system;
 pub mod test;
 pub mod text;
 
-use crate::shell::exec::{BoxFut, Io, Run, Sh, MAX_READ};
+use std::sync::Arc;
 
-/// One applet call: its name (as invoked: `egrep` runs grep's code), its argument
-/// vector (the name first) and its descriptors.
-#[derive(Clone, Copy)]
-pub struct Call<'a> {
-    /// The name it was invoked by.
-    pub name: &'a str,
-    /// Its arguments, the name first.
-    pub argv: &'a [Vec<u8>],
-    /// Its descriptors.
-    pub io: &'a Io,
-}
+use crate::shell::exec::{BoxFut, Call, Io, Programs, Run, Sh, ShellConfig, MAX_READ};
 
 /// An applet: a function of the shell and one call.
 pub type Applet = for<'a> fn(&'a mut Sh, Call<'a>) -> BoxFut<'a, Run>;
@@ -163,7 +153,10 @@ const TABLE: &[(&str, Applet)] = &[
     ("ip", applet!(|sh, c| Ok(net::ip(sh, c.argv, c.io).await))),
     (
         "kill",
-        applet!(|sh, c| Ok(procs::kill(sh, c.argv, c.io, "kill").await)),
+        applet!(|sh, c| {
+            let who = if c.builtin { "sh" } else { "kill" };
+            Ok(procs::kill(sh, c.argv, c.io, who).await)
+        }),
     ),
     (
         "killall",
@@ -220,7 +213,10 @@ const TABLE: &[(&str, Applet)] = &[
     ),
     (
         "printf",
-        applet!(|sh, c| Ok(text::printf(sh, c.argv, c.io, "printf").await)),
+        applet!(|sh, c| {
+            let who = if c.builtin { "sh" } else { "printf" };
+            Ok(text::printf(sh, c.argv, c.io, who).await)
+        }),
     ),
     ("ps", applet!(|sh, c| Ok(procs::ps(sh, c.io).await))),
     ("reboot", applet!(|sh, c| Ok(0))),
@@ -327,11 +323,35 @@ pub fn lookup(name: &str) -> Option<Applet> {
         .map(|(_, f)| *f)
 }
 
-/// Runs applet `name` (which the profile has): `--help` prints its usage; one not
-/// emulated succeeds silently.
-pub fn run<'a>(sh: &'a mut Sh, name: &'a str, argv: &'a [Vec<u8>], io: &'a Io) -> BoxFut<'a, Run> {
+/// BusyBox's applets, as the device's programs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BusyBox;
+
+impl Programs for BusyBox {
+    /// Runs an applet the profile has: `--help` prints its usage (not for ash's
+    /// builtins); one not emulated succeeds silently.
+    fn run<'a>(&self, sh: &'a mut Sh, call: Call<'a>) -> BoxFut<'a, Run> {
+        run(sh, call)
+    }
+}
+
+/// A shell runs BusyBox's applets unless given others.
+impl Default for ShellConfig {
+    fn default() -> Self {
+        ShellConfig::with_programs(Arc::new(BusyBox))
+    }
+}
+
+fn run<'a>(sh: &'a mut Sh, call: Call<'a>) -> BoxFut<'a, Run> {
+    let Call {
+        name,
+        argv,
+        io,
+        builtin,
+    } = call;
     Box::pin(async move {
-        if argv.get(1).is_some_and(|a| a.as_slice() == b"--help") && name != "busybox" {
+        let help = argv.get(1).is_some_and(|a| a.as_slice() == b"--help");
+        if help && !builtin && name != "busybox" {
             let mut out = format!(
                 "BusyBox {} multi-call binary.\n\n",
                 sh.device().profile.busybox_version
@@ -342,7 +362,7 @@ pub fn run<'a>(sh: &'a mut Sh, name: &'a str, argv: &'a [Vec<u8>], io: &'a Io) -
             return Ok(0);
         }
         match lookup(name) {
-            Some(applet) => applet(sh, Call { name, argv, io }).await,
+            Some(applet) => applet(sh, call).await,
             None => Ok(0),
         }
     })

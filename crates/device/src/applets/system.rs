@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use crate::shell::exec::{Io, Run, Sh};
 use crate::vfs::Node;
 
+use crate::shell::exec::Call;
+
 use super::*;
 
 pub(super) async fn busybox(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
@@ -33,13 +35,13 @@ pub(super) async fn busybox(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
         return Ok(127);
     }
     let sub: Vec<Vec<u8>> = argv.iter().skip(1).cloned().collect();
-    match name.as_str() {
-        // Builtins keep their builtin behaviour when named through busybox.
-        "echo" | "printf" | "kill" | "test" | "[" | "[[" | "true" | "false" => {
-            run(sh, &name, &sub, io).await
-        }
-        _ => run(sh, &name, &sub, io).await,
-    }
+    let call = Call {
+        name: &name,
+        argv: &sub,
+        io,
+        builtin: false,
+    };
+    super::run(sh, call).await
 }
 
 /// BusyBox's own help: banner, usage and the applet list wrapped at 80 columns.

@@ -113,11 +113,17 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
                 Ok(0)
             }
         }
-        "echo" => Ok(crate::applets::text::echo(sh, argv, io).await),
-        "printf" => Ok(crate::applets::text::printf(sh, argv, io, "sh").await),
-        "test" | "[" | "[[" => Ok(crate::applets::test::run(sh, name, argv, io).await),
+        "echo" | "printf" | "test" | "[" | "[[" | "kill" => {
+            let programs = sh.config.programs.clone();
+            let call = super::exec::Call {
+                name,
+                argv,
+                io,
+                builtin: true,
+            };
+            programs.run(sh, call).await
+        }
         "read" => Ok(read(sh, argv, io)),
-        "kill" => Ok(crate::applets::procs::kill(sh, argv, io, "sh").await),
         "eval" => {
             let src = argv.iter().skip(1).cloned().collect::<Vec<_>>().join(&b' ');
             if let Err(f) = sh.reserve(src.capacity()) {
@@ -424,7 +430,14 @@ pub async fn run_path(sh: &mut Sh, path: &[u8], argv: Vec<Vec<u8>>, io: &Io) -> 
         // A link to (or copy of) busybox runs the applet it is named after.
         let applet = String::from_utf8_lossy(base_name(path)).into_owned();
         if applet == "busybox" || sh.device.profile.has_applet(&applet) {
-            return crate::applets::run(sh, &applet, &argv, io).await;
+            let programs = sh.config.programs.clone();
+            let call = super::exec::Call {
+                name: &applet,
+                argv: &argv,
+                io,
+                builtin: false,
+            };
+            return programs.run(sh, call).await;
         }
         let mut msg = applet.into_bytes();
         msg.extend_from_slice(b": applet not found\n");

@@ -198,10 +198,14 @@ pub struct ShellConfig {
     /// How long `tftp` tries a host that does not answer (measured on the oracle:
     /// 12.93 s from start to `tftp: timeout`).
     pub tftp_give_up: Duration,
+    /// The device's programs (BusyBox's applets by default, see `crate::applets`):
+    /// given to the shell, which runs them by name.
+    pub programs: Arc<dyn Programs>,
 }
 
-impl Default for ShellConfig {
-    fn default() -> Self {
+impl ShellConfig {
+    /// Settings with the defaults, running `programs`.
+    pub fn with_programs(programs: Arc<dyn Programs>) -> Self {
         Self {
             step_budget: 100_000,
             budgets: super::budget::Budgets::default(),
@@ -211,8 +215,31 @@ impl Default for ShellConfig {
             fetch_timeout: Duration::from_secs(60),
             boot_time: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             tftp_give_up: Duration::from_millis(12_930),
+            programs,
         }
     }
+}
+
+/// One run of a program: the name it was invoked by (`egrep` runs grep), its argument
+/// vector (the name first), its descriptors, and whether ash's own builtin of that
+/// name runs it (its errors then say `sh:`).
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    /// The name it was invoked by.
+    pub name: &'a str,
+    /// Its arguments, the name first.
+    pub argv: &'a [Vec<u8>],
+    /// Its descriptors.
+    pub io: &'a Io,
+    /// Run as ash's builtin (`echo`, `printf`, `kill`, `test`).
+    pub builtin: bool,
+}
+
+/// What the device can run besides the shell's builtins: the shell is given them
+/// (the interpreter does not depend on what they are).
+pub trait Programs: std::fmt::Debug + Send + Sync {
+    /// Runs `call.name` (a program the device has).
+    fn run<'a>(&self, sh: &'a mut Sh, call: Call<'a>) -> BoxFut<'a, Run>;
 }
 
 /// Non-local control flow.
@@ -1382,7 +1409,14 @@ impl Sh {
         }
         if let Ok(n) = std::str::from_utf8(&name) {
             if self.device.profile.has_applet(n) {
-                return crate::applets::run(self, n, &argv, io).await;
+                let programs = self.config.programs.clone();
+                let call = Call {
+                    name: n,
+                    argv: &argv,
+                    io,
+                    builtin: false,
+                };
+                return programs.run(self, call).await;
             }
         }
         let mut msg = name.clone();
