@@ -45,6 +45,7 @@ fn config() -> Arc<SessionConfig> {
                     shell: busybait_device::shell::ShellConfig::default(),
                 }),
                 limits: Limits::default(),
+                encoded: Default::default(),
             })
         })
         .clone()

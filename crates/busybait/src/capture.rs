@@ -175,6 +175,26 @@ pub fn record_io(
     }
 }
 
+/// Appends a piece of output: a shared one by reference.
+pub fn record_piece(
+    recording: &mut Option<Recording>,
+    started: std::time::Instant,
+    piece: &busybait_telnet::session::Outgoing,
+) {
+    use busybait_telnet::session::Outgoing;
+    if let Some(rec) = recording {
+        let at = started.elapsed();
+        let result = match piece {
+            Outgoing::Bytes(bytes) => rec.record(at, false, bytes),
+            Outgoing::Shared(bytes, from) => rec.record_shared(at, bytes, *from),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "session recording stopped");
+            *recording = None;
+        }
+    }
+}
+
 /// Writes out a quiet session's recording; on a write error the recording stops.
 pub fn flush_recording(recording: &mut Option<Recording>) {
     if let Some(rec) = recording {

@@ -538,6 +538,7 @@ impl Config {
         Ok(SessionConfig {
             state: Arc::new(state),
             limits,
+            encoded: Default::default(),
         })
     }
 

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::capture::{
-    flush_recording, record_io, stage, start_recording, store_sample, RecordingPlan,
+    flush_recording, record_io, record_piece, stage, start_recording, store_sample, RecordingPlan,
 };
 use crate::edge::{record_event, Edge};
 
@@ -101,26 +101,38 @@ pub(crate) async fn run_session(
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&conn);
         }
-        // A new buffer each time (taken from the session): idle sessions hold none.
-        let mut out = Vec::new();
-        if session.poll_transmit(&mut out) {
-            record_io(&mut recording, started, false, &out);
-            let write = tokio::time::timeout(limits.idle_timeout, stream.write_all(&out)).await;
-            match write {
+        // Each piece as the session hands it out (its own buffer, or bytes shared by
+        // every session, written and recorded without a copy).
+        let mut write_failed = None;
+        while let Some(piece) = session.poll_transmit_piece() {
+            record_piece(&mut recording, started, &piece);
+            let write = stream.write_all(piece.as_slice());
+            match tokio::time::timeout(limits.idle_timeout, write).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {
-                    session.close(Now::system(), CloseReason::IoError);
-                    continue;
+                    write_failed = Some(false);
+                    break;
                 }
                 Err(_) => {
-                    session.close_for_limit(
-                        Now::system(),
-                        "write_stall",
-                        limits.idle_timeout.as_secs(),
-                    );
-                    continue;
+                    write_failed = Some(true);
+                    break;
                 }
             }
+        }
+        match write_failed {
+            Some(false) => {
+                session.close(Now::system(), CloseReason::IoError);
+                continue;
+            }
+            Some(true) => {
+                session.close_for_limit(
+                    Now::system(),
+                    "write_stall",
+                    limits.idle_timeout.as_secs(),
+                );
+                continue;
+            }
+            None => {}
         }
         if session.is_closed() {
             break;

@@ -47,7 +47,8 @@ fn loader_completes_on_every_profile_and_upload_path() {
             let stream = util::tcp_from(sensor.addr, source(i * 10 + j)).unwrap();
             let run = loader(stream, "root", "xc3511", &binary).unwrap_or_else(|(o, t)| {
                 panic!(
-                    "{profile} {tools}: {o:?}\n{}",
+                    "{profile} {tools}: {o:?}\n{}\n{}",
+                    sensor.log(),
                     String::from_utf8_lossy(&t[t.len().saturating_sub(2000)..])
                 )
             });

@@ -99,9 +99,10 @@ pub enum ProcFile {
 pub enum Content {
     /// Literal bytes (shared between copies; appended to in place when not shared).
     Bytes(Arc<Vec<u8>>),
-    /// A synthetic ELF executable: a real header, then deterministic filler, built
-    /// once per sensor (every Mirai loader `cat`s it whole, so reads are copies).
-    Elf(Arc<[u8]>),
+    /// The device's BusyBox: a synthetic ELF executable (a real header, then
+    /// deterministic filler) or the operator's real image, built once per sensor and
+    /// shared (every Mirai loader `cat`s it whole).
+    Elf(Arc<Vec<u8>>),
     /// Generated on read.
     Proc(ProcFile),
 }
@@ -139,6 +140,14 @@ impl Content {
         self.len() == 0
     }
 
+    /// The whole stored bytes, shared (no copy); `None` for a generated file.
+    pub fn shared(&self) -> Option<Arc<Vec<u8>>> {
+        match self {
+            Content::Bytes(b) | Content::Elf(b) => Some(b.clone()),
+            Content::Proc(_) => None,
+        }
+    }
+
     /// Bytes `[start, start+len)` of a stored (not generated) file.
     pub fn slice(&self, start: u64, len: u64) -> Vec<u8> {
         let end = start.saturating_add(len).min(self.len());
@@ -150,13 +159,15 @@ impl Content {
 }
 
 /// The header followed by filler up to `size` bytes.
-fn synthetic_elf(header: &[u8], size: u64) -> Arc<[u8]> {
+fn synthetic_elf(header: &[u8], size: u64) -> Arc<Vec<u8>> {
     let body_start = header.len() as u64;
-    header
-        .iter()
-        .copied()
-        .chain((body_start..size).map(elf_filler))
-        .collect()
+    Arc::new(
+        header
+            .iter()
+            .copied()
+            .chain((body_start..size).map(elf_filler))
+            .collect(),
+    )
 }
 
 /// Filler for the body of the synthetic BusyBox: deterministic, code-like entropy
@@ -325,7 +336,8 @@ impl BaseFs {
         let busybox = Content::Elf(
             profile
                 .busybox_image
-                .clone()
+                .as_ref()
+                .map(|image| Arc::new(image.to_vec()))
                 .unwrap_or_else(|| synthetic_elf(&header, profile.busybox_size)),
         );
         let exec = Meta {

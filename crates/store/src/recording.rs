@@ -58,7 +58,25 @@ pub struct Blobs {
     known: Mutex<HashSet<[u8; 32]>>,
     /// Newest last: (digest, the piece).
     recent: Mutex<std::collections::VecDeque<([u8; 32], Vec<u8>)>>,
+    /// Pieces shared by every session (a stored file the door encoded once), known by
+    /// identity: their digest and how the cast shows them, computed once.
+    shared: Mutex<Vec<SharedPiece>>,
 }
+
+/// A shared output piece, as recordings keep it.
+#[derive(Debug)]
+struct SharedPiece {
+    /// The bytes (held, so the identity stays theirs).
+    bytes: Arc<Vec<u8>>,
+    /// Where in them the piece starts.
+    from: usize,
+    digest: [u8; 32],
+    /// What the cast shows: (binary bytes, text after them), or `None` for text.
+    shown: Option<(usize, String)>,
+}
+
+/// Shared pieces remembered (the device's BusyBox, in practice one or two).
+const MAX_SHARED_PIECES: usize = 4;
 
 impl Blobs {
     /// Opens (creates) `sessions/blobs` in the data dir.
@@ -69,6 +87,7 @@ impl Blobs {
             dir,
             known: Mutex::new(HashSet::new()),
             recent: Mutex::new(std::collections::VecDeque::new()),
+            shared: Mutex::new(Vec::new()),
         })
     }
 
@@ -97,6 +116,36 @@ impl Blobs {
     /// was new.
     fn store(&self, data: &[u8]) -> Result<([u8; 32], bool), StoreError> {
         let digest = self.digest(data);
+        self.store_as(digest, data)
+    }
+
+    /// A shared piece's digest and cast view: known by identity, or worked out once.
+    fn shared(&self, bytes: &Arc<Vec<u8>>, from: usize) -> ([u8; 32], Option<(usize, String)>) {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = shared
+            .iter()
+            .find(|p| Arc::ptr_eq(&p.bytes, bytes) && p.from == from)
+        {
+            return (p.digest, p.shown.clone());
+        }
+        let data = bytes.get(from..).unwrap_or_default();
+        let digest: [u8; 32] = Sha256::digest(data).into();
+        let stripped = TelnetStripper::default().strip(data);
+        let shown = binary_split(&stripped).map(|(n, text)| (n, text.to_string()));
+        if shared.len() >= MAX_SHARED_PIECES {
+            shared.remove(0);
+        }
+        shared.push(SharedPiece {
+            bytes: bytes.clone(),
+            from,
+            digest,
+            shown: shown.clone(),
+        });
+        (digest, shown)
+    }
+
+    /// Stores `data` under `digest` unless it is there already; whether it was new.
+    fn store_as(&self, digest: [u8; 32], data: &[u8]) -> Result<([u8; 32], bool), StoreError> {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         if known.contains(&digest) {
             return Ok((digest, false));
@@ -339,6 +388,54 @@ impl Recording {
         }
     }
 
+    /// Records output shared by every session (`bytes` from `from`: a stored file the
+    /// door encoded once): by reference to its blob, its digest and cast view worked
+    /// out once for all recordings. Without blobs, as any output.
+    pub fn record_shared(
+        &mut self,
+        at: Duration,
+        bytes: &Arc<Vec<u8>>,
+        from: usize,
+    ) -> Result<(), StoreError> {
+        let data = bytes.get(from..).unwrap_or_default();
+        let Some(blobs) = self.blobs.clone() else {
+            return self.record(at, false, data);
+        };
+        if data.is_empty() || self.truncated {
+            return Ok(());
+        }
+        let (digest, shown) = blobs.shared(bytes, from);
+        let (_, new) = blobs.store_as(digest, data)?;
+        let cost = if new { data.len() as u64 } else { 32 };
+        if self.written + cost > self.max_bytes {
+            self.truncated = true;
+            return Ok(());
+        }
+        self.written += cost;
+        let micros = u64::try_from(at.as_micros()).unwrap_or(u64::MAX);
+        let mut head = [0u8; 13];
+        head[0] = b'O';
+        head[1..9].copy_from_slice(&micros.to_le_bytes());
+        head[9..].copy_from_slice(&32u32.to_le_bytes());
+        self.raw.append(&head)?;
+        self.raw.append(&digest)?;
+        match shown {
+            None => {
+                self.end_binary()?;
+                self.cast_line(at, "o", &String::from_utf8_lossy(data))
+            }
+            Some((binary_len, text)) => {
+                let run = self.binary.get_or_insert((at, 0));
+                run.1 += binary_len as u64;
+                if text.is_empty() {
+                    return Ok(());
+                }
+                self.end_binary()?;
+                self.cast_line(at, "o", &text)
+            }
+        }
+    }
+
     /// Writes the summary line of a finished run of binary output.
     fn end_binary(&mut self) -> Result<(), StoreError> {
         if let Some((at, len)) = self.binary.take() {
@@ -487,6 +584,37 @@ mod tests {
         assert_eq!(t.strip(b"ab\xff"), b"ab");
         assert_eq!(t.strip(b"\xfb"), b"");
         assert_eq!(t.strip(b"\x01cd\xff\xffe\xff\xf1f"), b"cd\xffef");
+    }
+
+    #[test]
+    fn shared_output_is_recorded_by_reference_as_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Arc::new(Blobs::open(dir.path()).unwrap());
+        let mut wire = b"head\r\n".to_vec();
+        wire.extend((0..100_000u32).map(|i| (i * 7 % 251) as u8));
+        let wire = Arc::new(wire);
+        let shared_part = wire.get(6..).unwrap().to_vec();
+        for id in ["a", "b", "c"] {
+            let mut r = Recording::create(dir.path(), id, "t", 80, 24, 0, 1 << 20)
+                .unwrap()
+                .with_blobs(blobs.clone());
+            r.record(Duration::from_millis(1), false, b"x").unwrap();
+            r.record_shared(Duration::from_millis(2), &wire, 6).unwrap();
+            r.record(Duration::from_millis(3), false, b"# ").unwrap();
+            r.finish().unwrap();
+            let raw = read_raw(&dir.path().join(format!("sessions/{id}.raw"))).unwrap();
+            let data: Vec<&[u8]> = raw.iter().map(|r| r.data.as_slice()).collect();
+            assert_eq!(data, [&b"x"[..], &shared_part[..], b"# "]);
+            let cast =
+                std::fs::read_to_string(dir.path().join(format!("sessions/{id}.cast"))).unwrap();
+            assert!(cast.contains("[binary output: 100000 bytes"), "{cast}");
+        }
+        let kept: Vec<_> = std::fs::read_dir(dir.path().join(BLOBS_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(kept, [hex::encode(Sha256::digest(&shared_part))]);
+        assert_eq!(blobs.shared.lock().unwrap().len(), 1, "worked out once");
     }
 
     #[test]

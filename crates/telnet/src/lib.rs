@@ -11,6 +11,7 @@
 pub mod codec;
 pub mod limits;
 pub mod session;
+pub mod tty;
 
 pub use busybait_device::clock::Now;
 pub use limits::Limits;

@@ -26,9 +26,12 @@ use crate::codec::{
     escape_iac, BusyboxIacFilter, Filtered, Observed, TelnetObserver, AYT_REPLY, BUSYBOX_OPENING,
 };
 use crate::limits::Limits;
+use crate::tty;
 use busybait_device::lineedit::{Edited, LineEditor, EDITING_MAX_LEN};
 use busybait_device::profile::Device;
-use busybait_device::shell::{FetchResult, Outcome, Shell, ShellEvent, State as ShellState, Wait};
+use busybait_device::shell::{
+    FetchResult, Outcome, Shell, ShellEvent, State as ShellState, TtyOutput, Wait,
+};
 use busybait_device::DeviceState;
 
 /// Names one download a session asked the edge for.
@@ -43,12 +46,33 @@ pub struct SessionConfig {
     pub state: Arc<DeviceState>,
     /// The door's own limits.
     pub limits: Limits,
+    /// Long stored files encoded for the wire once (the device's BusyBox).
+    pub encoded: crate::tty::EncodedFiles,
 }
 
 impl SessionConfig {
     /// The device's facts.
     pub fn device(&self) -> &Device {
         &self.state.device
+    }
+}
+
+/// A piece of output for the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    /// Bytes of this session.
+    Bytes(Vec<u8>),
+    /// Bytes shared by every session (a stored file encoded once), from an offset.
+    Shared(Arc<Vec<u8>>, usize),
+}
+
+impl Outgoing {
+    /// The bytes to send.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Outgoing::Bytes(b) => b,
+            Outgoing::Shared(b, from) => b.get(*from..).unwrap_or_default(),
+        }
     }
 }
 
@@ -120,6 +144,9 @@ pub struct Session {
     bytes_since_newline: usize,
     failures: u32,
     transmit: Vec<u8>,
+    /// Output to send before `transmit`: what it held when a shared file came, and
+    /// the file.
+    queue: VecDeque<Outgoing>,
     /// Length of `transmit` when the current input arrived.
     transmit_mark: usize,
     events: VecDeque<Event>,
@@ -165,6 +192,7 @@ impl Session {
             bytes_since_newline: 0,
             failures: 0,
             transmit: Vec::new(),
+            queue: VecDeque::new(),
             transmit_mark: 0,
             events: VecDeque::new(),
             login_started_at: Some(now.mono + limits.login_start_delay),
@@ -214,9 +242,17 @@ impl Session {
     }
 
     /// Moves the bytes for the client into `buf`; returns whether there were any.
+    /// (Shared pieces are copied; [`Session::poll_transmit_piece`] hands them out as
+    /// they are.)
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> bool {
-        if self.transmit.is_empty() {
+        if self.nothing_to_send() {
             return false;
+        }
+        while let Some(piece) = self.queue.pop_front() {
+            buf.extend_from_slice(piece.as_slice());
+        }
+        if self.transmit.is_empty() {
+            return true;
         }
         if buf.is_empty() {
             // Hand the buffer over whole: an idle session keeps no output room.
@@ -225,6 +261,33 @@ impl Session {
             buf.append(&mut self.transmit);
         }
         true
+    }
+
+    /// The next piece of output for the client, in order: bytes, or a shared file
+    /// the same for every session (write it as it is; record it by reference).
+    pub fn poll_transmit_piece(&mut self) -> Option<Outgoing> {
+        if let Some(piece) = self.queue.pop_front() {
+            return Some(piece);
+        }
+        if self.transmit.is_empty() {
+            return None;
+        }
+        Some(Outgoing::Bytes(std::mem::take(&mut self.transmit)))
+    }
+
+    /// Whether no output waits for the client.
+    fn nothing_to_send(&self) -> bool {
+        self.transmit.is_empty() && self.queue.is_empty()
+    }
+
+    /// Bytes of this session's own output waiting for the client. Shared pieces cost
+    /// it nothing, and the shell waits for them to drain before it writes more.
+    fn unsent_own(&self) -> usize {
+        let queued = self.queue.iter().map(|p| match p {
+            Outgoing::Bytes(b) => b.len(),
+            Outgoing::Shared(..) => 0,
+        });
+        self.transmit.len() + queued.sum::<usize>()
     }
 
     /// The next file to store as a sample (written, then executed, chmod-ed, removed,
@@ -330,6 +393,14 @@ impl Session {
     /// (measured at its last checkpoint) and its buffers.
     pub fn memory_used(&self) -> usize {
         let buffers = self.transmit.capacity()
+            + self
+                .queue
+                .iter()
+                .map(|p| match p {
+                    Outgoing::Bytes(b) => b.capacity(),
+                    Outgoing::Shared(..) => 0,
+                })
+                .sum::<usize>()
             + self.tty_line.capacity()
             + self.tty_ready.iter().map(Vec::capacity).sum::<usize>();
         match &self.phase {
@@ -491,7 +562,7 @@ impl Session {
                     }
                 }
                 Filtered::AreYouThere => {
-                    if self.transmit.is_empty() {
+                    if self.nothing_to_send() {
                         self.transmit.extend_from_slice(&AYT_REPLY);
                     }
                 }
@@ -499,7 +570,7 @@ impl Session {
         }
         self.filtered = filtered;
         self.input_pending = false;
-        if !self.is_closed() && self.transmit.len() > self.config.limits.max_output_bytes {
+        if !self.is_closed() && self.unsent_own() > self.config.limits.max_output_bytes {
             let v = self.config.limits.max_output_bytes as u64;
             self.close_for_limit(now, "max_output_bytes", v);
         }
@@ -839,55 +910,26 @@ impl Session {
         }
     }
 
-    /// Output of a command through the tty: each `\n` becomes `\r\n` (ONLCR) and each
-    /// tab the spaces to the next multiple of 8 (XTABS).
+    /// Output of a command through the tty (see [`tty::encode`]).
     fn tty_write(&mut self, all: &[u8]) {
-        self.transmit.reserve(all.len() + all.len() / 16);
-        let mut column = self.column;
-        // The cursor column is counted only where it matters (a tab, a backspace, the
-        // end): bytes before a CR or LF never are (a binary has many).
-        let mut uncounted = 0;
-        let mut pos = 0;
-        loop {
-            // Only four bytes are converted or move the cursor other than forward;
-            // copy everything up to the next one whole (binaries are long), with
-            // telnet's IAC doubling on the way.
-            let rest = all.get(pos..).unwrap_or_default();
-            let run = rest.get(..next_column_special(rest)).unwrap_or(rest);
-            escape_iac(run, &mut self.transmit);
-            pos += run.len();
-            let Some(&b) = all.get(pos) else {
-                break;
-            };
-            let counted = all.get(uncounted..pos).unwrap_or_default();
-            pos += 1;
-            match b {
-                b'\n' => {
-                    self.transmit.extend_from_slice(b"\r\n");
-                    column = 0;
-                }
-                b'\r' => {
-                    self.transmit.push(b);
-                    column = 0;
-                }
-                b'\t' => {
-                    column += printable_count(counted);
-                    let spaces = 8 - column % 8;
-                    self.transmit.extend(std::iter::repeat_n(b' ', spaces));
-                    column += spaces;
-                }
-                _ => {
-                    // Backspace, the fourth.
-                    column += printable_count(counted);
-                    self.transmit.push(b);
-                    column = column.saturating_sub(1);
-                }
-            }
-            uncounted = pos;
+        self.column = tty::encode(all, self.column, &mut self.transmit);
+    }
+
+    /// A whole stored file through the tty: its first line encoded here, the rest as
+    /// encoded once for every session.
+    fn tty_write_shared(&mut self, source: Arc<Vec<u8>>) {
+        let Some(file) = self.config.encoded.get(&source) else {
+            return self.tty_write(&source);
+        };
+        self.column = tty::encode(file.head(&source), self.column, &mut self.transmit);
+        if !self.transmit.is_empty() {
+            let own = std::mem::take(&mut self.transmit);
+            self.queue.push_back(Outgoing::Bytes(own));
+            self.transmit_mark = 0;
         }
-        column += printable_count(all.get(uncounted..).unwrap_or_default());
-        // `column` is where `output` would have counted it to.
-        self.column = column;
+        let (wire, from) = file.wire();
+        self.queue.push_back(Outgoing::Shared(wire.clone(), from));
+        self.column = file.end_column();
     }
 
     fn shell_input(&mut self, now: Now, b: u8) {
@@ -1028,12 +1070,17 @@ impl Session {
                 return;
             };
             let state = phase.shell.poll(now);
-            let out = phase.shell.take_output();
+            let out = phase.shell.take_output_pieces();
             let events = phase.shell.take_events();
             for bytes in phase.shell.take_staged().into_values() {
                 busybait_device::vfs::queue_staged(&mut self.staged, bytes);
             }
-            self.tty_write(&out);
+            for piece in out {
+                match piece {
+                    TtyOutput::Bytes(bytes) => self.tty_write(&bytes),
+                    TtyOutput::Shared(file) => self.tty_write_shared(file),
+                }
+            }
             for e in events {
                 let kind = match e {
                     ShellEvent::CommandNotFound(input) => EventKind::CommandFailed {
@@ -1117,7 +1164,7 @@ impl Session {
                     return;
                 }
                 ShellState::Waiting(Wait::Drain) => {
-                    if self.transmit.is_empty() {
+                    if self.transmit.is_empty() && self.queue.is_empty() {
                         phase.shell.respond(None);
                         continue;
                     }
@@ -1172,7 +1219,7 @@ impl Session {
             return;
         };
         let due = match &phase.wait {
-            Some((Wait::Drain, _)) => self.transmit.is_empty(),
+            Some((Wait::Drain, _)) => self.transmit.is_empty() && self.queue.is_empty(),
             Some((_, Some(t))) => now.mono >= *t,
             _ => false,
         };
@@ -1200,16 +1247,6 @@ impl Session {
             None => None,
         }
     }
-}
-
-/// C's `isspace()` in the C locale.
-/// Index of the first `\n`, `\r`, `\t` or backspace (the bytes `tty_write` converts
-/// or that move the cursor other than one forward), or the length. SIMD searches
-/// (memchr): a loader `cat`s megabytes of binary through here.
-fn next_column_special(bytes: &[u8]) -> usize {
-    let line = memchr::memchr3(b'\n', b'\r', b'\t', bytes).unwrap_or(bytes.len());
-    let head = bytes.get(..line).unwrap_or(bytes);
-    memchr::memchr(8, head).unwrap_or(line)
 }
 
 fn is_c_space(b: u8) -> bool {
@@ -1257,17 +1294,4 @@ impl busybait_device::lineedit::History for ShellHistory<'_> {
     fn set(&mut self, i: usize, line: &[u8]) {
         self.0.set_history_line(i, line);
     }
-}
-
-/// Bytes of `run` that move the cursor one column (all but the C0 controls and DEL),
-/// counted in blocks of 255 into a byte so that the loop vectorises.
-fn printable_count(run: &[u8]) -> usize {
-    run.chunks(255)
-        .map(|block| {
-            block.iter().fold(0u8, |n, &b| {
-                n + u8::from(b >= 0x80 || (0x20..0x7f).contains(&b))
-            })
-        })
-        .map(usize::from)
-        .sum()
 }

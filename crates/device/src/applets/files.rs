@@ -15,7 +15,7 @@ pub(super) async fn cat(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     }
     if files.is_empty() || files.iter().all(|f| f.as_slice() == b"-") {
         if let Some(input) = io.stdin.clone() {
-            sh.write(&io.stdout, &input).await;
+            sh.write_shared(&io.stdout, input).await;
         }
         return 0;
     }
@@ -23,7 +23,7 @@ pub(super) async fn cat(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     for f in files {
         if f.as_slice() == b"-" {
             if let Some(input) = io.stdin.clone() {
-                sh.write(&io.stdout, &input).await;
+                sh.write_shared(&io.stdout, input).await;
             }
             continue;
         }
@@ -84,12 +84,8 @@ async fn cat_numbered(sh: &mut Sh, files: &[Vec<u8>], io: &Io) -> i32 {
 }
 
 async fn stream(sh: &mut Sh, content: &Content, sink: &Sink) {
-    const CHUNK: u64 = 16 * 1024;
-    let mut off = 0;
-    while off < content.len() {
-        let chunk = content.slice(off, CHUNK);
-        sh.write(sink, &chunk).await;
-        off += CHUNK;
+    if let Some(bytes) = content.shared() {
+        sh.write_shared(sink, bytes).await;
     }
 }
 
@@ -519,6 +515,20 @@ pub(super) async fn dd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         }
     }
     let cwd = sh.cwd().to_vec();
+    // The whole of a stored file to the terminal goes by reference, as `cat` does.
+    if let (Some(path), None, 0) = (&input, &output, skip) {
+        if let Ok((_, Node::File(_, content))) = sh.vfs().read(&cwd, path) {
+            let whole = count.is_none_or(|c| c.saturating_mul(bs) >= content.len());
+            if whole && content.len() <= crate::shell::exec::MAX_READ {
+                if let Some(bytes) = content.shared() {
+                    let len = bytes.len() as u64;
+                    sh.write_shared(&io.stdout, bytes).await;
+                    sh.write(&io.stderr, dd_records(len, bs).as_bytes()).await;
+                    return 0;
+                }
+            }
+        }
+    }
     let data: Vec<u8> = match &input {
         Some(path) => match sh.vfs().read(&cwd, path) {
             Ok((_, Node::File(_, content))) if !matches!(content, Content::Proc(_)) => {
@@ -552,8 +562,6 @@ pub(super) async fn dd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
             .to_vec(),
         None => data,
     };
-    let full = data.len() as u64 / bs;
-    let partial = u64::from(data.len() as u64 % bs != 0);
     match &output {
         Some(path) => {
             let now = sh.now_secs();
@@ -570,9 +578,16 @@ pub(super) async fn dd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         }
         None => sh.write(&io.stdout, &data).await,
     }
-    let report = format!("{full}+{partial} records in\n{full}+{partial} records out\n");
-    sh.write(&io.stderr, report.as_bytes()).await;
+    sh.write(&io.stderr, dd_records(data.len() as u64, bs).as_bytes())
+        .await;
     0
+}
+
+/// dd's report for `len` bytes in blocks of `bs`.
+fn dd_records(len: u64, bs: u64) -> String {
+    let full = len / bs;
+    let partial = u64::from(len % bs != 0);
+    format!("{full}+{partial} records in\n{full}+{partial} records out\n")
 }
 
 pub(super) async fn head(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {

@@ -64,6 +64,13 @@ pub const MAX_NESTING: usize = 32;
 /// Largest file an applet reads into memory at once.
 pub const MAX_READ: u64 = 4 * 1024 * 1024;
 
+impl Chan {
+    /// Terminal output not yet taken by the session.
+    pub fn pending(&self) -> usize {
+        self.output.len() + self.pieces.iter().map(TtyOutput::len).sum::<usize>()
+    }
+}
+
 /// What the interpreter is waiting for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Wait {
@@ -119,13 +126,45 @@ pub enum ShellEvent {
     FileTooBig,
 }
 
+/// What the shell wrote to the terminal, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TtyOutput {
+    /// Bytes (before the tty's ONLCR).
+    Bytes(Vec<u8>),
+    /// A whole stored file, by reference: a `cat` of the device's BusyBox writes the
+    /// same megabyte in every loader session, and the door encodes it for its wire
+    /// once.
+    Shared(Arc<Vec<u8>>),
+}
+
+impl TtyOutput {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            TtyOutput::Bytes(b) => b.len(),
+            TtyOutput::Shared(b) => b.len(),
+        }
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Stored files at least this long go to the terminal by reference
+/// ([`TtyOutput::Shared`]); shorter ones are copied.
+pub const SHARED_OUTPUT_MIN: usize = 64 * 1024;
+
 /// What the shell shares with the session while a line runs.
 #[derive(Debug)]
 pub struct Chan {
     /// The session's clock at the last poll.
     pub now: Now,
-    /// Raw bytes written to the terminal (before ONLCR).
+    /// Raw bytes written to the terminal (before ONLCR), after [`Chan::pieces`].
     pub output: Vec<u8>,
+    /// Terminal output written before [`Chan::output`], when a shared file cut it.
+    pub pieces: Vec<TtyOutput>,
     /// What the interpreter waits for, if anything.
     pub wait: Option<Wait>,
     /// The answer to a `Fetch`, or a marker that the wait is over.
@@ -813,7 +852,7 @@ impl Sh {
                 let backed_up = {
                     let mut c = self.chan();
                     c.output.extend_from_slice(bytes);
-                    c.output.len() > STREAM_HIGH_WATER
+                    c.pending() > STREAM_HIGH_WATER
                 };
                 if backed_up {
                     self.block(Wait::Drain).await;
@@ -855,6 +894,32 @@ impl Sh {
                 }
                 b.extend_from_slice(take);
             }
+        }
+    }
+
+    /// Writes a whole stored file: to the terminal by reference when it is long (no
+    /// copy: the door encodes the device's BusyBox once for all sessions), elsewhere
+    /// in chunks, as a pipe carries it.
+    pub async fn write_shared(&mut self, sink: &Sink, data: Arc<Vec<u8>>) {
+        if matches!(sink, Sink::Tty) && data.len() >= SHARED_OUTPUT_MIN {
+            self.meter.work(data.len() as u64);
+            let backed_up = {
+                let mut c = self.chan();
+                if !c.output.is_empty() {
+                    let own = std::mem::take(&mut c.output);
+                    c.pieces.push(TtyOutput::Bytes(own));
+                }
+                c.pieces.push(TtyOutput::Shared(data));
+                c.pending() > STREAM_HIGH_WATER
+            };
+            if backed_up {
+                self.block(Wait::Drain).await;
+            }
+            return;
+        }
+        const CHUNK: usize = 16 * 1024;
+        for chunk in data.chunks(CHUNK) {
+            self.write(sink, chunk).await;
         }
     }
 
@@ -1211,10 +1276,10 @@ impl Sh {
                 }
                 RedirOp::In => {
                     let cwd = self.cwd.clone();
-                    match self.read_file(&cwd, &target) {
+                    match self.read_shared(&cwd, &target) {
                         Ok(bytes) => {
                             if r.fd == 0 {
-                                io.stdin = Some(Arc::new(bytes));
+                                io.stdin = Some(bytes);
                             }
                         }
                         Err(e) => {
@@ -1249,6 +1314,20 @@ impl Sh {
             }
         }
         Some(io)
+    }
+
+    /// Reads a whole (bounded) file, sharing a stored file's bytes instead of copying
+    /// them.
+    pub fn read_shared(&self, cwd: &[u8], path: &[u8]) -> Result<Arc<Vec<u8>>, Errno> {
+        let (_, node) = self.vfs.read(cwd, path)?;
+        if let crate::vfs::Node::File(_, content) = &node {
+            if content.len() <= MAX_READ {
+                if let Some(bytes) = content.shared() {
+                    return Ok(bytes);
+                }
+            }
+        }
+        self.read_file(cwd, path).map(Arc::new)
     }
 
     /// Reads a whole (bounded) file, generated ones included.

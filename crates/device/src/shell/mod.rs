@@ -22,7 +22,7 @@ use crate::profile::Device;
 use crate::vfs::{BaseFs, Vfs, VfsLimits};
 
 use exec::{BoxFut, Chan, Flow, Io, Run, Saved, Sh};
-pub use exec::{ExecOutput, FetchRequest, FetchResult, ShellConfig, ShellEvent, Wait};
+pub use exec::{ExecOutput, FetchRequest, FetchResult, ShellConfig, ShellEvent, TtyOutput, Wait};
 
 /// How a line ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,7 @@ impl Shell {
         let chan = Arc::new(Mutex::new(Chan {
             now,
             output: Vec::new(),
+            pieces: Vec::new(),
             wait: None,
             response: None,
             events: Vec::new(),
@@ -351,7 +352,24 @@ impl Shell {
 
     /// Terminal output produced so far.
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.lock().output)
+        let mut out = Vec::new();
+        for piece in self.take_output_pieces() {
+            match piece {
+                TtyOutput::Bytes(b) => out.extend_from_slice(&b),
+                TtyOutput::Shared(b) => out.extend_from_slice(&b),
+            }
+        }
+        out
+    }
+
+    /// Terminal output produced so far, shared files by reference.
+    pub fn take_output_pieces(&mut self) -> Vec<TtyOutput> {
+        let mut c = self.lock();
+        let mut pieces = std::mem::take(&mut c.pieces);
+        if !c.output.is_empty() {
+            pieces.push(TtyOutput::Bytes(std::mem::take(&mut c.output)));
+        }
+        pieces
     }
 
     /// Events produced so far.

@@ -1,6 +1,8 @@
 //! Session tests with a fake clock: exact bytes, exact events.
 
 use super::*;
+use crate::session::Outgoing;
+use crate::tty::next_column_special;
 use busybait_device::auth::{parse_credential_table, AuthMode, AuthPolicy, MIRAI_CREDENTIALS_TSV};
 use busybait_device::profile::Profile;
 use busybait_device::vfs::StagedBytes;
@@ -41,6 +43,7 @@ fn config(profile: &str, limits: Limits) -> Arc<SessionConfig> {
             shell: busybait_device::shell::ShellConfig::default(),
         }),
         limits,
+        encoded: Default::default(),
     })
 }
 
@@ -995,5 +998,64 @@ fn hostile_lines_end_within_the_budgets_and_every_call_is_bounded() {
                 assert_eq!(h.send(b"echo $?\r"), b"echo $?\r\n130\r\n# ");
             }
         }
+    }
+}
+
+#[test]
+fn a_stored_file_goes_out_by_reference_as_the_slow_path_would_send_it() {
+    let image = config("xiongmai-dvr", Limits::default())
+        .state
+        .base
+        .busybox
+        .shared();
+    let Some(image) = image else {
+        panic!("the busybox image is stored");
+    };
+    // Shared bytes are not the session's own output: a file longer than
+    // `max_output_bytes` still goes out whole.
+    let limits = Limits {
+        max_output_bytes: image.len() / 2,
+        ..Limits::default()
+    };
+    let mut h = Harness::with(config("xiongmai-dvr", limits));
+    h.advance(ms(10));
+    h.send(b"root\r\nxc3511\r\n");
+    for (line, column) in [
+        ("cat /bin/echo", 0),
+        ("echo -n abc; cat /bin/busybox", 3),
+        ("echo -ne 'x\\ty'; cat /bin/echo", 9),
+        ("dd if=/bin/echo", 0),
+        ("cat < /bin/busybox", 0),
+        ("cat /bin/echo /bin/echo", 0),
+    ] {
+        h.session
+            .handle_input(h.now, format!("{line}\r").as_bytes());
+        let mut shared = 0;
+        let mut out = Vec::new();
+        // The client takes every piece; the line goes on as it drains.
+        for _ in 0..10_000 {
+            while let Some(piece) = h.session.poll_transmit_piece() {
+                shared += usize::from(matches!(piece, Outgoing::Shared(..)));
+                out.extend_from_slice(piece.as_slice());
+            }
+            if out.ends_with(b"# ") {
+                break;
+            }
+            h.session.handle_timeout(h.now);
+        }
+        let mut slow = Vec::new();
+        crate::tty::encode(&image, column, &mut slow);
+        let copies = if line.ends_with("/bin/echo /bin/echo") {
+            2
+        } else {
+            1
+        };
+        assert_eq!(shared, copies, "{line}: sent by reference");
+        let found = out
+            .windows(slow.len())
+            .filter(|w| *w == slow.as_slice())
+            .count();
+        assert!(found >= 1, "{line}: the bytes are the slow path's");
+        assert!(out.ends_with(b"# "), "{line}: and the prompt after it");
     }
 }
