@@ -2,7 +2,9 @@
 # Side by side, in one run: the null sensor (the same bytes, no emulation: this
 # machine's limit), busybait, and Cowrie 3.1.4 from PyPI, all on 127.0.0.1, loaded by
 # busybait-loadgen with the Mirai scanner dialogue, the Mirai loader's echo path and
-# idle logged-in sessions. The target runs on core 0, the load generator on core 1.
+# idle logged-in sessions, and by bench/neutral_client.py (stdlib Python, none of
+# busybait's code: login, enable/system/shell/sh, ECCHI, /proc/mounts, three echo -ne
+# appends, cat /bin/echo; 50 at once). The target runs on core 0, the load generator on core 1.
 # Prints one table with ratios, then the memory measurements. Numbers go in
 # BENCHMARKS.md.
 #
@@ -11,7 +13,8 @@
 # Environment (defaults in brackets):
 #   SESSIONS [2000]        scanner and loader sessions against the null sensor and busybait
 #   CONCURRENCY [64]       sessions at once
-#   COWRIE_SESSIONS [100]  scanner and loader sessions against Cowrie (about 1 loader/s)
+#   COWRIE_SESSIONS [100]  scanner, loader and neutral sessions against Cowrie (about 1 loader/s)
+#   NEUTRAL_CONCURRENCY [50] neutral client sessions at once
 #   IDLE [19900]           idle sessions busybait holds at once (see the fd note below)
 #   COWRIE_IDLE [200]      idle sessions Cowrie holds at once (its listen backlog is 50)
 #   WORK [mktemp -d]       where Cowrie's venv and every data dir go
@@ -27,6 +30,7 @@ concurrency=${CONCURRENCY:-64}
 cowrie_sessions=${COWRIE_SESSIONS:-100}
 idle=${IDLE:-19900}
 cowrie_idle=${COWRIE_IDLE:-200}
+neutral_concurrency=${NEUTRAL_CONCURRENCY:-50}
 cowrie_version=3.1.4
 bench_user=busybait-bench
 
@@ -102,6 +106,15 @@ load() {
     >"$work/$label.load" 2>&1 || { cat "$work/$label.load" >&2; die "load $label failed"; }
 }
 
+# Runs the neutral client on core 1 (against $addr and $pid); its report goes to
+# $work/<label>.load in the load generator's format.
+neutral() {
+  local label=$1 n=$2
+  taskset -c 1 /usr/bin/python3 bench/neutral_client.py --target "$addr" --pid "$pid" \
+    --sessions "$n" --concurrency "$neutral_concurrency" --timeout 300 \
+    >"$work/$label.load" 2>&1 || { cat "$work/$label.load" >&2; die "neutral client against $label failed"; }
+}
+
 # Fields of a load report.
 field() {
   local label=$1 what=$2 f=$work/$1.load
@@ -116,7 +129,7 @@ field() {
   esac
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else if (a / b < 10) printf "%.2f", a / b; else printf "%.1f", a / b }'; }
 
 # --- the null sensor -------------------------------------------------------------
 
@@ -125,6 +138,7 @@ start_pinned "$work/null" ./target/release/busybait-null-sensor 127.0.0.1:0
 await_listening "$work/null"
 load null-scanner --scenario scanner --sessions "$sessions" --concurrency "$concurrency"
 load null-loader --scenario loader --sessions "$sessions" --concurrency "$concurrency"
+neutral null-neutral "$sessions"
 stop "$pid"
 
 # --- busybait --------------------------------------------------------------------
@@ -145,6 +159,7 @@ start_pinned "$work/bb" ./target/release/busybait serve --config "$work/busybait
   --data-dir "$work/busybait" --telnet 127.0.0.1:0
 await_listening "$work/bb"
 load bb-scanner --scenario scanner --sessions "$sessions" --concurrency "$concurrency"
+neutral bb-neutral "$sessions"
 # A warm-up at the same concurrency, then the measured run: memory after it minus
 # memory after the warm-up is what sessions leave behind (their files, per source).
 load bb-warm --scenario loader --sessions 200 --concurrency "$concurrency"
@@ -207,6 +222,7 @@ sleep 3
 cw_after_rss=$(rss_kib "$pid")
 sleep 15
 cw_expired_rss=$(rss_kib "$pid")
+neutral cowrie-neutral "$cowrie_sessions"
 stop "$pid"
 start_cowrie idle
 load cowrie-idle --scenario idle --hold 20 --sessions "$cowrie_idle" --concurrency "$cowrie_idle" --timeout 120
@@ -217,13 +233,14 @@ stop "$pid"
 echo
 echo "| scenario | null sensor | busybait | Cowrie $cowrie_version | busybait / null | busybait / Cowrie |"
 echo "|---|---|---|---|---|---|"
-for s in scanner loader; do
+for s in scanner loader neutral; do
   n=$(field "null-$s" rate); b=$(field "bb-$s" rate); c=$(field "cowrie-$s" rate)
   echo "| $s sessions/s | $n | $b | $c | $(ratio "$b" "$n") | $(ratio "$b" "$c")× |"
   n=$(field "null-$s" cpu); b=$(field "bb-$s" cpu); c=$(field "cowrie-$s" cpu)
   echo "| $s CPU ms/session | $n | $b | $c | $(ratio "$b" "$n")× | $(ratio "$c" "$b")× less |"
 done
-for l in null-scanner null-loader bb-scanner bb-loader bb-idle cowrie-scanner cowrie-loader cowrie-idle; do
+for l in null-scanner null-loader null-neutral bb-scanner bb-loader bb-neutral bb-idle \
+  cowrie-scanner cowrie-loader cowrie-neutral cowrie-idle; do
   e=$(field "$l" errors)
   [ "$e" = 0 ] || echo "note: $l had $e errors (see $work/$l.load)"
 done

@@ -159,6 +159,10 @@ pub struct Recorder {
 }
 
 trait Sink: Send {
+    /// How long to wait after the first event of a batch for more.
+    fn linger(&self) -> Duration {
+        JSONL_LINGER
+    }
     fn write_batch(&mut self, batch: &[Arc<Record>]) -> Result<(), StoreError>;
     fn tick(&mut self) -> Result<(), StoreError>;
     fn close(&mut self) -> Result<(), StoreError>;
@@ -265,7 +269,19 @@ fn dispatch(
 ) -> Result<(), StoreError> {
     let mut events = Vec::with_capacity(DISPATCH_BATCH);
     // Whatever is queued at once, so a burst costs one wake-up, not one per event.
+    // Sessions' events trickle in one by one: after a short batch a pause lets the
+    // next gather, or every event would wake this thread (and, on a busy core,
+    // preempt the sessions' thread to do it).
     while rx.blocking_recv_many(&mut events, DISPATCH_BATCH) > 0 {
+        if events.len() < DISPATCH_BATCH {
+            std::thread::sleep(DISPATCH_LINGER);
+            while events.len() < DISPATCH_BATCH {
+                match rx.try_recv() {
+                    Ok(event) => events.push(event),
+                    Err(_) => break,
+                }
+            }
+        }
         for event in events.drain(..) {
             dispatch_one(event, &sinks, &sensor, seq)?;
             seq += 1;
@@ -277,6 +293,9 @@ fn dispatch(
 
 /// Events the recorder takes off its queue at once.
 const DISPATCH_BATCH: usize = 256;
+
+/// How long the recorder waits after a short batch for more events.
+const DISPATCH_LINGER: Duration = Duration::from_millis(5);
 
 /// Numbers one event and hands it to every sink.
 fn dispatch_one(
@@ -300,10 +319,11 @@ fn dispatch_one(
 }
 
 /// Largest batch a sink writes at once.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 8192;
 
-/// How long a sink waits after the first event of a batch for more to arrive.
-const SINK_LINGER: Duration = Duration::from_millis(2);
+/// How long the JSON-lines sink waits after the first event of a batch for more to
+/// arrive: a burst becomes one `write()`, and a crash loses milliseconds of events.
+const JSONL_LINGER: Duration = Duration::from_millis(2);
 
 /// Moves what is queued into `batch`, up to [`MAX_BATCH`].
 fn drain_into(rx: &Receiver<Arc<Record>>, batch: &mut Vec<Arc<Record>>) {
@@ -330,7 +350,7 @@ fn run_sink(
                 if batch.len() < MAX_BATCH {
                     // Let a burst gather: one write (one SQLite transaction) per
                     // burst instead of one per event, and fewer wake-ups.
-                    std::thread::sleep(SINK_LINGER);
+                    std::thread::sleep(sink.linger());
                     drain_into(&rx, &mut batch);
                 }
                 let started = std::time::Instant::now();

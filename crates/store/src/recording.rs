@@ -450,8 +450,23 @@ impl Recording {
         if text.is_empty() {
             return Ok(());
         }
-        let line = serde_json::json!([at.as_secs_f64(), kind, text]);
-        self.cast.append(format!("{line}\n").as_bytes())
+        // `[time, kind, text]` straight into the spool when it fits (no JSON value,
+        // no copies of the text).
+        let spool = &mut self.cast;
+        let start = spool.buf.len();
+        let line = (at.as_secs_f64(), kind, text);
+        if let Err(e) = serde_json::to_writer(&mut spool.buf, &line) {
+            spool.buf.truncate(start);
+            return Err(StoreError::Corrupt {
+                path: spool.path.clone(),
+                problem: format!("cannot encode a cast line: {e}"),
+            });
+        }
+        spool.buf.push(b'\n');
+        if spool.buf.len() < SPOOL_BYTES {
+            return Ok(());
+        }
+        spool.flush_with(&[])
     }
 
     /// Flushes both files.
