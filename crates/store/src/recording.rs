@@ -359,22 +359,39 @@ impl Recording {
             Some((digest, _)) => (b'O', &digest[..]),
             None => (if input { b'i' } else { b'o' }, data),
         };
+        self.raw_record(kind, micros, body)?;
+        if input {
+            self.end_binary()?;
+            return self.cast_line(at, "i", &String::from_utf8_lossy(data));
+        }
+        let shown = self.telnet.strip(data);
+        let split = binary_split(&shown).map(|(n, text)| (n, text.to_string()));
+        self.cast_output(at, &shown, split)
+    }
+
+    /// Appends one record to the raw file: kind, microseconds, length, body.
+    fn raw_record(&mut self, kind: u8, micros: u64, body: &[u8]) -> Result<(), StoreError> {
         let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
         let mut head = [0u8; 13];
         head[0] = kind;
         head[1..9].copy_from_slice(&micros.to_le_bytes());
         head[9..].copy_from_slice(&len.to_le_bytes());
         self.raw.append(&head)?;
-        self.raw.append(body)?;
-        if input {
-            self.end_binary()?;
-            return self.cast_line(at, "i", &String::from_utf8_lossy(data));
-        }
-        let shown = self.telnet.strip(data);
-        match binary_split(&shown) {
+        self.raw.append(body)
+    }
+
+    /// Output in the cast: text as it is; a run of binary as one summary line when it
+    /// ends, then the text after it (`split`: [`binary_split`] of `shown`).
+    fn cast_output(
+        &mut self,
+        at: Duration,
+        shown: &[u8],
+        split: Option<(usize, String)>,
+    ) -> Result<(), StoreError> {
+        match split {
             None => {
                 self.end_binary()?;
-                self.cast_line(at, "o", &String::from_utf8_lossy(&shown))
+                self.cast_line(at, "o", &String::from_utf8_lossy(shown))
             }
             Some((binary_len, text)) => {
                 let run = self.binary.get_or_insert((at, 0));
@@ -383,7 +400,7 @@ impl Recording {
                     return Ok(());
                 }
                 self.end_binary()?;
-                self.cast_line(at, "o", text)
+                self.cast_line(at, "o", &text)
             }
         }
     }
@@ -413,27 +430,8 @@ impl Recording {
         }
         self.written += cost;
         let micros = u64::try_from(at.as_micros()).unwrap_or(u64::MAX);
-        let mut head = [0u8; 13];
-        head[0] = b'O';
-        head[1..9].copy_from_slice(&micros.to_le_bytes());
-        head[9..].copy_from_slice(&32u32.to_le_bytes());
-        self.raw.append(&head)?;
-        self.raw.append(&digest)?;
-        match shown {
-            None => {
-                self.end_binary()?;
-                self.cast_line(at, "o", &String::from_utf8_lossy(data))
-            }
-            Some((binary_len, text)) => {
-                let run = self.binary.get_or_insert((at, 0));
-                run.1 += binary_len as u64;
-                if text.is_empty() {
-                    return Ok(());
-                }
-                self.end_binary()?;
-                self.cast_line(at, "o", &text)
-            }
-        }
+        self.raw_record(b'O', micros, &digest)?;
+        self.cast_output(at, data, shown)
     }
 
     /// Writes the summary line of a finished run of binary output.

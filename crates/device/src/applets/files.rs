@@ -89,18 +89,25 @@ async fn stream(sh: &mut Sh, content: &Content, sink: &Sink) {
     }
 }
 
+/// `cp`'s and `mv`'s operands: the sources, the last one, and whether it is a
+/// directory (to move or copy into).
+fn sources_and_dest<'a>(sh: &Sh, ops: &'a [Vec<u8>]) -> (&'a [Vec<u8>], Vec<u8>, bool) {
+    let (sources, dest) = ops.split_at(ops.len().saturating_sub(1));
+    let dest = dest.first().cloned().unwrap_or_default();
+    let dest_is_dir = sh
+        .vfs()
+        .lookup(sh.cwd(), &dest, true)
+        .is_ok_and(|(_, n)| n.is_dir());
+    (sources, dest, dest_is_dir)
+}
+
 pub(super) async fn cp(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let (_, ops) = options(argv);
     if ops.len() < 2 {
         return usage(sh, "cp", io).await;
     }
-    let (sources, dest) = ops.split_at(ops.len() - 1);
-    let dest = dest.first().cloned().unwrap_or_default();
+    let (sources, dest, dest_is_dir) = sources_and_dest(sh, &ops);
     let cwd = sh.cwd().to_vec();
-    let dest_is_dir = sh
-        .vfs()
-        .lookup(&cwd, &dest, true)
-        .is_ok_and(|(_, n)| n.is_dir());
     let mut status = 0;
     let now = sh.now_secs();
     for src in sources {
@@ -160,13 +167,8 @@ pub(super) async fn mv(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     if ops.len() < 2 {
         return usage(sh, "mv", io).await;
     }
-    let (sources, dest) = ops.split_at(ops.len() - 1);
-    let dest = dest.first().cloned().unwrap_or_default();
+    let (sources, dest, dest_is_dir) = sources_and_dest(sh, &ops);
     let cwd = sh.cwd().to_vec();
-    let dest_is_dir = sh
-        .vfs()
-        .lookup(&cwd, &dest, true)
-        .is_ok_and(|(_, n)| n.is_dir());
     let mut status = 0;
     for src in sources {
         let node = match sh.vfs().lookup(&cwd, src, false) {

@@ -254,15 +254,9 @@ impl Shell {
 
     /// Starts running a line; call [`Shell::poll`] next.
     pub fn start(&mut self, line: &[u8], now: Now) {
-        let Some(mut sh) = self.sh.take() else {
+        let Some(mut sh) = self.begin_line(now) else {
             return;
         };
-        self.lock().now = now;
-        self.lock().interrupted = false;
-        sh.steps = 0;
-        sh.meter.new_line();
-        sh.read_offsets.clear();
-        sh.fs_full_reported = false;
         let src = line.to_vec();
         self.running = Some(Box::pin(async move {
             let outcome = run_line(&mut sh, &src).await;
@@ -276,9 +270,20 @@ impl Shell {
     /// and it finishes with [`Outcome::Exited`] and the status. The same budgets
     /// apply.
     pub fn start_command(&mut self, line: &[u8], now: Now) {
-        let Some(mut sh) = self.sh.take() else {
+        let Some(mut sh) = self.begin_line(now) else {
             return;
         };
+        let src = line.to_vec();
+        self.running = Some(Box::pin(async move {
+            let outcome = run_command_line(&mut sh, &src).await;
+            (sh, outcome)
+        }));
+    }
+
+    /// Takes the interpreter for a new line, its per-line state reset (`None` while a
+    /// line runs).
+    fn begin_line(&mut self, now: Now) -> Option<Box<Sh>> {
+        let mut sh = self.sh.take()?;
         {
             let mut c = self.lock();
             c.now = now;
@@ -288,11 +293,7 @@ impl Shell {
         sh.meter.new_line();
         sh.read_offsets.clear();
         sh.fs_full_reported = false;
-        let src = line.to_vec();
-        self.running = Some(Box::pin(async move {
-            let outcome = run_command_line(&mut sh, &src).await;
-            (sh, outcome)
-        }));
+        Some(sh)
     }
 
     /// Drives the running line as far as it goes now.
