@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
     let peer = Peer {
         src: "127.0.0.5:40000".parse().expect("address"),
         dst: "127.0.0.1:2323".parse().expect("address"),
+        protocol: busybait_events::Protocol::Telnet,
     };
     let mut session = Session::new(config(), SessionId::from_u64(1), peer, now);
     let mut out = Vec::new();

@@ -20,7 +20,11 @@ fn queue_low_water(depth: usize) -> usize {
 }
 
 /// Accepts connections on one listener until shutdown.
-pub(crate) async fn accept_loop(edge: Arc<Edge>, listener: TcpListener) {
+pub(crate) async fn accept_loop(
+    edge: Arc<Edge>,
+    listener: TcpListener,
+    protocol: busybait_events::Protocol,
+) {
     let mut shutdown = edge.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -35,7 +39,7 @@ pub(crate) async fn accept_loop(edge: Arc<Edge>, listener: TcpListener) {
                 if !wait_for_queue_room(&edge, &mut shutdown).await {
                     return;
                 }
-                admit(&edge, stream, src);
+                admit(&edge, stream, src, protocol);
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly rather than spin.
@@ -101,7 +105,12 @@ impl Drop for SlotGuard {
     }
 }
 
-fn admit(edge: &Arc<Edge>, stream: TcpStream, src: SocketAddr) {
+fn admit(
+    edge: &Arc<Edge>,
+    stream: TcpStream,
+    src: SocketAddr,
+    protocol: busybait_events::Protocol,
+) {
     let limits = &edge.config.limits;
     if edge.active.load(Ordering::SeqCst) >= limits.max_sessions {
         edge.stats
@@ -153,7 +162,7 @@ fn admit(edge: &Arc<Edge>, stream: TcpStream, src: SocketAddr) {
     tokio::spawn(ContainPanic {
         session: Box::pin(async move {
             let _guard = guard;
-            crate::connection::run_session(edge2, stream, src, conn, evict).await;
+            crate::connection::run_connection(edge2, stream, src, conn, evict, protocol).await;
         }),
         edge: edge.clone(),
     });

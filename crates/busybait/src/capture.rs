@@ -112,7 +112,11 @@ pub async fn recover_staged(
         let at = (
             std::time::SystemTime::now(),
             SessionId::parse(&r.session).unwrap_or(SessionId::from_u64(0)),
-            Peer { src, dst },
+            Peer {
+                src,
+                dst,
+                protocol: busybait_events::Protocol::Telnet,
+            },
         );
         events.extend(Enricher::new(context).file(at, &r.path, None, stored, triage));
     }

@@ -27,6 +27,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Telnet listeners.
     pub telnet: Vec<SocketAddr>,
+    /// SSH listeners (none by default; the profile must have an SSH server).
+    pub ssh: Vec<SocketAddr>,
     /// Prometheus metrics listener (off unless set).
     pub metrics: Option<SocketAddr>,
     /// Device profile name.
@@ -88,6 +90,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("busybait-data"),
             telnet: vec![SocketAddr::from(([0, 0, 0, 0], 2323))],
+            ssh: Vec::new(),
             metrics: None,
             profile: busybait_device::profile::DEFAULT_PROFILE.to_string(),
             profiles_dir: None,
@@ -539,6 +542,75 @@ impl Config {
             state: Arc::new(state),
             limits,
             encoded: Default::default(),
+        })
+    }
+
+    /// The SSH door's config for `profile` (which must have an SSH server), with the
+    /// sensor's host keys from `data_dir` (made there the first time).
+    pub fn ssh_config(
+        &self,
+        profile: &Profile,
+        device: Arc<SessionConfig>,
+    ) -> anyhow::Result<busybait_ssh::session::SshConfig> {
+        use busybait_ssh::algorithms::{DropbearVersion, HostKeyAlgorithm};
+        let Some(ssh) = &profile.ssh else {
+            let with: Vec<String> = self
+                .profiles()?
+                .into_iter()
+                .filter_map(|p| Some(format!("{} (Dropbear {})", p.name, p.ssh?.dropbear)))
+                .collect();
+            bail!(
+                "profile {} has no SSH server (the device it imitates runs none); \
+                 drop --ssh, or choose a profile with one: {}",
+                profile.name,
+                with.join(", ")
+            );
+        };
+        let version = DropbearVersion::parse(&ssh.dropbear).with_context(|| {
+            format!(
+                "profile {}: Dropbear {} is not one busybait knows (2019.78, 2020.81, 2022.82, 2022.83)",
+                profile.name, ssh.dropbear
+            )
+        })?;
+        let mut algorithms = Vec::new();
+        for name in &ssh.host_keys {
+            let algorithm = HostKeyAlgorithm::from_name(name.as_bytes()).with_context(|| {
+                format!(
+                    "profile {}: host key type {name:?} is not one busybait has \
+                     (ssh-ed25519, ecdsa-sha2-nistp256)",
+                    profile.name
+                )
+            })?;
+            if !version.has_host_key(algorithm) {
+                bail!(
+                    "profile {}: Dropbear {} has no {name} host keys",
+                    profile.name,
+                    ssh.dropbear
+                );
+            }
+            algorithms.push(algorithm);
+        }
+        if algorithms.is_empty() {
+            bail!("profile {}: [ssh] host_keys is empty", profile.name);
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let keys = crate::hostkeys::load_or_create(&self.data_dir, &algorithms)?;
+        let server = busybait_ssh::session::Server::new(
+            version,
+            ssh.strict_kex,
+            keys,
+            ssh.recv_window,
+            &ssh.sftp_server,
+        );
+        Ok(busybait_ssh::session::SshConfig {
+            device,
+            server,
+            limits: busybait_ssh::session::SshLimits {
+                idle_timeout: self.limits.idle_timeout,
+                session_lifetime: self.limits.session_lifetime,
+                ..Default::default()
+            },
         })
     }
 

@@ -1,5 +1,5 @@
-//! One telnet connection: the loop that feeds the sans-IO [`Session`] and carries out
-//! what it asks for. Read → `handle_input` → write what `poll_transmit` gives → record
+//! One connection through any door: the loop that feeds the door's sans-IO session
+//! (see [`crate::door::Door`]) and carries out what it asks for. Read → `handle_input` → write what `poll_transmit` gives → record
 //! what `poll_event` gives (through the session's [`Enricher`]) → stage and store the
 //! files it finished → sleep until `poll_timeout`; a computing line gets its next slice
 //! after every other session has had a turn. Everything the attacker sees is decided
@@ -12,9 +12,9 @@ use std::time::Duration;
 use busybait_device::shell::FetchResult;
 use busybait_device::vfs::StagedBytes;
 use busybait_device::Now;
-use busybait_events::{CloseReason, EventKind, Peer, SessionId};
+use busybait_events::{CloseReason, EventKind, Peer, Protocol, SessionId};
 use busybait_intel::enrich::Enricher;
-use busybait_telnet::{FetchId, Session};
+use busybait_telnet::FetchId;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use crate::capture::{
     flush_recording, record_io, record_piece, stage, start_recording, store_sample, RecordingPlan,
 };
+use crate::door::Door;
 use crate::edge::{record_event, Edge};
 
 /// A recording's buffered bytes go to disk once its session has been quiet this long.
@@ -31,28 +32,58 @@ fn new_session_id() -> SessionId {
     SessionId::from_u64(uuid::Uuid::new_v4().as_u64_pair().0)
 }
 
-/// Runs one accepted connection as a telnet session until it ends.
-pub(crate) async fn run_session(
+/// Runs one accepted connection through `protocol`'s door until it ends.
+pub(crate) async fn run_connection(
     edge: Arc<Edge>,
-    mut stream: TcpStream,
+    stream: TcpStream,
     src: SocketAddr,
     conn: u64,
     evict: Arc<Notify>,
+    protocol: Protocol,
 ) {
     let dst = stream.local_addr().unwrap_or(src);
     let _ = stream.set_nodelay(true);
     // Best effort: the kernel may round it; failing to set it only loses the bound.
     let _ =
         socket2::SockRef::from(&stream).set_send_buffer_size(edge.config.limits.send_buffer_bytes);
+    let id = new_session_id();
+    let peer = Peer { src, dst, protocol };
+    match protocol {
+        Protocol::Telnet => {
+            let config = edge.session_config.clone();
+            let session = busybait_telnet::Session::new(config, id, peer, Now::system());
+            run_session(edge, stream, peer, conn, evict, session).await
+        }
+        Protocol::Ssh => {
+            let Some(config) = edge.ssh.clone() else {
+                return;
+            };
+            let mut seed = [0u8; 32];
+            if let Err(e) = getrandom::fill(&mut seed) {
+                tracing::error!(error = %e, "no randomness for an SSH session; refused");
+                return;
+            }
+            let session =
+                busybait_ssh::session::Session::new(config, id, peer, Now::system(), seed);
+            run_session(edge, stream, peer, conn, evict, session).await
+        }
+    }
+}
+
+/// Runs one session until it ends.
+async fn run_session<S: Door>(
+    edge: Arc<Edge>,
+    mut stream: TcpStream,
+    peer: Peer,
+    conn: u64,
+    evict: Arc<Notify>,
+    mut session: S,
+) {
+    let Peer { src, dst, .. } = peer;
     let limits = &edge.config.limits;
     let started = std::time::Instant::now();
-    let id = new_session_id();
-    let mut session = Session::new(
-        edge.session_config.clone(),
-        id,
-        Peer { src, dst },
-        Now::system(),
-    );
+    let id = session.id();
+    let wire_is_terminal = session.wire_is_terminal();
     let mut recording = if edge.config.store.recordings {
         let plan = RecordingPlan {
             data_dir: &edge.config.data_dir,
@@ -78,7 +109,7 @@ pub(crate) async fn run_session(
             &edge,
             &mut session,
             &mut enricher,
-            Peer { src, dst },
+            peer,
         ))
         .await
         .is_err()
@@ -104,8 +135,13 @@ pub(crate) async fn run_session(
         // Each piece as the session hands it out (its own buffer, or bytes shared by
         // every session, written and recorded without a copy).
         let mut write_failed = None;
+        while let Some((input, bytes)) = session.poll_terminal() {
+            record_io(&mut recording, started, input, &bytes);
+        }
         while let Some(piece) = session.poll_transmit_piece() {
-            record_piece(&mut recording, started, &piece);
+            if wire_is_terminal {
+                record_piece(&mut recording, started, &piece);
+            }
             let write = stream.write_all(piece.as_slice());
             match tokio::time::timeout(limits.idle_timeout, write).await {
                 Ok(Ok(())) => {}
@@ -158,7 +194,9 @@ pub(crate) async fn run_session(
                 Ok(()) => read_now(&stream, limits.read_buffer_bytes, |read| match read {
                     Ok(Some([])) => session.close(Now::system(), CloseReason::ClientClosed),
                     Ok(Some(input)) => {
-                        record_io(&mut recording, started, true, input);
+                        if wire_is_terminal {
+                            record_io(&mut recording, started, true, input);
+                        }
                         session.handle_input(Now::system(), input);
                     }
                     Ok(None) => {}
@@ -183,7 +221,12 @@ pub(crate) async fn run_session(
             _ = shutdown.changed() => session.close(Now::system(), CloseReason::Shutdown),
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+    if session.wants_reset() {
+        // Input the device never read: the kernel answers the close with a reset.
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    } else {
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+    }
     // Every file is a sample now; the staged copies are no longer needed.
     // A directory of a few small files: removed here rather than via the blocking pool.
     if let Some(staging) = staging {
@@ -277,7 +320,7 @@ struct RecorderGone;
 /// (and labelled) before its end is recorded: its last events are its last.
 async fn record_session_output(
     edge: &Arc<Edge>,
-    session: &mut Session,
+    session: &mut impl Door,
     enricher: &mut Enricher,
     peer: Peer,
 ) -> Result<(), RecorderGone> {
@@ -296,7 +339,7 @@ async fn record_session_output(
 /// triage event for new bytes).
 async fn record_samples(
     edge: &Arc<Edge>,
-    session: &mut Session,
+    session: &mut impl Door,
     enricher: &mut Enricher,
     peer: Peer,
 ) -> Result<(), RecorderGone> {

@@ -116,6 +116,8 @@ pub(crate) struct Edge {
     /// Long recorded output, kept once by content (with recordings on).
     pub blobs: Option<Arc<Blobs>>,
     pub session_config: Arc<SessionConfig>,
+    /// The SSH door's server and limits (with `--ssh` listeners).
+    pub ssh: Option<Arc<busybait_ssh::session::SshConfig>>,
     pub recorder: RecorderHandle,
     pub stats: Stats,
     pub active: AtomicUsize,

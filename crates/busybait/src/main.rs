@@ -10,9 +10,11 @@ mod admission;
 mod capture;
 mod config;
 mod connection;
+mod door;
 mod edge;
 mod export;
 mod fetch;
+mod hostkeys;
 mod live;
 mod memory;
 mod metrics;
@@ -66,6 +68,11 @@ enum Command {
         /// Telnet listener; repeat for several; port 0 picks a free port.
         #[arg(long, value_name = "ADDR:PORT")]
         telnet: Vec<SocketAddr>,
+        /// SSH listener (the profile's Dropbear; 22 or 2222 in deployments); repeat
+        /// for several. Prints "listening ssh ADDR:PORT". Host keys are made in the
+        /// data dir the first time.
+        #[arg(long, value_name = "ADDR:PORT")]
+        ssh: Vec<SocketAddr>,
         /// Device profile (see `busybait profiles`).
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
@@ -238,6 +245,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             data_dir,
             telnet,
+            ssh,
             profile,
             metrics,
         } => {
@@ -250,6 +258,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if !telnet.is_empty() {
                 cfg.telnet = telnet;
+            }
+            if !ssh.is_empty() {
+                cfg.ssh = ssh;
             }
             if let Some(p) = profile {
                 cfg.profile = p;

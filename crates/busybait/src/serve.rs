@@ -112,8 +112,25 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         torn_bytes = data.opened.torn_bytes,
         "stores open"
     );
+    let ssh_profile = profile.clone();
     let session_config =
         Arc::new(config.session_config(profile, data.sensor.seed, std::time::SystemTime::now())?);
+    let ssh = if config.ssh.is_empty() {
+        None
+    } else {
+        let ssh = config.ssh_config(&ssh_profile, session_config.clone())?;
+        tracing::info!(
+            "SSH: Dropbear {}, host keys {}",
+            ssh.server.version.as_str(),
+            ssh.server
+                .host_keys
+                .iter()
+                .map(|k| format!("{} {}", k.algorithm().name(), k.fingerprint()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Some(Arc::new(ssh))
+    };
     let handle = data.recorder.handle().context("recorder has no handle")?;
     let stores = Stores {
         recorder: handle,
@@ -125,7 +142,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let result = runtime.block_on(serve(config, session_config, stores));
+    let result = runtime.block_on(serve(config, session_config, ssh, stores));
     drop(runtime);
     data.recorder
         .shutdown()
@@ -145,6 +162,7 @@ struct Stores {
 async fn serve(
     config: Config,
     session_config: Arc<SessionConfig>,
+    ssh: Option<Arc<busybait_ssh::session::SshConfig>>,
     stores: Stores,
 ) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -167,7 +185,7 @@ async fn serve(
         None => None,
     };
     for addr in &config.telnet {
-        let listener = bind_telnet(*addr, config.limits.listen_backlog).with_context(|| {
+        let listener = bind_listener(*addr, config.limits.listen_backlog).with_context(|| {
             format!(
                 "binding telnet listener {addr} (port 23 needs CAP_NET_BIND_SERVICE; see README)"
             )
@@ -178,7 +196,18 @@ async fn serve(
         {
             println!("listening telnet {local}");
         }
-        listeners.push(listener);
+        listeners.push((listener, busybait_events::Protocol::Telnet));
+    }
+    for addr in &config.ssh {
+        let listener = bind_listener(*addr, config.limits.listen_backlog).with_context(|| {
+            format!("binding SSH listener {addr} (port 22 needs CAP_NET_BIND_SERVICE; see README)")
+        })?;
+        let local = listener.local_addr()?;
+        #[allow(clippy::print_stdout)]
+        {
+            println!("listening ssh {local}");
+        }
+        listeners.push((listener, busybait_events::Protocol::Ssh));
     }
     tracing::info!(
         profile = %session_config.device().profile.name,
@@ -218,6 +247,7 @@ async fn serve(
             mirai_credentials,
         },
         session_config,
+        ssh,
         recorder: stores.recorder,
         stats: Stats::default(),
         active: AtomicUsize::new(0),
@@ -244,10 +274,11 @@ async fn serve(
         ));
     }
     let mut accept_tasks = Vec::new();
-    for listener in listeners {
+    for (listener, protocol) in listeners {
         accept_tasks.push(tokio::spawn(crate::admission::accept_loop(
             edge.clone(),
             listener,
+            protocol,
         )));
     }
 
@@ -282,9 +313,9 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A telnet listener with the configured backlog (tokio's default is 1,024: a
+/// A listener with the configured backlog (tokio's default is 1,024: a
 /// scanner burst overflows it and every bot past it waits a SYN retransmit).
-fn bind_telnet(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+fn bind_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {

@@ -232,10 +232,43 @@ pub struct Profile {
     /// The open-file limit (`ulimit -n`); the kernel's default 1024 unless given.
     #[serde(default = "default_open_files")]
     pub open_files: u64,
+    /// The device's SSH server, if it runs one (the SSH door refuses to start for a
+    /// profile without).
+    #[serde(default)]
+    pub ssh: Option<SshServer>,
     /// A real busybox binary served as `/bin/busybox` instead of the synthetic
     /// image (set by the edge from the operator's config, never from TOML).
     #[serde(skip)]
     pub busybox_image: Option<std::sync::Arc<[u8]>>,
+}
+
+/// `[ssh]` of a profile: the Dropbear build the device runs.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SshServer {
+    /// Dropbear's version, as in its identification line (`2022.83`).
+    pub dropbear: String,
+    /// Whether the build advertises strict kex (a Terrapin backport, as Debian's).
+    #[serde(default)]
+    pub strict_kex: bool,
+    /// Host key algorithms the device has keys for, in any order
+    /// (`ssh-ed25519`, `ecdsa-sha2-nistp256`).
+    pub host_keys: Vec<String>,
+    /// The channel window it offers (Dropbear's `-W`; 24576 unless the init script
+    /// sets it).
+    #[serde(default = "default_recv_window")]
+    pub recv_window: u32,
+    /// The command `subsystem sftp` runs (whether or not the file exists).
+    #[serde(default = "default_sftp_server")]
+    pub sftp_server: String,
+}
+
+fn default_recv_window() -> u32 {
+    24576
+}
+
+fn default_sftp_server() -> String {
+    "/usr/libexec/sftp-server".to_string()
 }
 
 fn default_open_files() -> u64 {

@@ -58,6 +58,28 @@ pub struct Peer {
     pub src: SocketAddr,
     /// The sensor's local address the attacker connected to.
     pub dst: SocketAddr,
+    /// Which of the device's doors the connection came through.
+    pub protocol: Protocol,
+}
+
+/// The door a session came through, as Cowrie's `protocol` field names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// The telnet door.
+    #[default]
+    Telnet,
+    /// The SSH door.
+    Ssh,
+}
+
+impl Protocol {
+    /// The name in events and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Telnet => "telnet",
+            Protocol::Ssh => "ssh",
+        }
+    }
 }
 
 /// A telnet negotiation verb, as Cowrie names it.
@@ -154,6 +176,57 @@ pub enum EventKind {
     ClientFingerprint {
         /// Space-separated lower-case hex, one group per telnet command.
         fingerprint: String,
+    },
+    /// `cowrie.client.version`: the SSH client's identification line.
+    ClientVersion {
+        /// The line, without CR LF.
+        version: String,
+    },
+    /// `cowrie.client.kex`: the SSH client's KEXINIT and its HASSH.
+    ClientKex {
+        /// MD5 of `hassh_algorithms`.
+        hassh: String,
+        /// `kex;ciphers;macs;compression` (client to server) as sent.
+        hassh_algorithms: String,
+        /// The name-lists, split at commas: kex, host keys, ciphers, MACs,
+        /// compression, languages (client to server).
+        lists: [Vec<String>; 6],
+    },
+    /// `cowrie.client.fingerprint`: a public key the SSH client offered.
+    ClientPublicKey {
+        /// The user it was offered for.
+        username: String,
+        /// Cowrie's fingerprint: MD5 of the key blob, colon-separated hex.
+        fingerprint: String,
+        /// OpenSSH's `SHA256:` fingerprint.
+        fingerprint_sha256: String,
+        /// The key blob, base64.
+        key: String,
+        /// The key's algorithm name, as sent.
+        key_type: String,
+    },
+    /// `cowrie.direct-tcpip.request`: the client asked the device to connect
+    /// somewhere (never done).
+    DirectTcpip {
+        /// Where to.
+        dst_ip: String,
+        /// Its port.
+        dst_port: u32,
+        /// Where the client says the connection came from.
+        orig_ip: String,
+        /// Its port.
+        orig_port: u32,
+    },
+    /// `busybait.ssh.request`: an SSH request the device refused or that Cowrie has
+    /// no event for (`tcpip-forward`, `subsystem`, `signal`, an unknown channel
+    /// type, an authentication method other than password and public key).
+    SshRequest {
+        /// The request's name, as sent.
+        request: String,
+        /// What it asked for, in words (`127.0.0.1:8080`, `sftp`).
+        detail: String,
+        /// Whether the device granted it.
+        granted: bool,
     },
     /// `cowrie.login.success`
     LoginSuccess {
@@ -293,6 +366,10 @@ pub const BUSYBAIT_EVENT_IDS: &[(&str, &str)] = &[
         "a telnet subnegotiation other than NAWS, with its payload",
     ),
     (
+        "busybait.ssh.request",
+        "an SSH request with no Cowrie event: port forwarding, a subsystem, a signal, an unknown channel or method",
+    ),
+    (
         "busybait.session.end",
         "why the session ended; always followed by cowrie.session.closed",
     ),
@@ -308,6 +385,11 @@ impl EventKind {
             EventKind::ClientFingerprint { .. } => "busybait.client.fingerprint",
             EventKind::TelnetSubnegotiation { .. } => "busybait.telnet.subnegotiation",
             EventKind::ClientVar { .. } => "cowrie.client.var",
+            EventKind::ClientVersion { .. } => "cowrie.client.version",
+            EventKind::ClientKex { .. } => "cowrie.client.kex",
+            EventKind::ClientPublicKey { .. } => "cowrie.client.fingerprint",
+            EventKind::DirectTcpip { .. } => "cowrie.direct-tcpip.request",
+            EventKind::SshRequest { .. } => "busybait.ssh.request",
             EventKind::LoginSuccess { .. } => "cowrie.login.success",
             EventKind::LoginFailed { .. } => "cowrie.login.failed",
             EventKind::CommandInput { .. } => "cowrie.command.input",
@@ -382,7 +464,7 @@ impl Event {
         let session = self.session.to_string();
         m.insert("eventid".into(), self.kind.event_id().into());
         m.insert("session".into(), session.clone().into());
-        m.insert("protocol".into(), "telnet".into());
+        m.insert("protocol".into(), self.peer.protocol.as_str().into());
         m.insert("src_ip".into(), self.peer.src.ip().to_string().into());
         m.insert("src_port".into(), self.peer.src.port().into());
         m.insert("dst_ip".into(), self.peer.dst.ip().to_string().into());
@@ -423,6 +505,65 @@ impl Event {
             EventKind::ClientFingerprint { fingerprint } => {
                 m.insert("fingerprint".into(), fingerprint.clone().into());
                 format!("Telnet client fingerprint: {fingerprint}")
+            }
+            EventKind::ClientVersion { version } => {
+                m.insert("version".into(), version.clone().into());
+                format!("Remote SSH version: {version}")
+            }
+            EventKind::ClientKex {
+                hassh,
+                hassh_algorithms,
+                lists,
+            } => {
+                m.insert("hassh".into(), hassh.clone().into());
+                m.insert("hasshAlgorithms".into(), hassh_algorithms.clone().into());
+                let names = ["kexAlgs", "keyAlgs", "encCS", "macCS", "compCS", "langCS"];
+                for (name, list) in names.into_iter().zip(lists) {
+                    m.insert(name.into(), list.clone().into());
+                }
+                format!("SSH client hassh fingerprint: {hassh}")
+            }
+            EventKind::ClientPublicKey {
+                username,
+                fingerprint,
+                fingerprint_sha256,
+                key,
+                key_type,
+            } => {
+                m.insert("username".into(), username.clone().into());
+                m.insert("fingerprint".into(), fingerprint.clone().into());
+                m.insert(
+                    "fingerprint_sha256".into(),
+                    fingerprint_sha256.clone().into(),
+                );
+                m.insert("key".into(), key.clone().into());
+                m.insert("type".into(), key_type.clone().into());
+                format!(
+                    "public key attempt for user {username} of type {key_type} with fingerprint {fingerprint}"
+                )
+            }
+            EventKind::DirectTcpip {
+                dst_ip,
+                dst_port,
+                orig_ip,
+                orig_port,
+            } => {
+                m.insert("dst_ip".into(), dst_ip.clone().into());
+                m.insert("dst_port".into(), (*dst_port).into());
+                m.insert("orig_ip".into(), orig_ip.clone().into());
+                m.insert("orig_port".into(), (*orig_port).into());
+                format!("direct-tcp connection request to {dst_ip}:{dst_port} from {orig_ip}:{orig_port}")
+            }
+            EventKind::SshRequest {
+                request,
+                detail,
+                granted,
+            } => {
+                m.insert("request".into(), request.clone().into());
+                m.insert("detail".into(), detail.clone().into());
+                m.insert("granted".into(), (*granted).into());
+                let verb = if *granted { "granted" } else { "refused" };
+                format!("SSH request {request} {detail} {verb}")
             }
             EventKind::LoginSuccess { username, password } => {
                 m.insert("username".into(), username.clone().into());
@@ -564,6 +705,7 @@ mod tests {
         Peer {
             src: "127.0.0.1:37846".parse().unwrap(),
             dst: "127.0.0.1:2223".parse().unwrap(),
+            protocol: Protocol::Telnet,
         }
     }
 

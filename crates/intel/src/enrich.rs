@@ -258,6 +258,7 @@ mod tests {
             Peer {
                 src: "127.0.0.9:40000".parse().unwrap(),
                 dst: "127.0.0.1:23".parse().unwrap(),
+                protocol: busybait_events::Protocol::Telnet,
             },
         )
     }

@@ -226,7 +226,7 @@ impl Sink for SqliteSink {
                     EventKind::Connect => {
                         tx.prepare_cached(
                             "INSERT OR IGNORE INTO sessions (session, protocol, src_ip, src_port, dst_ip, dst_port, start_time)
-                             VALUES (?1, 'telnet', ?2, ?3, ?4, ?5, ?6)",
+                             VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
                         )?
                         .execute(params![
                             session,
@@ -234,7 +234,8 @@ impl Sink for SqliteSink {
                             ev.peer.src.port(),
                             ev.peer.dst.ip().to_string(),
                             ev.peer.dst.port(),
-                            ts
+                            ts,
+                            ev.peer.protocol.as_str()
                         ])?;
                     }
                     EventKind::LoginSuccess { username, password }

@@ -29,6 +29,7 @@ fn event(session: u64, kind: EventKind) -> Event {
         peer: Peer {
             src: "127.0.0.9:4000".parse().unwrap(),
             dst: "127.0.0.1:23".parse().unwrap(),
+            protocol: busybait_events::Protocol::Telnet,
         },
         kind,
     }

@@ -15,4 +15,4 @@ pub mod tty;
 
 pub use busybait_device::clock::Now;
 pub use limits::Limits;
-pub use session::{FetchId, Session, SessionConfig};
+pub use session::{Attach, FetchId, Outgoing, Session, SessionConfig};

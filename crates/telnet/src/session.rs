@@ -76,6 +76,22 @@ impl Outgoing {
     }
 }
 
+/// A session with no telnet in front: the device's shell attached to another door's
+/// channel (an SSH `shell` or `exec`). The door has authenticated the client and owns
+/// the connection's deadlines; this session is the pty (or the pipes) and the shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attach {
+    /// A pty: ONLCR and XTABS on output, echo and the line editor on input. Without
+    /// one, output goes out as the shell wrote it and input is not read.
+    pub pty: bool,
+    /// The window size (0 when unknown).
+    pub width: u16,
+    /// Rows.
+    pub height: u16,
+    /// `exec`: the line run as `sh -c`; none for a login shell.
+    pub command: Option<Vec<u8>>,
+}
+
 /// The pty's canonical input buffer (`N_TTY_BUF_SIZE - 1`).
 const TTY_LINE_MAX: usize = 4095;
 /// BusyBox login: `USERNAME_SIZE`; `fgets(buf, size - 2)` after the first character.
@@ -169,6 +185,14 @@ pub struct Session {
     staged: busybait_device::vfs::StagedQueue,
     pending_fetch: Option<FetchId>,
     next_fetch: u64,
+    /// Attached to another door (no telnet, no login; see [`Attach`]): whether a pty.
+    attached: Option<bool>,
+    /// How the shell ended: its exit status (a login shell's `exit` is 0).
+    exit_status: Option<i32>,
+    /// An attached shell's input has ended.
+    stdin_closed: bool,
+    /// An attached `exec`: one line as `sh -c`.
+    command_mode: bool,
 }
 
 impl Session {
@@ -209,6 +233,10 @@ impl Session {
             pending_fetch: None,
             staged: Default::default(),
             next_fetch: 0,
+            attached: None,
+            exit_status: None,
+            stdin_closed: false,
+            command_mode: false,
             config,
         };
         s.event(now, EventKind::Connect);
@@ -219,6 +247,65 @@ impl Session {
         let issue = render_issue(s.config.device());
         s.output(&issue);
         s
+    }
+
+    /// The device's shell behind another door: a login shell on a pty, or one command
+    /// line as `sh -c` with or without one (see [`Attach`]). Records only what the
+    /// shell does (commands, downloads, files); the door records the rest.
+    pub fn attached(
+        config: Arc<SessionConfig>,
+        id: SessionId,
+        peer: Peer,
+        now: Now,
+        attach: Attach,
+    ) -> Self {
+        let mut s = Self::new(config, id, peer, now);
+        s.events.clear();
+        s.transmit.clear();
+        s.column = 0;
+        s.login_started_at = None;
+        s.attached = Some(attach.pty);
+        s.width = attach.width;
+        s.height = attach.height;
+        s.start_shell(now);
+        match attach.command {
+            Some(line) => {
+                s.command_mode = true;
+                if let Phase::Shell(phase) = &mut s.phase {
+                    phase.shell.start_command(&line, now);
+                }
+                s.drive(now);
+            }
+            None if !attach.pty => {}
+            None => {
+                let banner = s.config.device().profile.shell_banner();
+                s.output(banner.as_bytes());
+                s.shell_prompt();
+            }
+        }
+        s
+    }
+
+    /// Whether output waits for the door to take it.
+    pub fn has_output(&self) -> bool {
+        !self.nothing_to_send()
+    }
+
+    /// The attached shell's standard input has ended (SSH `EOF`): ash without a
+    /// terminal runs what it has and exits; on a pty it is the end of input too.
+    pub fn end_of_stdin(&mut self, now: Now) {
+        if self.is_closed() || self.stdin_closed {
+            return;
+        }
+        self.stdin_closed = true;
+        if self.attached == Some(false) {
+            self.pipe_line_end(now);
+        }
+    }
+
+    /// The shell's exit status, once it has ended.
+    pub fn exit_status(&self) -> Option<i32> {
+        self.exit_status
     }
 
     /// The session id.
@@ -343,8 +430,8 @@ impl Session {
             self.login_deadline,
             self.pause_until,
             self.shell_deadline(),
-            Some(self.idle_deadline),
-            Some(self.lifetime_deadline),
+            self.attached.is_none().then_some(self.idle_deadline),
+            self.attached.is_none().then_some(self.lifetime_deadline),
         ]
         .into_iter()
         .flatten()
@@ -368,6 +455,10 @@ impl Session {
                 .state
                 .close_shell(self.peer.src.ip(), phase.shell, now.mono);
             self.samples.extend(finished);
+        }
+        if self.attached.is_some() {
+            // The door records how its connection ended.
+            return;
         }
         self.event(now, EventKind::SessionEnd { reason });
         let duration_ms = now
@@ -466,6 +557,10 @@ impl Session {
         }
         let t = now.mono;
         let limits = &self.config.limits;
+        if self.attached.is_some() {
+            self.last_now = t;
+            return self.shell_timeout(now);
+        }
         if t >= self.lifetime_deadline {
             let v = limits.session_lifetime.as_secs();
             return self.close_for_limit(now, "session_lifetime", v);
@@ -514,6 +609,21 @@ impl Session {
         if self.is_closed() {
             return;
         }
+        if let Some(pty) = self.attached {
+            if pty {
+                self.pty_input(now, input);
+            } else if self.is_running_command() {
+                // `exec`: the command reads no input.
+            } else {
+                for &b in input {
+                    if self.is_closed() {
+                        break;
+                    }
+                    self.shell_input(now, b);
+                }
+            }
+            return;
+        }
         let mut observed = std::mem::take(&mut self.observed);
         let result = self.observer.feed(input, &mut observed);
         self.record_observed(now, &mut observed);
@@ -545,22 +655,7 @@ impl Session {
                         self.tty_input(now, b);
                     }
                 }
-                Filtered::WindowSize(w, h) => {
-                    // The pty signals SIGWINCH only when the size changes.
-                    let resized = (w, h) != (self.width, self.height);
-                    self.width = w;
-                    self.height = h;
-                    let line_editing = self.config.device().profile.line_editing;
-                    if let Phase::Shell(phase) = &mut self.phase {
-                        phase.shell.set_width(w);
-                        if resized && line_editing && !phase.shell.is_running() {
-                            let mut redraw = Vec::new();
-                            let width = if w == 0 { DEFAULT_WIDTH } else { w };
-                            phase.editor.set_width(width, &mut redraw);
-                            self.output(&redraw);
-                        }
-                    }
-                }
+                Filtered::WindowSize(w, h) => self.resize(w, h),
                 Filtered::AreYouThere => {
                     if self.nothing_to_send() {
                         self.transmit.extend_from_slice(&AYT_REPLY);
@@ -573,6 +668,42 @@ impl Session {
         if !self.is_closed() && self.unsent_own() > self.config.limits.max_output_bytes {
             let v = self.config.limits.max_output_bytes as u64;
             self.close_for_limit(now, "max_output_bytes", v);
+        }
+    }
+
+    /// Bytes typed on an attached pty (no telnet in front).
+    fn pty_input(&mut self, now: Now, input: &[u8]) {
+        let mut remaining = input.len();
+        for &b in input {
+            if self.is_closed() {
+                break;
+            }
+            remaining -= 1;
+            self.input_pending = remaining > 0;
+            self.tty_input(now, b);
+        }
+        self.input_pending = false;
+        if !self.is_closed() && self.unsent_own() > self.config.limits.max_output_bytes {
+            let v = self.config.limits.max_output_bytes as u64;
+            self.close_for_limit(now, "max_output_bytes", v);
+        }
+    }
+
+    /// The terminal's new size (telnet's NAWS, SSH's `window-change`).
+    pub fn resize(&mut self, w: u16, h: u16) {
+        // The pty signals SIGWINCH only when the size changes.
+        let resized = (w, h) != (self.width, self.height);
+        self.width = w;
+        self.height = h;
+        let line_editing = self.config.device().profile.line_editing;
+        if let Phase::Shell(phase) = &mut self.phase {
+            phase.shell.set_width(w);
+            if resized && line_editing && !phase.shell.is_running() {
+                let mut redraw = Vec::new();
+                let width = if w == 0 { DEFAULT_WIDTH } else { w };
+                phase.editor.set_width(width, &mut redraw);
+                self.output(&redraw);
+            }
         }
     }
 
@@ -616,7 +747,11 @@ impl Session {
                 _ => {}
             }
         }
-        escape_iac(bytes, &mut self.transmit);
+        if self.attached.is_some() {
+            self.transmit.extend_from_slice(bytes);
+        } else {
+            escape_iac(bytes, &mut self.transmit);
+        }
     }
 
     fn prompt_for_username(&mut self, empty_lines_left: u8) {
@@ -850,19 +985,7 @@ impl Session {
         if ok {
             self.event(now, EventKind::LoginSuccess { username, password });
             self.login_deadline = None;
-            // A pid for the login shell, stable for the session.
-            let pid = 300 + (u32::from_be_bytes([0, 0, self.id.0[4], self.id.0[5]]) % 700);
-            let mut shell = self.config.state.open_shell(self.peer.src.ip(), pid, now);
-            shell.set_width(self.width);
-            shell.set_peer(self.peer);
-            self.phase = Phase::Shell(Box::new(ShellPhase {
-                shell,
-                editor: LineEditor::default(),
-                canonical: Vec::new(),
-                continued: Vec::new(),
-                wait: None,
-                typeahead: Vec::new(),
-            }));
+            self.start_shell(now);
             let banner = self.config.device().profile.shell_banner();
             self.output(banner.as_bytes());
             self.shell_prompt();
@@ -873,8 +996,29 @@ impl Session {
         }
     }
 
+    /// The device's shell for this session's source.
+    fn start_shell(&mut self, now: Now) {
+        // A pid for the login shell, stable for the session.
+        let pid = 300 + (u32::from_be_bytes([0, 0, self.id.0[4], self.id.0[5]]) % 700);
+        let mut shell = self.config.state.open_shell(self.peer.src.ip(), pid, now);
+        shell.set_width(self.width);
+        shell.set_peer(self.peer);
+        self.phase = Phase::Shell(Box::new(ShellPhase {
+            shell,
+            editor: LineEditor::default(),
+            canonical: Vec::new(),
+            continued: Vec::new(),
+            wait: None,
+            typeahead: Vec::new(),
+        }));
+    }
+
     /// PS1, or PS2 (`> `) while a command is being continued.
     fn shell_prompt(&mut self) {
+        if self.attached == Some(false) {
+            // No terminal, no prompt.
+            return;
+        }
         let Phase::Shell(phase) = &mut self.phase else {
             return;
         };
@@ -912,12 +1056,24 @@ impl Session {
 
     /// Output of a command through the tty (see [`tty::encode`]).
     fn tty_write(&mut self, all: &[u8]) {
-        self.column = tty::encode(all, self.column, &mut self.transmit);
+        self.column = match self.attached {
+            None => tty::encode(all, self.column, &mut self.transmit),
+            Some(true) => tty::encode_pty(all, self.column, &mut self.transmit),
+            // No pty: the pipe carries the bytes as written.
+            Some(false) => {
+                self.transmit.extend_from_slice(all);
+                self.column
+            }
+        };
     }
 
     /// A whole stored file through the tty: its first line encoded here, the rest as
     /// encoded once for every session.
     fn tty_write_shared(&mut self, source: Arc<Vec<u8>>) {
+        if self.attached.is_some() {
+            // Encoded once for telnet (IAC doubled): another door gets its own copy.
+            return self.tty_write(&source);
+        }
         let Some(file) = self.config.encoded.get(&source) else {
             return self.tty_write(&source);
         };
@@ -932,7 +1088,59 @@ impl Session {
         self.column = file.end_column();
     }
 
+    /// Whether this is an attached `exec` (its one line, not a shell reading input).
+    fn is_running_command(&self) -> bool {
+        self.attached.is_some() && self.command_mode
+    }
+
+    /// A byte on a shell's standard input with no terminal (a pipe): ash reads lines
+    /// and runs them, with no echo, no prompt and no editing.
+    fn pipe_input(&mut self, now: Now, b: u8) {
+        let max = self.config.limits.max_line_bytes;
+        let Phase::Shell(phase) = &mut self.phase else {
+            return;
+        };
+        if phase.shell.is_running() {
+            if phase.typeahead.len() < max {
+                phase.typeahead.push(b);
+            }
+            return;
+        }
+        if b == b'\n' {
+            let line = std::mem::take(&mut phase.canonical);
+            return self.execute(now, line);
+        }
+        if phase.canonical.len() >= max {
+            return self.close_for_limit(now, "max_line_bytes", max as u64);
+        }
+        phase.canonical.push(b);
+    }
+
+    /// The end of a pipe-fed shell's input: the last unfinished line runs, then ash
+    /// exits.
+    fn pipe_line_end(&mut self, now: Now) {
+        let Phase::Shell(phase) = &mut self.phase else {
+            return;
+        };
+        if phase.shell.is_running() || !phase.typeahead.is_empty() {
+            // Looked at again when the running line finishes.
+            return;
+        }
+        let line = std::mem::take(&mut phase.canonical);
+        if !line.is_empty() {
+            return self.execute(now, line);
+        }
+        if !phase.continued.is_empty() {
+            return self.run_continued(now);
+        }
+        self.exit_status = Some(0);
+        self.close(now, CloseReason::DeviceClosed);
+    }
+
     fn shell_input(&mut self, now: Now, b: u8) {
+        if self.attached == Some(false) {
+            return self.pipe_input(now, b);
+        }
         let Phase::Shell(phase) = &mut self.phase else {
             return;
         };
@@ -1125,10 +1333,20 @@ impl Session {
             match state {
                 ShellState::Idle => return,
                 // (`Exited` ends a command started as `sh -c`, which telnet never does.)
-                ShellState::Finished(Outcome::Logout | Outcome::Exited(_)) => {
-                    return self.close(now, CloseReason::DeviceClosed)
+                ShellState::Finished(Outcome::Logout) => {
+                    self.exit_status = Some(0);
+                    return self.close(now, CloseReason::DeviceClosed);
+                }
+                ShellState::Finished(Outcome::Exited(status)) => {
+                    self.exit_status = Some(status);
+                    return self.close(now, CloseReason::DeviceClosed);
                 }
                 ShellState::Finished(Outcome::Died(fatal)) => {
+                    // ash's exit status after `out of memory`; a segfault is SIGSEGV.
+                    self.exit_status = Some(match fatal {
+                        busybait_device::shell::exec::Fatal::OutOfMemory => 2,
+                        busybait_device::shell::exec::Fatal::Segfault => 139,
+                    });
                     let reason = match fatal {
                         busybait_device::shell::exec::Fatal::OutOfMemory => CloseReason::Limit,
                         busybait_device::shell::exec::Fatal::Segfault => CloseReason::DeviceClosed,
@@ -1161,6 +1379,9 @@ impl Session {
                         self.shell_input(now, b);
                     }
                     self.input_pending = outer_pending;
+                    if self.stdin_closed && self.attached == Some(false) {
+                        self.pipe_line_end(now);
+                    }
                     return;
                 }
                 ShellState::Waiting(Wait::Drain) => {

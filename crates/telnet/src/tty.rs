@@ -15,6 +15,21 @@ use crate::codec::escape_iac;
 /// Encodes `all` for the wire starting at `column` onto `out`; returns the column
 /// after it.
 pub fn encode(all: &[u8], column: usize, out: &mut Vec<u8>) -> usize {
+    encode_with(all, column, out, escape_iac)
+}
+
+/// What the pty alone does (ONLCR, XTABS), with no telnet after it: a pty behind
+/// another door (an SSH channel).
+pub fn encode_pty(all: &[u8], column: usize, out: &mut Vec<u8>) -> usize {
+    encode_with(all, column, out, |run, out| out.extend_from_slice(run))
+}
+
+fn encode_with(
+    all: &[u8],
+    column: usize,
+    out: &mut Vec<u8>,
+    copy_run: fn(&[u8], &mut Vec<u8>),
+) -> usize {
     out.reserve(all.len() + all.len() / 16);
     let mut column = column;
     // The cursor column is counted only where it matters (a tab, a backspace, the
@@ -27,7 +42,7 @@ pub fn encode(all: &[u8], column: usize, out: &mut Vec<u8>) -> usize {
         // doubling on the way.
         let rest = all.get(pos..).unwrap_or_default();
         let run = rest.get(..next_column_special(rest)).unwrap_or(rest);
-        escape_iac(run, out);
+        copy_run(run, out);
         pos += run.len();
         let Some(&b) = all.get(pos) else {
             break;

@@ -40,6 +40,8 @@ pub fn mirai_credentials() -> Vec<(String, String)> {
 pub struct Sensor {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The SSH listener, for sensors started with one.
+    pub ssh: Option<SocketAddr>,
     /// The metrics listener, if the config has one.
     pub metrics: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
@@ -67,6 +69,15 @@ pub fn test_config(profile: &str, limits_extra: &str, auth_extra: &str) -> Strin
 impl Sensor {
     pub fn start(profile: &str) -> Self {
         Self::start_with(&test_config(profile, "", ""))
+    }
+
+    /// A sensor with an SSH listener too (the config names a profile with SSH).
+    pub fn start_ssh(config: &str) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let path = data_dir.path().to_path_buf();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_busybait"));
+        command.args(["serve", "--ssh", "127.0.0.1:0"]);
+        Self::spawn(data_dir, path, config, command, "127.0.0.1:0")
     }
 
     pub fn start_with(config: &str) -> Self {
@@ -127,8 +138,12 @@ impl Sensor {
         let config_path = data_dir.path().join("test-config.toml");
         std::fs::write(&config_path, config).unwrap();
         let stderr = data_dir.path().join("stderr.log");
+        let with_ssh = command.get_args().any(|a| a == "--ssh");
+        if !with_ssh {
+            command.arg("serve");
+        }
         let mut child = command
-            .args(["serve", "--telnet", listen, "--config"])
+            .args(["--telnet", listen, "--config"])
             .arg(&config_path)
             .arg("--data-dir")
             .arg(&data_path)
@@ -157,9 +172,19 @@ impl Sensor {
             .trim()
             .parse()
             .unwrap();
+        let ssh = with_ssh.then(|| {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            line.strip_prefix("listening ssh ")
+                .unwrap_or_else(|| panic!("no SSH listener: {line:?}"))
+                .trim()
+                .parse()
+                .unwrap()
+        });
         Self {
             child: Some(child),
             addr,
+            ssh,
             metrics,
             data_dir,
             stderr,

@@ -65,6 +65,7 @@ impl Harness {
         let peer = Peer {
             src: "127.0.0.5:40000".parse().unwrap(),
             dst: "127.0.0.1:2323".parse().unwrap(),
+            protocol: busybait_events::Protocol::Telnet,
         };
         Self {
             session: Session::new(config, SessionId::from_u64(0xabc), peer, now),

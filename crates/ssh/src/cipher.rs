@@ -1,0 +1,254 @@
+//! One direction's packet protection after NEWKEYS: `chacha20-poly1305@openssh.com`
+//! (OpenSSH's PROTOCOL.chacha20poly1305) or AES-CTR with an encrypt-and-MAC HMAC
+//! (RFC 4253 §6.3-6.4, RFC 4344).
+
+use aes::{Aes128, Aes256};
+use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use chacha20::ChaCha20Legacy;
+use hmac::{Hmac, Mac};
+use poly1305::universal_hash::KeyInit;
+use poly1305::Poly1305;
+use sha1::Sha1;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::algorithms::{CipherAlgorithm, MacAlgorithm};
+
+type Aes128Ctr = ctr::Ctr128BE<Aes128>;
+type Aes256Ctr = ctr::Ctr128BE<Aes256>;
+
+/// A direction's keys, as derived at NEWKEYS.
+#[derive(Clone)]
+pub struct DirectionKeys {
+    /// The cipher.
+    pub cipher: CipherAlgorithm,
+    /// Its key.
+    pub key: Vec<u8>,
+    /// Its IV (CTR's initial counter).
+    pub iv: Vec<u8>,
+    /// The MAC and its key, when the cipher has none of its own.
+    pub mac: Option<(MacAlgorithm, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for DirectionKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectionKeys")
+            .field("cipher", &self.cipher)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One direction's protection.
+pub enum Protection {
+    /// Before the first NEWKEYS: no encryption, no MAC.
+    Clear,
+    /// `chacha20-poly1305@openssh.com`: K_2 for the payload and the Poly1305 key,
+    /// K_1 for the length.
+    ChaCha {
+        /// K_2, the first 32 bytes of the derived key.
+        main: [u8; 32],
+        /// K_1, the last 32.
+        header: [u8; 32],
+    },
+    /// AES-CTR (the keystream runs on across packets) with an HMAC.
+    Ctr {
+        /// The running keystream.
+        stream: CtrStream,
+        /// The MAC and its key.
+        mac: MacAlgorithm,
+        /// The MAC key.
+        mac_key: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for Protection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Clear => "Clear",
+            Self::ChaCha { .. } => "ChaCha",
+            Self::Ctr { .. } => "Ctr",
+        })
+    }
+}
+
+/// AES-CTR at either key size.
+pub enum CtrStream {
+    /// `aes128-ctr`.
+    Aes128(Box<Aes128Ctr>),
+    /// `aes256-ctr`.
+    Aes256(Box<Aes256Ctr>),
+}
+
+impl CtrStream {
+    /// XORs the next keystream bytes into `data`.
+    pub fn apply(&mut self, data: &mut [u8]) {
+        match self {
+            Self::Aes128(s) => s.apply_keystream(data),
+            Self::Aes256(s) => s.apply_keystream(data),
+        }
+    }
+}
+
+/// Keys were of the wrong length (a bug in derivation, never the client's doing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("derived key material of the wrong length")]
+pub struct BadKeyLength;
+
+impl Protection {
+    /// The protection that `keys` set up.
+    pub fn new(keys: &DirectionKeys) -> Result<Self, BadKeyLength> {
+        match keys.cipher {
+            CipherAlgorithm::ChaCha20Poly1305 => {
+                let main: [u8; 32] = keys
+                    .key
+                    .get(..32)
+                    .and_then(|k| k.try_into().ok())
+                    .ok_or(BadKeyLength)?;
+                let header: [u8; 32] = keys
+                    .key
+                    .get(32..64)
+                    .and_then(|k| k.try_into().ok())
+                    .ok_or(BadKeyLength)?;
+                Ok(Self::ChaCha { main, header })
+            }
+            CipherAlgorithm::Aes128Ctr | CipherAlgorithm::Aes256Ctr => {
+                let stream = if keys.cipher == CipherAlgorithm::Aes128Ctr {
+                    CtrStream::Aes128(Box::new(
+                        Aes128Ctr::new_from_slices(&keys.key, &keys.iv)
+                            .map_err(|_| BadKeyLength)?,
+                    ))
+                } else {
+                    CtrStream::Aes256(Box::new(
+                        Aes256Ctr::new_from_slices(&keys.key, &keys.iv)
+                            .map_err(|_| BadKeyLength)?,
+                    ))
+                };
+                let (mac, mac_key) = keys.mac.clone().ok_or(BadKeyLength)?;
+                Ok(Self::Ctr {
+                    stream,
+                    mac,
+                    mac_key,
+                })
+            }
+        }
+    }
+
+    /// The cipher's block size for padding (Dropbear pads to 8 for none and ChaCha).
+    pub fn block_size(&self) -> usize {
+        match self {
+            Self::Clear | Self::ChaCha { .. } => 8,
+            Self::Ctr { .. } => 16,
+        }
+    }
+
+    /// Bytes of the MAC or tag after each packet.
+    pub fn tag_len(&self) -> usize {
+        match self {
+            Self::Clear => 0,
+            Self::ChaCha { .. } => 16,
+            Self::Ctr { mac, .. } => mac.output_len(),
+        }
+    }
+
+    /// Whether the length field is outside the padded, encrypted body (AEAD).
+    pub fn is_aead(&self) -> bool {
+        matches!(self, Self::ChaCha { .. })
+    }
+}
+
+/// A ChaCha20 (64-bit nonce, as OpenSSH uses it) keystream for packet `seq`.
+fn chacha(key: &[u8; 32], seq: u32) -> ChaCha20Legacy {
+    let nonce = u64::from(seq).to_be_bytes();
+    ChaCha20Legacy::new(key.into(), &nonce.into())
+}
+
+/// The Poly1305 key of packet `seq`: the first 32 bytes of K_2's block 0.
+fn poly_key(main: &[u8; 32], seq: u32) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    chacha(main, seq).apply_keystream(&mut key);
+    key
+}
+
+/// Decrypts the 4-byte length field of a ChaCha packet (without changing any state).
+pub fn chacha_length(header: &[u8; 32], seq: u32, encrypted: [u8; 4]) -> u32 {
+    let mut len = encrypted;
+    chacha(header, seq).apply_keystream(&mut len);
+    u32::from_be_bytes(len)
+}
+
+/// Checks a ChaCha packet's tag over its encrypted length and body, and decrypts the
+/// body in place. `packet` is length field plus body; false on a bad tag.
+pub fn chacha_open(main: &[u8; 32], seq: u32, packet: &mut [u8], tag: &[u8]) -> bool {
+    let key = poly_key(main, seq);
+    let computed = Poly1305::new(&key.into()).compute_unpadded(packet);
+    if !bool::from(computed.as_slice().ct_eq(tag)) {
+        return false;
+    }
+    let mut stream = chacha(main, seq);
+    stream.seek(64u64);
+    if let Some(body) = packet.get_mut(4..) {
+        stream.apply_keystream(body);
+    }
+    true
+}
+
+/// Encrypts a ChaCha packet (length field plus body) in place and returns its tag.
+pub fn chacha_seal(main: &[u8; 32], header: &[u8; 32], seq: u32, packet: &mut [u8]) -> [u8; 16] {
+    if let Some(len) = packet.get_mut(..4) {
+        chacha(header, seq).apply_keystream(len);
+    }
+    let mut stream = chacha(main, seq);
+    stream.seek(64u64);
+    if let Some(body) = packet.get_mut(4..) {
+        stream.apply_keystream(body);
+    }
+    let key = poly_key(main, seq);
+    Poly1305::new(&key.into()).compute_unpadded(packet).into()
+}
+
+/// The HMAC of `seq || packet` (encrypt-and-MAC: over the plaintext packet).
+pub fn hmac(alg: MacAlgorithm, key: &[u8], seq: u32, packet: &[u8]) -> Vec<u8> {
+    match alg {
+        MacAlgorithm::HmacSha1 => {
+            let mut m = <Hmac<Sha1> as Mac>::new_from_slice(key)
+                .unwrap_or_else(|_| <Hmac<Sha1> as Mac>::new(&Default::default()));
+            m.update(&seq.to_be_bytes());
+            m.update(packet);
+            m.finalize().into_bytes().to_vec()
+        }
+        MacAlgorithm::HmacSha256 => {
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)
+                .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+            m.update(&seq.to_be_bytes());
+            m.update(packet);
+            m.finalize().into_bytes().to_vec()
+        }
+    }
+}
+
+/// Compares a received MAC with the computed one in constant time.
+pub fn mac_matches(computed: &[u8], received: &[u8]) -> bool {
+    bool::from(computed.ct_eq(received))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chacha_seal_and_open_are_inverse_and_the_tag_protects_the_length() {
+        let main = [7u8; 32];
+        let header = [9u8; 32];
+        let plain = b"\x00\x00\x00\x0c\x04\x05hello!!!!".to_vec();
+        let mut packet = plain.clone();
+        let tag = chacha_seal(&main, &header, 3, &mut packet);
+        assert_ne!(packet, plain);
+        let len = chacha_length(&header, 3, packet[..4].try_into().unwrap());
+        assert_eq!(len, 12);
+        let mut tampered = packet.clone();
+        tampered[0] ^= 1;
+        assert!(!chacha_open(&main, 3, &mut tampered, &tag));
+        assert!(chacha_open(&main, 3, &mut packet, &tag));
+        assert_eq!(packet[4..], plain[4..]);
+    }
+}
