@@ -98,6 +98,36 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
             "aes256-ctr",
             "hmac-sha1",
         ),
+        (
+            "ecdh-sha2-nistp256",
+            "ssh-ed25519",
+            "aes128-ctr",
+            "hmac-sha1",
+        ),
+        (
+            "ecdh-sha2-nistp384",
+            "ecdsa-sha2-nistp256",
+            "chacha20-poly1305@openssh.com",
+            "hmac-sha1",
+        ),
+        (
+            "ecdh-sha2-nistp521",
+            "ssh-ed25519",
+            "aes256-ctr",
+            "hmac-sha2-256",
+        ),
+        (
+            "diffie-hellman-group14-sha256",
+            "ssh-ed25519",
+            "aes128-ctr",
+            "hmac-sha2-256",
+        ),
+        (
+            "diffie-hellman-group14-sha1",
+            "ecdsa-sha2-nistp256",
+            "aes128-ctr",
+            "hmac-sha1",
+        ),
     ] {
         let options = [
             "-o",
@@ -123,11 +153,11 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
         assert_eq!(out.status.code(), Some(3), "{what}");
         assert_eq!(out.stdout, b"hello\nx86_64\n", "{what}");
     }
-    let events = sensor.wait_for_events("three logins", |e| {
+    let events = sensor.wait_for_events("eight logins", |e| {
         e.iter()
             .filter(|e| e["eventid"] == "cowrie.session.closed")
             .count()
-            == 3
+            == 8
     });
     let first: Vec<&serde_json::Value> = events
         .iter()

@@ -25,6 +25,16 @@ pub enum KexMethod {
     Curve25519Sha256,
     /// `curve25519-sha256@libssh.org`, the same method under its older name.
     Curve25519Libssh,
+    /// `ecdh-sha2-nistp521` (RFC 5656).
+    EcdhP521,
+    /// `ecdh-sha2-nistp384`.
+    EcdhP384,
+    /// `ecdh-sha2-nistp256`.
+    EcdhP256,
+    /// `diffie-hellman-group14-sha256` (RFC 8268).
+    Dh14Sha256,
+    /// `diffie-hellman-group14-sha1` (RFC 4253).
+    Dh14Sha1,
 }
 
 impl KexMethod {
@@ -33,6 +43,11 @@ impl KexMethod {
         match self {
             Self::Curve25519Sha256 => "curve25519-sha256",
             Self::Curve25519Libssh => "curve25519-sha256@libssh.org",
+            Self::EcdhP521 => "ecdh-sha2-nistp521",
+            Self::EcdhP384 => "ecdh-sha2-nistp384",
+            Self::EcdhP256 => "ecdh-sha2-nistp256",
+            Self::Dh14Sha256 => "diffie-hellman-group14-sha256",
+            Self::Dh14Sha1 => "diffie-hellman-group14-sha1",
         }
     }
 
@@ -40,6 +55,11 @@ impl KexMethod {
         match name {
             b"curve25519-sha256" => Some(Self::Curve25519Sha256),
             b"curve25519-sha256@libssh.org" => Some(Self::Curve25519Libssh),
+            b"ecdh-sha2-nistp521" => Some(Self::EcdhP521),
+            b"ecdh-sha2-nistp384" => Some(Self::EcdhP384),
+            b"ecdh-sha2-nistp256" => Some(Self::EcdhP256),
+            b"diffie-hellman-group14-sha256" => Some(Self::Dh14Sha256),
+            b"diffie-hellman-group14-sha1" => Some(Self::Dh14Sha1),
             _ => None,
         }
     }

@@ -238,6 +238,7 @@ impl Harness {
             reply: Vec::new(),
             hash: hash.clone(),
             shared_mpint: k,
+            hash_algorithm: crate::kex::HashAlgorithm::Sha256,
         };
         let negotiated = self
             .config

@@ -11,7 +11,7 @@ use crate::algorithms::{names, ClientKexInit, Negotiated};
 use crate::cipher::DirectionKeys;
 use crate::kex::{self, Transcript};
 use crate::msg;
-use crate::wire::{put_string, put_u32, Reader};
+use crate::wire::{put_string, put_u32};
 
 /// Every signature algorithm Dropbear 2022.83 is built with, for `server-sig-algs`
 /// (sent whatever host keys exist: `buf_put_algolist_all`).
@@ -240,22 +240,21 @@ impl Session {
         let Some(host_key) = self.config.server.host_key(negotiated.host_key) else {
             return self.fatal(now);
         };
-        // Dropbear: no bytes may follow the value ("Bad kex value").
-        let mut r = Reader::new(payload);
-        let trailing = r.u8().and_then(|_| r.string()).map(|_| r.rest().len());
-        if trailing != Ok(0) {
-            return self.fatal(now);
-        }
         let transcript = Transcript {
             client_ident: crate::ident::as_hashed(&self.client_ident),
             server_ident: &self.config.server.ident,
             client_kexinit: &client_kexinit,
             server_kexinit: &server_kexinit,
         };
-        let ephemeral = self.rng.array::<32>();
-        let exchange = match kex::curve25519(payload, &transcript, ephemeral, host_key) {
+        let exchange = match kex::exchange(
+            negotiated.kex,
+            payload,
+            &transcript,
+            &mut self.rng,
+            host_key,
+        ) {
             Ok(e) => e,
-            // "Bad curve25519".
+            // "Bad kex value", "Bad curve25519", "ECC error", "Diffie-Hellman error".
             Err(_) => return self.fatal(now),
         };
         let session_id = self
