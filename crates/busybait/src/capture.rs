@@ -108,7 +108,7 @@ pub async fn recover_staged(
     for r in recovered {
         let (src, dst) = r.peer.unwrap_or((unknown, unknown));
         let data = Arc::new(r.data);
-        let (stored, triage) = store_sample(samples.clone(), data).await;
+        let (stored, triage) = store_sample(samples.clone(), data.clone()).await;
         let at = (
             std::time::SystemTime::now(),
             SessionId::parse(&r.session).unwrap_or(SessionId::from_u64(0)),
@@ -118,7 +118,7 @@ pub async fn recover_staged(
                 protocol: busybait_events::Protocol::Telnet,
             },
         );
-        events.extend(Enricher::new(context).file(at, &r.path, None, stored, triage));
+        events.extend(Enricher::new(context).file(at, &r.path, &data, None, stored, triage));
     }
     Ok(events)
 }

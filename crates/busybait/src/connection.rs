@@ -346,7 +346,7 @@ async fn record_samples(
     while let Some(file) = session.poll_sample() {
         let (stored, triage) = store_sample(edge.samples.clone(), file.data.clone()).await;
         let at = (std::time::SystemTime::now(), session.id(), peer);
-        for e in enricher.file(at, &file.path, file.url, stored, triage) {
+        for e in enricher.file(at, &file.path, &file.data, file.url, stored, triage) {
             record(edge, e).await?;
         }
     }

@@ -44,6 +44,8 @@ fn ssh(sensor: &Sensor, password: &str, options: &[&str], args: &[&str], stdin: 
     let dir = sensor.data_dir.path();
     let mut child = Command::new(ssh_binary())
         .args(["-F", "/dev/null"])
+        // First: for each setting, ssh keeps the first value it is given.
+        .args(options)
         .args(["-o", "StrictHostKeyChecking=no"])
         .args(["-o", "UserKnownHostsFile=/dev/null"])
         .args(if options.contains(&"-v") {
@@ -55,7 +57,6 @@ fn ssh(sensor: &Sensor, password: &str, options: &[&str], args: &[&str], stdin: 
         .args(["-o", "PubkeyAuthentication=no"])
         .args(["-o", "NumberOfPasswordPrompts=1"])
         .args(["-o", "ConnectTimeout=20"])
-        .args(options)
         .args(["-p", &addr.port().to_string(), "root@127.0.0.1"])
         .args(args)
         .env("SSH_ASKPASS", askpass(dir, password))
@@ -264,4 +265,81 @@ fn a_profile_without_ssh_refuses_to_start_with_a_clear_error() {
             && err.contains("oracle (Dropbear 2022.83)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_key_planted_over_ssh_is_recorded_and_then_lets_its_owner_in() {
+    let sensor = start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("bot_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "mdrfckr", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let plant = format!(
+        "mkdir -p /root/.ssh; echo \"{}\" >> /root/.ssh/authorized_keys",
+        public.trim()
+    );
+    let out = ssh(&sensor, "xc3511", &[], &[&plant], b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = sensor.wait_for_events("the planted key", |e| {
+        e.iter()
+            .any(|e| e["eventid"] == "busybait.persistence.ssh_key")
+    });
+    let planted = events
+        .iter()
+        .find(|e| e["eventid"] == "busybait.persistence.ssh_key")
+        .unwrap();
+    assert_eq!(planted["path"], "/root/.ssh/authorized_keys");
+    assert_eq!(planted["type"], "ssh-ed25519");
+    assert_eq!(planted["comment"], "mdrfckr");
+    let family = events
+        .iter()
+        .find(|e| e["eventid"] == "busybait.session.family")
+        .unwrap();
+    assert_eq!(family["family"], "outlaw");
+    // `ssh-keygen -l` agrees on the fingerprint.
+    let listed = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains(planted["fingerprint_sha256"].as_str().unwrap()),
+        "{listed}"
+    );
+    // The same source comes back with the key: no password asked.
+    let key_arg = key.to_str().unwrap();
+    let back = ssh(
+        &sensor,
+        "no-password-needed",
+        &[
+            "-o",
+            "PreferredAuthentications=publickey",
+            "-o",
+            "PubkeyAuthentication=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            key_arg,
+        ],
+        &["echo back in"],
+        b"",
+    );
+    assert_eq!(
+        back.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
+    );
+    assert_eq!(back.stdout, b"back in\n");
 }

@@ -228,6 +228,20 @@ pub enum EventKind {
         /// Whether the device granted it.
         granted: bool,
     },
+    /// `busybait.persistence.ssh_key`: a public key left in an `authorized_keys`
+    /// file on the device (a bot's way back in).
+    SshKeyPlanted {
+        /// The file, on the device.
+        path: String,
+        /// The key's type (`ssh-rsa`, `ssh-ed25519`, …).
+        key_type: String,
+        /// OpenSSH's `SHA256:` fingerprint of the key.
+        fingerprint_sha256: String,
+        /// The key, base64, as written.
+        key: String,
+        /// The comment after it (`mdrfckr`), if any.
+        comment: String,
+    },
     /// `cowrie.login.success`
     LoginSuccess {
         /// User name as typed.
@@ -366,6 +380,10 @@ pub const BUSYBAIT_EVENT_IDS: &[(&str, &str)] = &[
         "a telnet subnegotiation other than NAWS, with its payload",
     ),
     (
+        "busybait.persistence.ssh_key",
+        "a public key left in an authorized_keys file on the device, with its fingerprint and comment",
+    ),
+    (
         "busybait.ssh.request",
         "an SSH request with no Cowrie event: port forwarding, a subsystem, a signal, an unknown channel or method",
     ),
@@ -390,6 +408,7 @@ impl EventKind {
             EventKind::ClientPublicKey { .. } => "cowrie.client.fingerprint",
             EventKind::DirectTcpip { .. } => "cowrie.direct-tcpip.request",
             EventKind::SshRequest { .. } => "busybait.ssh.request",
+            EventKind::SshKeyPlanted { .. } => "busybait.persistence.ssh_key",
             EventKind::LoginSuccess { .. } => "cowrie.login.success",
             EventKind::LoginFailed { .. } => "cowrie.login.failed",
             EventKind::CommandInput { .. } => "cowrie.command.input",
@@ -564,6 +583,23 @@ impl Event {
                 m.insert("granted".into(), (*granted).into());
                 let verb = if *granted { "granted" } else { "refused" };
                 format!("SSH request {request} {detail} {verb}")
+            }
+            EventKind::SshKeyPlanted {
+                path,
+                key_type,
+                fingerprint_sha256,
+                key,
+                comment,
+            } => {
+                m.insert("path".into(), path.clone().into());
+                m.insert("type".into(), key_type.clone().into());
+                m.insert(
+                    "fingerprint_sha256".into(),
+                    fingerprint_sha256.clone().into(),
+                );
+                m.insert("key".into(), key.clone().into());
+                m.insert("comment".into(), comment.clone().into());
+                format!("SSH key planted in {path}: {key_type} {fingerprint_sha256} {comment}")
             }
             EventKind::LoginSuccess { username, password } => {
                 m.insert("username".into(), username.clone().into());

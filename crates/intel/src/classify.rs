@@ -64,6 +64,8 @@ pub struct SessionFacts {
     pub fingerprint: Option<String>,
     /// Whether the accepted credential is in Mirai's table.
     pub mirai_credential: bool,
+    /// The SSH client's identification line (a feature `ssh-client:<line>`).
+    pub ssh_client: Option<String>,
     /// Applet names of the device (a `/bin/busybox WORD` with such a word is no token);
     /// shared by every session of a sensor.
     pub applets: std::sync::Arc<[String]>,
@@ -137,6 +139,9 @@ impl Rules {
         }
         if facts.mirai_credential {
             features.push("credentials:mirai".into());
+        }
+        if let Some(client) = &facts.ssh_client {
+            features.push(format!("ssh-client:{client}"));
         }
         let token = probe_token(&facts.commands, &facts.applets);
         for rule in &self.rules {

@@ -106,12 +106,18 @@ impl Enricher {
         &mut self,
         at: (SystemTime, SessionId, Peer),
         path: &[u8],
+        data: &[u8],
         url: Option<String>,
         stored: Stored,
         triage: Option<Triage>,
     ) -> Vec<Event> {
         let (time, session, peer) = at;
         let destfile = busybait_events::lossy(path);
+        let planted = if path.ends_with(b"/.ssh/authorized_keys") {
+            crate::sshkeys::planted(&destfile, data)
+        } else {
+            Vec::new()
+        };
         self.facts.files.push(destfile.clone());
         let mut kinds = vec![match stored {
             Stored::Sample {
@@ -138,6 +144,7 @@ impl Enricher {
             kinds.push(triage_event(&t));
             self.facts.triage.push(t);
         }
+        kinds.extend(planted);
         kinds
             .into_iter()
             .map(|kind| Event {
@@ -156,6 +163,7 @@ impl Enricher {
             EventKind::ClientFingerprint { fingerprint } => {
                 self.facts.fingerprint = Some(fingerprint.clone())
             }
+            EventKind::ClientVersion { version } => self.facts.ssh_client = Some(version.clone()),
             EventKind::LoginSuccess { username, password } => {
                 let cred = (username.as_bytes().to_vec(), password.as_bytes().to_vec());
                 self.facts.mirai_credential = self.mirai_credentials.contains(&cred);
@@ -336,7 +344,34 @@ mod tests {
         let sha = t.sha256.clone();
         let events = e.file(
             at(),
+            b"/root/.ssh/authorized_keys",
+            b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl mdrfckr\n",
+            None,
+            Stored::Failed,
+            None,
+        );
+        assert_eq!(
+            events.iter().map(|e| e.kind.event_id()).collect::<Vec<_>>(),
+            ["busybait.limit", "busybait.persistence.ssh_key"]
+        );
+        let EventKind::SshKeyPlanted {
+            key_type,
+            comment,
+            fingerprint_sha256,
+            ..
+        } = &events[1].kind
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (key_type.as_str(), comment.as_str()),
+            ("ssh-ed25519", "mdrfckr")
+        );
+        assert!(fingerprint_sha256.starts_with("SHA256:"));
+        let events = e.file(
+            at(),
             b"/tmp/x.sh",
+            bytes,
             Some("http://127.0.0.1/x.sh".into()),
             Stored::Sample {
                 sha256: sha.clone(),
@@ -355,7 +390,7 @@ mod tests {
         assert_eq!(kind, "script");
         assert_eq!(urls, &["http://127.0.0.1/x"]);
         // Over quota: a limit event, and no triage for bytes not stored.
-        let events = e.file(at(), b"/tmp/y", None, Stored::OverQuota(1024), None);
+        let events = e.file(at(), b"/tmp/y", b"", None, Stored::OverQuota(1024), None);
         assert_eq!(
             events[0].kind,
             EventKind::LimitHit {
@@ -363,6 +398,9 @@ mod tests {
                 value: 1024
             }
         );
-        assert_eq!(e.facts.files, ["/tmp/x.sh", "/tmp/y"]);
+        assert_eq!(
+            e.facts.files,
+            ["/root/.ssh/authorized_keys", "/tmp/x.sh", "/tmp/y"]
+        );
     }
 }

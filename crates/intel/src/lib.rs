@@ -7,4 +7,5 @@
 pub mod classify;
 pub mod enrich;
 pub mod mirai;
+pub mod sshkeys;
 pub mod triage;

@@ -15,5 +15,7 @@ pub mod msg;
 pub mod packet;
 pub mod rng;
 pub mod session;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verify;
 pub mod wire;

@@ -2,17 +2,14 @@
 //! primitives: exact packets, exact events, exact timing.
 
 use super::*;
-use crate::algorithms::{ClientKexInit, HostKeyAlgorithm};
-use crate::kex::derive_keys;
+use crate::algorithms::HostKeyAlgorithm;
 use crate::msg;
-use crate::wire::{put_mpint, put_string, put_u32, Reader};
+use crate::testing::{client_kexinit, password_request, Client, CLIENT_IDENT};
+use crate::wire::{put_string, put_u32};
 use busybait_device::auth::{parse_credential_table, AuthMode, AuthPolicy, MIRAI_CREDENTIALS_TSV};
 use busybait_device::profile::{Device, Profile};
 use busybait_device::DeviceState;
-use sha2::{Digest, Sha256};
 use std::time::UNIX_EPOCH;
-
-const CLIENT_IDENT: &[u8] = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3";
 
 fn device() -> Arc<busybait_telnet::SessionConfig> {
     let profile = Profile::builtin()
@@ -60,40 +57,11 @@ fn config() -> Arc<SshConfig> {
     })
 }
 
-/// A client's KEXINIT: OpenSSH 9.2's lists trimmed to what matters here.
-fn client_kexinit(kex: &str, cipher_cs: &str, cipher_sc: &str, follows: bool) -> Vec<u8> {
-    let mut out = vec![msg::KEXINIT];
-    out.extend_from_slice(&[7; 16]);
-    for list in [
-        kex,
-        "ssh-ed25519,ecdsa-sha2-nistp256",
-        cipher_cs,
-        cipher_sc,
-        "hmac-sha2-256,hmac-sha1",
-        "hmac-sha2-256,hmac-sha1",
-        "none,zlib@openssh.com",
-        "none,zlib@openssh.com",
-        "",
-        "",
-    ] {
-        put_string(&mut out, list.as_bytes());
-    }
-    out.push(u8::from(follows));
-    out.extend_from_slice(&[0; 4]);
-    out
-}
-
 struct Harness {
     session: Session,
     now: Now,
     config: Arc<SshConfig>,
-    reader: PacketReader,
-    writer: PacketWriter,
-    rng: SessionRng,
-    /// Output before the identification line was split off.
-    raw: Vec<u8>,
-    server_kexinit: Vec<u8>,
-    session_id: Vec<u8>,
+    client: Client,
 }
 
 impl Harness {
@@ -119,12 +87,7 @@ impl Harness {
             session,
             now,
             config,
-            reader: PacketReader::new(1 << 20),
-            writer: PacketWriter::default(),
-            rng: SessionRng::new([4; 32]),
-            raw: Vec::new(),
-            server_kexinit: Vec::new(),
-            session_id: Vec::new(),
+            client: Client::new([4; 32]),
         }
     }
 
@@ -137,14 +100,11 @@ impl Harness {
     /// Every packet the server has sent since the last call.
     fn packets(&mut self) -> Vec<Vec<u8>> {
         let out = self.output();
-        self.reader.push(&out);
-        std::iter::from_fn(|| self.reader.next_packet().unwrap()).collect()
+        self.client.packets(&out).unwrap()
     }
 
     fn seal(&mut self, payload: &[u8]) -> Vec<u8> {
-        let mut wire = Vec::new();
-        self.writer.seal(payload, &mut self.rng, &mut wire);
-        wire
+        self.client.seal(payload)
     }
 
     fn send(&mut self, payload: &[u8]) -> Vec<Vec<u8>> {
@@ -175,12 +135,7 @@ impl Harness {
     /// Reads the server's identification and KEXINIT.
     fn greeting(&mut self) {
         let out = self.output();
-        let end = out.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
-        self.raw = out[..end].to_vec();
-        self.reader.push(&out[end..]);
-        let kexinit = self.reader.next_packet().unwrap().unwrap();
-        assert_eq!(kexinit[0], msg::KEXINIT);
-        self.server_kexinit = kexinit;
+        self.client.greeting(&out).unwrap();
     }
 
     /// The whole key exchange with curve25519, ssh-ed25519, AES-CTR with HMAC one
@@ -193,77 +148,19 @@ impl Harness {
             "chacha20-poly1305@openssh.com",
             false,
         );
-        let secret = x25519_dalek::StaticSecret::from([5u8; 32]);
-        let q_c = x25519_dalek::PublicKey::from(&secret);
-        let mut init = vec![msg::KEX_ECDH_INIT];
-        put_string(&mut init, q_c.as_bytes());
-        let mut wire = CLIENT_IDENT.to_vec();
-        wire.extend_from_slice(b"\r\n");
-        wire.extend(self.seal(&kexinit));
-        wire.extend(self.seal(&init));
-        self.session.handle_input(self.now, &wire);
-        let replies = self.packets();
-        assert_eq!(replies.len(), 2, "KEX_ECDH_REPLY and NEWKEYS");
-        assert_eq!(replies[1], [msg::NEWKEYS]);
-        let mut r = Reader::new(&replies[0]);
-        assert_eq!(r.u8().unwrap(), msg::KEX_ECDH_REPLY);
-        let k_s = r.string().unwrap().to_vec();
-        let q_s: [u8; 32] = r.string().unwrap().try_into().unwrap();
-        let signature = r.string().unwrap().to_vec();
-        let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(q_s));
-        let mut k = Vec::new();
-        put_mpint(&mut k, shared.as_bytes());
-        let mut h = Sha256::new();
-        for part in [
-            CLIENT_IDENT,
-            b"SSH-2.0-dropbear_2022.83",
-            &kexinit,
-            &self.server_kexinit,
-            &k_s,
-            q_c.as_bytes(),
-            &q_s,
-        ] {
-            let mut field = Vec::new();
-            put_string(&mut field, part);
-            h.update(&field);
-        }
-        h.update(&k);
-        let hash = h.finalize().to_vec();
-        assert!(
-            crate::verify::signature(b"ssh-ed25519", &k_s, &signature, &hash),
-            "the host key signs the exchange hash"
-        );
-        self.session_id = hash.clone();
-        let exchange = crate::kex::Exchange {
-            reply: Vec::new(),
-            hash: hash.clone(),
-            shared_mpint: k,
-            hash_algorithm: crate::kex::HashAlgorithm::Sha256,
-        };
-        let negotiated = self
-            .config
-            .server
-            .lists
-            .negotiate(&ClientKexInit::parse(&kexinit).unwrap())
+        let hello = self.client.hello(kexinit);
+        self.session.handle_input(self.now, &hello);
+        let out = self.output();
+        let newkeys = self
+            .client
+            .finish_kex(&self.config.server, &out, true)
             .unwrap();
-        let (cs, sc) = derive_keys(&exchange, &hash, &negotiated);
-        self.reader.rekey(&sc).unwrap();
-        self.reader.reset_seq();
-        let newkeys = self.seal(&[msg::NEWKEYS]);
-        self.writer.rekey(&cs).unwrap();
-        self.writer.reset_seq();
         self.session.handle_input(self.now, &newkeys);
         assert_eq!(self.packets(), Vec::<Vec<u8>>::new());
     }
 
     fn password(&mut self, user: &str, password: &str) -> Vec<u8> {
-        let mut req = vec![msg::USERAUTH_REQUEST];
-        put_string(&mut req, user.as_bytes());
-        put_string(&mut req, b"ssh-connection");
-        put_string(&mut req, b"password");
-        req.push(0);
-        put_string(&mut req, password.as_bytes());
-        req
+        password_request(user, password)
     }
 
     fn login(&mut self) {
@@ -328,9 +225,12 @@ fn exit_status(channel: u32, status: u32) -> Vec<u8> {
 fn the_greeting_is_dropbears_identification_and_kexinit_at_once() {
     let mut h = Harness::new();
     h.greeting();
-    assert_eq!(h.raw, b"SSH-2.0-dropbear_2022.83\r\n");
+    assert_eq!(h.client.server_ident, b"SSH-2.0-dropbear_2022.83\r\n");
     let lists = &h.config.server.lists;
-    assert_eq!(&h.server_kexinit[17..], &lists.kexinit([0; 16])[17..]);
+    assert_eq!(
+        &h.client.server_kexinit[17..],
+        &lists.kexinit([0; 16])[17..]
+    );
     assert_eq!(lists.hassh_server(), "e1a0b5f8d334ec70fe937b2d5ff8d0b6");
     assert_eq!(h.events(), [EventKind::Connect]);
 }
