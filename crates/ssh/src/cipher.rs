@@ -44,12 +44,7 @@ pub enum Protection {
     Clear,
     /// `chacha20-poly1305@openssh.com`: K_2 for the payload and the Poly1305 key,
     /// K_1 for the length.
-    ChaCha {
-        /// K_2, the first 32 bytes of the derived key.
-        main: [u8; 32],
-        /// K_1, the last 32.
-        header: [u8; 32],
-    },
+    ChaCha(Box<ChaChaKeys>),
     /// AES-CTR (the keystream runs on across packets) with an HMAC.
     Ctr {
         /// The running keystream.
@@ -65,10 +60,19 @@ impl std::fmt::Debug for Protection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Clear => "Clear",
-            Self::ChaCha { .. } => "ChaCha",
+            Self::ChaCha(_) => "ChaCha",
             Self::Ctr { .. } => "Ctr",
         })
     }
+}
+
+/// `chacha20-poly1305@openssh.com`'s two keys (boxed: most connections never get
+/// this far, and the enum stays small for them).
+pub struct ChaChaKeys {
+    /// K_2, the first 32 bytes of the derived key: the payload and Poly1305 key.
+    pub main: [u8; 32],
+    /// K_1, the last 32: the length.
+    pub header: [u8; 32],
 }
 
 /// AES-CTR at either key size.
@@ -109,7 +113,7 @@ impl Protection {
                     .get(32..64)
                     .and_then(|k| k.try_into().ok())
                     .ok_or(BadKeyLength)?;
-                Ok(Self::ChaCha { main, header })
+                Ok(Self::ChaCha(Box::new(ChaChaKeys { main, header })))
             }
             CipherAlgorithm::Aes128Ctr | CipherAlgorithm::Aes256Ctr => {
                 let stream = if keys.cipher == CipherAlgorithm::Aes128Ctr {
@@ -136,7 +140,7 @@ impl Protection {
     /// The cipher's block size for padding (Dropbear pads to 8 for none and ChaCha).
     pub fn block_size(&self) -> usize {
         match self {
-            Self::Clear | Self::ChaCha { .. } => 8,
+            Self::Clear | Self::ChaCha(_) => 8,
             Self::Ctr { .. } => 16,
         }
     }
@@ -145,14 +149,14 @@ impl Protection {
     pub fn tag_len(&self) -> usize {
         match self {
             Self::Clear => 0,
-            Self::ChaCha { .. } => 16,
+            Self::ChaCha(_) => 16,
             Self::Ctr { mac, .. } => mac.output_len(),
         }
     }
 
     /// Whether the length field is outside the padded, encrypted body (AEAD).
     pub fn is_aead(&self) -> bool {
-        matches!(self, Self::ChaCha { .. })
+        matches!(self, Self::ChaCha(_))
     }
 }
 

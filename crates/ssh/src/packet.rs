@@ -124,9 +124,9 @@ impl PacketReader {
                 };
                 let len = match &mut self.protection {
                     Protection::Clear => read_u32(head),
-                    Protection::ChaCha { header, .. } => {
+                    Protection::ChaCha(keys) => {
                         let enc: [u8; 4] = (&*head).try_into().unwrap_or([0; 4]);
-                        cipher::chacha_length(header, seq, enc)
+                        cipher::chacha_length(&keys.header, seq, enc)
                     }
                     Protection::Ctr { stream, .. } => {
                         stream.apply(head);
@@ -157,7 +157,8 @@ impl PacketReader {
         let tag_range = start + 4 + len as usize..start + total;
         match &mut self.protection {
             Protection::Clear => {}
-            Protection::ChaCha { main, .. } => {
+            Protection::ChaCha(keys) => {
+                let main = &keys.main;
                 let mut tag = [0u8; 16];
                 tag.copy_from_slice(self.input.get(tag_range).unwrap_or(&[0; 16]));
                 let Some(packet) = self.input.get_mut(start..start + 4 + len as usize) else {
@@ -266,8 +267,8 @@ impl PacketWriter {
         };
         match &mut self.protection {
             Protection::Clear => {}
-            Protection::ChaCha { main, header } => {
-                let tag = cipher::chacha_seal(main, header, seq, packet);
+            Protection::ChaCha(keys) => {
+                let tag = cipher::chacha_seal(&keys.main, &keys.header, seq, packet);
                 out.extend_from_slice(&tag);
             }
             Protection::Ctr {

@@ -141,30 +141,10 @@ enum Stage {
     Closed,
 }
 
-/// One SSH connection.
-#[derive(Debug)]
-pub struct Session {
-    id: SessionId,
-    peer: Peer,
-    config: Arc<SshConfig>,
-    started: Now,
-    rng: SessionRng,
-    stage: Stage,
-    client_ident: Vec<u8>,
-    reader: PacketReader,
-    writer: PacketWriter,
-    transmit: Vec<u8>,
-    events: VecDeque<Event>,
-    kex: transport::KexState,
-    auth: auth::AuthState,
+/// What a connection holds once it opens channels.
+#[derive(Debug, Default)]
+struct Connection {
     channels: Vec<Option<Channel>>,
-    /// Packets made while a key exchange runs, sent after the server's NEWKEYS.
-    held: VecDeque<Vec<u8>>,
-    auth_deadline: Option<Instant>,
-    idle_deadline: Instant,
-    lifetime_deadline: Instant,
-    /// A failure delay runs: nothing is read or sent until then (Dropbear sleeps).
-    paused_until: Option<Instant>,
     /// Files, staged bytes and downloads the channels' shells hand up.
     samples: VecDeque<FinishedFile>,
     staged: VecDeque<StagedBytes>,
@@ -174,9 +154,36 @@ pub struct Session {
     next_fetch: u64,
     /// The terminal's traffic for the recording: (from the client?, bytes).
     terminal: VecDeque<(bool, Vec<u8>)>,
+}
+
+/// One SSH connection.
+#[derive(Debug)]
+pub struct Session {
+    id: SessionId,
+    peer: Peer,
+    config: Arc<SshConfig>,
+    started: Instant,
+    rng: SessionRng,
+    stage: Stage,
+    client_ident: Vec<u8>,
+    reader: PacketReader,
+    writer: PacketWriter,
+    transmit: Vec<u8>,
+    events: VecDeque<Event>,
+    kex: transport::KexState,
+    auth: auth::AuthState,
+    /// Channels and what their shells produce (boxed: most connections never get
+    /// that far, and each idle one should hold as little as a telnet login prompt).
+    conn: Option<Box<Connection>>,
+    /// Packets made while a key exchange runs, sent after the server's NEWKEYS.
+    held: VecDeque<Vec<u8>>,
+    auth_deadline: Option<Instant>,
+    idle_deadline: Instant,
+    lifetime_deadline: Instant,
+    /// A failure delay runs: nothing is read or sent until then (Dropbear sleeps).
+    paused_until: Option<Instant>,
     /// Whether unread input remained when the server closed (the kernel resets).
     reset: bool,
-    last_now: Instant,
 }
 
 impl Session {
@@ -193,7 +200,7 @@ impl Session {
         let mut s = Self {
             id,
             peer,
-            started: now,
+            started: now.mono,
             rng: SessionRng::new(seed),
             stage: Stage::Ident(IdentReader::default()),
             client_ident: Vec::new(),
@@ -203,20 +210,13 @@ impl Session {
             events: VecDeque::new(),
             kex: transport::KexState::default(),
             auth: auth::AuthState::default(),
-            channels: Vec::new(),
+            conn: None,
             held: VecDeque::new(),
             auth_deadline: Some(now.mono + limits.auth_timeout),
             idle_deadline: now.mono + limits.idle_timeout,
             lifetime_deadline: now.mono + limits.session_lifetime,
             paused_until: None,
-            samples: VecDeque::new(),
-            staged: VecDeque::new(),
-            fetches: VecDeque::new(),
-            fetch_routes: HashMap::new(),
-            next_fetch: 0,
-            terminal: VecDeque::new(),
             reset: false,
-            last_now: now.mono,
             config,
         };
         s.event(now, EventKind::Connect);
@@ -272,30 +272,33 @@ impl Session {
     /// plaintext of the channels: the wire is encrypted): whether it came from the
     /// client, and the bytes.
     pub fn poll_terminal(&mut self) -> Option<(bool, Vec<u8>)> {
-        self.terminal.pop_front()
+        self.conn.as_mut()?.terminal.pop_front()
     }
 
     /// The next file to store as a sample.
     pub fn poll_sample(&mut self) -> Option<FinishedFile> {
-        self.samples.pop_front()
+        self.conn.as_mut()?.samples.pop_front()
     }
 
     /// The next bytes to stage for a file still being written.
     pub fn poll_staged(&mut self) -> Option<StagedBytes> {
-        self.staged.pop_front()
+        self.conn.as_mut()?.staged.pop_front()
     }
 
     /// The next download the edge should make.
     pub fn poll_fetch(&mut self) -> Option<(FetchId, FetchRequest)> {
-        self.fetches.pop_front()
+        self.conn.as_mut()?.fetches.pop_front()
     }
 
     /// The edge's answer to a download.
     pub fn handle_fetch_result(&mut self, now: Now, id: FetchId, result: FetchResult) {
-        let Some((index, inner)) = self.fetch_routes.remove(&id.0) else {
+        let route = self
+            .conn
+            .as_mut()
+            .and_then(|c| c.fetch_routes.remove(&id.0));
+        let Some((index, inner)) = route else {
             return;
         };
-        self.last_now = now.mono;
         if let Some(process) = self.channel_mut(index).and_then(|c| c.process.as_mut()) {
             process.handle_fetch_result(now, inner, result);
         }
@@ -308,10 +311,7 @@ impl Session {
             return None;
         }
         let processes = self
-            .channels
-            .iter()
-            .flatten()
-            .filter_map(|c| c.process.as_ref())
+            .processes()
             // A shell waiting for its output to drain waits for the client's window,
             // not for a time.
             .filter(|p| !p.has_output())
@@ -335,7 +335,6 @@ impl Session {
             return;
         }
         let t = now.mono;
-        self.last_now = t;
         let limits = &self.config.limits;
         if t >= self.lifetime_deadline {
             let v = limits.session_lifetime.as_secs();
@@ -358,7 +357,7 @@ impl Session {
             }
             self.process_packets(now);
         }
-        for index in 0..self.channels.len() {
+        for index in 0..self.channel_count() {
             if let Some(process) = self.channel_mut(index).and_then(|c| c.process.as_mut()) {
                 process.handle_timeout(now);
             }
@@ -372,7 +371,6 @@ impl Session {
             return;
         }
         self.idle_deadline = now.mono + self.config.limits.idle_timeout;
-        self.last_now = now.mono;
         self.handle_timeout(now);
         if self.is_closed() {
             return;
@@ -433,8 +431,9 @@ impl Session {
             return;
         }
         self.stage = Stage::Closed;
-        for index in 0..self.channels.len() {
-            if let Some(mut channel) = self.channels.get_mut(index).and_then(Option::take) {
+        for index in 0..self.channel_count() {
+            let slot = self.conn.as_mut().and_then(|c| c.channels.get_mut(index));
+            if let Some(mut channel) = slot.and_then(Option::take) {
                 if let Some(mut process) = channel.process.take() {
                     process.close(now, reason);
                     self.collect(index, &mut process);
@@ -442,10 +441,7 @@ impl Session {
             }
         }
         self.event(now, EventKind::SessionEnd { reason });
-        let duration_ms = now
-            .mono
-            .saturating_duration_since(self.started.mono)
-            .as_millis();
+        let duration_ms = now.mono.saturating_duration_since(self.started).as_millis();
         self.event(
             now,
             EventKind::Closed {
@@ -484,18 +480,20 @@ impl Session {
         let own = self.transmit.capacity()
             + self.reader.buffered()
             + self.held.iter().map(Vec::capacity).sum::<usize>()
-            + self
-                .terminal
-                .iter()
-                .map(|(_, b)| b.capacity())
-                .sum::<usize>();
-        let channels: usize = self
+            + self.client_ident.capacity()
+            + self.kex.heap()
+            + self.auth.heap();
+        let Some(conn) = &self.conn else {
+            return own;
+        };
+        let terminal: usize = conn.terminal.iter().map(|(_, b)| b.capacity()).sum();
+        let channels: usize = conn
             .channels
             .iter()
             .flatten()
             .map(|c| c.pending.capacity() + c.process.as_ref().map_or(0, |p| p.memory_used()))
             .sum();
-        own + channels
+        own + std::mem::size_of::<Connection>() + terminal + channels
     }
 
     /// Work the busiest shell's line has done.
@@ -518,8 +516,9 @@ impl Session {
     /// holding most dies as on a device out of memory.
     pub fn fail_for_memory(&mut self, now: Now, limit: &'static str, value: u64) {
         let biggest = self
-            .channels
+            .conn
             .iter()
+            .flat_map(|c| c.channels.iter())
             .enumerate()
             .filter_map(|(i, c)| Some((i, c.as_ref()?.process.as_ref()?.memory_used())))
             .max_by_key(|(_, m)| *m)
@@ -534,14 +533,24 @@ impl Session {
     }
 
     fn processes(&self) -> impl Iterator<Item = &busybait_telnet::Session> {
-        self.channels
+        self.conn
             .iter()
+            .flat_map(|c| c.channels.iter())
             .flatten()
             .filter_map(|c| c.process.as_ref())
     }
 
     fn channel_mut(&mut self, index: usize) -> Option<&mut Channel> {
-        self.channels.get_mut(index).and_then(Option::as_mut)
+        self.conn.as_mut()?.channels.get_mut(index)?.as_mut()
+    }
+
+    fn channel_count(&self) -> usize {
+        self.conn.as_ref().map_or(0, |c| c.channels.len())
+    }
+
+    /// The connection's channel state, made when first needed.
+    fn conn(&mut self) -> &mut Connection {
+        self.conn.get_or_insert_with(Box::default)
     }
 
     fn event(&mut self, now: Now, kind: EventKind) {
@@ -559,17 +568,18 @@ impl Session {
         while let Some(e) = process.poll_event() {
             self.events.push_back(e);
         }
+        let conn = self.conn();
         while let Some(f) = process.poll_sample() {
-            self.samples.push_back(f);
+            conn.samples.push_back(f);
         }
         while let Some(b) = process.poll_staged() {
-            self.staged.push_back(b);
+            conn.staged.push_back(b);
         }
         while let Some((inner, request)) = process.poll_fetch() {
-            let id = self.next_fetch;
-            self.next_fetch += 1;
-            self.fetch_routes.insert(id, (index, inner));
-            self.fetches.push_back((FetchId(id), request));
+            let id = conn.next_fetch;
+            conn.next_fetch += 1;
+            conn.fetch_routes.insert(id, (index, inner));
+            conn.fetches.push_back((FetchId(id), request));
         }
     }
 }

@@ -44,8 +44,21 @@ pub(super) struct AuthState {
     failures: u32,
     /// The reply a running failure delay holds back (none: the connection ends).
     delayed: Option<Option<Vec<u8>>>,
-    /// The last key blob recorded (OpenSSH offers a key, then signs with it).
-    last_key: Option<Vec<u8>>,
+    /// A digest of the last key blob recorded (OpenSSH offers a key, then signs
+    /// with it: one event).
+    last_key: Option<[u8; 8]>,
+}
+
+impl AuthState {
+    /// Bytes it holds on the heap.
+    pub(super) fn heap(&self) -> usize {
+        self.user.as_ref().map_or(0, Vec::capacity)
+            + self
+                .delayed
+                .as_ref()
+                .and_then(Option::as_ref)
+                .map_or(0, Vec::capacity)
+    }
 }
 
 impl Session {
@@ -151,8 +164,14 @@ impl Session {
         };
         // What the signature covers: the request up to the end of the key blob.
         let covered_len = payload.len() - r.rest().len();
-        if self.auth.last_key.as_deref() != Some(blob) {
-            self.auth.last_key = Some(blob.to_vec());
+        let digest: [u8; 8] = {
+            let full = sha2::Sha256::digest(blob);
+            let mut d = [0u8; 8];
+            d.copy_from_slice(full.get(..8).unwrap_or(&[0; 8]));
+            d
+        };
+        if self.auth.last_key != Some(digest) {
+            self.auth.last_key = Some(digest);
             let key_type = Reader::new(blob)
                 .string()
                 .map(lossy)

@@ -142,12 +142,14 @@ impl Session {
                 return self.send(unknown);
             }
         }
-        let free = self.channels.iter().position(Option::is_none);
+        let max_channels = self.config.limits.max_channels;
+        let channels = &mut self.conn().channels;
+        let free = channels.iter().position(Option::is_none);
         let index = match free {
             Some(i) => i,
-            None if self.channels.len() < self.config.limits.max_channels => {
-                self.channels.push(None);
-                self.channels.len() - 1
+            None if channels.len() < max_channels => {
+                channels.push(None);
+                channels.len() - 1
             }
             None => {
                 let short = failure(msg::open_failure::RESOURCE_SHORTAGE, b"");
@@ -155,7 +157,7 @@ impl Session {
             }
         };
         let recv_window = self.config.server.recv_window;
-        if let Some(slot) = self.channels.get_mut(index) {
+        if let Some(slot) = self.conn().channels.get_mut(index) {
             *slot = Some(Channel {
                 remote_id: sender,
                 remote_window: window.min(MAX_TRANS_WINDOW),
@@ -411,7 +413,7 @@ impl Session {
             self.send(out);
         }
         if !data.is_empty() {
-            self.terminal.push_back((true, data.to_vec()));
+            self.conn().terminal.push_back((true, data.to_vec()));
         }
     }
 
@@ -465,7 +467,7 @@ impl Session {
             put_u32(&mut out, remote);
             self.send(out);
         }
-        if let Some(slot) = self.channels.get_mut(index) {
+        if let Some(slot) = self.conn().channels.get_mut(index) {
             *slot = None;
         }
     }
@@ -473,7 +475,7 @@ impl Session {
     /// Moves the shells' output into data packets as the client's windows allow,
     /// takes what else they produced, and ends the channels whose shell has ended.
     pub(super) fn pump(&mut self, now: Now) {
-        for index in 0..self.channels.len() {
+        for index in 0..self.channel_count() {
             if self.is_closed() {
                 return;
             }
@@ -511,7 +513,7 @@ impl Session {
             put_u32(&mut out, channel.remote_id);
             put_string(&mut out, &chunk);
             self.send(out);
-            self.terminal.push_back((false, chunk));
+            self.conn().terminal.push_back((false, chunk));
         }
         let Some(channel) = self.channel_mut(index) else {
             return;

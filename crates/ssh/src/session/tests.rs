@@ -542,3 +542,46 @@ fn an_overlong_packet_length_closes_before_its_body_arrives() {
         h.session.memory_used()
     );
 }
+
+#[test]
+fn a_client_that_never_finishes_the_key_exchange_holds_less_than_a_telnet_login_prompt() {
+    // A telnet session waiting at the login prompt, its greeting sent.
+    let mut telnet = busybait_telnet::Session::new(
+        config().device.clone(),
+        SessionId::from_u64(1),
+        Harness::new().session.peer,
+        Harness::new().now,
+    );
+    let mut out = Vec::new();
+    telnet.poll_transmit(&mut out);
+    let telnet = std::mem::size_of::<busybait_telnet::Session>() + telnet.memory_used();
+    // An SSH client that sent its identification and stops.
+    let mut h = Harness::new();
+    h.greeting();
+    let mut ident = CLIENT_IDENT.to_vec();
+    ident.extend_from_slice(b"\r\n");
+    h.session.handle_input(h.now, &ident);
+    while h.session.poll_event().is_some() {}
+    let idle = std::mem::size_of::<Session>() + h.session.memory_used();
+    // …and one that also sent half its KEXINIT: it holds what it sent, no more.
+    let kexinit = h.seal(&client_kexinit(
+        "curve25519-sha256",
+        "aes128-ctr",
+        "aes128-ctr",
+        false,
+    ));
+    let half = &kexinit[..kexinit.len() / 2];
+    h.session.handle_input(h.now, half);
+    assert!(!h.session.is_closed());
+    let partial = std::mem::size_of::<Session>() + h.session.memory_used();
+    println!(
+        "held before authentication: ssh {idle} bytes (+{} of a half KEXINIT of {} bytes), telnet {telnet}",
+        partial - idle,
+        half.len()
+    );
+    assert!(idle <= telnet, "ssh {idle} > telnet {telnet}");
+    assert!(
+        partial - idle <= half.len().next_power_of_two(),
+        "{partial}"
+    );
+}

@@ -47,15 +47,16 @@ impl Expect {
 #[derive(Debug, Default)]
 pub(super) struct KexState {
     pub(super) expect: Expect,
-    /// The KEXINIT payload the server sent for the exchange in progress.
-    sent: Option<Vec<u8>>,
+    /// The cookie of the KEXINIT the server sent for the exchange in progress (the
+    /// payload is made again from it when the hash needs it).
+    sent: Option<[u8; 16]>,
     /// The client's KEXINIT payload of the exchange in progress.
     received: Option<Vec<u8>>,
     negotiated: Option<Negotiated>,
     /// The client's guessed kex packet was a wrong guess: the next one is dropped.
     ignore_next: bool,
     /// Keys for the client's direction, taken on at its NEWKEYS.
-    keys_cs: Option<DirectionKeys>,
+    keys_cs: Option<Box<DirectionKeys>>,
     /// The exchange hash of the first exchange.
     session_id: Option<Vec<u8>>,
     /// The server has sent NEWKEYS once.
@@ -69,6 +70,16 @@ pub(super) struct KexState {
 }
 
 impl KexState {
+    /// Bytes it holds on the heap.
+    pub(super) fn heap(&self) -> usize {
+        let keys = self.keys_cs.as_ref().map_or(0, |k| {
+            std::mem::size_of::<DirectionKeys>() + k.key.capacity() + k.iv.capacity() + 32
+        });
+        self.received.as_ref().map_or(0, Vec::capacity)
+            + self.session_id.as_ref().map_or(0, Vec::capacity)
+            + keys
+    }
+
     /// The session identifier, once the first exchange is done.
     pub(super) fn session_id(&self) -> Option<&[u8]> {
         self.session_id.as_deref()
@@ -82,7 +93,7 @@ impl Session {
         let payload = self.config.server.lists.kexinit(cookie);
         self.writer
             .seal(&payload, &mut self.rng, &mut self.transmit);
-        self.kex.sent = Some(payload);
+        self.kex.sent = Some(cookie);
         if self.kex.expect == Expect::Any {
             self.kex.expect = Expect::KexInit;
         }
@@ -233,7 +244,9 @@ impl Session {
         let (Some(negotiated), Some(client_kexinit), Some(server_kexinit)) = (
             self.kex.negotiated,
             self.kex.received.take(),
-            self.kex.sent.clone(),
+            self.kex
+                .sent
+                .map(|cookie| self.config.server.lists.kexinit(cookie)),
         ) else {
             return self.fatal(now);
         };
@@ -280,7 +293,7 @@ impl Session {
             put_string(&mut ext, SERVER_SIG_ALGS.as_bytes());
             self.send_now(&ext);
         }
-        self.kex.keys_cs = Some(keys_cs);
+        self.kex.keys_cs = Some(Box::new(keys_cs));
         self.kex.sent = None;
         while let Some(held) = self.held.pop_front() {
             self.send_now(&held);
