@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod mirai;
+pub mod openssh;
 pub mod oracle;
 
 use std::io::{BufRead, BufReader, Read, Write};
