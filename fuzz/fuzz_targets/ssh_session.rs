@@ -144,7 +144,7 @@ fuzz_target!(|data: &[u8]| {
     ));
     session.handle_input(now, &hello);
     let out = drain(&mut session, now);
-    let newkeys = client.finish_kex(&config.server, &out, true).expect("kex");
+    let newkeys = client.finish_kex(&config.server.lists, &out, true).expect("kex");
     session.handle_input(now, &newkeys);
     assert!(drain(&mut session, now).is_empty());
     let login = client.seal(&password_request("root", "xc3511"));

@@ -72,12 +72,21 @@ fn session_line(r: &busybait_store::read::SessionRow) -> String {
         (Some(f), None) => quoted(f),
         _ => "-".to_string(),
     };
+    let client = match (&r.client_version, &r.hassh) {
+        (None, None) => String::new(),
+        (version, hassh) => format!(
+            " client={} hassh={}",
+            version.as_deref().map_or_else(|| "-".to_string(), quoted),
+            hassh.as_deref().map_or_else(|| "-".to_string(), quoted),
+        ),
+    };
     format!(
-        "{} {} {} -> {} {} {} login={} failed={} cmds={} family={} fp={}",
+        "{} {} {} -> {} {} {} {} login={} failed={} cmds={} family={} fp={}{client}",
         r.session,
         r.start_time,
         socket(&r.src_ip, r.src_port),
         socket(&r.dst_ip, r.dst_port),
+        r.protocol,
         duration,
         r.end_reason.as_deref().unwrap_or("-"),
         login,

@@ -205,6 +205,8 @@ fn render(r: &Report, now: &str, out: &mut impl Write) -> anyhow::Result<()> {
             r.samples.is_empty(),
         ),
         counted("Client fingerprints", "fingerprint", &r.fingerprints),
+        counted("SSH clients", "client", &r.ssh_clients),
+        counted("SSH HASSH", "hassh", &r.hassh),
     ];
     for (title, t, empty) in sections {
         writeln!(out, "{title}")?;

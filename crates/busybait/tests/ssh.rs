@@ -139,6 +139,48 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
     assert_eq!(first[3]["username"], "root");
     assert_eq!(first[3]["password"], "xc3511");
     assert_eq!(first[4]["input"], "echo hello; uname -m; exit 3");
+    // The read side (after a stop has flushed the database): each session's door and
+    // client, and the report's SSH tables.
+    let (dir, _) = sensor.stop();
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let hassh = first[2]["hassh"].as_str().unwrap();
+    let version = first[1]["version"].as_str().unwrap();
+    let listed = cli(&["sessions"]);
+    assert_eq!(listed.lines().count(), 8, "{listed}");
+    let hashes: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["eventid"] == "cowrie.client.kex")
+        .map(|e| e["hassh"].as_str().unwrap())
+        .collect();
+    for line in listed.lines() {
+        assert!(line.contains(" ssh "), "{line}");
+        assert!(line.contains(&format!(" client=\"{version}\" ")), "{line}");
+        let shown = line.split(" hassh=").nth(1).unwrap();
+        assert!(hashes.contains(shown), "{line}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&cli(&["report", "--json"])).unwrap();
+    assert_eq!(report["ssh_clients"][0]["value"], version);
+    assert_eq!(report["ssh_clients"][0]["count"], 8);
+    assert!(report["hassh"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["value"] == hassh));
+    let text = cli(&["report"]);
+    assert!(text.contains("SSH HASSH") && text.contains(hassh), "{text}");
 }
 
 #[test]

@@ -5,12 +5,11 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::algorithms::ClientKexInit;
+use crate::algorithms::{ClientKexInit, ServerLists};
 use crate::kex::{derive_keys, Exchange, HashAlgorithm};
 use crate::msg;
 use crate::packet::{PacketReader, PacketWriter};
 use crate::rng::SessionRng;
-use crate::session::Server;
 use crate::wire::{put_mpint, put_string, Reader};
 
 /// The identification line the client sends.
@@ -114,7 +113,7 @@ impl Client {
     /// sequence numbers (strict kex).
     pub fn finish_kex(
         &mut self,
-        server: &Server,
+        server: &ServerLists,
         out: &[u8],
         strict: bool,
     ) -> Result<Vec<u8>, ClientError> {
@@ -174,7 +173,6 @@ impl Client {
         };
         let client = ClientKexInit::parse(&self.kexinit).map_err(|_| ClientError("own KEXINIT"))?;
         let negotiated = server
-            .lists
             .negotiate(&client)
             .map_err(|_| ClientError("no common algorithms"))?;
         let (cs, sc) = derive_keys(&exchange, &self.session_id, &negotiated);

@@ -46,6 +46,10 @@ pub struct Report {
     pub samples: Vec<Sample>,
     /// Client telnet fingerprints, most sessions first.
     pub fingerprints: Vec<Counted>,
+    /// SSH client identification lines, most sessions first.
+    pub ssh_clients: Vec<Counted>,
+    /// SSH clients' HASSH, most sessions first.
+    pub hassh: Vec<Counted>,
 }
 
 /// One day.
@@ -245,6 +249,16 @@ pub fn report(
          WHERE start_time >= ?1 AND start_time < ?2 AND fingerprint IS NOT NULL
          GROUP BY fingerprint ORDER BY n DESC, fingerprint LIMIT ?3",
     )?;
+    let ssh_clients = counted(
+        "SELECT client_version, COUNT(*) AS n FROM sessions
+         WHERE start_time >= ?1 AND start_time < ?2 AND client_version IS NOT NULL
+         GROUP BY client_version ORDER BY n DESC, client_version LIMIT ?3",
+    )?;
+    let hassh = counted(
+        "SELECT hassh, COUNT(*) AS n FROM sessions
+         WHERE start_time >= ?1 AND start_time < ?2 AND hassh IS NOT NULL
+         GROUP BY hassh ORDER BY n DESC, hassh LIMIT ?3",
+    )?;
     // Hosts: from every URL in the window, not only the top ones.
     let mut hosts: std::collections::BTreeMap<String, u64> = Default::default();
     let urls = conn
@@ -310,6 +324,8 @@ pub fn report(
         top_hosts,
         samples,
         fingerprints,
+        ssh_clients,
+        hassh,
     })
 }
 

@@ -124,6 +124,10 @@ pub const MIGRATIONS: &[&str] = &[
         ifnull(src_port, -1), ifnull(dst_port, -1), first, last, count);
     CREATE INDEX alerts_src ON alerts(src_ip);
     CREATE INDEX alerts_first ON alerts(first);",
+    // 5: SSH clients: the identification line and the KEXINIT's HASSH.
+    "ALTER TABLE sessions ADD COLUMN client_version TEXT;
+    ALTER TABLE sessions ADD COLUMN hassh TEXT;
+    CREATE INDEX sessions_hassh ON sessions(hassh);",
 ];
 
 /// Opens the database read-write and brings its schema up to date.
@@ -316,6 +320,16 @@ impl Sink for SqliteSink {
                         )?
                         .execute(params![shasum, ts])?;
                     }
+                    EventKind::ClientVersion { version } => {
+                        tx.prepare_cached(
+                            "UPDATE sessions SET client_version = ?2 WHERE session = ?1",
+                        )?
+                        .execute(params![session, version])?;
+                    }
+                    EventKind::ClientKex { hassh, .. } => {
+                        tx.prepare_cached("UPDATE sessions SET hassh = ?2 WHERE session = ?1")?
+                            .execute(params![session, hassh])?;
+                    }
                     EventKind::ClientFingerprint { fingerprint } => {
                         tx.prepare_cached(
                             "UPDATE sessions SET fingerprint = ?2 WHERE session = ?1",
@@ -384,13 +398,20 @@ pub struct SessionRow {
     pub family: Option<String>,
     /// Its sub-label (a Mirai variant's token).
     pub family_label: Option<String>,
+    /// The door: `telnet` or `ssh`.
+    pub protocol: String,
+    /// The SSH client's identification line.
+    pub client_version: Option<String>,
+    /// The SSH client's HASSH.
+    pub hassh: Option<String>,
 }
 
 /// The most recent `limit` sessions, newest first.
 pub fn recent_sessions(conn: &Connection, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT session, start_time, src_ip, src_port, dst_port, duration_ms, end_reason, username, password,
-                login_failures, commands, fingerprint, family, family_label, dst_ip
+                login_failures, commands, fingerprint, family, family_label, dst_ip,
+                protocol, client_version, hassh
          FROM sessions ORDER BY start_time DESC, session DESC LIMIT ?1",
     )?;
     let rows = stmt
@@ -411,6 +432,9 @@ pub fn recent_sessions(conn: &Connection, limit: usize) -> Result<Vec<SessionRow
                 family: r.get(12)?,
                 family_label: r.get(13)?,
                 dst_ip: r.get(14)?,
+                protocol: r.get(15)?,
+                client_version: r.get(16)?,
+                hassh: r.get(17)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;

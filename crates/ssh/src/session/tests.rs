@@ -153,7 +153,7 @@ impl Harness {
         let out = self.output();
         let newkeys = self
             .client
-            .finish_kex(&self.config.server, &out, true)
+            .finish_kex(&self.config.server.lists, &out, true)
             .unwrap();
         self.session.handle_input(self.now, &newkeys);
         assert_eq!(self.packets(), Vec::<Vec<u8>>::new());
