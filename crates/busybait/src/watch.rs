@@ -365,7 +365,7 @@ fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
     }
     if r.report.alerts.is_empty() {
         writeln!(out, "  no alerts\n")?;
-        return Ok(());
+        return render_ssh_clients(r, out);
     }
     let rows = r
         .report
@@ -385,7 +385,8 @@ fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
                 format!("{} .. {}", time(a.first), time(a.last)),
                 a.evidence
                     .iter()
-                    .map(|e| format!("#{} {}", e.packet, e.matched))
+                    // Evidence may be attacker text (an SSH client's line).
+                    .map(|e| format!("#{} {}", e.packet, crate::terminal::escape(&e.matched)))
                     .collect::<Vec<_>>()
                     .join("; "),
             ]
@@ -404,6 +405,36 @@ fn render(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
         rows,
     );
     writeln!(out, "{table}\n")?;
+    render_ssh_clients(r, out)
+}
+
+/// The SSH clients the capture shows: what each said it is (attacker-chosen text,
+/// escaped) and its HASSH.
+fn render_ssh_clients(r: &FileReport, out: &mut impl Write) -> anyhow::Result<()> {
+    let clients = &r.report.ssh_clients;
+    if clients.is_empty() {
+        return Ok(());
+    }
+    let rows = clients
+        .iter()
+        .map(|c| {
+            vec![
+                c.src.to_string(),
+                match c.dst_port {
+                    Some(port) => format!("{}:{port}", c.dst),
+                    None => c.dst.to_string(),
+                },
+                crate::terminal::escape(&c.version),
+                c.hassh.clone().unwrap_or_else(|| "-".into()),
+                c.connections.to_string(),
+            ]
+        })
+        .collect();
+    let table = crate::report::table(
+        &["source", "server", "client", "HASSH", "connections"],
+        rows,
+    );
+    writeln!(out, "  SSH clients\n{table}\n")?;
     Ok(())
 }
 

@@ -108,7 +108,30 @@ fn real_captures_show_the_scanner_and_no_mirai_signature() {
             assert!(!id.starts_with("mirai-"), "{}: {id} from {src}", r["file"]);
         }
     }
-    assert_eq!(alerts(&reports[1]), []);
+    // The SSH brute force (on TCP 902): libssh2 against an OpenSSH server, 65
+    // connections, its HASSH where its KEXINIT came whole.
+    let ssh = &reports[1];
+    assert_eq!(
+        alerts(ssh),
+        [("ssh-bruteforce".to_string(), "147.32.80.40".to_string())]
+    );
+    assert_eq!(ssh["alerts"][0]["dst"], "147.32.80.37");
+    assert_eq!(ssh["alerts"][0]["count"], 65);
+    assert_eq!(ssh["alerts"][0]["dst_port"], 902);
+    let clients = ssh["ssh_clients"].as_array().unwrap();
+    assert!(clients
+        .iter()
+        .all(|c| c["version"] == "SSH-2.0-libssh2_1.11.0" && c["src"] == "147.32.80.40"));
+    assert_eq!(
+        clients
+            .iter()
+            .map(|c| c["connections"].as_u64().unwrap())
+            .sum::<u64>(),
+        65
+    );
+    assert!(clients
+        .iter()
+        .any(|c| c["hassh"] == "44ac1859818d6cacfb48ec9cb230b3f0"));
     assert_eq!(alerts(&reports[2]), []);
     assert_eq!(alerts(&reports[3]), []);
 }
@@ -348,5 +371,48 @@ fn what_the_trap_learned_is_found_in_a_capture() {
     assert_eq!(
         json[0]["alerts"][0]["evidence"][0]["matched"],
         "SYN to 80 (trap: http://127.0.0.1:80/bins/mirai.arm7)"
+    );
+}
+
+#[test]
+fn an_ssh_clients_hostile_version_line_is_escaped_in_the_text_report() {
+    let mut cap = Capture::default();
+    let bot: std::net::Ipv4Addr = "10.9.8.7".parse().unwrap();
+    let server: std::net::Ipv4Addr = "198.51.100.9".parse().unwrap();
+    for i in 0..5u16 {
+        busybait_pcapgen::tcp_session(
+            &mut cap,
+            (bot, 40_000 + i),
+            (server, 2222),
+            &[
+                (false, b"SSH-2.0-OpenSSH_9.2p1\r\n"),
+                (true, b"SSH-2.0-\x1b]52;c;ZXZpbA==\x07x\xe2\x80\xae\r\n"),
+            ],
+            1_790_000_000.0 + f64::from(i),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ssh.pcap");
+    std::fs::write(&path, cap.bytes()).unwrap();
+    let (ok, json, stderr) = watch(&["--pcap".as_ref(), path.as_os_str()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        alerts(&json[0]),
+        [("ssh-bruteforce".to_string(), "10.9.8.7".to_string())]
+    );
+    assert_eq!(
+        json[0]["ssh_clients"][0]["version"],
+        "SSH-2.0-\u{1b}]52;c;ZXZpbA==\u{7}x\u{202e}"
+    );
+    let text = Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(["watch", "--no-store", "--pcap"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{202e}'));
+    assert!(
+        text.contains("SSH-2.0-\\u{1b}]52;c;ZXZpbA==\\u{7}x\\u{202e}"),
+        "{text}"
     );
 }

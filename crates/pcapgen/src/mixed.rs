@@ -21,7 +21,37 @@ const MIRAI_REPLY: &[u8] =
 pub type Truth = Vec<(&'static str, Ipv4Addr)>;
 
 /// The kinds of labelled attack, in the order they take turns.
-pub const ATTACK_KINDS: usize = 14;
+pub const ATTACK_KINDS: usize = 16;
+
+/// A client's clear KEXINIT packet (libssh2-like lists), after its identification.
+fn ssh_kexinit() -> Vec<u8> {
+    let mut payload = vec![20u8];
+    payload.extend_from_slice(&[0x5a; 16]);
+    for list in [
+        "curve25519-sha256,diffie-hellman-group14-sha1",
+        "ssh-ed25519,ssh-rsa",
+        "aes128-ctr,aes256-ctr",
+        "aes128-ctr,aes256-ctr",
+        "hmac-sha2-256,hmac-sha1",
+        "hmac-sha2-256,hmac-sha1",
+        "none",
+        "none",
+        "",
+        "",
+    ] {
+        payload.extend_from_slice(&(list.len() as u32).to_be_bytes());
+        payload.extend_from_slice(list.as_bytes());
+    }
+    payload.extend_from_slice(&[0; 5]);
+    let padding = 8 - (payload.len() + 5) % 8 + 4;
+    let mut packet = ((payload.len() + 1 + padding) as u32)
+        .to_be_bytes()
+        .to_vec();
+    packet.push(padding as u8);
+    packet.extend_from_slice(&payload);
+    packet.resize(packet.len() + padding, 0);
+    packet
+}
 
 /// Writes a capture of at least `frames` frames and `attacks` labelled attacks to
 /// `out`: background, with one attack every `frames / attacks` frames (kinds taking
@@ -199,6 +229,36 @@ fn attack(cap: &mut Capture, rng: &mut Rng, n: u64, t: f64) {
                 );
             }
             cap.truth.push(("telnet-bruteforce", bot));
+        }
+        14 => {
+            // An SSH brute-forcer: six connections, each with its identification
+            // and KEXINIT, then encrypted bytes.
+            let mut opening = b"SSH-2.0-libssh2_1.11.0\r\n".to_vec();
+            opening.extend(ssh_kexinit());
+            for i in 0..6u16 {
+                tcp_session(
+                    cap,
+                    (bot, port.wrapping_add(i)),
+                    (victim, 22),
+                    &[
+                        (false, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
+                        (true, &opening),
+                        (false, &rng.bytes(300)),
+                        (true, &rng.bytes(200)),
+                    ],
+                    t + f64::from(i) * 0.1,
+                );
+            }
+            cap.truth.push(("ssh-bruteforce", bot));
+        }
+        15 => {
+            // An SSH scanner: SYNs to port 22 (every tenth to 2222) of 15 hosts.
+            for i in 1..=15u8 {
+                let dport = if i % 10 == 0 { 2222 } else { 22 };
+                let syn = crate::mirai_syn(bot, Ipv4Addr::new(192, 0, 2, i), dport, false);
+                cap.frame(t + f64::from(i) / 160.0, &syn);
+            }
+            cap.truth.push(("ssh-scan", bot));
         }
         _ => {
             // A plain telnet scanner (seq is not the destination).

@@ -101,6 +101,14 @@ pub const MIRAI_SYN_MIN: u64 = 3;
 pub const TELNET_SCAN_MIN_TARGETS: u64 = 10;
 /// Telnet connections from one source to one target before it is brute force.
 pub const BRUTE_FORCE_MIN_CONNECTIONS: u64 = 5;
+/// SSH connections (streams that open with a client identification) from one source
+/// to one target before it is brute force: the wire shows no failed login, only
+/// the connections a brute-forcer makes, one or a few passwords each.
+pub const SSH_BRUTE_FORCE_MIN_CONNECTIONS: u64 = 5;
+/// SSH client openings being read at once (more are counted, not read).
+const MAX_SSH_HELLOS: usize = 4096;
+/// Distinct SSH clients (version and HASSH) kept per pair.
+const MAX_SSH_CLIENTS_PER_PAIR: usize = 4;
 /// Failed logins one target reports to one source before it is brute force.
 pub const BRUTE_FORCE_MIN_FAILURES: u64 = 3;
 /// Packet numbers kept as evidence per alert.
@@ -181,7 +189,7 @@ pub struct Evidence {
 
 /// Stable numbers for the detections, for tools that want one (the EVE output's
 /// `signature_id`): 9,100,000 + a number that never changes meaning.
-pub const SIGNATURE_IDS: [(&str, u32); 20] = [
+pub const SIGNATURE_IDS: [(&str, u32); 22] = [
     ("mirai-syn-scan", 9_100_001),
     ("telnet-scan", 9_100_002),
     ("telnet-bruteforce", 9_100_003),
@@ -202,6 +210,8 @@ pub const SIGNATURE_IDS: [(&str, u32); 20] = [
     ("trap-download-host", 9_100_018),
     ("trap-sample-download", 9_100_019),
     ("trap-attacker", 9_100_020),
+    ("ssh-scan", 9_100_021),
+    ("ssh-bruteforce", 9_100_022),
 ];
 
 /// The signature id of a detection.
@@ -567,6 +577,8 @@ struct Floods {
 struct SourceState {
     mirai_syn: Tally,
     telnet_syn: Tally,
+    /// SYNs to SSH ports.
+    ssh_syn: Tally,
     /// Rare: only sources that sent a flood-shaped packet have it.
     floods: Option<Box<Floods>>,
 }
@@ -605,6 +617,16 @@ struct PairState {
     trap_download: Tally,
     /// Downloads of a file a bot dropped on the trap (by SHA-256).
     trap_sample: Tally,
+    /// SSH connections and the clients that made them (rare: boxed).
+    ssh: Option<Box<PairSsh>>,
+}
+
+/// What one source's SSH connections to one target showed.
+#[derive(Default)]
+struct PairSsh {
+    connections: Tally,
+    /// Distinct clients: version, HASSH, and how many connections each.
+    clients: Vec<(crate::ssh::Hello, u64)>,
 }
 
 /// Largest HTTP response header kept while looking for its end.
@@ -638,6 +660,8 @@ struct State {
     /// HTTP responses being hashed (only with sample hashes to match; at most one
     /// per tracked flow).
     bodies: Map<FlowKey, Body>,
+    /// SSH client openings being read (up to [`crate::ssh::MAX_HELLO`] bytes each).
+    ssh_hellos: Map<FlowKey, Vec<u8>>,
     /// The latest capture time seen (for what the end of the capture reveals).
     last_time: f64,
 }
@@ -647,8 +671,29 @@ struct State {
 pub struct Report {
     /// Alerts, most severe first, then by source.
     pub alerts: Vec<Alert>,
+    /// Every SSH client seen (any port), by source and target.
+    pub ssh_clients: Vec<SshClient>,
     /// What was decoded.
     pub counters: Counters,
+}
+
+/// An SSH client the capture shows: who, to where, what it said it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SshClient {
+    /// The client.
+    pub src: IpAddr,
+    /// The server.
+    pub dst: IpAddr,
+    /// The server's port of its first connection.
+    pub dst_port: Option<u16>,
+    /// Its identification line.
+    pub version: String,
+    /// Its HASSH (none if its KEXINIT was not seen whole).
+    pub hassh: Option<String>,
+    /// What the HASSH is the digest of.
+    pub hassh_algorithms: Option<String>,
+    /// Connections it made.
+    pub connections: u64,
 }
 
 impl Analyzer {
@@ -668,6 +713,7 @@ impl Analyzer {
                 counters: Counters::default(),
                 indicators,
                 bodies: Map::default(),
+                ssh_hellos: Map::default(),
                 last_time: 0.0,
             },
         }
@@ -777,6 +823,15 @@ impl State {
                         .hit(number, time, || format!("seq {:08x} = dst", tcp.seq));
                     source.mirai_syn.target(p.dst, limit);
                 }
+            }
+        }
+        if tcp.syn && !tcp.ack && crate::ssh::SSH_PORTS.contains(&tcp.dport) {
+            let limit = self.limits.max_targets_per_source;
+            if let Some(source) = self.source(p.src) {
+                source
+                    .ssh_syn
+                    .hit(number, time, || format!("dport {}", tcp.dport));
+                source.ssh_syn.target(p.dst, limit);
             }
         }
         if tcp.syn && tcp.ack && from_telnet {
@@ -998,6 +1053,9 @@ impl State {
         if TELNET_PORTS.contains(&c.flow.server.1) || c.start.len() < stream::START {
             return true;
         }
+        if c.from_client && self.ssh_hellos.contains_key(&c.flow) {
+            return true;
+        }
         if c.from_client {
             c.head.is_some_and(|h| h.len() < stream::HEAD)
                 || HTTP_METHODS.iter().any(|m| c.start.starts_with(m))
@@ -1021,6 +1079,9 @@ impl State {
         let telnet = TELNET_PORTS.contains(&server.1);
         if !c.from_client && !self.indicators.hashes.is_empty() {
             self.response_body(number, time, c);
+        }
+        if c.from_client && (c.start.starts_with(b"SSH-") || c.end) {
+            self.ssh_hello(number, time, c);
         }
         if c.end {
             return;
@@ -1131,6 +1192,51 @@ impl State {
     /// Hashes an HTTP response body (the first response of a flow, up to its
     /// `Content-Length` or the end of the stream) and compares it with the samples
     /// the trap stored.
+    /// Gathers a client's SSH opening (identification line and KEXINIT) and, once it
+    /// is whole or will not be, counts the connection and its client for the pair.
+    fn ssh_hello(&mut self, number: u64, time: f64, c: &Chunk<'_>) {
+        use crate::ssh::{parse_hello, Parsed, MAX_HELLO};
+        if !self.ssh_hellos.contains_key(&c.flow) {
+            // Only streams whose first bytes arrive here (offset 0) are read.
+            if c.end || c.offset > 0 || self.ssh_hellos.len() >= MAX_SSH_HELLOS {
+                if !c.end && c.offset == 0 {
+                    self.counters.untracked += 1;
+                }
+                return;
+            }
+            self.ssh_hellos.insert(c.flow, Vec::new());
+        }
+        let Some(buffer) = self.ssh_hellos.get_mut(&c.flow) else {
+            return;
+        };
+        let new = c.bytes.get(c.new_from..).unwrap_or_default();
+        let room = MAX_HELLO.saturating_sub(buffer.len());
+        buffer.extend_from_slice(new.get(..new.len().min(room)).unwrap_or(new));
+        let complete = c.end || buffer.len() >= MAX_HELLO;
+        let hello = match parse_hello(buffer, complete) {
+            Parsed::NeedMore => return,
+            Parsed::NotSsh => None,
+            Parsed::Done(hello) => Some(hello),
+        };
+        self.ssh_hellos.remove(&c.flow);
+        let Some(hello) = hello else {
+            return;
+        };
+        let (client, server) = (c.flow.client, c.flow.server);
+        let Some(pair) = self.pair(client.0, server.0) else {
+            return;
+        };
+        let ssh = pair.ssh.get_or_insert_with(Box::default);
+        ssh.connections.ports(client.1, server.1);
+        let version = hello.version.clone();
+        ssh.connections.hit(number, time, || version);
+        if let Some((_, n)) = ssh.clients.iter_mut().find(|(h, _)| *h == hello) {
+            *n += 1;
+        } else if ssh.clients.len() < MAX_SSH_CLIENTS_PER_PAIR {
+            ssh.clients.push((hello, 1));
+        }
+    }
+
     fn response_body(&mut self, number: u64, time: f64, c: &Chunk<'_>) {
         let body = match self.bodies.entry(c.flow) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -1287,13 +1393,41 @@ impl State {
                     *src,
                 ));
             }
+            if s.ssh_syn.targets() >= TELNET_SCAN_MIN_TARGETS {
+                alerts.push(s.ssh_syn.alert(
+                    "ssh-scan",
+                    format!(
+                        "SSH scanning: SYNs to ports {:?} across many addresses",
+                        crate::ssh::SSH_PORTS
+                    ),
+                    Severity::Medium,
+                    *src,
+                ));
+            }
             if let Some(floods) = &s.floods {
                 flood_alerts(*src, floods, &mut alerts);
             }
         }
+        let mut ssh_clients = Vec::new();
         for ((src, dst), pair) in &self.pairs {
             pair_alerts(*src, *dst, pair, &mut alerts);
+            if let Some(ssh) = &pair.ssh {
+                for (hello, connections) in &ssh.clients {
+                    ssh_clients.push(SshClient {
+                        src: *src,
+                        dst: *dst,
+                        dst_port: ssh.connections.ports.map(|(_, d)| d),
+                        version: hello.version.clone(),
+                        hassh: hello.hassh.clone(),
+                        hassh_algorithms: hello.hassh_algorithms.clone(),
+                        connections: *connections,
+                    });
+                }
+            }
         }
+        ssh_clients.sort_by(|a, b| {
+            (a.src, a.dst, &a.version, &a.hassh).cmp(&(b.src, b.dst, &b.version, &b.hassh))
+        });
         // Direct lookups at 8.8.8.8 only corroborate: reported for hosts with
         // another alert.
         let alerting: HashSet<IpAddr> = alerts.iter().map(|a| a.src).collect();
@@ -1321,6 +1455,7 @@ impl State {
         });
         Report {
             alerts,
+            ssh_clients,
             counters: self.counters.clone(),
         }
     }
@@ -1476,6 +1611,31 @@ fn pair_alerts(src: IpAddr, dst: IpAddr, pair: &PairState, alerts: &mut Vec<Aler
         alerts.push(pair_alert(
             basis,
             "telnet-bruteforce",
+            &title,
+            Severity::Medium,
+        ));
+    }
+    if let Some(ssh) = pair
+        .ssh
+        .as_ref()
+        .filter(|s| s.connections.count >= SSH_BRUTE_FORCE_MIN_CONNECTIONS)
+    {
+        let clients: Vec<String> = ssh
+            .clients
+            .iter()
+            .map(|(h, _)| match &h.hassh {
+                Some(hassh) => format!("{} (HASSH {hassh})", h.version),
+                None => h.version.clone(),
+            })
+            .collect();
+        let title = format!(
+            "SSH brute force: {} connections from {}",
+            ssh.connections.count,
+            clients.join(", ")
+        );
+        alerts.push(pair_alert(
+            &ssh.connections,
+            "ssh-bruteforce",
             &title,
             Severity::Medium,
         ));

@@ -13,6 +13,7 @@ pub mod detect;
 pub mod indicators;
 mod maps;
 pub mod packet;
+pub mod ssh;
 pub mod stream;
 
 pub use detect::{Alert, Analyzer, Counters, Evidence, Limits, Report, Severity};
