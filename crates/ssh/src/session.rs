@@ -491,7 +491,11 @@ impl Session {
             .channels
             .iter()
             .flatten()
-            .map(|c| c.pending.capacity() + c.process.as_ref().map_or(0, |p| p.memory_used()))
+            .map(|c| {
+                c.pending.capacity()
+                    + c.pending_err.capacity()
+                    + c.process.as_ref().map_or(0, |p| p.memory_used())
+            })
             .sum();
         own + std::mem::size_of::<Connection>() + terminal + channels
     }

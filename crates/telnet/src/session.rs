@@ -193,6 +193,8 @@ pub struct Session {
     stdin_closed: bool,
     /// An attached `exec`: one line as `sh -c`.
     command_mode: bool,
+    /// Standard error of an attached shell without a pty (its own pipe).
+    stderr_out: Vec<u8>,
 }
 
 impl Session {
@@ -237,6 +239,7 @@ impl Session {
             exit_status: None,
             stdin_closed: false,
             command_mode: false,
+            stderr_out: Vec::new(),
             config,
         };
         s.event(now, EventKind::Connect);
@@ -268,6 +271,10 @@ impl Session {
         s.width = attach.width;
         s.height = attach.height;
         s.start_shell(now);
+        if let Phase::Shell(phase) = &mut s.phase {
+            // Without a pty, stdout and stderr are two pipes.
+            phase.shell.set_separate_stderr(!attach.pty);
+        }
         match attach.command {
             Some(line) => {
                 s.command_mode = true;
@@ -284,6 +291,16 @@ impl Session {
             }
         }
         s
+    }
+
+    /// Moves standard error's bytes (an attached shell without a pty) into `buf`;
+    /// returns whether there were any.
+    pub fn poll_stderr(&mut self, buf: &mut Vec<u8>) -> bool {
+        if self.stderr_out.is_empty() {
+            return false;
+        }
+        buf.append(&mut self.stderr_out);
+        true
     }
 
     /// Whether output waits for the door to take it.
@@ -364,7 +381,7 @@ impl Session {
 
     /// Whether no output waits for the client.
     fn nothing_to_send(&self) -> bool {
-        self.transmit.is_empty() && self.queue.is_empty()
+        self.transmit.is_empty() && self.queue.is_empty() && self.stderr_out.is_empty()
     }
 
     /// Bytes of this session's own output waiting for the client. Shared pieces cost
@@ -493,6 +510,7 @@ impl Session {
                 })
                 .sum::<usize>()
             + self.tty_line.capacity()
+            + self.stderr_out.capacity()
             + self.tty_ready.iter().map(Vec::capacity).sum::<usize>();
         match &self.phase {
             Phase::Shell(p) => {
@@ -1287,6 +1305,8 @@ impl Session {
                 match piece {
                     TtyOutput::Bytes(bytes) => self.tty_write(&bytes),
                     TtyOutput::Shared(file) => self.tty_write_shared(file),
+                    // Kept apart only where the shell was told to (no pty).
+                    TtyOutput::Stderr(bytes) => self.stderr_out.extend_from_slice(&bytes),
                 }
             }
             for e in events {
@@ -1385,7 +1405,10 @@ impl Session {
                     return;
                 }
                 ShellState::Waiting(Wait::Drain) => {
-                    if self.transmit.is_empty() && self.queue.is_empty() {
+                    if self.transmit.is_empty()
+                        && self.queue.is_empty()
+                        && self.stderr_out.is_empty()
+                    {
                         phase.shell.respond(None);
                         continue;
                     }
@@ -1440,7 +1463,9 @@ impl Session {
             return;
         };
         let due = match &phase.wait {
-            Some((Wait::Drain, _)) => self.transmit.is_empty() && self.queue.is_empty(),
+            Some((Wait::Drain, _)) => {
+                self.transmit.is_empty() && self.queue.is_empty() && self.stderr_out.is_empty()
+            }
             Some((_, Some(t))) => now.mono >= *t,
             _ => false,
         };

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod dropbear;
 pub mod mirai;
 pub mod openssh;
 pub mod oracle;

@@ -56,7 +56,7 @@ pub struct Oracle {
     log: tempfile::NamedTempFile,
 }
 
-fn password_hash(password: &str) -> String {
+pub fn password_hash(password: &str) -> String {
     let out = Command::new("busybox")
         .args(["mkpasswd", "-m", "sha512", password, "oraclesalt123456"])
         .output()

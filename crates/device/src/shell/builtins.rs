@@ -24,10 +24,37 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
             Ok(0)
         }
         // Exit statuses are a byte, as the kernel keeps them.
-        "exit" => Err(Flow::Exit(num(argv.get(1)).unwrap_or(sh.status) & 0xff)),
-        "return" => Err(Flow::Return(num(argv.get(1)).unwrap_or(sh.status))),
-        "break" => Err(Flow::Break(num(argv.get(1)).unwrap_or(1).max(1) as u32)),
-        "continue" => Err(Flow::Continue(num(argv.get(1)).unwrap_or(1).max(1) as u32)),
+        "exit" | "return" | "break" | "continue" => {
+            // ash's number(): decimal digits only (`010` is 10, `-1` and `0x10` are
+            // errors), and no zero for the loop builtins.
+            let n = match argv.get(1) {
+                None => None,
+                Some(arg) => {
+                    let parsed = std::str::from_utf8(arg)
+                        .ok()
+                        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .filter(|&n| n > 0 || matches!(name, "exit" | "return"));
+                    match parsed {
+                        Some(n) => Some(n),
+                        None => {
+                            let mut m = format!("{name}: Illegal number: ").into_bytes();
+                            m.extend_from_slice(arg);
+                            sh.shell_error(io, &m).await;
+                            return Some(Err(Flow::Error(2)));
+                        }
+                    }
+                }
+            };
+            let low = |n: u64| i32::from((n & 0xff) as u8);
+            let count = |n: Option<u64>| u32::try_from(n.unwrap_or(1)).unwrap_or(u32::MAX);
+            match name {
+                "exit" => Err(Flow::Exit(n.map_or(sh.status & 0xff, low))),
+                "return" => Err(Flow::Return(n.map_or(sh.status, low))),
+                "break" => Err(Flow::Break(count(n))),
+                _ => Err(Flow::Continue(count(n))),
+            }
+        }
         "export" | "readonly" | "local" => {
             for a in argv.iter().skip(1) {
                 let (k, v) = match a.iter().position(|&b| b == b'=') {
@@ -475,7 +502,7 @@ pub async fn run_path(sh: &mut Sh, path: &[u8], argv: Vec<Vec<u8>>, io: &Io) -> 
 }
 
 /// ash's builtins, for `type` and `command -v`.
-const BUILTINS: [&str; 43] = [
+pub(crate) const BUILTINS: [&str; 43] = [
     ".", ":", "[", "[[", "alias", "bg", "break", "cd", "chdir", "command", "continue", "echo",
     "eval", "exec", "exit", "export", "false", "fg", "getopts", "hash", "help", "history", "jobs",
     "kill", "let", "local", "printf", "pwd", "read", "readonly", "return", "set", "shift",

@@ -135,6 +135,8 @@ pub enum TtyOutput {
     /// same megabyte in every loader session, and the door encodes it for its wire
     /// once.
     Shared(Arc<Vec<u8>>),
+    /// Bytes written to standard error, for a door that keeps it apart.
+    Stderr(Vec<u8>),
 }
 
 impl TtyOutput {
@@ -143,6 +145,7 @@ impl TtyOutput {
         match self {
             TtyOutput::Bytes(b) => b.len(),
             TtyOutput::Shared(b) => b.len(),
+            TtyOutput::Stderr(b) => b.len(),
         }
     }
 
@@ -175,6 +178,9 @@ pub struct Chan {
     pub staged: crate::vfs::StagedQueue,
     /// `^C` arrived: the running command stops at its next step or wait.
     pub interrupted: bool,
+    /// Standard error is kept apart ([`TtyOutput::Stderr`]) rather than mixed into
+    /// the terminal's output.
+    pub separate_stderr: bool,
     /// The sensor is short of memory and this shell was chosen to fail: it dies at
     /// its next step or wait as if its own budget were spent.
     pub memory_failed: bool,
@@ -323,6 +329,9 @@ pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum Sink {
     /// The terminal.
     Tty,
+    /// Standard error: the terminal too, unless the door keeps it apart (an SSH
+    /// `exec` without a pty has three pipes).
+    Stderr,
     /// Nowhere.
     Null,
     /// Appends to this canonical path.
@@ -355,7 +364,7 @@ impl Io {
         Self {
             stdin: None,
             stdout: Sink::Tty,
-            stderr: Sink::Tty,
+            stderr: Sink::Stderr,
             high: Vec::new(),
         }
     }
@@ -407,6 +416,8 @@ pub struct Sh {
     pub(in crate::shell) positional: Vec<Vec<u8>>,
     /// `$0`, and the prefix of error messages (`-sh`, `sh`, `script.sh`).
     pub arg0: Vec<u8>,
+    /// `$-`: an interactive shell's `smi`, `sh -c`'s `c`.
+    pub(in crate::shell) flags: &'static [u8],
     /// Error prefix for scripts: "name: line N".
     pub(in crate::shell) script: Option<(Vec<u8>, usize)>,
     /// The device.
@@ -848,10 +859,21 @@ impl Sh {
         self.meter.work(bytes.len() as u64);
         match sink {
             Sink::Null => {}
-            Sink::Tty => {
+            Sink::Tty | Sink::Stderr => {
                 let backed_up = {
                     let mut c = self.chan();
-                    c.output.extend_from_slice(bytes);
+                    if matches!(sink, Sink::Stderr) && c.separate_stderr {
+                        if !c.output.is_empty() {
+                            let out = std::mem::take(&mut c.output);
+                            c.pieces.push(TtyOutput::Bytes(out));
+                        }
+                        match c.pieces.last_mut() {
+                            Some(TtyOutput::Stderr(e)) => e.extend_from_slice(bytes),
+                            _ => c.pieces.push(TtyOutput::Stderr(bytes.to_vec())),
+                        }
+                    } else {
+                        c.output.extend_from_slice(bytes);
+                    }
                     c.pending() > STREAM_HIGH_WATER
                 };
                 if backed_up {
@@ -925,25 +947,61 @@ impl Sh {
 
     /// Writes `<prefix>: <msg>\n` to stderr the way ash reports its own errors.
     pub async fn shell_error(&mut self, io: &Io, msg: &[u8]) {
-        let mut line = self.error_prefix();
-        line.extend_from_slice(msg);
-        line.push(b'\n');
+        let line = self.error_line(msg);
         self.write(&io.stderr, &line).await;
     }
 
-    fn error_prefix(&self) -> Vec<u8> {
+    /// ash's `ash_vmsg`: `arg0: `, then for an error raised inside a builtin its
+    /// name (when it is not `arg0`) and, unless the shell is interactive, `line N: `;
+    /// a script's own errors (not found, syntax) get `line N: ` too. `msg` names the
+    /// builtin first (`cd: can't cd to …`) when it comes from one.
+    fn error_line(&self, msg: &[u8]) -> Vec<u8> {
+        let builtin = msg
+            .iter()
+            .position(|&b| b == b':')
+            .filter(|&at| msg.get(at + 1) == Some(&b' '))
+            .and_then(|at| {
+                let name = msg.get(..at)?;
+                super::builtins::BUILTINS
+                    .iter()
+                    .any(|b| b.as_bytes() == name)
+                    .then_some(at)
+            });
+        let (command, rest) = match builtin {
+            Some(at) => (msg.get(..at), msg.get(at + 2..).unwrap_or_default()),
+            None => (None, msg),
+        };
+        let mut out = Vec::new();
         match &self.script {
             Some((name, line)) => {
-                let mut p = name.clone();
-                p.extend_from_slice(format!(": line {line}: ").as_bytes());
-                p
+                out.extend_from_slice(name);
+                out.extend_from_slice(b": ");
+                if let Some(c) = command {
+                    out.extend_from_slice(c);
+                    out.extend_from_slice(b": ");
+                }
+                out.extend_from_slice(format!("line {line}: ").as_bytes());
+            }
+            // `sh -c`: not interactive; lines count from 0 (only the first is told
+            // apart here).
+            None if self.flags == b"c" && command.is_some() => {
+                out.extend_from_slice(&self.arg0);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(command.unwrap_or_default());
+                out.extend_from_slice(b": line 0: ");
             }
             None => {
-                let mut p = self.arg0.clone();
-                p.extend_from_slice(b": ");
-                p
+                out.extend_from_slice(&self.arg0);
+                out.extend_from_slice(b": ");
+                if let Some(c) = command {
+                    out.extend_from_slice(c);
+                    out.extend_from_slice(b": ");
+                }
             }
         }
+        out.extend_from_slice(rest);
+        out.push(b'\n');
+        out
     }
 
     /// A variable's value.
@@ -1704,7 +1762,7 @@ impl Sh {
             "#" => Some(self.positional.len().to_string().into_bytes()),
             "0" => Some(self.arg0.clone()),
             "@" | "*" => Some(self.positional.join(&b' ')),
-            "-" => Some(b"smi".to_vec()),
+            "-" => Some(self.flags.to_vec()),
             n if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
                 let i = n.parse::<usize>().unwrap_or(0);
                 self.positional.get(i.wrapping_sub(1)).cloned()

@@ -97,6 +97,7 @@ impl Shell {
             events: Vec::new(),
             staged: Default::default(),
             interrupted: false,
+            separate_stderr: false,
             memory_failed: false,
             memory_used: 0,
             line_work: 0,
@@ -112,6 +113,7 @@ impl Shell {
             status: 0,
             positional: Vec::new(),
             arg0: b"-sh".to_vec(),
+            flags: b"smi",
             script: None,
             device,
             pid,
@@ -220,6 +222,12 @@ impl Shell {
         if let Some(sh) = &mut self.sh {
             sh.term_width = usize::from(if width == 0 { 80 } else { width });
         }
+    }
+
+    /// Keeps standard error apart from the terminal's output (as
+    /// [`TtyOutput::Stderr`] pieces): for a door whose command has separate pipes.
+    pub fn set_separate_stderr(&mut self, separate: bool) {
+        self.lock().separate_stderr = separate;
     }
 
     /// The connection the session is on.
@@ -358,6 +366,7 @@ impl Shell {
             match piece {
                 TtyOutput::Bytes(b) => out.extend_from_slice(&b),
                 TtyOutput::Shared(b) => out.extend_from_slice(&b),
+                TtyOutput::Stderr(b) => out.extend_from_slice(&b),
             }
         }
         out
@@ -465,8 +474,11 @@ async fn run_line(sh: &mut Sh, src: &[u8]) -> Outcome {
 /// Runs a whole command line as `sh -c` does (see [`Shell::start_command`]).
 async fn run_command_line(sh: &mut Sh, src: &[u8]) -> Outcome {
     let login_arg0 = std::mem::replace(&mut sh.arg0, b"sh".to_vec());
+    // BusyBox 1.35's `sh -c` (as Dropbear runs `exec`): `$-` is `c`.
+    let login_flags = std::mem::replace(&mut sh.flags, b"c");
     let r = run_source(sh, src, &Io::tty()).await;
     sh.arg0 = login_arg0;
+    sh.flags = login_flags;
     sh.saved.clear();
     sh.nesting = 0;
     let outcome = match r {

@@ -18,6 +18,8 @@ use crate::wire::{put_string, put_u32, Reader};
 const RECV_MAX_CHANNEL_DATA: u32 = 32_759;
 /// Data per packet the server sends at most (`TRANS_MAX_PAYLOAD_LEN` less headers).
 const TRANS_MAX_CHANNEL_DATA: usize = 16_384 - 9;
+/// The same for standard error (`EXTENDED_DATA` has a type field more).
+const TRANS_MAX_CHANNEL_EXTENDED: usize = 16_384 - 13;
 /// Dropbear caps the peer's window and each increment at this.
 const MAX_TRANS_WINDOW: u32 = 500_000_000;
 /// `MAX_CMD_LEN`: a longer `exec` command is refused.
@@ -50,6 +52,8 @@ pub struct Channel {
     pub(super) process: Option<busybait_telnet::Session>,
     /// Its output waiting for the client's window.
     pub(super) pending: Vec<u8>,
+    /// Its standard error (no pty: a pipe of its own), sent as `EXTENDED_DATA`.
+    pub(super) pending_err: Vec<u8>,
     got_eof: bool,
     sent_eof: bool,
     sent_close: bool,
@@ -168,6 +172,7 @@ impl Session {
                 agent: false,
                 process: None,
                 pending: Vec::new(),
+                pending_err: Vec::new(),
                 got_eof: false,
                 sent_eof: false,
                 sent_close: false,
@@ -495,22 +500,38 @@ impl Session {
             if channel.pending.is_empty() {
                 process.poll_transmit(&mut channel.pending);
             }
-            if channel.pending.is_empty() || channel.remote_window == 0 {
+            if channel.pending_err.is_empty() {
+                process.poll_stderr(&mut channel.pending_err);
+            }
+            let stderr = channel.pending.is_empty();
+            let (buffer, max) = if stderr {
+                (&mut channel.pending_err, TRANS_MAX_CHANNEL_EXTENDED)
+            } else {
+                (&mut channel.pending, TRANS_MAX_CHANNEL_DATA)
+            };
+            if buffer.is_empty() || channel.remote_window == 0 {
                 break;
             }
-            let n = channel
-                .pending
+            let n = buffer
                 .len()
                 .min(channel.remote_window as usize)
-                .min(TRANS_MAX_CHANNEL_DATA)
+                .min(max)
                 .min(channel.remote_max_packet as usize);
-            let chunk: Vec<u8> = channel.pending.drain(..n).collect();
-            channel.remote_window -= u32::try_from(n).unwrap_or(u32::MAX);
-            if channel.pending.is_empty() {
-                channel.pending = Vec::new();
+            let chunk: Vec<u8> = buffer.drain(..n).collect();
+            if buffer.is_empty() {
+                *buffer = Vec::new();
             }
-            let mut out = vec![msg::CHANNEL_DATA];
+            channel.remote_window -= u32::try_from(n).unwrap_or(u32::MAX);
+            let mut out = vec![if stderr {
+                msg::CHANNEL_EXTENDED_DATA
+            } else {
+                msg::CHANNEL_DATA
+            }];
             put_u32(&mut out, channel.remote_id);
+            if stderr {
+                // SSH_EXTENDED_DATA_STDERR.
+                put_u32(&mut out, 1);
+            }
             put_string(&mut out, &chunk);
             self.send(out);
             self.conn().terminal.push_back((false, chunk));
@@ -518,7 +539,11 @@ impl Session {
         let Some(channel) = self.channel_mut(index) else {
             return;
         };
-        if !process.is_closed() || !channel.pending.is_empty() || process.has_output() {
+        if !process.is_closed()
+            || !channel.pending.is_empty()
+            || !channel.pending_err.is_empty()
+            || process.has_output()
+        {
             channel.process = Some(process);
             return;
         }

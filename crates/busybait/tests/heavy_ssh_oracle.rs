@@ -1,0 +1,458 @@
+//! The SSH door against the real Dropbear 2022.83 (Debian's `dropbear-bin`, in the
+//! oracle sandbox of `util::dropbear`), byte for byte where the protocol allows:
+//! the identification line, the KEXINIT (all but its random cookie and padding),
+//! what 24 malformed or foreign identification lines get, and the decrypted packets
+//! of a whole session (authentication failures and success, a channel, `exec`
+//! output, exit status and Dropbear's order of EOF, exit-status and CLOSE, a pty
+//! shell's first screen), as one client (busybait-ssh's test client) sees them.
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use busybait_ssh::algorithms::DropbearVersion;
+use busybait_ssh::msg;
+use busybait_ssh::testing::{client_kexinit, password_request, Client};
+use busybait_ssh::wire::{put_string, put_u32};
+use util::dropbear::Dropbear;
+use util::oracle::Wire;
+use util::{test_config, Sensor};
+
+const STEP: Duration = Duration::from_secs(10);
+
+fn sensor() -> Sensor {
+    Sensor::start_ssh(&format!(
+        "{}\n",
+        test_config("oracle", "", "mode = \"lists\"\nallow = [\"root:xc3511\"]")
+    ))
+}
+
+/// Reads what arrives until `done` says the bytes are enough, or the peer closes:
+/// (bytes, closed).
+fn read_while(w: &mut dyn Wire, done: impl Fn(&[u8]) -> bool) -> (Vec<u8>, bool) {
+    let mut buf = Vec::new();
+    let deadline = Instant::now() + STEP;
+    while !done(&buf) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out; have {} bytes", buf.len());
+        w.set_timeout(left);
+        let mut tmp = [0u8; 65536];
+        match w.read(&mut tmp) {
+            Ok(0) => return (buf, true),
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (buf, true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    (buf, false)
+}
+
+/// Whether `bytes` hold the identification line and one whole clear packet.
+fn greeting_done(bytes: &[u8]) -> bool {
+    let Some(end) = util::find(bytes, b"\r\n") else {
+        return false;
+    };
+    let rest = &bytes[end + 2..];
+    rest.len() >= 4 && rest.len() >= 4 + u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize
+}
+
+/// The greeting with the KEXINIT's cookie and padding blanked: what must be equal.
+fn comparable_greeting(bytes: &[u8]) -> Vec<u8> {
+    let end = util::find(bytes, b"\r\n").unwrap() + 2;
+    let mut out = bytes.to_vec();
+    let packet = end;
+    let len = u32::from_be_bytes(out[packet..packet + 4].try_into().unwrap()) as usize;
+    let padding = usize::from(out[packet + 4]);
+    // Cookie: the 16 bytes after the message number.
+    out[packet + 6..packet + 22].fill(0);
+    let pad_at = packet + 4 + len - padding;
+    out[pad_at..packet + 4 + len].fill(0);
+    out.truncate(packet + 4 + len);
+    out
+}
+
+fn oracle() -> Dropbear {
+    let d = Dropbear::start();
+    d.stream.set_timeout(STEP);
+    d
+}
+
+#[test]
+fn the_greeting_is_dropbears_byte_for_byte_but_the_random_cookie() {
+    let sensor = sensor();
+    let mut theirs = oracle();
+    let (real, _) = read_while(&mut theirs.stream, greeting_done);
+    let mut ours = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
+    let (mine, _) = read_while(&mut ours, greeting_done);
+    assert_eq!(
+        String::from_utf8_lossy(&comparable_greeting(&mine)),
+        String::from_utf8_lossy(&comparable_greeting(&real)),
+        "{}",
+        theirs.log()
+    );
+    let lists = DropbearVersion::V2022_83.lists(&[], true);
+    assert_eq!(lists.hassh_server(), "e1a0b5f8d334ec70fe937b2d5ff8d0b6");
+    println!(
+        "greeting: identical (identification and KEXINIT, {} bytes)",
+        real.len()
+    );
+}
+
+/// Identification lines a scanner or a fingerprinting tool sends; for the ones a
+/// server takes, a bad packet length follows, so that every case ends in a close.
+const IDENTS: &[&[u8]] = &[
+    b"SSH-1111-OpenSSH_9.0\r\n",
+    b"SSH-1.5-OpenSSH_3.0\r\n",
+    b"SSH-1.99-OpenSSH_3.9\r\n",
+    b"SSH-2.0-OpenSSH_9.2p1\r\n",
+    b"SSH-2.0-HELLOWORLD\r\n",
+    b"SSH-2.5-x\n",
+    b"SSH-2.\r\n",
+    b"SSH-2-x\r\n",
+    b"SSH-3.0-x\r\n",
+    b"ssh-2.0-lower\r\n",
+    b"  SSH-2.0-leading-space\r\n",
+    b"\r\nSSH-2.0-after-an-empty-line\r\n",
+    b"SSH-\r\n",
+    b"SSH-2.0-a\rb\r\n",
+    b"SSH-2.0-nul\x00byte\r\n",
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+    b"\xff\xfd\x01\xff\xfd\x1f\xff\xfb\x01",
+    b"\x00\x00\x01\x0c\x0a\x14\x00\x00\x00\x00\x00\x00",
+    b"QUIT\r\n",
+    b"\n",
+    b"SSH-2.0-Go\r\n",
+    b"SSH-2.0-libssh2_1.11.0\r\n",
+    b"SSH-2.0-PuTTY_Release_0.78\r\n",
+];
+
+/// What a peer does with `line` (and, if it stays, a bad packet length): the bytes
+/// after its greeting, and whether it closed.
+fn foreign(w: &mut dyn Wire, line: &[u8]) -> (Vec<u8>, bool) {
+    read_while(w, greeting_done);
+    w.write_all(line).unwrap();
+    // A bad packet length for a peer that took the line (a long line makes it read
+    // 255 bytes and take the rest as a packet), and a newline for one still reading
+    // a line.
+    let _ = w.write_all(b"\x7f\xff\xff\xf0\x00\x00\x00\x00\n");
+    read_while(w, |_| false)
+}
+
+#[test]
+fn foreign_and_malformed_identification_lines_get_what_dropbear_gives() {
+    let sensor = sensor();
+    let mut long = b"SSH-2.0-".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 300));
+    long.extend_from_slice(b"\r\n");
+    let mut cases: Vec<&[u8]> = IDENTS.to_vec();
+    cases.push(&long);
+    let mut identical = 0;
+    for line in &cases {
+        let mut theirs = oracle();
+        let real = foreign(&mut theirs.stream, line);
+        let mut ours = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
+        ours.set_timeout(STEP);
+        let mine = foreign(&mut ours, line);
+        assert_eq!(mine, real, "{:?}", String::from_utf8_lossy(line));
+        identical += 1;
+    }
+    println!(
+        "foreign identification lines: {identical}/{} identical",
+        cases.len()
+    );
+}
+
+/// A client session on `w`: every decrypted packet the server sent, in order, each
+/// step's labelled.
+struct Session<'a> {
+    w: &'a mut dyn Wire,
+    client: Client,
+    lists: busybait_ssh::algorithms::ServerLists,
+    log: Vec<(String, Vec<u8>)>,
+}
+
+impl<'a> Session<'a> {
+    fn open(w: &'a mut dyn Wire) -> Self {
+        let (greeting, _) = read_while(w, greeting_done);
+        let mut client = Client::new([9; 32]);
+        client.greeting(&greeting).unwrap();
+        let hello = client.hello(client_kexinit(
+            "curve25519-sha256,kex-strict-c-v00@openssh.com",
+            "aes128-ctr",
+            "chacha20-poly1305@openssh.com",
+            false,
+        ));
+        w.write_all(&hello).unwrap();
+        // The reply and NEWKEYS: two clear packets.
+        let (replies, _) = read_while(w, |b| clear_packets(b) >= 2);
+        let lists = DropbearVersion::V2022_83.lists(
+            &[
+                busybait_ssh::algorithms::HostKeyAlgorithm::Ed25519,
+                busybait_ssh::algorithms::HostKeyAlgorithm::EcdsaP256,
+            ],
+            true,
+        );
+        let newkeys = client.finish_kex(&lists, &replies, true).unwrap();
+        w.write_all(&newkeys).unwrap();
+        Session {
+            w,
+            client,
+            lists,
+            log: Vec::new(),
+        }
+    }
+
+    /// Sends `payload` and records the `n` packets that answer it.
+    fn step(&mut self, label: &str, payload: &[u8], n: usize) -> Duration {
+        self.step_until(label, payload, |got| got.len() >= n)
+    }
+
+    /// Sends `payload` and records the packets that answer it, until `enough`.
+    fn step_until(
+        &mut self,
+        label: &str,
+        payload: &[u8],
+        enough: impl Fn(&[Vec<u8>]) -> bool,
+    ) -> Duration {
+        let started = Instant::now();
+        let wire = self.client.seal(payload);
+        self.w.write_all(&wire).unwrap();
+        let mut got = Vec::new();
+        let mut pending = Vec::new();
+        let deadline = Instant::now() + STEP;
+        while !enough(&got) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{label}: only {got:?}");
+            self.w.set_timeout(left);
+            let mut tmp = [0u8; 65536];
+            match self.w.read(&mut tmp) {
+                Ok(0) => break,
+                Ok(k) => pending.extend_from_slice(&tmp[..k]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("{label}: {e}"),
+            }
+            got.extend(self.client.packets(&pending).unwrap());
+            pending.clear();
+        }
+        let took = started.elapsed();
+        for p in got {
+            self.log.push((label.to_string(), p));
+        }
+        took
+    }
+}
+
+/// Whole clear packets at the start of `bytes`.
+fn clear_packets(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    let mut n = 0;
+    while let Some(len) = bytes.get(at..at + 4) {
+        let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
+        if bytes.len() < at + 4 + len {
+            break;
+        }
+        at += 4 + len;
+        n += 1;
+    }
+    n
+}
+
+fn request(kind: &str, want_reply: bool, rest: &[u8]) -> Vec<u8> {
+    let mut req = vec![msg::CHANNEL_REQUEST];
+    put_u32(&mut req, 0);
+    put_string(&mut req, kind.as_bytes());
+    req.push(u8::from(want_reply));
+    req.extend_from_slice(rest);
+    req
+}
+
+fn open_channel() -> Vec<u8> {
+    let mut open = vec![msg::CHANNEL_OPEN];
+    put_string(&mut open, b"session");
+    put_u32(&mut open, 7);
+    put_u32(&mut open, 2 * 1024 * 1024);
+    put_u32(&mut open, 32768);
+    open
+}
+
+/// The session every peer gets: service request, `none`, a wrong password (its
+/// delay measured), the right one, a channel and one `exec`.
+fn scripted(w: &mut dyn Wire, command: &str) -> (Vec<(String, Vec<u8>)>, Duration) {
+    let mut s = Session::open(w);
+    let mut service = vec![msg::SERVICE_REQUEST];
+    put_string(&mut service, b"ssh-userauth");
+    s.step("service", &service, 1);
+    let mut none = vec![msg::USERAUTH_REQUEST];
+    put_string(&mut none, b"root");
+    put_string(&mut none, b"ssh-connection");
+    put_string(&mut none, b"none");
+    s.step("none", &none, 1);
+    let delay = s.step("wrong password", &password_request("root", "wrong"), 1);
+    s.step("password", &password_request("root", "xc3511"), 1);
+    s.step("open", &open_channel(), 1);
+    let mut cmd = Vec::new();
+    put_string(&mut cmd, command.as_bytes());
+    // Success, the output, EOF, exit-status, CLOSE.
+    s.step_until("exec", &request("exec", true, &cmd), |got| {
+        got.last().and_then(|p| p.first()) == Some(&msg::CHANNEL_CLOSE)
+    });
+    let _ = s.lists.hassh_server();
+    (s.log, delay)
+}
+
+#[test]
+fn a_whole_session_decrypts_to_dropbears_packets() {
+    let sensor = sensor();
+    let mut identical = 0;
+    let commands = [
+        "echo hello; exit 3",
+        "uname -m",
+        "echo $0; echo $-",
+        "cd /nonexistent",
+        "true",
+        "echo out; echo err >&2; exit 42",
+        "ls /nonexistent",
+        "nosuchcommand",
+        "exit abc",
+        "cat /proc/nonexistent 2>&1",
+    ];
+    for command in commands {
+        let mut theirs = oracle();
+        let (real, real_delay) = scripted(&mut theirs.stream, command);
+        let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let (mine, my_delay) = scripted(&mut tcp, command);
+        // How output is cut into data packets depends on when the server reads the
+        // shell's pipes: consecutive packets of one stream are compared as one.
+        let show = |log: &[(String, Vec<u8>)]| {
+            let mut merged: Vec<(String, Vec<u8>)> = Vec::new();
+            for (label, p) in log {
+                // Where the data starts: after the channel, and for stderr its type.
+                let header = match p.first() {
+                    Some(&msg::CHANNEL_DATA) => 5,
+                    Some(&msg::CHANNEL_EXTENDED_DATA) => 9,
+                    _ => 0,
+                };
+                match merged.last_mut() {
+                    Some((_, prev)) if header > 0 && prev.get(..header) == p.get(..header) => {
+                        let len = u32::from_be_bytes(prev[header..header + 4].try_into().unwrap())
+                            + u32::from_be_bytes(p[header..header + 4].try_into().unwrap());
+                        prev.extend_from_slice(&p[header + 4..]);
+                        prev[header..header + 4].copy_from_slice(&len.to_be_bytes());
+                    }
+                    _ => merged.push((label.clone(), p.clone())),
+                }
+            }
+            merged
+                .iter()
+                .map(|(l, p)| format!("{l}: {:?}", String::from_utf8_lossy(p)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(show(&mine), show(&real), "{command}");
+        // The failure delay: Dropbear's 250-350 ms, coarsely (a busy machine).
+        for d in [real_delay, my_delay] {
+            assert!(
+                (Duration::from_millis(200)..Duration::from_secs(2)).contains(&d),
+                "{command}: {d:?}"
+            );
+        }
+        identical += 1;
+    }
+    println!("sessions: {identical}/{} identical", commands.len());
+}
+
+/// Whether the data packets so far hold `needle`.
+fn data_holds(got: &[Vec<u8>], needle: &[u8]) -> bool {
+    let all: Vec<u8> = got
+        .iter()
+        .filter(|p| p.first() == Some(&msg::CHANNEL_DATA))
+        .flat_map(|p| p[9..].to_vec())
+        .collect();
+    util::find(&all, needle).is_some()
+}
+
+/// A pty shell: its first screen, a command typed, and `exit`.
+fn pty_shell(w: &mut dyn Wire) -> Vec<(String, Vec<u8>)> {
+    let mut s = Session::open(w);
+    let mut service = vec![msg::SERVICE_REQUEST];
+    put_string(&mut service, b"ssh-userauth");
+    s.step("service", &service, 1);
+    s.step("password", &password_request("root", "xc3511"), 1);
+    s.step("open", &open_channel(), 1);
+    let mut pty = Vec::new();
+    put_string(&mut pty, b"vt100");
+    for v in [80, 24, 0, 0] {
+        put_u32(&mut pty, v);
+    }
+    put_string(&mut pty, b"\x00");
+    s.step("pty-req", &request("pty-req", true, &pty), 1);
+    // The prompt ends the first screen (ash then asks where the cursor is).
+    s.step_until("shell", &request("shell", true, &[]), |got| {
+        data_holds(got, b"# \x1b[6n")
+    });
+    let mut typed = vec![msg::CHANNEL_DATA];
+    put_u32(&mut typed, 0);
+    put_string(&mut typed, b"echo $((6*7))\r");
+    s.step_until("echo", &typed, |got| data_holds(got, b"42\r\n~ # \x1b[6n"));
+    let mut exit = vec![msg::CHANNEL_DATA];
+    put_u32(&mut exit, 0);
+    put_string(&mut exit, b"exit\r");
+    s.step_until("exit", &exit, |got| {
+        got.last().and_then(|p| p.first()) == Some(&msg::CHANNEL_CLOSE)
+    });
+    s.log
+}
+
+#[test]
+fn a_pty_shell_shows_what_dropbear_and_busybox_show() {
+    let sensor = sensor();
+    let mut theirs = oracle();
+    let real = pty_shell(&mut theirs.stream);
+    let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let mine = pty_shell(&mut tcp);
+    // Data packets merged (where the pty is read splits them).
+    let merged = |log: &[(String, Vec<u8>)]| {
+        let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+        for (label, p) in log {
+            if p.first() == Some(&msg::CHANNEL_DATA) {
+                if let Some((l, prev)) = out.last_mut() {
+                    if l == label && prev.first() == Some(&msg::CHANNEL_DATA) {
+                        prev.extend_from_slice(&p[9..]);
+                        continue;
+                    }
+                }
+                let mut start = p[..5].to_vec();
+                start.extend_from_slice(&p[9..]);
+                out.push((label.clone(), start));
+                continue;
+            }
+            out.push((label.clone(), p.clone()));
+        }
+        out.iter()
+            .map(|(l, p)| format!("{l}: {:?}", String::from_utf8_lossy(p)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(merged(&mine), merged(&real));
+    println!("pty shell: identical");
+}
