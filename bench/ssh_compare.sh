@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# SSH side by side, in one run: the null SSH server (busybait-ssh's key exchange and
+# ciphers, any password, a fixed answer: this machine's limit), busybait's SSH door
+# (the `oracle` profile: Dropbear 2022.83, the device behind it, events and
+# recordings), and Cowrie 3.1.4's SSH from PyPI, all on 127.0.0.1, loaded by
+# bench/ssh_client.py (paramiko: password login, pty shell, `uname -a`, `exit`;
+# curve25519, ssh-ed25519, aes128-ctr and hmac-sha2-256 pinned for all three: an
+# RSA signature in pure Rust would cost milliseconds). The target runs on core 0,
+# the client on core 1. Prints one table with ratios; numbers go in BENCHMARKS.md.
+#
+# Usage (as root: Cowrie refuses root, so this runs it as an unprivileged user):
+#   bench/ssh_compare.sh
+# Environment (defaults in brackets):
+#   SESSIONS [1000]        sessions against the null server and busybait
+#   COWRIE_SESSIONS [300]  sessions against Cowrie
+#   CONCURRENCY [8]        sessions at once
+#   HOLD [500]             idle pty sessions busybait holds at once, for memory
+#   COWRIE_HOLD [100]      idle pty sessions Cowrie holds at once
+#   WORK [mktemp -d]       where Cowrie's venv and the data dirs go (reuse one to skip the install)
+#
+# Nothing leaves loopback: every listener is 127.0.0.1 and the client refuses others.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sessions=${SESSIONS:-1000}
+cowrie_sessions=${COWRIE_SESSIONS:-300}
+concurrency=${CONCURRENCY:-8}
+hold=${HOLD:-500}
+cowrie_hold=${COWRIE_HOLD:-100}
+cowrie_version=3.1.4
+bench_user=busybait-bench
+
+die() { echo "ssh_compare.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root: Cowrie refuses root, so this creates the user $bench_user to run it"
+[ "$(nproc)" -ge 2 ] || die "needs two cores (target and client pinned apart)"
+for tool in taskset setpriv; do command -v "$tool" >/dev/null || die "$tool is missing"; done
+ulimit -n "$(ulimit -Hn)"
+
+work=${WORK:-$(mktemp -d /tmp/busybait-ssh-compare.XXXXXX)}
+mkdir -p "$work"
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  pkill -u "$bench_user" -f twistd 2>/dev/null || true
+  wait 2>/dev/null || true
+  [ -n "${WORK:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | sed -n 1p)), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+echo "-- building"
+cargo build --release --locked -p busybait -p busybait-bench >/dev/null 2>&1 \
+  || cargo build --release --locked -p busybait -p busybait-bench
+
+echo "-- the client's venv (paramiko) and Cowrie $cowrie_version in $work"
+if [ ! -x "$work/client/bin/python" ]; then
+  /usr/bin/python3 -m venv "$work/client"
+  "$work/client/bin/pip" install -q paramiko==3.5.1
+fi
+id "$bench_user" >/dev/null 2>&1 \
+  || useradd --system --no-create-home --shell /usr/sbin/nologin "$bench_user"
+if [ ! -x "$work/cowrie/venv/bin/cowrie" ]; then
+  mkdir -p "$work/cowrie"
+  /usr/bin/python3 -m venv "$work/cowrie/venv"
+  "$work/cowrie/venv/bin/pip" install -q "cowrie==$cowrie_version"
+fi
+
+start_pinned() {
+  local log=$1; shift
+  taskset -c 0 "$@" >"$log.out" 2>"$log.err" &
+  pid=$!
+  pids+=("$pid")
+}
+
+await_ssh() {
+  local log=$1
+  for _ in $(seq 200); do
+    addr=$(sed -n 's/^listening ssh //p' "$log.out")
+    [ -n "$addr" ] && return
+    kill -0 "$pid" 2>/dev/null || { cat "$log.err" >&2; die "$log did not start"; }
+    sleep 0.05
+  done
+  die "$log did not start listening"
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+client() {
+  local label=$1; shift
+  taskset -c 1 "$work/client/bin/python" bench/ssh_client.py --target "$addr" --pid "$pid" "$@" \
+    >"$work/$label.load" 2>&1 || { cat "$work/$label.load" >&2; die "client $label failed"; }
+}
+
+field() {
+  local f=$work/$1.load
+  case $2 in
+    rate) sed -n 's/^rate *\([0-9.]*\).*/\1/p' "$f" ;;
+    cpu) sed -n 's/.*(\([0-9.]*\) ms per session).*/\1/p' "$f" ;;
+    ok) sed -n 's/^sessions *\([0-9]*\) ok.*/\1/p' "$f" ;;
+    errors) sed -n 's/.* ok, \([0-9]*\) errors.*/\1/p' "$f" ;;
+    before) sed -n 's/.*before \([0-9]*\) KiB.*/\1/p' "$f" ;;
+    peak) sed -n 's/.*peak \([0-9]*\) KiB.*/\1/p' "$f" ;;
+  esac
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else if (a / b < 10) printf "%.2f", a / b; else printf "%.1f", a / b }'; }
+per_session() { awk -v b="$(field "$1" before)" -v p="$(field "$1" peak)" -v n="$(field "$1" ok)" 'BEGIN{printf "%.1f", (p-b)/n}'; }
+
+echo "-- null SSH server"
+start_pinned "$work/null" ./target/release/busybait-null-ssh 127.0.0.1:0
+await_ssh "$work/null"
+client null --sessions "$sessions" --concurrency "$concurrency"
+client null-hold --hold "$hold"
+stop "$pid"
+
+echo "-- busybait"
+cat >"$work/busybait.toml" <<CONF
+profile = "oracle"
+[limits]
+max_unauthenticated = 20000
+CONF
+rm -rf "$work/busybait"
+start_pinned "$work/bb" ./target/release/busybait serve --config "$work/busybait.toml" \
+  --data-dir "$work/busybait" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+await_ssh "$work/bb"
+client bb --sessions "$sessions" --concurrency "$concurrency"
+stop "$pid"
+# The same without session recordings: what the two files per session cost.
+printf '[store]\nrecordings = false\n' >>"$work/busybait.toml"
+rm -rf "$work/busybait-norec"
+start_pinned "$work/bb-norec" ./target/release/busybait serve --config "$work/busybait.toml" \
+  --data-dir "$work/busybait-norec" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+await_ssh "$work/bb-norec"
+client bb-norec --sessions "$sessions" --concurrency "$concurrency"
+stop "$pid"
+sed -i '/^\[store\]/,$d' "$work/busybait.toml"
+rm -rf "$work/busybait-hold"
+start_pinned "$work/bb-hold" ./target/release/busybait serve --config "$work/busybait.toml" \
+  --data-dir "$work/busybait-hold" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+await_ssh "$work/bb-hold"
+client bb-hold --hold "$hold"
+stop "$pid"
+
+echo "-- Cowrie $cowrie_version"
+cowrie_port=$((20000 + RANDOM % 10000))
+start_cowrie() {
+  local state=$work/cowrie/$1
+  rm -rf "$state"
+  mkdir -p "$state"
+  (cd "$state" && "$work/cowrie/venv/bin/python" -c \
+    "from cowrie.scripts.cowrie import cowrie_init; cowrie_init()" >/dev/null)
+  chown -R "$bench_user:" "$state"
+  start_pinned "$work/cowrie-$1" env -C "$state" -i \
+    PATH="$work/cowrie/venv/bin:/usr/bin:/bin" HOME="$state" COWRIE_STDOUT=yes \
+    COWRIE_SSH_ENABLED=yes COWRIE_TELNET_ENABLED=no \
+    COWRIE_SSH_LISTEN_ENDPOINTS="tcp:$cowrie_port:interface=127.0.0.1" \
+    setpriv --reuid="$bench_user" --regid="$bench_user" --clear-groups \
+    "$work/cowrie/venv/bin/cowrie" start
+  addr=127.0.0.1:$cowrie_port
+  for _ in $(seq 300); do
+    grep -q "Ready to accept SSH connections" "$work/cowrie-$1.out" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { cat "$work/cowrie-$1.out" "$work/cowrie-$1.err" >&2; die "Cowrie did not start"; }
+    sleep 0.1
+  done
+  # The twistd process (cowrie start execs it) is the one measured.
+  pid=$(pgrep -u "$bench_user" -f twistd | head -1)
+  [ -n "$pid" ] || die "no Cowrie process"
+}
+start_cowrie run
+client cowrie --sessions "$cowrie_sessions" --concurrency "$concurrency"
+pkill -u "$bench_user" -f twistd || true
+sleep 1
+start_cowrie hold
+client cowrie-hold --hold "$cowrie_hold"
+pkill -u "$bench_user" -f twistd || true
+
+echo
+echo "| SSH: login, pty shell, uname -a, exit | null SSH server | busybait | Cowrie $cowrie_version | busybait / null | busybait / Cowrie |"
+echo "|---|---|---|---|---|---|"
+n=$(field null rate); b=$(field bb rate); c=$(field cowrie rate)
+echo "| sessions/s (client-bound: paramiko on one core) | $n | $b | $c | $(ratio "$b" "$n") | $(ratio "$b" "$c")× |"
+n=$(field null cpu); b=$(field bb cpu); c=$(field cowrie cpu)
+echo "| server CPU ms/session | $n | $b | $c | $(ratio "$n" "$b") (sessions per CPU-second) | $(ratio "$c" "$b")× less |"
+n=$(field null cpu); b=$(field bb-norec cpu); c=$(field cowrie cpu)
+echo "| server CPU ms/session, busybait without recordings | $n | $b | $c | $(ratio "$n" "$b") | $(ratio "$c" "$b")× less |"
+n=$(per_session null-hold); b=$(per_session bb-hold); c=$(per_session cowrie-hold)
+echo "| KiB per idle pty session ($(field bb-hold ok) / $(field cowrie-hold ok) held) | $n | $b | $c | | $(ratio "$c" "$b")× less |"
+for l in null null-hold bb bb-norec bb-hold cowrie cowrie-hold; do
+  e=$(field "$l" errors)
+  [ "$e" = 0 ] || echo "note: $l had $e errors (see $work/$l.load)"
+done
+echo
+echo "Raw reports: $work/*.load"
