@@ -493,3 +493,40 @@ fn the_real_gafgyt_ssh_session_runs_to_its_end() {
         .unwrap();
     assert_eq!(family["family"], "gafgyt");
 }
+
+#[test]
+fn asyncssh_and_libssh2_run_exec_and_a_pty_shell() {
+    let sensor = start();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/more_clients.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(sensor.ssh.unwrap().port().to_string())
+        .output()
+        .expect("python3 (scripts/test makes a venv with asyncssh and ssh2-python)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named"),
+        "asyncssh or ssh2-python is missing: run the tests through scripts/test ({stderr})"
+    );
+    assert!(out.status.success(), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["asyncssh"]["server_version"], "SSH-2.0-dropbear_2022.83");
+    for (client, word, status) in [
+        ("asyncssh", "from-asyncssh", 6),
+        ("libssh2", "from-libssh2", 7),
+    ] {
+        let c = &r[client];
+        assert_eq!(c["exec_stdout"], format!("{word}\n"), "{client}");
+        assert_eq!(c["exec_status"], status, "{client}");
+        let shell = c["shell"].as_str().unwrap();
+        assert!(
+            shell.starts_with("\r\n\r\nBusyBox v1.35.0"),
+            "{client}: {shell}"
+        );
+        assert!(
+            shell.ends_with("\r\n42\r\n~ # \u{1b}[6n"),
+            "{client}: {shell}"
+        );
+        assert_eq!(c["shell_status"], 0, "{client}");
+    }
+}
