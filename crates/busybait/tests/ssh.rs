@@ -530,3 +530,68 @@ fn asyncssh_and_libssh2_run_exec_and_a_pty_shell() {
         assert_eq!(c["shell_status"], 0, "{client}");
     }
 }
+
+#[test]
+fn gos_ssh_client_connects_with_its_defaults_and_every_shared_algorithm() {
+    // Built here from tests/clients/goclient with Debian's Go and x/crypto, offline
+    // (GOPATH mode, no module download).
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("goclient");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/goclient"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", dir.path().join("cache"))
+        .output()
+        .expect("go is missing: scripts/test installs Debian's golang-go and golang-golang-x-crypto-dev");
+    assert!(
+        built.status.success(),
+        "building the Go client: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let sensor = start();
+    let port = sensor.ssh.unwrap().port().to_string();
+    let combos: [&[&str]; 5] = [
+        &[],
+        &["curve25519-sha256@libssh.org", "aes128-ctr", "ssh-ed25519"],
+        &["ecdh-sha2-nistp256", "aes256-ctr", "ecdsa-sha2-nistp256"],
+        &[
+            "diffie-hellman-group14-sha1",
+            "chacha20-poly1305@openssh.com",
+            "ssh-ed25519",
+        ],
+        &["ecdh-sha2-nistp521", "aes128-ctr", "ecdsa-sha2-nistp256"],
+    ];
+    for combo in combos {
+        let out = Command::new(&binary)
+            .arg(&port)
+            .args(combo)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{combo:?}: {stderr}");
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["server_version"], "SSH-2.0-dropbear_2022.83", "{combo:?}");
+        assert_eq!(r["exec_stdout"], "from-go\n", "{combo:?}");
+        assert_eq!(r["exec_status"], 9, "{combo:?}");
+        let shell = r["shell"].as_str().unwrap();
+        assert!(
+            shell.contains("~ # \u{1b}[6necho $((5*8+2))\r\n42\r\n"),
+            "{combo:?}: {shell}"
+        );
+        assert_eq!(r["shell_status"], 0, "{combo:?}");
+    }
+    let events = sensor.wait_for_events("five Go sessions", |e| {
+        e.iter()
+            .filter(|e| e["eventid"] == "cowrie.session.closed")
+            .count()
+            == 5
+    });
+    assert!(events
+        .iter()
+        .filter(|e| e["eventid"] == "cowrie.client.version")
+        .all(|e| e["version"] == "SSH-2.0-Go"));
+}
