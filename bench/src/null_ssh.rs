@@ -144,8 +144,14 @@ fn serve(stream: TcpStream, server: &Server) -> anyhow::Result<()> {
                         client_kexinit: &client_kexinit,
                         server_kexinit: &server_kexinit,
                     };
-                    let ex = exchange(neg.kex, &p, &transcript, &mut c.rng, &server.key)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let ex = exchange(
+                        neg.kex,
+                        &p,
+                        &transcript,
+                        &mut c.rng,
+                        (&server.key, neg.host_key),
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                     let sid = session_id.get_or_insert_with(|| ex.hash.clone()).clone();
                     let (cs, sc) = derive_keys(&ex, &sid, &neg);
                     c.send(&ex.reply);

@@ -577,7 +577,7 @@ impl Config {
             let algorithm = HostKeyAlgorithm::from_name(name.as_bytes()).with_context(|| {
                 format!(
                     "profile {}: host key type {name:?} is not one busybait has \
-                     (ssh-ed25519, ecdsa-sha2-nistp256)",
+                     (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa)",
                     profile.name
                 )
             })?;
@@ -588,7 +588,14 @@ impl Config {
                     ssh.dropbear
                 );
             }
-            algorithms.push(algorithm);
+            // One RSA key serves both of its names.
+            let algorithm = match algorithm {
+                HostKeyAlgorithm::RsaSha256 => HostKeyAlgorithm::SshRsa,
+                other => other,
+            };
+            if !algorithms.contains(&algorithm) {
+                algorithms.push(algorithm);
+            }
         }
         if algorithms.is_empty() {
             bail!("profile {}: [ssh] host_keys is empty", profile.name);

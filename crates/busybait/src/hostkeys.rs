@@ -1,7 +1,7 @@
 //! The SSH door's host keys: made once per sensor from the operating system's
 //! randomness and kept in the data dir (`ssh_host_ed25519_key.pem`,
-//! `ssh_host_ecdsa_key.pem`; PKCS#8 PEM, mode 0600), so that a sensor keeps its
-//! keys across restarts and no two sensors share them.
+//! `ssh_host_ecdsa_key.pem`, `ssh_host_rsa_key.pem`; PKCS#8 PEM, mode 0600), so that
+//! a sensor keeps its keys across restarts and no two sensors share them.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -15,6 +15,7 @@ fn file_name(algorithm: HostKeyAlgorithm) -> &'static str {
     match algorithm {
         HostKeyAlgorithm::Ed25519 => "ssh_host_ed25519_key.pem",
         HostKeyAlgorithm::EcdsaP256 => "ssh_host_ecdsa_key.pem",
+        HostKeyAlgorithm::RsaSha256 | HostKeyAlgorithm::SshRsa => "ssh_host_rsa_key.pem",
     }
 }
 
@@ -32,7 +33,7 @@ fn load_or_create_one(dir: &Path, algorithm: HostKeyAlgorithm) -> anyhow::Result
         Ok(pem) => {
             let key =
                 HostKey::from_pem(&pem).with_context(|| format!("host key {}", path.display()))?;
-            if key.algorithm() != algorithm {
+            if !key.serves(algorithm) {
                 bail!(
                     "host key {} holds a {} key, not {}",
                     path.display(),
@@ -77,7 +78,11 @@ mod tests {
     fn keys_are_made_once_private_and_kept() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let algorithms = [HostKeyAlgorithm::Ed25519, HostKeyAlgorithm::EcdsaP256];
+        let algorithms = [
+            HostKeyAlgorithm::Ed25519,
+            HostKeyAlgorithm::EcdsaP256,
+            HostKeyAlgorithm::SshRsa,
+        ];
         let first = load_or_create(dir.path(), &algorithms).unwrap();
         let again = load_or_create(dir.path(), &algorithms).unwrap();
         for (a, b) in first.iter().zip(&again) {

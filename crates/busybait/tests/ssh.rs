@@ -77,6 +77,13 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
             "aes128-ctr",
             "hmac-sha1",
         ),
+        (
+            "curve25519-sha256",
+            "rsa-sha2-256",
+            "aes128-ctr",
+            "hmac-sha2-256",
+        ),
+        ("ecdh-sha2-nistp256", "ssh-rsa", "aes256-ctr", "hmac-sha1"),
     ] {
         let options = [
             "-o",
@@ -102,11 +109,11 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
         assert_eq!(out.status.code(), Some(3), "{what}");
         assert_eq!(out.stdout, b"hello\nx86_64\n", "{what}");
     }
-    let events = sensor.wait_for_events("eight logins", |e| {
+    let events = sensor.wait_for_events("ten logins", |e| {
         e.iter()
             .filter(|e| e["eventid"] == "cowrie.session.closed")
             .count()
-            == 8
+            == 10
     });
     let first: Vec<&serde_json::Value> = events
         .iter()
@@ -159,7 +166,7 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
     let hassh = first[2]["hassh"].as_str().unwrap();
     let version = first[1]["version"].as_str().unwrap();
     let listed = cli(&["sessions"]);
-    assert_eq!(listed.lines().count(), 8, "{listed}");
+    assert_eq!(listed.lines().count(), 10, "{listed}");
     let hashes: std::collections::BTreeSet<&str> = events
         .iter()
         .filter(|e| e["eventid"] == "cowrie.client.kex")
@@ -173,7 +180,7 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
     }
     let report: serde_json::Value = serde_json::from_str(&cli(&["report", "--json"])).unwrap();
     assert_eq!(report["ssh_clients"][0]["value"], version);
-    assert_eq!(report["ssh_clients"][0]["count"], 8);
+    assert_eq!(report["ssh_clients"][0]["count"], 10);
     assert!(report["hassh"]
         .as_array()
         .unwrap()
@@ -259,11 +266,17 @@ fn a_profile_without_ssh_refuses_to_start_with_a_clear_error() {
 
 #[test]
 fn a_key_planted_over_ssh_is_recorded_and_then_lets_its_owner_in() {
+    // Outlaw's kind of key (its mdrfckr comment), and an RSA one as RapperBot plants.
+    planted_key_comes_back("ed25519", "mdrfckr", "ssh-ed25519", Some("outlaw"));
+    planted_key_comes_back("rsa", "helloworld", "ssh-rsa", None);
+}
+
+fn planted_key_comes_back(kind: &str, comment: &str, key_type: &str, family: Option<&str>) {
     let sensor = start();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("bot_key");
     let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "mdrfckr", "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-C", comment, "-f"])
         .arg(&key)
         .status()
         .unwrap();
@@ -289,13 +302,15 @@ fn a_key_planted_over_ssh_is_recorded_and_then_lets_its_owner_in() {
         .find(|e| e["eventid"] == "busybait.persistence.ssh_key")
         .unwrap();
     assert_eq!(planted["path"], "/root/.ssh/authorized_keys");
-    assert_eq!(planted["type"], "ssh-ed25519");
-    assert_eq!(planted["comment"], "mdrfckr");
-    let family = events
-        .iter()
-        .find(|e| e["eventid"] == "busybait.session.family")
-        .unwrap();
-    assert_eq!(family["family"], "outlaw");
+    assert_eq!(planted["type"], key_type);
+    assert_eq!(planted["comment"], comment);
+    if let Some(expected) = family {
+        let family = events
+            .iter()
+            .find(|e| e["eventid"] == "busybait.session.family")
+            .unwrap();
+        assert_eq!(family["family"], expected);
+    }
     // `ssh-keygen -l` agrees on the fingerprint.
     let listed = Command::new("ssh-keygen")
         .arg("-lf")
@@ -554,7 +569,7 @@ fn gos_ssh_client_connects_with_its_defaults_and_every_shared_algorithm() {
     );
     let sensor = start();
     let port = sensor.ssh.unwrap().port().to_string();
-    let combos: [&[&str]; 5] = [
+    let combos: [&[&str]; 6] = [
         &[],
         &["curve25519-sha256@libssh.org", "aes128-ctr", "ssh-ed25519"],
         &["ecdh-sha2-nistp256", "aes256-ctr", "ecdsa-sha2-nistp256"],
@@ -564,6 +579,7 @@ fn gos_ssh_client_connects_with_its_defaults_and_every_shared_algorithm() {
             "ssh-ed25519",
         ],
         &["ecdh-sha2-nistp521", "aes128-ctr", "ecdsa-sha2-nistp256"],
+        &["curve25519-sha256@libssh.org", "aes128-ctr", "ssh-rsa"],
     ];
     for combo in combos {
         let out = Command::new(&binary)
@@ -584,11 +600,11 @@ fn gos_ssh_client_connects_with_its_defaults_and_every_shared_algorithm() {
         );
         assert_eq!(r["shell_status"], 0, "{combo:?}");
     }
-    let events = sensor.wait_for_events("five Go sessions", |e| {
+    let events = sensor.wait_for_events("six Go sessions", |e| {
         e.iter()
             .filter(|e| e["eventid"] == "cowrie.session.closed")
             .count()
-            == 5
+            == 6
     });
     assert!(events
         .iter()

@@ -72,6 +72,10 @@ pub enum HostKeyAlgorithm {
     Ed25519,
     /// `ecdsa-sha2-nistp256`.
     EcdsaP256,
+    /// `rsa-sha2-256` (an RSA key, SHA-256 signatures).
+    RsaSha256,
+    /// `ssh-rsa` (the same key, SHA-1 signatures).
+    SshRsa,
 }
 
 impl HostKeyAlgorithm {
@@ -80,6 +84,8 @@ impl HostKeyAlgorithm {
         match self {
             Self::Ed25519 => "ssh-ed25519",
             Self::EcdsaP256 => "ecdsa-sha2-nistp256",
+            Self::RsaSha256 => "rsa-sha2-256",
+            Self::SshRsa => "ssh-rsa",
         }
     }
 
@@ -88,6 +94,8 @@ impl HostKeyAlgorithm {
         match name {
             b"ssh-ed25519" => Some(Self::Ed25519),
             b"ecdsa-sha2-nistp256" => Some(Self::EcdsaP256),
+            b"rsa-sha2-256" => Some(Self::RsaSha256),
+            b"ssh-rsa" => Some(Self::SshRsa),
             _ => None,
         }
     }
@@ -214,9 +222,14 @@ impl DropbearVersion {
         }
     }
 
-    /// Whether the build can have a host key of this kind (Ed25519 came in 2020.79).
+    /// Whether the build can have a host key of this kind (Ed25519 and
+    /// `rsa-sha2-256` came in 2020.79).
     pub fn has_host_key(self, algorithm: HostKeyAlgorithm) -> bool {
-        !(self == Self::V2019_78 && algorithm == HostKeyAlgorithm::Ed25519)
+        !(self == Self::V2019_78
+            && matches!(
+                algorithm,
+                HostKeyAlgorithm::Ed25519 | HostKeyAlgorithm::RsaSha256
+            ))
     }
 
     /// The default build's lists (common-algo.c); `strict_kex` adds the marker a
@@ -264,6 +277,7 @@ impl DropbearVersion {
                 // 2020.79 to 2022.83 advertise RSA whether or not an RSA key is loaded
                 // (`disablekey` compares a key type with signature types; fixed in
                 // 2024.84).
+                host_keys.retain(|k| !k.contains("rsa"));
                 host_keys.extend(["rsa-sha2-256", "ssh-rsa"]);
                 (
                     vec!["chacha20-poly1305@openssh.com", "aes128-ctr", "aes256-ctr"],
@@ -511,6 +525,20 @@ mod tests {
             false,
         );
         assert_eq!(old.host_keys, ["ecdsa-sha2-nistp256"]);
+        let with_rsa = DropbearVersion::V2019_78.lists(
+            &[
+                HostKeyAlgorithm::SshRsa,
+                HostKeyAlgorithm::RsaSha256,
+                HostKeyAlgorithm::EcdsaP256,
+            ],
+            false,
+        );
+        assert_eq!(with_rsa.host_keys, ["ecdsa-sha2-nistp256", "ssh-rsa"]);
+        let new_with_rsa = DropbearVersion::V2022_83.lists(
+            &[HostKeyAlgorithm::RsaSha256, HostKeyAlgorithm::SshRsa],
+            true,
+        );
+        assert_eq!(new_with_rsa.host_keys, ["rsa-sha2-256", "ssh-rsa"]);
     }
 
     fn client(lists: [&str; 10], follows: bool) -> ClientKexInit {

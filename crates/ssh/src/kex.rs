@@ -134,8 +134,9 @@ pub fn exchange(
     init: &[u8],
     transcript: &Transcript<'_>,
     rng: &mut SessionRng,
-    host_key: &HostKey,
+    host_key: (&HostKey, crate::algorithms::HostKeyAlgorithm),
 ) -> Result<Exchange, KexError> {
+    let (host_key, signature_algorithm) = host_key;
     let mut r = Reader::new(init);
     r.u8().map_err(|_| KexError::Malformed)?;
     let client = r.string().map_err(|_| KexError::Malformed)?;
@@ -169,7 +170,7 @@ pub fn exchange(
     let mut reply = vec![crate::msg::KEX_ECDH_REPLY];
     put_string(&mut reply, &k_s);
     reply.extend_from_slice(&values.server_field);
-    put_string(&mut reply, &host_key.sign(&hash));
+    put_string(&mut reply, &host_key.sign(signature_algorithm, &hash));
     Ok(Exchange {
         reply,
         hash,

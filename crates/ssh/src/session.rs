@@ -103,7 +103,8 @@ impl Server {
         recv_window: u32,
         sftp_server: &str,
     ) -> Self {
-        let algorithms: Vec<HostKeyAlgorithm> = host_keys.iter().map(HostKey::algorithm).collect();
+        let algorithms: Vec<HostKeyAlgorithm> =
+            host_keys.iter().flat_map(HostKey::algorithms).collect();
         Self {
             version,
             ident: format!("SSH-2.0-dropbear_{}", version.as_str()).into_bytes(),
@@ -115,7 +116,7 @@ impl Server {
     }
 
     fn host_key(&self, algorithm: HostKeyAlgorithm) -> Option<&HostKey> {
-        self.host_keys.iter().find(|k| k.algorithm() == algorithm)
+        self.host_keys.iter().find(|k| k.serves(algorithm))
     }
 }
 

@@ -14,7 +14,10 @@ pub fn signature(algorithm: &[u8], blob: &[u8], signature: &[u8], message: &[u8]
     let (Ok(key_type), Ok(sig_type)) = (key.string(), sig.string()) else {
         return false;
     };
-    if key_type != algorithm || sig_type != algorithm {
+    // An RSA key blob is `ssh-rsa` whatever hash its signatures use.
+    let key_matches =
+        key_type == algorithm || (key_type == b"ssh-rsa" && algorithm == b"rsa-sha2-256");
+    if !key_matches || sig_type != algorithm {
         return false;
     }
     match algorithm {
@@ -51,6 +54,30 @@ pub fn signature(algorithm: &[u8], blob: &[u8], signature: &[u8], message: &[u8]
             };
             public.verify(message, &signature).is_ok()
         }
+        b"rsa-sha2-256" | b"ssh-rsa" => {
+            let (Ok(e), Ok(n), Ok(raw)) = (key.string(), key.string(), sig.string()) else {
+                return false;
+            };
+            let (e, n) = (
+                rsa::BigUint::from_bytes_be(e),
+                rsa::BigUint::from_bytes_be(n),
+            );
+            let Ok(public) = rsa::RsaPublicKey::new(n, e) else {
+                return false;
+            };
+            let Ok(raw) = rsa::pkcs1v15::Signature::try_from(raw) else {
+                return false;
+            };
+            if algorithm == b"ssh-rsa" {
+                rsa::pkcs1v15::VerifyingKey::<sha1::Sha1>::new(public)
+                    .verify(message, &raw)
+                    .is_ok()
+            } else {
+                rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public)
+                    .verify(message, &raw)
+                    .is_ok()
+            }
+        }
         _ => false,
     }
 }
@@ -78,7 +105,7 @@ mod tests {
     fn our_own_signatures_verify_and_tampered_ones_do_not() {
         for alg in [HostKeyAlgorithm::Ed25519, HostKeyAlgorithm::EcdsaP256] {
             let key = HostKey::from_seed(alg, [9; 32]);
-            let sig = key.sign(b"message");
+            let sig = key.sign(alg, b"message");
             let name = alg.name().as_bytes();
             assert!(
                 signature(name, &key.public_blob(), &sig, b"message"),

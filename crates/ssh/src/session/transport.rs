@@ -264,7 +264,7 @@ impl Session {
             payload,
             &transcript,
             &mut self.rng,
-            host_key,
+            (host_key, negotiated.host_key),
         ) {
             Ok(e) => e,
             // "Bad kex value", "Bad curve25519", "ECC error", "Diffie-Hellman error".
