@@ -77,6 +77,25 @@ def open_session(host, port, user, password, timeout):
     return t, chan
 
 
+def refused(host, port, user, password, timeout):
+    """A brute-forcer's attempt: key exchange, one wrong password, gone."""
+    sock = socket.create_connection((host, port), timeout=timeout, source_address=(source(), 0))
+    t = paramiko.Transport(sock)
+    opts = t.get_security_options()
+    opts.kex = ["curve25519-sha256@libssh.org"]
+    opts.key_types = ["ssh-ed25519"]
+    opts.ciphers = ["aes128-ctr"]
+    opts.digests = ["hmac-sha2-256"]
+    try:
+        t.start_client(timeout=timeout)
+        try:
+            t.auth_password(user, password)
+        except paramiko.AuthenticationException:
+            pass
+    finally:
+        t.close()
+
+
 def one(host, port, user, password, timeout):
     t, chan = open_session(host, port, user, password, timeout)
     try:
@@ -101,6 +120,7 @@ def main():
     ap.add_argument("--password", default="xc3511")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--hold", type=int, default=0, help="open this many sessions at once, report RSS, close them")
+    ap.add_argument("--refused", action="store_true", help="each session: one wrong password, then gone")
     a = ap.parse_args()
     host, port = a.target.rsplit(":", 1)
     if host != "127.0.0.1":
@@ -134,7 +154,10 @@ def main():
                     return
                 todo.pop()
             try:
-                one(host, port, a.user, a.password, a.timeout)
+                if a.refused:
+                    refused(host, port, a.user, a.password, a.timeout)
+                else:
+                    one(host, port, a.user, a.password, a.timeout)
                 with lock:
                     ok[0] += 1
             except Exception as e:  # noqa: BLE001 - counted and reported

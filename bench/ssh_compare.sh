@@ -14,6 +14,7 @@
 #   SESSIONS [1000]        sessions against the null server and busybait
 #   COWRIE_SESSIONS [300]  sessions against Cowrie
 #   CONCURRENCY [8]        sessions at once
+#   REFUSED_CONCURRENCY [64] refused logins at once (each waits out the failure delay)
 #   HOLD [500]             idle pty sessions busybait holds at once, for memory
 #   COWRIE_HOLD [100]      idle pty sessions Cowrie holds at once
 #   WORK [mktemp -d]       where Cowrie's venv and the data dirs go (reuse one to skip the install)
@@ -24,6 +25,7 @@ cd "$(dirname "$0")/.."
 sessions=${SESSIONS:-1000}
 cowrie_sessions=${COWRIE_SESSIONS:-300}
 concurrency=${CONCURRENCY:-8}
+refused_concurrency=${REFUSED_CONCURRENCY:-64}
 hold=${HOLD:-500}
 cowrie_hold=${COWRIE_HOLD:-100}
 cowrie_version=3.1.4
@@ -110,6 +112,7 @@ echo "-- null SSH server"
 start_pinned "$work/null" ./target/release/busybait-null-ssh 127.0.0.1:0
 await_ssh "$work/null"
 client null --sessions "$sessions" --concurrency "$concurrency"
+client null-refused --refused --sessions "$sessions" --concurrency "$refused_concurrency"
 client null-hold --hold "$hold"
 stop "$pid"
 
@@ -124,6 +127,7 @@ start_pinned "$work/bb" ./target/release/busybait serve --config "$work/busybait
   --data-dir "$work/busybait" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
 await_ssh "$work/bb"
 client bb --sessions "$sessions" --concurrency "$concurrency"
+client bb-refused --refused --password not-a-device-password --sessions "$sessions" --concurrency "$refused_concurrency"
 stop "$pid"
 # The same without session recordings: what the two files per session cost.
 printf '[store]\nrecordings = false\n' >>"$work/busybait.toml"
@@ -168,6 +172,8 @@ start_cowrie() {
 }
 start_cowrie run
 client cowrie --sessions "$cowrie_sessions" --concurrency "$concurrency"
+# Cowrie's default user database refuses root's password "root".
+client cowrie-refused --refused --password root --sessions "$cowrie_sessions" --concurrency "$refused_concurrency"
 pkill -u "$bench_user" -f twistd || true
 sleep 1
 start_cowrie hold
@@ -181,11 +187,14 @@ n=$(field null rate); b=$(field bb rate); c=$(field cowrie rate)
 echo "| sessions/s (client-bound: paramiko on one core) | $n | $b | $c | $(ratio "$b" "$n") | $(ratio "$b" "$c")× |"
 n=$(field null cpu); b=$(field bb cpu); c=$(field cowrie cpu)
 echo "| server CPU ms/session | $n | $b | $c | $(ratio "$n" "$b") (sessions per CPU-second) | $(ratio "$c" "$b")× less |"
+n=$(field null-refused cpu); b=$(field bb-refused cpu); c=$(field cowrie-refused cpu)
+echo "| refused logins/s ($refused_concurrency at once) | $(field null-refused rate) | $(field bb-refused rate) | $(field cowrie-refused rate) | | |"
+echo "| server CPU ms per refused login (key exchange, one wrong password; the null server accepts it) | $n | $b | $c | $(ratio "$n" "$b") | $(ratio "$c" "$b")× less |"
 n=$(field null cpu); b=$(field bb-norec cpu); c=$(field cowrie cpu)
 echo "| server CPU ms/session, busybait without recordings | $n | $b | $c | $(ratio "$n" "$b") | $(ratio "$c" "$b")× less |"
 n=$(per_session null-hold); b=$(per_session bb-hold); c=$(per_session cowrie-hold)
 echo "| KiB per idle pty session ($(field bb-hold ok) / $(field cowrie-hold ok) held) | $n | $b | $c | | $(ratio "$c" "$b")× less |"
-for l in null null-hold bb bb-norec bb-hold cowrie cowrie-hold; do
+for l in null null-refused null-hold bb bb-refused bb-norec bb-hold cowrie cowrie-refused cowrie-hold; do
   e=$(field "$l" errors)
   [ "$e" = 0 ] || echo "note: $l had $e errors (see $work/$l.load)"
 done

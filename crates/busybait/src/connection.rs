@@ -84,12 +84,16 @@ async fn run_session<S: Door>(
     let started = std::time::Instant::now();
     let id = session.id();
     let wire_is_terminal = session.wire_is_terminal();
-    let mut recording = if edge.config.store.recordings {
-        let plan = RecordingPlan {
-            data_dir: &edge.config.data_dir,
-            max_bytes: edge.config.store.max_recording_bytes,
-            blobs: edge.blobs.as_ref(),
-        };
+    let plan = RecordingPlan {
+        data_dir: &edge.config.data_dir,
+        max_bytes: edge.config.store.max_recording_bytes,
+        blobs: edge.blobs.as_ref(),
+    };
+    // A telnet session's wire is its terminal: recorded from the first byte. A door
+    // whose terminal is inside (SSH) starts its recording with the terminal's first
+    // byte: the many connections that never get a shell leave no files.
+    let mut recording_pending = edge.config.store.recordings && !wire_is_terminal;
+    let mut recording = if edge.config.store.recordings && wire_is_terminal {
         start_recording(&plan, id, src)
     } else {
         None
@@ -136,6 +140,10 @@ async fn run_session<S: Door>(
         // every session, written and recorded without a copy).
         let mut write_failed = None;
         while let Some((input, bytes)) = session.poll_terminal() {
+            if recording_pending {
+                recording_pending = false;
+                recording = start_recording(&plan, id, src);
+            }
             record_io(&mut recording, started, input, &bytes);
         }
         while let Some(piece) = session.poll_transmit_piece() {

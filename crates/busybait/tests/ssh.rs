@@ -218,6 +218,17 @@ fn openssh_gets_a_pty_shell_and_a_wrong_password_is_refused() {
                 && e["protocol"] == "ssh"
         })
     });
+    // Only the session that got a terminal left a recording (of the terminal, as the
+    // client saw it decrypted); the refused one left no files.
+    let (dir, _) = sensor.stop();
+    let casts: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path().join("sessions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cast"))
+        .collect();
+    assert_eq!(casts.len(), 1, "{casts:?}");
+    let cast = std::fs::read_to_string(&casts[0]).unwrap();
+    assert!(cast.contains("pty-42"), "{cast}");
 }
 
 #[test]
