@@ -16,6 +16,9 @@ const REPORT_EVERY: Duration = Duration::from_secs(2);
 /// (libpcap's own read timeout is not honoured on every platform).
 #[cfg(feature = "live")]
 const WAKE_EVERY: Duration = Duration::from_millis(250);
+/// The kernel's capture ring for the interface (see where it is set).
+#[cfg(feature = "live")]
+const CAPTURE_BUFFER_BYTES: i32 = 32 << 20;
 
 /// Captures on `interface` and returns the report and how the capture ended.
 #[cfg(not(feature = "live"))]
@@ -51,8 +54,12 @@ pub fn capture(
     stop_on_signals(Arc::clone(&stop))?;
     let mut cap = pcap::Capture::from_device(interface)
         .and_then(|c| {
+            // A frame slot is as large as the snap length: libpcap's default 2 MiB
+            // ring holds only about 32 of them, and a burst (a login over loopback)
+            // fills it while the analyzer works. 32 MiB holds about 500.
             c.promisc(false)
                 .snaplen(65_535)
+                .buffer_size(CAPTURE_BUFFER_BYTES)
                 .timeout(250)
                 .immediate_mode(true)
                 .open()

@@ -52,6 +52,10 @@ pub struct SshLimits {
     pub auth_failure_jitter: Duration,
     /// Channels open at once (Dropbear allows 1000; each holds a shell here).
     pub max_channels: usize,
+    /// Requests recorded as events per session (offered keys, `env`, window sizes,
+    /// forwarding, subsystems, signals, unknown channel types); past it they are
+    /// answered as before and not recorded, and one `busybait.limit` says so.
+    pub max_recorded_requests: u32,
     /// Bytes received and not yet handled (packets that arrive while a failure delay
     /// runs wait here; Dropbear leaves them in the socket).
     pub max_input_bytes: usize,
@@ -70,6 +74,7 @@ impl Default for SshLimits {
             auth_failure_delay: Duration::from_millis(250),
             auth_failure_jitter: Duration::from_millis(100),
             max_channels: 8,
+            max_recorded_requests: 256,
             max_input_bytes: 256 * 1024,
             idle_timeout: Duration::from_secs(300),
             session_lifetime: Duration::from_secs(3600),
@@ -185,6 +190,8 @@ pub struct Session {
     paused_until: Option<Instant>,
     /// Whether unread input remained when the server closed (the kernel resets).
     reset: bool,
+    /// Requests recorded so far (see [`SshLimits::max_recorded_requests`]).
+    recorded_requests: u32,
 }
 
 impl Session {
@@ -218,6 +225,7 @@ impl Session {
             lifetime_deadline: now.mono + limits.session_lifetime,
             paused_until: None,
             reset: false,
+            recorded_requests: 0,
             config,
         };
         s.event(now, EventKind::Connect);
@@ -556,6 +564,24 @@ impl Session {
     /// The connection's channel state, made when first needed.
     fn conn(&mut self) -> &mut Connection {
         self.conn.get_or_insert_with(Box::default)
+    }
+
+    /// Records a request the client can repeat at will, up to the session's limit.
+    fn record_request(&mut self, now: Now, kind: EventKind) {
+        let limit = self.config.limits.max_recorded_requests;
+        self.recorded_requests = self.recorded_requests.saturating_add(1);
+        if self.recorded_requests <= limit {
+            self.event(now, kind);
+        } else if self.recorded_requests == limit + 1 {
+            let value = u64::from(limit);
+            self.event(
+                now,
+                EventKind::LimitHit {
+                    limit: "ssh_recorded_requests",
+                    value,
+                },
+            );
+        }
     }
 
     fn event(&mut self, now: Now, kind: EventKind) {

@@ -113,7 +113,7 @@ impl Session {
             other => {
                 let request = "userauth".to_string();
                 let detail = lossy(other);
-                self.event(
+                self.record_request(
                     now,
                     EventKind::SshRequest {
                         request,
@@ -178,7 +178,7 @@ impl Session {
                 .unwrap_or_else(|_| lossy(algorithm));
             let md5 = Md5::digest(blob);
             let colon: Vec<String> = md5.iter().map(|b| format!("{b:02x}")).collect();
-            self.event(
+            self.record_request(
                 now,
                 EventKind::ClientPublicKey {
                     username: lossy(user),

@@ -77,7 +77,7 @@ impl Session {
                 r.string().map(lossy).unwrap_or_default(),
                 r.u32().unwrap_or(0),
             );
-            self.event(
+            self.record_request(
                 now,
                 EventKind::SshRequest {
                     request: lossy(name),
@@ -116,7 +116,7 @@ impl Session {
                 let Ok((host, port, orig, orig_port)) = target else {
                     return self.fatal(now);
                 };
-                self.event(
+                self.record_request(
                     now,
                     EventKind::DirectTcpip {
                         dst_ip: lossy(host),
@@ -134,7 +134,7 @@ impl Session {
                 let shown = other
                     .get(..MAX_CHANNEL_TYPE_LEN.min(other.len()))
                     .unwrap_or_default();
-                self.event(
+                self.record_request(
                     now,
                     EventKind::SshRequest {
                         request: "channel-open".into(),
@@ -268,13 +268,13 @@ impl Session {
                 }
                 let (width, height) = (clamp_u16(cols), clamp_u16(rows));
                 self.channel_mut(index)?.pty = Some(Pty { width, height });
-                self.event(now, EventKind::ClientSize { width, height });
+                self.record_request(now, EventKind::ClientSize { width, height });
                 Some(true)
             }
             b"env" => {
                 if let (Ok(name), Ok(value)) = (r.string(), r.string()) {
                     let (name, value) = (lossy(name), lossy(value));
-                    self.event(now, EventKind::ClientVar { name, value });
+                    self.record_request(now, EventKind::ClientVar { name, value });
                 }
                 // Dropbear accepts no variables.
                 Some(false)
@@ -309,7 +309,7 @@ impl Session {
                     return None;
                 };
                 let sftp = name == b"sftp" && !busy;
-                self.event(
+                self.record_request(
                     now,
                     EventKind::SshRequest {
                         request: "subsystem".into(),
@@ -341,7 +341,7 @@ impl Session {
                 if let Some(process) = channel.process.as_mut() {
                     process.resize(width, height);
                 }
-                self.event(now, EventKind::ClientSize { width, height });
+                self.record_request(now, EventKind::ClientSize { width, height });
                 Some(true)
             }
             b"auth-agent-req@openssh.com" => {
@@ -353,7 +353,7 @@ impl Session {
             other => {
                 if other == b"signal" {
                     let name = r.string().map(lossy).unwrap_or_default();
-                    self.event(
+                    self.record_request(
                         now,
                         EventKind::SshRequest {
                             request: "signal".into(),

@@ -585,3 +585,36 @@ fn a_client_that_never_finishes_the_key_exchange_holds_less_than_a_telnet_login_
         "{partial}"
     );
 }
+
+#[test]
+fn requests_a_client_repeats_at_will_are_recorded_up_to_a_limit() {
+    let mut h = Harness::new();
+    h.login();
+    h.open_session();
+    let mut env = Vec::new();
+    put_string(&mut env, b"LANG");
+    put_string(&mut env, b"C");
+    for _ in 0..300 {
+        assert_eq!(
+            h.request("env", true, &env),
+            [with_channel(msg::CHANNEL_FAILURE, 5)]
+        );
+    }
+    let events = h.events();
+    let vars = events
+        .iter()
+        .filter(|e| matches!(e, EventKind::ClientVar { .. }))
+        .count();
+    let limits: Vec<&EventKind> = events
+        .iter()
+        .filter(|e| matches!(e, EventKind::LimitHit { .. }))
+        .collect();
+    assert_eq!(vars, 256);
+    assert_eq!(
+        limits,
+        [&EventKind::LimitHit {
+            limit: "ssh_recorded_requests",
+            value: 256
+        }]
+    );
+}
