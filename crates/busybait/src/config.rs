@@ -180,6 +180,17 @@ pub struct LimitsConfig {
     /// Bytes of files that sources left on the device, kept for their next visit,
     /// all sources together; past it the oldest are forgotten first.
     pub source_files_bytes: usize,
+    /// SSH: from connection to successful authentication (Dropbear's `AUTH_TIMEOUT`).
+    #[serde(deserialize_with = "crate::spans::duration")]
+    pub ssh_auth_timeout: Duration,
+    /// SSH: counted authentication failures before the connection closes
+    /// (Dropbear's `MAX_AUTH_TRIES`).
+    pub ssh_max_auth_tries: u32,
+    /// SSH: channels open at once in one connection.
+    pub ssh_max_channels: usize,
+    /// SSH: requests recorded as events per connection (offered keys, `env`,
+    /// forwarding, …); past it they are answered and not recorded.
+    pub ssh_max_recorded_requests: u32,
 }
 
 /// File descriptors the sensor needs besides one per session: stores, samples,
@@ -232,6 +243,11 @@ impl Default for LimitsConfig {
             shell_line_work: Budgets::default().line_work,
             shell_slice_work: Budgets::default().slice_work,
             source_files_bytes: 64 * 1024 * 1024,
+            ssh_auth_timeout: busybait_ssh::session::SshLimits::default().auth_timeout,
+            ssh_max_auth_tries: busybait_ssh::session::SshLimits::default().max_auth_tries,
+            ssh_max_channels: busybait_ssh::session::SshLimits::default().max_channels,
+            ssh_max_recorded_requests: busybait_ssh::session::SshLimits::default()
+                .max_recorded_requests,
         }
     }
 }
@@ -404,6 +420,8 @@ impl Config {
             ("limits.memory_cap_bytes", l.memory_cap_bytes),
             ("limits.shell_line_work", l.shell_line_work as usize),
             ("limits.shell_slice_work", l.shell_slice_work as usize),
+            ("limits.ssh_max_auth_tries", l.ssh_max_auth_tries as usize),
+            ("limits.ssh_max_channels", l.ssh_max_channels),
             ("store.queue_depth", self.store.queue_depth),
             ("fetch.max_concurrent", self.fetch.max_concurrent),
             ("fetch.max_per_host", self.fetch.max_per_host),
@@ -616,6 +634,10 @@ impl Config {
             limits: busybait_ssh::session::SshLimits {
                 idle_timeout: self.limits.idle_timeout,
                 session_lifetime: self.limits.session_lifetime,
+                auth_timeout: self.limits.ssh_auth_timeout,
+                max_auth_tries: self.limits.ssh_max_auth_tries,
+                max_channels: self.limits.ssh_max_channels,
+                max_recorded_requests: self.limits.ssh_max_recorded_requests,
                 ..Default::default()
             },
         })
