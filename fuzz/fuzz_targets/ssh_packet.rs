@@ -1,6 +1,7 @@
 //! The SSH packet reader fed arbitrary bytes in pieces, in clear and under each
-//! cipher: nothing panics, what it buffers stays within one packet and a read, and
-//! after an error it is never asked again (as the session closes).
+//! cipher, with or without `zlib@openssh.com`: nothing panics, what it buffers stays
+//! within one packet and a read, no payload inflates past the limit, and after an
+//! error it is never asked again (as the session closes).
 #![no_main]
 
 use busybait_ssh::algorithms::{CipherAlgorithm, MacAlgorithm};
@@ -30,11 +31,16 @@ fuzz_target!(|data: &[u8]| {
         };
         reader.rekey(&keys).expect("keys");
     }
-    for piece in rest.chunks(usize::from(mode >> 2).max(1)) {
+    if mode & 0x80 != 0 {
+        reader.start_decompression();
+    }
+    for piece in rest.chunks(usize::from((mode >> 2) & 0x1f).max(1)) {
         reader.push(piece);
         loop {
             match reader.next_packet() {
-                Ok(Some(payload)) => assert!(payload.len() < MAX_PACKET as usize),
+                Ok(Some(payload)) => assert!(
+                    payload.len() <= busybait_ssh::packet::MAX_INFLATED_PAYLOAD.max(MAX_PACKET as usize)
+                ),
                 Ok(None) => break,
                 Err(_) => return,
             }

@@ -304,9 +304,11 @@ fn planted_key_comes_back(kind: &str, comment: &str, key_type: &str, family: Opt
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let events = sensor.wait_for_events("the planted key", |e| {
+    // The key (stored as the session ends), then the session's label and end.
+    let events = sensor.wait_for_events("the planted key and the session's end", |e| {
         e.iter()
             .any(|e| e["eventid"] == "busybait.persistence.ssh_key")
+            && e.iter().any(|e| e["eventid"] == "cowrie.session.closed")
     });
     let planted = events
         .iter()
@@ -621,4 +623,29 @@ fn gos_ssh_client_connects_with_its_defaults_and_every_shared_algorithm() {
         .iter()
         .filter(|e| e["eventid"] == "cowrie.client.version")
         .all(|e| e["version"] == "SSH-2.0-Go"));
+}
+
+#[test]
+fn openssh_with_compression_gets_zlib_at_openssh_com_through_a_rekey() {
+    let sensor = start();
+    let out = ssh(
+        &sensor,
+        "xc3511",
+        &[
+            "-v",
+            "-C",
+            "-o",
+            "RekeyLimit=32K",
+            "-o",
+            "Ciphers=aes128-ctr",
+        ],
+        &["cat /bin/busybox | head -c 300000; echo; echo compressed-ok; exit 4"],
+        b"",
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{log}");
+    assert!(log.contains("compression: zlib@openssh.com"), "{log}");
+    assert!(log.matches("SSH2_MSG_KEXINIT sent").count() >= 2, "{log}");
+    assert_eq!(out.stdout.len(), 300_000 + 1 + "compressed-ok\n".len());
+    assert!(out.stdout.ends_with(b"\ncompressed-ok\n"));
 }

@@ -406,6 +406,10 @@ pub struct Negotiated {
     pub cipher_sc: CipherAlgorithm,
     /// MAC server to client.
     pub mac_sc: Option<MacAlgorithm>,
+    /// `zlib@openssh.com` client to server (from authentication on).
+    pub zlib_cs: bool,
+    /// `zlib@openssh.com` server to client.
+    pub zlib_sc: bool,
     /// Whether a guessed kex packet from the client would be the right one
     /// (Dropbear's `goodguess` for both kex and host key; see [`ServerLists::negotiate`]).
     pub guessed_right: bool,
@@ -455,12 +459,17 @@ impl ServerLists {
         };
         let mac_cs = mac(4, cipher_cs, "mac c->s")?;
         let mac_sc = mac(5, cipher_sc, "mac s->c")?;
-        for (i, what) in [(6, "comp c->s"), (7, "comp s->c")] {
-            choose(client.list(i), &self.compression, |n| {
-                (n == b"none").then_some(())
+        let compression = |i: usize, what| {
+            choose(client.list(i), &self.compression, |n| match n {
+                b"none" => Some(false),
+                b"zlib@openssh.com" => Some(true),
+                _ => None,
             })
-            .ok_or(NoMatch(what))?;
-        }
+            .map(|(zlib, _)| zlib)
+            .ok_or(NoMatch(what))
+        };
+        let zlib_cs = compression(6, "comp c->s")?;
+        let zlib_sc = compression(7, "comp s->c")?;
         // Dropbear's buf_match_algo: with the client's kexguess2 marker a guess is
         // good when the client's first name was taken; without it, only when it is
         // also the first entry of the server's table (whether or not that is usable).
@@ -477,6 +486,8 @@ impl ServerLists {
             mac_cs,
             cipher_sc,
             mac_sc,
+            zlib_cs,
+            zlib_sc,
             guessed_right,
         })
     }

@@ -21,7 +21,15 @@ pub enum PacketError {
     /// The padding length is impossible.
     #[error("bad padding length")]
     BadPadding,
+    /// A compressed payload did not inflate, or inflated past the limit
+    /// ("bad packet, oversized decompressed").
+    #[error("bad compressed payload")]
+    BadCompression,
 }
+
+/// Largest payload after inflating (Dropbear's `RECV_MAX_PAYLOAD_LEN` and its
+/// zlib allowance).
+pub const MAX_INFLATED_PAYLOAD: usize = 32_768 + 21;
 
 /// Reads packets from the client.
 #[derive(Debug)]
@@ -35,6 +43,8 @@ pub struct PacketReader {
     /// CTR the first block is decrypted in place, then).
     current: Option<u32>,
     max_packet_len: u32,
+    /// `zlib@openssh.com` once it has started (boxed: most connections never do).
+    inflate: Option<Box<flate2::Decompress>>,
 }
 
 impl PacketReader {
@@ -47,6 +57,15 @@ impl PacketReader {
             start: 0,
             current: None,
             max_packet_len,
+            inflate: None,
+        }
+    }
+
+    /// Inflates every payload from now on (`zlib@openssh.com` after authentication;
+    /// one stream for the whole connection).
+    pub fn start_decompression(&mut self) {
+        if self.inflate.is_none() {
+            self.inflate = Some(Box::new(flate2::Decompress::new(true)));
         }
     }
 
@@ -196,7 +215,48 @@ impl PacketReader {
         self.start += total;
         self.current = None;
         self.seq = self.seq.wrapping_add(1);
-        Ok(Some(payload))
+        match &mut self.inflate {
+            None => Ok(Some(payload)),
+            Some(z) => inflate(z, &payload).map(Some),
+        }
+    }
+}
+
+/// Inflates one payload with the connection's stream, refusing more than
+/// [`MAX_INFLATED_PAYLOAD`].
+fn inflate(z: &mut flate2::Decompress, input: &[u8]) -> Result<Vec<u8>, PacketError> {
+    let mut out: Vec<u8> = Vec::with_capacity((input.len() * 2 + 64).min(MAX_INFLATED_PAYLOAD + 1));
+    let start_in = z.total_in();
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() > MAX_INFLATED_PAYLOAD {
+                return Err(PacketError::BadCompression);
+            }
+            out.reserve(
+                out.len()
+                    .clamp(64, MAX_INFLATED_PAYLOAD + 1 - out.len())
+                    .max(1),
+            );
+        }
+        let used = usize::try_from(z.total_in() - start_in).unwrap_or(usize::MAX);
+        let rest = input.get(used..).unwrap_or_default();
+        let (in_before, out_before) = (z.total_in(), z.total_out());
+        z.decompress_vec(rest, &mut out, flate2::FlushDecompress::Sync)
+            .map_err(|_| PacketError::BadCompression)?;
+        if out.len() > MAX_INFLATED_PAYLOAD {
+            return Err(PacketError::BadCompression);
+        }
+        let consumed_all =
+            usize::try_from(z.total_in() - start_in).unwrap_or(usize::MAX) >= input.len();
+        let room = out.len() < out.capacity();
+        if consumed_all && room {
+            return Ok(out);
+        }
+        let progress = z.total_in() != in_before || z.total_out() != out_before;
+        if !progress && room {
+            // Stuck with room to spare: the input is not a whole deflate block.
+            return Err(PacketError::BadCompression);
+        }
     }
 }
 
@@ -213,6 +273,8 @@ fn read_u32(b: &[u8]) -> u32 {
 pub struct PacketWriter {
     protection: Protection,
     seq: u32,
+    /// `zlib@openssh.com` once it has started.
+    deflate: Option<Box<flate2::Compress>>,
 }
 
 impl Default for PacketWriter {
@@ -220,6 +282,7 @@ impl Default for PacketWriter {
         Self {
             protection: Protection::Clear,
             seq: 0,
+            deflate: None,
         }
     }
 }
@@ -236,8 +299,27 @@ impl PacketWriter {
         self.seq = 0;
     }
 
+    /// Deflates every payload from now on (one stream for the connection, flushed
+    /// at each packet).
+    pub fn start_compression(&mut self) {
+        if self.deflate.is_none() {
+            self.deflate = Some(Box::new(flate2::Compress::new(
+                flate2::Compression::default(),
+                true,
+            )));
+        }
+    }
+
     /// Frames, pads, protects and appends one packet carrying `payload` to `out`.
     pub fn seal(&mut self, payload: &[u8], rng: &mut SessionRng, out: &mut Vec<u8>) {
+        let deflated;
+        let payload = match &mut self.deflate {
+            None => payload,
+            Some(z) => {
+                deflated = deflate(z, payload);
+                &deflated
+            }
+        };
         let block = self.protection.block_size();
         let aead = self.protection.is_aead();
         // Dropbear's encrypt_packet: pad to the block size with at least 4 bytes
@@ -280,6 +362,35 @@ impl PacketWriter {
                 stream.apply(packet);
                 out.extend_from_slice(&tag);
             }
+        }
+    }
+}
+
+/// Deflates one payload with the connection's stream and a sync flush.
+fn deflate(z: &mut flate2::Compress, input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() + input.len() / 8 + 64);
+    let start_in = z.total_in();
+    loop {
+        if out.len() == out.capacity() {
+            out.reserve(out.len().max(64));
+        }
+        let used = usize::try_from(z.total_in() - start_in).unwrap_or(usize::MAX);
+        let rest = input.get(used..).unwrap_or_default();
+        let (in_before, out_before) = (z.total_in(), z.total_out());
+        if z.compress_vec(rest, &mut out, flate2::FlushCompress::Sync)
+            .is_err()
+        {
+            return out;
+        }
+        let consumed_all =
+            usize::try_from(z.total_in() - start_in).unwrap_or(usize::MAX) >= input.len();
+        let room = out.len() < out.capacity();
+        // A sync flush is complete when it left room in the buffer.
+        if consumed_all && room {
+            return out;
+        }
+        if room && z.total_in() == in_before && z.total_out() == out_before {
+            return out;
         }
     }
 }
@@ -346,6 +457,32 @@ mod tests {
         let mut r = PacketReader::new(35000);
         r.push(&[0, 0, 0, 13, 4, 0, 0, 0]);
         assert_eq!(r.next_packet(), Err(PacketError::BadLength(13)));
+    }
+
+    #[test]
+    fn compressed_payloads_round_trip_and_a_bomb_is_refused() {
+        let mut rng = SessionRng::new([3; 32]);
+        let mut w = PacketWriter::default();
+        let mut r = PacketReader::new(35000);
+        w.start_compression();
+        r.start_decompression();
+        let payloads: Vec<Vec<u8>> = (0..20).map(|n| vec![b'a' + n as u8; 100 * n + 1]).collect();
+        let mut wire = Vec::new();
+        for p in &payloads {
+            w.seal(p, &mut rng, &mut wire);
+        }
+        r.push(&wire);
+        let got: Vec<Vec<u8>> = std::iter::from_fn(|| r.next_packet().unwrap()).collect();
+        assert_eq!(got, payloads);
+        // 40 KB of zeros deflates to a few bytes and must not be taken.
+        let mut bomb_writer = PacketWriter::default();
+        bomb_writer.start_compression();
+        let mut bomb = Vec::new();
+        bomb_writer.seal(&vec![0u8; 40_000], &mut rng, &mut bomb);
+        let mut reader = PacketReader::new(35000);
+        reader.start_decompression();
+        reader.push(&bomb);
+        assert_eq!(reader.next_packet(), Err(PacketError::BadCompression));
     }
 
     #[test]

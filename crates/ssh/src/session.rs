@@ -426,7 +426,8 @@ impl Session {
                 Ok(Some(payload)) => self.dispatch(now, &payload),
                 Ok(None) => return,
                 Err(_) => {
-                    // "Integrity error", "Error decrypting": the rest stays unread.
+                    // "Integrity error", "Error decrypting", "zlib error": the rest
+                    // stays unread.
                     self.reset = true;
                     return self.fatal(now);
                 }

@@ -243,6 +243,13 @@ impl Session {
         self.auth.done = true;
         self.auth_deadline = None;
         self.send(vec![msg::USERAUTH_SUCCESS]);
+        // zlib@openssh.com starts after the success message, both ways.
+        if self.kex.zlib_sc {
+            self.writer.start_compression();
+        }
+        if self.kex.zlib_cs {
+            self.reader.start_decompression();
+        }
     }
 
     /// `send_msg_userauth_failure(0, counted)`: a counted failure is delayed, and the

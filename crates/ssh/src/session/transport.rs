@@ -67,6 +67,10 @@ pub(super) struct KexState {
     ext_info: bool,
     /// The first KEXINIT was seen (HASSH recorded once).
     seen_first: bool,
+    /// `zlib@openssh.com` is on for the server's packets (from authentication on).
+    pub(super) zlib_sc: bool,
+    /// … and for the client's.
+    pub(super) zlib_cs: bool,
 }
 
 impl KexState {
@@ -284,6 +288,10 @@ impl Session {
         if self.kex.strict {
             self.writer.reset_seq();
         }
+        self.kex.zlib_sc = negotiated.zlib_sc;
+        if self.auth.done && negotiated.zlib_sc {
+            self.writer.start_compression();
+        }
         let first = !self.kex.done_first;
         self.kex.done_first = true;
         if first && self.kex.ext_info {
@@ -310,6 +318,12 @@ impl Session {
         }
         if self.kex.strict {
             self.reader.reset_seq();
+        }
+        if let Some(n) = self.kex.negotiated {
+            self.kex.zlib_cs = n.zlib_cs;
+            if self.auth.done && n.zlib_cs {
+                self.reader.start_decompression();
+            }
         }
         self.kex.negotiated = None;
         self.kex.expect = Expect::Any;
