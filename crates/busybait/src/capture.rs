@@ -138,6 +138,7 @@ pub fn start_recording(
     plan: &RecordingPlan<'_>,
     id: SessionId,
     src: SocketAddr,
+    telnet: bool,
 ) -> Option<Recording> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -153,10 +154,13 @@ pub fn start_recording(
         now,
         plan.max_bytes,
     ) {
-        Ok(r) => Some(match plan.blobs {
-            Some(blobs) => r.with_blobs(blobs.clone()),
-            None => r,
-        }),
+        Ok(r) => {
+            let r = if telnet { r } else { r.without_telnet() };
+            Some(match plan.blobs {
+                Some(blobs) => r.with_blobs(blobs.clone()),
+                None => r,
+            })
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot record a session");
             None

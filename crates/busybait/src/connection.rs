@@ -94,7 +94,7 @@ async fn run_session<S: Door>(
     // byte: the many connections that never get a shell leave no files.
     let mut recording_pending = edge.config.store.recordings && !wire_is_terminal;
     let mut recording = if edge.config.store.recordings && wire_is_terminal {
-        start_recording(&plan, id, src)
+        start_recording(&plan, id, src, true)
     } else {
         None
     };
@@ -142,7 +142,7 @@ async fn run_session<S: Door>(
         while let Some((input, bytes)) = session.poll_terminal() {
             if recording_pending {
                 recording_pending = false;
-                recording = start_recording(&plan, id, src);
+                recording = start_recording(&plan, id, src, false);
             }
             record_io(&mut recording, started, input, &bytes);
         }

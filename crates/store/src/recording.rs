@@ -225,7 +225,9 @@ pub struct Recording {
     written: u64,
     max_bytes: u64,
     truncated: bool,
-    telnet: TelnetStripper,
+    /// Takes telnet's commands out of the terminal view (none for a door whose
+    /// terminal has no telnet in it, such as an SSH channel).
+    telnet: Option<TelnetStripper>,
     /// Binary output not yet summarised in the cast: (time of its first byte, length).
     binary: Option<(Duration, u64)>,
     /// Where long output pieces go; without it they stay inline.
@@ -292,7 +294,7 @@ impl Recording {
             written: 0,
             max_bytes,
             truncated: false,
-            telnet: TelnetStripper::default(),
+            telnet: Some(TelnetStripper::default()),
             binary: None,
             blobs: None,
         };
@@ -312,6 +314,13 @@ impl Recording {
     /// Keeps long output pieces in `blobs`, once for all sessions.
     pub fn with_blobs(mut self, blobs: Arc<Blobs>) -> Self {
         self.blobs = Some(blobs);
+        self
+    }
+
+    /// A recording of a terminal with no telnet in it (an SSH channel): its 0xFF
+    /// bytes are the terminal's own.
+    pub fn without_telnet(mut self) -> Self {
+        self.telnet = None;
         self
     }
 
@@ -364,7 +373,10 @@ impl Recording {
             self.end_binary()?;
             return self.cast_line(at, "i", &String::from_utf8_lossy(data));
         }
-        let shown = self.telnet.strip(data);
+        let shown = match &mut self.telnet {
+            Some(t) => t.strip(data),
+            None => data.to_vec(),
+        };
         let split = binary_split(&shown).map(|(n, text)| (n, text.to_string()));
         self.cast_output(at, &shown, split)
     }
@@ -589,6 +601,23 @@ mod tests {
         );
         assert_eq!(lines[7], serde_json::json!([0.012, "o", "\u{1}"]));
         assert_eq!(lines.len(), 8);
+    }
+
+    #[test]
+    fn a_terminal_without_telnet_keeps_its_ff_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Recording::create(dir.path(), "s", "t", 80, 24, 0, 1 << 20)
+            .unwrap()
+            .without_telnet();
+        r.record(Duration::from_millis(1), false, "é\u{ff}x".as_bytes())
+            .unwrap();
+        r.record(Duration::from_millis(2), false, b"a\xff\xfbb")
+            .unwrap();
+        r.finish().unwrap();
+        let cast = std::fs::read_to_string(dir.path().join("sessions/s.cast")).unwrap();
+        assert!(cast.contains("[0.001,\"o\",\"éÿx\"]"), "{cast}");
+        // Not taken for IAC WILL: three bytes that are not text, shown as such.
+        assert!(cast.contains("[binary output: 3 bytes"), "{cast}");
     }
 
     #[test]
