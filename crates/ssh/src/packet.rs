@@ -61,17 +61,18 @@ impl PacketReader {
         }
     }
 
-    /// Inflates every payload from now on (`zlib@openssh.com` after authentication;
-    /// one stream for the whole connection).
+    /// Inflates every payload from now on with a fresh stream (`zlib@openssh.com`
+    /// after authentication, and again after each rekey).
     pub fn start_decompression(&mut self) {
-        if self.inflate.is_none() {
-            self.inflate = Some(Box::new(flate2::Decompress::new(true)));
-        }
+        self.inflate = Some(Box::new(flate2::Decompress::new(true)));
     }
 
-    /// Takes on new keys (after the client's NEWKEYS).
+    /// Takes on new keys (after the client's NEWKEYS). The compression stream
+    /// belongs to the old keys and ends with them, as in OpenSSH and Dropbear: the
+    /// caller starts a new one if the new keys compress.
     pub fn rekey(&mut self, keys: &DirectionKeys) -> Result<(), cipher::BadKeyLength> {
         self.protection = Protection::new(keys)?;
+        self.inflate = None;
         Ok(())
     }
 
@@ -288,9 +289,11 @@ impl Default for PacketWriter {
 }
 
 impl PacketWriter {
-    /// Takes on new keys (after the server's NEWKEYS).
+    /// Takes on new keys (after the server's NEWKEYS), ending the old keys'
+    /// compression stream as [`PacketReader::rekey`] does.
     pub fn rekey(&mut self, keys: &DirectionKeys) -> Result<(), cipher::BadKeyLength> {
         self.protection = Protection::new(keys)?;
+        self.deflate = None;
         Ok(())
     }
 
@@ -299,15 +302,13 @@ impl PacketWriter {
         self.seq = 0;
     }
 
-    /// Deflates every payload from now on (one stream for the connection, flushed
-    /// at each packet).
+    /// Deflates every payload from now on with a fresh stream, flushed at each
+    /// packet (level 6, as OpenSSH and Dropbear).
     pub fn start_compression(&mut self) {
-        if self.deflate.is_none() {
-            self.deflate = Some(Box::new(flate2::Compress::new(
-                flate2::Compression::default(),
-                true,
-            )));
-        }
+        self.deflate = Some(Box::new(flate2::Compress::new(
+            flate2::Compression::default(),
+            true,
+        )));
     }
 
     /// Frames, pads, protects and appends one packet carrying `payload` to `out`.
@@ -474,6 +475,26 @@ mod tests {
         r.push(&wire);
         let got: Vec<Vec<u8>> = std::iter::from_fn(|| r.next_packet().unwrap()).collect();
         assert_eq!(got, payloads);
+        // New keys start new streams both ways: a reader that kept the old stream
+        // would take the fresh zlib header as corrupt data.
+        w.rekey(&keys(CipherAlgorithm::Aes128Ctr)).unwrap();
+        r.rekey(&keys(CipherAlgorithm::Aes128Ctr)).unwrap();
+        w.start_compression();
+        r.start_decompression();
+        let mut wire = Vec::new();
+        for p in &payloads {
+            w.seal(p, &mut rng, &mut wire);
+        }
+        r.push(&wire);
+        let got: Vec<Vec<u8>> = std::iter::from_fn(|| r.next_packet().unwrap()).collect();
+        assert_eq!(got, payloads);
+        // New keys without compression: payloads go as they are.
+        w.rekey(&keys(CipherAlgorithm::Aes128Ctr)).unwrap();
+        let mut wire = Vec::new();
+        w.seal(b"\x05plain", &mut rng, &mut wire);
+        r.rekey(&keys(CipherAlgorithm::Aes128Ctr)).unwrap();
+        r.push(&wire);
+        assert_eq!(r.next_packet().unwrap(), Some(b"\x05plain".to_vec()));
         // 40 KB of zeros deflates to a few bytes and must not be taken.
         let mut bomb_writer = PacketWriter::default();
         bomb_writer.start_compression();
