@@ -494,6 +494,11 @@ impl Session {
         };
         self.collect(index, &mut process);
         loop {
+            // During a key exchange Dropbear reads no channel (`dataallowed`): the
+            // shell waits, and nothing piles up in the packets held for NEWKEYS.
+            if self.kex.holds_output() {
+                break;
+            }
             let Some(channel) = self.channel_mut(index) else {
                 return;
             };

@@ -618,3 +618,41 @@ fn requests_a_client_repeats_at_will_are_recorded_up_to_a_limit() {
         }]
     );
 }
+
+#[test]
+fn a_rekey_the_client_never_finishes_holds_the_shells_output_back() {
+    let mut h = Harness::new();
+    h.login();
+    let mut open = vec![msg::CHANNEL_OPEN];
+    put_string(&mut open, b"session");
+    put_u32(&mut open, 5);
+    put_u32(&mut open, 500_000_000);
+    put_u32(&mut open, 32768);
+    assert_eq!(h.send(&open).len(), 1);
+    // A command that writes two megabytes a second from now…
+    let mut cmd = Vec::new();
+    put_string(&mut cmd, b"sleep 1; cat /bin/busybox");
+    assert_eq!(
+        h.request("exec", true, &cmd),
+        [with_channel(msg::CHANNEL_SUCCESS, 5)]
+    );
+    // …and a rekey the client starts and never finishes.
+    let rekey = h.send(&client_kexinit(
+        "curve25519-sha256",
+        "aes128-ctr",
+        "aes128-ctr",
+        false,
+    ));
+    assert_eq!(rekey.len(), 1);
+    assert_eq!(rekey[0][0], msg::KEXINIT);
+    let held = h.advance(Duration::from_secs(5));
+    assert_eq!(
+        held,
+        Vec::<Vec<u8>>::new(),
+        "nothing goes out before NEWKEYS"
+    );
+    assert!(!h.session.is_closed());
+    // The shell waits with its output instead of piling it into packets held for
+    // a NEWKEYS that never comes.
+    assert_eq!(h.session.held.len(), 0);
+}

@@ -74,6 +74,12 @@ pub(super) struct KexState {
 }
 
 impl KexState {
+    /// Whether a key exchange runs (from the server's KEXINIT to its NEWKEYS): what
+    /// is not a key exchange message waits.
+    pub(super) fn holds_output(&self) -> bool {
+        self.sent.is_some()
+    }
+
     /// Bytes it holds on the heap.
     pub(super) fn heap(&self) -> usize {
         let keys = self.keys_cs.as_ref().map_or(0, |k| {
@@ -111,7 +117,7 @@ impl Session {
     /// Sends a packet, or holds it while a key exchange runs (Dropbear queues what is
     /// not a kex message from its KEXINIT until its NEWKEYS).
     pub(super) fn send(&mut self, payload: Vec<u8>) {
-        if self.kex.sent.is_some() {
+        if self.kex.holds_output() {
             self.held.push_back(payload);
         } else {
             self.send_now(&payload);
