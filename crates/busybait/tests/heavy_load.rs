@@ -17,51 +17,11 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use util::conn::{closes, raise_fd_limit, still_open};
 use util::mirai::{loader, scanner, Method, Outcome};
 use util::{source, synthetic_elf, test_config, Sensor};
 
 const STEP: Duration = Duration::from_secs(10);
-
-/// Raises this process's open-file limit to the hard limit (20,000 on CI machines).
-fn raise_fd_limit(need: u64) {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut limit = getrlimit(Resource::Nofile);
-    limit.current = limit.maximum;
-    setrlimit(Resource::Nofile, limit).unwrap();
-    let have = limit.current.unwrap_or(u64::MAX);
-    assert!(
-        have >= need,
-        "this test needs {need} open files; the hard limit is {have} (raise it with ulimit -Hn)"
-    );
-}
-
-/// Reads what has arrived without waiting; `false` once the peer has closed.
-fn still_open(s: &mut TcpStream) -> bool {
-    s.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return false,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
-            Err(_) => return false,
-        }
-    }
-}
-
-/// Reads until the sensor closes the connection (`false` if it does not within STEP).
-fn closes(s: &mut TcpStream) -> bool {
-    s.set_read_timeout(Some(STEP)).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
-}
 
 /// Blocks until the first bytes or the close: `true` if the sensor greeted us.
 fn greeted(s: &mut TcpStream) -> bool {

@@ -13,52 +13,13 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use util::conn::{closes, raise_fd_limit, still_open};
 use util::openssh::ssh;
 use util::{source, test_config, Sensor};
-
-fn raise_fd_limit(need: u64) {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut limit = getrlimit(Resource::Nofile);
-    limit.current = limit.maximum;
-    setrlimit(Resource::Nofile, limit).unwrap();
-    let have = limit.current.unwrap_or(u64::MAX);
-    assert!(
-        have >= need,
-        "this test needs {need} open files; the hard limit is {have} (raise it with ulimit -Hn)"
-    );
-}
-
-/// `false` once the sensor has closed the connection (reads what arrived).
-fn still_open(s: &mut TcpStream) -> bool {
-    s.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return false,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
-            Err(_) => return false,
-        }
-    }
-}
-
-/// Reads until the sensor closes the connection (`false` if it does not in 10 s).
-fn closes(s: &mut TcpStream) -> bool {
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
-}
 
 #[test]
 fn five_thousand_half_open_handshakes_do_not_stop_a_real_login() {
