@@ -118,7 +118,14 @@ pub async fn recover_staged(
                 protocol: busybait_events::Protocol::Telnet,
             },
         );
-        events.extend(Enricher::new(context).file(at, &r.path, &data, None, stored, triage));
+        events.extend(Enricher::new(context).file(
+            at,
+            &r.path,
+            &data,
+            busybait_events::FileOrigin::Written,
+            stored,
+            triage,
+        ));
     }
     Ok(events)
 }

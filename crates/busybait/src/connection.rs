@@ -343,8 +343,8 @@ async fn record_session_output(
     record_samples(edge, session, enricher, peer).await
 }
 
-/// Dropped files become samples, then a `cowrie.session.file_download` event (and a
-/// triage event for new bytes).
+/// Dropped files become samples, then a `cowrie.session.file_download` (or, sent
+/// with `scp`, `cowrie.session.file_upload`) event, and a triage event for new bytes.
 async fn record_samples(
     edge: &Arc<Edge>,
     session: &mut impl Door,
@@ -354,7 +354,7 @@ async fn record_samples(
     while let Some(file) = session.poll_sample() {
         let (stored, triage) = store_sample(edge.samples.clone(), file.data.clone()).await;
         let at = (std::time::SystemTime::now(), session.id(), peer);
-        for e in enricher.file(at, &file.path, &file.data, file.url, stored, triage) {
+        for e in enricher.file(at, &file.path, &file.data, file.origin, stored, triage) {
             record(edge, e).await?;
         }
     }

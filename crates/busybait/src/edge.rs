@@ -76,8 +76,14 @@ impl Stats {
             EventKind::DownloadRequest { .. } => &self.download_requests,
             EventKind::FileDownload {
                 duplicate: false, ..
+            }
+            | EventKind::FileUpload {
+                duplicate: false, ..
             } => &self.samples_new,
             EventKind::FileDownload {
+                duplicate: true, ..
+            }
+            | EventKind::FileUpload {
                 duplicate: true, ..
             } => &self.samples_duplicate,
             _ => return,

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use util::openssh::ssh;
+use util::openssh::{scp, ssh};
 use util::{test_config, Sensor};
 
 fn start() -> Sensor {
@@ -651,4 +651,97 @@ fn openssh_with_compression_gets_zlib_at_openssh_com_through_a_rekey() {
     assert!(log.matches("SSH2_MSG_KEXINIT sent").count() >= 3, "{log}");
     assert_eq!(out.stdout.len(), 300_000 + 1 + "compressed-ok\n".len());
     assert!(out.stdout.ends_with(b"\ncompressed-ok\n"));
+}
+
+/// A synthetic MIPS ELF of `len` bytes (a header and a counting pattern: no code).
+fn synthetic_elf(len: usize, seed: u8) -> Vec<u8> {
+    let mut bytes = b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x08\0".to_vec();
+    bytes.extend((0..len - bytes.len()).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    bytes
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn uploads_through_exec_stdin_and_scp_become_samples() {
+    let sensor = Sensor::start_ssh(&test_config("ipcam-mipsel", "", ""));
+    // `cat > file` reading the channel: 200 KB through the camera's 24,576-byte
+    // window, the pipe letting the client on only as the shell reads.
+    let piped = synthetic_elf(200_000, 1);
+    let out = ssh(
+        &sensor,
+        "xc3511",
+        &[],
+        &["cat > /tmp/.p; chmod +x /tmp/.p; wc -c < /tmp/.p"],
+        &piped,
+    );
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "200000\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `scp -O`: the camera's Dropbear has scp.
+    let uploaded = synthetic_elf(70_000, 2);
+    let file = sensor.data_dir.path().join("mips.bot");
+    std::fs::write(&file, &uploaded).unwrap();
+    let out = scp(&sensor, "xc3511", &file, "/tmp/");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = sensor.wait_for_events("both files stored", |e| {
+        e.iter()
+            .filter(|e| e["eventid"] == "cowrie.session.closed")
+            .count()
+            == 2
+    });
+    let stored: Vec<(&str, &str, &str)> = events
+        .iter()
+        .filter(|e| {
+            e["eventid"] == "cowrie.session.file_download"
+                || e["eventid"] == "cowrie.session.file_upload"
+        })
+        .map(|e| {
+            (
+                e["eventid"].as_str().unwrap(),
+                e["destfile"].as_str().unwrap(),
+                e["shasum"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let (piped_sha, uploaded_sha) = (sha256_hex(&piped), sha256_hex(&uploaded));
+    assert_eq!(
+        stored,
+        [
+            (
+                "cowrie.session.file_download",
+                "/tmp/.p",
+                piped_sha.as_str()
+            ),
+            (
+                "cowrie.session.file_upload",
+                "/tmp/mips.bot",
+                uploaded_sha.as_str()
+            ),
+        ]
+    );
+    let upload = events
+        .iter()
+        .find(|e| e["eventid"] == "cowrie.session.file_upload")
+        .unwrap();
+    assert_eq!(upload["filename"], "mips.bot");
+    assert_eq!(upload["protocol"], "ssh");
+    for (sha, bytes) in [(&piped_sha, &piped), (&uploaded_sha, &uploaded)] {
+        let sample = sensor.data_dir.path().join("samples").join(sha);
+        assert_eq!(&std::fs::read(&sample).unwrap(), bytes, "kept whole");
+    }
 }

@@ -261,6 +261,10 @@ pub struct SshServer {
     /// The command `subsystem sftp` runs (whether or not the file exists).
     #[serde(default = "default_sftp_server")]
     pub sftp_server: String,
+    /// Where the build's `scp` is linked (`/usr/bin/scp`, a link to
+    /// `/usr/sbin/dropbear` as OpenWrt installs it), if it was built with one.
+    #[serde(default)]
+    pub scp: Option<String>,
 }
 
 fn default_recv_window() -> u32 {
@@ -348,6 +352,11 @@ impl Profile {
         self.download_tools = tools.to_vec();
     }
 
+    /// Where `scp` is, if the device's Dropbear has one.
+    pub fn scp_path(&self) -> Option<&str> {
+        self.ssh.as_ref().and_then(|s| s.scp.as_deref())
+    }
+
     /// Whether the applet exists in this profile's BusyBox.
     pub fn has_applet(&self, name: &str) -> bool {
         self.applets.split_ascii_whitespace().any(|a| a == name)
@@ -370,6 +379,12 @@ impl Profile {
 
     /// Checks that the profile's facts agree with each other.
     pub fn check(&self) -> Result<(), ProfileError> {
+        if self
+            .scp_path()
+            .is_some_and(|p| !p.starts_with('/') || p.ends_with('/'))
+        {
+            return Err(self.inconsistent("[ssh] scp must be an absolute path to a file"));
+        }
         if self.name.is_empty()
             || !self
                 .name

@@ -283,6 +283,11 @@ fn file(mode: u32, mtime: u64, bytes: &[u8]) -> Node {
     )
 }
 
+/// Where a profile with `scp` has Dropbear's multi-call binary.
+pub const DROPBEAR_PATH: &str = "/usr/sbin/dropbear";
+/// Its size: a MIPS `dropbearmulti` with scp, as firmware ships it.
+const DROPBEAR_SIZE: u64 = 286_720;
+
 /// BusyBox's install location of each applet (`applet_dirs.txt`).
 const APPLET_DIRS: &str = include_str!("applet_dirs.txt");
 
@@ -361,6 +366,15 @@ impl BaseFs {
             }
             let path = format!("/{}", applet_path(applet));
             add(&path, Node::Symlink(link, b"/bin/busybox".to_vec()));
+        }
+        if let Some(scp) = profile.scp_path() {
+            // Dropbear built as a multi-call binary, `scp` one of its links.
+            let header = profile.arch.elf_header(DROPBEAR_SIZE - 4096, 0x0040_1000);
+            add(
+                DROPBEAR_PATH,
+                Node::File(exec, Content::Elf(synthetic_elf(&header, DROPBEAR_SIZE))),
+            );
+            add(scp, Node::Symlink(link, DROPBEAR_PATH.as_bytes().to_vec()));
         }
         if !profile.has_applet("sh") {
             add("/bin/sh", Node::Symlink(link, b"/bin/busybox".to_vec()));
@@ -487,6 +501,8 @@ impl Default for VfsLimits {
     }
 }
 
+pub use busybait_events::FileOrigin as Origin;
+
 /// A file the attacker finished writing: what the capture stores as a sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinishedFile {
@@ -494,8 +510,8 @@ pub struct FinishedFile {
     pub path: Vec<u8>,
     /// Its content.
     pub data: Arc<Vec<u8>>,
-    /// The URL it was downloaded from, if a download tool wrote it.
-    pub url: Option<String>,
+    /// How it got there.
+    pub origin: Origin,
 }
 
 /// One session's view: the shared base plus its own changes.
@@ -506,8 +522,8 @@ pub struct Vfs {
     overlay: BTreeMap<Vec<u8>, Option<Node>>,
     bytes: u64,
     limits: VfsLimits,
-    /// Files written since they were last captured, with their download URL.
-    dirty: BTreeMap<Vec<u8>, Option<String>>,
+    /// Files written since they were last captured, with how they came.
+    dirty: BTreeMap<Vec<u8>, Origin>,
     /// Captured files not yet taken by the session.
     finished: Vec<FinishedFile>,
     /// Of each file being written, the bytes already handed out for staging.
@@ -627,7 +643,7 @@ impl Vfs {
     /// or the session ends). Empty files and copies of base files are not samples.
     pub fn finish(&mut self, canonical: &[u8]) {
         self.staged.remove(canonical);
-        let Some(url) = self.dirty.remove(canonical) else {
+        let Some(origin) = self.dirty.remove(canonical) else {
             return;
         };
         if let Some(Node::File(_, Content::Bytes(data))) = self.get(canonical) {
@@ -636,7 +652,7 @@ impl Vfs {
                 self.finished.push(FinishedFile {
                     path: canonical.to_vec(),
                     data,
-                    url,
+                    origin,
                 });
             }
         }
@@ -689,14 +705,15 @@ impl Vfs {
             self.finished.push(FinishedFile {
                 path: b"-".to_vec(),
                 data: Arc::new(data.to_vec()),
-                url: Some(url),
+                origin: Origin::Downloaded(url),
             });
         }
     }
 
-    /// Records that a download tool wrote this file from `url`.
-    pub fn set_url(&mut self, canonical: &[u8], url: String) {
-        self.dirty.insert(canonical.to_vec(), Some(url));
+    /// Records how a file being written came (a download tool's URL, an upload's
+    /// name).
+    pub fn set_origin(&mut self, canonical: &[u8], origin: Origin) {
+        self.dirty.insert(canonical.to_vec(), origin);
     }
 
     /// Captured files since the last call.
@@ -901,7 +918,9 @@ impl Vfs {
             Arc::make_mut(bytes).extend_from_slice(data);
             meta.mtime = now;
             self.bytes = total;
-            self.dirty.entry(canonical.clone()).or_insert(None);
+            self.dirty
+                .entry(canonical.clone())
+                .or_insert(Origin::Written);
             self.changed.insert(canonical.clone());
             return Ok(canonical);
         }
@@ -930,7 +949,9 @@ impl Vfs {
             canonical.clone(),
             Node::File(meta, Content::Bytes(Arc::new(content))),
         )?;
-        self.dirty.entry(canonical.clone()).or_insert(None);
+        self.dirty
+            .entry(canonical.clone())
+            .or_insert(Origin::Written);
         self.changed.insert(canonical.clone());
         Ok(canonical)
     }
@@ -1043,6 +1064,18 @@ impl Vfs {
         Ok(())
     }
 
+    /// Sets a file's modification time (`utimes`).
+    pub fn set_mtime(&mut self, cwd: &[u8], path: &[u8], mtime: u64) -> Result<(), Errno> {
+        let (canonical, node) = self.lookup(cwd, path, true)?;
+        let mut node = node.clone();
+        if let Node::File(_, Content::Proc(_)) = node {
+            return Err(Errno::Access);
+        }
+        self.writable(&canonical)?;
+        node.meta_mut().mtime = mtime;
+        self.put(canonical, node)
+    }
+
     /// Bytes held by this overlay.
     pub fn bytes_used(&self) -> u64 {
         self.bytes
@@ -1063,7 +1096,7 @@ impl Vfs {
                 self.dirty.len(),
                 self.dirty
                     .iter()
-                    .map(|(k, u)| k.capacity() + u.as_ref().map_or(0, String::capacity))
+                    .map(|(k, o)| k.capacity() + o.heap_size())
                     .sum(),
             )
             + paths(

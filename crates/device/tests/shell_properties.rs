@@ -58,6 +58,7 @@ fn run_to_end(sh: &mut Shell, now: &mut Now, line: &[u8]) -> (Outcome, usize, Ve
             }
             State::Waiting(Wait::Drain | Wait::Yield) => sh.respond(None),
             State::Waiting(Wait::Fetch(_)) => sh.respond(Some(FetchResult::Refused)),
+            State::Waiting(Wait::Stdin) => panic!("a login shell's terminal reads as empty"),
             State::Waiting(Wait::Stalled) => {
                 assert!(!stalled, "a stalled line ends at ^C");
                 stalled = true;

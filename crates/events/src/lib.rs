@@ -280,6 +280,20 @@ pub enum EventKind {
         /// Whether the sample was already stored.
         duplicate: bool,
     },
+    /// `cowrie.session.file_upload`: a file the client sent with `scp`, stored as
+    /// a sample.
+    FileUpload {
+        /// The name the client gave it.
+        filename: String,
+        /// Where the sample is, relative to the data dir: `samples/<sha256>`.
+        outfile: String,
+        /// SHA-256, lower-case hex.
+        shasum: String,
+        /// Its path on the emulated device.
+        destfile: String,
+        /// Whether the sample was already stored.
+        duplicate: bool,
+    },
     /// `busybait.sample.triage`: static triage of a stored sample.
     SampleTriage {
         /// SHA-256 of the sample.
@@ -416,11 +430,41 @@ impl EventKind {
             EventKind::LimitHit { .. } => "busybait.limit",
             EventKind::DownloadRequest { .. } => "busybait.download.request",
             EventKind::FileDownload { .. } => "cowrie.session.file_download",
+            EventKind::FileUpload { .. } => "cowrie.session.file_upload",
             EventKind::SampleTriage { .. } => "busybait.sample.triage",
             EventKind::SessionFamily { .. } => "busybait.session.family",
             EventKind::Executed { .. } => "busybait.command.exec",
             EventKind::SessionEnd { .. } => "busybait.session.end",
             EventKind::Closed { .. } => "cowrie.session.closed",
+        }
+    }
+}
+
+/// How a file the attacker wrote came to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileOrigin {
+    /// A redirection or an applet wrote it (`echo -ne … > .x`, `cat > .x`).
+    Written,
+    /// A download tool fetched it from this URL.
+    Downloaded(String),
+    /// The client sent it with `scp`, under this name.
+    Uploaded(String),
+}
+
+impl FileOrigin {
+    /// Bytes it holds on the heap.
+    pub fn heap_size(&self) -> usize {
+        match self {
+            FileOrigin::Written => 0,
+            FileOrigin::Downloaded(s) | FileOrigin::Uploaded(s) => s.capacity(),
+        }
+    }
+
+    /// The URL, for a download.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            FileOrigin::Downloaded(url) => Some(url),
+            _ => None,
         }
     }
 }
@@ -639,6 +683,20 @@ impl Event {
                     }
                     None => format!("Saved redir contents with SHA-256 {shasum} to {outfile}"),
                 }
+            }
+            EventKind::FileUpload {
+                filename,
+                outfile,
+                shasum,
+                destfile,
+                duplicate,
+            } => {
+                m.insert("filename".into(), filename.clone().into());
+                m.insert("outfile".into(), outfile.clone().into());
+                m.insert("shasum".into(), shasum.clone().into());
+                m.insert("destfile".into(), destfile.clone().into());
+                m.insert("duplicate".into(), (*duplicate).into());
+                format!("SCP Uploaded file \"{filename}\" to {outfile}")
             }
             EventKind::SampleTriage {
                 shasum,

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use busybait_events::{Event, EventKind, Peer, SessionId};
+use busybait_events::{Event, EventKind, FileOrigin, Peer, SessionId};
 
 use crate::classify::{Rules, SessionFacts};
 use crate::triage::Triage;
@@ -107,7 +107,7 @@ impl Enricher {
         at: (SystemTime, SessionId, Peer),
         path: &[u8],
         data: &[u8],
-        url: Option<String>,
+        origin: FileOrigin,
         stored: Stored,
         triage: Option<Triage>,
     ) -> Vec<Event> {
@@ -124,12 +124,28 @@ impl Enricher {
                 sha256,
                 outfile,
                 duplicate,
-            } => EventKind::FileDownload {
-                url,
-                outfile,
-                shasum: sha256,
-                destfile,
-                duplicate,
+            } => match origin {
+                FileOrigin::Uploaded(filename) => EventKind::FileUpload {
+                    filename,
+                    outfile,
+                    shasum: sha256,
+                    destfile,
+                    duplicate,
+                },
+                FileOrigin::Downloaded(url) => EventKind::FileDownload {
+                    url: Some(url),
+                    outfile,
+                    shasum: sha256,
+                    destfile,
+                    duplicate,
+                },
+                FileOrigin::Written => EventKind::FileDownload {
+                    url: None,
+                    outfile,
+                    shasum: sha256,
+                    destfile,
+                    duplicate,
+                },
             },
             Stored::OverQuota(quota) => EventKind::LimitHit {
                 limit: "samples_quota_bytes",
@@ -346,7 +362,7 @@ mod tests {
             at(),
             b"/root/.ssh/authorized_keys",
             b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl mdrfckr\n",
-            None,
+            FileOrigin::Written,
             Stored::Failed,
             None,
         );
@@ -372,7 +388,7 @@ mod tests {
             at(),
             b"/tmp/x.sh",
             bytes,
-            Some("http://127.0.0.1/x.sh".into()),
+            FileOrigin::Downloaded("http://127.0.0.1/x.sh".into()),
             Stored::Sample {
                 sha256: sha.clone(),
                 outfile: format!("samples/{sha}"),
@@ -390,7 +406,14 @@ mod tests {
         assert_eq!(kind, "script");
         assert_eq!(urls, &["http://127.0.0.1/x"]);
         // Over quota: a limit event, and no triage for bytes not stored.
-        let events = e.file(at(), b"/tmp/y", b"", None, Stored::OverQuota(1024), None);
+        let events = e.file(
+            at(),
+            b"/tmp/y",
+            b"",
+            FileOrigin::Written,
+            Stored::OverQuota(1024),
+            None,
+        );
         assert_eq!(
             events[0].kind,
             EventKind::LimitHit {

@@ -201,6 +201,27 @@ fn seq_i64(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
+/// A file a session left (downloaded, written or uploaded) and its sample's sighting.
+fn insert_file(
+    tx: &rusqlite::Transaction<'_>,
+    (seq, session, ts): (i64, &str, &str),
+    sha256: &str,
+    destfile: &str,
+    url: Option<&str>,
+    duplicate: bool,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO files (seq, session, timestamp, sha256, destfile, url, duplicate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![seq, session, ts, sha256, destfile, url, duplicate])?;
+    tx.prepare_cached(
+        "INSERT INTO samples (sha256, first_seen, last_seen, times_seen) VALUES (?1, ?2, ?2, 1)
+         ON CONFLICT(sha256) DO UPDATE SET last_seen = ?2, times_seen = times_seen + 1",
+    )?
+    .execute(params![sha256, ts])?;
+    Ok(())
+}
+
 /// How long the database's writer waits after the first event of a batch for more.
 /// Each batch is one transaction: at 400 sessions/s a 2 ms wait made commits of ~20
 /// events, and committing (every live session's index pages, again and again) was a
@@ -310,15 +331,29 @@ impl Sink for SqliteSink {
                         duplicate,
                         ..
                     } => {
-                        tx.prepare_cached(
-                            "INSERT OR IGNORE INTO files (seq, session, timestamp, sha256, destfile, url, duplicate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        )?
-                        .execute(params![seq, session, ts, shasum, destfile, url, duplicate])?;
-                        tx.prepare_cached(
-                            "INSERT INTO samples (sha256, first_seen, last_seen, times_seen) VALUES (?1, ?2, ?2, 1)
-                             ON CONFLICT(sha256) DO UPDATE SET last_seen = ?2, times_seen = times_seen + 1",
-                        )?
-                        .execute(params![shasum, ts])?;
+                        insert_file(
+                            &tx,
+                            (seq, &session, &ts),
+                            shasum,
+                            destfile,
+                            url.as_deref(),
+                            *duplicate,
+                        )?;
+                    }
+                    EventKind::FileUpload {
+                        shasum,
+                        destfile,
+                        duplicate,
+                        ..
+                    } => {
+                        insert_file(
+                            &tx,
+                            (seq, &session, &ts),
+                            shasum,
+                            destfile,
+                            None,
+                            *duplicate,
+                        )?;
                     }
                     EventKind::ClientVersion { version } => {
                         tx.prepare_cached(

@@ -272,8 +272,11 @@ impl Session {
         s.height = attach.height;
         s.start_shell(now);
         if let Phase::Shell(phase) = &mut s.phase {
-            // Without a pty, stdout and stderr are two pipes.
-            phase.shell.set_separate_stderr(!attach.pty);
+            if !attach.pty {
+                // Without a pty, stdin, stdout and stderr are three pipes.
+                phase.shell.set_separate_stderr(true);
+                phase.shell.attach_stdin_pipe();
+            }
         }
         match attach.command {
             Some(line) => {
@@ -316,8 +319,29 @@ impl Session {
         }
         self.stdin_closed = true;
         if self.attached == Some(false) {
+            if let Phase::Shell(phase) = &mut self.phase {
+                phase.shell.close_stdin();
+            }
+            if self.waits_for_stdin() {
+                return self.drive(now);
+            }
             self.pipe_line_end(now);
         }
+    }
+
+    /// Bytes the door wrote to the shell's standard input pipe that no command has
+    /// read yet.
+    pub fn stdin_buffered(&self) -> usize {
+        match &self.phase {
+            Phase::Shell(phase) => phase.shell.stdin_buffered(),
+            _ => 0,
+        }
+    }
+
+    /// Whether a running command waits for bytes on the door's pipe.
+    fn waits_for_stdin(&self) -> bool {
+        matches!(&self.phase, Phase::Shell(phase)
+            if matches!(phase.wait, Some((Wait::Stdin, _))))
     }
 
     /// The shell's exit status, once it has ended.
@@ -516,6 +540,7 @@ impl Session {
             Phase::Shell(p) => {
                 buffers
                     + p.shell.memory_used()
+                    + p.shell.stdin_buffered()
                     + p.typeahead.capacity()
                     + p.continued.capacity()
                     + p.canonical.capacity()
@@ -630,8 +655,15 @@ impl Session {
         if let Some(pty) = self.attached {
             if pty {
                 self.pty_input(now, input);
-            } else if self.is_running_command() {
-                // `exec`: the command reads no input.
+            } else if self.is_running_command() || self.waits_for_stdin() {
+                // A pipe: what the command reads (a shell reading its script from the
+                // pipe has taken what arrived before the command started).
+                if let Phase::Shell(phase) = &mut self.phase {
+                    phase.shell.write_stdin(input);
+                }
+                if self.waits_for_stdin() {
+                    self.drive(now);
+                }
             } else {
                 for &b in input {
                     if self.is_closed() {

@@ -61,8 +61,39 @@ pub fn ssh(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Written beside the reading: a client whose output is not read stops reading
+    // its input.
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The remote command may end before it read everything.
+        let _ = input.write_all(&stdin);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// Uploads `file` with OpenSSH's `scp -O` (the scp protocol, not SFTP) to
+/// `target` on the sensor.
+pub fn scp(sensor: &Sensor, password: &str, file: &Path, target: &str) -> Output {
+    let addr = sensor.ssh.unwrap();
+    let dir = sensor.data_dir.path();
+    Command::new("scp")
+        .args(["-O", "-F", "/dev/null", "-q"])
+        .args(["-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "LogLevel=ERROR"])
+        .args(["-o", "PreferredAuthentications=password"])
+        .args(["-o", "PubkeyAuthentication=no"])
+        .args(["-o", "NumberOfPasswordPrompts=1"])
+        .args(["-P", &addr.port().to_string()])
+        .arg(file)
+        .arg(format!("root@127.0.0.1:{target}"))
+        .env("SSH_ASKPASS", askpass(dir, password))
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("scp (Debian's openssh-client, installed by scripts/test)")
 }

@@ -14,17 +14,15 @@ pub(super) async fn cat(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         return cat_numbered(sh, &files, io).await;
     }
     if files.is_empty() || files.iter().all(|f| f.as_slice() == b"-") {
-        if let Some(input) = io.stdin.clone() {
-            sh.write_shared(&io.stdout, input).await;
-        }
+        let input = sh.stdin_all(io).await;
+        sh.write_shared(&io.stdout, input).await;
         return 0;
     }
     let mut status = 0;
     for f in files {
         if f.as_slice() == b"-" {
-            if let Some(input) = io.stdin.clone() {
-                sh.write_shared(&io.stdout, input).await;
-            }
+            let input = sh.stdin_all(io).await;
+            sh.write_shared(&io.stdout, input).await;
             continue;
         }
         let cwd = sh.cwd().to_vec();
@@ -59,11 +57,11 @@ async fn cat_numbered(sh: &mut Sh, files: &[Vec<u8>], io: &Io) -> i32 {
     let mut status = 0;
     let cwd = sh.cwd().to_vec();
     if files.is_empty() {
-        data = io.stdin.as_deref().cloned().unwrap_or_default();
+        data = sh.stdin_bytes(io).await;
     }
     for f in files {
         if f.as_slice() == b"-" {
-            data.extend_from_slice(io.stdin.as_deref().map(Vec::as_slice).unwrap_or_default());
+            data.extend_from_slice(&sh.stdin_all(io).await);
             continue;
         }
         match sh.read_file(&cwd, f) {
@@ -551,7 +549,7 @@ pub(super) async fn dd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
             }
         },
         None => {
-            let all = io.stdin.as_deref().cloned().unwrap_or_default();
+            let all = sh.stdin_bytes(io).await;
             all.get((skip.saturating_mul(bs) as usize).min(all.len())..)
                 .unwrap_or_default()
                 .to_vec()
@@ -640,7 +638,7 @@ pub(super) async fn head(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
                 }
             }
         }
-        None => io.stdin.as_deref().cloned().unwrap_or_default(),
+        None => sh.stdin_bytes(io).await,
     };
     let out: &[u8] = match bytes {
         Some(n) => data.get(..(n as usize).min(data.len())).unwrap_or_default(),
@@ -700,7 +698,7 @@ pub(super) async fn wc(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         out
     };
     if files.is_empty() {
-        let data = io.stdin.as_deref().cloned().unwrap_or_default();
+        let data = sh.stdin_bytes(io).await;
         let out = render(count(&data), None);
         sh.write(&io.stdout, &out).await;
         return 0;

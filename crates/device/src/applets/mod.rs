@@ -12,6 +12,7 @@ pub mod ls;
 pub mod net;
 pub mod procs;
 pub mod ps;
+pub mod scp;
 pub mod system;
 pub mod test;
 pub mod text;
@@ -350,6 +351,10 @@ fn run<'a>(sh: &'a mut Sh, call: Call<'a>) -> BoxFut<'a, Run> {
         builtin,
     } = call;
     Box::pin(async move {
+        if name == scp::NAME {
+            // Not BusyBox's: Dropbear's (the shell asks only where the profile has it).
+            return Ok(scp::scp(sh, argv, io).await);
+        }
         let help = argv.get(1).is_some_and(|a| a.as_slice() == b"--help");
         if help && !builtin && name != "busybox" {
             let mut out = format!(
@@ -501,7 +506,7 @@ fn value(opts: &[(u8, Vec<u8>)], f: u8) -> Option<Vec<u8>> {
 async fn inputs(sh: &mut Sh, applet: &str, files: &[Vec<u8>], io: &Io) -> (Vec<u8>, i32) {
     let max = usize::try_from(MAX_READ).unwrap_or(usize::MAX);
     if files.is_empty() {
-        let data = io.stdin.as_deref().cloned().unwrap_or_default();
+        let data = sh.stdin_bytes(io).await;
         sh.work(data.len() as u64);
         return (data, 0);
     }
@@ -511,7 +516,7 @@ async fn inputs(sh: &mut Sh, applet: &str, files: &[Vec<u8>], io: &Io) -> (Vec<u
     for f in files {
         let room = max.saturating_sub(data.len());
         if f.as_slice() == b"-" {
-            let stdin = io.stdin.as_deref().map(Vec::as_slice).unwrap_or_default();
+            let stdin = sh.stdin_all(io).await;
             data.extend_from_slice(stdin.get(..room.min(stdin.len())).unwrap_or_default());
             continue;
         }
@@ -594,8 +599,8 @@ fn parse_options(argv: &[Vec<u8>], flags: &[u8], with_value: &[u8]) -> Result<Pa
 /// The input of a one-file applet: FILE, or stdin; `Err` after the message.
 async fn one_input(sh: &mut Sh, io: &Io, applet: &str, file: Option<&Vec<u8>>) -> Option<Vec<u8>> {
     match file {
-        None => Some(io.stdin.as_deref().cloned().unwrap_or_default()),
-        Some(f) if f.as_slice() == b"-" => Some(io.stdin.as_deref().cloned().unwrap_or_default()),
+        None => Some(sh.stdin_bytes(io).await),
+        Some(f) if f.as_slice() == b"-" => Some(sh.stdin_bytes(io).await),
         Some(f) => {
             let cwd = sh.cwd().to_vec();
             match sh.read_file(&cwd, f) {

@@ -127,7 +127,9 @@ pub(super) async fn wget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
                 let cwd = sh.cwd().to_vec();
                 let now = sh.now_secs();
                 match sh.vfs_mut().write(&cwd, &name, &body, false, now) {
-                    Ok(path) => sh.vfs_mut().set_url(&path, request_url.clone()),
+                    Ok(path) => sh
+                        .vfs_mut()
+                        .set_origin(&path, crate::vfs::Origin::Downloaded(request_url.clone())),
                     Err(e) => {
                         fail_quoted(sh, io, "wget", "can't open ", &name, e).await;
                         return 1;
@@ -269,7 +271,8 @@ async fn save_download(
     let now = sh.now_secs();
     match sh.vfs_mut().write(&cwd, name, body, false, now) {
         Ok(path) => {
-            sh.vfs_mut().set_url(&path, url);
+            sh.vfs_mut()
+                .set_origin(&path, crate::vfs::Origin::Downloaded(url));
             0
         }
         Err(e) => {

@@ -196,7 +196,7 @@ pub(super) async fn xargs(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
     if command.is_empty() {
         command.push(b"echo".to_vec());
     }
-    let input = io.stdin.as_deref().cloned().unwrap_or_default();
+    let input = sh.stdin_bytes(io).await;
     let words: Vec<Vec<u8>> = input
         .split(|b| b.is_ascii_whitespace())
         .filter(|w| !w.is_empty())

@@ -660,7 +660,7 @@ pub(super) async fn passwd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         sh.write(&io.stdout, msg.as_bytes()).await;
         return 0;
     }
-    let input = io.stdin.as_deref().cloned().unwrap_or_default();
+    let input = sh.stdin_bytes(io).await;
     let mut lines = input.split(|&b| b == b'\n');
     let mut out = format!("Changing password for {user_text}\nNew password: \n").into_bytes();
     let unchanged = format!("passwd: password for {user_text} is unchanged\n");

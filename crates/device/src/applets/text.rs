@@ -423,7 +423,7 @@ pub(super) async fn grep(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> 
     // (file name, its bytes or None when it cannot be read).
     type Source = (Option<Vec<u8>>, Option<Vec<u8>>);
     let sources: Vec<Source> = if ops.is_empty() {
-        vec![(None, Some(io.stdin.as_deref().cloned().unwrap_or_default()))]
+        vec![(None, Some(sh.stdin_bytes(io).await))]
     } else {
         ops.iter()
             .map(|f| (Some(f.clone()), sh.read_file(&cwd, f).ok()))
@@ -497,7 +497,7 @@ pub(super) async fn tr(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     if set1.is_empty() {
         return super::usage(sh, "tr", io).await;
     }
-    let data = io.stdin.as_deref().cloned().unwrap_or_default();
+    let data = sh.stdin_bytes(io).await;
     let squeeze = has(&opts, b's');
     // With -s alone set1 is only squeezed; with two sets it is translated,
     // then runs of set2's characters squeezed.
@@ -760,7 +760,7 @@ pub(super) async fn md5sum(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -
     let mut status = 0;
     for f in files {
         let data = if f.as_slice() == b"-" {
-            Some(io.stdin.as_deref().cloned().unwrap_or_default())
+            Some(sh.stdin_bytes(io).await)
         } else {
             sh.read_file(&cwd, &f).ok()
         };

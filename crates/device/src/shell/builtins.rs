@@ -150,7 +150,7 @@ pub async fn run(sh: &mut Sh, name: &str, argv: &[Vec<u8>], io: &Io) -> Option<R
             };
             programs.run(sh, call).await
         }
-        "read" => Ok(read(sh, argv, io)),
+        "read" => Ok(read(sh, argv, io).await),
         "eval" => {
             let src = argv.iter().skip(1).cloned().collect::<Vec<_>>().join(&b' ');
             if let Err(f) = sh.reserve(src.capacity()) {
@@ -263,27 +263,40 @@ async fn cd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
 }
 
 /// `read [-r] NAME…` from stdin: one line per call (the input is consumed in order).
-fn read(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
-    let Some(input) = &io.stdin else {
-        return 1;
-    };
+async fn read(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let names: Vec<String> = argv
         .iter()
         .skip(1)
         .filter(|a| !a.starts_with(b"-"))
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    let key = Arc::as_ptr(input) as usize;
-    let pos = sh.read_offsets.get(&key).copied().unwrap_or(0);
-    let rest = input.get(pos..).unwrap_or_default();
-    if rest.is_empty() {
-        return 1;
-    }
-    let (line, consumed, complete) = match rest.iter().position(|&b| b == b'\n') {
-        Some(i) => (rest.get(..i).unwrap_or_default(), i + 1, true),
-        None => (rest, rest.len(), false),
+    let from_pipe: Vec<u8>;
+    let (line, complete) = match &io.stdin {
+        Some(input) => {
+            let key = Arc::as_ptr(input) as usize;
+            let pos = sh.read_offsets.get(&key).copied().unwrap_or(0);
+            let rest = input.get(pos..).unwrap_or_default();
+            if rest.is_empty() {
+                return 1;
+            }
+            let (line, consumed, complete) = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => (rest.get(..i).unwrap_or_default(), i + 1, true),
+                None => (rest, rest.len(), false),
+            };
+            sh.read_offsets.insert(key, pos + consumed);
+            (line, complete)
+        }
+        None => {
+            let Some(bytes) = sh.read_pipe(super::stdin::Want::Line).await else {
+                return 1;
+            };
+            from_pipe = bytes;
+            match from_pipe.strip_suffix(b"\n") {
+                Some(line) => (line, true),
+                None => (from_pipe.as_slice(), false),
+            }
+        }
     };
-    sh.read_offsets.insert(key, pos + consumed);
     // Without -r a backslash quotes the next character (and is removed).
     let raw = argv.iter().skip(1).any(|a| a.as_slice() == b"-r");
     let unquoted: Vec<u8>;
@@ -470,6 +483,19 @@ pub async fn run_path(sh: &mut Sh, path: &[u8], argv: Vec<Vec<u8>>, io: &Io) -> 
         msg.extend_from_slice(b": applet not found\n");
         sh.write(&io.stderr, &msg).await;
         return Ok(127);
+    }
+    if canonical == crate::vfs::DROPBEAR_PATH.as_bytes()
+        && base_name(path) == b"scp"
+        && sh.device.profile.scp_path().is_some()
+    {
+        let programs = sh.config.programs.clone();
+        let call = super::exec::Call {
+            name: "scp",
+            argv: &argv,
+            io,
+            builtin: false,
+        };
+        return programs.run(sh, call).await;
     }
     // Running a file means it is finished: capture it first.
     sh.vfs.finish(&canonical);

@@ -83,6 +83,8 @@ pub enum Wait {
     /// Nothing: the line used up its slice of work and lets other sessions run; it
     /// goes on as soon as the edge polls again.
     Yield,
+    /// Bytes on standard input from the door's pipe, or its end.
+    Stdin,
     /// Nothing ever: the line used up its budget (work, steps, nesting) and looks like
     /// a command still running until `^C`, a disconnect or the idle limit.
     Stalled,
@@ -188,6 +190,8 @@ pub struct Chan {
     pub memory_used: usize,
     /// Work the running line had done at its last checkpoint.
     pub line_work: u64,
+    /// Standard input's terminal when it is a door's pipe (see [`super::stdin`]).
+    pub stdin: Option<super::stdin::Pipe>,
 }
 
 /// What a loop does once its body ran.
@@ -343,8 +347,8 @@ pub enum Sink {
 /// A command's standard descriptors.
 #[derive(Clone, Debug)]
 pub struct Io {
-    /// fd 0: `None` is the terminal (which reads as empty: bots do not type into
-    /// running commands).
+    /// fd 0: `None` is the terminal: the door's pipe where it has one (an SSH
+    /// `exec`), else empty (bots do not type into running commands).
     pub stdin: Option<Arc<Vec<u8>>>,
     /// fd 1
     pub stdout: Sink,
@@ -570,6 +574,11 @@ impl Sh {
         self.peer
     }
 
+    /// The file mode creation mask (`umask`).
+    pub fn umask(&self) -> u32 {
+        self.umask
+    }
+
     /// Counts `units` of work (bytes an applet went through) against the line.
     pub fn work(&mut self, units: u64) {
         self.meter.work(units);
@@ -626,7 +635,7 @@ impl Future for YieldOnce {
 }
 
 impl Sh {
-    fn chan(&self) -> std::sync::MutexGuard<'_, Chan> {
+    pub(super) fn chan(&self) -> std::sync::MutexGuard<'_, Chan> {
         self.chan.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -1545,7 +1554,9 @@ impl Sh {
             return super::builtins::run_path(self, &name, argv, io).await;
         }
         if let Ok(n) = std::str::from_utf8(&name) {
-            if self.device.profile.has_applet(n) {
+            let scp = self.device.profile.scp_path();
+            let dropbear_scp = scp.is_some_and(|p| crate::vfs::base_name(p.as_bytes()) == name);
+            if dropbear_scp || self.device.profile.has_applet(n) {
                 let programs = self.config.programs.clone();
                 let call = Call {
                     name: n,

@@ -12,6 +12,7 @@ pub mod exec;
 pub mod glob;
 pub mod parse;
 pub mod procfs;
+pub mod stdin;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -101,6 +102,7 @@ impl Shell {
             memory_failed: false,
             memory_used: 0,
             line_work: 0,
+            stdin: None,
         }));
         let vars = exec::login_environment();
         let sh = Sh {
@@ -322,6 +324,39 @@ impl Shell {
                 None => State::Waiting(Wait::Drain),
             },
         }
+    }
+
+    /// Standard input becomes a pipe the door writes (an SSH `exec` or a shell
+    /// with no pty) instead of a terminal nobody types into.
+    pub fn attach_stdin_pipe(&mut self) {
+        self.lock().stdin = Some(stdin::Pipe::default());
+    }
+
+    /// Bytes the door received for standard input (nothing without a pipe).
+    pub fn write_stdin(&mut self, bytes: &[u8]) {
+        let mut c = self.lock();
+        if let Some(pipe) = c.stdin.as_mut() {
+            pipe.write(bytes);
+            if c.wait == Some(Wait::Stdin) {
+                c.response = Some(None);
+            }
+        }
+    }
+
+    /// The door's end of standard input.
+    pub fn close_stdin(&mut self) {
+        let mut c = self.lock();
+        if let Some(pipe) = c.stdin.as_mut() {
+            pipe.close();
+            if c.wait == Some(Wait::Stdin) {
+                c.response = Some(None);
+            }
+        }
+    }
+
+    /// Bytes in the standard input pipe not yet read (0 without a pipe).
+    pub fn stdin_buffered(&self) -> usize {
+        self.lock().stdin.as_ref().map_or(0, stdin::Pipe::buffered)
     }
 
     /// Ends what the line waits for (`result` answers a fetch).
@@ -666,7 +701,10 @@ pub async fn sh_applet(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
             }
         };
     }
-    if let Some(input) = io.stdin.clone() {
+    if io.stdin.is_some() || sh.has_stdin_pipe() {
+        // A script on stdin: a pipe, a redirection, or the door's pipe (`ssh dvr sh <
+        // script`), read to its end.
+        let input = sh.stdin_all(io).await;
         let r = run_script(sh, b"sh", &input, Vec::new(), io).await;
         return sh.child_status(r, &io.stderr).await;
     }

@@ -44,8 +44,12 @@ pub struct Channel {
     remote_max_packet: u32,
     /// Bytes the client may still send.
     local_window: u32,
-    /// Bytes received since the last window adjust.
+    /// Bytes received and passed on (to the pty, or into the shell's stdin pipe)
+    /// since the last window adjust.
     consumed: u32,
+    /// Bytes received that the shell's stdin pipe holds past a kernel pipe's
+    /// capacity: Dropbear has not written them yet, so they get no window back.
+    unwritten: usize,
     pty: Option<Pty>,
     agent: bool,
     /// The shell behind the channel.
@@ -168,6 +172,7 @@ impl Session {
                 remote_max_packet: max_packet.min(16_384),
                 local_window: recv_window,
                 consumed: 0,
+                unwritten: 0,
                 pty: None,
                 agent: false,
                 process: None,
@@ -394,7 +399,6 @@ impl Session {
         let Ok(data) = r.string() else {
             return self.fatal(now);
         };
-        let adjust_at = self.config.server.recv_window / 3;
         let Some(channel) = self.channel_mut(index) else {
             return;
         };
@@ -404,10 +408,32 @@ impl Session {
             return self.fatal(now);
         }
         channel.local_window -= len;
-        channel.consumed += len;
+        channel.unwritten += data.len();
         if let Some(process) = channel.process.as_mut() {
             process.handle_input(now, data);
         }
+        if !data.is_empty() {
+            self.conn().terminal.push_back((true, data.to_vec()));
+        }
+        self.return_window(index);
+    }
+
+    /// Gives the client back window for what was passed on since the last adjust,
+    /// once that is a third of the window (`RECV_WINDOWEXTEND`).
+    fn return_window(&mut self, index: usize) {
+        let adjust_at = self.config.server.recv_window / 3;
+        let Some(channel) = self.channel_mut(index) else {
+            return;
+        };
+        let unwritten = channel.process.as_ref().map_or(0, |p| {
+            p.stdin_buffered()
+                .saturating_sub(busybait_device::shell::stdin::PIPE_CAPACITY)
+        });
+        let written = channel.unwritten.saturating_sub(unwritten);
+        channel.unwritten = unwritten;
+        channel.consumed = channel
+            .consumed
+            .saturating_add(u32::try_from(written).unwrap_or(u32::MAX));
         if channel.consumed >= adjust_at {
             let (remote, consumed) = (channel.remote_id, channel.consumed);
             channel.local_window += consumed;
@@ -416,9 +442,6 @@ impl Session {
             put_u32(&mut out, remote);
             put_u32(&mut out, consumed);
             self.send(out);
-        }
-        if !data.is_empty() {
-            self.conn().terminal.push_back((true, data.to_vec()));
         }
     }
 
@@ -493,6 +516,14 @@ impl Session {
             return;
         };
         self.collect(index, &mut process);
+        if let Some(channel) = self.channel_mut(index) {
+            channel.process = Some(process);
+        }
+        // What the shell read from its stdin pipe makes room for more.
+        self.return_window(index);
+        let Some(mut process) = self.channel_mut(index).and_then(|c| c.process.take()) else {
+            return;
+        };
         loop {
             // During a key exchange Dropbear reads no channel (`dataallowed`): the
             // shell waits, and nothing piles up in the packets held for NEWKEYS.

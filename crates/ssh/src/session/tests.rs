@@ -11,11 +11,11 @@ use busybait_device::profile::{Device, Profile};
 use busybait_device::DeviceState;
 use std::time::UNIX_EPOCH;
 
-fn device() -> Arc<busybait_telnet::SessionConfig> {
+fn device(profile: &str) -> Arc<busybait_telnet::SessionConfig> {
     let profile = Profile::builtin()
         .unwrap()
         .into_iter()
-        .find(|p| p.name == "oracle")
+        .find(|p| p.name == profile)
         .unwrap();
     let device = Arc::new(Device::new(Arc::new(profile), 7));
     let auth = AuthPolicy::new(
@@ -39,13 +39,13 @@ fn device() -> Arc<busybait_telnet::SessionConfig> {
     })
 }
 
-fn config() -> Arc<SshConfig> {
+fn config(profile: &str) -> Arc<SshConfig> {
     let keys = vec![
         HostKey::from_seed(HostKeyAlgorithm::Ed25519, [1; 32]),
         HostKey::from_seed(HostKeyAlgorithm::EcdsaP256, [2; 32]),
     ];
     Arc::new(SshConfig {
-        device: device(),
+        device: device(profile),
         server: Server::new(
             DropbearVersion::V2022_83,
             true,
@@ -66,6 +66,10 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        Self::with_profile("oracle")
+    }
+
+    fn with_profile(profile: &str) -> Self {
         let now = Now {
             mono: Instant::now(),
             wall: UNIX_EPOCH + Duration::from_secs(1_795_000_000),
@@ -75,7 +79,7 @@ impl Harness {
             dst: "127.0.0.1:2222".parse().unwrap(),
             protocol: busybait_events::Protocol::Ssh,
         };
-        let config = config();
+        let config = config(profile);
         let session = Session::new(
             config.clone(),
             SessionId::from_u64(0xabc),
@@ -547,7 +551,7 @@ fn an_overlong_packet_length_closes_before_its_body_arrives() {
 fn a_client_that_never_finishes_the_key_exchange_holds_less_than_a_telnet_login_prompt() {
     // A telnet session waiting at the login prompt, its greeting sent.
     let mut telnet = busybait_telnet::Session::new(
-        config().device.clone(),
+        config("oracle").device.clone(),
         SessionId::from_u64(1),
         Harness::new().session.peer,
         Harness::new().now,
@@ -655,4 +659,185 @@ fn a_rekey_the_client_never_finishes_holds_the_shells_output_back() {
     // The shell waits with its output instead of piling it into packets held for
     // a NEWKEYS that never comes.
     assert_eq!(h.session.held.len(), 0);
+}
+
+#[test]
+fn an_exec_reads_what_the_client_sends_until_its_eof() {
+    let mut h = Harness::new();
+    h.login();
+    h.open_session();
+    let mut cmd = Vec::new();
+    put_string(&mut cmd, b"cat > .x; read -r line; wc -c .x");
+    assert_eq!(
+        h.request("exec", true, &cmd),
+        [with_channel(msg::CHANNEL_SUCCESS, 5)]
+    );
+    assert_eq!(h.send(&data(0, b"\x7fELF\x01")), Vec::<Vec<u8>>::new());
+    assert_eq!(h.send(&data(0, b"\x02\x03\n")), Vec::<Vec<u8>>::new());
+    assert_eq!(
+        h.send(&with_channel(msg::CHANNEL_EOF, 0)),
+        [
+            data(5, b"8 .x\n"),
+            with_channel(msg::CHANNEL_EOF, 5),
+            exit_status(5, 0),
+            with_channel(msg::CHANNEL_CLOSE, 5),
+        ]
+    );
+}
+
+#[test]
+fn read_takes_one_line_of_the_pipe_as_it_arrives() {
+    let mut h = Harness::new();
+    h.login();
+    h.open_session();
+    let mut cmd = Vec::new();
+    put_string(&mut cmd, b"read a; echo got $a; cat");
+    assert_eq!(
+        h.request("exec", true, &cmd),
+        [with_channel(msg::CHANNEL_SUCCESS, 5)]
+    );
+    assert_eq!(h.send(&data(0, b"one")), Vec::<Vec<u8>>::new());
+    assert_eq!(h.send(&data(0, b" two\nrest")), [data(5, b"got one two\n")]);
+    assert_eq!(
+        h.send(&with_channel(msg::CHANNEL_EOF, 0)),
+        [
+            data(5, b"rest"),
+            with_channel(msg::CHANNEL_EOF, 5),
+            exit_status(5, 0),
+            with_channel(msg::CHANNEL_CLOSE, 5),
+        ]
+    );
+}
+
+#[test]
+fn the_window_comes_back_only_for_what_the_stdin_pipe_took() {
+    let mut h = Harness::new();
+    h.login();
+    h.open_session();
+    let mut cmd = Vec::new();
+    put_string(&mut cmd, b"sleep 10; wc -c");
+    assert_eq!(
+        h.request("exec", true, &cmd),
+        [with_channel(msg::CHANNEL_SUCCESS, 5)]
+    );
+    let adjust = |n: u32| {
+        let mut out = with_channel(msg::CHANNEL_WINDOW_ADJUST, 5);
+        put_u32(&mut out, n);
+        out
+    };
+    // The first 64 KiB fill the pipe: written, so the window comes back.
+    let chunk = vec![b'a'; 32_768];
+    assert_eq!(h.send(&data(0, &chunk)), [adjust(32_768)]);
+    assert_eq!(h.send(&data(0, &chunk)), [adjust(32_768)]);
+    // The next 64 KiB wait for a reader: no window for them.
+    assert_eq!(h.send(&data(0, &chunk)), Vec::<Vec<u8>>::new());
+    assert_eq!(h.send(&data(0, &chunk)), Vec::<Vec<u8>>::new());
+    // The pipe's bytes are the session's memory.
+    assert!(h.session.memory_used() > 2 * 65_536);
+    // `wc` reads: the pipe drains and the window comes back.
+    assert_eq!(h.advance(Duration::from_secs(10)), [adjust(65_536)]);
+    assert_eq!(
+        h.send(&with_channel(msg::CHANNEL_EOF, 0)),
+        [
+            data(5, b"131072\n"),
+            with_channel(msg::CHANNEL_EOF, 5),
+            exit_status(5, 0),
+            with_channel(msg::CHANNEL_CLOSE, 5),
+        ]
+    );
+}
+
+/// `exec` of `command` on a fresh login to `profile`, answered `CHANNEL_SUCCESS`:
+/// the harness, and what came after the answer.
+fn exec(profile: &str, command: &[u8]) -> (Harness, Vec<Vec<u8>>) {
+    let mut h = Harness::with_profile(profile);
+    h.login();
+    h.open_session();
+    let mut cmd = Vec::new();
+    put_string(&mut cmd, command);
+    let mut replies = h.request("exec", true, &cmd);
+    assert_eq!(replies.remove(0), with_channel(msg::CHANNEL_SUCCESS, 5));
+    (h, replies)
+}
+
+#[test]
+fn scp_uploads_arrive_as_files_and_become_samples_on_a_profile_with_scp() {
+    let (mut h, first) = exec("ipcam-mipsel", b"scp -t /tmp && ls -l /tmp/bot.mips");
+    // The sink's first word is a NUL; each record is answered with one.
+    assert_eq!(first, [data(5, b"\0")]);
+    assert_eq!(
+        h.send(&data(0, b"T1700000000 0 1700000000 0\n")),
+        [data(5, b"\0")]
+    );
+    assert_eq!(h.send(&data(0, b"C0755 6 bot.mips\n")), [data(5, b"\0")]);
+    assert_eq!(h.send(&data(0, b"\x7fELF")), Vec::<Vec<u8>>::new());
+    assert_eq!(h.send(&data(0, b"\x01\x02\0")), [data(5, b"\0")]);
+    let eof = h.send(&with_channel(msg::CHANNEL_EOF, 0));
+    assert_eq!(
+        eof[0],
+        data(
+            5,
+            b"-rwxr-xr-x    1 root     root             6 Nov 14  2023 /tmp/bot.mips\n"
+        )
+    );
+    assert_eq!(
+        eof[1..],
+        [
+            with_channel(msg::CHANNEL_EOF, 5),
+            exit_status(5, 0),
+            with_channel(msg::CHANNEL_CLOSE, 5),
+        ]
+    );
+    let sample = h.session.poll_sample().expect("the upload is a sample");
+    assert_eq!(
+        (&sample.path[..], &sample.data[..], sample.origin),
+        (
+            &b"/tmp/bot.mips"[..],
+            &b"\x7fELF\x01\x02"[..],
+            busybait_device::vfs::Origin::Uploaded("bot.mips".into())
+        )
+    );
+}
+
+#[test]
+fn scp_refuses_as_dropbears_scp_refuses() {
+    // A target whose directory is missing: the error goes back in the protocol and
+    // the sink waits for the next record.
+    let (mut h, first) = exec("ipcam-mipsel", b"scp -t /nowhere/x");
+    assert_eq!(first, [data(5, b"\0")]);
+    assert_eq!(
+        h.send(&data(0, b"C0644 3 x\n")),
+        [data(5, b"\x01scp: /nowhere/x: No such file or directory\n")]
+    );
+    let eof = h.send(&with_channel(msg::CHANNEL_EOF, 0));
+    assert_eq!(
+        eof[..2],
+        [with_channel(msg::CHANNEL_EOF, 5), exit_status(5, 1)]
+    );
+    // A name with a slash ends the run.
+    let (mut h, _) = exec("ipcam-mipsel", b"scp -t /tmp");
+    assert_eq!(
+        h.send(&data(0, b"C0644 3 ../x\n")),
+        [
+            data(5, b"\x01scp: error: unexpected filename: ../x\n"),
+            with_channel(msg::CHANNEL_EOF, 5),
+            exit_status(5, 1),
+            with_channel(msg::CHANNEL_CLOSE, 5),
+        ]
+    );
+    // A directory without -r is a protocol error.
+    let (mut h, _) = exec("ipcam-mipsel", b"scp -t /tmp");
+    assert_eq!(
+        h.send(&data(0, b"D0755 0 d\n"))[0],
+        data(
+            5,
+            b"\x01scp: protocol error: received directory without -r\n"
+        )
+    );
+    // The oracle's Dropbear has no scp at all.
+    let (_, replies) = exec("oracle", b"scp -t /tmp");
+    let mut stderr = with_channel(msg::CHANNEL_EXTENDED_DATA, 5);
+    put_u32(&mut stderr, 1);
+    put_string(&mut stderr, b"sh: scp: not found\n");
+    assert_eq!(replies[0], stderr);
 }

@@ -374,6 +374,11 @@ impl Session {
                     phase.wait = Some((Wait::Stalled, None));
                     return;
                 }
+                ShellState::Waiting(Wait::Stdin) => {
+                    // The door's next bytes (or its end) answer it.
+                    phase.wait = Some((Wait::Stdin, None));
+                    return;
+                }
                 ShellState::Finished(Outcome::Prompt) => {
                     phase.wait = None;
                     let typeahead = std::mem::take(&mut phase.typeahead);

@@ -523,7 +523,7 @@ fn a_download_piped_into_sh_is_a_sample_and_runs() {
     assert_eq!(h.take(), b"piped\r\n~ # \x1b[6n");
     let s = h.session.poll_sample().unwrap();
     assert_eq!(
-        (&s.path[..], &s.data[..], s.url.as_deref()),
+        (&s.path[..], &s.data[..], s.origin.url()),
         (
             &b"-"[..],
             &b"echo piped\n"[..],
@@ -587,7 +587,7 @@ fn the_echo_dropper_and_downloads_become_samples() {
     let s = h.session.poll_sample().unwrap();
     assert_eq!(s.path, b"/tmp/upnp");
     assert_eq!(&s.data[..], b"\x7fELF\x01\x02");
-    assert_eq!(s.url, None);
+    assert_eq!(s.origin, busybait_device::vfs::Origin::Written);
     h.send(b"rm -rf upnp; > dvrHelper; /bin/busybox ECCHI\r\n");
     assert_eq!(
         h.session.poll_sample(),
