@@ -15,7 +15,9 @@ set -eu
 root=$1; keys=$2; hash=$3
 mount -t tmpfs -o mode=755 tmpfs "$root"
 cd "$root"
-mkdir -p bin sbin usr/bin usr/sbin etc/dropbear proc dev/pts tmp var root lib lib64 lib/x86_64-linux-gnu
+# The telnet oracle's device tree (util/oracle.rs), plus what Dropbear needs.
+mkdir -p bin sbin usr/bin usr/sbin etc/dropbear proc dev/pts tmp var root home mnt sys lib lib64 lib/x86_64-linux-gnu
+chmod 555 sys
 cp /bin/busybox bin/busybox
 chroot "$root" /bin/busybox --install -s
 cp /usr/sbin/dropbear usr/sbin/dropbear
@@ -27,6 +29,10 @@ done
 printf 'root:x:0:0:root:/root:/bin/sh\n' > etc/passwd
 printf 'root:%s:19000:0:99999:7:::\n' "$hash" > etc/shadow
 printf 'root:x:0:\n' > etc/group
+printf 'Debian GNU/Linux 12\n' > etc/issue.net
+printf 'vm\n' > etc/hostname
+printf 'nameserver 192.168.1.1\n' > etc/resolv.conf
+ln -s /proc/mounts etc/mtab
 printf '/bin/sh\n' > etc/shells
 printf 'passwd: files\ngroup: files\nshadow: files\n' > etc/nsswitch.conf
 cp "$keys"/ed25519 "$keys"/ecdsa "$keys"/rsa etc/dropbear/
@@ -38,9 +44,10 @@ mknod -m 666 dev/zero c 1 5
 mknod -m 666 dev/random c 1 8
 mknod -m 666 dev/urandom c 1 9
 mknod -m 666 dev/tty c 5 0
+mknod -m 666 dev/console c 5 1
 mount -t tmpfs tmpfs tmp
 mount -t tmpfs tmpfs var
-mkdir -p var/run
+mkdir -p var/run var/tmp
 hostname vm
 "$root/bin/busybox" ip link set lo up
 exec chroot "$root" /usr/sbin/dropbear -i -W 65536 \

@@ -2,7 +2,7 @@
 
 use crate::vfs::{Node, SpecialFile};
 
-use crate::shell::exec::{Io, Sh, Sink};
+use crate::shell::exec::{Io, Sh};
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -169,7 +169,7 @@ pub async fn ls(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     if ops.is_empty() {
         ops.push(b".".to_vec());
     }
-    let tty = matches!(io.stdout, Sink::Tty);
+    let tty = sh.isatty(&io.stdout);
     let now = sh.now_secs();
     let cwd = sh.cwd().to_vec();
     let mut status = 0;

@@ -288,9 +288,11 @@ pub(super) async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let mut user = b"anonymous".to_vec();
     // BusyBox has one "anonymous" literal: the default password is the user name's.
     let mut password = b"anonymous".to_vec();
+    let mut verbose = false;
     let mut i = 1;
     while let Some(a) = argv.get(i) {
         match a.as_slice() {
+            b"-v" | b"--verbose" => verbose = true,
             b"-u" | b"--username" => {
                 user = argv.get(i + 1).cloned().unwrap_or_default();
                 i += 1;
@@ -317,8 +319,11 @@ pub(super) async fn ftpget(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         _ => return usage(sh, "ftpget", io).await,
     };
     let host = String::from_utf8_lossy(&host).into_owned();
-    let line = format!("Connecting to {host} ({host}:{port})\n");
-    sh.write(&io.stderr, line.as_bytes()).await;
+    if verbose {
+        // printf: stdout.
+        let line = format!("Connecting to {host} ({host}:{port})\n");
+        sh.write(&io.stdout, line.as_bytes()).await;
+    }
     let url = format!(
         "ftp://{}@{host}:{port}/{}",
         String::from_utf8_lossy(&user),

@@ -656,8 +656,9 @@ pub(super) async fn passwd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let user = parsed.operands.first().cloned().unwrap_or(b"root".to_vec());
     let user_text = String::from_utf8_lossy(&user).into_owned();
     if parsed.flags.iter().any(|f| b"lud".contains(f)) {
+        // `bb_info_msg`, on stderr like the errors.
         let msg = format!("passwd: password for {user_text} changed by root\n");
-        sh.write(&io.stdout, msg.as_bytes()).await;
+        sh.write(&io.stderr, msg.as_bytes()).await;
         return 0;
     }
     let input = sh.stdin_bytes(io).await;
@@ -665,8 +666,8 @@ pub(super) async fn passwd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let mut out = format!("Changing password for {user_text}\nNew password: \n").into_bytes();
     let unchanged = format!("passwd: password for {user_text} is unchanged\n");
     let Some(first) = lines.next().filter(|_| !input.is_empty()) else {
-        out.extend_from_slice(unchanged.as_bytes());
         sh.write(&io.stdout, &out).await;
+        sh.write(&io.stderr, unchanged.as_bytes()).await;
         return 1;
     };
     if let Some(why) = weakness(first, &user, sh.device().hostname.as_bytes()) {
@@ -678,12 +679,13 @@ pub(super) async fn passwd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
         if second.is_some() {
             out.extend_from_slice(b"Passwords don't match\n");
         }
-        out.extend_from_slice(unchanged.as_bytes());
         sh.write(&io.stdout, &out).await;
+        sh.write(&io.stderr, unchanged.as_bytes()).await;
         return 1;
     }
-    out.extend_from_slice(format!("passwd: password for {user_text} changed by root\n").as_bytes());
     sh.write(&io.stdout, &out).await;
+    let changed = format!("passwd: password for {user_text} changed by root\n");
+    sh.write(&io.stderr, changed.as_bytes()).await;
     0
 }
 

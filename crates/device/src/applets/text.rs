@@ -139,8 +139,9 @@ pub fn escape_sequence(s: &[u8]) -> (u8, usize) {
 pub async fn printf(sh: &mut Sh, argv: &[Vec<u8>], io: &Io, who: &str) -> i32 {
     let Some(format) = argv.get(1) else {
         if who == "sh" {
+            // ash's builtin: `bb_show_usage` raises a shell error (status 2).
             err(sh, io, who, b"usage: printf FORMAT [ARGUMENT...]").await;
-            return 1;
+            return 2;
         }
         return usage(sh, "printf", io).await;
     };

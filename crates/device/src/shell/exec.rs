@@ -574,6 +574,12 @@ impl Sh {
         self.peer
     }
 
+    /// Whether `sink` is a terminal (`isatty`): the session's tty, unless the door
+    /// gave the shell pipes instead (SSH without a pty).
+    pub fn isatty(&self, sink: &Sink) -> bool {
+        matches!(sink, Sink::Tty | Sink::Stderr) && !self.chan().separate_stderr
+    }
+
     /// The file mode creation mask (`umask`).
     pub fn umask(&self) -> u32 {
         self.umask
@@ -1806,7 +1812,8 @@ impl Sh {
                     msg.extend_from_slice(&word);
                 }
                 self.shell_error(io, &msg).await;
-                Err(Flow::Error(1))
+                // `ash_msg_and_raise_error` sets the status to 2.
+                Err(Flow::Error(2))
             }
             b'#' | b'%' | b'H' | b'P' => {
                 let pat = self.expand_no_split(word, io).await?;

@@ -511,7 +511,19 @@ async fn run_command_line(sh: &mut Sh, src: &[u8]) -> Outcome {
     let login_arg0 = std::mem::replace(&mut sh.arg0, b"sh".to_vec());
     // BusyBox 1.35's `sh -c` (as Dropbear runs `exec`): `$-` is `c`.
     let login_flags = std::mem::replace(&mut sh.flags, b"c");
-    let r = run_source(sh, src, &Io::tty()).await;
+    let mut r = run_source(sh, src, &Io::tty()).await;
+    // `exitshell`: the EXIT trap runs once, with `$?` the status the shell exits
+    // with (which an `exit` in the trap replaces).
+    if let Ok(s) | Err(Flow::Exit(s) | Flow::Error(s) | Flow::Return(s)) = r {
+        if let Some(action) = sh.traps.remove("EXIT") {
+            sh.status = s;
+            r = match run_source(sh, &action, &Io::tty()).await {
+                Err(Flow::Exit(t)) => Ok(t),
+                Err(fatal @ (Flow::Fatal(_) | Flow::Abort)) => Err(fatal),
+                _ => Ok(s),
+            };
+        }
+    }
     sh.arg0 = login_arg0;
     sh.flags = login_flags;
     sh.saved.clear();

@@ -171,7 +171,9 @@ pub fn needs_more(src: &[u8]) -> bool {
     }
     match parse(src) {
         Err(SyntaxError::Unterminated) => true,
-        Err(SyntaxError::Unexpected(what)) => what == "end of file",
+        Err(SyntaxError::Unexpected(what) | SyntaxError::Expecting { found: what, .. }) => {
+            what == "end of file"
+        }
         _ => false,
     }
 }
@@ -419,12 +421,18 @@ impl Parser<'_> {
         }
     }
 
-    fn expect_reserved(&mut self, word: &str) -> Result<(), SyntaxError> {
+    fn expect_reserved(&mut self, word: &'static str) -> Result<(), SyntaxError> {
         self.skip_blank_and_newlines();
         if self.eat_reserved(word) {
-            Ok(())
-        } else {
-            Err(self.unexpected())
+            return Ok(());
+        }
+        // `raise_error_unexpected_syntax(TTHEN)`: the word ash wanted is named.
+        match self.unexpected() {
+            SyntaxError::Unexpected(found) => Err(SyntaxError::Expecting {
+                found,
+                expected: word,
+            }),
+            other => Err(other),
         }
     }
 
@@ -432,7 +440,9 @@ impl Parser<'_> {
     /// (`if true; then fi` is `unexpected "fi"`).
     fn compound_list(&mut self, stops: &[&str]) -> Result<List, SyntaxError> {
         let list = self.list(stops)?;
-        if list.0.is_empty() {
+        // At the end of input the closing word is what is missing (`if true; then`
+        // is `unexpected end of file (expecting "fi")`).
+        if list.0.is_empty() && self.peek().is_some() {
             return Err(self.unexpected());
         }
         Ok(list)
@@ -1264,9 +1274,18 @@ mod tests {
             parse(b"echo a; fi").unwrap_err().to_string(),
             "unexpected \"fi\""
         );
+        // As `sh -c` says them (measured over SSH exec against Dropbear and ash).
         assert_eq!(
             parse(b"if true; then").unwrap_err().to_string(),
-            "unexpected end of file"
+            "unexpected end of file (expecting \"fi\")"
+        );
+        assert_eq!(
+            parse(b"if true").unwrap_err().to_string(),
+            "unexpected end of file (expecting \"then\")"
+        );
+        assert_eq!(
+            parse(b"if true; then fi").unwrap_err().to_string(),
+            "unexpected \"fi\""
         );
         assert_eq!(parse(b";").unwrap_err().to_string(), "unexpected \";\"");
         assert_eq!(
