@@ -191,6 +191,59 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
 }
 
 #[test]
+fn openssh_negotiates_the_cameras_older_cbc_3des_and_hmac_sha1_96() {
+    // The camera's Dropbear 2019.78 still offers CBC, triple DES and the truncated
+    // HMAC; OpenSSH speaks them when asked.
+    let sensor = Sensor::start_ssh(&test_config("ipcam-mipsel", "", ""));
+    for (kex, key, cipher, mac) in [
+        (
+            "curve25519-sha256",
+            "ecdsa-sha2-nistp256",
+            "aes128-cbc",
+            "hmac-sha1-96",
+        ),
+        (
+            "diffie-hellman-group14-sha1",
+            "ssh-rsa",
+            "aes256-cbc",
+            "hmac-sha1",
+        ),
+        (
+            "ecdh-sha2-nistp256",
+            "ecdsa-sha2-nistp256",
+            "3des-cbc",
+            "hmac-sha1-96",
+        ),
+        ("curve25519-sha256", "ssh-rsa", "3des-cbc", "hmac-sha2-256"),
+    ] {
+        let options = [
+            "-o",
+            &format!("KexAlgorithms={kex}"),
+            "-o",
+            &format!("HostKeyAlgorithms={key}"),
+            "-o",
+            &format!("Ciphers={cipher}"),
+            "-o",
+            &format!("MACs={mac}"),
+        ];
+        // Enough output for many packets each way of the chain.
+        let out = ssh(
+            &sensor,
+            "xc3511",
+            &options,
+            &["cat; exit 4"],
+            &[b'z'; 50_000],
+        );
+        let what = format!(
+            "{kex} {key} {cipher} {mac}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(4), "{what}");
+        assert_eq!(out.stdout, vec![b'z'; 50_000], "{what}");
+    }
+}
+
+#[test]
 fn openssh_gets_a_pty_shell_and_a_wrong_password_is_refused() {
     let sensor = start();
     let out = ssh(

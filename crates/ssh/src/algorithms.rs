@@ -110,6 +110,14 @@ pub enum CipherAlgorithm {
     Aes128Ctr,
     /// `aes256-ctr`.
     Aes256Ctr,
+    /// `aes128-cbc` (Dropbear before 2020.79).
+    Aes128Cbc,
+    /// `aes256-cbc` (the same).
+    Aes256Cbc,
+    /// `3des-ctr`: three-key triple DES, a 64-bit big-endian counter.
+    TripleDesCtr,
+    /// `3des-cbc`.
+    TripleDesCbc,
 }
 
 impl CipherAlgorithm {
@@ -118,6 +126,10 @@ impl CipherAlgorithm {
             b"chacha20-poly1305@openssh.com" => Some(Self::ChaCha20Poly1305),
             b"aes128-ctr" => Some(Self::Aes128Ctr),
             b"aes256-ctr" => Some(Self::Aes256Ctr),
+            b"aes128-cbc" => Some(Self::Aes128Cbc),
+            b"aes256-cbc" => Some(Self::Aes256Cbc),
+            b"3des-ctr" => Some(Self::TripleDesCtr),
+            b"3des-cbc" => Some(Self::TripleDesCbc),
             _ => None,
         }
     }
@@ -126,16 +138,18 @@ impl CipherAlgorithm {
     pub fn key_len(self) -> usize {
         match self {
             Self::ChaCha20Poly1305 => 64,
-            Self::Aes128Ctr => 16,
-            Self::Aes256Ctr => 32,
+            Self::Aes128Ctr | Self::Aes128Cbc => 16,
+            Self::Aes256Ctr | Self::Aes256Cbc => 32,
+            Self::TripleDesCtr | Self::TripleDesCbc => 24,
         }
     }
 
-    /// IV length in bytes.
+    /// IV length in bytes (the block size).
     pub fn iv_len(self) -> usize {
         match self {
             Self::ChaCha20Poly1305 => 0,
-            Self::Aes128Ctr | Self::Aes256Ctr => 16,
+            Self::Aes128Ctr | Self::Aes256Ctr | Self::Aes128Cbc | Self::Aes256Cbc => 16,
+            Self::TripleDesCtr | Self::TripleDesCbc => 8,
         }
     }
 
@@ -152,6 +166,8 @@ pub enum MacAlgorithm {
     HmacSha1,
     /// `hmac-sha2-256`.
     HmacSha256,
+    /// `hmac-sha1-96`: HMAC-SHA1 cut to its first 12 bytes (Dropbear before 2020.79).
+    HmacSha1_96,
 }
 
 impl MacAlgorithm {
@@ -159,14 +175,24 @@ impl MacAlgorithm {
         match name {
             b"hmac-sha1" => Some(Self::HmacSha1),
             b"hmac-sha2-256" => Some(Self::HmacSha256),
+            b"hmac-sha1-96" => Some(Self::HmacSha1_96),
             _ => None,
         }
     }
 
-    /// Key and tag length in bytes.
+    /// Tag length in bytes.
     pub fn output_len(self) -> usize {
         match self {
             Self::HmacSha1 => 20,
+            Self::HmacSha256 => 32,
+            Self::HmacSha1_96 => 12,
+        }
+    }
+
+    /// Key length in bytes (the hash's output).
+    pub fn key_len(self) -> usize {
+        match self {
+            Self::HmacSha1 | Self::HmacSha1_96 => 20,
             Self::HmacSha256 => 32,
         }
     }

@@ -1,10 +1,15 @@
 //! One direction's packet protection after NEWKEYS: `chacha20-poly1305@openssh.com`
-//! (OpenSSH's PROTOCOL.chacha20poly1305) or AES-CTR with an encrypt-and-MAC HMAC
-//! (RFC 4253 §6.3-6.4, RFC 4344).
+//! (OpenSSH's PROTOCOL.chacha20poly1305), or a block cipher (AES or triple DES, in
+//! CTR or an older build's CBC mode) with an encrypt-and-MAC HMAC (RFC 4253
+//! §6.3-6.4, RFC 4344).
 
 use aes::{Aes128, Aes256};
-use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use chacha20::cipher::{
+    generic_array::GenericArray, BlockDecryptMut, BlockEncryptMut, KeyIvInit, StreamCipher,
+    StreamCipherSeek,
+};
 use chacha20::ChaCha20Legacy;
+use des::TdesEde3;
 use hmac::{Hmac, Mac};
 use poly1305::universal_hash::KeyInit;
 use poly1305::Poly1305;
@@ -16,6 +21,16 @@ use crate::algorithms::{CipherAlgorithm, MacAlgorithm};
 
 type Aes128Ctr = ctr::Ctr128BE<Aes128>;
 type Aes256Ctr = ctr::Ctr128BE<Aes256>;
+type TdesCtr = ctr::Ctr64BE<TdesEde3>;
+
+/// Which way a direction's cipher runs (CBC's two differ; CTR's are one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Packets sent.
+    Encrypt,
+    /// Packets received.
+    Decrypt,
+}
 
 /// A direction's keys, as derived at NEWKEYS.
 #[derive(Clone)]
@@ -45,10 +60,11 @@ pub enum Protection {
     /// `chacha20-poly1305@openssh.com`: K_2 for the payload and the Poly1305 key,
     /// K_1 for the length.
     ChaCha(Box<ChaChaKeys>),
-    /// AES-CTR (the keystream runs on across packets) with an HMAC.
-    Ctr {
-        /// The running keystream.
-        stream: CtrStream,
+    /// A block cipher (its CTR keystream or CBC chain runs on across packets) with
+    /// an HMAC.
+    Block {
+        /// The running cipher.
+        cipher: BlockCipher,
         /// The MAC and its key.
         mac: MacAlgorithm,
         /// The MAC key.
@@ -61,7 +77,7 @@ impl std::fmt::Debug for Protection {
         f.write_str(match self {
             Self::Clear => "Clear",
             Self::ChaCha(_) => "ChaCha",
-            Self::Ctr { .. } => "Ctr",
+            Self::Block { .. } => "Block",
         })
     }
 }
@@ -75,20 +91,116 @@ pub struct ChaChaKeys {
     pub header: [u8; 32],
 }
 
-/// AES-CTR at either key size.
-pub enum CtrStream {
+/// A block cipher in CTR mode, or in CBC mode one way.
+pub enum BlockCipher {
     /// `aes128-ctr`.
-    Aes128(Box<Aes128Ctr>),
+    Aes128Ctr(Box<Aes128Ctr>),
     /// `aes256-ctr`.
-    Aes256(Box<Aes256Ctr>),
+    Aes256Ctr(Box<Aes256Ctr>),
+    /// `3des-ctr`.
+    TdesCtr(Box<TdesCtr>),
+    /// `aes128-cbc`, `aes256-cbc` or `3des-cbc`, encrypting.
+    CbcEncrypt(CbcEncryptor),
+    /// The same, decrypting.
+    CbcDecrypt(CbcDecryptor),
 }
 
-impl CtrStream {
-    /// XORs the next keystream bytes into `data`.
+/// CBC encryption at each cipher.
+pub enum CbcEncryptor {
+    /// AES-128.
+    Aes128(Box<cbc::Encryptor<Aes128>>),
+    /// AES-256.
+    Aes256(Box<cbc::Encryptor<Aes256>>),
+    /// Triple DES.
+    Tdes(Box<cbc::Encryptor<TdesEde3>>),
+}
+
+/// CBC decryption at each cipher.
+pub enum CbcDecryptor {
+    /// AES-128.
+    Aes128(Box<cbc::Decryptor<Aes128>>),
+    /// AES-256.
+    Aes256(Box<cbc::Decryptor<Aes256>>),
+    /// Triple DES.
+    Tdes(Box<cbc::Decryptor<TdesEde3>>),
+}
+
+/// Runs `cipher` over each whole block of `data` (the packet layer only ever hands
+/// over whole blocks; a partial tail is left as it is).
+fn each_block<const N: usize>(data: &mut [u8], mut f: impl FnMut(&mut [u8])) {
+    for block in data.chunks_exact_mut(N) {
+        f(block);
+    }
+}
+
+impl BlockCipher {
+    /// The cipher for `alg`, one way.
+    fn new(
+        alg: CipherAlgorithm,
+        key: &[u8],
+        iv: &[u8],
+        way: Direction,
+    ) -> Result<Self, BadKeyLength> {
+        fn init<C: KeyIvInit>(key: &[u8], iv: &[u8]) -> Result<Box<C>, BadKeyLength> {
+            C::new_from_slices(key, iv)
+                .map(Box::new)
+                .map_err(|_| BadKeyLength)
+        }
+        let enc = way == Direction::Encrypt;
+        Ok(match alg {
+            CipherAlgorithm::Aes128Ctr => Self::Aes128Ctr(init(key, iv)?),
+            CipherAlgorithm::Aes256Ctr => Self::Aes256Ctr(init(key, iv)?),
+            CipherAlgorithm::TripleDesCtr => Self::TdesCtr(init(key, iv)?),
+            CipherAlgorithm::Aes128Cbc if enc => {
+                Self::CbcEncrypt(CbcEncryptor::Aes128(init(key, iv)?))
+            }
+            CipherAlgorithm::Aes128Cbc => Self::CbcDecrypt(CbcDecryptor::Aes128(init(key, iv)?)),
+            CipherAlgorithm::Aes256Cbc if enc => {
+                Self::CbcEncrypt(CbcEncryptor::Aes256(init(key, iv)?))
+            }
+            CipherAlgorithm::Aes256Cbc => Self::CbcDecrypt(CbcDecryptor::Aes256(init(key, iv)?)),
+            CipherAlgorithm::TripleDesCbc if enc => {
+                Self::CbcEncrypt(CbcEncryptor::Tdes(init(key, iv)?))
+            }
+            CipherAlgorithm::TripleDesCbc => Self::CbcDecrypt(CbcDecryptor::Tdes(init(key, iv)?)),
+            CipherAlgorithm::ChaCha20Poly1305 => return Err(BadKeyLength),
+        })
+    }
+
+    /// Encrypts or decrypts (whichever way it was made) `data`, whole blocks of it.
     pub fn apply(&mut self, data: &mut [u8]) {
         match self {
-            Self::Aes128(s) => s.apply_keystream(data),
-            Self::Aes256(s) => s.apply_keystream(data),
+            Self::Aes128Ctr(s) => s.apply_keystream(data),
+            Self::Aes256Ctr(s) => s.apply_keystream(data),
+            Self::TdesCtr(s) => s.apply_keystream(data),
+            Self::CbcEncrypt(CbcEncryptor::Aes128(c)) => each_block::<16>(data, |b| {
+                c.encrypt_block_mut(GenericArray::from_mut_slice(b));
+            }),
+            Self::CbcEncrypt(CbcEncryptor::Aes256(c)) => each_block::<16>(data, |b| {
+                c.encrypt_block_mut(GenericArray::from_mut_slice(b));
+            }),
+            Self::CbcEncrypt(CbcEncryptor::Tdes(c)) => each_block::<8>(data, |b| {
+                c.encrypt_block_mut(GenericArray::from_mut_slice(b));
+            }),
+            Self::CbcDecrypt(CbcDecryptor::Aes128(c)) => each_block::<16>(data, |b| {
+                c.decrypt_block_mut(GenericArray::from_mut_slice(b));
+            }),
+            Self::CbcDecrypt(CbcDecryptor::Aes256(c)) => each_block::<16>(data, |b| {
+                c.decrypt_block_mut(GenericArray::from_mut_slice(b));
+            }),
+            Self::CbcDecrypt(CbcDecryptor::Tdes(c)) => each_block::<8>(data, |b| {
+                c.decrypt_block_mut(GenericArray::from_mut_slice(b));
+            }),
+        }
+    }
+
+    /// The block size: what packets are padded to.
+    pub fn block_size(&self) -> usize {
+        match self {
+            Self::TdesCtr(_)
+            | Self::CbcEncrypt(CbcEncryptor::Tdes(_))
+            | Self::CbcDecrypt(CbcDecryptor::Tdes(_)) => 8,
+            _ => 16,
         }
     }
 }
@@ -99,8 +211,8 @@ impl CtrStream {
 pub struct BadKeyLength;
 
 impl Protection {
-    /// The protection that `keys` set up.
-    pub fn new(keys: &DirectionKeys) -> Result<Self, BadKeyLength> {
+    /// The protection that `keys` set up, for sending or receiving.
+    pub fn new(keys: &DirectionKeys, way: Direction) -> Result<Self, BadKeyLength> {
         match keys.cipher {
             CipherAlgorithm::ChaCha20Poly1305 => {
                 let main: [u8; 32] = keys
@@ -115,21 +227,11 @@ impl Protection {
                     .ok_or(BadKeyLength)?;
                 Ok(Self::ChaCha(Box::new(ChaChaKeys { main, header })))
             }
-            CipherAlgorithm::Aes128Ctr | CipherAlgorithm::Aes256Ctr => {
-                let stream = if keys.cipher == CipherAlgorithm::Aes128Ctr {
-                    CtrStream::Aes128(Box::new(
-                        Aes128Ctr::new_from_slices(&keys.key, &keys.iv)
-                            .map_err(|_| BadKeyLength)?,
-                    ))
-                } else {
-                    CtrStream::Aes256(Box::new(
-                        Aes256Ctr::new_from_slices(&keys.key, &keys.iv)
-                            .map_err(|_| BadKeyLength)?,
-                    ))
-                };
+            alg => {
+                let cipher = BlockCipher::new(alg, &keys.key, &keys.iv, way)?;
                 let (mac, mac_key) = keys.mac.clone().ok_or(BadKeyLength)?;
-                Ok(Self::Ctr {
-                    stream,
+                Ok(Self::Block {
+                    cipher,
                     mac,
                     mac_key,
                 })
@@ -141,7 +243,7 @@ impl Protection {
     pub fn block_size(&self) -> usize {
         match self {
             Self::Clear | Self::ChaCha(_) => 8,
-            Self::Ctr { .. } => 16,
+            Self::Block { cipher, .. } => cipher.block_size(),
         }
     }
 
@@ -150,7 +252,7 @@ impl Protection {
         match self {
             Self::Clear => 0,
             Self::ChaCha(_) => 16,
-            Self::Ctr { mac, .. } => mac.output_len(),
+            Self::Block { mac, .. } => mac.output_len(),
         }
     }
 
@@ -213,12 +315,14 @@ pub fn chacha_seal(main: &[u8; 32], header: &[u8; 32], seq: u32, packet: &mut [u
 /// The HMAC of `seq || packet` (encrypt-and-MAC: over the plaintext packet).
 pub fn hmac(alg: MacAlgorithm, key: &[u8], seq: u32, packet: &[u8]) -> Vec<u8> {
     match alg {
-        MacAlgorithm::HmacSha1 => {
+        MacAlgorithm::HmacSha1 | MacAlgorithm::HmacSha1_96 => {
             let mut m = <Hmac<Sha1> as Mac>::new_from_slice(key)
                 .unwrap_or_else(|_| <Hmac<Sha1> as Mac>::new(&Default::default()));
             m.update(&seq.to_be_bytes());
             m.update(packet);
-            m.finalize().into_bytes().to_vec()
+            let mut tag = m.finalize().into_bytes().to_vec();
+            tag.truncate(alg.output_len());
+            tag
         }
         MacAlgorithm::HmacSha256 => {
             let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)

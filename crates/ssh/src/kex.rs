@@ -317,7 +317,7 @@ pub fn derive_keys(
         cipher,
         iv: derive(alg, k, h, iv, session_id, cipher.iv_len()),
         key: derive(alg, k, h, key, session_id, cipher.key_len()),
-        mac: mac.map(|m| (m, derive(alg, k, h, mac_letter, session_id, m.output_len()))),
+        mac: mac.map(|m| (m, derive(alg, k, h, mac_letter, session_id, m.key_len()))),
     };
     (
         direction(negotiated.cipher_cs, negotiated.mac_cs, *b"ACE"),

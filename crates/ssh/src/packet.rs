@@ -71,7 +71,7 @@ impl PacketReader {
     /// belongs to the old keys and ends with them, as in OpenSSH and Dropbear: the
     /// caller starts a new one if the new keys compress.
     pub fn rekey(&mut self, keys: &DirectionKeys) -> Result<(), cipher::BadKeyLength> {
-        self.protection = Protection::new(keys)?;
+        self.protection = Protection::new(keys, cipher::Direction::Decrypt)?;
         self.inflate = None;
         Ok(())
     }
@@ -148,8 +148,8 @@ impl PacketReader {
                         let enc: [u8; 4] = (&*head).try_into().unwrap_or([0; 4]);
                         cipher::chacha_length(&keys.header, seq, enc)
                     }
-                    Protection::Ctr { stream, .. } => {
-                        stream.apply(head);
+                    Protection::Block { cipher, .. } => {
+                        cipher.apply(head);
                         read_u32(head)
                     }
                 };
@@ -188,13 +188,13 @@ impl PacketReader {
                     return Err(PacketError::BadMac);
                 }
             }
-            Protection::Ctr {
-                stream,
+            Protection::Block {
+                cipher,
                 mac,
                 mac_key,
             } => {
                 if let Some(rest) = packet.get_mut(block..) {
-                    stream.apply(rest);
+                    cipher.apply(rest);
                 }
                 let computed = cipher::hmac(*mac, mac_key, seq, packet);
                 let received = self.input.get(tag_range).unwrap_or_default();
@@ -292,7 +292,7 @@ impl PacketWriter {
     /// Takes on new keys (after the server's NEWKEYS), ending the old keys'
     /// compression stream as [`PacketReader::rekey`] does.
     pub fn rekey(&mut self, keys: &DirectionKeys) -> Result<(), cipher::BadKeyLength> {
-        self.protection = Protection::new(keys)?;
+        self.protection = Protection::new(keys, cipher::Direction::Encrypt)?;
         self.deflate = None;
         Ok(())
     }
@@ -354,13 +354,13 @@ impl PacketWriter {
                 let tag = cipher::chacha_seal(&keys.main, &keys.header, seq, packet);
                 out.extend_from_slice(&tag);
             }
-            Protection::Ctr {
-                stream,
+            Protection::Block {
+                cipher: blocks,
                 mac,
                 mac_key,
             } => {
                 let tag = cipher::hmac(*mac, mac_key, seq, packet);
-                stream.apply(packet);
+                blocks.apply(packet);
                 out.extend_from_slice(&tag);
             }
         }
@@ -402,11 +402,15 @@ mod tests {
     use crate::algorithms::{CipherAlgorithm, MacAlgorithm};
 
     fn keys(cipher: CipherAlgorithm) -> DirectionKeys {
+        keys_with(cipher, MacAlgorithm::HmacSha256)
+    }
+
+    fn keys_with(cipher: CipherAlgorithm, mac: MacAlgorithm) -> DirectionKeys {
         DirectionKeys {
             cipher,
             key: (0..cipher.key_len() as u8).collect(),
             iv: vec![5; cipher.iv_len()],
-            mac: (!cipher.is_aead()).then(|| (MacAlgorithm::HmacSha256, vec![3; 32])),
+            mac: (!cipher.is_aead()).then(|| (mac, vec![3; mac.key_len()])),
         }
     }
 
@@ -423,16 +427,33 @@ mod tests {
 
     #[test]
     fn every_cipher_round_trips_across_reads_of_any_size() {
-        for cipher in [
-            CipherAlgorithm::ChaCha20Poly1305,
-            CipherAlgorithm::Aes128Ctr,
-            CipherAlgorithm::Aes256Ctr,
+        for (cipher, mac, block) in [
+            (CipherAlgorithm::ChaCha20Poly1305, MacAlgorithm::HmacSha1, 8),
+            (CipherAlgorithm::Aes128Ctr, MacAlgorithm::HmacSha256, 16),
+            (CipherAlgorithm::Aes256Ctr, MacAlgorithm::HmacSha1, 16),
+            (CipherAlgorithm::Aes128Cbc, MacAlgorithm::HmacSha1_96, 16),
+            (CipherAlgorithm::Aes256Cbc, MacAlgorithm::HmacSha1, 16),
+            (CipherAlgorithm::TripleDesCtr, MacAlgorithm::HmacSha1_96, 8),
+            (CipherAlgorithm::TripleDesCbc, MacAlgorithm::HmacSha256, 8),
         ] {
             let mut rng = SessionRng::new([2; 32]);
             let mut w = PacketWriter::default();
-            w.rekey(&keys(cipher)).unwrap();
+            w.rekey(&keys_with(cipher, mac)).unwrap();
             let mut r = PacketReader::new(35000);
-            r.rekey(&keys(cipher)).unwrap();
+            r.rekey(&keys_with(cipher, mac)).unwrap();
+            // Padded to the cipher's block: one packet's length (field included,
+            // except under AEAD) is a multiple of it, and its tag follows.
+            let mut one = Vec::new();
+            w.seal(b"\x05", &mut rng, &mut one);
+            let framed = one.len() - mac.output_len() * usize::from(!cipher.is_aead());
+            let framed = if cipher.is_aead() {
+                framed - 16 - 4
+            } else {
+                framed
+            };
+            assert_eq!(framed % block, 0, "{cipher:?}");
+            r.push(&one);
+            assert_eq!(r.next_packet().unwrap(), Some(b"\x05".to_vec()));
             let payloads: Vec<Vec<u8>> = (0..40).map(|n| vec![n as u8; n * 7 + 1]).collect();
             let mut wire = Vec::new();
             for p in &payloads {
@@ -446,7 +467,7 @@ mod tests {
                 }
             }
             assert_eq!(got, payloads, "{cipher:?}");
-            assert_eq!(r.seq(), 40);
+            assert_eq!(r.seq(), 41);
         }
     }
 
@@ -511,6 +532,8 @@ mod tests {
         for cipher in [
             CipherAlgorithm::ChaCha20Poly1305,
             CipherAlgorithm::Aes128Ctr,
+            CipherAlgorithm::Aes128Cbc,
+            CipherAlgorithm::TripleDesCbc,
         ] {
             let mut rng = SessionRng::new([2; 32]);
             let mut w = PacketWriter::default();
