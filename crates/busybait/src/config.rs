@@ -369,6 +369,14 @@ pub struct StoreConfig {
     pub fsync_interval: Duration,
     /// Write `events.jsonl`.
     pub jsonl: bool,
+    /// Rotate `events.jsonl` at the first event of each UTC day, to
+    /// `events.jsonl.YYYY-MM-DD`.
+    pub jsonl_rotate_daily: bool,
+    /// Also rotate it when the next line would take it past this many bytes (0: no
+    /// size limit); a day's later files are `events.jsonl.YYYY-MM-DD.N`.
+    pub jsonl_rotate_bytes: u64,
+    /// Gzip rotated files (`….gz`), in the background.
+    pub jsonl_compress: bool,
     /// Write `busybait.db`.
     pub sqlite: bool,
     /// Most bytes the samples directory may hold; beyond it new samples are refused
@@ -386,6 +394,9 @@ impl Default for StoreConfig {
             queue_depth: 8192,
             fsync_interval: Duration::from_secs(1),
             jsonl: true,
+            jsonl_rotate_daily: true,
+            jsonl_rotate_bytes: 0,
+            jsonl_compress: true,
             sqlite: true,
             samples_quota_bytes: 1024 * 1024 * 1024,
             recordings: true,

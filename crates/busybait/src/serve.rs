@@ -104,6 +104,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         fsync_interval: config.store.fsync_interval,
         jsonl: config.store.jsonl,
         sqlite: config.store.sqlite,
+        rotation: busybait_store::rotate::Rotation {
+            daily: config.store.jsonl_rotate_daily,
+            max_bytes: config.store.jsonl_rotate_bytes,
+            compress: config.store.jsonl_compress,
+        },
         samples_quota_bytes: config.store.samples_quota_bytes,
         recordings: config.store.recordings,
     })?;

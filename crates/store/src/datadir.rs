@@ -30,6 +30,8 @@ pub struct DataDirConfig {
     pub jsonl: bool,
     /// Write `busybait.db`.
     pub sqlite: bool,
+    /// When `events.jsonl` rotates.
+    pub rotation: crate::rotate::Rotation,
     /// Most bytes `samples/` may hold.
     pub samples_quota_bytes: u64,
     /// Keep session recordings (and so the blobs they share).
@@ -88,6 +90,7 @@ impl DataDir {
                 fsync_interval: config.fsync_interval,
                 jsonl: config.jsonl,
                 sqlite: config.sqlite,
+                rotation: config.rotation,
             },
             identity,
         )

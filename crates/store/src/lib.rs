@@ -18,6 +18,7 @@ pub mod jsonl;
 pub mod read;
 pub mod recording;
 pub mod report;
+pub mod rotate;
 pub mod samples;
 pub mod sensor;
 pub mod sqlite;
@@ -89,6 +90,8 @@ pub struct RecorderConfig {
     pub jsonl: bool,
     /// Whether to write `busybait.db`.
     pub sqlite: bool,
+    /// When `events.jsonl` rotates.
+    pub rotation: rotate::Rotation,
 }
 
 /// What opening the stores found, for the operator's log.
@@ -182,7 +185,7 @@ impl Recorder {
         let mut last_seq = 0u64;
         if config.jsonl {
             let (sink, last, torn) =
-                jsonl::JsonlSink::open(&config.data_dir, config.fsync_interval)?;
+                jsonl::JsonlSink::open(&config.data_dir, config.fsync_interval, config.rotation)?;
             last_seq = last_seq.max(last);
             report.torn_bytes = torn;
             sinks.push(("jsonl", Box::new(sink)));

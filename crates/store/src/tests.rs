@@ -19,6 +19,7 @@ fn config(dir: &Path) -> RecorderConfig {
         fsync_interval: Duration::from_millis(10),
         jsonl: true,
         sqlite: true,
+        rotation: crate::rotate::Rotation::default(),
     }
 }
 
@@ -157,4 +158,127 @@ fn full_queue_blocks_instead_of_dropping() {
     drop(handle);
     rec.shutdown().unwrap();
     assert_eq!(jsonl_seqs(dir.path()), (1..=200).collect::<Vec<_>>());
+}
+
+/// 2026-11-18 23:59:58 UTC, two seconds before midnight.
+const BEFORE_MIDNIGHT: u64 = 1_795_046_398;
+
+fn at(secs: u64, session: u64, kind: EventKind) -> Event {
+    Event {
+        time: UNIX_EPOCH + Duration::from_secs(secs),
+        ..event(session, kind)
+    }
+}
+
+fn run_with(dir: &Path, rotation: crate::rotate::Rotation, events: Vec<Event>) -> OpenReport {
+    let config = RecorderConfig {
+        rotation,
+        ..config(dir)
+    };
+    let (rec, report) = Recorder::open(&config, sensor()).unwrap();
+    let handle = rec.handle().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for e in events {
+            handle.record(e).await.unwrap();
+        }
+    });
+    drop(handle);
+    rec.shutdown().unwrap();
+    report
+}
+
+/// Every `seq` of every file, rotated (gzipped or not) first, then the live one.
+fn all_seqs(dir: &Path) -> Vec<u64> {
+    let all = crate::rotate::read_all(dir, jsonl::JSONL_FILE).unwrap();
+    String::from_utf8(all)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("events.jsonl"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn events_jsonl_rotates_at_the_first_event_of_a_new_utc_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let day = |secs: u64, n: u64| -> Vec<Event> {
+        (0..n).map(|i| at(secs, i, EventKind::Connect)).collect()
+    };
+    // Before midnight, a restart, then across it in one batch.
+    run_with(d, Default::default(), day(BEFORE_MIDNIGHT, 3));
+    let mut crossing = day(BEFORE_MIDNIGHT + 1, 2);
+    crossing.extend(day(BEFORE_MIDNIGHT + 3, 4));
+    let report = run_with(d, Default::default(), crossing);
+    assert_eq!(report.next_seq, 4);
+    assert_eq!(
+        names(d),
+        ["events.jsonl", "events.jsonl.2026-11-18.gz"],
+        "closed, compressed, the live file holds the new day"
+    );
+    assert_eq!(jsonl_seqs(d), (6..=9).collect::<Vec<_>>());
+    assert_eq!(all_seqs(d), (1..=9).collect::<Vec<_>>());
+    // A start on a later day rotates at its first event, as the day's file's day.
+    run_with(d, Default::default(), day(BEFORE_MIDNIGHT + 86_400 + 10, 1));
+    assert_eq!(
+        names(d),
+        [
+            "events.jsonl",
+            "events.jsonl.2026-11-18.gz",
+            "events.jsonl.2026-11-19.gz"
+        ]
+    );
+    assert_eq!(all_seqs(d), (1..=10).collect::<Vec<_>>());
+}
+
+#[test]
+fn size_rotation_numbers_a_days_files_and_numbering_survives_an_empty_live_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rotation = crate::rotate::Rotation {
+        daily: true,
+        max_bytes: 1000,
+        compress: false,
+    };
+    let events: Vec<Event> = (0..12)
+        .map(|i| at(BEFORE_MIDNIGHT - 100, i, EventKind::Connect))
+        .collect();
+    run_with(d, rotation, events);
+    let files = names(d);
+    assert!(files.len() >= 4, "{files:?}");
+    assert_eq!(files[1], "events.jsonl.2026-11-18");
+    assert_eq!(files[2], "events.jsonl.2026-11-18.1");
+    for f in &files {
+        let len = std::fs::metadata(d.join(f)).unwrap().len();
+        assert!(len <= 1000, "{f}: {len}");
+        assert!(std::fs::read(d.join(f)).unwrap().ends_with(b"\n"), "{f}");
+    }
+    assert_eq!(all_seqs(d), (1..=12).collect::<Vec<_>>());
+    // Killed after the rename, before a line reached the new file: the numbering
+    // goes on from the newest rotated file.
+    let closed = crate::rotate::next_path(d, jsonl::JSONL_FILE, "2026-11-18");
+    std::fs::rename(d.join("events.jsonl"), closed).unwrap();
+    let report = run_with(
+        d,
+        rotation,
+        vec![at(BEFORE_MIDNIGHT, 99, EventKind::Connect)],
+    );
+    assert_eq!(report.next_seq, 13);
+    assert_eq!(all_seqs(d), (1..=13).collect::<Vec<_>>());
 }

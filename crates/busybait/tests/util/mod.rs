@@ -306,8 +306,21 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok.success());
 }
 
+/// Every event line of the data dir: rotated files (gzipped or not) oldest first,
+/// then the live `events.jsonl`.
 pub fn read_events(dir: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+    // A file the compressor is replacing can vanish between listing and opening.
+    let mut bytes = Vec::new();
+    for _ in 0..20 {
+        match busybait_store::rotate::read_all(dir, "events.jsonl") {
+            Ok(b) => {
+                bytes = b;
+                break;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
     text.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
