@@ -59,6 +59,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Event storage.
     pub store: StoreConfig,
+    /// How long each kind of data is kept.
+    pub retention: RetentionConfig,
     /// Downloading what bots ask for (off by default).
     pub fetch: crate::fetch::FetchConfig,
 }
@@ -103,7 +105,65 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             store: StoreConfig::default(),
+            retention: RetentionConfig::default(),
             fetch: crate::fetch::FetchConfig::default(),
+        }
+    }
+}
+
+/// `[retention]`: how long each class of data is kept (a span such as `"14d"`, or
+/// `"forever"`), and how often the sensor prunes (see `busybait prune`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Rotated `events.jsonl.*` files.
+    #[serde(deserialize_with = "crate::spans::keep")]
+    pub event_files: Option<Duration>,
+    /// The database's `events` rows (what `show` prints).
+    #[serde(deserialize_with = "crate::spans::keep")]
+    pub event_rows: Option<Duration>,
+    /// Session recordings (the blobs they share a day longer).
+    #[serde(deserialize_with = "crate::spans::keep")]
+    pub recordings: Option<Duration>,
+    /// The `sessions`, `logins`, `commands`, `download_requests` and `files` rows.
+    #[serde(deserialize_with = "crate::spans::keep")]
+    pub session_rows: Option<Duration>,
+    /// Sample files (by when their sample was last seen).
+    #[serde(deserialize_with = "crate::spans::keep")]
+    pub samples: Option<Duration>,
+    /// `alerts` rows.
+    #[serde(deserialize_with = "crate::spans::keep")]
+    pub alerts: Option<Duration>,
+    /// How often `serve` prunes.
+    #[serde(deserialize_with = "crate::spans::duration")]
+    pub interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let r = busybait_store::retention::Retention::default();
+        Self {
+            event_files: r.event_files,
+            event_rows: r.event_rows,
+            recordings: r.recordings,
+            session_rows: r.session_rows,
+            samples: r.samples,
+            alerts: r.alerts,
+            interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The store's view of it.
+    pub fn retention(&self) -> busybait_store::retention::Retention {
+        busybait_store::retention::Retention {
+            event_files: self.event_files,
+            event_rows: self.event_rows,
+            recordings: self.recordings,
+            session_rows: self.session_rows,
+            samples: self.samples,
+            alerts: self.alerts,
         }
     }
 }

@@ -134,5 +134,7 @@ pub(crate) struct Edge {
     /// Unauthenticated sessions, oldest first, with the signal that evicts them.
     pub unauthenticated: Mutex<BTreeMap<u64, Arc<Notify>>>,
     pub next_conn: AtomicU64,
+    /// What retention removed so far, per class.
+    pub pruned: Arc<crate::prune::Counters>,
     pub shutdown: watch::Receiver<bool>,
 }

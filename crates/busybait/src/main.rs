@@ -19,6 +19,7 @@ mod live;
 mod memory;
 mod metrics;
 mod misp;
+mod prune;
 mod read;
 mod report;
 mod serve;
@@ -81,6 +82,21 @@ enum Command {
         /// ADDR:PORT" on stdout.
         #[arg(long, value_name = "ADDR:PORT")]
         metrics: Option<SocketAddr>,
+    },
+    /// Remove what `[retention]` no longer keeps (the sensor also does this every
+    /// `[retention] interval`): recordings, rotated event files, old database rows,
+    /// samples and alerts, each by its own age limit. Prints what each class gave up.
+    /// Safe while `serve` runs.
+    Prune {
+        /// TOML config file (its `[retention]` and `data_dir`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Data directory (overrides the config's).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Count what would go, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// List the device profiles, one per line, name first.
     Profiles {
@@ -270,6 +286,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             cfg.check()?;
             serve::run(cfg)
+        }
+        Command::Prune {
+            config,
+            data_dir,
+            dry_run,
+        } => {
+            let mut cfg = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::default(),
+            };
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            prune::command(&cfg, dry_run)
         }
         Command::Profiles { config } => {
             let cfg = match config {

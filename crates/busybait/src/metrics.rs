@@ -109,6 +109,8 @@ pub struct Snapshot {
     pub failed_for_memory: u64,
     /// Bytes of files sources left behind, kept for their return.
     pub source_files: u64,
+    /// Per retention class: items and bytes removed.
+    pub pruned: Vec<(&'static str, u64, u64)>,
 }
 
 /// One sample's value.
@@ -189,6 +191,26 @@ pub fn render(s: &Snapshot) -> String {
         s.refused
             .iter()
             .map(|(limit, n)| (format!("limit=\"{limit}\""), Count(*n)))
+            .collect(),
+    );
+    family(
+        &mut out,
+        "busybait_pruned_total",
+        "counter",
+        "Files and database rows retention removed, by class.",
+        s.pruned
+            .iter()
+            .map(|(class, n, _)| (format!("class=\"{class}\""), Count(*n)))
+            .collect(),
+    );
+    family(
+        &mut out,
+        "busybait_pruned_bytes_total",
+        "counter",
+        "Bytes of files retention removed, by class.",
+        s.pruned
+            .iter()
+            .map(|(class, _, b)| (format!("class=\"{class}\""), Count(*b)))
             .collect(),
     );
     family(

@@ -173,7 +173,12 @@ pub fn replay(data_dir: &Path, session: &str, speed: f64) -> anyhow::Result<()> 
     }
     let path = data_dir.join("sessions").join(format!("{session}.cast"));
     let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {} (is `recordings` on?)", path.display()))?;
+        .with_context(|| {
+            format!(
+                "reading {} (no recording: `[store] recordings` is off, or `[retention] recordings` removed it)",
+                path.display()
+            )
+        })?;
     let mut out = std::io::stdout().lock();
     let mut last = 0.0f64;
     // The screen the session drew, without what would act beyond it (title,

@@ -76,6 +76,7 @@ fn metrics_snapshot(edge: &Edge) -> crate::metrics::Snapshot {
         session_memory_cap: edge.memory.cap() as u64,
         failed_for_memory: edge.memory.failed() as u64,
         source_files: edge.session_config.state.files.bytes() as u64,
+        pruned: edge.pruned.snapshot(),
     }
 }
 
@@ -260,6 +261,7 @@ async fn serve(
         per_source: Mutex::new(HashMap::new()),
         unauthenticated: Mutex::new(BTreeMap::new()),
         next_conn: AtomicU64::new(0),
+        pruned: Arc::new(crate::prune::Counters::default()),
         shutdown: shutdown_rx,
     });
     let recovered =
@@ -270,6 +272,11 @@ async fn serve(
             .map_err(|_| anyhow::anyhow!("event recorder stopped"))?;
     }
     tokio::spawn(expire_sources(edge.clone()));
+    tokio::spawn(crate::prune::run_periodically(
+        edge.config.clone(),
+        edge.pruned.clone(),
+        edge.shutdown.clone(),
+    ));
     if let Some(listener) = metrics_listener {
         let for_render = edge.clone();
         tokio::spawn(crate::metrics::serve(

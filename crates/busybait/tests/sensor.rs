@@ -335,6 +335,58 @@ fn events_jsonl_rotation_and_compression_survive_kill_9_at_any_moment() {
 }
 
 #[test]
+fn prune_removes_what_retention_no_longer_keeps_and_a_dry_run_only_counts() {
+    let sensor = Sensor::start("oracle");
+    let mut c = sensor.connect_from(source(7));
+    c.login();
+    drop(c);
+    let (dir, _) = sensor.stop();
+    let d = dir.path();
+    let id = util::read_events(d)[0]["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The session's recording, as if it were fifteen days old.
+    let old = std::time::SystemTime::now() - Duration::from_secs(15 * 86_400);
+    for ext in ["cast", "raw"] {
+        std::fs::File::options()
+            .write(true)
+            .open(d.join("sessions").join(format!("{id}.{ext}")))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let table = |args: &[&str]| String::from_utf8(cli(d, args)).unwrap();
+    let counted = table(&["prune", "--dry-run"]);
+    let recordings = counted
+        .lines()
+        .find(|l| l.starts_with("recordings "))
+        .unwrap();
+    let fields: Vec<&str> = recordings.split_whitespace().collect();
+    assert_eq!(fields[..2], ["recordings", "2"], "{counted}");
+    assert!(counted.starts_with("class"), "{counted}");
+    assert!(counted.contains("would remove"), "{counted}");
+    assert!(d.join("sessions").join(format!("{id}.cast")).exists());
+    let removed = table(&["prune"]);
+    assert!(removed.contains("removed"), "{removed}");
+    assert!(!d.join("sessions").join(format!("{id}.cast")).exists());
+    assert!(!d.join("sessions").join(format!("{id}.raw")).exists());
+    // Nothing else was old enough; the session itself is still listed.
+    assert!(table(&["sessions"]).contains(&id));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(["replay", &id, "--data-dir"])
+        .arg(d)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[retention] recordings"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn sessions_and_show_read_the_database() {
     let sensor = Sensor::start("oracle");
     let mut c = sensor.connect_from(source(5));

@@ -18,6 +18,7 @@ pub mod jsonl;
 pub mod read;
 pub mod recording;
 pub mod report;
+pub mod retention;
 pub mod rotate;
 pub mod samples;
 pub mod sensor;

@@ -20,7 +20,7 @@
 //! Neither file is held open: each is appended to in pieces of [`SPOOL_BYTES`] (and at
 //! the end), so that 20,000 idle sessions cost 20,000 sockets, not 60,000 descriptors.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -55,7 +55,8 @@ const RECENT_BLOB_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Blobs {
     dir: PathBuf,
-    known: Mutex<HashSet<[u8; 32]>>,
+    /// Digests stored, with the day (since the epoch) their file was last touched.
+    known: Mutex<HashMap<[u8; 32], u64>>,
     /// Newest last: (digest, the piece).
     recent: Mutex<std::collections::VecDeque<([u8; 32], Vec<u8>)>>,
     /// Pieces shared by every session (a stored file the door encoded once), known by
@@ -85,7 +86,7 @@ impl Blobs {
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         Ok(Self {
             dir,
-            known: Mutex::new(HashSet::new()),
+            known: Mutex::new(HashMap::new()),
             recent: Mutex::new(std::collections::VecDeque::new()),
             shared: Mutex::new(Vec::new()),
         })
@@ -145,13 +146,23 @@ impl Blobs {
     }
 
     /// Stores `data` under `digest` unless it is there already; whether it was new.
+    /// A blob in use has its modification time renewed once a day, so that retention
+    /// (which removes blobs untouched for longer than recordings are kept) never
+    /// takes one a kept recording needs; one pruned meanwhile is written again.
     fn store_as(&self, digest: [u8; 32], data: &[u8]) -> Result<([u8; 32], bool), StoreError> {
+        let today = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86_400);
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if known.contains(&digest) {
+        if known.get(&digest) == Some(&today) {
             return Ok((digest, false));
         }
         let path = self.dir.join(hex::encode(digest));
-        let new = !path.exists();
+        let renewed = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        let new = renewed.is_err();
         if new {
             // Whole or absent: write aside, then rename into place.
             let tmp = self.dir.join(format!(".tmp-{}", hex::encode(digest)));
@@ -161,7 +172,7 @@ impl Blobs {
         if known.len() >= MAX_KNOWN_BLOBS {
             known.clear();
         }
-        known.insert(digest);
+        known.insert(digest, today);
         Ok((digest, new))
     }
 }

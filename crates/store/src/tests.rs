@@ -282,3 +282,122 @@ fn size_rotation_numbers_a_days_files_and_numbering_survives_an_empty_live_file(
     assert_eq!(report.next_seq, 13);
     assert_eq!(all_seqs(d), (1..=13).collect::<Vec<_>>());
 }
+
+#[test]
+fn retention_prunes_each_class_by_its_age_and_a_dry_run_only_counts() {
+    use crate::retention::{prune, Pruned, Retention};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let day = 86_400;
+    let now = UNIX_EPOCH + Duration::from_secs(BEFORE_MIDNIGHT + 2 + 40 * day);
+    // Sessions 40 days old (with a download) and one from the last hour.
+    let mut events = Vec::new();
+    for (n, secs) in [
+        (1, BEFORE_MIDNIGHT - 100),
+        (2, BEFORE_MIDNIGHT + 40 * day - 3600),
+    ] {
+        for e in session_events(n) {
+            events.push(Event {
+                time: UNIX_EPOCH + Duration::from_secs(secs),
+                ..e
+            });
+        }
+    }
+    events.insert(
+        3,
+        at(
+            BEFORE_MIDNIGHT - 100,
+            1,
+            EventKind::FileDownload {
+                url: None,
+                outfile: format!("samples/{}", "a".repeat(64)),
+                shasum: "a".repeat(64),
+                destfile: "/tmp/x".into(),
+                duplicate: false,
+            },
+        ),
+    );
+    run(d, events);
+    assert_eq!(names(d), ["events.jsonl", "events.jsonl.2026-11-18.gz"]);
+    // A recording and a blob from then, and from today.
+    let sessions = d.join("sessions");
+    std::fs::create_dir_all(sessions.join("blobs")).unwrap();
+    let old = UNIX_EPOCH + Duration::from_secs(BEFORE_MIDNIGHT);
+    for (name, time) in [
+        ("sessions/000000000001.cast", old),
+        ("sessions/000000000001.raw", old),
+        ("sessions/000000000002.cast", now),
+        (&*format!("sessions/blobs/{}", "b".repeat(64)), old),
+        (&*format!("sessions/blobs/{}", "c".repeat(64)), now),
+        (&*format!("samples/{}", "a".repeat(64)), old),
+    ] {
+        let path = d.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"12345").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+    let keep = Retention::default();
+    let expected = [
+        (
+            "recordings",
+            Pruned {
+                items: 2,
+                bytes: 10,
+            },
+        ),
+        ("recording-blobs", Pruned { items: 1, bytes: 5 }),
+        (
+            "event-files",
+            Pruned {
+                items: 1,
+                bytes: std::fs::metadata(d.join("events.jsonl.2026-11-18.gz"))
+                    .unwrap()
+                    .len(),
+            },
+        ),
+        // The old session's six events (the newest row is another session's).
+        ("event-rows", Pruned { items: 6, bytes: 0 }),
+        ("samples", Pruned { items: 0, bytes: 0 }),
+    ];
+    let counted = prune(d, &keep, now, true, &mut || {}).unwrap();
+    let find = |got: &[(&'static str, Pruned)], class: &str| {
+        got.iter().find(|(c, _)| *c == class).unwrap().1
+    };
+    for (class, want) in expected {
+        assert_eq!(find(&counted, class), want, "dry run: {class}");
+    }
+    assert_eq!(find(&counted, "session-rows").items, 0, "kept half a year");
+    assert_eq!(
+        names(d),
+        ["events.jsonl", "events.jsonl.2026-11-18.gz"],
+        "a dry run removes nothing"
+    );
+    let pruned = prune(d, &keep, now, false, &mut || {}).unwrap();
+    assert_eq!(pruned, counted);
+    assert_eq!(names(d), ["events.jsonl"]);
+    assert!(!sessions.join("000000000001.cast").exists());
+    assert!(sessions.join("000000000002.cast").exists());
+    assert!(sessions.join("blobs").join("c".repeat(64)).exists());
+    let conn = sqlite::open_read_only(&d.join(sqlite::DB_FILE)).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 5);
+    // Session rows too, when they are kept a shorter time; numbering goes on.
+    let short = Retention {
+        session_rows: Some(Duration::from_secs(30 * day)),
+        samples: Some(Duration::from_secs(30 * day)),
+        ..keep
+    };
+    let pruned = prune(d, &short, now, false, &mut || {}).unwrap();
+    // The session, its login, its command (typed, then failed) and its file.
+    assert_eq!(find(&pruned, "session-rows").items, 1 + 1 + 2 + 1);
+    assert_eq!(find(&pruned, "samples"), Pruned { items: 1, bytes: 5 });
+    let report = run(d, session_events(3));
+    assert_eq!(report.next_seq, 12);
+}

@@ -1,0 +1,135 @@
+//! Retention, run: `busybait prune` on demand (`--dry-run` only counts), and the
+//! sensor's own pass every `[retention] interval` on a blocking thread, its database
+//! batches spaced so that the event writer keeps up. What goes is in
+//! `busybait_store::retention`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use busybait_store::retention::{self, Pruned, CLASSES};
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// Between two database batches of the sensor's own pass.
+const BATCH_PAUSE: Duration = Duration::from_millis(20);
+
+/// What the sensor's passes removed, per class (in [`CLASSES`] order): items, bytes.
+#[derive(Debug, Default)]
+pub struct Counters {
+    items: [AtomicU64; CLASSES.len()],
+    bytes: [AtomicU64; CLASSES.len()],
+}
+
+impl Counters {
+    fn add(&self, pruned: &[(&'static str, Pruned)]) {
+        for (class, p) in pruned {
+            if let Some(i) = CLASSES.iter().position(|c| c == class) {
+                if let (Some(items), Some(bytes)) = (self.items.get(i), self.bytes.get(i)) {
+                    items.fetch_add(p.items, Ordering::Relaxed);
+                    bytes.fetch_add(p.bytes, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Per class: its name, items and bytes removed so far.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64, u64)> {
+        CLASSES
+            .iter()
+            .zip(self.items.iter().zip(&self.bytes))
+            .map(|(c, (i, b))| (*c, i.load(Ordering::Relaxed), b.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// `busybait prune`: one pass now, printed as a table.
+pub fn command(config: &Config, dry_run: bool) -> anyhow::Result<()> {
+    if !config.data_dir.exists() {
+        anyhow::bail!(
+            "no data dir at {} (give --data-dir, or the config that names it)",
+            config.data_dir.display()
+        );
+    }
+    let pruned = retention::prune(
+        &config.data_dir,
+        &config.retention.retention(),
+        SystemTime::now(),
+        dry_run,
+        &mut || {},
+    )?;
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(
+        &mut out,
+        table(&pruned, dry_run, &config.retention).as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn table(
+    pruned: &[(&'static str, Pruned)],
+    dry_run: bool,
+    keep: &crate::config::RetentionConfig,
+) -> String {
+    let span = |d: Option<Duration>| match d {
+        Some(d) => humantime::format_duration(d).to_string(),
+        None => "forever".into(),
+    };
+    let kept = |class: &str| match class {
+        "recordings" => span(keep.recordings),
+        "recording-blobs" => format!("{} + 1day", span(keep.recordings)),
+        "event-files" => span(keep.event_files),
+        "event-rows" => span(keep.event_rows),
+        "session-rows" => span(keep.session_rows),
+        "alerts" => span(keep.alerts),
+        _ => span(keep.samples),
+    };
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let mut out = format!("{:<16} {:>12} {:>14}  kept\n", "class", verb, "bytes");
+    for (class, p) in pruned {
+        out.push_str(&format!(
+            "{class:<16} {:>12} {:>14}  {}\n",
+            p.items,
+            p.bytes,
+            kept(class)
+        ));
+    }
+    out
+}
+
+/// The sensor's pass every `interval` (the first at start), until `shutdown`.
+pub async fn run_periodically(
+    config: Config,
+    counters: Arc<Counters>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let interval = config.retention.interval.max(Duration::from_secs(1));
+    loop {
+        let data_dir = config.data_dir.clone();
+        let keep = config.retention.retention();
+        let pass = tokio::task::spawn_blocking(move || {
+            retention::prune(&data_dir, &keep, SystemTime::now(), false, &mut || {
+                std::thread::sleep(BATCH_PAUSE);
+            })
+        });
+        match pass.await {
+            Ok(Ok(pruned)) => {
+                counters.add(&pruned);
+                let items: u64 = pruned.iter().map(|(_, p)| p.items).sum();
+                let bytes: u64 = pruned.iter().map(|(_, p)| p.bytes).sum();
+                if items > 0 {
+                    tracing::info!(items, bytes, "retention removed old data");
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "retention pass failed; retrying next interval")
+            }
+            Err(e) => tracing::error!(error = %e, "retention pass panicked"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Retention: what a data dir keeps, and for how long, by class. A sensor left alone
+//! for months sees a million events a day; without this its disk fills in days.
+//!
+//! | class | what goes | when |
+//! |---|---|---|
+//! | `event-files` | rotated `events.jsonl.YYYY-MM-DD[.N][.gz]` | the day ended longer ago than the limit |
+//! | `event-rows` | rows of the `events` table (what `show` prints) | their timestamp is older (the newest row always stays: it carries the numbering) |
+//! | `recordings` | `sessions/<id>.cast` and `.raw` | not written to for longer |
+//! | `recording-blobs` | `sessions/blobs/<sha256>` | not used for a day longer than recordings are kept (a blob in use is renewed daily) |
+//! | `session-rows` | rows of `sessions`, `logins`, `commands`, `download_requests`, `files` | started (or happened) longer ago |
+//! | `samples` | files in `samples/` | their sample was last seen longer ago (its `samples` and `triage` rows stay: first and last seen outlive the bytes) |
+//! | `alerts` | rows of `alerts` | their last packet is older |
+//!
+//! The live `events.jsonl` is never touched. Database rows go in small batches,
+//! each its own short transaction, so the event writer is never held up for long.
+//! A dry run counts instead of removing.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{params, Connection};
+
+use crate::jsonl::JSONL_FILE;
+use crate::recording::{BLOBS_DIR, SESSIONS_DIR};
+use crate::samples::SAMPLES_DIR;
+use crate::StoreError;
+
+/// How long each class is kept (`None`: for ever).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Rotated `events.jsonl` files.
+    pub event_files: Option<Duration>,
+    /// `events` rows.
+    pub event_rows: Option<Duration>,
+    /// Session recordings (and, a day longer, the blobs they share).
+    pub recordings: Option<Duration>,
+    /// `sessions`, `logins`, `commands`, `download_requests`, `files` rows.
+    pub session_rows: Option<Duration>,
+    /// Sample files.
+    pub samples: Option<Duration>,
+    /// `alerts` rows.
+    pub alerts: Option<Duration>,
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+impl Default for Retention {
+    /// What a sensor on a small disk can keep at a million events a day: the raw
+    /// event log a month (gzipped), the database's copy of it two weeks, recordings
+    /// two weeks, the per-session tables half a year, samples and alerts a year.
+    fn default() -> Self {
+        Self {
+            event_files: Some(30 * DAY),
+            event_rows: Some(14 * DAY),
+            recordings: Some(14 * DAY),
+            session_rows: Some(180 * DAY),
+            samples: Some(365 * DAY),
+            alerts: Some(365 * DAY),
+        }
+    }
+}
+
+/// The classes, in the order they are pruned (and shown).
+pub const CLASSES: [&str; 7] = [
+    "recordings",
+    "recording-blobs",
+    "event-files",
+    "event-rows",
+    "session-rows",
+    "alerts",
+    "samples",
+];
+
+/// What one class gave up (or would, in a dry run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Files or rows.
+    pub items: u64,
+    /// Bytes of files (0 for rows).
+    pub bytes: u64,
+}
+
+/// Rows deleted per transaction.
+pub const BATCH_ROWS: usize = 1000;
+
+/// One pass over every class as of `now`; returns what each class gave up, in
+/// [`CLASSES`] order. `pause` runs between database batches (the sensor sleeps a
+/// little there, so its event writer gets the database).
+pub fn prune(
+    data_dir: &Path,
+    retention: &Retention,
+    now: SystemTime,
+    dry_run: bool,
+    pause: &mut dyn FnMut(),
+) -> Result<Vec<(&'static str, Pruned)>, StoreError> {
+    let cutoff = |keep: Option<Duration>| keep.and_then(|d| now.checked_sub(d));
+    let mut out = Vec::new();
+    let recordings = cutoff(retention.recordings);
+    out.push((
+        "recordings",
+        prune_files(&data_dir.join(SESSIONS_DIR), recordings, dry_run, |name| {
+            name.ends_with(".cast") || name.ends_with(".raw")
+        })?,
+    ));
+    out.push((
+        "recording-blobs",
+        prune_files(
+            &data_dir.join(BLOBS_DIR),
+            recordings.and_then(|c| c.checked_sub(DAY)),
+            dry_run,
+            |name| name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+        )?,
+    ));
+    out.push((
+        "event-files",
+        prune_event_files(data_dir, cutoff(retention.event_files), dry_run)?,
+    ));
+    let db_path = data_dir.join(crate::sqlite::DB_FILE);
+    let conn = if db_path.exists() {
+        Some(if dry_run {
+            crate::sqlite::open_read_only(&db_path)?
+        } else {
+            crate::sqlite::open(&db_path)?
+        })
+    } else {
+        None
+    };
+    let stamp = |c: Option<SystemTime>| c.map(busybait_events::format_timestamp);
+    let rows = |class: &'static str,
+                tables: &[(&str, &str)],
+                keep_newest: bool,
+                c: Option<SystemTime>,
+                pause: &mut dyn FnMut()|
+     -> Result<(&'static str, Pruned), StoreError> {
+        let (Some(conn), Some(before)) = (&conn, stamp(c)) else {
+            return Ok((class, Pruned::default()));
+        };
+        let mut items = 0;
+        for (table, column) in tables {
+            items += prune_rows(conn, table, column, &before, keep_newest, dry_run, pause)?;
+        }
+        Ok((class, Pruned { items, bytes: 0 }))
+    };
+    out.push(rows(
+        "event-rows",
+        &[("events", "timestamp")],
+        true,
+        cutoff(retention.event_rows),
+        pause,
+    )?);
+    out.push(rows(
+        "session-rows",
+        &[
+            ("sessions", "start_time"),
+            ("logins", "timestamp"),
+            ("commands", "timestamp"),
+            ("download_requests", "timestamp"),
+            ("files", "timestamp"),
+        ],
+        false,
+        cutoff(retention.session_rows),
+        pause,
+    )?);
+    out.push(rows(
+        "alerts",
+        &[("alerts", "last")],
+        false,
+        cutoff(retention.alerts),
+        pause,
+    )?);
+    let samples = match (&conn, stamp(cutoff(retention.samples))) {
+        (Some(conn), Some(before)) => prune_samples(conn, data_dir, &before, dry_run)?,
+        _ => Pruned::default(),
+    };
+    out.push(("samples", samples));
+    Ok(out)
+}
+
+/// Removes the files of `dir` that `wanted` names and that were last written before
+/// `before`.
+fn prune_files(
+    dir: &Path,
+    before: Option<SystemTime>,
+    dry_run: bool,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Pruned, StoreError> {
+    let mut pruned = Pruned::default();
+    let Some(before) = before else {
+        return Ok(pruned);
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pruned),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(&wanted) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() || meta.modified().map_or(true, |m| m >= before) {
+            continue;
+        }
+        if !dry_run {
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io(&path, e)),
+            }
+        }
+        pruned.items += 1;
+        pruned.bytes += meta.len();
+    }
+    Ok(pruned)
+}
+
+/// Removes rotated event files whose day ended before `before`.
+fn prune_event_files(
+    data_dir: &Path,
+    before: Option<SystemTime>,
+    dry_run: bool,
+) -> Result<Pruned, StoreError> {
+    let mut pruned = Pruned::default();
+    let Some(before) = before else {
+        return Ok(pruned);
+    };
+    // A day's file holds that day's events: it may go once the next day began
+    // before the cutoff, i.e. its day is before the cutoff's day.
+    let cutoff_day = busybait_events::format_timestamp(before);
+    let cutoff_day = cutoff_day.get(..10).unwrap_or_default();
+    for f in crate::rotate::list(data_dir, JSONL_FILE)? {
+        if f.day.as_str() >= cutoff_day {
+            continue;
+        }
+        let len = std::fs::metadata(&f.path).map_or(0, |m| m.len());
+        if !dry_run {
+            match std::fs::remove_file(&f.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io(&f.path, e)),
+            }
+        }
+        pruned.items += 1;
+        pruned.bytes += len;
+    }
+    Ok(pruned)
+}
+
+/// Deletes (or counts) rows of `table` whose `column` is before `before`, oldest
+/// first, [`BATCH_ROWS`] per transaction; with `keep_newest` the row with the
+/// highest rowid stays.
+fn prune_rows(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    before: &str,
+    keep_newest: bool,
+    dry_run: bool,
+    pause: &mut dyn FnMut(),
+) -> Result<u64, StoreError> {
+    let newest = if keep_newest {
+        "AND rowid < (SELECT max(rowid) FROM {table})"
+    } else {
+        ""
+    }
+    .replace("{table}", table);
+    if dry_run {
+        let sql = format!("SELECT count(*) FROM {table} WHERE {column} < ?1 {newest}");
+        let n: i64 = conn.query_row(&sql, params![before], |r| r.get(0))?;
+        return Ok(u64::try_from(n).unwrap_or(0));
+    }
+    // The oldest rows first, by rowid (the tables grow in time order): each batch
+    // looks at the next rows in order and deletes those old enough, until a batch
+    // finds none (the rest is newer).
+    let sql = format!(
+        "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ?1 {newest} ORDER BY rowid LIMIT {BATCH_ROWS})"
+    );
+    let mut total = 0u64;
+    loop {
+        let n = conn.execute(&sql, params![before])?;
+        total += n as u64;
+        if n < BATCH_ROWS {
+            return Ok(total);
+        }
+        pause();
+    }
+}
+
+/// Removes the files of samples last seen before `before`.
+fn prune_samples(
+    conn: &Connection,
+    data_dir: &Path,
+    before: &str,
+    dry_run: bool,
+) -> Result<Pruned, StoreError> {
+    let mut stmt = conn.prepare("SELECT sha256 FROM samples WHERE last_seen < ?1")?;
+    let old: Vec<String> = stmt
+        .query_map(params![before], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut pruned = Pruned::default();
+    let dir = data_dir.join(SAMPLES_DIR);
+    for sha in old {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let path = dir.join(&sha);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if !dry_run {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io(&path, e)),
+            }
+        }
+        pruned.items += 1;
+        pruned.bytes += meta.len();
+    }
+    Ok(pruned)
+}
