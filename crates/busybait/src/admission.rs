@@ -122,6 +122,14 @@ fn admit(
         edge.stats.refused_memory.fetch_add(1, Ordering::Relaxed);
         return;
     }
+    if edge.data.is_full() {
+        // Nothing prunable is left: refusing is what keeps every admitted session's
+        // events.
+        edge.stats
+            .refused_data_budget
+            .fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     {
         let mut per = edge.per_source.lock().unwrap_or_else(|e| e.into_inner());
         let n = per.entry(src.ip()).or_insert(0);

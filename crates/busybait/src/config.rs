@@ -137,6 +137,13 @@ pub struct RetentionConfig {
     /// How often `serve` prunes.
     #[serde(deserialize_with = "crate::spans::duration")]
     pub interval: Duration,
+    /// Bytes the whole data dir may hold (0: no budget). Near it the oldest
+    /// prunable data goes first; with nothing prunable left, new sessions are
+    /// refused until there is room.
+    pub max_data_bytes: u64,
+    /// How often the data dir is measured against its budget.
+    #[serde(deserialize_with = "crate::spans::duration")]
+    pub budget_interval: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -150,6 +157,8 @@ impl Default for RetentionConfig {
             samples: r.samples,
             alerts: r.alerts,
             interval: Duration::from_secs(3600),
+            max_data_bytes: 0,
+            budget_interval: Duration::from_secs(15),
         }
     }
 }

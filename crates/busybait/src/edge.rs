@@ -34,6 +34,8 @@ pub struct Stats {
     pub session_errors: AtomicU64,
     /// Refused: all sessions together hold `memory_cap_bytes`.
     pub refused_memory: AtomicU64,
+    /// Refused: the data dir is at `max_data_bytes` with nothing left to prune.
+    pub refused_data_budget: AtomicU64,
     /// Logins accepted.
     pub logins_success: AtomicU64,
     /// Logins refused.
@@ -53,13 +55,14 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn snapshot(&self) -> [(&'static str, u64); 7] {
+    pub fn snapshot(&self) -> [(&'static str, u64); 8] {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
             ("accepted", g(&self.accepted)),
             ("refused_max_sessions", g(&self.refused_max_sessions)),
             ("refused_per_source", g(&self.refused_per_source)),
             ("refused_memory", g(&self.refused_memory)),
+            ("refused_data_budget", g(&self.refused_data_budget)),
             ("evicted_unauthenticated", g(&self.evicted_unauthenticated)),
             ("accept_paused_queue", g(&self.accept_paused_queue)),
             ("session_errors", g(&self.session_errors)),
@@ -136,5 +139,7 @@ pub(crate) struct Edge {
     pub next_conn: AtomicU64,
     /// What retention removed so far, per class.
     pub pruned: Arc<crate::prune::Counters>,
+    /// The data dir's size and whether it is at its budget.
+    pub data: Arc<crate::prune::DataUse>,
     pub shutdown: watch::Receiver<bool>,
 }

@@ -111,6 +111,10 @@ pub struct Snapshot {
     pub source_files: u64,
     /// Per retention class: items and bytes removed.
     pub pruned: Vec<(&'static str, u64, u64)>,
+    /// Bytes the data dir holds, as last measured.
+    pub data_bytes: u64,
+    /// Its budget (0: none).
+    pub data_budget: u64,
 }
 
 /// One sample's value.
@@ -192,6 +196,20 @@ pub fn render(s: &Snapshot) -> String {
             .iter()
             .map(|(limit, n)| (format!("limit=\"{limit}\""), Count(*n)))
             .collect(),
+    );
+    family(
+        &mut out,
+        "busybait_data_bytes",
+        "gauge",
+        "Bytes the data dir holds, as last measured.",
+        one(Count(s.data_bytes)),
+    );
+    family(
+        &mut out,
+        "busybait_data_budget_bytes",
+        "gauge",
+        "The data dir's budget (max_data_bytes; 0 is none).",
+        one(Count(s.data_budget)),
     );
     family(
         &mut out,

@@ -133,3 +133,86 @@ pub async fn run_periodically(
         }
     }
 }
+
+/// The data dir's size, as last measured, and whether it is at its budget.
+#[derive(Debug, Default)]
+pub struct DataUse {
+    bytes: AtomicU64,
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl DataUse {
+    /// Bytes, as last measured.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether new sessions are refused for lack of room.
+    pub fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
+    }
+}
+
+/// Room is made when the data dir passes this share of its budget…
+const HIGH_WATER_PERCENT: u64 = 95;
+/// …down to this share.
+const LOW_WATER_PERCENT: u64 = 90;
+
+/// Measures the data dir every `budget_interval`; near `max_data_bytes` removes
+/// the oldest prunable data, and past it with nothing left to remove refuses new
+/// sessions (saying so once in the log) until there is room again.
+pub async fn keep_to_budget(
+    config: Config,
+    counters: Arc<Counters>,
+    data: Arc<DataUse>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let budget = config.retention.max_data_bytes;
+    let interval = config
+        .retention
+        .budget_interval
+        .max(Duration::from_millis(100));
+    loop {
+        let dir = config.data_dir.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            let used = busybait_store::budget::data_bytes(&dir);
+            if budget == 0 || used * 100 < budget * HIGH_WATER_PERCENT {
+                return Ok((used, Vec::new()));
+            }
+            let excess = used.saturating_sub(budget * LOW_WATER_PERCENT / 100);
+            let (pruned, freed) = busybait_store::budget::make_room(&dir, excess)?;
+            Ok::<_, busybait_store::StoreError>((used.saturating_sub(freed), pruned))
+        });
+        match pass.await {
+            Ok(Ok((used, pruned))) => {
+                data.bytes.store(used, Ordering::Relaxed);
+                counters.add(&pruned);
+                let freed: u64 = pruned.iter().map(|(_, p)| p.bytes).sum();
+                if freed > 0 {
+                    tracing::info!(freed, used, budget, "made room under max_data_bytes");
+                }
+                let full = budget > 0 && used >= budget;
+                let was = data.full.swap(full, Ordering::Relaxed);
+                if full && !was {
+                    tracing::warn!(
+                        used,
+                        budget,
+                        "the data dir is at max_data_bytes and nothing is left to prune: refusing new sessions"
+                    );
+                } else if was && !full {
+                    tracing::info!(
+                        used,
+                        budget,
+                        "the data dir has room again: accepting sessions"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "making room under max_data_bytes failed"),
+            Err(e) => tracing::error!(error = %e, "the budget check panicked"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

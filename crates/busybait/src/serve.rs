@@ -52,6 +52,7 @@ fn metrics_snapshot(edge: &Edge) -> crate::metrics::Snapshot {
             ("max_sessions_per_source", g(&s.refused_per_source)),
             ("max_unauthenticated", g(&s.evicted_unauthenticated)),
             ("memory_cap_bytes", g(&s.refused_memory)),
+            ("max_data_bytes", g(&s.refused_data_budget)),
         ],
         accept_paused: g(&s.accept_paused_queue),
         session_errors: g(&s.session_errors),
@@ -77,6 +78,8 @@ fn metrics_snapshot(edge: &Edge) -> crate::metrics::Snapshot {
         failed_for_memory: edge.memory.failed() as u64,
         source_files: edge.session_config.state.files.bytes() as u64,
         pruned: edge.pruned.snapshot(),
+        data_bytes: edge.data.bytes(),
+        data_budget: edge.config.retention.max_data_bytes,
     }
 }
 
@@ -262,6 +265,7 @@ async fn serve(
         unauthenticated: Mutex::new(BTreeMap::new()),
         next_conn: AtomicU64::new(0),
         pruned: Arc::new(crate::prune::Counters::default()),
+        data: Arc::new(crate::prune::DataUse::default()),
         shutdown: shutdown_rx,
     });
     let recovered =
@@ -275,6 +279,12 @@ async fn serve(
     tokio::spawn(crate::prune::run_periodically(
         edge.config.clone(),
         edge.pruned.clone(),
+        edge.shutdown.clone(),
+    ));
+    tokio::spawn(crate::prune::keep_to_budget(
+        edge.config.clone(),
+        edge.pruned.clone(),
+        edge.data.clone(),
         edge.shutdown.clone(),
     ));
     if let Some(listener) = metrics_listener {

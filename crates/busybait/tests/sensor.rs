@@ -698,3 +698,111 @@ fn metrics_count_the_sessions_that_ran() {
     }
     assert_eq!(scrape(metrics, "/").0, "HTTP/1.1 404 Not Found");
 }
+
+/// `name value` of one sample of the metrics page, or 0.
+fn metric(body: &str, name: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_data_dir_stays_under_its_budget_oldest_recordings_first_then_refuses() {
+    // Sessions with recordings to spare, then a restart with a budget that only
+    // half of them fit in.
+    let base = util::test_config("oracle", "", "");
+    let sensor = Sensor::start_with(&base);
+    for i in 0..8 {
+        let mut c = sensor.connect_from(source(100 + i));
+        c.login();
+        // Some 60 KB of output each, distinct per session.
+        c.send(
+            format!("i=0; while [ $i -lt 2000 ]; do echo {i} line $i of this session; i=$((i+1)); done; echo done\r\n")
+                .as_bytes(),
+        );
+        c.read_until(b"done\r\n~ # ", Duration::from_secs(10));
+    }
+    let (dir, _) = sensor.stop();
+    let d = dir.path();
+    let sessions = d.join("sessions");
+    let mut casts: Vec<(std::time::SystemTime, std::path::PathBuf)> = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cast"))
+        .map(|p| (std::fs::metadata(&p).unwrap().modified().unwrap(), p))
+        .collect();
+    casts.sort();
+    assert_eq!(casts.len(), 8);
+    let recordings: u64 = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let used = busybait_store::budget::data_bytes(d);
+    // Room for the rest and about half the recordings (the 90 % low water mark).
+    let budget = (used - recordings / 2) * 100 / 90;
+    let config = format!(
+        "metrics = \"127.0.0.1:0\"\n{base}[retention]\nmax_data_bytes = {budget}\nbudget_interval = \"100ms\"\n"
+    );
+    let sensor = Sensor::start_in(dir, &config);
+    let metrics = sensor.metrics.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (_, body) = scrape(metrics, "/metrics");
+        if metric(&body, "busybait_pruned_total{class=\"recordings\"}") > 0 {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(metric(&body, "busybait_data_bytes") <= budget, "{body}");
+    assert_eq!(metric(&body, "busybait_data_budget_bytes"), budget);
+    // The oldest went, the newest stayed, and sessions are still taken.
+    assert!(!casts[0].1.exists(), "the oldest recording is gone");
+    assert!(casts[7].1.exists(), "the newest is kept");
+    let mut c = sensor.connect_from(source(200));
+    c.login();
+    drop(c);
+    let (dir, _) = sensor.stop();
+    // A budget nothing prunable can meet: new sessions are refused, and said so.
+    let config = format!(
+        "metrics = \"127.0.0.1:0\"\n{base}[retention]\nmax_data_bytes = 4096\nbudget_interval = \"100ms\"\n"
+    );
+    let sensor = Sensor::start_in(dir, &config);
+    let metrics = sensor.metrics.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = scrape(metrics, "/metrics");
+        if metric(
+            &body,
+            "busybait_connections_refused_total{limit=\"max_data_bytes\"}",
+        ) > 0
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        // Each try is refused (closed at once) or, before the first check, served.
+        let mut probe = util::tcp_from(sensor.addr, source(300)).unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let _ = std::io::Read::read(&mut probe, &mut [0u8; 64]);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut refused = util::tcp_from(sensor.addr, source(301)).unwrap();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        std::io::Read::read(&mut refused, &mut buf).unwrap_or(0),
+        0,
+        "closed before a byte of the opening"
+    );
+    assert!(
+        sensor.log().contains("refusing new sessions"),
+        "{}",
+        sensor.log()
+    );
+}

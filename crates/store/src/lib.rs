@@ -13,6 +13,7 @@
 //! The durability contract is in `docs/DURABILITY.md`.
 
 pub mod alerts;
+pub mod budget;
 pub mod datadir;
 pub mod jsonl;
 pub mod read;

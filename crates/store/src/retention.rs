@@ -42,7 +42,7 @@ pub struct Retention {
     pub alerts: Option<Duration>,
 }
 
-const DAY: Duration = Duration::from_secs(86_400);
+pub(crate) const DAY: Duration = Duration::from_secs(86_400);
 
 impl Default for Retention {
     /// What a sensor on a small disk can keep at a million events a day: the raw
@@ -80,6 +80,9 @@ pub struct Pruned {
     pub bytes: u64,
 }
 
+/// What each class gave up, in [`CLASSES`] order.
+pub type PrunedByClass = Vec<(&'static str, Pruned)>;
+
 /// Rows deleted per transaction.
 pub const BATCH_ROWS: usize = 1000;
 
@@ -92,7 +95,7 @@ pub fn prune(
     now: SystemTime,
     dry_run: bool,
     pause: &mut dyn FnMut(),
-) -> Result<Vec<(&'static str, Pruned)>, StoreError> {
+) -> Result<PrunedByClass, StoreError> {
     let cutoff = |keep: Option<Duration>| keep.and_then(|d| now.checked_sub(d));
     let mut out = Vec::new();
     let recordings = cutoff(retention.recordings);

@@ -1,0 +1,157 @@
+//! A disk budget for the whole data dir (`[retention] max_data_bytes`): what it
+//! holds, measured, and room made when it nears the budget by removing the oldest
+//! prunable data first: recordings (then the blobs no kept recording can use), then
+//! rotated event files, then samples. The database and the live event log are what
+//! the sensor is writing and are never shrunk here; when nothing prunable is left
+//! the sensor refuses new sessions instead.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::jsonl::JSONL_FILE;
+use crate::recording::{BLOBS_DIR, SESSIONS_DIR};
+use crate::retention::{Pruned, PrunedByClass, DAY};
+use crate::samples::SAMPLES_DIR;
+use crate::StoreError;
+
+/// Bytes the files under `dir` hold (what a disk budget counts).
+pub fn data_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
+/// A file that may go to make room, with when it was last written.
+struct Candidate {
+    path: std::path::PathBuf,
+    modified: SystemTime,
+    len: u64,
+}
+
+/// Files of `dir` that `wanted` names, oldest first.
+fn oldest_first(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(&wanted))
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            meta.is_file().then(|| Candidate {
+                path: e.path(),
+                modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                len: meta.len(),
+            })
+        })
+        .collect();
+    out.sort_by_key(|c| c.modified);
+    out
+}
+
+/// Makes room under a disk budget: removes the oldest prunable data, recordings
+/// first (and the blobs older than every recording left), then rotated event files,
+/// then samples, until `excess` bytes are gone or nothing prunable is left. The
+/// database and the live event log are never shrunk here (they are what the sensor
+/// is writing). Returns what each class gave up and the bytes freed.
+pub fn make_room(data_dir: &Path, excess: u64) -> Result<(PrunedByClass, u64), StoreError> {
+    let mut freed = 0u64;
+    let mut out = Vec::new();
+    let remove = |c: &Candidate, p: &mut Pruned, freed: &mut u64| -> Result<(), StoreError> {
+        match std::fs::remove_file(&c.path) {
+            Ok(()) => {
+                p.items += 1;
+                p.bytes += c.len;
+                *freed += c.len;
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(&c.path, e)),
+        }
+    };
+    let sessions = data_dir.join(SESSIONS_DIR);
+    let recordings = oldest_first(&sessions, |n| n.ends_with(".cast") || n.ends_with(".raw"));
+    let mut p = Pruned::default();
+    let mut oldest_kept = None;
+    for c in &recordings {
+        if freed >= excess {
+            oldest_kept = Some(c.modified);
+            break;
+        }
+        remove(c, &mut p, &mut freed)?;
+    }
+    out.push(("recordings", p));
+    // Blobs no kept recording can use: older, by a day, than the oldest kept one.
+    let mut p = Pruned::default();
+    let blobs_before = match oldest_kept {
+        Some(t) => t.checked_sub(DAY),
+        None => Some(SystemTime::now()),
+    };
+    if let Some(before) = blobs_before {
+        for c in oldest_first(&data_dir.join(BLOBS_DIR), |n| {
+            n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit())
+        }) {
+            if c.modified >= before {
+                break;
+            }
+            remove(&c, &mut p, &mut freed)?;
+        }
+    }
+    out.push(("recording-blobs", p));
+    let mut p = Pruned::default();
+    for f in crate::rotate::list(data_dir, JSONL_FILE)? {
+        if freed >= excess {
+            break;
+        }
+        let len = std::fs::metadata(&f.path).map_or(0, |m| m.len());
+        let c = Candidate {
+            path: f.path,
+            modified: SystemTime::UNIX_EPOCH,
+            len,
+        };
+        remove(&c, &mut p, &mut freed)?;
+    }
+    out.push(("event-files", p));
+    let mut p = Pruned::default();
+    let db = data_dir.join(crate::sqlite::DB_FILE);
+    if freed < excess && db.exists() {
+        let conn = crate::sqlite::open_read_only(&db)?;
+        let mut stmt = conn.prepare("SELECT sha256 FROM samples ORDER BY last_seen")?;
+        let oldest: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let dir = data_dir.join(SAMPLES_DIR);
+        for sha in oldest {
+            if freed >= excess {
+                break;
+            }
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let path = dir.join(&sha);
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let c = Candidate {
+                path,
+                modified: SystemTime::UNIX_EPOCH,
+                len: meta.len(),
+            };
+            remove(&c, &mut p, &mut freed)?;
+        }
+    }
+    out.push(("samples", p));
+    Ok((out, freed))
+}
