@@ -174,6 +174,8 @@ async fn serve(
     ssh: Option<Arc<busybait_ssh::session::SshConfig>>,
     stores: Stores,
 ) -> anyhow::Result<()> {
+    // Before any "listening" line: a supervisor may signal as soon as it reads one.
+    let signals = Signals::install()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Vec::new();
     let metrics_listener = match config.metrics {
@@ -304,7 +306,7 @@ async fn serve(
         )));
     }
 
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down: closing every session");
     let _ = shutdown_tx.send(true);
     for t in accept_tasks {
@@ -324,15 +326,38 @@ async fn serve(
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+/// The signals the sensor answers. SIGTERM and SIGINT stop it; SIGHUP
+/// (`systemctl reload`) does not: the log is standard error (the journal under
+/// systemd), which needs no reopening, and the event log is reopened at each
+/// rotation anyway; the line it logs says that configuration changes take a restart.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("installing SIGHUP handler")?,
+        })
     }
-    Ok(())
+
+    /// Until SIGTERM or SIGINT.
+    async fn wait(mut self) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => tracing::info!(
+                    "SIGHUP: logs go to standard error and need no reopening; the configuration is read at start (restart to change it)"
+                ),
+            }
+        }
+    }
 }
 
 /// A listener with the configured backlog (tokio's default is 1,024: a
