@@ -1,9 +1,10 @@
 //! A disk budget for the whole data dir (`[retention] max_data_bytes`): what it
 //! holds, measured, and room made when it nears the budget by removing the oldest
 //! prunable data first: recordings (then the blobs no kept recording can use), then
-//! rotated event files, then samples. The database and the live event log are what
-//! the sensor is writing and are never shrunk here; when nothing prunable is left
-//! the sensor refuses new sessions instead.
+//! rotated event files, then the database's oldest `events` rows (where the
+//! database gives freed pages back: one made by this version), then samples. The
+//! live event log and the per-session tables are never shrunk here; when nothing
+//! prunable is left the sensor refuses new sessions instead.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -124,8 +125,15 @@ pub fn make_room(data_dir: &Path, excess: u64) -> Result<(PrunedByClass, u64), S
         remove(&c, &mut p, &mut freed)?;
     }
     out.push(("event-files", p));
-    let mut p = Pruned::default();
     let db = data_dir.join(crate::sqlite::DB_FILE);
+    let p = if freed < excess && db.exists() {
+        shrink_event_rows(&db, excess - freed)?
+    } else {
+        Pruned::default()
+    };
+    freed += p.bytes;
+    out.push(("event-rows", p));
+    let mut p = Pruned::default();
     if freed < excess && db.exists() {
         let conn = crate::sqlite::open_read_only(&db)?;
         let mut stmt = conn.prepare("SELECT sha256 FROM samples ORDER BY last_seen")?;
@@ -154,4 +162,46 @@ pub fn make_room(data_dir: &Path, excess: u64) -> Result<(PrunedByClass, u64), S
     }
     out.push(("samples", p));
     Ok((out, freed))
+}
+
+/// Rows of `events` deleted per step while making room.
+const EVENT_ROWS_STEP: usize = 10_000;
+
+/// Deletes the oldest `events` rows (never the newest: it carries the numbering)
+/// until the pages they free add up to `excess` bytes or no more can go, then gives
+/// the pages back to the file system (the file shrinks at the next checkpoint).
+/// Only a database made with `auto_vacuum` shrinks; another is left alone.
+fn shrink_event_rows(db: &Path, excess: u64) -> Result<Pruned, StoreError> {
+    let conn = crate::sqlite::open(db)?;
+    let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+    let mut p = Pruned::default();
+    if mode == 0 {
+        return Ok(p);
+    }
+    let page: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    let free = |conn: &rusqlite::Connection| -> Result<u64, StoreError> {
+        Ok(conn.pragma_query_value(None, "freelist_count", |r| r.get::<_, u64>(0))? * page)
+    };
+    let already = free(&conn)?;
+    let sql = format!(
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events
+         WHERE seq < (SELECT max(seq) FROM events) ORDER BY seq LIMIT {EVENT_ROWS_STEP})"
+    );
+    loop {
+        let freed = free(&conn)?.saturating_sub(already);
+        if freed >= excess {
+            break;
+        }
+        let n = conn.execute(&sql, [])?;
+        if n == 0 {
+            break;
+        }
+        p.items += n as u64;
+    }
+    p.bytes = free(&conn)?;
+    crate::sqlite::release_free_pages(&conn)?;
+    // Written back without waiting for the event writer: the file shrinks now or at
+    // SQLite's own next checkpoint.
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    Ok(p)
 }

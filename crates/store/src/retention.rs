@@ -171,6 +171,9 @@ pub fn prune(
         cutoff(retention.alerts),
         pause,
     )?);
+    if let (Some(conn), false) = (&conn, dry_run) {
+        crate::sqlite::release_free_pages(conn)?;
+    }
     let samples = match (&conn, stamp(cutoff(retention.samples))) {
         (Some(conn), Some(before)) => prune_samples(conn, data_dir, &before, dry_run)?,
         _ => Pruned::default(),

@@ -133,6 +133,13 @@ pub const MIGRATIONS: &[&str] = &[
 /// Opens the database read-write and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path)?;
+    // A new database gives pages that retention frees back to the file system
+    // (`incremental_vacuum`); it can only be chosen before the first table. One made
+    // by an earlier version keeps its free pages for reuse instead.
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if tables == 0 {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Writers append: 1 MiB of page cache (SQLite's default is 2) holds the index
@@ -141,6 +148,16 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&mut conn, path)?;
     Ok(conn)
+}
+
+/// Returns the pages deleted rows left free to the file system, where the database
+/// was made with `auto_vacuum` (a no-op otherwise).
+pub fn release_free_pages(conn: &Connection) -> Result<(), StoreError> {
+    // The pragma frees a page per step: it runs to its end only when stepped so.
+    let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
 
 /// Opens an existing database for reading (the CLI's read-side commands).

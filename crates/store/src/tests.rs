@@ -401,3 +401,42 @@ fn retention_prunes_each_class_by_its_age_and_a_dry_run_only_counts() {
     let report = run(d, session_events(3));
     assert_eq!(report.next_seq, 12);
 }
+
+#[test]
+fn a_budget_takes_the_oldest_event_rows_and_the_database_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let long = "x".repeat(8000);
+    let events: Vec<Event> = (0..500)
+        .map(|i| {
+            event(
+                i,
+                EventKind::CommandInput {
+                    input: long.clone(),
+                },
+            )
+        })
+        .collect();
+    run(d, events);
+    let db = d.join(sqlite::DB_FILE);
+    let before = std::fs::metadata(&db).unwrap().len();
+    assert!(before > 8_000_000, "{before}");
+    let (pruned, freed) = crate::budget::make_room(d, 1_000_000).unwrap();
+    let rows = pruned.iter().find(|(c, _)| *c == "event-rows").unwrap().1;
+    assert!(rows.items >= 100 && rows.items < 500, "{rows:?}");
+    assert!(freed >= 1_000_000, "{freed}");
+    // Given back: after the writer's next checkpoint the file is smaller.
+    let conn = sqlite::open(&db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    let after = std::fs::metadata(&db).unwrap().len();
+    assert!(after + 1_000_000 <= before, "{before} -> {after}");
+    // The oldest went, the newest stayed.
+    let (lo, hi): (i64, i64) = conn
+        .query_row("SELECT min(seq), max(seq) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(hi, 500);
+    assert_eq!(lo, i64::try_from(rows.items).unwrap() + 1);
+}
