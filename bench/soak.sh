@@ -94,26 +94,35 @@ kill -TERM "$pid"; wait "$pid" || true; pid=
 echo "data dir at the end: $(du -sb "$work/data" | cut -f1) bytes (budget $budget); peak RSS $peak KiB"
 echo "recordings pruned: $pruned"
 echo "disk written: $written bytes for $events events: $(( written / (events / 1000000 + 1) )) bytes per million (rounded up)"
-# The read side holds an unbroken run of events up to the last one written, and
-# every JSON line kept from its oldest on.
+# The read side (the database) holds every event of the window retention keeps: each
+# JSON line still kept whose time is past the oldest row's by a second (events are
+# numbered as they are written, not quite in time order, so the window's edge is
+# ragged by a fraction of a second) is a row, and the newest row is the last event
+# written.
 python3 - "$work/data" "$events" <<'PY'
 import glob, gzip, json, os, sqlite3, sys
+from datetime import datetime, timedelta
 d, written = sys.argv[1], int(float(sys.argv[2]))
 db = sqlite3.connect(os.path.join(d, "busybait.db"))
 lo, hi, n = db.execute("SELECT min(seq), max(seq), count(*) FROM events").fetchone()
 t_lo, t_hi = db.execute("SELECT min(timestamp), max(timestamp) FROM events").fetchone()
 rows = {r[0] for r in db.execute("SELECT seq FROM events")}
-lines = set()
+edge = (datetime.fromisoformat(t_lo.replace("Z", "+00:00")) + timedelta(seconds=1)).isoformat()
+window, kept = set(), 0
 for path in sorted(glob.glob(os.path.join(d, "events.jsonl*"))):
     if path.endswith(".tmp") or path.endswith(".torn"):
         continue
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt") as f:
         for line in f:
-            lines.add(json.loads(line)["seq"])
-unkept = {s for s in lines if s >= lo} - rows
-print(f"read side: seq {lo}..{hi} ({t_lo} .. {t_hi}), {n} rows, unbroken: {n == hi - lo + 1}, "
-      f"last = events written ({written}): {hi == written}; JSON lines kept {len(lines)}, "
-      f"of them from seq {lo} on missing in the database: {len(unkept)}")
-sys.exit(0 if n == hi - lo + 1 and hi == written and not unkept else 1)
+            e = json.loads(line)
+            kept += 1
+            t = datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).isoformat()
+            if t >= edge:
+                window.add(e["seq"])
+missing = window - rows
+print(f"read side: {n} rows, seq {lo}..{hi}, {t_lo} .. {t_hi}; newest row is the last event "
+      f"written ({written}): {hi == written}; JSON lines kept {kept}, {len(window)} of them "
+      f"a second or more inside the window, missing from the database: {len(missing)}")
+sys.exit(0 if hi == written and not missing else 1)
 PY

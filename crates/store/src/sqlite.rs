@@ -142,6 +142,9 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // After a checkpoint the WAL is cut back to this: without it the file keeps the
+    // size of its busiest moment (a retention pass), which a disk budget then counts.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     // Writers append: 1 MiB of page cache (SQLite's default is 2) holds the index
     // pages they touch and bounds what the sensor keeps as the database grows.
     conn.pragma_update(None, "cache_size", -1024)?;
