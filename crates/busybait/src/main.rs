@@ -255,6 +255,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// The config file (or the defaults), with `--data-dir` over its `data_dir`.
+fn load_config(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+    let mut cfg = match config {
+        Some(path) => Config::load(&path)?,
+        None => Config::default(),
+    };
+    if let Some(d) = data_dir {
+        cfg.data_dir = d;
+    }
+    Ok(cfg)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
@@ -265,13 +277,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             profile,
             metrics,
         } => {
-            let mut cfg = match config {
-                Some(path) => Config::load(&path)?,
-                None => Config::default(),
-            };
-            if let Some(d) = data_dir {
-                cfg.data_dir = d;
-            }
+            let mut cfg = load_config(config, data_dir)?;
             if !telnet.is_empty() {
                 cfg.telnet = telnet;
             }
@@ -291,16 +297,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             data_dir,
             dry_run,
-        } => {
-            let mut cfg = match config {
-                Some(path) => Config::load(&path)?,
-                None => Config::default(),
-            };
-            if let Some(d) = data_dir {
-                cfg.data_dir = d;
-            }
-            prune::command(&cfg, dry_run)
-        }
+        } => prune::command(&load_config(config, data_dir)?, dry_run),
         Command::Profiles { config } => {
             let cfg = match config {
                 Some(path) => Config::load(&path)?,

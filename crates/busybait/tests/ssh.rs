@@ -25,6 +25,32 @@ fn start() -> Sensor {
     Sensor::start_ssh(&test_config("oracle", "", ""))
 }
 
+/// OpenSSH with its kex, host key, cipher and MAC pinned, running `command`: its
+/// output, and a label with what it said on stderr.
+fn pinned(
+    sensor: &Sensor,
+    [kex, key, cipher, mac]: [&str; 4],
+    command: &str,
+    stdin: &[u8],
+) -> (std::process::Output, String) {
+    let options = [
+        "-o",
+        &format!("KexAlgorithms={kex}"),
+        "-o",
+        &format!("HostKeyAlgorithms={key}"),
+        "-o",
+        &format!("Ciphers={cipher}"),
+        "-o",
+        &format!("MACs={mac}"),
+    ];
+    let out = ssh(sensor, "xc3511", &options, &[command], stdin);
+    let what = format!(
+        "{kex} {key} {cipher} {mac}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, what)
+}
+
 #[test]
 fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
     let sensor = start();
@@ -85,26 +111,11 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
         ),
         ("ecdh-sha2-nistp256", "ssh-rsa", "aes256-ctr", "hmac-sha1"),
     ] {
-        let options = [
-            "-o",
-            &format!("KexAlgorithms={kex}"),
-            "-o",
-            &format!("HostKeyAlgorithms={key}"),
-            "-o",
-            &format!("Ciphers={cipher}"),
-            "-o",
-            &format!("MACs={mac}"),
-        ];
-        let out = ssh(
+        let (out, what) = pinned(
             &sensor,
-            "xc3511",
-            &options,
-            &["echo hello; uname -m; exit 3"],
+            [kex, key, cipher, mac],
+            "echo hello; uname -m; exit 3",
             b"",
-        );
-        let what = format!(
-            "{kex} {key} {cipher} {mac}: {}",
-            String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(out.status.code(), Some(3), "{what}");
         assert_eq!(out.stdout, b"hello\nx86_64\n", "{what}");
@@ -216,27 +227,12 @@ fn openssh_negotiates_the_cameras_older_cbc_3des_and_hmac_sha1_96() {
         ),
         ("curve25519-sha256", "ssh-rsa", "3des-cbc", "hmac-sha2-256"),
     ] {
-        let options = [
-            "-o",
-            &format!("KexAlgorithms={kex}"),
-            "-o",
-            &format!("HostKeyAlgorithms={key}"),
-            "-o",
-            &format!("Ciphers={cipher}"),
-            "-o",
-            &format!("MACs={mac}"),
-        ];
         // Enough output for many packets each way of the chain.
-        let out = ssh(
+        let (out, what) = pinned(
             &sensor,
-            "xc3511",
-            &options,
-            &["cat; exit 4"],
+            [kex, key, cipher, mac],
+            "cat; exit 4",
             &[b'z'; 50_000],
-        );
-        let what = format!(
-            "{kex} {key} {cipher} {mac}: {}",
-            String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(out.status.code(), Some(4), "{what}");
         assert_eq!(out.stdout, vec![b'z'; 50_000], "{what}");

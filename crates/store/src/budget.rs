@@ -71,16 +71,10 @@ pub fn make_room(data_dir: &Path, excess: u64) -> Result<(PrunedByClass, u64), S
     let mut freed = 0u64;
     let mut out = Vec::new();
     let remove = |c: &Candidate, p: &mut Pruned, freed: &mut u64| -> Result<(), StoreError> {
-        match std::fs::remove_file(&c.path) {
-            Ok(()) => {
-                p.items += 1;
-                p.bytes += c.len;
-                *freed += c.len;
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::io(&c.path, e)),
-        }
+        let before = p.bytes;
+        crate::retention::remove_counted(&c.path, c.len, false, p)?;
+        *freed += p.bytes - before;
+        Ok(())
     };
     let sessions = data_dir.join(SESSIONS_DIR);
     let recordings = oldest_first(&sessions, |n| n.ends_with(".cast") || n.ends_with(".raw"));

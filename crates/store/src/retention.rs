@@ -208,18 +208,29 @@ fn prune_files(
         if !meta.is_file() || meta.modified().map_or(true, |m| m >= before) {
             continue;
         }
-        if !dry_run {
-            let path = entry.path();
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::io(&path, e)),
-            }
-        }
-        pruned.items += 1;
-        pruned.bytes += meta.len();
+        remove_counted(&entry.path(), meta.len(), dry_run, &mut pruned)?;
     }
     Ok(pruned)
+}
+
+/// Removes `path` (unless `dry_run`) and counts it with its `len`; one already gone
+/// is not counted.
+pub(crate) fn remove_counted(
+    path: &Path,
+    len: u64,
+    dry_run: bool,
+    pruned: &mut Pruned,
+) -> Result<(), StoreError> {
+    if !dry_run {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io(path, e)),
+        }
+    }
+    pruned.items += 1;
+    pruned.bytes += len;
+    Ok(())
 }
 
 /// Removes rotated event files whose day ended before `before`.
@@ -241,15 +252,7 @@ fn prune_event_files(
             continue;
         }
         let len = std::fs::metadata(&f.path).map_or(0, |m| m.len());
-        if !dry_run {
-            match std::fs::remove_file(&f.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::io(&f.path, e)),
-            }
-        }
-        pruned.items += 1;
-        pruned.bytes += len;
+        remove_counted(&f.path, len, dry_run, &mut pruned)?;
     }
     Ok(pruned)
 }
@@ -315,15 +318,7 @@ fn prune_samples(
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
-        if !dry_run {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::io(&path, e)),
-            }
-        }
-        pruned.items += 1;
-        pruned.bytes += meta.len();
+        remove_counted(&path, meta.len(), dry_run, &mut pruned)?;
     }
     Ok(pruned)
 }

@@ -37,19 +37,7 @@ fn event(session: u64, kind: EventKind) -> Event {
 }
 
 fn run(dir: &Path, events: Vec<Event>) -> OpenReport {
-    let (rec, report) = Recorder::open(&config(dir), sensor()).unwrap();
-    let handle = rec.handle().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        for e in events {
-            handle.record(e).await.unwrap();
-        }
-    });
-    drop(handle);
-    rec.shutdown().unwrap();
-    report
+    run_with(dir, crate::rotate::Rotation::default(), events)
 }
 
 fn session_events(n: u64) -> Vec<Event> {
