@@ -128,6 +128,8 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN client_version TEXT;
     ALTER TABLE sessions ADD COLUMN hassh TEXT;
     CREATE INDEX sessions_hassh ON sessions(hassh);",
+    // 6: no query looks events up by id; the index only cost a write per event.
+    "DROP INDEX IF EXISTS events_eventid;",
 ];
 
 /// Opens the database read-write and brings its schema up to date.
