@@ -38,6 +38,9 @@ pub struct JsonlSink {
     day: Option<String>,
     /// The live file's length.
     len: u64,
+    /// The last event's UTC day, as a day number and as `YYYY-MM-DD` (formatted
+    /// once a day, not once per event).
+    last_day: (u64, String),
     compressor: Option<Compressor>,
 }
 
@@ -91,6 +94,7 @@ impl JsonlSink {
                 rotation,
                 day,
                 len,
+                last_day: (u64::MAX, String::new()),
                 compressor,
             },
             last,
@@ -172,14 +176,25 @@ impl Sink for JsonlSink {
             .map_err(|e| StoreError::io(&self.path, e))?
             .len();
         for r in batch {
-            let day = busybait_events::format_timestamp(r.event.time);
-            let day = day.get(..10).unwrap_or("1970-01-01");
-            if self.due(day, r.json.len() + 1) {
+            let number = r
+                .event
+                .time
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() / 86_400);
+            if number != self.last_day.0 {
+                let stamp = busybait_events::format_timestamp(r.event.time);
+                let name = stamp.get(..10).unwrap_or("1970-01-01").to_string();
+                self.last_day = (number, name);
+            }
+            let day = std::mem::take(&mut self.last_day.1);
+            let due = self.due(&day, r.json.len() + 1);
+            self.last_day.1 = day;
+            if due {
                 self.flush_buf()?;
                 self.rotate()?;
             }
             if self.day.is_none() {
-                self.day = Some(day.to_string());
+                self.day = Some(self.last_day.1.clone());
             }
             self.buf.extend_from_slice(r.json.as_bytes());
             self.buf.push(b'\n');

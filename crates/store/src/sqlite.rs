@@ -347,35 +347,23 @@ impl Sink for SqliteSink {
                         .execute(params![seq, session, ts, tool, url])?;
                     }
                     EventKind::FileDownload {
-                        url,
                         shasum,
                         destfile,
                         duplicate,
                         ..
-                    } => {
-                        insert_file(
-                            &tx,
-                            (seq, &session, &ts),
-                            shasum,
-                            destfile,
-                            url.as_deref(),
-                            *duplicate,
-                        )?;
                     }
-                    EventKind::FileUpload {
+                    | EventKind::FileUpload {
                         shasum,
                         destfile,
                         duplicate,
                         ..
                     } => {
-                        insert_file(
-                            &tx,
-                            (seq, &session, &ts),
-                            shasum,
-                            destfile,
-                            None,
-                            *duplicate,
-                        )?;
+                        // Only a download has a URL; an upload is the client's.
+                        let url = match &ev.kind {
+                            EventKind::FileDownload { url, .. } => url.as_deref(),
+                            _ => None,
+                        };
+                        insert_file(&tx, (seq, &session, &ts), shasum, destfile, url, *duplicate)?;
                     }
                     EventKind::ClientVersion { version } => {
                         tx.prepare_cached(
