@@ -1,4 +1,4 @@
-//! BusyBox ash, emulated: [`parse`] reads a line, [`exec`] runs it over the virtual
+//! BusyBox ash, emulated: [`parse`] reads a line, [`exec`] runs it (its words through [`expand`]) over the virtual
 //! file system with the applets in [`applets`], [`builtins`], [`ls`], [`ps`], [`test`].
 //!
 //! [`Shell`] is what the session talks to: it starts a line, is polled until the line
@@ -9,6 +9,7 @@ pub mod arith;
 pub mod budget;
 pub mod builtins;
 pub mod exec;
+pub mod expand;
 pub mod glob;
 pub mod parse;
 pub mod procfs;
