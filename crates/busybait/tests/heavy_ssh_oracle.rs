@@ -263,10 +263,14 @@ impl<'a> Session<'a> {
             match self.w.read(&mut tmp) {
                 Ok(0) => break,
                 Ok(k) => pending.extend_from_slice(&tmp[..k]),
+                // A read a signal cut short (the test process's children end) is
+                // read again, like one that timed out.
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
                     ) => {}
                 Err(e) => panic!("{label}: {e}"),
             }
