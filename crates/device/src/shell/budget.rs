@@ -359,7 +359,6 @@ impl super::exec::Sh {
             }
         }
         total += self.killed.capacity() * 4
-            + self.read_offsets.len() * 2 * ENTRY_OVERHEAD
             + self
                 .ulimits
                 .iter()

@@ -273,18 +273,14 @@ async fn read(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
     let from_pipe: Vec<u8>;
     let (line, complete) = match &io.stdin {
         Some(input) => {
-            let key = Arc::as_ptr(input) as usize;
-            let pos = sh.read_offsets.get(&key).copied().unwrap_or(0);
-            let rest = input.get(pos..).unwrap_or_default();
-            if rest.is_empty() {
+            let taken = input.take_line();
+            if taken.is_empty() {
                 return 1;
             }
-            let (line, consumed, complete) = match rest.iter().position(|&b| b == b'\n') {
-                Some(i) => (rest.get(..i).unwrap_or_default(), i + 1, true),
-                None => (rest, rest.len(), false),
-            };
-            sh.read_offsets.insert(key, pos + consumed);
-            (line, complete)
+            match taken.strip_suffix(b"\n") {
+                Some(line) => (line, true),
+                None => (taken, false),
+            }
         }
         None => {
             let Some(bytes) = sh.read_pipe(super::stdin::Want::Line).await else {

@@ -19,6 +19,7 @@ use crate::profile::Device;
 use crate::vfs::{absolute, Errno, Vfs};
 
 use super::parse::{AndOr, Command, Compound, List, Pipeline, Redir, RedirOp, Word};
+use super::stdin::OpenInput;
 
 /// Shell variables: name to (value, exported). Shared until a session changes one
 /// (every login starts from the same environment; subshells copy it).
@@ -347,7 +348,7 @@ pub enum Sink {
 pub struct Io {
     /// fd 0: `None` is the terminal: the door's pipe where it has one (an SSH
     /// `exec`), else empty (bots do not type into running commands).
-    pub stdin: Option<Arc<Vec<u8>>>,
+    pub stdin: Option<super::stdin::OpenInput>,
     /// fd 1
     pub stdout: Sink,
     /// fd 2
@@ -451,7 +452,6 @@ pub struct Sh {
     /// Terminal width (NAWS), for `ls` columns.
     pub(in crate::shell) term_width: usize,
     /// How far each `read` has consumed its input (keyed by the input's identity).
-    pub(in crate::shell) read_offsets: std::collections::HashMap<usize, usize>,
     /// The file-system cap was reported on this line already.
     pub(in crate::shell) fs_full_reported: bool,
     /// Per running function, the variables `local` shadowed and their values
@@ -1138,7 +1138,7 @@ impl Sh {
                         std::mem::take(&mut *capture.lock().unwrap_or_else(|e| e.into_inner()));
                     self.meter.release_to(mark);
                     self.reserve(bytes.capacity())?;
-                    input = Some(Arc::new(bytes));
+                    input = Some(OpenInput::new(Arc::new(bytes)));
                 }
             }
             Ok(())
@@ -1342,7 +1342,7 @@ impl Sh {
                 }
                 RedirOp::HereDoc => {
                     if r.fd == 0 {
-                        io.stdin = Some(Arc::new(target));
+                        io.stdin = Some(OpenInput::new(Arc::new(target)));
                     }
                 }
                 RedirOp::In => {
@@ -1350,7 +1350,7 @@ impl Sh {
                     match self.read_shared(&cwd, &target) {
                         Ok(bytes) => {
                             if r.fd == 0 {
-                                io.stdin = Some(bytes);
+                                io.stdin = Some(OpenInput::new(bytes));
                             }
                         }
                         Err(e) => {

@@ -15,7 +15,7 @@ pub mod parse;
 pub mod procfs;
 pub mod stdin;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -129,7 +129,6 @@ impl Shell {
             killed: Vec::new(),
             levels: Vec::new(),
             term_width: 80,
-            read_offsets: HashMap::new(),
             fs_full_reported: false,
             locals: Vec::new(),
             umask: 0o022,
@@ -302,7 +301,6 @@ impl Shell {
         }
         sh.steps = 0;
         sh.meter.new_line();
-        sh.read_offsets.clear();
         sh.fs_full_reported = false;
         Some(sh)
     }

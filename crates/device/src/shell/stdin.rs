@@ -12,6 +12,7 @@
 //! A shell with no door pipe (a telnet login's terminal) reads as an empty input:
 //! bots do not type into running commands.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::exec::{Io, Sh, Wait};
@@ -71,6 +72,61 @@ impl Pipe {
     }
 }
 
+/// Bytes open on a command's fd 0 (a redirection, a here-document, a pipe from
+/// another command), with the offset every command reading them shares, as
+/// processes share an open file's offset: `while read l; do ...; done < f` reads
+/// line after line, while each `read l < f` opens the file afresh.
+#[derive(Debug, Clone)]
+pub struct OpenInput {
+    bytes: Arc<Vec<u8>>,
+    offset: Arc<AtomicUsize>,
+}
+
+impl OpenInput {
+    /// `bytes` opened at their start.
+    pub fn new(bytes: Arc<Vec<u8>>) -> Self {
+        Self {
+            bytes,
+            offset: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// What no reader has taken yet.
+    fn rest(&self) -> &[u8] {
+        let at = self.offset.load(Ordering::Relaxed);
+        self.bytes.get(at..).unwrap_or_default()
+    }
+
+    /// Takes up to `max` bytes.
+    fn take(&self, max: usize) -> &[u8] {
+        let rest = self.rest();
+        let taken = rest.get(..max.min(rest.len())).unwrap_or_default();
+        self.offset.fetch_add(taken.len(), Ordering::Relaxed);
+        taken
+    }
+
+    /// Takes one line, its newline included (the last one may lack it); empty at
+    /// the end.
+    pub fn take_line(&self) -> &[u8] {
+        let rest = self.rest();
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        self.take(end)
+    }
+
+    /// Takes everything left (shared, not copied, when nothing was read yet).
+    pub fn take_all(&self) -> Arc<Vec<u8>> {
+        let at = self.offset.swap(self.bytes.len(), Ordering::Relaxed);
+        if at == 0 {
+            self.bytes.clone()
+        } else {
+            Arc::new(self.bytes.get(at..).unwrap_or_default().to_vec())
+        }
+    }
+}
+
 /// How much a read wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Want {
@@ -120,7 +176,7 @@ impl Sh {
     /// memory budget; past it the read stops and the shell dies at its next step.
     pub async fn stdin_all(&mut self, io: &Io) -> Arc<Vec<u8>> {
         if let Some(input) = &io.stdin {
-            return input.clone();
+            return input.take_all();
         }
         let mut all = Vec::new();
         while let Some(bytes) = self.read_pipe(Want::Some(PIPE_CAPACITY)).await {
@@ -143,29 +199,24 @@ impl Sh {
 /// record before the next arrives): a redirection's bytes, or the door's pipe.
 #[derive(Debug)]
 pub struct Input {
-    /// A redirection or a pipe from another command, and how far it was read.
-    given: Option<(Arc<Vec<u8>>, usize)>,
+    /// A redirection or a pipe from another command.
+    given: Option<OpenInput>,
 }
 
 impl Input {
     /// Standard input as `io` has it.
     pub fn new(io: &Io) -> Self {
         Self {
-            given: io.stdin.clone().map(|bytes| (bytes, 0)),
+            given: io.stdin.clone(),
         }
     }
 
     /// Up to `max` bytes, waiting for some; `None` at the end of input.
     pub async fn read(&mut self, sh: &mut Sh, max: usize) -> Option<Vec<u8>> {
         match &mut self.given {
-            Some((bytes, at)) => {
-                let rest = bytes.get(*at..).unwrap_or_default();
-                let take = rest.get(..max.min(rest.len())).unwrap_or_default();
-                if take.is_empty() {
-                    return None;
-                }
-                *at += take.len();
-                Some(take.to_vec())
+            Some(given) => {
+                let taken = given.take(max);
+                (!taken.is_empty()).then(|| taken.to_vec())
             }
             None => sh.read_pipe(Want::Some(max)).await,
         }
@@ -189,6 +240,19 @@ mod tests {
         assert_eq!(pipe.take(usize::MAX, true), Some(b"de".to_vec()));
         assert_eq!(pipe.taken(), 6);
         assert_eq!(pipe.buffered(), 0);
+    }
+
+    #[test]
+    fn readers_of_one_open_input_share_its_offset() {
+        let input = OpenInput::new(Arc::new(b"one\ntwo\nthree".to_vec()));
+        let reader = input.clone();
+        assert_eq!(input.take_line(), b"one\n");
+        assert_eq!(reader.take_line(), b"two\n");
+        assert_eq!(*input.take_all(), b"three");
+        assert_eq!(reader.take_line(), b"");
+        // Opened again: from the start.
+        let again = OpenInput::new(input.bytes.clone());
+        assert!(Arc::ptr_eq(&again.take_all(), &input.bytes));
     }
 
     #[test]
