@@ -29,6 +29,8 @@ pub struct Config {
     pub telnet: Vec<SocketAddr>,
     /// SSH listeners (none by default; the profile must have an SSH server).
     pub ssh: Vec<SocketAddr>,
+    /// HTTP listeners (none by default; the profile must have a web server).
+    pub http: Vec<SocketAddr>,
     /// Prometheus metrics listener (off unless set).
     pub metrics: Option<SocketAddr>,
     /// Device profile name.
@@ -93,6 +95,7 @@ impl Default for Config {
             data_dir: PathBuf::from("busybait-data"),
             telnet: vec![SocketAddr::from(([0, 0, 0, 0], 2323))],
             ssh: Vec::new(),
+            http: Vec::new(),
             metrics: None,
             profile: busybait_device::profile::DEFAULT_PROFILE.to_string(),
             profiles_dir: None,
@@ -640,6 +643,44 @@ impl Config {
             state: Arc::new(state),
             limits,
             encoded: Default::default(),
+        })
+    }
+
+    /// The HTTP door's config for `profile` (which must have a web server whose
+    /// exploit entries are all in the table).
+    pub fn http_config(
+        &self,
+        profile: &Profile,
+        device: Arc<SessionConfig>,
+    ) -> anyhow::Result<busybait_http::session::HttpConfig> {
+        use busybait_intel::exploits::Table;
+        let Some(http) = &profile.http else {
+            let with: Vec<String> = self
+                .profiles()?
+                .into_iter()
+                .filter(|p| p.http.is_some())
+                .map(|p| p.name)
+                .collect();
+            bail!(
+                "profile {} has no web server ([http]): drop --http, or choose a profile with one: {}",
+                profile.name,
+                with.join(", ")
+            );
+        };
+        let table = Table::parse(busybait_intel::exploits::BUILTIN_EXPLOITS)
+            .context("the built-in exploit table")?;
+        for name in &http.exploits {
+            if table.get(name).is_none() {
+                bail!(
+                    "profile {}: [http] exploits names {name:?}, which is not in the exploit table",
+                    profile.name
+                );
+            }
+        }
+        Ok(busybait_http::session::HttpConfig {
+            device,
+            exploits: Arc::new(table),
+            limits: busybait_http::HttpLimits::default(),
         })
     }
 

@@ -67,6 +67,13 @@ pub(crate) async fn run_connection(
                 busybait_ssh::session::Session::new(config, id, peer, Now::system(), seed);
             run_session(edge, stream, peer, conn, evict, session).await
         }
+        Protocol::Http => {
+            let Some(config) = edge.http.clone() else {
+                return;
+            };
+            let session = busybait_http::session::Session::new(config, id, peer, Now::system());
+            run_session(edge, stream, peer, conn, evict, session).await
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! What the connection loop needs of a door's sans-IO session: the telnet session
-//! and the SSH session both answer it, so one loop ([`crate::connection`]) carries
-//! both, with the same limits, recording and storage.
+//! What the connection loop needs of a door's sans-IO session: the telnet, SSH and
+//! HTTP sessions all answer it, so one loop ([`crate::connection`]) carries
+//! them all, with the same limits, recording and storage.
 
 use busybait_device::shell::{FetchRequest, FetchResult};
 use busybait_device::vfs::{FinishedFile, StagedBytes};
@@ -124,5 +124,18 @@ impl Door for busybait_ssh::session::Session {
 
     fn wants_reset(&self) -> bool {
         busybait_ssh::session::Session::wants_reset(self)
+    }
+}
+
+impl Door for busybait_http::session::Session {
+    forward_door!(busybait_http::session::Session);
+
+    fn poll_transmit_piece(&mut self) -> Option<Outgoing> {
+        busybait_http::session::Session::poll_transmit_piece(self)
+    }
+
+    /// No terminal: the requests and answers are in `busybait.http.request`.
+    fn wire_is_terminal(&self) -> bool {
+        false
     }
 }

@@ -127,6 +127,8 @@ pub(crate) struct Edge {
     pub session_config: Arc<SessionConfig>,
     /// The SSH door's server and limits (with `--ssh` listeners).
     pub ssh: Option<Arc<busybait_ssh::session::SshConfig>>,
+    /// The HTTP door's server, exploit table and limits (with `--http` listeners).
+    pub http: Option<Arc<busybait_http::session::HttpConfig>>,
     pub recorder: RecorderHandle,
     pub stats: Stats,
     pub active: AtomicUsize,

@@ -74,6 +74,12 @@ enum Command {
         /// data dir the first time.
         #[arg(long, value_name = "ADDR:PORT")]
         ssh: Vec<SocketAddr>,
+        /// HTTP listener (the profile's web server and the exploits its firmware is
+        /// open to; 80, 81, 8080, 7547, 37215 or 52869 in deployments, each serving
+        /// the endpoints the device has on that port, any other port all of them);
+        /// repeat for several. Prints "listening http ADDR:PORT".
+        #[arg(long, value_name = "ADDR:PORT")]
+        http: Vec<SocketAddr>,
         /// Device profile (see `busybait profiles`).
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
@@ -274,6 +280,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             telnet,
             ssh,
+            http,
             profile,
             metrics,
         } => {
@@ -283,6 +290,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if !ssh.is_empty() {
                 cfg.ssh = ssh;
+            }
+            if !http.is_empty() {
+                cfg.http = http;
             }
             if let Some(p) = profile {
                 cfg.profile = p;

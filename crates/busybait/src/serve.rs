@@ -140,6 +140,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         );
         Some(Arc::new(ssh))
     };
+    let http = if config.http.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            config.http_config(&ssh_profile, session_config.clone())?,
+        ))
+    };
     let handle = data.recorder.handle().context("recorder has no handle")?;
     let stores = Stores {
         recorder: handle,
@@ -151,13 +158,20 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let result = runtime.block_on(serve(config, session_config, ssh, stores));
+    let doors = Doors { ssh, http };
+    let result = runtime.block_on(serve(config, session_config, doors, stores));
     drop(runtime);
     data.recorder
         .shutdown()
         .context("flushing the event stores")?;
     tracing::info!("stores flushed");
     result
+}
+
+/// The doors besides telnet, configured when they have listeners.
+struct Doors {
+    ssh: Option<Arc<busybait_ssh::session::SshConfig>>,
+    http: Option<Arc<busybait_http::session::HttpConfig>>,
 }
 
 /// What `serve` writes to.
@@ -171,7 +185,7 @@ struct Stores {
 async fn serve(
     config: Config,
     session_config: Arc<SessionConfig>,
-    ssh: Option<Arc<busybait_ssh::session::SshConfig>>,
+    doors: Doors,
     stores: Stores,
 ) -> anyhow::Result<()> {
     // Before any "listening" line: a supervisor may signal as soon as it reads one.
@@ -220,6 +234,17 @@ async fn serve(
         }
         listeners.push((listener, busybait_events::Protocol::Ssh));
     }
+    for addr in &config.http {
+        let listener = bind_listener(*addr, config.limits.listen_backlog).with_context(|| {
+            format!("binding HTTP listener {addr} (ports below 1024 need CAP_NET_BIND_SERVICE; see README)")
+        })?;
+        let local = listener.local_addr()?;
+        #[allow(clippy::print_stdout)]
+        {
+            println!("listening http {local}");
+        }
+        listeners.push((listener, busybait_events::Protocol::Http));
+    }
     tracing::info!(
         profile = %session_config.device().profile.name,
         hostname = %session_config.device().hostname,
@@ -258,7 +283,8 @@ async fn serve(
             mirai_credentials,
         },
         session_config,
-        ssh,
+        ssh: doors.ssh,
+        http: doors.http,
         recorder: stores.recorder,
         stats: Stats::default(),
         active: AtomicUsize::new(0),

@@ -14,7 +14,7 @@ mod util;
 use std::collections::BTreeSet;
 
 use util::mirai::{loader, Method};
-use util::{source, synthetic_elf, Sensor};
+use util::{http_server, source, synthetic_elf, Sensor};
 
 /// tftp gives up at once here (a real device waits 12.9 s; the corpus checks that).
 fn config(profile: &str, tools: &str) -> String {
@@ -222,53 +222,6 @@ fn fetch_config(top: &str) -> String {
     format!(
         "profile = \"xiongmai-dvr\"\n{top}[fetch]\nenabled = true\nallow = [\"127.0.0.1/32\"]\ntimeout = \"10s\"\n"
     )
-}
-
-/// A loopback HTTP server (the only kind of host a test lets the sensor fetch from) on
-/// each of `listeners`: answers from `routes` and reports every `address path` it saw.
-fn http_server(
-    listeners: Vec<std::net::TcpListener>,
-    routes: Vec<(String, Vec<u8>)>,
-) -> std::sync::mpsc::Receiver<String> {
-    use std::io::{BufRead, BufReader, Write};
-    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
-    let routes = std::sync::Arc::new(routes);
-    for listener in listeners {
-        let (seen_tx, routes) = (seen_tx.clone(), routes.clone());
-        std::thread::spawn(move || {
-            let local = listener.local_addr().unwrap().ip();
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request = String::new();
-                reader.read_line(&mut request).unwrap();
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
-                        break;
-                    }
-                }
-                let path = request.split(' ').nth(1).unwrap_or("").to_string();
-                let _ = seen_tx.send(format!("{local} {path}"));
-                let response = match routes.iter().find(|(p, _)| *p == path) {
-                    Some((_, body)) if body.starts_with(b"REDIRECT ") => {
-                        let to = String::from_utf8_lossy(&body[9..]).into_owned();
-                        format!("HTTP/1.0 302 Found\r\nLocation: {to}\r\n\r\n").into_bytes()
-                    }
-                    Some((_, body)) => {
-                        let mut r =
-                            format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
-                                .into_bytes();
-                        r.extend_from_slice(body);
-                        r
-                    }
-                    None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-                };
-                stream.write_all(&response).unwrap();
-            }
-        });
-    }
-    seen_rx
 }
 
 #[test]

@@ -236,10 +236,33 @@ pub struct Profile {
     /// profile without).
     #[serde(default)]
     pub ssh: Option<SshServer>,
+    /// The device's web server, if it runs one (the HTTP door refuses to start for a
+    /// profile without).
+    #[serde(default)]
+    pub http: Option<HttpServer>,
     /// A real busybox binary served as `/bin/busybox` instead of the synthetic
     /// image (set by the edge from the operator's config, never from TOML).
     #[serde(skip)]
     pub busybox_image: Option<std::sync::Arc<[u8]>>,
+}
+
+/// `[http]` of a profile: the device's web server, as its responses show it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpServer {
+    /// The `Server:` header, if the server sends one.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// The title of its pages.
+    pub title: String,
+    /// Its Basic authentication realm: with one, its pages ask for credentials
+    /// (`401` and `WWW-Authenticate`); without, `/` is a login form.
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// The exploit-table entries (`profiles/rules/exploits.toml`) its firmware is
+    /// vulnerable to.
+    #[serde(default)]
+    pub exploits: Vec<String>,
 }
 
 /// `[ssh]` of a profile: the Dropbear build the device runs.

@@ -70,6 +70,8 @@ pub enum Protocol {
     Telnet,
     /// The SSH door.
     Ssh,
+    /// The web server's door (HTTP and UPnP/SOAP services).
+    Http,
 }
 
 impl Protocol {
@@ -78,6 +80,7 @@ impl Protocol {
         match self {
             Protocol::Telnet => "telnet",
             Protocol::Ssh => "ssh",
+            Protocol::Http => "http",
         }
     }
 }
@@ -227,6 +230,40 @@ pub enum EventKind {
         detail: String,
         /// Whether the device granted it.
         granted: bool,
+    },
+    /// `busybait.http.request`: one request to the device's web server, and its
+    /// answer.
+    HttpRequest {
+        /// The method, as sent.
+        method: String,
+        /// The path, without the query.
+        path: String,
+        /// The query string (after `?`), raw; empty without one.
+        query: String,
+        /// `HTTP/1.0` or `HTTP/1.1`.
+        version: String,
+        /// The headers, in order, as sent (at most the door's header limit).
+        headers: Vec<(String, String)>,
+        /// Bytes of body.
+        body_len: u64,
+        /// SHA-256 of the body, lower-case hex (empty without a body).
+        body_sha256: String,
+        /// The body's first bytes (see the door's `max_logged_body_bytes`).
+        body: String,
+        /// The status code the device answered with.
+        status: u16,
+    },
+    /// `busybait.exploit`: a request matched an entry of the exploit table and its
+    /// command line ran on the device.
+    Exploit {
+        /// The table entry.
+        name: String,
+        /// Its CVE, if it has one.
+        cve: Option<String>,
+        /// The command line, decoded, as the device's shell ran it.
+        command: String,
+        /// URLs in the command line.
+        urls: Vec<String>,
     },
     /// `busybait.persistence.ssh_key`: a public key left in an `authorized_keys`
     /// file on the device (a bot's way back in).
@@ -402,6 +439,14 @@ pub const BUSYBAIT_EVENT_IDS: &[(&str, &str)] = &[
         "an SSH request with no Cowrie event: port forwarding, a subsystem, a signal, an unknown channel or method",
     ),
     (
+        "busybait.http.request",
+        "one request to the device's web server: method, path, query, headers, body digest and prefix, the status answered",
+    ),
+    (
+        "busybait.exploit",
+        "a web request matched the exploit table: the entry, its CVE, the command line the device ran and the URLs in it",
+    ),
+    (
         "busybait.session.end",
         "why the session ended; always followed by cowrie.session.closed",
     ),
@@ -423,6 +468,8 @@ impl EventKind {
             EventKind::DirectTcpip { .. } => "cowrie.direct-tcpip.request",
             EventKind::SshRequest { .. } => "busybait.ssh.request",
             EventKind::SshKeyPlanted { .. } => "busybait.persistence.ssh_key",
+            EventKind::HttpRequest { .. } => "busybait.http.request",
+            EventKind::Exploit { .. } => "busybait.exploit",
             EventKind::LoginSuccess { .. } => "cowrie.login.success",
             EventKind::LoginFailed { .. } => "cowrie.login.failed",
             EventKind::CommandInput { .. } => "cowrie.command.input",
@@ -627,6 +674,52 @@ impl Event {
                 m.insert("granted".into(), (*granted).into());
                 let verb = if *granted { "granted" } else { "refused" };
                 format!("SSH request {request} {detail} {verb}")
+            }
+            EventKind::HttpRequest {
+                method,
+                path,
+                query,
+                version,
+                headers,
+                body_len,
+                body_sha256,
+                body,
+                status,
+            } => {
+                m.insert("method".into(), method.clone().into());
+                m.insert("path".into(), path.clone().into());
+                m.insert("query".into(), query.clone().into());
+                m.insert("version".into(), version.clone().into());
+                m.insert(
+                    "headers".into(),
+                    headers
+                        .iter()
+                        .map(|(k, v)| serde_json::json!([k, v]))
+                        .collect::<Vec<_>>()
+                        .into(),
+                );
+                m.insert("body_len".into(), (*body_len).into());
+                m.insert("body_sha256".into(), body_sha256.clone().into());
+                m.insert("body".into(), body.clone().into());
+                m.insert("status".into(), (*status).into());
+                let q = if query.is_empty() { "" } else { "?" };
+                format!("HTTP {method} {path}{q}{query} {status}")
+            }
+            EventKind::Exploit {
+                name,
+                cve,
+                command,
+                urls,
+            } => {
+                m.insert("exploit".into(), name.clone().into());
+                m.insert("cve".into(), cve.clone().into());
+                m.insert("input".into(), command.clone().into());
+                m.insert("urls".into(), urls.clone().into());
+                let cve = cve
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
+                format!("Exploit {name}{cve}: {command}")
             }
             EventKind::SshKeyPlanted {
                 path,

