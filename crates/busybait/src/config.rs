@@ -263,6 +263,17 @@ pub struct LimitsConfig {
     /// SSH: requests recorded as events per connection (offered keys, `env`,
     /// forwarding, …); past it they are answered and not recorded.
     pub ssh_max_recorded_requests: u32,
+    /// HTTP: the request line and headers, bytes (past it: `431`).
+    pub http_max_head_bytes: usize,
+    /// HTTP: headers per request (past it: `431`).
+    pub http_max_headers: usize,
+    /// HTTP: the body, bytes, by `Content-Length` (past it: `413`).
+    pub http_max_body_bytes: usize,
+    /// HTTP: body bytes kept in `busybait.http.request` (all of it is hashed).
+    pub http_max_logged_body_bytes: usize,
+    /// HTTP: the whole request must arrive within this (a slow one gets `408`).
+    #[serde(deserialize_with = "crate::spans::duration")]
+    pub http_request_timeout: Duration,
 }
 
 /// File descriptors the sensor needs besides one per session: stores, samples,
@@ -320,6 +331,11 @@ impl Default for LimitsConfig {
             ssh_max_channels: busybait_ssh::session::SshLimits::default().max_channels,
             ssh_max_recorded_requests: busybait_ssh::session::SshLimits::default()
                 .max_recorded_requests,
+            http_max_head_bytes: busybait_http::HttpLimits::default().max_head_bytes,
+            http_max_headers: busybait_http::HttpLimits::default().max_headers,
+            http_max_body_bytes: busybait_http::HttpLimits::default().max_body_bytes,
+            http_max_logged_body_bytes: busybait_http::HttpLimits::default().max_logged_body_bytes,
+            http_request_timeout: busybait_http::HttpLimits::default().request_timeout,
         }
     }
 }
@@ -505,6 +521,8 @@ impl Config {
             ("limits.shell_slice_work", l.shell_slice_work as usize),
             ("limits.ssh_max_auth_tries", l.ssh_max_auth_tries as usize),
             ("limits.ssh_max_channels", l.ssh_max_channels),
+            ("limits.http_max_head_bytes", l.http_max_head_bytes),
+            ("limits.http_max_headers", l.http_max_headers),
             ("store.queue_depth", self.store.queue_depth),
             ("fetch.max_concurrent", self.fetch.max_concurrent),
             ("fetch.max_per_host", self.fetch.max_per_host),
@@ -680,7 +698,14 @@ impl Config {
         Ok(busybait_http::session::HttpConfig {
             device,
             exploits: Arc::new(table),
-            limits: busybait_http::HttpLimits::default(),
+            limits: busybait_http::HttpLimits {
+                max_head_bytes: self.limits.http_max_head_bytes,
+                max_headers: self.limits.http_max_headers,
+                max_body_bytes: self.limits.http_max_body_bytes,
+                max_logged_body_bytes: self.limits.http_max_logged_body_bytes,
+                max_output_bytes: self.limits.max_output_bytes,
+                request_timeout: self.limits.http_request_timeout,
+            },
         })
     }
 

@@ -173,6 +173,8 @@ fn render(r: &Report, now: &str, out: &mut impl Write) -> anyhow::Result<()> {
             r.families.is_empty(),
         ),
         counted("Top commands", "command", &r.top_commands),
+        counted("Top exploits", "exploit", &r.top_exploits),
+        counted("Top web paths", "request", &r.top_paths),
         counted("Download URLs", "url", &r.top_urls),
         counted("Download hosts", "host", &r.top_hosts),
         (

@@ -178,7 +178,7 @@ fn the_cycle_finder_finds_cycles() {
 
 #[test]
 fn sans_io_crates_use_no_runtime_and_no_network() {
-    for krate in ["events", "device", "telnet", "ssh", "intel", "wire"] {
+    for krate in ["events", "device", "telnet", "ssh", "http", "intel", "wire"] {
         let manifest = std::fs::read_to_string(crates().join(krate).join("Cargo.toml")).unwrap();
         let deps = manifest
             .split("[dependencies]")

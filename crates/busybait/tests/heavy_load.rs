@@ -107,6 +107,66 @@ fn a_loader_completes_while_5000_slowloris_connections_trickle() {
 }
 
 #[test]
+fn a_telnet_loader_completes_while_5000_slow_http_requests_trickle() {
+    const SLOW: usize = 5000;
+    raise_fd_limit(SLOW as u64 + 500);
+    let sensor = Sensor::start_http("profile = \"xiongmai-dvr\"\ndownload_tools = []\n");
+    let http = sensor.http.unwrap();
+    let mut slow: Vec<TcpStream> = (0..SLOW)
+        .map(|i| {
+            let mut s = util::tcp_from(http, source(1000 + i)).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").unwrap();
+            s
+        })
+        .collect();
+    let binary = synthetic_elf((1, 1, 40), 1240);
+    let sha = util::sha256_hex(&binary);
+    let src: IpAddr = "127.0.0.3".parse().unwrap();
+    let stream = util::tcp_from(sensor.addr, src).unwrap();
+    let bot = std::thread::spawn(move || loader(stream, "root", "xc3511", &binary));
+    // One byte of a header to every request every 100 ms (pacing, not
+    // synchronisation) for as long as the loader runs.
+    while !bot.is_finished() {
+        for s in &mut slow {
+            let _ = s.write(b"a");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = bot
+        .join()
+        .unwrap()
+        .unwrap_or_else(|(o, t)| panic!("{o:?}: {}", String::from_utf8_lossy(&t)));
+    assert!(run.listening);
+    // The slow requests are unauthenticated connections like any other: the oldest
+    // past the cap were evicted, the rest are still waiting for their answer. The
+    // loader's connection, on another listener, may be accepted before the last of
+    // them (then it logged in before it could count) or after (one more eviction).
+    let evicted = if still_open(&mut slow[SLOW - 4096]) {
+        SLOW - 4096
+    } else {
+        SLOW - 4096 + 1
+    };
+    for (i, s) in slow.iter_mut().enumerate() {
+        if i < evicted {
+            assert!(closes(s), "connection {i} should have been evicted");
+        } else {
+            assert!(still_open(s), "connection {i} should still be open");
+        }
+    }
+    sensor.wait_for_events("the loader's sample", |e| {
+        e.iter()
+            .any(|v| v["eventid"] == "cowrie.session.file_download" && v["shasum"] == sha.as_str())
+    });
+    let rss = sensor.rss_kib();
+    println!("{SLOW} slow HTTP requests, RSS {rss} KiB");
+    drop(slow);
+    let (_, log) = sensor.stop();
+    assert_eq!(counter(&log, "evicted_unauthenticated"), evicted as u64);
+    assert_eq!(counter(&log, "session_errors"), 0);
+    assert!(rss < 256 * 1024, "RSS {rss} KiB with {SLOW} connections");
+}
+
+#[test]
 fn a_client_that_stops_reading_is_cut_off_and_others_are_served() {
     let sensor = Sensor::start_with(&test_config("oracle", "idle_timeout = \"5s\"", ""));
     let mut c = sensor.connect_from(source(1));

@@ -135,4 +135,36 @@ fn an_exploit_drops_a_stored_sample_that_the_same_source_finds_over_telnet() {
         "{text}"
     );
     sensor.well_behaved();
+
+    // Stopped (its stores flushed), the report counts the exploit and the path.
+    let (dir, _) = sensor.stop();
+    let report = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+            .arg("report")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let r: serde_json::Value = serde_json::from_str(&report(&["--json"])).unwrap();
+    assert_eq!(
+        r["top_exploits"],
+        serde_json::json!([{"value": "jaws-shell", "count": 1}])
+    );
+    assert_eq!(
+        r["top_paths"],
+        serde_json::json!([{"value": "GET /shell", "count": 1}])
+    );
+    let text = report(&[]);
+    assert!(
+        text.contains("Top exploits") && text.contains("jaws-shell"),
+        "{text}"
+    );
 }

@@ -66,6 +66,9 @@ pub struct SessionFacts {
     pub mirai_credential: bool,
     /// The SSH client's identification line (a feature `ssh-client:<line>`).
     pub ssh_client: Option<String>,
+    /// Exploit-table entries the session's web requests matched (features
+    /// `exploit:<name>`).
+    pub exploits: Vec<String>,
     /// Applet names of the device (a `/bin/busybox WORD` with such a word is no token);
     /// shared by every session of a sensor.
     pub applets: std::sync::Arc<[String]>,
@@ -140,6 +143,7 @@ impl Rules {
         if facts.mirai_credential {
             features.push("credentials:mirai".into());
         }
+        features.extend(facts.exploits.iter().map(|e| format!("exploit:{e}")));
         if let Some(client) = &facts.ssh_client {
             features.push(format!("ssh-client:{client}"));
         }
@@ -257,6 +261,22 @@ mod tests {
                 .family,
             "unknown"
         );
+    }
+
+    #[test]
+    fn an_operator_rule_can_name_the_exploits_a_session_sent() {
+        let mut rules = Rules::builtin().unwrap();
+        rules
+            .extend_from_toml(
+                "[[rule]]\nfamily = \"gpon-spreader\"\ndescription = \"d\"\nmin = 1\npatterns = [\"exploit:gpon-diag-form\"]\n",
+            )
+            .unwrap();
+        let mut f = facts(&["ping -c 4 `id`"]);
+        assert_eq!(rules.classify(&f).family, "unknown");
+        f.exploits.push("gpon-diag-form".into());
+        let l = rules.classify(&f);
+        assert_eq!(l.family, "gpon-spreader");
+        assert_eq!(l.evidence, ["matched \"exploit:gpon-diag-form\""]);
     }
 
     #[test]

@@ -180,6 +180,7 @@ impl Enricher {
                 self.facts.fingerprint = Some(fingerprint.clone())
             }
             EventKind::ClientVersion { version } => self.facts.ssh_client = Some(version.clone()),
+            EventKind::Exploit { name, .. } => self.facts.exploits.push(name.clone()),
             EventKind::LoginSuccess { username, password } => {
                 let cred = (username.as_bytes().to_vec(), password.as_bytes().to_vec());
                 self.facts.mirai_credential = self.mirai_credentials.contains(&cred);

@@ -38,6 +38,10 @@ pub struct Report {
     pub families: Vec<Family>,
     /// The most entered command lines.
     pub top_commands: Vec<Counted>,
+    /// The most sent exploits (`entry (CVE)`).
+    pub top_exploits: Vec<Counted>,
+    /// The most requested web paths (`METHOD /path`).
+    pub top_paths: Vec<Counted>,
     /// The most requested URLs.
     pub top_urls: Vec<Counted>,
     /// The most requested hosts.
@@ -240,6 +244,16 @@ pub fn report(
          WHERE timestamp >= ?1 AND timestamp < ?2 AND failed = 0
          GROUP BY input ORDER BY n DESC, input LIMIT ?3",
     )?;
+    let top_exploits = counted(
+        "SELECT exploit || ifnull(' (' || cve || ')', ''), COUNT(*) AS n FROM exploits
+         WHERE timestamp >= ?1 AND timestamp < ?2
+         GROUP BY exploit ORDER BY n DESC, exploit LIMIT ?3",
+    )?;
+    let top_paths = counted(
+        "SELECT method || ' ' || path AS p, COUNT(*) AS n FROM http_requests
+         WHERE timestamp >= ?1 AND timestamp < ?2
+         GROUP BY p ORDER BY n DESC, p LIMIT ?3",
+    )?;
     let top_urls = counted(
         "SELECT url, COUNT(*) AS n FROM download_requests WHERE timestamp >= ?1 AND timestamp < ?2
          GROUP BY url ORDER BY n DESC, url LIMIT ?3",
@@ -320,6 +334,8 @@ pub fn report(
         top_credentials,
         families,
         top_commands,
+        top_exploits,
+        top_paths,
         top_urls,
         top_hosts,
         samples,

@@ -130,6 +130,26 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_hassh ON sessions(hassh);",
     // 6: no query looks events up by id; the index only cost a write per event.
     "DROP INDEX IF EXISTS events_eventid;",
+    // 7: the HTTP door: requests to the device's web server and the exploits they
+    // carried.
+    "CREATE TABLE http_requests (
+        seq INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        status INTEGER NOT NULL
+    );
+    CREATE INDEX http_requests_session ON http_requests(session);
+    CREATE TABLE exploits (
+        seq INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        exploit TEXT NOT NULL,
+        cve TEXT,
+        input TEXT NOT NULL
+    );
+    CREATE INDEX exploits_session ON exploits(session);",
 ];
 
 /// Opens the database read-write and brings its schema up to date.
@@ -339,6 +359,25 @@ impl Sink for SqliteSink {
                             "UPDATE sessions SET family = ?2, family_label = ?3, family_confidence = ?4 WHERE session = ?1",
                         )?
                         .execute(params![session, family, sub_label, f64::from(*confidence_pct) / 100.0])?;
+                    }
+                    EventKind::HttpRequest {
+                        method,
+                        path,
+                        status,
+                        ..
+                    } => {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO http_requests (seq, session, timestamp, method, path, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(params![seq, session, ts, method, path, status])?;
+                    }
+                    EventKind::Exploit {
+                        name, cve, command, ..
+                    } => {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO exploits (seq, session, timestamp, exploit, cve, input) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(params![seq, session, ts, name, cve, command])?;
                     }
                     EventKind::DownloadRequest { tool, url } => {
                         tx.prepare_cached(
