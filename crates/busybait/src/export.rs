@@ -75,13 +75,21 @@ pub fn export(
                 .filter(|f| f.family != "unknown")
                 .collect();
             let files = store.file_details(&window).context("reading file names")?;
+            let exploits = store.exploits(&window).context("reading exploits")?;
             let document = if format == Format::Stix {
                 let families_of = store
                     .indicator_families(&window)
                     .context("reading families")?;
-                crate::stix::bundle(&sensor.uuid, &rows, &families, &families_of, &files)
+                let seen = crate::stix::Seen {
+                    rows: &rows,
+                    families: &families,
+                    families_of: &families_of,
+                    files: &files,
+                    exploits: &exploits,
+                };
+                crate::stix::bundle(&sensor.uuid, &seen)
             } else {
-                crate::misp::event(&sensor.uuid, "green", &rows, &families, &files)
+                crate::misp::event(&sensor.uuid, "green", &rows, &families, &files, &exploits)
             };
             let text = serde_json::to_string_pretty(&document)?;
             writeln!(out, "{}", crate::terminal::json_line(&text))?;

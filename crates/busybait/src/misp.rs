@@ -1,13 +1,14 @@
 //! `busybait export --format misp`: a MISP event (`{"Event": …}`) of a window's
 //! indicators: `ip-src` for sources, `url` for requested URLs, `sha256` attributes and
 //! a `file` object per dropped file, `ip-dst|port`/`domain|port` for recovered C2s,
-//! tagged with TLP and the families seen. Uuids and timestamps come from the data, so
+//! `vulnerability` for the CVEs of exploits web requests carried, tagged with TLP and
+//! the families seen. Uuids and timestamps come from the data, so
 //! the same data gives the same bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use busybait_store::report::Family;
-use busybait_store::sqlite::{FileDetails, IndicatorKind, IndicatorRow};
+use busybait_store::sqlite::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow};
 use serde_json::{json, Value};
 
 /// MISP's `file` object template (misp-objects, `objects/file/definition.json`).
@@ -60,6 +61,7 @@ pub fn event(
     rows: &[IndicatorRow],
     families: &[Family],
     files: &BTreeMap<String, FileDetails>,
+    exploits: &[ExploitRow],
 ) -> Value {
     let first = rows
         .iter()
@@ -134,6 +136,25 @@ pub fn event(
                 "Attribute": in_object,
             }));
         }
+    }
+    // Exploits with a CVE: MISP's `vulnerability` attribute (not for IDS).
+    for e in exploits {
+        let Some(cve) = &e.cve else { continue };
+        attributes.push(json!({
+            "uuid": uuid_of(&format!("{sensor_uuid}\0vulnerability\0{cve}")),
+            "type": "vulnerability",
+            "category": "External analysis",
+            "value": cve,
+            "to_ids": false,
+            "distribution": "5",
+            "timestamp": epoch(&e.last_seen).to_string(),
+            "first_seen": e.first_seen,
+            "last_seen": e.last_seen,
+            "comment": format!(
+                "busybait: exploit {} in {} web request(s) between {} and {}",
+                e.exploit, e.count, e.first_seen, e.last_seen
+            ),
+        }));
     }
     let mut tags = vec![json!({ "name": format!("tlp:{tlp}") })];
     let families: BTreeSet<&str> = families.iter().map(|f| f.family.as_str()).collect();

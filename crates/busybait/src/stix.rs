@@ -9,12 +9,14 @@
 //! Per indicator: the observable, an `indicator` with its STIX pattern, the
 //! `observed-data` that saw it and a `sighting` by the sensor's `identity`. Per family
 //! seen in the window: a `malware` with `is_family: true`, and an `indicates`
-//! `relationship` from each indicator seen in that family's sessions.
+//! `relationship` from each indicator seen in that family's sessions. Per exploit
+//! web requests carried: an `attack-pattern` (with its CVE as an external reference)
+//! and, with a CVE, the `vulnerability` it `targets`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use busybait_store::report::Family;
-use busybait_store::sqlite::{FileDetails, IndicatorKind, IndicatorRow};
+use busybait_store::sqlite::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -121,18 +123,34 @@ fn observable(row: &IndicatorRow, files: &BTreeMap<String, FileDetails>) -> (Val
     }
 }
 
+/// What a window saw, for the bundle.
+pub struct Seen<'a> {
+    /// The indicators.
+    pub rows: &'a [IndicatorRow],
+    /// The families labelled.
+    pub families: &'a [Family],
+    /// The families each indicator appeared with.
+    pub families_of: &'a BTreeMap<(IndicatorKind, String), BTreeSet<String>>,
+    /// Names and sizes of dropped files.
+    pub files: &'a BTreeMap<String, FileDetails>,
+    /// The exploits web requests carried.
+    pub exploits: &'a [ExploitRow],
+}
+
 /// The bundle.
-pub fn bundle(
-    sensor_uuid: &str,
-    rows: &[IndicatorRow],
-    families: &[Family],
-    families_of: &BTreeMap<(IndicatorKind, String), BTreeSet<String>>,
-    files: &BTreeMap<String, FileDetails>,
-) -> Value {
+pub fn bundle(sensor_uuid: &str, seen: &Seen<'_>) -> Value {
+    let Seen {
+        rows,
+        families,
+        families_of,
+        files,
+        exploits,
+    } = *seen;
     let earliest = rows
         .iter()
         .map(|r| r.first_seen.as_str())
         .chain(families.iter().map(|f| f.first_seen.as_str()))
+        .chain(exploits.iter().map(|e| e.first_seen.as_str()))
         .min()
         .map(millis)
         .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_string());
@@ -249,6 +267,9 @@ pub fn bundle(
             }
         }
     }
+    for e in exploits {
+        exploit_objects(&identity_id, sensor_uuid, e, &mut objects);
+    }
     let ids: Vec<&str> = objects
         .iter()
         .filter_map(|o| o.get("id").and_then(Value::as_str))
@@ -258,6 +279,59 @@ pub fn bundle(
         "id": object_id("bundle", &ids.join("\0")),
         "objects": objects,
     })
+}
+
+/// An exploit's `attack-pattern` and, with a CVE, its `vulnerability` and the
+/// `targets` relationship between them.
+fn exploit_objects(identity_id: &str, sensor_uuid: &str, e: &ExploitRow, objects: &mut Vec<Value>) {
+    let first = millis(&e.first_seen);
+    let last = millis(&e.last_seen);
+    let cve_reference = e
+        .cve
+        .as_ref()
+        .map(|cve| json!([{"source_name": "cve", "external_id": cve}]));
+    let pattern_id = object_id("attack-pattern", &e.exploit);
+    let mut pattern = json!({
+        "type": "attack-pattern",
+        "spec_version": "2.1",
+        "id": pattern_id,
+        "created": first,
+        "modified": last,
+        "created_by_ref": identity_id,
+        "name": e.exploit,
+        "description": format!(
+            "Command injection into an IoT device's web service (busybait exploit table entry {}), seen by busybait sensor {sensor_uuid}: {} request(s) between {first} and {last}.",
+            e.exploit, e.count
+        ),
+    });
+    if let (Some(refs), Some(map)) = (&cve_reference, pattern.as_object_mut()) {
+        map.insert("external_references".into(), refs.clone());
+    }
+    objects.push(pattern);
+    if let (Some(cve), Some(refs)) = (&e.cve, cve_reference) {
+        let vulnerability_id = object_id("vulnerability", cve);
+        objects.push(json!({
+            "type": "vulnerability",
+            "spec_version": "2.1",
+            "id": vulnerability_id,
+            "created": first,
+            "modified": last,
+            "created_by_ref": identity_id,
+            "name": cve,
+            "external_references": refs,
+        }));
+        objects.push(json!({
+            "type": "relationship",
+            "spec_version": "2.1",
+            "id": object_id("relationship", &format!("{pattern_id}\0targets\0{vulnerability_id}")),
+            "created": first,
+            "modified": last,
+            "created_by_ref": identity_id,
+            "relationship_type": "targets",
+            "source_ref": pattern_id,
+            "target_ref": vulnerability_id,
+        }));
+    }
 }
 
 #[cfg(test)]

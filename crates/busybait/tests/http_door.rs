@@ -168,3 +168,84 @@ fn an_exploit_drops_a_stored_sample_that_the_same_source_finds_over_telnet() {
         "{text}"
     );
 }
+
+#[test]
+fn exploits_with_a_cve_reach_stix_and_misp_as_vulnerabilities() {
+    // The router's HG532 endpoint, on a port no entry names (so every entry is
+    // served), with a harmless command.
+    let sensor = Sensor::start_http("profile = \"router-mips\"\n");
+    let http = sensor.http.unwrap();
+    let body = "<?xml version=\"1.0\" ?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><u:Upgrade xmlns:u=\"urn:schemas-upnp-org:service:WANPPPConnection:1\"><NewStatusURL>$(echo hi)</NewStatusURL><NewDownloadURL>$(echo HUAWEIUPNP)</NewDownloadURL></u:Upgrade></s:Body></s:Envelope>";
+    let answer = request(
+        http,
+        source(9),
+        format!(
+            "POST /ctrlt/DeviceUpgrade_1 HTTP/1.1\r\nHost: 127.0.0.1\r\nSOAPAction: urn:schemas-upnp-org:service:WANPPPConnection:1#Upgrade\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("<u:UpgradeResponse xmlns:u=\"urn:schemas-upnp-org:service:WANPPPConnection:1\"></u:UpgradeResponse></s:Body></s:Envelope>"), "{answer}");
+    sensor.wait_for_events("the HTTP session closed", |e| {
+        e.iter().any(|v| v["eventid"] == "cowrie.session.closed")
+    });
+    let (dir, _) = sensor.stop();
+    let export = |format: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+            .args([
+                "export",
+                "--include-private",
+                "--format",
+                format,
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let stix = export("stix");
+    util::stix_validate(&stix).unwrap_or_else(|report| panic!("{report}\n{stix}"));
+    let bundle: serde_json::Value = serde_json::from_str(&stix).unwrap();
+    let of_type = |t: &str| -> Vec<serde_json::Value> {
+        bundle["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["type"] == t)
+            .cloned()
+            .collect()
+    };
+    let patterns = of_type("attack-pattern");
+    assert_eq!(patterns.len(), 1);
+    assert_eq!(patterns[0]["name"], "huawei-hg532-upgrade");
+    let vulnerabilities = of_type("vulnerability");
+    assert_eq!(vulnerabilities.len(), 1);
+    assert_eq!(vulnerabilities[0]["name"], "CVE-2017-17215");
+    assert_eq!(
+        vulnerabilities[0]["external_references"],
+        serde_json::json!([{"source_name": "cve", "external_id": "CVE-2017-17215"}])
+    );
+    let targets: Vec<serde_json::Value> = of_type("relationship")
+        .into_iter()
+        .filter(|r| r["relationship_type"] == "targets")
+        .collect();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0]["source_ref"], patterns[0]["id"]);
+    assert_eq!(targets[0]["target_ref"], vulnerabilities[0]["id"]);
+
+    let (attributes, _, _) = util::misp_load(&export("misp"));
+    assert!(
+        attributes.contains(&vec![
+            "vulnerability".to_string(),
+            "CVE-2017-17215".to_string()
+        ]),
+        "{attributes:?}"
+    );
+}

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub use crate::report::{Family, Report};
-pub use crate::sqlite::{FileDetails, IndicatorKind, IndicatorRow, SessionRow};
+pub use crate::sqlite::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow, SessionRow};
 use crate::StoreError;
 
 /// A time window: RFC 3339 edges as the stored timestamps spell them; `None` is open.
@@ -32,6 +32,8 @@ pub trait ReadStore {
     fn report(&self, window: &Window) -> Result<Report, StoreError>;
     /// The indicators a window holds.
     fn indicators(&self, window: &Window) -> Result<Vec<IndicatorRow>, StoreError>;
+    /// The exploits web requests carried in a window.
+    fn exploits(&self, window: &Window) -> Result<Vec<ExploitRow>, StoreError>;
     /// For each indicator but C2s, the families of the sessions it appeared in.
     fn indicator_families(&self, window: &Window) -> Result<IndicatorFamilies, StoreError>;
     /// Names and sizes of the files dropped in a window, by SHA-256.
@@ -68,6 +70,10 @@ impl ReadStore for SqliteStore {
 
     fn indicators(&self, w: &Window) -> Result<Vec<IndicatorRow>, StoreError> {
         crate::sqlite::indicators(&self.conn, w.since.as_deref(), w.until.as_deref())
+    }
+
+    fn exploits(&self, w: &Window) -> Result<Vec<ExploitRow>, StoreError> {
+        crate::sqlite::exploits(&self.conn, w.since.as_deref(), w.until.as_deref())
     }
 
     fn indicator_families(&self, w: &Window) -> Result<IndicatorFamilies, StoreError> {

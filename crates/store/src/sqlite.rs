@@ -565,6 +565,46 @@ pub struct IndicatorRow {
     pub count: u64,
 }
 
+/// An exploit-table entry web requests carried in a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExploitRow {
+    /// The table entry.
+    pub exploit: String,
+    /// Its CVE, if it has one.
+    pub cve: Option<String>,
+    /// First time seen in the window.
+    pub first_seen: String,
+    /// Last time seen in the window.
+    pub last_seen: String,
+    /// Requests that carried it.
+    pub count: u64,
+}
+
+/// Every exploit seen in `[since, until)`, by name.
+pub fn exploits(
+    conn: &Connection,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Vec<ExploitRow>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT exploit, MAX(cve), MIN(timestamp), MAX(timestamp), COUNT(*) FROM exploits
+         WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY exploit ORDER BY exploit",
+    )?;
+    let rows = stmt.query_map(
+        params![since.unwrap_or(""), until.unwrap_or("\u{10ffff}")],
+        |r| {
+            Ok(ExploitRow {
+                exploit: r.get(0)?,
+                cve: r.get(1)?,
+                first_seen: r.get(2)?,
+                last_seen: r.get(3)?,
+                count: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// Every indicator whose events fall in `[since, until)` (timestamps in the stored
 /// RFC 3339 form; `None` is open), by kind, then by value.
 pub fn indicators(
