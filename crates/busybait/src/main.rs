@@ -104,7 +104,8 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// List the device profiles, one per line, name first.
+    /// List the device profiles, one per line, name first: name, `uname -m`, Mirai's
+    /// build name, the doors the device has (telnet, ssh, http), description.
     Profiles {
         /// Config file whose profiles_dir adds profiles.
         #[arg(long, value_name = "FILE")]

@@ -19,12 +19,18 @@ use crate::config::Config;
 pub fn profiles(config: &Config) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for p in config.profiles()? {
+        // The doors the device has: what --ssh and --http need.
+        let doors: Vec<&str> = std::iter::once("telnet")
+            .chain(p.ssh.is_some().then_some("ssh"))
+            .chain(p.http.is_some().then_some("http"))
+            .collect();
         writeln!(
             out,
-            "{:<14} {:<7} {:<6} {}",
+            "{:<14} {:<7} {:<6} {:<16} {}",
             p.name,
             p.arch.uname_machine(),
             p.arch.mirai_name(),
+            doors.join(","),
             p.description
         )?;
     }

@@ -249,3 +249,21 @@ fn exploits_with_a_cve_reach_stix_and_misp_as_vulnerabilities() {
         "{attributes:?}"
     );
 }
+
+#[test]
+fn a_profile_without_a_web_server_refuses_http_listeners_and_says_which_have_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(["serve", "--profile", "oracle", "--telnet", "127.0.0.1:0"])
+        .args(["--http", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no listener may be announced");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("profile oracle has no web server ([http]): drop --http, or choose a profile with one: xiongmai-dvr, ipcam-mipsel, router-mips"),
+        "{stderr}"
+    );
+}

@@ -506,18 +506,31 @@ fn the_cli_never_prints_an_attackers_control_bytes() {
 }
 
 #[test]
-fn profiles_lists_one_per_line_name_first() {
+fn profiles_lists_one_per_line_name_first_with_its_doors() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
         .arg("profiles")
         .output()
         .unwrap();
     assert!(out.status.success());
-    let names: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
+    let text = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = text
         .lines()
-        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .map(|l| l.split_whitespace().next().unwrap())
         .collect();
     assert_eq!(names, PROFILES);
+    let doors: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().nth(3).unwrap())
+        .collect();
+    assert_eq!(
+        doors,
+        [
+            "telnet,http",
+            "telnet,ssh,http",
+            "telnet,http",
+            "telnet,ssh"
+        ]
+    );
 }
 
 #[test]
