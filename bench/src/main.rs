@@ -52,7 +52,17 @@ enum Scenario {
     Scanner,
     Loader,
     Idle,
+    /// One connection per request, as bots send exploits: the JAWS `/shell` line
+    /// of a dropper (no download: it writes and runs a file), its answer read to the
+    /// close. Needs a sensor with `--http` on a profile that exposes `jaws-shell`.
+    HttpExploit,
+    /// A request begun and left unfinished for `hold` seconds (memory per idle
+    /// connection), then completed.
+    HttpIdle,
 }
+
+/// The exploit request of `http-exploit`.
+const HTTP_EXPLOIT: &[u8] = b"GET /shell?cd+/var;echo+-e+'\\x7fELF\\x01\\x01\\x01'>x.arm7;chmod+777+x.arm7;./x.arm7+jaws HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Hello, world\r\n\r\n";
 
 /// The Mirai loader's marker reply.
 const TOKEN: &[u8] = b"ECCHI: applet not found";
@@ -137,8 +147,34 @@ async fn login(c: &mut Conn) -> anyhow::Result<()> {
     c.until(b"# ").await
 }
 
+/// Sends `request` and reads the answer to the close; fails unless it is a `200`.
+async fn http_request(c: &mut Conn, request: &[u8]) -> anyhow::Result<()> {
+    c.stream.write_all(request).await?;
+    let mut answer = Vec::new();
+    (&mut c.stream)
+        .take(MAX_BUFFER as u64)
+        .read_to_end(&mut answer)
+        .await?;
+    if !answer.starts_with(b"HTTP/1.1 200 ") && !answer.starts_with(b"HTTP/1.0 200 ") {
+        bail!(
+            "answer {:?}",
+            String::from_utf8_lossy(answer.get(..answer.len().min(80)).unwrap_or_default())
+        );
+    }
+    Ok(())
+}
+
 async fn session(args: &Args, i: u64) -> anyhow::Result<()> {
     let mut c = connect(args.target, i).await?;
+    match args.scenario {
+        Scenario::HttpExploit => return http_request(&mut c, HTTP_EXPLOIT).await,
+        Scenario::HttpIdle => {
+            c.stream.write_all(b"GET / HTTP/1.1\r\n").await?;
+            tokio::time::sleep(Duration::from_secs(args.hold)).await;
+            return http_request(&mut c, b"Host: 127.0.0.1\r\n\r\n").await;
+        }
+        _ => {}
+    }
     login(&mut c).await?;
     match args.scenario {
         Scenario::Scanner => {
@@ -191,6 +227,7 @@ async fn session(args: &Args, i: u64) -> anyhow::Result<()> {
             c.send("echo still-here").await?;
             c.until(b"still-here\r\n").await?;
         }
+        Scenario::HttpExploit | Scenario::HttpIdle => {}
     }
     Ok(())
 }
