@@ -171,9 +171,9 @@ fn an_exploit_drops_a_stored_sample_that_the_same_source_finds_over_telnet() {
 
 #[test]
 fn exploits_with_a_cve_reach_stix_and_misp_as_vulnerabilities() {
-    // The router's HG532 endpoint, on a port no entry names (so every entry is
+    // The gateway's HG532 endpoint, on a port no entry names (so every entry is
     // served), with a harmless command.
-    let sensor = Sensor::start_http("profile = \"router-mips\"\n");
+    let sensor = Sensor::start_http("profile = \"gateway-hg532\"\n");
     let http = sensor.http.unwrap();
     let body = "<?xml version=\"1.0\" ?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><u:Upgrade xmlns:u=\"urn:schemas-upnp-org:service:WANPPPConnection:1\"><NewStatusURL>$(echo hi)</NewStatusURL><NewDownloadURL>$(echo HUAWEIUPNP)</NewDownloadURL></u:Upgrade></s:Body></s:Envelope>";
     let answer = request(
@@ -263,7 +263,7 @@ fn a_profile_without_a_web_server_refuses_http_listeners_and_says_which_have_one
     assert!(out.stdout.is_empty(), "no listener may be announced");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("profile oracle has no web server ([http]): drop --http, or choose a profile with one: xiongmai-dvr, ipcam-mipsel, router-mips"),
+        stderr.contains("profile oracle has no web server ([http]): drop --http, or choose a profile with one: xiongmai-dvr, ipcam-mipsel, router-mips, gateway-hg532, ont-gpon"),
         "{stderr}"
     );
 }

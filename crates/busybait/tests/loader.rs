@@ -29,6 +29,8 @@ fn loader_completes_on_every_profile_and_upload_path() {
         ("xiongmai-dvr", "arm7", "/var"),
         ("ipcam-mipsel", "mpsl", "/tmp"),
         ("router-mips", "mips", "/tmp"),
+        ("gateway-hg532", "mips", "/tmp"),
+        ("ont-gpon", "mips", "/tmp"),
         // The oracle's root is a writable tmpfs, first in its /proc/mounts, as in
         // the sandbox it mirrors: the loader settles there ("").
         ("oracle", "x86", ""),

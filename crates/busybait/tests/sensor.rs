@@ -17,7 +17,14 @@ use std::time::Duration;
 use util::mirai::{scanner, Outcome};
 use util::{source, test_config, Sensor};
 
-const PROFILES: [&str; 4] = ["xiongmai-dvr", "ipcam-mipsel", "router-mips", "oracle"];
+const PROFILES: [&str; 6] = [
+    "xiongmai-dvr",
+    "ipcam-mipsel",
+    "router-mips",
+    "gateway-hg532",
+    "ont-gpon",
+    "oracle",
+];
 const STEP: Duration = Duration::from_secs(10);
 
 #[test]
@@ -527,6 +534,8 @@ fn profiles_lists_one_per_line_name_first_with_its_doors() {
         [
             "telnet,http",
             "telnet,ssh,http",
+            "telnet,http",
+            "telnet,http",
             "telnet,http",
             "telnet,ssh"
         ]

@@ -91,9 +91,16 @@ fn satori_and_gafgyt_sessions_reach_their_end() {
     let gafgyt = recorded("gafgyt-ssh-2023-12-09.cowrie.jsonl");
     assert_eq!(satori.commands.len(), 6);
     assert_eq!(gafgyt.commands.len(), 1);
-    for (i, profile) in ["xiongmai-dvr", "ipcam-mipsel", "router-mips", "oracle"]
-        .iter()
-        .enumerate()
+    for (i, profile) in [
+        "xiongmai-dvr",
+        "ipcam-mipsel",
+        "router-mips",
+        "gateway-hg532",
+        "ont-gpon",
+        "oracle",
+    ]
+    .iter()
+    .enumerate()
     {
         let sensor = Sensor::start_with(&test_config(profile, "", ""));
         // The profile's applet list, from the device itself.

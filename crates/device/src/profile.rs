@@ -263,6 +263,14 @@ pub struct HttpServer {
     /// vulnerable to.
     #[serde(default)]
     pub exploits: Vec<String>,
+    /// The ports its own web server answers on (besides those its exploit entries
+    /// name); a listener on any of these serves only what the device has there.
+    #[serde(default = "default_http_ports")]
+    pub ports: Vec<u16>,
+}
+
+fn default_http_ports() -> Vec<u16> {
+    vec![80]
 }
 
 /// `[ssh]` of a profile: the Dropbear build the device runs.
@@ -316,6 +324,11 @@ pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
         "router-mips",
         include_str!("../../../profiles/router-mips.toml"),
     ),
+    (
+        "gateway-hg532",
+        include_str!("../../../profiles/gateway-hg532.toml"),
+    ),
+    ("ont-gpon", include_str!("../../../profiles/ont-gpon.toml")),
     ("oracle", include_str!("../../../profiles/oracle.toml")),
 ];
 
@@ -537,7 +550,14 @@ mod tests {
         let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
-            ["xiongmai-dvr", "ipcam-mipsel", "router-mips", "oracle"]
+            [
+                "xiongmai-dvr",
+                "ipcam-mipsel",
+                "router-mips",
+                "gateway-hg532",
+                "ont-gpon",
+                "oracle"
+            ]
         );
         for (p, (file_name, _)) in profiles.iter().zip(BUILTIN_PROFILES) {
             assert_eq!(&p.name, file_name);
@@ -568,6 +588,8 @@ mod tests {
             ("xiongmai-dvr", "arm7", "armv7l"),
             ("ipcam-mipsel", "mpsl", "mips"),
             ("router-mips", "mips", "mips"),
+            ("gateway-hg532", "mips", "mips"),
+            ("ont-gpon", "mips", "mips"),
             ("oracle", "x86", "x86_64"),
         ];
         for p in Profile::builtin().unwrap() {

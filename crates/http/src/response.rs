@@ -141,6 +141,7 @@ mod tests {
             title: "T".into(),
             realm: None,
             exploits: Vec::new(),
+            ports: vec![80],
         };
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
         let bytes = Response::error(404).encode(&server, at, false);

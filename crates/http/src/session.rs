@@ -50,20 +50,21 @@ impl HttpConfig {
                     title: String::new(),
                     realm: None,
                     exploits: Vec::new(),
+                    ports: Vec::new(),
                 })
             })
     }
 
     /// The entries served on `port`: those the profile exposes there, or all of
-    /// them on a port none of them names (an operator's remapped port).
+    /// them on a port the device does not use (an operator's remapped port).
     pub fn entries_on(&self, port: u16) -> Vec<&Entry> {
-        let exposed: Vec<&Entry> = self
-            .server()
+        let server = self.server();
+        let exposed: Vec<&Entry> = server
             .exploits
             .iter()
             .filter_map(|name| self.exploits.get(name))
             .collect();
-        if exposed.iter().any(|e| e.ports.contains(&port)) {
+        if server.ports.contains(&port) || exposed.iter().any(|e| e.ports.contains(&port)) {
             exposed
                 .into_iter()
                 .filter(|e| e.ports.contains(&port))

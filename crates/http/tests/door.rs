@@ -289,12 +289,12 @@ fn every_exploit_of_the_table_runs_its_downloader_on_a_profile_that_exposes_it()
 
 #[test]
 fn an_exploit_on_another_port_of_the_device_is_a_404() {
-    // The HG532 endpoint is on 37215; on the router's port 80 it does not exist.
-    let config = config("router-mips");
+    // The HG532 endpoint is on 37215; on the gateway's port 80 it does not exist.
+    let config = config("gateway-hg532");
     let (_, request) = busybait_pcapgen::exploits::request("huawei-hg532-upgrade", "id");
     let x = exchange(&config, 80, &request, b"");
     assert!(
-        x.out.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"),
+        x.out.starts_with(b"HTTP/1.1 404 Not Found\r\n"),
         "{}",
         String::from_utf8_lossy(&x.out)
     );
@@ -312,7 +312,7 @@ fn basic_authentication_uses_the_device_credentials() {
     let (head, body) = split(&x.out);
     assert_eq!(
         head,
-        "HTTP/1.1 401 Unauthorized\nConnection: close\nContent-type: text/html\nWWW-Authenticate: Basic realm=\"NETGEAR DGN1000\"\nContent-Length: 122"
+        "HTTP/1.1 401 Unauthorized\nConnection: close\nContent-type: text/html\nWWW-Authenticate: Basic realm=\"TP-LINK Wireless N Router WR841N\"\nContent-Length: 122"
     );
     assert_eq!(body, "<HTML><HEAD><TITLE>401 Unauthorized</TITLE></HEAD>\n<BODY><H1>401 Unauthorized</H1>\nAuthentication required\n</BODY></HTML>\n");
     // root:xc3511, base64.
