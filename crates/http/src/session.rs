@@ -94,6 +94,9 @@ struct Running {
     process: busybait_telnet::Session,
     /// What it printed on stdout, up to `max_output_bytes`.
     output: Vec<u8>,
+    /// A line still running then (stalled on its budget, say) ends the connection
+    /// as an idle one: the device's `idle_timeout` after the request.
+    give_up_at: Instant,
 }
 
 /// One HTTP connection.
@@ -237,6 +240,7 @@ impl Session {
                 response: m.entry.response.clone(),
                 process,
                 output: Vec::new(),
+                give_up_at: now.mono + config.device.limits.idle_timeout,
             }));
             self.pump(now);
             return;
@@ -466,7 +470,8 @@ impl Session {
             Stage::Running(r) => Some(
                 r.process
                     .poll_timeout()
-                    .map_or(self.lifetime_deadline, |t| t.min(self.lifetime_deadline)),
+                    .map_or(self.lifetime_deadline, |t| t.min(self.lifetime_deadline))
+                    .min(r.give_up_at),
             ),
         }
     }
@@ -479,6 +484,10 @@ impl Session {
         if now.mono >= self.lifetime_deadline {
             let v = self.config.device.limits.session_lifetime.as_secs();
             return self.close_for_limit(now, "session_lifetime", v);
+        }
+        if matches!(&self.stage, Stage::Running(r) if now.mono >= r.give_up_at) {
+            let v = self.config.device.limits.idle_timeout.as_secs();
+            return self.close_for_limit(now, "idle_timeout", v);
         }
         let slow_request = match &mut self.stage {
             Stage::Reading(reader) => (now.mono >= self.request_deadline).then(|| reader.started()),

@@ -408,3 +408,57 @@ fn a_file_dropped_through_the_web_server_is_there_for_the_same_source_over_telne
     shell.poll_transmit(&mut out);
     assert_eq!(out, b"payload\n");
 }
+
+#[test]
+fn a_pipelined_second_request_is_not_read() {
+    // One request per connection: the server answers the first and closes.
+    let config = config("xiongmai-dvr");
+    let x = exchange(
+        &config,
+        80,
+        b"GET /missing HTTP/1.1\r\n\r\nGET /shell?id HTTP/1.1\r\n\r\n",
+        b"",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&x.out).matches("HTTP/1.1 ").count(),
+        1
+    );
+    assert!(x.out.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+    assert!(!ids(&x.events).contains(&"busybait.exploit"));
+    assert_eq!(
+        ids(&x.events)
+            .iter()
+            .filter(|id| **id == "busybait.http.request")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_exploit_whose_line_never_ends_is_closed_as_idle_with_its_request_on_record() {
+    let config = config("xiongmai-dvr");
+    let x = exchange(
+        &config,
+        80,
+        b"GET /shell?while+:;do+:;done HTTP/1.1\r\n\r\n",
+        b"",
+    );
+    assert!(x.out.is_empty(), "{}", String::from_utf8_lossy(&x.out));
+    let limits: Vec<&str> = x
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::LimitHit { limit, .. } => Some(*limit),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(limits, ["shell_step_budget", "idle_timeout"]);
+    assert!(x
+        .events
+        .iter()
+        .any(|e| matches!(e, EventKind::HttpRequest { status: 0, path, .. } if path == "/shell")));
+    assert_eq!(
+        ids(&x.events)[x.events.len() - 2..],
+        ["busybait.session.end", "cowrie.session.closed"]
+    );
+}
