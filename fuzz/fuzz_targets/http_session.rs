@@ -50,6 +50,7 @@ fn config() -> Arc<HttpConfig> {
                 device,
                 exploits: Arc::new(busybait_intel::exploits::Table::builtin()),
                 limits: busybait_http::HttpLimits::default(),
+                pages_modified: UNIX_EPOCH,
             })
         })
         .clone()

@@ -695,7 +695,12 @@ impl Config {
                 );
             }
         }
+        // The device's pages were made when it booted.
+        let booted = std::time::SystemTime::now()
+            .checked_sub(device.device().uptime_base)
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
         Ok(busybait_http::session::HttpConfig {
+            pages_modified: booted,
             device,
             exploits: Arc::new(table),
             limits: busybait_http::HttpLimits {

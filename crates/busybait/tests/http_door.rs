@@ -252,18 +252,33 @@ fn exploits_with_a_cve_reach_stix_and_misp_as_vulnerabilities() {
 
 #[test]
 fn a_profile_without_a_web_server_refuses_http_listeners_and_says_which_have_one() {
+    // An operator's profile: the DVR without its [http] section.
+    let dvr = include_str!("../../../profiles/xiongmai-dvr.toml");
+    let quiet = dvr[..dvr.find("\n[http]").unwrap()]
+        .replace("name = \"xiongmai-dvr\"", "name = \"quiet-dvr\"");
     let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir(&profiles).unwrap();
+    std::fs::write(profiles.join("quiet-dvr.toml"), quiet).unwrap();
+    let config = dir.path().join("busybait.toml");
+    std::fs::write(
+        &config,
+        format!("profiles_dir = {:?}\n", profiles.display().to_string()),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
-        .args(["serve", "--profile", "oracle", "--telnet", "127.0.0.1:0"])
-        .args(["--http", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .args(["serve", "--profile", "quiet-dvr", "--telnet", "127.0.0.1:0"])
+        .args(["--http", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "no listener may be announced");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("profile oracle has no web server ([http]): drop --http, or choose a profile with one: xiongmai-dvr, ipcam-mipsel, router-mips, gateway-hg532, ont-gpon"),
+        stderr.contains("profile quiet-dvr has no web server ([http]): drop --http, or choose a profile with one: xiongmai-dvr, ipcam-mipsel, router-mips, gateway-hg532, ont-gpon, oracle"),
         "{stderr}"
     );
 }

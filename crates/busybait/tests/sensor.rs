@@ -537,7 +537,7 @@ fn profiles_lists_one_per_line_name_first_with_its_doors() {
             "telnet,http",
             "telnet,http",
             "telnet,http",
-            "telnet,ssh"
+            "telnet,ssh,http"
         ]
     );
 }

@@ -1,12 +1,26 @@
 //! What the device's web server sends: a status line, its headers in its order, and
-//! the body; its error pages and its own login and main pages. The shape is BusyBox
-//! `httpd`'s (`HTTP/1.1`, `Date`, `Connection: close`, `Content-type`, error pages
-//! as `<HTML><HEAD><TITLE>…`), with the profile's `Server:` header where its server
-//! sends one. An approximation of the vendors' servers (docs/FIDELITY.md).
+//! the body; its error pages and its own login and main pages. Byte for byte BusyBox
+//! 1.35 `httpd`'s (`HTTP/1.1`, `Date`, `Connection: close`, `Content-type`, error
+//! pages `<HTML><HEAD><TITLE>…` ended by the close, files with `Accept-Ranges`,
+//! `Last-Modified`, `ETag` and `Content-Length`; checked against the real one in the
+//! oracle sandbox), with the profile's `Server:` header where its server sends one:
+//! for the vendors' servers an approximation (docs/FIDELITY.md).
 
 use std::time::SystemTime;
 
 use busybait_device::profile::HttpServer;
+
+/// How a response's body is framed, as BusyBox `httpd` frames each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// An error page: no length, the connection's close ends it.
+    Error,
+    /// A file of the device's web root: `Accept-Ranges`, `Last-Modified`, `ETag`
+    /// (`"<mtime hex>-<size hex>"`) and `Content-Length`.
+    File(SystemTime),
+    /// A vulnerable endpoint's own answer, with its `Content-Length`.
+    Generated,
+}
 
 /// A response about to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +33,8 @@ pub struct Response {
     pub server: Option<String>,
     /// `WWW-Authenticate: Basic realm="…"`.
     pub realm: Option<String>,
+    /// How the body is framed.
+    pub framing: Framing,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -32,7 +48,6 @@ pub fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
-        405 => "Method Not Allowed",
         408 => "Request Timeout",
         413 => "Payload Too Large",
         431 => "Request Header Fields Too Large",
@@ -42,19 +57,18 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// What each error page says under its heading (BusyBox `httpd`'s `infoString`).
+/// What each error page says under its heading (BusyBox `httpd`'s `infoString`;
+/// 413 and 431 are this door's own limits, which BusyBox lacks).
 fn explanation(status: u16) -> &'static str {
     match status {
         400 => "Unsupported method",
-        401 => "Authentication required",
-        403 => "Access denied",
         404 => "The requested URL was not found",
-        405 => "Method not allowed",
         408 => "No request appeared within 60 seconds",
         413 => "Request entity too large",
         431 => "Request header fields too large",
-        501 => "Not implemented",
-        _ => "Internal server error",
+        501 => "The requested method is not recognized",
+        500 => "Internal Server Error",
+        _ => "",
     }
 }
 
@@ -66,47 +80,63 @@ impl Response {
             "<HTML><HEAD><TITLE>{status} {r}</TITLE></HEAD>\n<BODY><H1>{status} {r}</H1>\n{}\n</BODY></HTML>\n",
             explanation(status)
         );
-        Self::html(status, body.into_bytes())
-    }
-
-    /// A page of `text/html`.
-    pub fn html(status: u16, body: Vec<u8>) -> Self {
         Self {
             status,
             content_type: "text/html".to_string(),
             server: None,
             realm: None,
+            framing: Framing::Error,
+            body: body.into_bytes(),
+        }
+    }
+
+    /// A page of the device's web root, last modified at `modified`.
+    pub fn page(body: Vec<u8>, modified: SystemTime) -> Self {
+        Self {
+            status: 200,
+            content_type: "text/html".to_string(),
+            server: None,
+            realm: None,
+            framing: Framing::File(modified),
             body,
         }
     }
 
-    /// The bytes on the wire, with `now` as its `Date`; a `HEAD` request gets the
-    /// head alone.
-    pub fn encode(&self, server: &HttpServer, now: SystemTime, head_only: bool) -> Vec<u8> {
+    /// The bytes on the wire, with `now` as its `Date`.
+    pub fn encode(&self, server: &HttpServer, now: SystemTime) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(
-            format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status)).as_bytes(),
-        );
+        let mut line = |text: String| {
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        };
+        line(format!("HTTP/1.1 {} {}", self.status, reason(self.status)));
         if let Some(name) = self.server.as_ref().or(server.server.as_ref()) {
-            out.extend_from_slice(format!("Server: {name}\r\n").as_bytes());
+            line(format!("Server: {name}"));
         }
-        out.extend_from_slice(
-            format!(
-                "Date: {}\r\nConnection: close\r\nContent-type: {}\r\n",
-                httpdate::fmt_http_date(now),
-                self.content_type
-            )
-            .as_bytes(),
-        );
+        line(format!("Date: {}", httpdate::fmt_http_date(now)));
+        line("Connection: close".to_string());
+        line(format!("Content-type: {}", self.content_type));
         if let Some(realm) = &self.realm {
-            out.extend_from_slice(
-                format!("WWW-Authenticate: Basic realm=\"{realm}\"\r\n").as_bytes(),
-            );
+            line(format!("WWW-Authenticate: Basic realm=\"{realm}\""));
         }
-        out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes());
-        if !head_only {
-            out.extend_from_slice(&self.body);
+        match self.framing {
+            Framing::Error => {}
+            Framing::File(modified) => {
+                let mtime = modified
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                line("Accept-Ranges: bytes".to_string());
+                line(format!(
+                    "Last-Modified: {}",
+                    httpdate::fmt_http_date(modified)
+                ));
+                line(format!("ETag: \"{mtime:x}-{:x}\"", self.body.len()));
+                line(format!("Content-Length: {}", self.body.len()));
+            }
+            Framing::Generated => line(format!("Content-Length: {}", self.body.len())),
         }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
         out
     }
 }
@@ -144,10 +174,14 @@ mod tests {
             ports: vec![80],
         };
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
-        let bytes = Response::error(404).encode(&server, at, false);
+        let bytes = Response::error(404).encode(&server, at);
         assert_eq!(
             String::from_utf8(bytes).unwrap(),
-            "HTTP/1.1 404 Not Found\r\nServer: JAWS/1.0\r\nDate: Wed, 18 Nov 2026 11:06:40 GMT\r\nConnection: close\r\nContent-type: text/html\r\nContent-Length: 124\r\n\r\n<HTML><HEAD><TITLE>404 Not Found</TITLE></HEAD>\n<BODY><H1>404 Not Found</H1>\nThe requested URL was not found\n</BODY></HTML>\n"
+            "HTTP/1.1 404 Not Found\r\nServer: JAWS/1.0\r\nDate: Wed, 18 Nov 2026 11:06:40 GMT\r\nConnection: close\r\nContent-type: text/html\r\n\r\n<HTML><HEAD><TITLE>404 Not Found</TITLE></HEAD>\n<BODY><H1>404 Not Found</H1>\nThe requested URL was not found\n</BODY></HTML>\n"
         );
+        let page = Response::page(b"<html>hi</html>\n".to_vec(), at).encode(&server, at);
+        assert!(String::from_utf8(page).unwrap().contains(
+            "Accept-Ranges: bytes\r\nLast-Modified: Wed, 18 Nov 2026 11:06:40 GMT\r\nETag: \"6afd86c0-10\"\r\nContent-Length: 16\r\n\r\n<html>hi</html>\n"
+        ));
     }
 }

@@ -20,7 +20,7 @@ use busybait_telnet::{Attach, FetchId, Outgoing};
 use sha2::{Digest, Sha256};
 
 use crate::request::{Read, Refusal, Request, RequestReader};
-use crate::response::{login_page, main_page, Response};
+use crate::response::{login_page, main_page, Framing, Response};
 use crate::HttpLimits;
 
 /// What every HTTP session of a sensor shares.
@@ -32,6 +32,9 @@ pub struct HttpConfig {
     pub exploits: Arc<Table>,
     /// Limits.
     pub limits: HttpLimits,
+    /// When the device's own pages were last modified (its boot: they are made
+    /// then), for `Last-Modified` and `ETag`.
+    pub pages_modified: std::time::SystemTime,
 }
 
 impl HttpConfig {
@@ -195,7 +198,7 @@ impl Session {
                 },
             );
         }
-        self.answer(now, None, Response::error(refusal.status()), false);
+        self.answer(now, None, Response::error(refusal.status()));
     }
 
     /// Serves a whole request.
@@ -246,17 +249,21 @@ impl Session {
             return;
         }
         let response = self.page(now, &request);
-        let head_only = request.method == "HEAD";
-        self.answer(now, Some(&request), response, head_only);
+        self.answer(now, Some(&request), response);
     }
 
     /// The server's own answer to a request no exploit matched.
     fn page(&mut self, now: Now, request: &Request) -> Response {
         let server = self.config.server().clone();
+        let modified = self.config.pages_modified;
         if !matches!(request.method.as_str(), "GET" | "HEAD" | "POST") {
             return Response::error(501);
         }
-        let root = matches!(request.path.as_str(), "/" | "/index.html" | "/index.htm");
+        // BusyBox refuses a path that climbs out of its root.
+        if request.path.split('/').any(|segment| segment == "..") {
+            return Response::error(400);
+        }
+        let root = matches!(request.path.as_str(), "/" | "/index.html");
         if let Some(realm) = &server.realm {
             // Basic authentication on every page.
             let credentials = request
@@ -272,10 +279,10 @@ impl Session {
                 r.realm = Some(realm.clone());
                 return r;
             }
-            return if root {
-                Response::html(200, main_page(&server))
-            } else {
-                Response::error(404)
+            return match request.method.as_str() {
+                "POST" => Response::error(501),
+                _ if root => Response::page(main_page(&server), modified),
+                _ => Response::error(404),
             };
         }
         match (request.method.as_str(), request.path.as_str()) {
@@ -287,12 +294,14 @@ impl Session {
                         .unwrap_or_default()
                 };
                 if self.login(now, &field("username"), &field("password")) {
-                    Response::html(200, main_page(&server))
+                    Response::page(main_page(&server), modified)
                 } else {
-                    Response::html(200, login_page(&server))
+                    Response::page(login_page(&server), modified)
                 }
             }
-            _ if root => Response::html(200, login_page(&server)),
+            // A POST to anything but a CGI: BusyBox's 501.
+            ("POST", _) => Response::error(501),
+            _ if root => Response::page(login_page(&server), modified),
             _ => Response::error(404),
         }
     }
@@ -316,11 +325,11 @@ impl Session {
     }
 
     /// Queues the answer, records the request with its status, and closes.
-    fn answer(&mut self, now: Now, request: Option<&Request>, response: Response, head_only: bool) {
+    fn answer(&mut self, now: Now, request: Option<&Request>, response: Response) {
         if let Some(request) = request {
             self.record_request(now, request, response.status);
         }
-        let bytes = response.encode(self.config.server(), now.wall, head_only);
+        let bytes = response.encode(self.config.server(), now.wall);
         self.transmit.extend_from_slice(&bytes);
         self.end(now, CloseReason::DeviceClosed);
     }
@@ -400,9 +409,10 @@ impl Session {
             content_type: spec.content_type.clone(),
             server: spec.server.clone(),
             realm: None,
+            framing: Framing::Generated,
             body: body.into_bytes(),
         };
-        self.answer(now, Some(&running.request), response, false);
+        self.answer(now, Some(&running.request), response);
     }
 
     /// What a closed process still hands up (the files it was writing).
@@ -508,7 +518,7 @@ impl Session {
             );
             if started {
                 // A slow request: BusyBox's 408 page.
-                self.answer(now, None, Response::error(408), false);
+                self.answer(now, None, Response::error(408));
             } else {
                 self.end(now, CloseReason::Limit);
             }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 const SETUP: &str = r#"
 set -eu
-root=$1; host=$2; hash=$3; issue=$4
+root=$1; host=$2; hash=$3; issue=$4; server=${5:-telnetd}; index=${6:-}
 mount -t tmpfs -o mode=755 tmpfs "$root"
 cd "$root"
 # The tree of a small BusyBox device (what the `oracle` profile mirrors).
@@ -45,6 +45,12 @@ mkdir -p var/run var/tmp
 hostname "$host"
 # Only the namespace's own loopback, so that downloads fail as "Connection refused".
 "$root/bin/busybox" ip link set lo up
+if [ "$server" = httpd ]; then
+  # The web server instead, in inetd mode too, serving www/ (one index page).
+  mkdir -p www
+  printf '%s' "$index" > www/index.html
+  exec chroot "$root" /bin/busybox httpd -i -h /www
+fi
 exec chroot "$root" /bin/busybox telnetd -i -l /bin/login
 "#;
 
@@ -70,6 +76,16 @@ pub fn password_hash(password: &str) -> String {
 impl Oracle {
     /// Starts a fresh sandbox with hostname `host` and `/etc/issue.net` = `issue`.
     pub fn start(host: &str, issue: &str) -> Self {
+        Self::start_server(host, issue, &[])
+    }
+
+    /// The same sandbox with BusyBox's `httpd -i` on the socket instead of telnetd,
+    /// its root holding `index.html` = `index`: one request per sandbox.
+    pub fn start_httpd(index: &str) -> Self {
+        Self::start_server("vm", "", &["httpd", index])
+    }
+
+    fn start_server(host: &str, issue: &str, server: &[&str]) -> Self {
         let version = Command::new("busybox")
             .output()
             .map(|o| o.stdout)
@@ -91,6 +107,7 @@ impl Oracle {
             .arg(host)
             .arg(password_hash("xc3511"))
             .arg(issue)
+            .args(server)
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
             .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs_out)))
             .stderr(log.reopen().unwrap())

@@ -1,0 +1,107 @@
+//! The HTTP door against the real BusyBox 1.35 `httpd` (`-i -h /www`) in the oracle
+//! sandbox: a corpus of requests, each to busybait's `oracle` profile over TCP and to
+//! a fresh sandboxed httpd over its socket pair, whole answers compared byte for
+//! byte once `Date`, `Last-Modified` and the time half of `ETag` (clocks and file
+//! times) are set aside. The sandbox's `index.html` is busybait's own index page.
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod util;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use util::oracle::Oracle;
+use util::{source, test_config, Sensor};
+
+/// Requests a bot or a browser sends to a device's web server.
+const CORPUS: &[(&str, &[u8])] = &[
+    ("index", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+    ("index-http10", b"GET / HTTP/1.0\r\n\r\n"),
+    (
+        "index-html",
+        b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\n\r\n",
+    ),
+    ("head", b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+    (
+        "missing",
+        b"GET /missing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    ),
+    ("missing-deep", b"GET /cgi-bin/luci HTTP/1.1\r\n\r\n"),
+    ("unknown-method", b"FOO / HTTP/1.1\r\n\r\n"),
+    ("delete", b"DELETE / HTTP/1.1\r\n\r\n"),
+    (
+        "post-to-a-file",
+        b"POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+    ),
+    ("garbage", b"garbage\r\n\r\n"),
+    ("climbing-out", b"GET /../etc/passwd HTTP/1.1\r\n\r\n"),
+];
+
+/// `Date:` and `Last-Modified:` values and the time half of an `ETag` replaced.
+fn without_clocks(answer: &[u8]) -> String {
+    String::from_utf8_lossy(answer)
+        .split("\r\n")
+        .map(|line| {
+            if line.starts_with("Date: ") || line.starts_with("Last-Modified: ") {
+                format!("{} <time>", line.split_once(' ').unwrap().0)
+            } else if let Some(tag) = line.strip_prefix("ETag: \"") {
+                format!("ETag: \"<mtime>-{}", tag.split_once('-').unwrap().1)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+fn read_all(mut r: impl Read) -> Vec<u8> {
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_web_server_answers_as_busybox_httpd_does() {
+    let sensor = Sensor::start_http(&test_config("oracle", "", ""));
+    let http = sensor.http.unwrap();
+    let ask = |i: usize, request: &[u8]| -> Vec<u8> {
+        let mut s = util::tcp_from(http, source(i)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request).unwrap();
+        read_all(s)
+    };
+    // busybait's index page becomes the sandbox's index.html.
+    let index = ask(0, CORPUS[0].1);
+    let body_at = index.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let index_html = String::from_utf8(index[body_at..].to_vec()).unwrap();
+    let mut differ = Vec::new();
+    for (i, (name, request)) in CORPUS.iter().enumerate() {
+        let ours = ask(i + 1, request);
+        let mut oracle = Oracle::start_httpd(&index_html);
+        oracle
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        oracle.stream.write_all(request).unwrap();
+        let real = read_all(&oracle.stream);
+        assert!(
+            !real.is_empty(),
+            "{name}: the oracle said nothing: {}",
+            oracle.log()
+        );
+        let (ours, real) = (without_clocks(&ours), without_clocks(&real));
+        if ours == real {
+            println!("{name}: identical ({} bytes)", real.len());
+        } else {
+            differ.push(format!("{name}:\n  real: {real:?}\n  ours: {ours:?}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
