@@ -46,12 +46,12 @@ fn config() -> Arc<HttpConfig> {
                 limits: busybait_telnet::Limits::default(),
                 encoded: Default::default(),
             });
-            Arc::new(HttpConfig {
+            Arc::new(HttpConfig::new(
                 device,
-                exploits: Arc::new(busybait_intel::exploits::Table::builtin()),
-                limits: busybait_http::HttpLimits::default(),
-                pages_modified: UNIX_EPOCH,
-            })
+                Arc::new(busybait_intel::exploits::Table::builtin()),
+                busybait_http::HttpLimits::default(),
+                UNIX_EPOCH,
+            ))
         })
         .clone()
 }

@@ -699,19 +699,20 @@ impl Config {
         let booted = std::time::SystemTime::now()
             .checked_sub(device.device().uptime_base)
             .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
-        Ok(busybait_http::session::HttpConfig {
-            pages_modified: booted,
+        let limits = busybait_http::HttpLimits {
+            max_head_bytes: self.limits.http_max_head_bytes,
+            max_headers: self.limits.http_max_headers,
+            max_body_bytes: self.limits.http_max_body_bytes,
+            max_logged_body_bytes: self.limits.http_max_logged_body_bytes,
+            max_output_bytes: self.limits.max_output_bytes,
+            request_timeout: self.limits.http_request_timeout,
+        };
+        Ok(busybait_http::session::HttpConfig::new(
             device,
-            exploits: Arc::new(table),
-            limits: busybait_http::HttpLimits {
-                max_head_bytes: self.limits.http_max_head_bytes,
-                max_headers: self.limits.http_max_headers,
-                max_body_bytes: self.limits.http_max_body_bytes,
-                max_logged_body_bytes: self.limits.http_max_logged_body_bytes,
-                max_output_bytes: self.limits.max_output_bytes,
-                request_timeout: self.limits.http_request_timeout,
-            },
-        })
+            Arc::new(table),
+            limits,
+            booted,
+        ))
     }
 
     /// The SSH door's config for `profile` (which must have an SSH server), with the

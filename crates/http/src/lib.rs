@@ -5,6 +5,7 @@
 //! shell, the same per-source device every door reaches) and gets the vulnerable
 //! endpoint's answer; any other gets the server's own pages.
 
+pub mod readback;
 pub mod request;
 pub mod response;
 pub mod session;

@@ -35,9 +35,27 @@ pub struct HttpConfig {
     /// When the device's own pages were last modified (its boot: they are made
     /// then), for `Last-Modified` and `ETag`.
     pub pages_modified: std::time::SystemTime,
+    /// What commands left for the pages that read their output back.
+    pub readbacks: crate::readback::Readbacks,
 }
 
 impl HttpConfig {
+    /// The door's config for `device`'s web server.
+    pub fn new(
+        device: Arc<busybait_telnet::SessionConfig>,
+        exploits: Arc<Table>,
+        limits: HttpLimits,
+        pages_modified: std::time::SystemTime,
+    ) -> Self {
+        Self {
+            device,
+            exploits,
+            limits,
+            pages_modified,
+            readbacks: Default::default(),
+        }
+    }
+
     /// The profile's web server (a default one if the profile has none; the edge
     /// refuses to serve HTTP for such a profile).
     fn server(&self) -> &HttpServer {
@@ -263,6 +281,18 @@ impl Session {
         if request.path.split('/').any(|segment| segment == "..") {
             return Response::error(400);
         }
+        if matches!(request.method.as_str(), "GET" | "HEAD") {
+            // A page showing what this source's last command printed.
+            if let Some(body) = self
+                .config
+                .readbacks
+                .page(self.peer.src.ip(), &request.path)
+            {
+                let mut r = Response::page(body, modified);
+                r.framing = Framing::Generated;
+                return r;
+            }
+        }
         let root = matches!(request.path.as_str(), "/" | "/index.html");
         if let Some(realm) = &server.realm {
             // Basic authentication on every page.
@@ -401,6 +431,14 @@ impl Session {
         running.process.close(now, CloseReason::DeviceClosed);
         self.pump_finished(&mut running.process);
         let spec = &running.response;
+        if let Some(path) = &spec.readback {
+            self.config.readbacks.keep(
+                self.peer.src.ip(),
+                path,
+                &spec.readback_body,
+                &running.output,
+            );
+        }
         let body = spec
             .body
             .replace("{output}", &String::from_utf8_lossy(&running.output));

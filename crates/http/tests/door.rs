@@ -55,12 +55,12 @@ fn device(profile: &str) -> Arc<busybait_telnet::SessionConfig> {
 }
 
 fn config(profile: &str) -> Arc<HttpConfig> {
-    Arc::new(HttpConfig {
-        device: device(profile),
-        exploits: Arc::new(Table::builtin()),
-        limits: HttpLimits::default(),
-        pages_modified: UNIX_EPOCH + Duration::from_secs(1_794_990_000),
-    })
+    Arc::new(HttpConfig::new(
+        device(profile),
+        Arc::new(Table::builtin()),
+        HttpLimits::default(),
+        UNIX_EPOCH + Duration::from_secs(1_794_990_000),
+    ))
 }
 
 fn at() -> Now {
@@ -462,5 +462,78 @@ fn an_exploit_whose_line_never_ends_is_closed_as_idle_with_its_request_on_record
     assert_eq!(
         ids(&x.events)[x.events.len() - 2..],
         ["busybait.session.end", "cowrie.session.closed"]
+    );
+}
+
+#[test]
+fn each_device_passes_the_probe_bots_send_before_its_exploits() {
+    let table = Table::builtin();
+    let profiles = Profile::builtin().unwrap();
+    let mut probed = Vec::new();
+    for entry in &table.entries {
+        let Some(probe) = &entry.probe else { continue };
+        for profile in profiles.iter().filter(|p| {
+            p.http
+                .as_ref()
+                .is_some_and(|h| h.exploits.contains(&entry.name))
+        }) {
+            let config = config(&profile.name);
+            let request = format!("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", probe.path);
+            let x = exchange(&config, entry.ports[0], request.as_bytes(), b"");
+            let (head, body) = split(&x.out);
+            if let Some(text) = &probe.body {
+                assert!(body.contains(text.as_str()), "{}: {body}", entry.name);
+            }
+            if let Some(server) = &probe.server {
+                let header = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Server: "))
+                    .unwrap_or_default();
+                assert!(header.contains(server.as_str()), "{}: {head}", entry.name);
+            }
+            probed.push(entry.name.as_str());
+        }
+    }
+    assert_eq!(
+        probed,
+        ["gpon-diag-form", "jaws-shell", "hikvision-weblanguage"]
+    );
+}
+
+#[test]
+fn gpon_diag_html_shows_the_same_source_what_its_ping_printed() {
+    let config = config("ont-gpon");
+    let (port, request) = busybait_pcapgen::exploits::request("gpon-diag-form", "echo pwned");
+    let x = exchange(&config, port, &request, b"");
+    assert!(x.out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    // The ping's line: `ping -c 4 `echo pwned`;echo pwned`: ping fails on the
+    // name, the second command's output is the page's.
+    let page = exchange(
+        &config,
+        port,
+        b"GET /diag.html?images/ HTTP/1.1\r\n\r\n",
+        b"",
+    );
+    let (_, body) = split(&page.out);
+    assert!(
+        body.contains("readonly>") && body.contains("pwned\n</textarea>"),
+        "{body}"
+    );
+    // Another source sees no such page.
+    let config_other = config.clone();
+    let now = at();
+    let peer = Peer {
+        src: "127.0.0.10:40000".parse().unwrap(),
+        dst: format!("127.0.0.1:{port}").parse().unwrap(),
+        protocol: Protocol::Http,
+    };
+    let mut s = Session::new(config_other, SessionId::from_u64(0x78), peer, now);
+    s.handle_input(now, b"GET /diag.html?images/ HTTP/1.1\r\n\r\n");
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    assert!(
+        out.starts_with(b"HTTP/1.1 404 Not Found\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
     );
 }
