@@ -281,6 +281,7 @@ async fn serve(
             rules,
             applets,
             mirai_credentials,
+            source_exploits: Arc::default(),
         },
         session_config,
         ssh: doors.ssh,

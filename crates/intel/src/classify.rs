@@ -31,6 +31,14 @@ pub struct Rule {
     pub min: usize,
     /// Substrings of features.
     pub patterns: Vec<String>,
+    /// Exploit-table entries of the family's spreading set: the rule matches too when
+    /// the session's source sent at least `min_exploits` of them lately (through any
+    /// of its sessions).
+    #[serde(default)]
+    pub exploits: Vec<String>,
+    /// How many of `exploits` (0: the set is not used).
+    #[serde(default)]
+    pub min_exploits: usize,
 }
 
 fn one() -> usize {
@@ -69,6 +77,9 @@ pub struct SessionFacts {
     /// Exploit-table entries the session's web requests matched (features
     /// `exploit:<name>`).
     pub exploits: Vec<String>,
+    /// Exploit-table entries its source sent lately, through any of its sessions
+    /// (for the rules' exploit sets).
+    pub source_exploits: Vec<String>,
     /// Applet names of the device (a `/bin/busybox WORD` with such a word is no token);
     /// shared by every session of a sensor.
     pub applets: std::sync::Arc<[String]>,
@@ -154,11 +165,23 @@ impl Rules {
                 .iter()
                 .filter(|p| features.iter().any(|f| f.contains(p.as_str())))
                 .collect();
-            if matched.len() >= rule.min.max(1) {
+            let from_source: Vec<&String> = rule
+                .exploits
+                .iter()
+                .filter(|e| facts.source_exploits.contains(e))
+                .collect();
+            let by_exploits = rule.min_exploits > 0 && from_source.len() >= rule.min_exploits;
+            if matched.len() >= rule.min.max(1) || by_exploits {
                 let mut evidence: Vec<String> =
                     matched.iter().map(|p| format!("matched {p:?}")).collect();
-                let mut confidence =
-                    0.5 + 0.5 * (matched.len() as f64 / rule.patterns.len().max(1) as f64).min(1.0);
+                let share = if by_exploits {
+                    let names: Vec<&str> = from_source.iter().map(|e| e.as_str()).collect();
+                    evidence.push(format!("its source sent the exploits {}", names.join(", ")));
+                    from_source.len() as f64 / rule.exploits.len().max(1) as f64
+                } else {
+                    matched.len() as f64 / rule.patterns.len().max(1) as f64
+                };
+                let mut confidence = 0.5 + 0.5 * share.min(1.0);
                 let mirai_family = rule.family.starts_with("mirai");
                 if mirai_family && fp_mirai {
                     confidence += 0.1;

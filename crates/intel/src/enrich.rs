@@ -25,6 +25,8 @@ pub struct Context {
     pub applets: Arc<[String]>,
     /// Mirai's 62 credentials.
     pub mirai_credentials: Arc<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// The exploits each source sent lately, across its sessions.
+    pub source_exploits: Arc<crate::recent::SourceExploits>,
 }
 
 /// How the edge stored a dropped file.
@@ -51,6 +53,7 @@ pub struct Enricher {
     facts: SessionFacts,
     mirai_credentials: Arc<Vec<(Vec<u8>, Vec<u8>)>>,
     rules: Arc<Rules>,
+    source_exploits: Arc<crate::recent::SourceExploits>,
 }
 
 impl Enricher {
@@ -63,6 +66,7 @@ impl Enricher {
             },
             mirai_credentials: context.mirai_credentials.clone(),
             rules: context.rules.clone(),
+            source_exploits: context.source_exploits.clone(),
         }
     }
 
@@ -70,6 +74,10 @@ impl Enricher {
     /// it (at the session's end: the command-line URLs and the family label).
     pub fn event(&mut self, event: Event) -> Vec<Event> {
         self.observe(&event.kind);
+        if let EventKind::Exploit { name, .. } = &event.kind {
+            self.source_exploits
+                .record(event.peer.src.ip(), name, event.time);
+        }
         if !matches!(event.kind, EventKind::SessionEnd { .. }) {
             return vec![event];
         }
@@ -89,6 +97,7 @@ impl Enricher {
                 })
             })
             .collect();
+        self.facts.source_exploits = self.source_exploits.recent(event.peer.src.ip(), event.time);
         let label = self.rules.classify(&self.facts);
         out.push(like(EventKind::SessionFamily {
             family: label.family,
@@ -273,6 +282,7 @@ mod tests {
             rules: Arc::new(Rules::builtin().unwrap()),
             applets: Arc::from(vec!["cat".to_string(), "echo".to_string()]),
             mirai_credentials: Arc::new(vec![(b"root".to_vec(), b"xc3511".to_vec())]),
+            source_exploits: Arc::default(),
         }
     }
 
@@ -351,6 +361,39 @@ mod tests {
         };
         // The built-in rules: ECCHI alone is a Hajime candidate.
         assert_eq!(family, "hajime-candidate");
+    }
+
+    #[test]
+    fn a_source_that_sends_satoris_exploit_pair_over_two_sessions_is_labelled_satori() {
+        let context = context();
+        let family_of = |exploit: &str| {
+            let mut e = Enricher::new(&context);
+            e.event(event(EventKind::Exploit {
+                name: exploit.into(),
+                cve: None,
+                command: "cd /tmp; wget http://127.0.0.1/x".into(),
+                urls: Vec::new(),
+            }));
+            let end = e.event(event(EventKind::SessionEnd {
+                reason: CloseReason::DeviceClosed,
+            }));
+            let EventKind::SessionFamily {
+                family, evidence, ..
+            } = &end[end.len() - 2].kind
+            else {
+                panic!("{end:?}");
+            };
+            (family.clone(), evidence.clone())
+        };
+        // One exploit alone says nothing of the family.
+        assert_eq!(family_of("huawei-hg532-upgrade").0, "unknown");
+        // The same source's second connection completes the pair.
+        let (family, evidence) = family_of("realtek-miniigd-portmapping");
+        assert_eq!(family, "satori");
+        assert_eq!(
+            evidence,
+            ["its source sent the exploits huawei-hg532-upgrade, realtek-miniigd-portmapping"]
+        );
     }
 
     #[test]

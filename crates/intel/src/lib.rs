@@ -8,5 +8,6 @@ pub mod classify;
 pub mod enrich;
 pub mod exploits;
 pub mod mirai;
+pub mod recent;
 pub mod sshkeys;
 pub mod triage;
