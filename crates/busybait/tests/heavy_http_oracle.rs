@@ -105,3 +105,80 @@ fn the_web_server_answers_as_busybox_httpd_does() {
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
+
+/// The same with Basic authentication: an operator's copy of the `oracle` profile
+/// with a realm, against httpd with `-r` and one account (`root:xc3511`, which the
+/// sensor's credential policy accepts).
+#[test]
+fn authentication_answers_as_busybox_httpd_does() {
+    let oracle = include_str!("../../../profiles/oracle.toml");
+    let with_realm = oracle
+        .replace("name = \"oracle\"", "name = \"oracle-auth\"")
+        .replace(
+            "title = \"oracle\"",
+            "title = \"oracle\"\nrealm = \"busybait\"",
+        );
+    assert_ne!(with_realm, oracle);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("oracle-auth.toml"), with_realm).unwrap();
+    // profiles_dir is a top-level key: before the tables of the test config.
+    let config = format!(
+        "profiles_dir = {:?}\n{}",
+        dir.path().display().to_string(),
+        test_config("oracle-auth", "", "")
+    );
+    let sensor = Sensor::start_http(&config);
+    let http = sensor.http.unwrap();
+    let ask = |i: usize, request: &[u8]| -> Vec<u8> {
+        let mut s = util::tcp_from(http, source(100 + i)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request).unwrap();
+        read_all(s)
+    };
+    // root:xc3511, and root:wrong.
+    let right = "Authorization: Basic cm9vdDp4YzM1MTE=\r\n";
+    let wrong = "Authorization: Basic cm9vdDp3cm9uZw==\r\n";
+    let main_page = ask(0, format!("GET / HTTP/1.1\r\n{right}\r\n").as_bytes());
+    let body_at = main_page.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let index_html = String::from_utf8(main_page[body_at..].to_vec()).unwrap();
+    let corpus: Vec<(&str, String)> = vec![
+        ("no-credentials", "GET / HTTP/1.1\r\n\r\n".into()),
+        ("wrong-password", format!("GET / HTTP/1.1\r\n{wrong}\r\n")),
+        ("right-password", format!("GET / HTTP/1.1\r\n{right}\r\n")),
+        (
+            "right-password-missing",
+            format!("GET /missing HTTP/1.1\r\n{right}\r\n"),
+        ),
+        (
+            "no-credentials-missing",
+            "GET /missing HTTP/1.1\r\n\r\n".into(),
+        ),
+        (
+            "not-basic",
+            "GET / HTTP/1.1\r\nAuthorization: Digest username=\"root\"\r\n\r\n".into(),
+        ),
+    ];
+    let mut differ = Vec::new();
+    for (i, (name, request)) in corpus.iter().enumerate() {
+        let ours = ask(i + 1, request.as_bytes());
+        let mut oracle = Oracle::start_httpd_with_auth(&index_html, "busybait", "root:xc3511");
+        oracle
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        oracle.stream.write_all(request.as_bytes()).unwrap();
+        let real = read_all(&oracle.stream);
+        assert!(
+            !real.is_empty(),
+            "{name}: the oracle said nothing: {}",
+            oracle.log()
+        );
+        let (ours, real) = (without_clocks(&ours), without_clocks(&real));
+        if ours == real {
+            println!("{name}: identical ({} bytes)", real.len());
+        } else {
+            differ.push(format!("{name}:\n  real: {real:?}\n  ours: {ours:?}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 const SETUP: &str = r#"
 set -eu
-root=$1; host=$2; hash=$3; issue=$4; server=${5:-telnetd}; index=${6:-}
+root=$1; host=$2; hash=$3; issue=$4; server=${5:-telnetd}; index=${6:-}; realm=${7:-}; userpass=${8:-}
 mount -t tmpfs -o mode=755 tmpfs "$root"
 cd "$root"
 # The tree of a small BusyBox device (what the `oracle` profile mirrors).
@@ -49,6 +49,11 @@ if [ "$server" = httpd ]; then
   # The web server instead, in inetd mode too, serving www/ (one index page).
   mkdir -p www
   printf '%s' "$index" > www/index.html
+  if [ -n "$realm" ]; then
+    # Basic authentication on every path, for one user.
+    printf '/:%s\n' "$userpass" > etc/httpd.conf
+    exec chroot "$root" /bin/busybox httpd -i -h /www -r "$realm" -c /etc/httpd.conf
+  fi
   exec chroot "$root" /bin/busybox httpd -i -h /www
 fi
 exec chroot "$root" /bin/busybox telnetd -i -l /bin/login
@@ -83,6 +88,12 @@ impl Oracle {
     /// its root holding `index.html` = `index`: one request per sandbox.
     pub fn start_httpd(index: &str) -> Self {
         Self::start_server("vm", "", &["httpd", index])
+    }
+
+    /// [`Oracle::start_httpd`] asking for Basic authentication in `realm` on every
+    /// path, with one account, `user:password`.
+    pub fn start_httpd_with_auth(index: &str, realm: &str, user_password: &str) -> Self {
+        Self::start_server("vm", "", &["httpd", index, realm, user_password])
     }
 
     fn start_server(host: &str, issue: &str, server: &[&str]) -> Self {
