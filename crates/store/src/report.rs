@@ -1,6 +1,8 @@
 //! The numbers behind `busybait report`: what a time window of the database holds,
 //! counted by SQLite. Times are the events' own; nothing here reads the clock.
 
+use std::collections::BTreeMap;
+
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
@@ -146,6 +148,75 @@ fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// One day's counts as `daily` keeps them after its rows are gone.
+struct DayCounts {
+    day: String,
+    sessions: u64,
+    sources: u64,
+    logins_tried: u64,
+    logins_accepted: u64,
+}
+
+/// The per-day counts (`daily`) of the days wholly inside `[lo, hi)`.
+fn whole_days(conn: &Connection, lo: &str, hi: &str) -> Result<Vec<DayCounts>, StoreError> {
+    Ok(conn
+        .prepare(
+            "SELECT day, sessions, sources, logins_tried, logins_accepted FROM daily
+             WHERE day || 'T00:00:00.000000Z' >= ?1 AND day || 'T23:59:59.999999Z' < ?2
+             ORDER BY day",
+        )?
+        .query_map(params![lo, hi], |r| {
+            Ok(DayCounts {
+                day: r.get(0)?,
+                sessions: count(r.get(1)?),
+                sources: count(r.get(2)?),
+                logins_tried: count(r.get(3)?),
+                logins_accepted: count(r.get(4)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Sessions per day and login totals from the rows, with each whole day whose rows
+/// retention pruned (its counts above the rows') taken from its per-day counts.
+fn with_pruned_days(
+    from_rows: Vec<Day>,
+    logins_by_day: BTreeMap<String, (u64, u64)>,
+    daily: Vec<DayCounts>,
+) -> (Vec<Day>, u64, u64) {
+    let mut days: BTreeMap<String, Day> =
+        from_rows.into_iter().map(|d| (d.day.clone(), d)).collect();
+    let mut logins = logins_by_day;
+    for DayCounts {
+        day,
+        sessions,
+        sources,
+        logins_tried: tried,
+        logins_accepted: accepted,
+    } in daily
+    {
+        let counted = days.get(&day).map_or(0, |d| d.sessions);
+        if sessions > counted {
+            days.insert(
+                day.clone(),
+                Day {
+                    day: day.clone(),
+                    sessions,
+                    sources,
+                },
+            );
+        }
+        let counted = logins.get(&day).map_or(0, |l| l.0);
+        if tried > counted {
+            logins.insert(day, (tried, accepted));
+        }
+    }
+    let (tried, accepted) = logins
+        .values()
+        .fold((0, 0), |(t, a), (dt, da)| (t + dt, a + da));
+    (days.into_values().collect(), tried, accepted)
+}
+
 /// Counts everything in `[since, until)`.
 pub fn report(
     conn: &Connection,
@@ -179,7 +250,7 @@ pub fn report(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let by_day = conn
+    let from_rows: Vec<Day> = conn
         .prepare(
             "SELECT substr(start_time, 1, 10) AS d, COUNT(*), COUNT(DISTINCT src_ip) FROM sessions
              WHERE start_time >= ?1 AND start_time < ?2 GROUP BY d ORDER BY d",
@@ -192,11 +263,19 @@ pub fn report(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let (logins_tried, logins_accepted) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(success), 0) FROM logins WHERE timestamp >= ?1 AND timestamp < ?2",
-        params![lo, hi],
-        |r| Ok((count(r.get(0)?), count(r.get(1)?))),
-    )?;
+    let logins_by_day: BTreeMap<String, (u64, u64)> = conn
+        .prepare(
+            "SELECT substr(timestamp, 1, 10) AS d, COUNT(*), COALESCE(SUM(success), 0) FROM logins
+             WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY d",
+        )?
+        .query_map(params![lo, hi], |r| {
+            Ok((r.get(0)?, (count(r.get(1)?), count(r.get(2)?))))
+        })?
+        .collect::<Result<_, _>>()?;
+    let daily = whole_days(conn, lo, hi)?;
+    let (by_day, logins_tried, logins_accepted) = with_pruned_days(from_rows, logins_by_day, daily);
+    // Pruned days count too (their per-day counts outlive the rows).
+    let sessions = sessions.max(by_day.iter().map(|d| d.sessions).sum());
     let top_credentials = conn
         .prepare(
             "SELECT username, password, COUNT(*) AS n, SUM(success) FROM logins

@@ -7,7 +7,7 @@
 //! | `event-rows` | rows of the `events` table (what `show` prints) | their timestamp is older (the newest row always stays: it carries the numbering) |
 //! | `recordings` | `sessions/<id>.cast` and `.raw` | not written to for longer |
 //! | `recording-blobs` | `sessions/blobs/<sha256>` | not used for a day longer than recordings are kept (a blob in use is renewed daily) |
-//! | `session-rows` | rows of `sessions`, `logins`, `commands`, `download_requests`, `files`, `http_requests`, `exploits` | started (or happened) longer ago |
+//! | `session-rows` | rows of `sessions`, `logins`, `commands`, `download_requests`, `files`, `http_requests`, `exploits`, `daily_sources` (the per-day counts in `daily` stay) | started (or happened) longer ago |
 //! | `samples` | files in `samples/` | their sample was last seen longer ago (its `samples` and `triage` rows stay: first and last seen outlive the bytes) |
 //! | `alerts` | rows of `alerts` | their last packet is older |
 //!
@@ -161,6 +161,8 @@ pub fn prune(
             ("files", "timestamp"),
             ("http_requests", "timestamp"),
             ("exploits", "timestamp"),
+            // Needed only while a day's sources are still being counted.
+            ("daily_sources", "day"),
         ],
         false,
         cutoff(retention.session_rows),

@@ -150,6 +150,28 @@ pub const MIGRATIONS: &[&str] = &[
         input TEXT NOT NULL
     );
     CREATE INDEX exploits_session ON exploits(session);",
+    // 8: per-day counts that outlive the rows retention prunes (one row a day), and
+    // the day's sources seen so far (to count each once; pruned with the rows).
+    "CREATE TABLE daily (
+        day TEXT PRIMARY KEY,
+        sessions INTEGER NOT NULL DEFAULT 0,
+        sources INTEGER NOT NULL DEFAULT 0,
+        logins_tried INTEGER NOT NULL DEFAULT 0,
+        logins_accepted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE daily_sources (
+        day TEXT NOT NULL,
+        src_ip TEXT NOT NULL,
+        PRIMARY KEY (day, src_ip)
+    );
+    INSERT INTO daily (day, sessions, sources)
+        SELECT substr(start_time, 1, 10), COUNT(*), COUNT(DISTINCT src_ip) FROM sessions GROUP BY 1;
+    INSERT OR IGNORE INTO daily_sources (day, src_ip)
+        SELECT DISTINCT substr(start_time, 1, 10), src_ip FROM sessions;
+    INSERT OR IGNORE INTO daily (day) SELECT DISTINCT substr(timestamp, 1, 10) FROM logins;
+    UPDATE daily SET
+        logins_tried = (SELECT COUNT(*) FROM logins WHERE substr(timestamp, 1, 10) = daily.day),
+        logins_accepted = (SELECT COALESCE(SUM(success), 0) FROM logins WHERE substr(timestamp, 1, 10) = daily.day);",
 ];
 
 /// Opens the database read-write and brings its schema up to date.
@@ -291,27 +313,41 @@ impl Sink for SqliteSink {
                 ins_event.execute(params![seq, session, ev.kind.event_id(), ts, r.json])?;
                 match &ev.kind {
                     EventKind::Connect => {
-                        tx.prepare_cached(
-                            "INSERT OR IGNORE INTO sessions (session, protocol, src_ip, src_port, dst_ip, dst_port, start_time)
-                             VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
-                        )?
-                        .execute(params![
-                            session,
-                            ev.peer.src.ip().to_string(),
-                            ev.peer.src.port(),
-                            ev.peer.dst.ip().to_string(),
-                            ev.peer.dst.port(),
-                            ts,
-                            ev.peer.protocol.as_str()
-                        ])?;
+                        let src = ev.peer.src.ip().to_string();
+                        let new = tx
+                            .prepare_cached(
+                                "INSERT OR IGNORE INTO sessions (session, protocol, src_ip, src_port, dst_ip, dst_port, start_time)
+                                 VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
+                            )?
+                            .execute(params![
+                                session,
+                                src,
+                                ev.peer.src.port(),
+                                ev.peer.dst.ip().to_string(),
+                                ev.peer.dst.port(),
+                                ts,
+                                ev.peer.protocol.as_str()
+                            ])?;
+                        if new == 1 {
+                            count_session(&tx, day_of(&ts), &src)?;
+                        }
                     }
                     EventKind::LoginSuccess { username, password }
                     | EventKind::LoginFailed { username, password } => {
                         let success = matches!(ev.kind, EventKind::LoginSuccess { .. });
-                        tx.prepare_cached(
-                            "INSERT OR IGNORE INTO logins (seq, session, timestamp, username, password, success) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        )?
-                        .execute(params![seq, session, ts, username, password, success])?;
+                        let new = tx
+                            .prepare_cached(
+                                "INSERT OR IGNORE INTO logins (seq, session, timestamp, username, password, success) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            )?
+                            .execute(params![seq, session, ts, username, password, success])?;
+                        if new == 1 {
+                            tx.prepare_cached(
+                                "INSERT INTO daily (day, logins_tried, logins_accepted) VALUES (?1, 1, ?2)
+                                 ON CONFLICT (day) DO UPDATE SET logins_tried = logins_tried + 1,
+                                     logins_accepted = logins_accepted + excluded.logins_accepted",
+                            )?
+                            .execute(params![day_of(&ts), i64::from(success)])?;
+                        }
                         if success {
                             tx.prepare_cached("UPDATE sessions SET username = ?2, password = ?3 WHERE session = ?1")?
                                 .execute(params![session, username, password])?;
@@ -563,6 +599,25 @@ pub struct IndicatorRow {
     pub last_seen: String,
     /// Sessions (ips), requests (urls) or drops (hashes, c2) in the window.
     pub count: u64,
+}
+
+/// The `YYYY-MM-DD` of a stored timestamp.
+fn day_of(ts: &str) -> &str {
+    ts.get(..10).unwrap_or(ts)
+}
+
+/// A new session on `day` from `src`: the day's counts (its sources each once).
+fn count_session(tx: &rusqlite::Transaction<'_>, day: &str, src: &str) -> Result<(), StoreError> {
+    let new_source = tx
+        .prepare_cached("INSERT OR IGNORE INTO daily_sources (day, src_ip) VALUES (?1, ?2)")?
+        .execute(params![day, src])?;
+    tx.prepare_cached(
+        "INSERT INTO daily (day, sessions, sources) VALUES (?1, 1, ?2)
+         ON CONFLICT (day) DO UPDATE SET sessions = sessions + 1,
+             sources = sources + excluded.sources",
+    )?
+    .execute(params![day, i64::try_from(new_source).unwrap_or(0)])?;
+    Ok(())
 }
 
 /// An exploit-table entry web requests carried in a time window.

@@ -383,8 +383,9 @@ fn retention_prunes_each_class_by_its_age_and_a_dry_run_only_counts() {
         ..keep
     };
     let pruned = prune(d, &short, now, false, &mut || {}).unwrap();
-    // The session, its login, its command (typed, then failed) and its file.
-    assert_eq!(find(&pruned, "session-rows").items, 1 + 1 + 2 + 1);
+    // The session, its login, its command (typed, then failed), its file and its
+    // day's source (the day's counts stay).
+    assert_eq!(find(&pruned, "session-rows").items, 1 + 1 + 2 + 1 + 1);
     assert_eq!(find(&pruned, "samples"), Pruned { items: 1, bytes: 5 });
     let report = run(d, session_events(3));
     assert_eq!(report.next_seq, 12);
@@ -427,4 +428,110 @@ fn a_budget_takes_the_oldest_event_rows_and_the_database_shrinks() {
         .unwrap();
     assert_eq!(hi, 500);
     assert_eq!(lo, i64::try_from(rows.items).unwrap() + 1);
+}
+
+#[test]
+fn a_report_counts_the_days_whose_rows_retention_pruned() {
+    use crate::retention::{prune, Retention};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let day = 86_400;
+    let now = UNIX_EPOCH + Duration::from_secs(BEFORE_MIDNIGHT + 2 + 40 * day);
+    // Day one (2026-11-18): three sessions from two sources, one login failed.
+    // Forty days later: one session.
+    let mut events = Vec::new();
+    for (n, secs, src) in [
+        (1, BEFORE_MIDNIGHT - 300, "127.0.0.9:4000"),
+        (2, BEFORE_MIDNIGHT - 200, "127.0.0.9:4001"),
+        (3, BEFORE_MIDNIGHT - 100, "127.0.0.10:4000"),
+        (4, BEFORE_MIDNIGHT + 40 * day - 3600, "127.0.0.9:4002"),
+    ] {
+        for e in session_events(n) {
+            let mut e = Event {
+                time: UNIX_EPOCH + Duration::from_secs(secs),
+                ..e
+            };
+            e.peer.src = src.parse().unwrap();
+            events.push(e);
+        }
+    }
+    events.push(at(
+        BEFORE_MIDNIGHT - 50,
+        3,
+        EventKind::LoginFailed {
+            username: "admin".into(),
+            password: "admin".into(),
+        },
+    ));
+    run(d, events);
+    let conn = sqlite::open_read_only(&d.join(sqlite::DB_FILE)).unwrap();
+    let before = crate::report::report(&conn, None, None).unwrap();
+    assert_eq!(before.sessions, 4);
+    drop(conn);
+    let short = Retention {
+        session_rows: Some(Duration::from_secs(30 * day)),
+        ..Retention::default()
+    };
+    prune(d, &short, now, false, &mut || {}).unwrap();
+    let conn = sqlite::open_read_only(&d.join(sqlite::DB_FILE)).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 1, "day one's session rows are gone");
+    let after = crate::report::report(&conn, None, None).unwrap();
+    let days: Vec<(String, u64, u64)> = after
+        .by_day
+        .iter()
+        .map(|d| (d.day.clone(), d.sessions, d.sources))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            ("2026-11-18".to_string(), 3, 2),
+            ("2026-12-28".to_string(), 1, 1)
+        ]
+    );
+    assert_eq!(after.sessions, 4);
+    assert_eq!((after.logins_tried, after.logins_accepted), (5, 4));
+    assert_eq!(after.by_day, before.by_day);
+    // A window cutting day one in half counts only the rows it still has.
+    let half = crate::report::report(&conn, Some("2026-11-18T12:00:00.000000Z"), None).unwrap();
+    assert_eq!(half.sessions, 1);
+}
+
+#[test]
+fn the_per_day_counts_are_filled_from_the_rows_of_an_older_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(sqlite::DB_FILE);
+    {
+        // A database as version 7 left it: rows, no per-day counts.
+        let conn = sqlite::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE daily; DROP TABLE daily_sources;
+             INSERT INTO sessions (session, protocol, src_ip, src_port, dst_ip, dst_port, start_time)
+                 VALUES ('a', 'telnet', '127.0.0.9', 1, '127.0.0.1', 23, '2026-11-18T10:00:00.000000Z'),
+                        ('b', 'telnet', '127.0.0.9', 2, '127.0.0.1', 23, '2026-11-18T11:00:00.000000Z'),
+                        ('c', 'telnet', '127.0.0.8', 3, '127.0.0.1', 23, '2026-11-19T11:00:00.000000Z');
+             INSERT INTO logins (seq, session, timestamp, username, password, success)
+                 VALUES (1, 'a', '2026-11-18T10:00:01.000000Z', 'root', 'xc3511', 1),
+                        (2, 'b', '2026-11-18T11:00:01.000000Z', 'root', 'x', 0);
+             PRAGMA user_version = 7;",
+        )
+        .unwrap();
+    }
+    let conn = sqlite::open(&path).unwrap();
+    let rows: Vec<(String, i64, i64, i64, i64)> = conn
+        .prepare("SELECT day, sessions, sources, logins_tried, logins_accepted FROM daily ORDER BY day")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("2026-11-18".to_string(), 2, 1, 2, 1),
+            ("2026-11-19".to_string(), 1, 1, 0, 0)
+        ]
+    );
 }
