@@ -41,6 +41,10 @@ const CORPUS: &[(&str, &[u8])] = &[
         b"POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
     ),
     ("garbage", b"garbage\r\n\r\n"),
+    (
+        "control-bytes-in-a-header",
+        b"GET / HTTP/1.1\r\nX-Evil: \x1b]52;c;ZXZpbA==\x07\x1b[2J\r\nHost: 127.0.0.1\r\n\r\n",
+    ),
     ("climbing-out", b"GET /../etc/passwd HTTP/1.1\r\n\r\n"),
 ];
 

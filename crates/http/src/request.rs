@@ -108,6 +108,11 @@ impl RequestReader {
         !self.buf.is_empty()
     }
 
+    /// The bytes received so far (what a refused request is recorded by).
+    pub fn raw(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Takes `input`; says whether a request is whole.
     pub fn feed(&mut self, input: &[u8], limits: &HttpLimits) -> Read {
         let room = (limits.max_head_bytes + limits.max_body_bytes).saturating_sub(self.buf.len());
@@ -149,7 +154,11 @@ impl RequestReader {
 fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<(Request, usize, usize)>, Refusal> {
     let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut parsed = httparse::Request::new(&mut headers);
-    let head_len = match parsed.parse(buf) {
+    // A header line httparse finds invalid (control bytes in a value, a bad name)
+    // is skipped, not fatal: BusyBox's httpd reads lines and serves such a request.
+    let mut config = httparse::ParserConfig::default();
+    config.ignore_invalid_headers_in_requests(true);
+    let head_len = match config.parse_request(&mut parsed, buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(Refusal::HeadTooLarge),

@@ -195,13 +195,17 @@ impl Session {
         };
         match reader.feed(input, &self.config.limits) {
             Read::Incomplete => {}
-            Read::Refused(refusal) => self.refuse(now, refusal),
+            Read::Refused(refusal) => {
+                let raw = reader.raw().to_vec();
+                self.refuse(now, refusal, &raw);
+            }
             Read::Done(request) => self.dispatch(now, request),
         }
     }
 
-    /// Answers a request that will not be served, and closes.
-    fn refuse(&mut self, now: Now, refusal: Refusal) {
+    /// Answers a request that will not be served, records what came of it (its raw
+    /// bytes as the body: it has no parsed parts), and closes.
+    fn refuse(&mut self, now: Now, refusal: Refusal, raw: &[u8]) {
         if let Some(limit) = refusal.limit() {
             let l = &self.config.limits;
             let value = match refusal {
@@ -216,7 +220,15 @@ impl Session {
                 },
             );
         }
-        self.answer(now, None, Response::error(refusal.status()));
+        let unparsed = Request {
+            method: String::new(),
+            path: String::new(),
+            query: String::new(),
+            version: "",
+            headers: Vec::new(),
+            body: raw.to_vec(),
+        };
+        self.answer(now, Some(&unparsed), Response::error(refusal.status()));
     }
 
     /// Serves a whole request.

@@ -537,3 +537,44 @@ fn gpon_diag_html_shows_the_same_source_what_its_ping_printed() {
         String::from_utf8_lossy(&out)
     );
 }
+
+#[test]
+fn a_header_with_control_bytes_is_skipped_and_garbage_is_recorded_raw() {
+    let config = config("xiongmai-dvr");
+    // Served, as BusyBox serves it; the invalid header line is not kept.
+    let x = exchange(
+        &config,
+        80,
+        b"GET /shell?echo+hi HTTP/1.1\r\nX-Evil: \x1b]52;c;ZXZpbA==\x07\r\nHost: h\r\n\r\n",
+        b"",
+    );
+    let (_, body) = split(&x.out);
+    assert_eq!(body, "hi\n");
+    let headers = x.events.iter().find_map(|e| match e {
+        EventKind::HttpRequest { headers, .. } => Some(headers.clone()),
+        _ => None,
+    });
+    assert_eq!(headers, Some(vec![("Host".to_string(), "h".to_string())]));
+    // Not HTTP at all: answered 400 and kept as it came.
+    let x = exchange(&config, 80, b"\x16\x03\x01\x02\x00\x01\r\n\r\n", b"");
+    assert!(x.out.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    let recorded = x.events.iter().find_map(|e| match e {
+        EventKind::HttpRequest {
+            method,
+            body,
+            body_len,
+            status,
+            ..
+        } => Some((method.clone(), body.clone(), *body_len, *status)),
+        _ => None,
+    });
+    assert_eq!(
+        recorded,
+        Some((
+            String::new(),
+            "\u{16}\u{3}\u{1}\u{2}\0\u{1}\r\n\r\n".to_string(),
+            10,
+            400
+        ))
+    );
+}

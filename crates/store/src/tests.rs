@@ -521,9 +521,13 @@ fn the_per_day_counts_are_filled_from_the_rows_of_an_older_database() {
     }
     let conn = sqlite::open(&path).unwrap();
     let rows: Vec<(String, i64, i64, i64, i64)> = conn
-        .prepare("SELECT day, sessions, sources, logins_tried, logins_accepted FROM daily ORDER BY day")
+        .prepare(
+            "SELECT day, sessions, sources, logins_tried, logins_accepted FROM daily ORDER BY day",
+        )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
