@@ -18,7 +18,7 @@ use crate::clock::Now;
 use crate::profile::Device;
 use crate::vfs::{absolute, Errno, Vfs};
 
-use super::parse::{AndOr, Command, Compound, List, Pipeline, Redir, RedirOp, Word};
+use super::parse::{AndOr, Command, Compound, List, Pipeline, Redir, Word};
 use super::stdin::OpenInput;
 
 /// Shell variables: name to (value, exported). Shared until a session changes one
@@ -373,7 +373,7 @@ impl Io {
     }
 
     /// Descriptor `fd` as an output (0 is not one), given the shell's own.
-    fn output(&self, fd: u8, shell_fds: &[(u8, Sink)]) -> Option<Sink> {
+    pub(super) fn output(&self, fd: u8, shell_fds: &[(u8, Sink)]) -> Option<Sink> {
         match fd {
             1 => Some(self.stdout.clone()),
             2 => Some(self.stderr.clone()),
@@ -388,7 +388,7 @@ impl Io {
     }
 
     /// Points descriptor `fd` at `sink` (`None` closes it).
-    fn set_output(&mut self, fd: u8, sink: Option<Sink>) {
+    pub(super) fn set_output(&mut self, fd: u8, sink: Option<Sink>) {
         match (fd, sink) {
             (1, Some(s)) => self.stdout = s,
             (2, Some(s)) => self.stderr = s,
@@ -1301,120 +1301,6 @@ impl Sh {
         Ok(())
     }
 
-    /// Applies redirections; `None` if one failed (the error is printed).
-    async fn redirect(&mut self, redirs: &[Redir], io: &Io) -> Option<Io> {
-        let mut io = io.clone();
-        for r in redirs {
-            let target = match self.expand_word(&r.target, &io).await {
-                Ok(mut fields) if fields.len() == 1 => fields.pop().unwrap_or_default(),
-                Ok(_) => {
-                    self.shell_error(&io, b"ambiguous redirect").await;
-                    return None;
-                }
-                Err(_) => return None,
-            };
-            let sink_for = |sh: &mut Sh, append: bool| -> Result<Sink, Errno> {
-                let now = sh.now_secs();
-                let cwd = sh.cwd.clone();
-                match sh.vfs.lookup(&cwd, &target, true) {
-                    Ok((_, crate::vfs::Node::Char(_, crate::vfs::SpecialFile::Null))) => {
-                        return Ok(Sink::Null)
-                    }
-                    Ok((_, crate::vfs::Node::Char(_, crate::vfs::SpecialFile::Tty))) => {
-                        return Ok(Sink::Tty)
-                    }
-                    _ => {}
-                }
-                let path = sh.vfs.write(&cwd, &target, b"", append, now)?;
-                Ok(Sink::File(path))
-            };
-            match r.op {
-                RedirOp::Out | RedirOp::Append | RedirOp::ReadWrite => {
-                    let append = r.op != RedirOp::Out;
-                    match sink_for(self, append) {
-                        Ok(sink) => io.set_output(r.fd, Some(sink)),
-                        Err(e) => {
-                            let msg = create_error(&target, e);
-                            self.shell_error(&io, &msg).await;
-                            return None;
-                        }
-                    }
-                }
-                RedirOp::HereDoc => {
-                    if r.fd == 0 {
-                        io.stdin = Some(OpenInput::new(Arc::new(target)));
-                    }
-                }
-                RedirOp::In => {
-                    let cwd = self.cwd.clone();
-                    match self.read_shared(&cwd, &target) {
-                        Ok(bytes) => {
-                            if r.fd == 0 {
-                                io.stdin = Some(OpenInput::new(bytes));
-                            }
-                        }
-                        Err(e) => {
-                            let mut msg = b"can't open ".to_vec();
-                            msg.extend_from_slice(&target);
-                            msg.extend_from_slice(format!(": {e}").as_bytes());
-                            self.shell_error(&io, &msg).await;
-                            return None;
-                        }
-                    }
-                }
-                RedirOp::Dup => {
-                    let sink = match target.as_slice() {
-                        b"-" if r.fd > 2 => {
-                            io.set_output(r.fd, None);
-                            continue;
-                        }
-                        b"-" => Some(Sink::Null),
-                        [d @ b'1'..=b'9'] => io.output(d - b'0', &self.fds),
-                        _ => None,
-                    };
-                    match sink {
-                        Some(s) => io.set_output(r.fd, Some(s)),
-                        None => {
-                            let mut msg = target.clone();
-                            msg.extend_from_slice(b": Bad file descriptor");
-                            self.shell_error(&io, &msg).await;
-                            return None;
-                        }
-                    }
-                }
-            }
-        }
-        Some(io)
-    }
-
-    /// Reads a whole (bounded) file, sharing a stored file's bytes instead of copying
-    /// them.
-    pub fn read_shared(&self, cwd: &[u8], path: &[u8]) -> Result<Arc<Vec<u8>>, Errno> {
-        let (_, node) = self.vfs.read(cwd, path)?;
-        if let crate::vfs::Node::File(_, content) = &node {
-            if content.len() <= MAX_READ {
-                if let Some(bytes) = content.shared() {
-                    return Ok(bytes);
-                }
-            }
-        }
-        self.read_file(cwd, path).map(Arc::new)
-    }
-
-    /// Reads a whole (bounded) file, generated ones included.
-    pub fn read_file(&self, cwd: &[u8], path: &[u8]) -> Result<Vec<u8>, Errno> {
-        let (_, node) = self.vfs.read(cwd, path)?;
-        Ok(match node {
-            crate::vfs::Node::File(_, content) => match content {
-                crate::vfs::Content::Proc(kind) => super::procfs::generate(self, kind),
-                c => c.slice(0, c.len().min(MAX_READ)),
-            },
-            crate::vfs::Node::Char(_, crate::vfs::SpecialFile::Zero) => vec![0; 4096],
-            crate::vfs::Node::Char(..) => Vec::new(),
-            crate::vfs::Node::Symlink(..) | crate::vfs::Node::Dir(_) => Vec::new(),
-        })
-    }
-
     /// Runs a simple command; what its expansions reserved is released when it ends.
     async fn run_simple(
         &mut self,
@@ -1618,16 +1504,4 @@ impl Sh {
     pub fn abs(&self, path: &[u8]) -> Vec<u8> {
         absolute(&self.cwd, path)
     }
-}
-
-/// `can't create X: <why>` as ash words it (ENOENT reads "nonexistent directory").
-pub fn create_error(target: &[u8], e: Errno) -> Vec<u8> {
-    let mut msg = b"can't create ".to_vec();
-    msg.extend_from_slice(target);
-    let why = match e {
-        Errno::NoEnt => "nonexistent directory".to_string(),
-        other => other.to_string(),
-    };
-    msg.extend_from_slice(format!(": {why}").as_bytes());
-    msg
 }

@@ -13,6 +13,7 @@ pub mod expand;
 pub mod glob;
 pub mod parse;
 pub mod procfs;
+pub mod redirect;
 pub mod stdin;
 
 use std::collections::BTreeMap;
