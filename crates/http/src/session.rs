@@ -76,6 +76,17 @@ impl HttpConfig {
             })
     }
 
+    /// The `Server:` header of a daemon of its own on `port` (the Realtek SDK's
+    /// miniupnpd on 52869 answers every request there itself), if one is there.
+    pub fn daemon_on(&self, port: u16) -> Option<&str> {
+        self.server()
+            .exploits
+            .iter()
+            .filter_map(|name| self.exploits.get(name))
+            .filter(|e| e.ports.contains(&port))
+            .find_map(|e| e.response.server.as_deref())
+    }
+
     /// The entries served on `port`: those the profile exposes there, or all of
     /// them on a port the device does not use (an operator's remapped port).
     pub fn entries_on(&self, port: u16) -> Vec<&Entry> {
@@ -306,6 +317,14 @@ impl Session {
             }
         }
         let root = matches!(request.path.as_str(), "/" | "/index.html");
+        if self.config.daemon_on(self.peer.dst.port()).is_some() {
+            // A UPnP daemon's port: no pages, no login.
+            return if request.method == "POST" {
+                Response::error(501)
+            } else {
+                Response::error(404)
+            };
+        }
         if let Some(realm) = &server.realm {
             // Basic authentication on every page.
             let credentials = request
@@ -367,7 +386,11 @@ impl Session {
     }
 
     /// Queues the answer, records the request with its status, and closes.
-    fn answer(&mut self, now: Now, request: Option<&Request>, response: Response) {
+    fn answer(&mut self, now: Now, request: Option<&Request>, mut response: Response) {
+        if response.server.is_none() {
+            let daemon = self.config.daemon_on(self.peer.dst.port());
+            response.server = daemon.map(str::to_string);
+        }
         if let Some(request) = request {
             self.record_request(now, request, response.status);
         }

@@ -578,3 +578,18 @@ fn a_header_with_control_bytes_is_skipped_and_garbage_is_recorded_raw() {
         ))
     );
 }
+
+#[test]
+fn a_upnp_daemon_answers_everything_on_its_port_with_its_own_server_header() {
+    // The router's miniupnpd on 52869: no pages, no login, its own Server header;
+    // port 80 is the web server.
+    let config = config("router-mips");
+    let x = exchange(&config, 52869, b"GET /nothing HTTP/1.1\r\n\r\n", b"");
+    let (head, _) = split(&x.out);
+    assert!(
+        head.starts_with("HTTP/1.1 404 Not Found\nServer: miniupnpd/1.0 UPnP/1.0\n"),
+        "{head}"
+    );
+    let x = exchange(&config, 80, b"GET /nothing HTTP/1.1\r\n\r\n", b"");
+    assert!(!String::from_utf8_lossy(&x.out).contains("miniupnpd"));
+}
