@@ -116,9 +116,15 @@ impl RequestReader {
     /// Takes `input`; says whether a request is whole.
     pub fn feed(&mut self, input: &[u8], limits: &HttpLimits) -> Read {
         let room = (limits.max_head_bytes + limits.max_body_bytes).saturating_sub(self.buf.len());
-        self.buf
-            .extend_from_slice(input.get(..input.len().min(room)).unwrap_or_default());
+        let taken = input.get(..input.len().min(room)).unwrap_or_default();
+        self.buf.extend_from_slice(taken);
         if self.head.is_none() {
+            // The head is parsed again only when a line ended: a request trickled a
+            // byte at a time costs a parse per line (at most `max_headers` + 2 of
+            // them before a refusal), not one per byte.
+            if !taken.contains(&b'\n') && self.buf.len() <= limits.max_head_bytes {
+                return Read::Incomplete;
+            }
             match parse_head(&self.buf, limits) {
                 Ok(Some(parsed)) => self.head = Some(parsed),
                 Ok(None) => {
@@ -240,6 +246,31 @@ mod tests {
         );
         assert_eq!(req.body, b"abcde");
         assert!(!r.started());
+    }
+
+    #[test]
+    fn a_trickled_request_is_parsed_once_per_line_and_still_whole_at_its_end() {
+        let l = limits();
+        let mut r = RequestReader::default();
+        let request = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
+        let (last, all_but) = request.split_last().unwrap();
+        for b in all_but {
+            assert!(matches!(r.feed(&[*b], &l), Read::Incomplete));
+        }
+        let Read::Done(req) = r.feed(&[*last], &l) else {
+            panic!("not done");
+        };
+        assert_eq!((req.path.as_str(), req.headers.len()), ("/x", 1));
+        // A bad request line is refused when its line ends, not at the timeout.
+        let mut r = RequestReader::default();
+        assert!(matches!(
+            r.feed(b"\x01\x02 / HTTP/1.1", &l),
+            Read::Incomplete
+        ));
+        assert!(matches!(
+            r.feed(b"\r\n", &l),
+            Read::Refused(Refusal::Malformed)
+        ));
     }
 
     #[test]
