@@ -71,24 +71,32 @@ fn read_all(mut r: impl Read) -> Vec<u8> {
     out
 }
 
-#[test]
-fn the_web_server_answers_as_busybox_httpd_does() {
-    let sensor = Sensor::start_http(&test_config("oracle", "", ""));
-    let http = sensor.http.unwrap();
-    let ask = |i: usize, request: &[u8]| -> Vec<u8> {
-        let mut s = util::tcp_from(http, source(i)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(request).unwrap();
-        read_all(s)
-    };
-    // busybait's index page becomes the sandbox's index.html.
-    let index = ask(0, CORPUS[0].1);
-    let body_at = index.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let index_html = String::from_utf8(index[body_at..].to_vec()).unwrap();
+/// One request to busybait (from source `i`), the whole answer.
+fn ask(http: std::net::SocketAddr, i: usize, request: &[u8]) -> Vec<u8> {
+    let mut s = util::tcp_from(http, source(i)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    read_all(s)
+}
+
+/// The body of an answer.
+fn body_of(answer: &[u8]) -> String {
+    let at = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    String::from_utf8(answer[at..].to_vec()).unwrap()
+}
+
+/// Each case to busybait (sources from `first_source` on) and to a fresh oracle
+/// from `start`; fails with every case whose answers differ beyond the clocks.
+fn compare(
+    http: std::net::SocketAddr,
+    first_source: usize,
+    cases: &[(&str, Vec<u8>)],
+    start: impl Fn() -> Oracle,
+) {
     let mut differ = Vec::new();
-    for (i, (name, request)) in CORPUS.iter().enumerate() {
-        let ours = ask(i + 1, request);
-        let mut oracle = Oracle::start_httpd(&index_html);
+    for (i, (name, request)) in cases.iter().enumerate() {
+        let ours = ask(http, first_source + i, request);
+        let mut oracle = start();
         oracle
             .stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -108,6 +116,16 @@ fn the_web_server_answers_as_busybox_httpd_does() {
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+#[test]
+fn the_web_server_answers_as_busybox_httpd_does() {
+    let sensor = Sensor::start_http(&test_config("oracle", "", ""));
+    let http = sensor.http.unwrap();
+    // busybait's index page becomes the sandbox's index.html.
+    let index_html = body_of(&ask(http, 0, CORPUS[0].1));
+    let cases: Vec<(&str, Vec<u8>)> = CORPUS.iter().map(|(n, r)| (*n, r.to_vec())).collect();
+    compare(http, 1, &cases, || Oracle::start_httpd(&index_html));
 }
 
 /// The same with Basic authentication: an operator's copy of the `oracle` profile
@@ -133,18 +151,14 @@ fn authentication_answers_as_busybox_httpd_does() {
     );
     let sensor = Sensor::start_http(&config);
     let http = sensor.http.unwrap();
-    let ask = |i: usize, request: &[u8]| -> Vec<u8> {
-        let mut s = util::tcp_from(http, source(100 + i)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(request).unwrap();
-        read_all(s)
-    };
     // root:xc3511, and root:wrong.
     let right = "Authorization: Basic cm9vdDp4YzM1MTE=\r\n";
     let wrong = "Authorization: Basic cm9vdDp3cm9uZw==\r\n";
-    let main_page = ask(0, format!("GET / HTTP/1.1\r\n{right}\r\n").as_bytes());
-    let body_at = main_page.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let index_html = String::from_utf8(main_page[body_at..].to_vec()).unwrap();
+    let index_html = body_of(&ask(
+        http,
+        100,
+        format!("GET / HTTP/1.1\r\n{right}\r\n").as_bytes(),
+    ));
     let corpus: Vec<(&str, String)> = vec![
         ("no-credentials", "GET / HTTP/1.1\r\n\r\n".into()),
         ("wrong-password", format!("GET / HTTP/1.1\r\n{wrong}\r\n")),
@@ -162,27 +176,11 @@ fn authentication_answers_as_busybox_httpd_does() {
             "GET / HTTP/1.1\r\nAuthorization: Digest username=\"root\"\r\n\r\n".into(),
         ),
     ];
-    let mut differ = Vec::new();
-    for (i, (name, request)) in corpus.iter().enumerate() {
-        let ours = ask(i + 1, request.as_bytes());
-        let mut oracle = Oracle::start_httpd_with_auth(&index_html, "busybait", "root:xc3511");
-        oracle
-            .stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        oracle.stream.write_all(request.as_bytes()).unwrap();
-        let real = read_all(&oracle.stream);
-        assert!(
-            !real.is_empty(),
-            "{name}: the oracle said nothing: {}",
-            oracle.log()
-        );
-        let (ours, real) = (without_clocks(&ours), without_clocks(&real));
-        if ours == real {
-            println!("{name}: identical ({} bytes)", real.len());
-        } else {
-            differ.push(format!("{name}:\n  real: {real:?}\n  ours: {ours:?}"));
-        }
-    }
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    let cases: Vec<(&str, Vec<u8>)> = corpus
+        .into_iter()
+        .map(|(n, r)| (n, r.into_bytes()))
+        .collect();
+    compare(http, 101, &cases, || {
+        Oracle::start_httpd_with_auth(&index_html, "busybait", "root:xc3511")
+    });
 }
