@@ -7,8 +7,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use busybait_device::auth::{parse_credential_table, MIRAI_CREDENTIALS_TSV};
-use busybait_device::{AuthMode, AuthPolicy, Device, DeviceState, Now, Profile};
+use busybait_device::{AuthMode, Now};
 use busybait_events::{Peer, SessionId};
 use busybait_http::session::{HttpConfig, Session};
 use libfuzzer_sys::fuzz_target;
@@ -17,35 +16,16 @@ fn config() -> Arc<HttpConfig> {
     static CONFIG: OnceLock<Arc<HttpConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            // The router exposes most of the table.
-            let profile = Profile::builtin()
-                .expect("built-in profiles")
-                .into_iter()
-                .find(|p| p.name == "router-mips")
-                .expect("router-mips");
-            let device = Arc::new(Device::new(Arc::new(profile), 7));
-            let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
-            let device = Arc::new(busybait_telnet::SessionConfig {
-                state: Arc::new(DeviceState {
-                    device,
-                    base,
-                    auth: AuthPolicy::new(
-                        AuthMode::Sticky,
-                        parse_credential_table(MIRAI_CREDENTIALS_TSV),
-                        Duration::from_secs(3600),
-                        100,
-                    ),
-                    files: busybait_device::vfs::SourceFiles::new(
-                        Duration::from_secs(3600),
-                        100,
-                        64 << 20,
-                    ),
-                    vfs_limits: busybait_device::vfs::VfsLimits::default(),
-                    shell: busybait_device::shell::ShellConfig::default(),
-                }),
-                limits: busybait_telnet::Limits::default(),
-                encoded: Default::default(),
-            });
+            // The router exposes most of the web exploits of the table.
+            let device = Arc::new(
+                busybait_telnet::SessionConfig::builtin(
+                    "router-mips",
+                    AuthMode::Sticky,
+                    Default::default(),
+                    busybait_telnet::Limits::default(),
+                )
+                .expect("router-mips"),
+            );
             Arc::new(HttpConfig::new(
                 device,
                 Arc::new(busybait_intel::exploits::Table::builtin()),

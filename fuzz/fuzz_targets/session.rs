@@ -8,8 +8,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use busybait_device::auth::{parse_credential_table, MIRAI_CREDENTIALS_TSV};
-use busybait_device::{AuthMode, AuthPolicy, Device, DeviceState, Now, Profile};
+use busybait_device::{AuthMode, Now};
 use busybait_telnet::{Limits, Session, SessionConfig};
 use busybait_events::{Peer, SessionId};
 use libfuzzer_sys::fuzz_target;
@@ -18,35 +17,16 @@ fn config() -> Arc<SessionConfig> {
     static CONFIG: OnceLock<Arc<SessionConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let profile = Profile::builtin()
-                .expect("built-in profiles")
-                .into_iter()
-                .find(|p| p.name == "xiongmai-dvr")
-                .expect("xiongmai-dvr");
-            let device = Arc::new(Device::new(Arc::new(profile), 7));
-            let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
-            Arc::new(SessionConfig {
-                state: Arc::new(DeviceState {
-                    device,
-                    base,
-                    // Every login succeeds, so the input reaches the shell.
-                    auth: AuthPolicy::new(
-                        AuthMode::AcceptAll,
-                        parse_credential_table(MIRAI_CREDENTIALS_TSV),
-                        Duration::from_secs(3600),
-                        100,
-                    ),
-                    files: busybait_device::vfs::SourceFiles::new(
-                        Duration::from_secs(3600),
-                        100,
-                        64 << 20,
-                    ),
-                    vfs_limits: busybait_device::vfs::VfsLimits::default(),
-                    shell: busybait_device::shell::ShellConfig::default(),
-                }),
-                limits: Limits::default(),
-                encoded: Default::default(),
-            })
+            // Every login succeeds, so the input reaches the shell.
+            Arc::new(
+                SessionConfig::builtin(
+                    "xiongmai-dvr",
+                    AuthMode::AcceptAll,
+                    Default::default(),
+                    Limits::default(),
+                )
+                .expect("xiongmai-dvr"),
+            )
         })
         .clone()
 }

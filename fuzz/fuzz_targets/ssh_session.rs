@@ -9,8 +9,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use busybait_device::auth::{parse_credential_table, MIRAI_CREDENTIALS_TSV};
-use busybait_device::{AuthMode, AuthPolicy, Device, DeviceState, Now, Profile};
+use busybait_device::{AuthMode, Now};
 use busybait_events::{Peer, Protocol, SessionId};
 use busybait_ssh::algorithms::{DropbearVersion, HostKeyAlgorithm};
 use busybait_ssh::hostkey::HostKey;
@@ -24,34 +23,15 @@ fn config() -> Arc<SshConfig> {
     static CONFIG: OnceLock<Arc<SshConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let profile = Profile::builtin()
-                .expect("built-in profiles")
-                .into_iter()
-                .find(|p| p.name == "oracle")
-                .expect("oracle");
-            let device = Arc::new(Device::new(Arc::new(profile), 7));
-            let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
-            let door = Arc::new(SessionConfig {
-                state: Arc::new(DeviceState {
-                    device,
-                    base,
-                    auth: AuthPolicy::new(
-                        AuthMode::AcceptAll,
-                        parse_credential_table(MIRAI_CREDENTIALS_TSV),
-                        Duration::from_secs(3600),
-                        100,
-                    ),
-                    files: busybait_device::vfs::SourceFiles::new(
-                        Duration::from_secs(3600),
-                        100,
-                        64 << 20,
-                    ),
-                    vfs_limits: busybait_device::vfs::VfsLimits::default(),
-                    shell: busybait_device::shell::ShellConfig::default(),
-                }),
-                limits: Limits::default(),
-                encoded: Default::default(),
-            });
+            let door = Arc::new(
+                SessionConfig::builtin(
+                    "oracle",
+                    AuthMode::AcceptAll,
+                    Default::default(),
+                    Limits::default(),
+                )
+                .expect("the oracle profile"),
+            );
             let keys = vec![
                 HostKey::from_seed(HostKeyAlgorithm::Ed25519, [1; 32]),
                 HostKey::from_seed(HostKeyAlgorithm::EcdsaP256, [2; 32]),

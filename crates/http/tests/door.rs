@@ -12,46 +12,25 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use busybait_device::auth::{parse_credential_table, AuthMode, AuthPolicy, MIRAI_CREDENTIALS_TSV};
+use busybait_device::auth::AuthMode;
 use busybait_device::clock::Now;
-use busybait_device::profile::{Device, DownloadTool, Profile};
+use busybait_device::profile::{DownloadTool, Profile};
 use busybait_device::shell::FetchResult;
-use busybait_device::DeviceState;
 use busybait_events::{EventKind, Peer, Protocol, SessionId};
 use busybait_http::session::{HttpConfig, Session};
 use busybait_http::HttpLimits;
 use busybait_intel::exploits::Table;
 
 fn device(profile: &str) -> Arc<busybait_telnet::SessionConfig> {
-    let profile = Profile::builtin()
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name == profile)
-        .unwrap();
-    let device = Arc::new(Device::new(Arc::new(profile), 7));
-    let auth = AuthPolicy::new(
-        AuthMode::Sticky,
-        parse_credential_table(MIRAI_CREDENTIALS_TSV),
-        Duration::from_secs(3600),
-        1000,
-    );
-    let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
-    Arc::new(busybait_telnet::SessionConfig {
-        state: Arc::new(DeviceState {
-            device,
-            base,
-            auth,
-            files: busybait_device::vfs::SourceFiles::new(Duration::from_secs(3600), 100, 64 << 20),
-            vfs_limits: busybait_device::vfs::VfsLimits::default(),
-            // Downloads go to the edge (here: the test, which answers them).
-            shell: busybait_device::shell::ShellConfig {
-                fetch: true,
-                ..Default::default()
-            },
-        }),
-        limits: busybait_telnet::Limits::default(),
-        encoded: Default::default(),
-    })
+    // Downloads go to the edge (here: the test, which answers them).
+    let shell = busybait_device::shell::ShellConfig {
+        fetch: true,
+        ..Default::default()
+    };
+    let limits = busybait_telnet::Limits::default();
+    Arc::new(
+        busybait_telnet::SessionConfig::builtin(profile, AuthMode::Sticky, shell, limits).unwrap(),
+    )
 }
 
 fn config(profile: &str) -> Arc<HttpConfig> {

@@ -55,6 +55,44 @@ impl SessionConfig {
     pub fn device(&self) -> &Device {
         &self.state.device
     }
+
+    /// A device of the built-in profile `name` as tests and fuzzers use it: a fixed
+    /// seed and build time, `auth` over Mirai's credential table, per-source files
+    /// kept an hour (100 sources, 64 MiB), `shell` and `limits` as given. `None` for
+    /// an unknown profile.
+    pub fn builtin(
+        name: &str,
+        auth: busybait_device::AuthMode,
+        shell: busybait_device::shell::ShellConfig,
+        limits: Limits,
+    ) -> Option<Self> {
+        use busybait_device::auth::{parse_credential_table, MIRAI_CREDENTIALS_TSV};
+        use std::time::Duration;
+        let profile = busybait_device::Profile::builtin()
+            .ok()?
+            .into_iter()
+            .find(|p| p.name == name)?;
+        let device = Arc::new(Device::new(Arc::new(profile), 7));
+        let hour = Duration::from_secs(3600);
+        let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
+        Some(Self {
+            state: Arc::new(DeviceState {
+                device,
+                base,
+                auth: busybait_device::AuthPolicy::new(
+                    auth,
+                    parse_credential_table(MIRAI_CREDENTIALS_TSV),
+                    hour,
+                    1000,
+                ),
+                files: busybait_device::vfs::SourceFiles::new(hour, 100, 64 << 20),
+                vfs_limits: busybait_device::vfs::VfsLimits::default(),
+                shell,
+            }),
+            limits,
+            encoded: Default::default(),
+        })
+    }
 }
 
 /// A piece of output for the client.

@@ -6,37 +6,19 @@ use crate::algorithms::HostKeyAlgorithm;
 use crate::msg;
 use crate::testing::{client_kexinit, password_request, Client, CLIENT_IDENT};
 use crate::wire::{put_string, put_u32};
-use busybait_device::auth::{parse_credential_table, AuthMode, AuthPolicy, MIRAI_CREDENTIALS_TSV};
-use busybait_device::profile::{Device, Profile};
-use busybait_device::DeviceState;
+use busybait_device::auth::AuthMode;
 use std::time::UNIX_EPOCH;
 
 fn device(profile: &str) -> Arc<busybait_telnet::SessionConfig> {
-    let profile = Profile::builtin()
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name == profile)
-        .unwrap();
-    let device = Arc::new(Device::new(Arc::new(profile), 7));
-    let auth = AuthPolicy::new(
-        AuthMode::Sticky,
-        parse_credential_table(MIRAI_CREDENTIALS_TSV),
-        Duration::from_secs(3600),
-        1000,
-    );
-    let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
-    Arc::new(busybait_telnet::SessionConfig {
-        state: Arc::new(DeviceState {
-            device,
-            base,
-            auth,
-            files: busybait_device::vfs::SourceFiles::new(Duration::from_secs(3600), 100, 64 << 20),
-            vfs_limits: busybait_device::vfs::VfsLimits::default(),
-            shell: busybait_device::shell::ShellConfig::default(),
-        }),
-        limits: busybait_telnet::Limits::default(),
-        encoded: Default::default(),
-    })
+    Arc::new(
+        busybait_telnet::SessionConfig::builtin(
+            profile,
+            AuthMode::Sticky,
+            Default::default(),
+            busybait_telnet::Limits::default(),
+        )
+        .unwrap(),
+    )
 }
 
 fn config(profile: &str) -> Arc<SshConfig> {

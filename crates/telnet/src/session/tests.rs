@@ -3,8 +3,7 @@
 use super::*;
 use crate::session::Outgoing;
 use crate::tty::next_column_special;
-use busybait_device::auth::{parse_credential_table, AuthMode, AuthPolicy, MIRAI_CREDENTIALS_TSV};
-use busybait_device::profile::Profile;
+use busybait_device::auth::AuthMode;
 use busybait_device::vfs::StagedBytes;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -20,31 +19,7 @@ struct Harness {
 }
 
 fn config(profile: &str, limits: Limits) -> Arc<SessionConfig> {
-    let profile = Profile::builtin()
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name == profile)
-        .unwrap();
-    let device = Arc::new(Device::new(Arc::new(profile), 7));
-    let auth = AuthPolicy::new(
-        AuthMode::Sticky,
-        parse_credential_table(MIRAI_CREDENTIALS_TSV),
-        Duration::from_secs(3600),
-        1000,
-    );
-    let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
-    Arc::new(SessionConfig {
-        state: Arc::new(DeviceState {
-            device,
-            base,
-            auth,
-            files: busybait_device::vfs::SourceFiles::new(Duration::from_secs(3600), 100, 64 << 20),
-            vfs_limits: busybait_device::vfs::VfsLimits::default(),
-            shell: busybait_device::shell::ShellConfig::default(),
-        }),
-        limits,
-        encoded: Default::default(),
-    })
+    Arc::new(SessionConfig::builtin(profile, AuthMode::Sticky, Default::default(), limits).unwrap())
 }
 
 /// The device state of a config no session holds yet, to change for a test.
