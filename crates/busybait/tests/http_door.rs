@@ -139,19 +139,8 @@ fn an_exploit_drops_a_stored_sample_that_the_same_source_finds_over_telnet() {
     // Stopped (its stores flushed), the report counts the exploit and the path.
     let (dir, _) = sensor.stop();
     let report = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
-            .arg("report")
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let args: Vec<&str> = ["report"].iter().chain(args).copied().collect();
+        String::from_utf8(util::cli(dir.path(), &args)).unwrap()
     };
     let r: serde_json::Value = serde_json::from_str(&report(&["--json"])).unwrap();
     assert_eq!(
@@ -192,23 +181,8 @@ fn exploits_with_a_cve_reach_stix_and_misp_as_vulnerabilities() {
     });
     let (dir, _) = sensor.stop();
     let export = |format: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
-            .args([
-                "export",
-                "--include-private",
-                "--format",
-                format,
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let args = ["export", "--include-private", "--format", format];
+        String::from_utf8(util::cli(dir.path(), &args)).unwrap()
     };
     let stix = export("stix");
     util::stix_validate(&stix).unwrap_or_else(|report| panic!("{report}\n{stix}"));

@@ -363,7 +363,7 @@ fn prune_removes_what_retention_no_longer_keeps_and_a_dry_run_only_counts() {
             .set_modified(old)
             .unwrap();
     }
-    let table = |args: &[&str]| String::from_utf8(cli(d, args)).unwrap();
+    let table = |args: &[&str]| String::from_utf8(util::cli(d, args)).unwrap();
     let counted = table(&["prune", "--dry-run"]);
     let recordings = counted
         .lines()
@@ -441,21 +441,6 @@ fn sessions_and_show_read_the_database() {
 }
 
 /// Runs `busybait ARGS --data-dir DIR` and returns its stdout.
-fn cli(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// Control bytes a terminal would act on: C0 but the line's own newline (and the
 /// tables' layout), DEL, and C1 (as UTF-8).
 fn terminal_controls(out: &[u8]) -> Vec<String> {
@@ -485,7 +470,7 @@ fn the_cli_never_prints_an_attackers_control_bytes() {
     c.read_to_close(STEP);
     let (dir, _) = sensor.stop();
     let dir = dir.path();
-    let rows = cli(dir, &["sessions", "--json"]);
+    let rows = util::cli(dir, &["sessions", "--json"]);
     assert_eq!(terminal_controls(&rows), Vec::<String>::new());
     let row: serde_json::Value = serde_json::from_slice(&rows).unwrap();
     // The values are all there, only escaped.
@@ -500,12 +485,12 @@ fn the_cli_never_prints_an_attackers_control_bytes() {
         vec!["export", "--format", "stix", "--include-private"],
         vec!["export", "--format", "misp", "--include-private"],
     ] {
-        let out = cli(dir, &args);
+        let out = util::cli(dir, &args);
         assert_eq!(terminal_controls(&out), Vec::<String>::new(), "{args:?}");
     }
-    let shown = String::from_utf8(cli(dir, &["show", id.as_str()])).unwrap();
+    let shown = String::from_utf8(util::cli(dir, &["show", id.as_str()])).unwrap();
     assert!(shown.contains("$ echo \\u{9b}2J \\u{202e}x"), "{shown}");
-    let listed = String::from_utf8(cli(dir, &["sessions"])).unwrap();
+    let listed = String::from_utf8(util::cli(dir, &["sessions"])).unwrap();
     assert!(
         listed.contains("login=root/\\u{1b}]52;c;ZXZpbA==\\u{7}p\\u{9b}2J\\u{202e}d"),
         "{listed}"

@@ -628,3 +628,19 @@ pub fn http_server(
     }
     seen_rx
 }
+
+/// Runs `busybait ARGS --data-dir DIR`, which must succeed; its stdout.
+pub fn cli(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
