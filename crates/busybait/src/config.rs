@@ -65,6 +65,24 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Downloading what bots ask for (off by default).
     pub fetch: crate::fetch::FetchConfig,
+    /// Shipping to a fleet (off unless `url` is set).
+    pub fleet: FleetConfig,
+}
+
+/// `[fleet]`: how this process reaches the fleet's NATS (see docs/FLEET.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// NATS server URLs (`nats://HOST:4222`, several comma-separated); `serve --fleet`
+    /// and `collect --fleet` override it.
+    pub url: Option<String>,
+    /// This role's NATS user.
+    pub user: Option<String>,
+    /// Its password; `BUSYBAIT_FLEET_PASSWORD` in the environment overrides it (keep
+    /// it out of files other users can read).
+    pub password: Option<String>,
+    /// A CA certificate (PEM) to verify the NATS servers with; turns TLS on.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Largest `busybox_image` accepted.
@@ -110,6 +128,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             retention: RetentionConfig::default(),
             fetch: crate::fetch::FetchConfig::default(),
+            fleet: FleetConfig::default(),
         }
     }
 }
@@ -176,6 +195,7 @@ impl RetentionConfig {
             session_rows: self.session_rows,
             samples: self.samples,
             alerts: self.alerts,
+            shipped_through: None,
         }
     }
 }

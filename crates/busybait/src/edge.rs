@@ -143,5 +143,7 @@ pub(crate) struct Edge {
     pub pruned: Arc<crate::prune::Counters>,
     /// The data dir's size and whether it is at its budget.
     pub data: Arc<crate::prune::DataUse>,
+    /// The fleet shipper's progress, when `[fleet] url` is set.
+    pub fleet: Option<Arc<busybait_fleet::ship::ShipStatus>>,
     pub shutdown: watch::Receiver<bool>,
 }

@@ -14,6 +14,7 @@ mod door;
 mod edge;
 mod export;
 mod fetch;
+mod fleet;
 mod hostkeys;
 mod live;
 mod memory;
@@ -88,6 +89,38 @@ enum Command {
         /// ADDR:PORT" on stdout.
         #[arg(long, value_name = "ADDR:PORT")]
         metrics: Option<SocketAddr>,
+        /// Ship every event to a fleet's NATS JetStream (nats://HOST:PORT; several
+        /// comma-separated), as `[fleet] url` does; credentials and TLS in `[fleet]`,
+        /// the password also in BUSYBAIT_FLEET_PASSWORD. The sensor never waits for
+        /// it: the data dir is the buffer, and shipping resumes where it stopped.
+        #[arg(long, value_name = "URL")]
+        fleet: Option<String>,
+    },
+    /// Collect a fleet's events from NATS JetStream into PostgreSQL.
+    ///
+    /// Creates the BUSYBAIT_EVENTS stream and the shared durable consumer `collect`
+    /// if missing, brings the PostgreSQL schema up to date, then stores each batch in
+    /// one transaction and acknowledges it only after it commits. Run several side by
+    /// side for throughput and failover; storing an event twice changes nothing.
+    /// Prints "collecting URL" on stdout once ready; stops at SIGINT/SIGTERM.
+    Collect {
+        /// TOML config file (its `[fleet]` section: url, user, password, ca_file).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// NATS server URLs (overrides `[fleet] url`).
+        #[arg(long, value_name = "URL")]
+        fleet: Option<String>,
+        /// The fleet store: postgres://USER:PASSWORD@HOST:PORT/DB (the password is
+        /// never printed). The schema is created and migrated here.
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// Replicas of the events stream when this collector creates it (3 on a
+        /// 3-node cluster).
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
+        /// Messages per batch and per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
     },
     /// Remove what `[retention]` no longer keeps (the sensor also does this every
     /// `[retention] interval`): recordings, rotated event files, old database rows,
@@ -116,6 +149,9 @@ enum Command {
         /// Data directory.
         #[arg(long, value_name = "DIR", default_value = "busybait-data")]
         data_dir: PathBuf,
+        /// Read this store instead: a data dir, or a fleet's postgres:// URL.
+        #[arg(long, value_name = "DIR|URL", conflicts_with = "data_dir")]
+        store: Option<String>,
         /// How many sessions.
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -141,6 +177,9 @@ enum Command {
         /// Data directory.
         #[arg(long, value_name = "DIR", default_value = "busybait-data")]
         data_dir: PathBuf,
+        /// Read this store instead: a data dir, or a fleet's postgres:// URL.
+        #[arg(long, value_name = "DIR|URL", conflicts_with = "data_dir")]
+        store: Option<String>,
     },
     /// Summarise a time window: sessions and sources per day, logins and top
     /// credentials (with the known tables they come from), families, top commands,
@@ -284,6 +323,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             http,
             profile,
             metrics,
+            fleet,
         } => {
             let mut cfg = load_config(config, data_dir)?;
             if !telnet.is_empty() {
@@ -301,6 +341,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if metrics.is_some() {
                 cfg.metrics = metrics;
             }
+            if fleet.is_some() {
+                cfg.fleet.url = fleet;
+            }
             cfg.check()?;
             serve::run(cfg)
         }
@@ -316,12 +359,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             read::profiles(&cfg)
         }
+        Command::Collect {
+            config,
+            fleet,
+            store,
+            replicas,
+            batch,
+        } => fleet::collect(config, fleet, store, replicas, batch),
         Command::Sessions {
             data_dir,
+            store,
             limit,
             json,
-        } => read::sessions(&data_dir, limit, json),
-        Command::Show { session, data_dir } => read::show(&data_dir, &session),
+        } => read::sessions(&read::Location::new(data_dir, store), limit, json),
+        Command::Show {
+            session,
+            data_dir,
+            store,
+        } => read::show(&read::Location::new(data_dir, store), &session),
         Command::Replay {
             session,
             data_dir,

@@ -115,6 +115,21 @@ pub struct Snapshot {
     pub data_bytes: u64,
     /// Its budget (0: none).
     pub data_budget: u64,
+    /// The fleet shipper, when there is one.
+    pub fleet: Option<FleetSnapshot>,
+}
+
+/// What the fleet shipper has done.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetSnapshot {
+    /// The highest `seq` the stream acknowledged.
+    pub shipped_seq: u64,
+    /// Events recorded but not yet acknowledged.
+    pub lag: u64,
+    /// Events acknowledged.
+    pub published: u64,
+    /// Batches that failed and were sent again.
+    pub failures: u64,
 }
 
 /// One sample's value.
@@ -211,6 +226,36 @@ pub fn render(s: &Snapshot) -> String {
         "The data dir's budget (max_data_bytes; 0 is none).",
         one(Count(s.data_budget)),
     );
+    if let Some(f) = &s.fleet {
+        family(
+            &mut out,
+            "busybait_fleet_shipped_seq",
+            "gauge",
+            "The highest event seq the fleet's stream acknowledged.",
+            one(Count(f.shipped_seq)),
+        );
+        family(
+            &mut out,
+            "busybait_fleet_lag_events",
+            "gauge",
+            "Events recorded but not yet acknowledged by the fleet's stream.",
+            one(Count(f.lag)),
+        );
+        family(
+            &mut out,
+            "busybait_fleet_published_total",
+            "counter",
+            "Events the fleet's stream acknowledged.",
+            one(Count(f.published)),
+        );
+        family(
+            &mut out,
+            "busybait_fleet_failures_total",
+            "counter",
+            "Shipping batches that failed and were sent again.",
+            one(Count(f.failures)),
+        );
+    }
     family(
         &mut out,
         "busybait_pruned_total",

@@ -44,6 +44,28 @@ impl Counters {
     }
 }
 
+/// With `[fleet] url` set, the highest `seq` the fleet has acknowledged (0 before
+/// the first): the event rows after it are not pruned. A cursor that cannot be read
+/// keeps them all.
+fn shipped_through(config: &Config) -> Option<u64> {
+    config.fleet.url.as_ref()?;
+    match busybait_fleet::cursor::Cursor::new(&config.data_dir).load() {
+        Ok(seq) => Some(seq.unwrap_or(0)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the fleet cursor: keeping every event row");
+            Some(0)
+        }
+    }
+}
+
+/// The retention limits now: the config's, and the fleet's cursor.
+fn retention_now(config: &Config) -> retention::Retention {
+    retention::Retention {
+        shipped_through: shipped_through(config),
+        ..config.retention.retention()
+    }
+}
+
 /// `busybait prune`: one pass now, printed as a table.
 pub fn command(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     if !config.data_dir.exists() {
@@ -54,7 +76,7 @@ pub fn command(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     }
     let pruned = retention::prune(
         &config.data_dir,
-        &config.retention.retention(),
+        &retention_now(config),
         SystemTime::now(),
         dry_run,
         &mut || {},
@@ -107,7 +129,7 @@ pub async fn run_periodically(
     let interval = config.retention.interval.max(Duration::from_secs(1));
     loop {
         let data_dir = config.data_dir.clone();
-        let keep = config.retention.retention();
+        let keep = retention_now(&config);
         let pass = tokio::task::spawn_blocking(move || {
             retention::prune(&data_dir, &keep, SystemTime::now(), false, &mut || {
                 std::thread::sleep(BATCH_PAUSE);
@@ -174,13 +196,14 @@ pub async fn keep_to_budget(
         .max(Duration::from_millis(100));
     loop {
         let dir = config.data_dir.clone();
+        let shipped_through = shipped_through(&config);
         let pass = tokio::task::spawn_blocking(move || {
             let used = busybait_store::budget::data_bytes(&dir);
             if budget == 0 || used * 100 < budget * HIGH_WATER_PERCENT {
                 return Ok((used, Vec::new()));
             }
             let excess = used.saturating_sub(budget * LOW_WATER_PERCENT / 100);
-            let (pruned, freed) = busybait_store::budget::make_room(&dir, excess)?;
+            let (pruned, freed) = busybait_store::budget::make_room(&dir, excess, shipped_through)?;
             Ok::<_, busybait_store::StoreError>((used.saturating_sub(freed), pruned))
         });
         match pass.await {

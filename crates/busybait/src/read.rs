@@ -6,7 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use busybait_events::SessionId;
@@ -37,6 +37,44 @@ pub fn profiles(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a read-side command reads: a data dir, or a fleet's PostgreSQL.
+pub enum Location {
+    /// A sensor's data dir.
+    Dir(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// `--store` if given (a URL or a directory), else `--data-dir`.
+    pub fn new(data_dir: PathBuf, store: Option<String>) -> Self {
+        match store {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::Postgres(url)
+            }
+            Some(dir) => Self::Dir(PathBuf::from(dir)),
+            None => Self::Dir(data_dir),
+        }
+    }
+
+    /// Opens the store for reading.
+    pub fn open(&self) -> anyhow::Result<Box<dyn ReadStore>> {
+        match self {
+            Self::Dir(dir) => open_store(dir),
+            Self::Postgres(url) => Ok(Box::new(busybait_fleet::pg::read::PgStore::open(url)?)),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dir(dir) => write!(f, "{}", dir.display()),
+            Self::Postgres(url) => f.write_str(&busybait_fleet::pg::redact(url)),
+        }
+    }
+}
+
 /// The data dir's store, for reading (SQLite opened read-only).
 pub(crate) fn open_store(data_dir: &Path) -> anyhow::Result<Box<dyn ReadStore>> {
     let store = SqliteStore::open(data_dir).with_context(|| {
@@ -48,8 +86,8 @@ pub(crate) fn open_store(data_dir: &Path) -> anyhow::Result<Box<dyn ReadStore>> 
     Ok(Box::new(store))
 }
 
-pub fn sessions(data_dir: &Path, limit: usize, json: bool) -> anyhow::Result<()> {
-    let store = open_store(data_dir)?;
+pub fn sessions(location: &Location, limit: usize, json: bool) -> anyhow::Result<()> {
+    let store = location.open()?;
     let rows = store.recent_sessions(limit)?;
     let mut out = std::io::stdout().lock();
     for r in rows {
@@ -124,13 +162,13 @@ fn quoted(text: &str) -> String {
     }
 }
 
-pub fn show(data_dir: &Path, session: &str) -> anyhow::Result<()> {
+pub fn show(location: &Location, session: &str) -> anyhow::Result<()> {
     if SessionId::parse(session).is_none() {
         bail!("{session:?} is not a session id (12 hex digits; see `busybait sessions`)");
     }
-    let store = open_store(data_dir)?;
+    let store = location.open()?;
     let Some(events) = store.session_events(session)? else {
-        bail!("no session {session} in {}", data_dir.display());
+        bail!("no session {session} in {location}");
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "# events")?;

@@ -80,6 +80,12 @@ fn metrics_snapshot(edge: &Edge) -> crate::metrics::Snapshot {
         pruned: edge.pruned.snapshot(),
         data_bytes: edge.data.bytes(),
         data_budget: edge.config.retention.max_data_bytes,
+        fleet: edge.fleet.as_ref().map(|f| crate::metrics::FleetSnapshot {
+            shipped_seq: g(&f.shipped_seq),
+            lag: f.lag(),
+            published: g(&f.published),
+            failures: g(&f.failures),
+        }),
     }
 }
 
@@ -149,6 +155,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     };
     let handle = data.recorder.handle().context("recorder has no handle")?;
     let stores = Stores {
+        sensor: data.sensor.uuid.clone(),
         recorder: handle,
         samples: data.samples,
         staging: data.staging,
@@ -176,6 +183,8 @@ struct Doors {
 
 /// What `serve` writes to.
 struct Stores {
+    /// The sensor's id (`sensor.toml`): its fleet subject.
+    sensor: String,
     recorder: RecorderHandle,
     samples: Arc<SampleStore>,
     staging: Staging,
@@ -270,7 +279,9 @@ async fn serve(
         .map(str::to_string)
         .collect();
     let memory = crate::memory::MemoryPool::new(config.limits.memory_cap_bytes);
+    let fleet = crate::fleet::spawn_shipper(&config, &stores.sensor, shutdown_rx.clone());
     let edge = Arc::new(Edge {
+        fleet,
         memory,
         blobs: stores.blobs,
         config,

@@ -66,8 +66,13 @@ fn oldest_first(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Candidate> {
 /// first (and the blobs older than every recording left), then rotated event files,
 /// then samples, until `excess` bytes are gone or nothing prunable is left. The
 /// database and the live event log are never shrunk here (they are what the sensor
-/// is writing). Returns what each class gave up and the bytes freed.
-pub fn make_room(data_dir: &Path, excess: u64) -> Result<(PrunedByClass, u64), StoreError> {
+/// is writing). Event rows after `shipped_through` (the fleet's cursor, when shipping
+/// is on) stay. Returns what each class gave up and the bytes freed.
+pub fn make_room(
+    data_dir: &Path,
+    excess: u64,
+    shipped_through: Option<u64>,
+) -> Result<(PrunedByClass, u64), StoreError> {
     let mut freed = 0u64;
     let mut out = Vec::new();
     let remove = |c: &Candidate, p: &mut Pruned, freed: &mut u64| -> Result<(), StoreError> {
@@ -121,7 +126,7 @@ pub fn make_room(data_dir: &Path, excess: u64) -> Result<(PrunedByClass, u64), S
     out.push(("event-files", p));
     let db = data_dir.join(crate::sqlite::DB_FILE);
     let p = if freed < excess && db.exists() {
-        shrink_event_rows(&db, excess - freed)?
+        shrink_event_rows(&db, excess - freed, shipped_through)?
     } else {
         Pruned::default()
     };
@@ -165,7 +170,11 @@ const EVENT_ROWS_STEP: usize = 10_000;
 /// until the pages they free add up to `excess` bytes or no more can go, then gives
 /// the pages back to the file system (the file shrinks at the next checkpoint).
 /// Only a database made with `auto_vacuum` shrinks; another is left alone.
-fn shrink_event_rows(db: &Path, excess: u64) -> Result<Pruned, StoreError> {
+fn shrink_event_rows(
+    db: &Path,
+    excess: u64,
+    shipped_through: Option<u64>,
+) -> Result<Pruned, StoreError> {
     let conn = crate::sqlite::open(db)?;
     let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
     let mut p = Pruned::default();
@@ -177,9 +186,12 @@ fn shrink_event_rows(db: &Path, excess: u64) -> Result<Pruned, StoreError> {
         Ok(conn.pragma_query_value(None, "freelist_count", |r| r.get::<_, u64>(0))? * page)
     };
     let already = free(&conn)?;
+    let unshipped = shipped_through
+        .map(|seq| format!("AND seq <= {seq}"))
+        .unwrap_or_default();
     let sql = format!(
         "DELETE FROM events WHERE seq IN (SELECT seq FROM events
-         WHERE seq < (SELECT max(seq) FROM events) ORDER BY seq LIMIT {EVENT_ROWS_STEP})"
+         WHERE seq < (SELECT max(seq) FROM events) {unshipped} ORDER BY seq LIMIT {EVENT_ROWS_STEP})"
     );
     loop {
         let freed = free(&conn)?.saturating_sub(already);

@@ -49,6 +49,9 @@ pub enum StoreError {
     /// SQLite error.
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Another store (the fleet's PostgreSQL) failed or cannot answer.
+    #[error("{0}")]
+    Backend(String),
     /// A file's content is not what it should be.
     #[error("{path}: {problem}")]
     Corrupt {

@@ -40,6 +40,9 @@ pub struct Retention {
     pub samples: Option<Duration>,
     /// `alerts` rows.
     pub alerts: Option<Duration>,
+    /// With fleet shipping on: the highest `seq` the fleet has acknowledged. `events`
+    /// rows after it stay whatever their age (nothing is pruned before it is shipped).
+    pub shipped_through: Option<u64>,
 }
 
 pub(crate) const DAY: Duration = Duration::from_secs(86_400);
@@ -56,6 +59,7 @@ impl Default for Retention {
             session_rows: Some(180 * DAY),
             samples: Some(365 * DAY),
             alerts: Some(365 * DAY),
+            shipped_through: None,
         }
     }
 }
@@ -129,9 +133,14 @@ pub fn prune(
         None
     };
     let stamp = |c: Option<SystemTime>| c.map(busybait_events::format_timestamp);
+    // Event rows not yet shipped stay (the number is ours: no quoting needed).
+    let unshipped = retention
+        .shipped_through
+        .map(|seq| format!("AND seq <= {seq}"))
+        .unwrap_or_default();
     let rows = |class: &'static str,
                 tables: &[(&str, &str)],
-                keep_newest: bool,
+                keep: &str,
                 c: Option<SystemTime>,
                 pause: &mut dyn FnMut()|
      -> Result<(&'static str, Pruned), StoreError> {
@@ -140,14 +149,16 @@ pub fn prune(
         };
         let mut items = 0;
         for (table, column) in tables {
-            items += prune_rows(conn, table, column, &before, keep_newest, dry_run, pause)?;
+            let keep = keep.replace("{table}", table);
+            items += prune_rows(conn, table, column, &before, &keep, dry_run, pause)?;
         }
         Ok((class, Pruned { items, bytes: 0 }))
     };
     out.push(rows(
         "event-rows",
         &[("events", "timestamp")],
-        true,
+        // The newest row always stays: it carries the numbering.
+        &format!("AND rowid < (SELECT max(rowid) FROM {{table}}) {unshipped}"),
         cutoff(retention.event_rows),
         pause,
     )?);
@@ -164,14 +175,14 @@ pub fn prune(
             // Needed only while a day's sources are still being counted.
             ("daily_sources", "day"),
         ],
-        false,
+        "",
         cutoff(retention.session_rows),
         pause,
     )?);
     out.push(rows(
         "alerts",
         &[("alerts", "last")],
-        false,
+        "",
         cutoff(retention.alerts),
         pause,
     )?);
@@ -262,23 +273,18 @@ fn prune_event_files(
 }
 
 /// Deletes (or counts) rows of `table` whose `column` is before `before`, oldest
-/// first, [`BATCH_ROWS`] per transaction; with `keep_newest` the row with the
-/// highest rowid stays.
+/// first, [`BATCH_ROWS`] per transaction, except those `keep` (more SQL conditions,
+/// each after `AND`) spares.
 fn prune_rows(
     conn: &Connection,
     table: &str,
     column: &str,
     before: &str,
-    keep_newest: bool,
+    keep: &str,
     dry_run: bool,
     pause: &mut dyn FnMut(),
 ) -> Result<u64, StoreError> {
-    let newest = if keep_newest {
-        "AND rowid < (SELECT max(rowid) FROM {table})"
-    } else {
-        ""
-    }
-    .replace("{table}", table);
+    let newest = keep;
     if dry_run {
         let sql = format!("SELECT count(*) FROM {table} WHERE {column} < ?1 {newest}");
         let n: i64 = conn.query_row(&sql, params![before], |r| r.get(0))?;

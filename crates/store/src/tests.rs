@@ -360,6 +360,19 @@ fn retention_prunes_each_class_by_its_age_and_a_dry_run_only_counts() {
         assert_eq!(find(&counted, class), want, "dry run: {class}");
     }
     assert_eq!(find(&counted, "session-rows").items, 0, "kept half a year");
+    // With fleet shipping on, what the fleet has not acknowledged stays, however old.
+    for (shipped, rows) in [(0, 0), (3, 3), (100, 6)] {
+        let fleet = Retention {
+            shipped_through: Some(shipped),
+            ..keep
+        };
+        let counted = prune(d, &fleet, now, true, &mut || {}).unwrap();
+        assert_eq!(
+            find(&counted, "event-rows").items,
+            rows,
+            "shipped through {shipped}"
+        );
+    }
     assert_eq!(
         names(d),
         ["events.jsonl", "events.jsonl.2026-11-18.gz"],
@@ -410,7 +423,7 @@ fn a_budget_takes_the_oldest_event_rows_and_the_database_shrinks() {
     let db = d.join(sqlite::DB_FILE);
     let before = std::fs::metadata(&db).unwrap().len();
     assert!(before > 8_000_000, "{before}");
-    let (pruned, freed) = crate::budget::make_room(d, 1_000_000).unwrap();
+    let (pruned, freed) = crate::budget::make_room(d, 1_000_000, None).unwrap();
     let rows = pruned.iter().find(|(c, _)| *c == "event-rows").unwrap().1;
     assert!(rows.items >= 100 && rows.items < 500, "{rows:?}");
     assert!(freed >= 1_000_000, "{freed}");

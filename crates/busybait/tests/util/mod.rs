@@ -6,6 +6,7 @@
 pub mod conn;
 pub mod corpus;
 pub mod dropbear;
+pub mod fleet;
 pub mod mirai;
 pub mod openssh;
 pub mod oracle;

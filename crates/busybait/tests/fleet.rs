@@ -1,0 +1,397 @@
+//! The fleet on its real engines: sensors ship over Debian's nats-server (JetStream),
+//! `busybait collect` writes PostgreSQL, and the read side gives the same answers
+//! from either store. Every engine runs on 127.0.0.1, started here.
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod util;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use busybait_fleet::line::EventLine;
+use busybait_fleet::pg::write::{Incoming, Writer};
+use util::fleet::{wait_until, Collector, Nats, Postgres};
+use util::{source, test_config, Sensor};
+
+const STEP: Duration = Duration::from_secs(10);
+
+/// `busybait ARGS --store STORE`: its stdout, which must be a success.
+fn read_side(store: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(args)
+        .args(["--store", store])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} --store {store}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fleet_config(nats: &Nats) -> String {
+    format!(
+        "{}[fleet]\nurl = \"{}\"\n",
+        test_config("oracle", "", ""),
+        nats.url()
+    )
+}
+
+/// A bot's visit: one refused password, the right one, two commands, exit.
+fn visit(sensor: &Sensor, src: usize) {
+    let mut c = sensor.connect_from(source(src));
+    c.read_until(b"login: ", STEP);
+    c.send(b"root\r\n");
+    c.read_until(b"Password: ", STEP);
+    c.send(b"not-in-any-table\r\n");
+    c.read_until(b"login: ", STEP);
+    c.send(b"root\r\n");
+    c.read_until(b"Password: ", STEP);
+    c.send(b"xc3511\r\n");
+    c.read_until(b"# ", STEP);
+    c.send(b"cat /proc/cpuinfo | head -1\r\n");
+    c.read_until(b"# ", STEP);
+    c.send(b"/bin/busybox ECCHI\r\n");
+    c.read_until(b"# ", STEP);
+    c.send(b"exit\r\n");
+    c.read_to_close(STEP);
+}
+
+fn local_events(dir: &Path) -> usize {
+    util::read_events(dir).len()
+}
+
+fn sensor_id(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("sensor.toml")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("uuid = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+#[test]
+fn two_sensors_sessions_reach_postgres_once_and_read_back_as_on_their_data_dirs() {
+    let pg = Postgres::start();
+    let nats = Nats::start();
+    let collector = Collector::start(&nats.url(), &pg.url());
+    let a = Sensor::start_with(&fleet_config(&nats));
+    let b = Sensor::start_with(&fleet_config(&nats));
+    visit(&a, 1);
+    visit(&a, 2);
+    visit(&b, 3);
+    let closed = |s: &Sensor, n: usize| {
+        s.wait_for_events("closed sessions", |evs| {
+            evs.iter()
+                .filter(|e| e["eventid"] == "cowrie.session.closed")
+                .count()
+                == n
+        })
+        .len()
+    };
+    let (na, nb) = (closed(&a, 2), closed(&b, 1));
+    let (ida, idb) = (sensor_id(a.data_dir.path()), sensor_id(b.data_dir.path()));
+    wait_until("every event in PostgreSQL", || {
+        pg.query("SELECT count(*) FROM events") == [(na + nb).to_string()]
+    });
+    // Each sensor's numbering, whole and once, under the sensor its subject named.
+    for (id, n) in [(&ida, na), (&idb, nb)] {
+        assert_eq!(
+            pg.query(&format!(
+                "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM events WHERE sensor = '{id}'"
+            )),
+            [format!("{n}|{n}|1|{n}")]
+        );
+    }
+    assert_eq!(
+        pg.query("SELECT sensor, last_seq FROM sensors ORDER BY sensor"),
+        {
+            let mut want = vec![format!("{ida}|{na}"), format!("{idb}|{nb}")];
+            want.sort();
+            want
+        }
+    );
+
+    // The read side: the fleet's sessions are the union of the sensors', in the same
+    // order and the same fields.
+    let fleet_sessions = read_side(&pg.url(), &["sessions", "--json"]);
+    let mut local: Vec<String> = [&a, &b]
+        .iter()
+        .flat_map(|s| {
+            read_side(s.data_dir.path().to_str().unwrap(), &["sessions", "--json"])
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let start_of = |l: &String| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        (
+            v["start_time"].as_str().unwrap().to_string(),
+            v["session"].as_str().unwrap().to_string(),
+        )
+    };
+    local.sort_by_key(|l| std::cmp::Reverse(start_of(l)));
+    assert_eq!(fleet_sessions.lines().collect::<Vec<_>>(), local);
+    assert_eq!(local.len(), 3);
+    let first: serde_json::Value = serde_json::from_str(&local[0]).unwrap();
+    assert_eq!(first["login_failures"], 1);
+    assert_eq!(first["username"], "root");
+    let session = first["session"].as_str().unwrap();
+    let owner = if read_side(a.data_dir.path().to_str().unwrap(), &["sessions", "--json"])
+        .contains(session)
+    {
+        &a
+    } else {
+        &b
+    };
+    assert_eq!(
+        read_side(&pg.url(), &["show", session]),
+        read_side(owner.data_dir.path().to_str().unwrap(), &["show", session])
+    );
+    assert!(!collector.log().contains("refused"), "{}", collector.log());
+}
+
+#[test]
+fn a_sensor_ships_what_it_recorded_while_nats_was_down_in_order() {
+    let pg = Postgres::start();
+    let mut nats = Nats::start();
+    let _collector = Collector::start(&nats.url(), &pg.url());
+    let sensor = Sensor::start_with(&fleet_config(&nats));
+    visit(&sensor, 1);
+    let n1 = sensor
+        .wait_for_events("the first close", |evs| {
+            evs.iter().any(|e| e["eventid"] == "cowrie.session.closed")
+        })
+        .len();
+    wait_until("the first session in PostgreSQL", || {
+        pg.query("SELECT count(*) FROM events") == [n1.to_string()]
+    });
+    // The stream's server goes away; the sensor goes on recording.
+    nats.kill();
+    visit(&sensor, 2);
+    let n2 = sensor
+        .wait_for_events("the second close", |evs| {
+            evs.iter()
+                .filter(|e| e["eventid"] == "cowrie.session.closed")
+                .count()
+                == 2
+        })
+        .len();
+    assert_eq!(local_events(sensor.data_dir.path()), n2);
+    // The shipper notices (its batch is not acknowledged) and keeps the events.
+    wait_until("the shipper to notice", || {
+        sensor.log().contains("shipping failed")
+    });
+    nats.restart();
+    wait_until("the outage's events in PostgreSQL", || {
+        pg.query("SELECT count(*) FROM events") == [n2.to_string()]
+    });
+    assert_eq!(
+        pg.query("SELECT count(DISTINCT seq), min(seq), max(seq) FROM events"),
+        [format!("{n2}|1|{n2}")]
+    );
+    assert!(sensor.log().contains("shipping again"), "{}", sensor.log());
+}
+
+#[test]
+fn a_message_claiming_another_sensor_or_malformed_is_refused_and_stores_nothing() {
+    let pg = Postgres::start();
+    let nats = Nats::start();
+    let collector = Collector::start(&nats.url(), &pg.url());
+    let line = |uuid: &str, seq: u64| {
+        format!(
+            r#"{{"eventid":"cowrie.session.connect","session":"0123456789ab","protocol":"telnet","src_ip":"198.51.100.7","src_port":4000,"dst_ip":"127.0.0.1","dst_port":23,"message":"m","sensor":"s","uuid":"{uuid}","timestamp":"2026-12-05T01:02:03.000000Z","seq":{seq}}}"#
+        )
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        for (subject, payload) in [
+            // Sensor s2 claims to be s1.
+            ("busybait.events.s2", line("s1", 1)),
+            ("busybait.events.s2", "not json".to_string()),
+            // Then the honest one, last: when it is stored the others were handled.
+            ("busybait.events.s1", line("s1", 1)),
+        ] {
+            js.publish(subject, payload.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+    wait_until("the honest event", || {
+        pg.query("SELECT count(*) FROM events") == ["1"]
+    });
+    assert_eq!(pg.query("SELECT sensor, seq FROM events"), ["s1|1"]);
+    let log = collector.log();
+    assert!(
+        log.contains("reason=\"sensor_mismatch\"") || log.contains("reason=sensor_mismatch"),
+        "{log}"
+    );
+    assert!(log.contains("malformed"), "{log}");
+}
+
+fn incoming(sensor: &str, seq: u64, ts: &str, eventid: &str, extra: serde_json::Value) -> Incoming {
+    let mut v = serde_json::json!({
+        "eventid": eventid, "session": "00000000abcd", "protocol": "telnet",
+        "src_ip": "198.51.100.7", "src_port": 40000, "dst_ip": "127.0.0.1", "dst_port": 23,
+        "message": "m", "sensor": "test", "uuid": sensor, "timestamp": ts, "seq": seq,
+    });
+    for (k, val) in extra.as_object().unwrap() {
+        v[k] = val.clone();
+    }
+    let json = v.to_string();
+    let line: EventLine = busybait_fleet::line::parse(sensor, json.as_bytes()).unwrap();
+    Incoming {
+        sensor: sensor.to_string(),
+        line,
+        json,
+    }
+}
+
+#[test]
+fn storing_events_again_or_out_of_order_gives_the_same_rows() {
+    use serde_json::json;
+    let pg = Postgres::start();
+    let session = vec![
+        incoming(
+            "s1",
+            1,
+            "2026-11-30T23:59:59.000000Z",
+            "cowrie.session.connect",
+            json!({}),
+        ),
+        incoming(
+            "s1",
+            2,
+            "2026-12-01T00:00:01.000000Z",
+            "cowrie.login.failed",
+            json!({"username": "admin", "password": "admin"}),
+        ),
+        incoming(
+            "s1",
+            3,
+            "2026-12-01T00:00:02.000000Z",
+            "cowrie.login.success",
+            json!({"username": "root", "password": "xc3511"}),
+        ),
+        incoming(
+            "s1",
+            4,
+            "2026-12-01T00:00:03.000000Z",
+            "cowrie.command.input",
+            json!({"input": "enable"}),
+        ),
+        incoming(
+            "s1",
+            5,
+            "2026-12-01T00:00:04.000000Z",
+            "cowrie.command.input",
+            json!({"input": "/bin/busybox ECCHI"}),
+        ),
+        incoming(
+            "s1",
+            6,
+            "2026-12-01T00:00:05.000000Z",
+            "cowrie.session.file_download",
+            json!({"url": "http://127.0.0.1/x", "shasum": "ab", "destfile": "/tmp/x", "outfile": "o", "duplicate": false}),
+        ),
+        incoming(
+            "s1",
+            7,
+            "2026-12-01T00:00:06.000000Z",
+            "busybait.session.family",
+            json!({"family": "mirai", "sub_label": "ECCHI", "confidence": 0.6}),
+        ),
+        incoming(
+            "s1",
+            8,
+            "2026-12-01T00:00:07.000000Z",
+            "busybait.session.family",
+            json!({"family": "mirai", "sub_label": "ECCHI", "confidence": 0.9}),
+        ),
+        incoming(
+            "s1",
+            9,
+            "2026-12-01T00:00:08.000000Z",
+            "cowrie.session.closed",
+            json!({"duration_ms": 9000}),
+        ),
+    ];
+    let rows = |pg: &Postgres| {
+        [
+            "SELECT protocol, src_ip, src_port, start_time, end_time, duration_ms, username, password, login_failures, commands, family, family_label, family_confidence FROM sessions",
+            "SELECT count(*) FROM events",
+            "SELECT day, sessions, sources, logins_tried, logins_accepted FROM daily ORDER BY day",
+            "SELECT sha256, first_seen, last_seen, times_seen FROM samples",
+            "SELECT count(*) FROM commands",
+            "SELECT count(*) FROM logins",
+        ]
+        .iter()
+        .flat_map(|q| pg.query(q))
+        .collect::<Vec<_>>()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = busybait_fleet::pg::connect(&pg.url()).await.unwrap();
+        busybait_fleet::pg::schema::migrate(&mut client)
+            .await
+            .unwrap();
+        // A second migration (another collector starting) changes nothing.
+        busybait_fleet::pg::schema::migrate(&mut client)
+            .await
+            .unwrap();
+        for month in ["2026-11", "2026-12"] {
+            busybait_fleet::pg::schema::ensure_month(&mut client, month)
+                .await
+                .unwrap();
+        }
+        let writer = Writer::prepare(&client).await.unwrap();
+        // Newest first, one event per transaction: the close before the connect.
+        for e in session.iter().rev() {
+            let w = writer
+                .write(&mut client, std::slice::from_ref(e))
+                .await
+                .unwrap();
+            assert_eq!((w.new, w.duplicates), (1, 0));
+        }
+    });
+    let once = rows(&pg);
+    assert_eq!(
+        once,
+        [
+            "telnet|198.51.100.7|40000|2026-11-30T23:59:59.000000Z|2026-12-01T00:00:08.000000Z|9000|root|xc3511|1|2|mirai|ECCHI|0.9",
+            "9",
+            "2026-11-30|1|1|0|0",
+            "2026-12-01|0|0|2|1",
+            "ab|2026-12-01T00:00:05.000000Z|2026-12-01T00:00:05.000000Z|1",
+            "2",
+            "2",
+        ]
+    );
+    // Everything again in one batch, and twice within it: long after any NATS
+    // duplicate window, the rows are the identity.
+    runtime.block_on(async {
+        let mut client = busybait_fleet::pg::connect(&pg.url()).await.unwrap();
+        let writer = Writer::prepare(&client).await.unwrap();
+        let twice: Vec<Incoming> = session.iter().chain(session.iter()).cloned().collect();
+        let w = writer.write(&mut client, &twice).await.unwrap();
+        assert_eq!((w.new, w.duplicates), (0, 18));
+    });
+    assert_eq!(rows(&pg), once);
+    // A PostgreSQL restart loses nothing that committed.
+    pg.restart();
+    assert_eq!(rows(&pg), once);
+}

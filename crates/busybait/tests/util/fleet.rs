@@ -1,0 +1,370 @@
+//! The fleet's real engines, started by the tests: Debian's `nats-server` 2.9.10 with
+//! JetStream and PostgreSQL 15, each on 127.0.0.1 with a free port in a temporary
+//! directory, stopped when dropped. PostgreSQL runs as the `postgres` user when the
+//! tests run as root (it refuses root). `scripts/test` installs both.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+fn require(path: &Path, package: &str) {
+    assert!(
+        path.exists(),
+        "{} is missing: install Debian's {package} package (scripts/test does)",
+        path.display()
+    );
+}
+
+/// A free TCP port on 127.0.0.1 (free when this returns; the engines bind it next).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `file` until a line holds `needle`; returns that line.
+fn wait_for_line(file: &Path, needle: &str, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start: no {needle:?} in its log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One JetStream-enabled `nats-server`.
+pub struct Nats {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl Nats {
+    /// A single server with `extra` appended to its config (accounts, permissions).
+    pub fn start_with(extra: &str) -> Self {
+        require(Path::new(NATS_SERVER), "nats-server");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("nats.conf");
+        let store = dir.path().join("jetstream");
+        std::fs::write(
+            &config,
+            format!(
+                "server_name: test_{port}\nlisten: 127.0.0.1:{port}\n\
+                 jetstream {{ store_dir: {:?} }}\n{extra}\n",
+                store.display().to_string()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("nats.log");
+        let mut nats = Self {
+            child: None,
+            port,
+            dir,
+            config,
+            log,
+        };
+        nats.run();
+        nats
+    }
+
+    pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn run(&mut self) {
+        let _ = std::fs::remove_file(&self.log);
+        let child = Command::new(NATS_SERVER)
+            .arg("-c")
+            .arg(&self.config)
+            .arg("-l")
+            .arg(&self.log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_for_line(&self.log, "Server is ready", "nats-server");
+    }
+
+    /// What the server logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the server (SIGKILL): clients see it vanish.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.run();
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn postgres_bin(name: &str) -> PathBuf {
+    let found = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|versions| {
+            versions
+                .filter_map(Result::ok)
+                .map(|v| v.path().join("bin").join(name))
+                .find(|p| p.exists())
+        });
+    found.unwrap_or_else(|| {
+        panic!("PostgreSQL's {name} is missing: install Debian's postgresql package (scripts/test does)")
+    })
+}
+
+/// Runs `program` as the `postgres` user when we are root (PostgreSQL refuses root).
+fn as_postgres(program: &Path) -> Command {
+    if rustix::process::geteuid().is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// A PostgreSQL server with a database `fleet`, owned by the superuser `busybait`
+/// (trust authentication on loopback: the test's own throwaway cluster).
+pub struct Postgres {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    data: PathBuf,
+}
+
+impl Postgres {
+    pub fn start() -> Self {
+        let initdb = postgres_bin("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        if rustix::process::geteuid().is_root() {
+            // The postgres user must reach and own its directory.
+            let ok = Command::new("chmod")
+                .arg("755")
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success()
+                && Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(dir.path())
+                    .status()
+                    .unwrap()
+                    .success();
+            assert!(
+                ok,
+                "cannot hand {} to the postgres user",
+                dir.path().display()
+            );
+        }
+        let out = as_postgres(&initdb)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "busybait",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pg = Self {
+            port: free_port(),
+            dir,
+            data,
+        };
+        pg.pg_ctl("start");
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg.port.to_string(),
+                "-U",
+                "busybait",
+                "-d",
+                "postgres",
+            ])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", "CREATE DATABASE fleet"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "creating the database failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pg
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let log = self.dir.path().join("postgres.log");
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = as_postgres(&postgres_bin("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-m", "fast", "-o", &options, action])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl {action} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Stops and starts the server (what a restart of the fleet's database looks like).
+    pub fn restart(&self) {
+        self.pg_ctl("restart");
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://busybait@127.0.0.1:{}/fleet", self.port)
+    }
+
+    /// One query's rows through `psql` (unaligned, `|` between fields).
+    pub fn query(&self, sql: &str) -> Vec<String> {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "busybait",
+                "-d",
+                "fleet",
+            ])
+            .args(["-v", "ON_ERROR_STOP=1", "-tA", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(&postgres_bin("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-w", "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+/// A running `busybait collect`.
+pub struct Collector {
+    child: Option<Child>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Collector {
+    pub fn start(nats: &str, postgres: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("collect.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_busybait"))
+            .args(["collect", "--fleet", nats, "--store", postgres])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            format!("collecting {nats}"),
+            "collector did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        Self {
+            child: Some(child),
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls until `pred` holds (shipping and collecting run on their own).
+pub fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pred() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,214 @@
+//! The sensor's shipper: its own `busybait.db`, read by `seq`, published to
+//! JetStream in order.
+//!
+//! Each event goes on `busybait.events.<sensor>` with `Nats-Msg-Id: <sensor>:<seq>`;
+//! a batch is published pipelined and the cursor moves only when the stream has
+//! acknowledged all of it. Any failure (no server, no stream, a leader election)
+//! sends the same batch again after a back-off: the stream drops what it already
+//! has, the collectors' rows are idempotent. The sensor never waits for it: the
+//! local store is the buffer, and an outage only grows the lag.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use busybait_store::StoreError;
+use bytes::Bytes;
+use rusqlite::{params, Connection};
+use tokio::sync::watch;
+
+use crate::cursor::Cursor;
+use crate::nats::NatsSettings;
+use crate::{events_subject, message_id, FleetError};
+
+/// Events per batch: enough to keep a round trip's worth in flight.
+const BATCH: usize = 512;
+/// How often an idle shipper looks for new events.
+const POLL: Duration = Duration::from_millis(200);
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What the shipper has done, for metrics and logs.
+#[derive(Debug, Default)]
+pub struct ShipStatus {
+    /// The highest `seq` the stream acknowledged.
+    pub shipped_seq: AtomicU64,
+    /// The highest `seq` in the local store when last looked at.
+    pub local_seq: AtomicU64,
+    /// Events published and acknowledged.
+    pub published: AtomicU64,
+    /// Of those, what the stream already had.
+    pub duplicates: AtomicU64,
+    /// Batches that failed and were sent again.
+    pub failures: AtomicU64,
+    /// Whether the last attempt succeeded.
+    pub healthy: AtomicBool,
+}
+
+impl ShipStatus {
+    /// Events in the local store not yet acknowledged by the stream.
+    pub fn lag(&self) -> u64 {
+        self.local_seq
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.shipped_seq.load(Ordering::Relaxed))
+    }
+}
+
+/// What a shipper needs.
+#[derive(Clone, Debug)]
+pub struct ShipConfig {
+    /// How to reach NATS.
+    pub nats: NatsSettings,
+    /// The sensor's data dir (its `busybait.db`, where the cursor is kept).
+    pub data_dir: PathBuf,
+    /// The sensor's id (its `sensor.toml` uuid): the subject's last token.
+    pub sensor: String,
+}
+
+/// Ships until `shutdown` turns true. Errors only if the data dir is unusable; NATS
+/// being away is waited out.
+pub async fn run(
+    config: ShipConfig,
+    status: Arc<ShipStatus>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), FleetError> {
+    if !crate::valid_sensor_id(&config.sensor) {
+        return Err(FleetError::Config(format!(
+            "sensor id {:?} is not one NATS subject token",
+            config.sensor
+        )));
+    }
+    let mut nats = config.nats.clone();
+    // Replies to this sensor come on its own prefix, which its permissions allow.
+    nats.inbox_prefix
+        .get_or_insert_with(|| format!("_INBOX_{}", config.sensor));
+    let client =
+        crate::nats::connect(&nats, &format!("busybait sensor {}", config.sensor), true).await?;
+    let js = jetstream::new(client);
+    let db = Arc::new(Mutex::new(busybait_store::sqlite::open_read_only(
+        &config.data_dir.join(busybait_store::sqlite::DB_FILE),
+    )?));
+    let cursor_file = Cursor::new(&config.data_dir);
+    let mut cursor = cursor_file.load()?.unwrap_or(0);
+    status.shipped_seq.store(cursor, Ordering::Relaxed);
+    let subject = events_subject(&config.sensor);
+    let mut backoff = MIN_BACKOFF;
+    let mut failing_since_logged = false;
+    tracing::info!(
+        sensor = %config.sensor,
+        from_seq = cursor + 1,
+        url = %config.nats.url,
+        "shipping events to the fleet"
+    );
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let batch = read_batch(db.clone(), cursor).await?;
+        status.local_seq.store(batch.local_seq, Ordering::Relaxed);
+        let Some(&(last, _)) = batch.events.last() else {
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        };
+        match publish(&js, &subject, &config.sensor, &batch.events).await {
+            Ok(duplicates) => {
+                cursor = last;
+                cursor_file.store(cursor)?;
+                status.shipped_seq.store(cursor, Ordering::Relaxed);
+                status
+                    .published
+                    .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+                status.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+                status.healthy.store(true, Ordering::Relaxed);
+                if failing_since_logged {
+                    tracing::info!(shipped_seq = cursor, "shipping again");
+                    failing_since_logged = false;
+                }
+                backoff = MIN_BACKOFF;
+            }
+            Err(e) => {
+                status.failures.fetch_add(1, Ordering::Relaxed);
+                status.healthy.store(false, Ordering::Relaxed);
+                if !failing_since_logged {
+                    tracing::warn!(
+                        error = %e,
+                        lag = status.lag(),
+                        "shipping failed; the local store keeps everything, retrying"
+                    );
+                    failing_since_logged = true;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+struct Batch {
+    events: Vec<(u64, String)>,
+    local_seq: u64,
+}
+
+async fn read_batch(db: Arc<Mutex<Connection>>, after: u64) -> Result<Batch, FleetError> {
+    let read = move || -> Result<Batch, StoreError> {
+        let conn = db.lock().map_err(|_| {
+            StoreError::Backend("the shipper's database handle was poisoned".into())
+        })?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(BATCH).unwrap_or(i64::MAX);
+        let mut stmt = conn
+            .prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let events = stmt
+            .query_map(params![after, limit], |r| {
+                Ok((
+                    u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    r.get::<_, String>(1)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let local: Option<i64> = conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+        Ok(Batch {
+            events,
+            local_seq: local.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+        })
+    };
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| FleetError::Config(format!("the shipper's reader stopped: {e}")))?
+        .map_err(FleetError::from)
+}
+
+/// Publishes a batch pipelined and waits for every acknowledgement; returns how
+/// many the stream already had.
+async fn publish(
+    js: &jetstream::Context,
+    subject: &str,
+    sensor: &str,
+    events: &[(u64, String)],
+) -> Result<u64, FleetError> {
+    let mut acks = Vec::with_capacity(events.len());
+    for (seq, json) in events {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", message_id(sensor, *seq).as_str());
+        let ack = js
+            .publish_with_headers(subject.to_string(), headers, Bytes::from(json.clone()))
+            .await
+            .map_err(FleetError::nats)?;
+        acks.push(ack);
+    }
+    let mut duplicates = 0;
+    for ack in acks {
+        if ack.await.map_err(FleetError::nats)?.duplicate {
+            duplicates += 1;
+        }
+    }
+    Ok(duplicates)
+}
