@@ -395,3 +395,82 @@ fn storing_events_again_or_out_of_order_gives_the_same_rows() {
     pg.restart();
     assert_eq!(rows(&pg), once);
 }
+
+/// The roles of `packaging/nats/authorization.conf`, as a sensor and a collector use
+/// them, and as a sensor that tries more is refused.
+#[test]
+fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_nothing() {
+    let pg = Postgres::start();
+    let nats = Nats::start_with_authorization(&[
+        ("BUSYBAIT_COLLECT_PASSWORD", "collect-pw"),
+        ("BUSYBAIT_SENSOR_1_PASSWORD", "s1-pw"),
+        ("BUSYBAIT_SENSOR_2_PASSWORD", "s2-pw"),
+    ]);
+    let collector = Collector::start_as(&nats.url(), &pg.url(), Some(("collect", "collect-pw")));
+    // Sensor 1 as the operator sets it up: its id in sensor.toml, its user and
+    // password in [fleet].
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("sensor.toml"),
+        "uuid = \"sensor-1\"\nseed = 7\n",
+    )
+    .unwrap();
+    let sensor = Sensor::start_in(
+        data,
+        &format!(
+            "{}user = \"sensor-1\"\npassword = \"s1-pw\"\n",
+            fleet_config(&nats)
+        ),
+    );
+    visit(&sensor, 1);
+    let n = sensor
+        .wait_for_events("the close", |evs| {
+            evs.iter().any(|e| e["eventid"] == "cowrie.session.closed")
+        })
+        .len();
+    wait_until("sensor-1's events in PostgreSQL", || {
+        pg.query("SELECT count(*) FROM events") == [n.to_string()]
+    });
+
+    // Sensor 1's credentials used for more than shipping its own events.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client =
+            async_nats::ConnectOptions::with_user_and_password("sensor-1".into(), "s1-pw".into())
+                .custom_inbox_prefix("_INBOX_sensor-1")
+                .connect(nats.url())
+                .await
+                .unwrap();
+        client
+            .publish("busybait.events.sensor-2", "{}".into())
+            .await
+            .unwrap();
+        let _others = client.subscribe("busybait.events.>").await.unwrap();
+        let _replies = client.subscribe("_INBOX.>").await.unwrap();
+        let _api = client.subscribe("$JS.API.>").await.unwrap();
+        client.flush().await.unwrap();
+    });
+    wait_until("the server to refuse all four", || {
+        let log = nats.log();
+        [
+            "Publish Violation - User \"sensor-1\", Subject \"busybait.events.sensor-2\"",
+            "Subscription Violation - User \"sensor-1\", Subject \"busybait.events.>\"",
+            "Subscription Violation - User \"sensor-1\", Subject \"_INBOX.>\"",
+            "Subscription Violation - User \"sensor-1\", Subject \"$JS.API.>\"",
+        ]
+        .iter()
+        .all(|v| log.contains(v))
+    });
+    // A wrong password is not a connection.
+    let refused = runtime.block_on(
+        async_nats::ConnectOptions::with_user_and_password("sensor-2".into(), "s1-pw".into())
+            .connect(nats.url()),
+    );
+    assert!(refused.is_err());
+    // Nothing but sensor 1's own events reached the store.
+    assert_eq!(
+        pg.query("SELECT sensor, count(*) FROM events GROUP BY sensor"),
+        [format!("sensor-1|{n}")]
+    );
+    assert!(!collector.log().contains("refused"), "{}", collector.log());
+}

@@ -51,11 +51,36 @@ pub struct Nats {
     dir: tempfile::TempDir,
     config: PathBuf,
     log: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Nats {
-    /// A single server with `extra` appended to its config (accounts, permissions).
+    /// A single server with the repository's `packaging/nats/authorization.conf`
+    /// included, the passwords it reads from the environment set to `passwords`
+    /// (variable, value).
+    pub fn start_with_authorization(passwords: &[(&str, &str)]) -> Self {
+        let mut nats = Self::prepare("include ./authorization.conf");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/nats/authorization.conf"),
+            nats.dir.path().join("authorization.conf"),
+        )
+        .unwrap();
+        nats.env = passwords
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        nats.run();
+        nats
+    }
+
+    /// A single server with `extra` appended to its config.
     pub fn start_with(extra: &str) -> Self {
+        let mut nats = Self::prepare(extra);
+        nats.run();
+        nats
+    }
+
+    fn prepare(extra: &str) -> Self {
         require(Path::new(NATS_SERVER), "nats-server");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -71,15 +96,14 @@ impl Nats {
         )
         .unwrap();
         let log = dir.path().join("nats.log");
-        let mut nats = Self {
+        Self {
             child: None,
             port,
             dir,
             config,
             log,
-        };
-        nats.run();
-        nats
+            env: Vec::new(),
+        }
     }
 
     pub fn start() -> Self {
@@ -97,6 +121,7 @@ impl Nats {
             .arg(&self.config)
             .arg("-l")
             .arg(&self.log)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -321,10 +346,25 @@ pub struct Collector {
 
 impl Collector {
     pub fn start(nats: &str, postgres: &str) -> Self {
+        Self::start_as(nats, postgres, None)
+    }
+
+    /// A collector with NATS credentials: the user in its config, the password in
+    /// the environment.
+    pub fn start_as(nats: &str, postgres: &str, credentials: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("collect.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_busybait"))
-            .args(["collect", "--fleet", nats, "--store", postgres])
+        let config = dir.path().join("collect.toml");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_busybait"));
+        if let Some((user, password)) = credentials {
+            std::fs::write(&config, format!("[fleet]\nuser = \"{user}\"\n")).unwrap();
+            command.arg("collect").arg("--config").arg(&config);
+            command.env("BUSYBAIT_FLEET_PASSWORD", password);
+        } else {
+            command.arg("collect");
+        }
+        let mut child = command
+            .args(["--fleet", nats, "--store", postgres])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
