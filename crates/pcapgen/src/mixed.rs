@@ -142,9 +142,9 @@ fn attack(cap: &mut Capture, rng: &mut Rng, n: u64, t: f64) {
         2 => syn_flood(cap, rng, &flood(50)),
         3 => ack_flood(cap, rng, &flood(200)),
         4 => udp_flood(cap, rng, &flood(200)),
-        5 => gre_flood(cap, rng, &flood(30), n % 2 == 0),
+        5 => gre_flood(cap, rng, &flood(30), n.is_multiple_of(2)),
         6 => dns_water_torture(cap, rng, &flood(40), "victim.example"),
-        7 => http_flood(cap, (bot, port), victim, t, 25, n % 2 == 0),
+        7 => http_flood(cap, (bot, port), victim, t, 25, n.is_multiple_of(2)),
         8 => {
             // The loader: Mirai's client reply and its probes.
             tcp_session(

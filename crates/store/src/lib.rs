@@ -381,7 +381,7 @@ fn run_sink(
 fn write_until_done(name: &'static str, sink: &mut dyn Sink, batch: &[Arc<Record>]) {
     let mut attempt: u64 = 0;
     while let Err(e) = sink.write_batch(batch) {
-        if attempt % 10 == 0 {
+        if attempt.is_multiple_of(10) {
             tracing::error!(sink = name, error = %e, attempt, "event sink cannot write; retrying");
         }
         attempt += 1;

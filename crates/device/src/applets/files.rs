@@ -586,7 +586,7 @@ pub(super) async fn dd(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> i32 {
 /// dd's report for `len` bytes in blocks of `bs`.
 fn dd_records(len: u64, bs: u64) -> String {
     let full = len / bs;
-    let partial = u64::from(len % bs != 0);
+    let partial = u64::from(!len.is_multiple_of(bs));
     format!("{full}+{partial} records in\n{full}+{partial} records out\n")
 }
 
