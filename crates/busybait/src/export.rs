@@ -3,7 +3,6 @@
 //! data exports to the same bytes.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context};
@@ -29,7 +28,7 @@ pub enum Format {
 
 /// Prints the export to stdout.
 pub fn export(
-    data_dir: &Path,
+    location: &crate::read::Location,
     format: Format,
     since: Option<&str>,
     until: Option<&str>,
@@ -40,7 +39,7 @@ pub fn export(
         since: since.map(|t| window_edge(t, now)).transpose()?,
         until: until.map(|t| window_edge(t, now)).transpose()?,
     };
-    let store = crate::read::open_store(data_dir)?;
+    let store = location.open()?;
     let mut rows = store.indicators(&window).context("reading indicators")?;
     if !include_private && matches!(format, Format::Ips | Format::Stix | Format::Misp) {
         let own = store
@@ -65,8 +64,7 @@ pub fn export(
         Format::Urls => write_lines(&rows, IndicatorKind::Url, &mut out)?,
         Format::Hashes => write_lines(&rows, IndicatorKind::Sha256, &mut out)?,
         Format::Stix | Format::Misp => {
-            let sensor = busybait_store::sensor::SensorState::load(data_dir)
-                .context("reading the sensor's identity")?;
+            let producer = location.producer()?;
             let families: Vec<Family> = store
                 .report(&window)
                 .context("reading families")?
@@ -87,9 +85,9 @@ pub fn export(
                     files: &files,
                     exploits: &exploits,
                 };
-                crate::stix::bundle(&sensor.uuid, &seen)
+                crate::stix::bundle(&producer, &seen)
             } else {
-                crate::misp::event(&sensor.uuid, "green", &rows, &families, &files, &exploits)
+                crate::misp::event(&producer, "green", &rows, &families, &files, &exploits)
             };
             let text = serde_json::to_string_pretty(&document)?;
             writeln!(out, "{}", crate::terminal::json_line(&text))?;

@@ -188,6 +188,9 @@ enum Command {
         /// Data directory.
         #[arg(long, value_name = "DIR", default_value = "busybait-data")]
         data_dir: PathBuf,
+        /// Read this store instead: a data dir, or a fleet's postgres:// URL.
+        #[arg(long, value_name = "DIR|URL", conflicts_with = "data_dir")]
+        store: Option<String>,
         /// Start of the window: an RFC 3339 time or a span back from now (90m, 24h, 7d).
         #[arg(long, value_name = "T")]
         since: Option<String>,
@@ -215,6 +218,9 @@ enum Command {
         /// Data directory.
         #[arg(long, value_name = "DIR", default_value = "busybait-data")]
         data_dir: PathBuf,
+        /// Read this store instead: a data dir, or a fleet's postgres:// URL.
+        #[arg(long, value_name = "DIR|URL", conflicts_with = "data_dir")]
+        store: Option<String>,
         /// Start of the window: an RFC 3339 time or a span back from now (90m, 24h, 7d).
         #[arg(long, value_name = "T")]
         since: Option<String>,
@@ -384,18 +390,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => read::replay(&data_dir, &session, speed),
         Command::Report {
             data_dir,
+            store,
             since,
             until,
             json,
-        } => report::report(&data_dir, since.as_deref(), until.as_deref(), json),
+        } => report::report(
+            &read::Location::new(data_dir, store),
+            since.as_deref(),
+            until.as_deref(),
+            json,
+        ),
         Command::Export {
             format,
             data_dir,
+            store,
             since,
             until,
             include_private,
         } => export::export(
-            &data_dir,
+            &read::Location::new(data_dir, store),
             format,
             since.as_deref(),
             until.as_deref(),

@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use busybait_store::read::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow};
 use busybait_store::report::Family;
-use busybait_store::sqlite::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow};
 use serde_json::{json, Value};
 
 /// MISP's `file` object template (misp-objects, `objects/file/definition.json`).

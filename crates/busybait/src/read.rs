@@ -66,6 +66,38 @@ impl Location {
     }
 }
 
+impl Location {
+    /// Who the exports say saw the data: a data dir's sensor id; a fleet store's one
+    /// sensor's id, or for several a fleet id made from all of theirs (the same
+    /// fleet gives the same id).
+    pub fn producer(&self) -> anyhow::Result<String> {
+        match self {
+            Self::Dir(dir) => Ok(busybait_store::sensor::SensorState::load(dir)
+                .context("reading the sensor's identity")?
+                .uuid),
+            Self::Postgres(url) => {
+                let store = busybait_fleet::pg::read::PgStore::open(url)?;
+                let sensors = busybait_store::sql::collect(
+                    &store,
+                    "SELECT sensor FROM sensors ORDER BY sensor",
+                    &[],
+                    |r| busybait_store::sql::text(r, 0),
+                )?;
+                Ok(match sensors.as_slice() {
+                    [one] => one.clone(),
+                    all => {
+                        use sha2::Digest;
+                        let digest = sha2::Sha256::digest(all.join(",").as_bytes());
+                        let id: String =
+                            digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                        format!("fleet-{id}")
+                    }
+                })
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

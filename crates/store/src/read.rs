@@ -1,13 +1,15 @@
 //! The read side as one interface: what `sessions`, `show`, `report`, `export` and
-//! `watch` ask of a store. The data dir's SQLite database answers it now
-//! ([`SqliteStore`]); a fleet's PostgreSQL will answer the same questions, so the
-//! commands print the same whichever store they read.
+//! `watch` ask of a store. Every store that speaks the shared SQL ([`Sql`]) answers
+//! it with the same queries: the data dir's SQLite ([`SqliteStore`]) and the fleet's
+//! PostgreSQL (`busybait_fleet::pg::read`), so the commands print the same whichever
+//! store they read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+pub use crate::queries::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow, SessionRow};
 pub use crate::report::{Family, Report};
-pub use crate::sqlite::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow, SessionRow};
+use crate::sql::Sql;
 use crate::StoreError;
 
 /// A time window: RFC 3339 edges as the stored timestamps spell them; `None` is open.
@@ -55,36 +57,53 @@ impl SqliteStore {
     }
 }
 
-impl ReadStore for SqliteStore {
+impl Sql for SqliteStore {
+    fn dialect(&self) -> crate::sql::Dialect {
+        self.conn.dialect()
+    }
+
+    fn each_row(
+        &self,
+        sql: &str,
+        params: &[crate::sql::Param<'_>],
+        row: &mut dyn FnMut(&[crate::sql::Cell]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.conn.each_row(sql, params, row)
+    }
+}
+
+/// Every store that speaks the shared SQL answers the read side's questions with the
+/// same queries.
+impl<S: Sql> ReadStore for S {
     fn recent_sessions(&self, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
-        crate::sqlite::recent_sessions(&self.conn, limit)
+        crate::queries::recent_sessions(self, limit)
     }
 
     fn session_events(&self, session: &str) -> Result<Option<Vec<String>>, StoreError> {
-        crate::sqlite::session_events(&self.conn, session)
+        crate::queries::session_events(self, session)
     }
 
     fn report(&self, w: &Window) -> Result<Report, StoreError> {
-        crate::report::report(&self.conn, w.since.as_deref(), w.until.as_deref())
+        crate::report::report(self, w.since.as_deref(), w.until.as_deref())
     }
 
     fn indicators(&self, w: &Window) -> Result<Vec<IndicatorRow>, StoreError> {
-        crate::sqlite::indicators(&self.conn, w.since.as_deref(), w.until.as_deref())
+        crate::queries::indicators(self, w.since.as_deref(), w.until.as_deref())
     }
 
     fn exploits(&self, w: &Window) -> Result<Vec<ExploitRow>, StoreError> {
-        crate::sqlite::exploits(&self.conn, w.since.as_deref(), w.until.as_deref())
+        crate::queries::exploits(self, w.since.as_deref(), w.until.as_deref())
     }
 
     fn indicator_families(&self, w: &Window) -> Result<IndicatorFamilies, StoreError> {
-        crate::sqlite::indicator_families(&self.conn, w.since.as_deref(), w.until.as_deref())
+        crate::queries::indicator_families(self, w.since.as_deref(), w.until.as_deref())
     }
 
     fn file_details(&self, w: &Window) -> Result<BTreeMap<String, FileDetails>, StoreError> {
-        crate::sqlite::file_details(&self.conn, w.since.as_deref(), w.until.as_deref())
+        crate::queries::file_details(self, w.since.as_deref(), w.until.as_deref())
     }
 
     fn sensor_addresses(&self) -> Result<BTreeSet<String>, StoreError> {
-        crate::sqlite::sensor_addresses(&self.conn)
+        crate::queries::sensor_addresses(self)
     }
 }

@@ -1,11 +1,12 @@
-//! The numbers behind `busybait report`: what a time window of the database holds,
-//! counted by SQLite. Times are the events' own; nothing here reads the clock.
+//! The numbers behind `busybait report`: what a time window of a store holds,
+//! counted by its database in the SQL every store shares ([`crate::sql`]). Times are
+//! the events' own; nothing here reads the clock.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
+use crate::sql::{collect, count as count_of, opt_int, opt_text, text, Param, Sql};
 use crate::StoreError;
 
 /// How many rows the "top" lists keep.
@@ -158,23 +159,26 @@ struct DayCounts {
 }
 
 /// The per-day counts (`daily`) of the days wholly inside `[lo, hi)`.
-fn whole_days(conn: &Connection, lo: &str, hi: &str) -> Result<Vec<DayCounts>, StoreError> {
-    Ok(conn
-        .prepare(
-            "SELECT day, sessions, sources, logins_tried, logins_accepted FROM daily
+fn whole_days(db: &dyn Sql, lo: &str, hi: &str) -> Result<Vec<DayCounts>, StoreError> {
+    collect(
+        db,
+        &format!(
+            "SELECT day, sessions, sources, logins_tried, logins_accepted FROM {} daily
              WHERE day || 'T00:00:00.000000Z' >= ?1 AND day || 'T23:59:59.999999Z' < ?2
              ORDER BY day",
-        )?
-        .query_map(params![lo, hi], |r| {
+            db.dialect().daily()
+        ),
+        &[Param::Text(lo), Param::Text(hi)],
+        |r| {
             Ok(DayCounts {
-                day: r.get(0)?,
-                sessions: count(r.get(1)?),
-                sources: count(r.get(2)?),
-                logins_tried: count(r.get(3)?),
-                logins_accepted: count(r.get(4)?),
+                day: text(r, 0)?,
+                sessions: count_of(r, 1)?,
+                sources: count_of(r, 2)?,
+                logins_tried: count_of(r, 3)?,
+                logins_accepted: count_of(r, 4)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?)
+        },
+    )
 }
 
 /// Sessions per day and login totals from the rows, with each whole day whose rows
@@ -219,104 +223,113 @@ fn with_pruned_days(
 
 /// Counts everything in `[since, until)`.
 pub fn report(
-    conn: &Connection,
+    db: &dyn Sql,
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<Report, StoreError> {
     let lo = since.unwrap_or("");
     let hi = until.unwrap_or("\u{10ffff}");
     let top = i64::try_from(TOP).unwrap_or(20);
-    let (sessions, unique_sources, first_session, last_session) = conn.query_row(
+    let window = [Param::Text(lo), Param::Text(hi)];
+    let window_top = [Param::Text(lo), Param::Text(hi), Param::Int(top)];
+    let totals = collect(
+        db,
         "SELECT COUNT(*), COUNT(DISTINCT src_ip), MIN(start_time), MAX(start_time) FROM sessions
          WHERE start_time >= ?1 AND start_time < ?2",
-        params![lo, hi],
-        |r| Ok((count(r.get(0)?), count(r.get(1)?), r.get(2)?, r.get(3)?)),
+        &window,
+        |r| {
+            Ok((
+                count_of(r, 0)?,
+                count_of(r, 1)?,
+                opt_text(r, 2)?,
+                opt_text(r, 3)?,
+            ))
+        },
     )?;
-    let top_sources = conn
-        .prepare(
-            "SELECT src_ip, COUNT(*) AS n, SUM(username IS NOT NULL), SUM(commands),
-                    MIN(start_time), MAX(start_time) FROM sessions
-             WHERE start_time >= ?1 AND start_time < ?2
-             GROUP BY src_ip ORDER BY n DESC, src_ip LIMIT ?3",
-        )?
-        .query_map(params![lo, hi, top], |r| {
+    let (sessions, unique_sources, first_session, last_session) =
+        totals.into_iter().next().unwrap_or((0, 0, None, None));
+    let top_sources = collect(
+        db,
+        "SELECT src_ip, COUNT(*) AS n, SUM(CASE WHEN username IS NOT NULL THEN 1 ELSE 0 END),
+                CAST(SUM(commands) AS BIGINT), MIN(start_time), MAX(start_time) FROM sessions
+         WHERE start_time >= ?1 AND start_time < ?2
+         GROUP BY src_ip ORDER BY n DESC, src_ip LIMIT ?3",
+        &window_top,
+        |r| {
             Ok(Source {
-                ip: r.get(0)?,
-                sessions: count(r.get(1)?),
-                logged_in: count(r.get(2)?),
-                commands: count(r.get(3)?),
-                first_seen: r.get(4)?,
-                last_seen: r.get(5)?,
+                ip: text(r, 0)?,
+                sessions: count_of(r, 1)?,
+                logged_in: count_of(r, 2)?,
+                commands: count_of(r, 3)?,
+                first_seen: text(r, 4)?,
+                last_seen: text(r, 5)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let from_rows: Vec<Day> = conn
-        .prepare(
-            "SELECT substr(start_time, 1, 10) AS d, COUNT(*), COUNT(DISTINCT src_ip) FROM sessions
-             WHERE start_time >= ?1 AND start_time < ?2 GROUP BY d ORDER BY d",
-        )?
-        .query_map(params![lo, hi], |r| {
+        },
+    )?;
+    let from_rows: Vec<Day> = collect(
+        db,
+        "SELECT substr(start_time, 1, 10) AS d, COUNT(*), COUNT(DISTINCT src_ip) FROM sessions
+         WHERE start_time >= ?1 AND start_time < ?2 GROUP BY d ORDER BY d",
+        &window,
+        |r| {
             Ok(Day {
-                day: r.get(0)?,
-                sessions: count(r.get(1)?),
-                sources: count(r.get(2)?),
+                day: text(r, 0)?,
+                sessions: count_of(r, 1)?,
+                sources: count_of(r, 2)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let logins_by_day: BTreeMap<String, (u64, u64)> = conn
-        .prepare(
-            "SELECT substr(timestamp, 1, 10) AS d, COUNT(*), COALESCE(SUM(success), 0) FROM logins
-             WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY d",
-        )?
-        .query_map(params![lo, hi], |r| {
-            Ok((r.get(0)?, (count(r.get(1)?), count(r.get(2)?))))
-        })?
-        .collect::<Result<_, _>>()?;
-    let daily = whole_days(conn, lo, hi)?;
+        },
+    )?;
+    let logins_by_day: BTreeMap<String, (u64, u64)> = collect(
+        db,
+        "SELECT substr(timestamp, 1, 10) AS d, COUNT(*), COALESCE(SUM(success), 0) FROM logins
+         WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY d",
+        &window,
+        |r| Ok((text(r, 0)?, (count_of(r, 1)?, count_of(r, 2)?))),
+    )?
+    .into_iter()
+    .collect();
+    let daily = whole_days(db, lo, hi)?;
     let (by_day, logins_tried, logins_accepted) = with_pruned_days(from_rows, logins_by_day, daily);
     // Pruned days count too (their per-day counts outlive the rows).
     let sessions = sessions.max(by_day.iter().map(|d| d.sessions).sum());
-    let top_credentials = conn
-        .prepare(
-            "SELECT username, password, COUNT(*) AS n, SUM(success) FROM logins
-             WHERE timestamp >= ?1 AND timestamp < ?2
-             GROUP BY username, password ORDER BY n DESC, username, password LIMIT ?3",
-        )?
-        .query_map(params![lo, hi, top], |r| {
+    let top_credentials = collect(
+        db,
+        "SELECT username, password, COUNT(*) AS n, SUM(success) FROM logins
+         WHERE timestamp >= ?1 AND timestamp < ?2
+         GROUP BY username, password ORDER BY n DESC, username, password LIMIT ?3",
+        &window_top,
+        |r| {
             Ok(Credential {
-                username: r.get(0)?,
-                password: r.get(1)?,
-                tried: count(r.get(2)?),
-                accepted: count(r.get(3)?),
+                username: text(r, 0)?,
+                password: text(r, 1)?,
+                tried: count_of(r, 2)?,
+                accepted: count_of(r, 3)?,
                 tables: Vec::new(),
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let families = conn
-        .prepare(
-            "SELECT family, COUNT(*) AS n, MIN(start_time), MAX(start_time) FROM sessions
-             WHERE start_time >= ?1 AND start_time < ?2 AND family IS NOT NULL
-             GROUP BY family ORDER BY n DESC, family",
-        )?
-        .query_map(params![lo, hi], |r| {
+        },
+    )?;
+    let families = collect(
+        db,
+        "SELECT family, COUNT(*) AS n, MIN(start_time), MAX(start_time) FROM sessions
+         WHERE start_time >= ?1 AND start_time < ?2 AND family IS NOT NULL
+         GROUP BY family ORDER BY n DESC, family",
+        &window,
+        |r| {
             Ok(Family {
-                family: r.get(0)?,
-                sessions: count(r.get(1)?),
-                first_seen: r.get(2)?,
-                last_seen: r.get(3)?,
+                family: text(r, 0)?,
+                sessions: count_of(r, 1)?,
+                first_seen: text(r, 2)?,
+                last_seen: text(r, 3)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     let counted = |sql: &str| -> Result<Vec<Counted>, StoreError> {
-        Ok(conn
-            .prepare(sql)?
-            .query_map(params![lo, hi, top], |r| {
-                Ok(Counted {
-                    value: r.get(0)?,
-                    count: count(r.get(1)?),
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?)
+        collect(db, sql, &window_top, |r| {
+            Ok(Counted {
+                value: text(r, 0)?,
+                count: count_of(r, 1)?,
+            })
+        })
     };
     let top_commands = counted(
         "SELECT input, COUNT(*) AS n FROM commands
@@ -324,9 +337,9 @@ pub fn report(
          GROUP BY input ORDER BY n DESC, input LIMIT ?3",
     )?;
     let top_exploits = counted(
-        "SELECT exploit || ifnull(' (' || cve || ')', ''), COUNT(*) AS n FROM exploits
+        "SELECT exploit || COALESCE(' (' || cve || ')', '') AS e, COUNT(*) AS n FROM exploits
          WHERE timestamp >= ?1 AND timestamp < ?2
-         GROUP BY exploit ORDER BY n DESC, exploit LIMIT ?3",
+         GROUP BY exploit, cve ORDER BY n DESC, exploit LIMIT ?3",
     )?;
     let top_paths = counted(
         "SELECT method || ' ' || path AS p, COUNT(*) AS n FROM http_requests
@@ -353,32 +366,32 @@ pub fn report(
          GROUP BY hassh ORDER BY n DESC, hassh LIMIT ?3",
     )?;
     // Hosts: from every URL in the window, not only the top ones.
-    let mut hosts: std::collections::BTreeMap<String, u64> = Default::default();
-    let urls = conn
-        .prepare("SELECT url FROM download_requests WHERE timestamp >= ?1 AND timestamp < ?2")?
-        .query_map(params![lo, hi], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    for url in urls {
-        if let Some(host) = url_host(&url) {
-            *hosts.entry(host).or_insert(0) += 1;
-        }
-    }
+    let mut hosts: BTreeMap<String, u64> = BTreeMap::new();
+    db.each_row(
+        "SELECT url FROM download_requests WHERE timestamp >= ?1 AND timestamp < ?2",
+        &window,
+        &mut |r| {
+            if let Some(host) = url_host(&text(r, 0)?) {
+                *hosts.entry(host).or_insert(0) += 1;
+            }
+            Ok(())
+        },
+    )?;
     let mut top_hosts: Vec<Counted> = hosts
         .into_iter()
         .map(|(value, count)| Counted { value, count })
         .collect();
     top_hosts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
     top_hosts.truncate(TOP);
-    let samples = conn
-        .prepare(
-            "SELECT f.sha256, MIN(f.timestamp) AS first, COUNT(*), t.kind, t.arch, t.size, t.mirai_key, t.json
-             FROM files f LEFT JOIN triage t ON t.sha256 = f.sha256
-             WHERE f.timestamp >= ?1 AND f.timestamp < ?2
-             GROUP BY f.sha256 ORDER BY first, f.sha256",
-        )?
-        .query_map(params![lo, hi], |r| {
-            let json: Option<String> = r.get(7)?;
-            let c2 = json
+    let samples = collect(
+        db,
+        "SELECT f.sha256, MIN(f.timestamp) AS first, COUNT(*), t.kind, t.arch, t.size, t.mirai_key, t.json
+         FROM files f LEFT JOIN triage t ON t.sha256 = f.sha256
+         WHERE f.timestamp >= ?1 AND f.timestamp < ?2
+         GROUP BY f.sha256, t.kind, t.arch, t.size, t.mirai_key, t.json ORDER BY first, f.sha256",
+        &window,
+        |r| {
+            let c2 = opt_text(r, 7)?
                 .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
                 .and_then(|v| v.get("c2").and_then(|c| c.as_array()).cloned())
                 .unwrap_or_default()
@@ -386,19 +399,17 @@ pub fn report(
                 .filter_map(|e| e.as_str().map(str::to_string))
                 .collect();
             Ok(Sample {
-                sha256: r.get(0)?,
-                first_seen: r.get(1)?,
-                drops: count(r.get(2)?),
-                kind: r.get(3)?,
-                arch: r.get(4)?,
-                size: r.get::<_, Option<i64>>(5)?.map(count),
-                mirai_key: r
-                    .get::<_, Option<i64>>(6)?
-                    .and_then(|k| u8::try_from(k).ok()),
+                sha256: text(r, 0)?,
+                first_seen: text(r, 1)?,
+                drops: count_of(r, 2)?,
+                kind: opt_text(r, 3)?,
+                arch: opt_text(r, 4)?,
+                size: opt_int(r, 5)?.map(count),
+                mirai_key: opt_int(r, 6)?.and_then(|k| u8::try_from(k).ok()),
                 c2,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     Ok(Report {
         since: since.map(str::to_string),
         until: until.map(str::to_string),

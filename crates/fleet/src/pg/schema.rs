@@ -1,7 +1,10 @@
 //! The fleet store's schema: numbered migrations, applied under an advisory lock so
 //! that collectors starting together migrate once.
 //!
-//! The tables are the data dir's (`busybait.db`) with a `sensor` column in every key.
+//! The tables are the data dir's (`busybait.db`) with a `sensor` column in every key,
+//! and their types, so that the read side's SQL is the same for both
+//! ([`busybait_store::sql`]): flags are integers, and every text column compares
+//! byte by byte (`COLLATE "C"`) as SQLite's do, whatever the database's locale.
 //! `events` is partitioned by month of the event's own timestamp (text in the `C`
 //! collation, so ranges compare as the sensor wrote them); its primary key holds the
 //! partition key, as PostgreSQL requires, and a sensor's `seq` is the identity of an
@@ -15,45 +18,45 @@ use crate::FleetError;
 pub const MIGRATIONS: &[&str] = &[
     // 1: events, sensors, sessions and what sessions did.
     r#"CREATE TABLE sensors (
-        sensor TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
+        sensor TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL,
         first_seen TEXT COLLATE "C" NOT NULL,
         last_seen TEXT COLLATE "C" NOT NULL,
         last_seq BIGINT NOT NULL
     );
     CREATE TABLE events (
-        sensor TEXT NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
         seq BIGINT NOT NULL,
         timestamp TEXT COLLATE "C" NOT NULL,
-        session TEXT NOT NULL,
-        eventid TEXT NOT NULL,
-        json TEXT NOT NULL,
+        session TEXT COLLATE "C" NOT NULL,
+        eventid TEXT COLLATE "C" NOT NULL,
+        json TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (sensor, seq, timestamp)
     ) PARTITION BY RANGE (timestamp);
     CREATE INDEX events_session ON events (session, sensor, seq);
     CREATE TABLE sessions (
-        sensor TEXT NOT NULL,
-        session TEXT NOT NULL,
-        protocol TEXT,
-        src_ip TEXT,
+        sensor TEXT COLLATE "C" NOT NULL,
+        session TEXT COLLATE "C" NOT NULL,
+        protocol TEXT COLLATE "C",
+        src_ip TEXT COLLATE "C",
         src_port INTEGER,
-        dst_ip TEXT,
+        dst_ip TEXT COLLATE "C",
         dst_port INTEGER,
         start_time TEXT COLLATE "C",
         end_time TEXT COLLATE "C",
         duration_ms BIGINT,
-        end_reason TEXT,
-        username TEXT,
-        password TEXT,
+        end_reason TEXT COLLATE "C",
+        username TEXT COLLATE "C",
+        password TEXT COLLATE "C",
         login_failures BIGINT NOT NULL DEFAULT 0,
         commands BIGINT NOT NULL DEFAULT 0,
-        fingerprint TEXT,
-        family TEXT,
-        family_label TEXT,
+        fingerprint TEXT COLLATE "C",
+        family TEXT COLLATE "C",
+        family_label TEXT COLLATE "C",
         family_confidence DOUBLE PRECISION,
         family_seq BIGINT,
-        client_version TEXT,
-        hassh TEXT,
+        client_version TEXT COLLATE "C",
+        hassh TEXT COLLATE "C",
         PRIMARY KEY (sensor, session)
     );
     CREATE INDEX sessions_start ON sessions (start_time);
@@ -61,88 +64,88 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_family ON sessions (family);
     CREATE INDEX sessions_hassh ON sessions (hassh);
     CREATE TABLE logins (
-        sensor TEXT NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
         seq BIGINT NOT NULL,
-        session TEXT NOT NULL,
+        session TEXT COLLATE "C" NOT NULL,
         timestamp TEXT COLLATE "C" NOT NULL,
-        username TEXT NOT NULL,
-        password TEXT NOT NULL,
-        success BOOLEAN NOT NULL,
+        username TEXT COLLATE "C" NOT NULL,
+        password TEXT COLLATE "C" NOT NULL,
+        success INTEGER NOT NULL,
         PRIMARY KEY (sensor, seq)
     );
     CREATE INDEX logins_session ON logins (session);
     CREATE INDEX logins_timestamp ON logins (timestamp);
     CREATE TABLE commands (
-        sensor TEXT NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
         seq BIGINT NOT NULL,
-        session TEXT NOT NULL,
+        session TEXT COLLATE "C" NOT NULL,
         timestamp TEXT COLLATE "C" NOT NULL,
-        input TEXT NOT NULL,
-        failed BOOLEAN NOT NULL,
+        input TEXT COLLATE "C" NOT NULL,
+        failed INTEGER NOT NULL,
         PRIMARY KEY (sensor, seq)
     );
     CREATE INDEX commands_session ON commands (session);
     CREATE TABLE download_requests (
-        sensor TEXT NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
         seq BIGINT NOT NULL,
-        session TEXT NOT NULL,
+        session TEXT COLLATE "C" NOT NULL,
         timestamp TEXT COLLATE "C" NOT NULL,
-        tool TEXT NOT NULL,
-        url TEXT NOT NULL,
+        tool TEXT COLLATE "C" NOT NULL,
+        url TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (sensor, seq)
     );
     CREATE INDEX download_requests_session ON download_requests (session);
     CREATE TABLE files (
-        sensor TEXT NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
         seq BIGINT NOT NULL,
-        session TEXT NOT NULL,
+        session TEXT COLLATE "C" NOT NULL,
         timestamp TEXT COLLATE "C" NOT NULL,
-        sha256 TEXT NOT NULL,
-        destfile TEXT NOT NULL,
-        url TEXT,
-        duplicate BOOLEAN NOT NULL,
+        sha256 TEXT COLLATE "C" NOT NULL,
+        destfile TEXT COLLATE "C" NOT NULL,
+        url TEXT COLLATE "C",
+        duplicate INTEGER NOT NULL,
         PRIMARY KEY (sensor, seq)
     );
     CREATE INDEX files_session ON files (session);
     CREATE INDEX files_sha256 ON files (sha256);
     CREATE TABLE samples (
-        sha256 TEXT PRIMARY KEY,
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
         first_seen TEXT COLLATE "C" NOT NULL,
         last_seen TEXT COLLATE "C" NOT NULL,
         times_seen BIGINT NOT NULL
     );
     CREATE TABLE triage (
-        sha256 TEXT PRIMARY KEY,
-        kind TEXT NOT NULL,
-        arch TEXT,
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
+        kind TEXT COLLATE "C" NOT NULL,
+        arch TEXT COLLATE "C",
         size BIGINT NOT NULL,
         mirai_key INTEGER,
-        json TEXT NOT NULL
+        json TEXT COLLATE "C" NOT NULL
     );
     CREATE TABLE http_requests (
-        sensor TEXT NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
         seq BIGINT NOT NULL,
-        session TEXT NOT NULL,
+        session TEXT COLLATE "C" NOT NULL,
         timestamp TEXT COLLATE "C" NOT NULL,
-        method TEXT NOT NULL,
-        path TEXT NOT NULL,
+        method TEXT COLLATE "C" NOT NULL,
+        path TEXT COLLATE "C" NOT NULL,
         status INTEGER NOT NULL,
         PRIMARY KEY (sensor, seq)
     );
     CREATE INDEX http_requests_session ON http_requests (session);
     CREATE TABLE exploits (
-        sensor TEXT NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
         seq BIGINT NOT NULL,
-        session TEXT NOT NULL,
+        session TEXT COLLATE "C" NOT NULL,
         timestamp TEXT COLLATE "C" NOT NULL,
-        exploit TEXT NOT NULL,
-        cve TEXT,
-        input TEXT NOT NULL,
+        exploit TEXT COLLATE "C" NOT NULL,
+        cve TEXT COLLATE "C",
+        input TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (sensor, seq)
     );
     CREATE INDEX exploits_session ON exploits (session);
     CREATE TABLE daily (
-        sensor TEXT NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
         day TEXT COLLATE "C" NOT NULL,
         sessions BIGINT NOT NULL DEFAULT 0,
         sources BIGINT NOT NULL DEFAULT 0,
@@ -151,9 +154,9 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (sensor, day)
     );
     CREATE TABLE daily_sources (
-        sensor TEXT NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
         day TEXT COLLATE "C" NOT NULL,
-        src_ip TEXT NOT NULL,
+        src_ip TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (sensor, day, src_ip)
     );"#,
 ];

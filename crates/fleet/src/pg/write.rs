@@ -341,7 +341,7 @@ impl Writer {
                         ts(),
                         text(&l.username),
                         text(&l.password),
-                        Box::new(success),
+                        Box::new(i32::from(success)),
                     ],
                 ));
                 ops.push((
@@ -371,7 +371,7 @@ impl Writer {
                         session(),
                         ts(),
                         text(&l.input),
-                        Box::new(failed),
+                        Box::new(i32::from(failed)),
                     ],
                 ));
                 if !failed {
@@ -452,7 +452,7 @@ impl Writer {
                         text(&l.shasum),
                         text(&l.destfile),
                         Box::new(url),
-                        Box::new(l.duplicate.unwrap_or(false)),
+                        Box::new(i32::from(l.duplicate.unwrap_or(false))),
                     ],
                 ));
                 ops.push((&self.sample, vec![text(&l.shasum), ts()]));

@@ -1,0 +1,364 @@
+//! What the read-side commands ask a store, in SQL every store answers the same
+//! ([`crate::sql`]): sessions, a session's events, indicators, exploits, dropped
+//! files, the families indicators came with, the sensor's own addresses.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::sql::{collect, count, int, opt_int, opt_text, text, Param, Sql};
+use crate::StoreError;
+
+/// One row of `busybait sessions`.
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Session id.
+    pub session: String,
+    /// Start time.
+    pub start_time: String,
+    /// Attacker address.
+    pub src_ip: String,
+    /// Attacker port.
+    pub src_port: u16,
+    /// Sensor address.
+    pub dst_ip: String,
+    /// Sensor port.
+    pub dst_port: u16,
+    /// Duration, once closed.
+    pub duration_ms: Option<i64>,
+    /// Why it ended, once closed.
+    pub end_reason: Option<String>,
+    /// Accepted user name.
+    pub username: Option<String>,
+    /// Accepted password.
+    pub password: Option<String>,
+    /// Failed logins.
+    pub login_failures: i64,
+    /// Command lines.
+    pub commands: i64,
+    /// Client telnet fingerprint.
+    pub fingerprint: Option<String>,
+    /// Botnet family, once labelled.
+    pub family: Option<String>,
+    /// Its sub-label (a Mirai variant's token).
+    pub family_label: Option<String>,
+    /// The door: `telnet`, `ssh` or `http`.
+    pub protocol: String,
+    /// The SSH client's identification line.
+    pub client_version: Option<String>,
+    /// The SSH client's HASSH.
+    pub hassh: Option<String>,
+}
+
+fn port(v: Option<i64>) -> u16 {
+    v.and_then(|p| u16::try_from(p).ok()).unwrap_or(0)
+}
+
+/// The most recent `limit` sessions, newest first (sessions whose connect has not
+/// arrived yet, in a fleet store, wait for it).
+pub fn recent_sessions(db: &dyn Sql, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
+    collect(
+        db,
+        "SELECT session, start_time, src_ip, src_port, dst_port, duration_ms, end_reason, username, password,
+                login_failures, commands, fingerprint, family, family_label, dst_ip,
+                protocol, client_version, hassh
+         FROM sessions WHERE start_time IS NOT NULL
+         ORDER BY start_time DESC, session DESC LIMIT ?1",
+        &[Param::Int(i64::try_from(limit).unwrap_or(i64::MAX))],
+        |r| {
+            Ok(SessionRow {
+                session: text(r, 0)?,
+                start_time: text(r, 1)?,
+                src_ip: opt_text(r, 2)?.unwrap_or_default(),
+                src_port: port(opt_int(r, 3)?),
+                dst_port: port(opt_int(r, 4)?),
+                duration_ms: opt_int(r, 5)?,
+                end_reason: opt_text(r, 6)?,
+                username: opt_text(r, 7)?,
+                password: opt_text(r, 8)?,
+                login_failures: int(r, 9)?,
+                commands: int(r, 10)?,
+                fingerprint: opt_text(r, 11)?,
+                family: opt_text(r, 12)?,
+                family_label: opt_text(r, 13)?,
+                dst_ip: opt_text(r, 14)?.unwrap_or_default(),
+                protocol: opt_text(r, 15)?.unwrap_or_default(),
+                client_version: opt_text(r, 16)?,
+                hassh: opt_text(r, 17)?,
+            })
+        },
+    )
+}
+
+/// Every event of a session (JSON lines), in order; `None` if the session is unknown.
+pub fn session_events(db: &dyn Sql, session: &str) -> Result<Option<Vec<String>>, StoreError> {
+    let known = collect(
+        db,
+        "SELECT session FROM sessions WHERE session = ?1 LIMIT 1",
+        &[Param::Text(session)],
+        |_| Ok(()),
+    )?;
+    if known.is_empty() {
+        return Ok(None);
+    }
+    let order = db.dialect().seq_order("e");
+    collect(
+        db,
+        &format!("SELECT e.json FROM events e WHERE e.session = ?1 ORDER BY {order}"),
+        &[Param::Text(session)],
+        |r| text(r, 0),
+    )
+    .map(Some)
+}
+
+/// What an indicator is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IndicatorKind {
+    /// A source address that connected.
+    Ip,
+    /// A URL a session asked for.
+    Url,
+    /// The SHA-256 of a file a session dropped.
+    Sha256,
+    /// A C2 or report endpoint recovered from a dropped sample.
+    C2,
+}
+
+impl IndicatorKind {
+    /// The name in exports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ip => "ip",
+            Self::Url => "url",
+            Self::Sha256 => "sha256",
+            Self::C2 => "c2",
+        }
+    }
+}
+
+/// One indicator seen in a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorRow {
+    /// What it is.
+    pub kind: IndicatorKind,
+    /// The address, URL, hash or endpoint.
+    pub value: String,
+    /// First time seen in the window (the events' own timestamps).
+    pub first_seen: String,
+    /// Last time seen in the window.
+    pub last_seen: String,
+    /// Sessions (ips), requests (urls) or drops (hashes, c2) in the window.
+    pub count: u64,
+}
+
+/// The window's edges as parameters: `None` is open.
+fn window<'a>(since: Option<&'a str>, until: Option<&'a str>) -> [Param<'a>; 2] {
+    [
+        Param::Text(since.unwrap_or("")),
+        Param::Text(until.unwrap_or("\u{10ffff}")),
+    ]
+}
+
+/// An exploit-table entry web requests carried in a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExploitRow {
+    /// The table entry.
+    pub exploit: String,
+    /// Its CVE, if it has one.
+    pub cve: Option<String>,
+    /// First time seen in the window.
+    pub first_seen: String,
+    /// Last time seen in the window.
+    pub last_seen: String,
+    /// Requests that carried it.
+    pub count: u64,
+}
+
+/// Every exploit seen in `[since, until)`, by name.
+pub fn exploits(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Vec<ExploitRow>, StoreError> {
+    collect(
+        db,
+        "SELECT exploit, MAX(cve), MIN(timestamp), MAX(timestamp), COUNT(*) FROM exploits
+         WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY exploit ORDER BY exploit",
+        &window(since, until),
+        |r| {
+            Ok(ExploitRow {
+                exploit: text(r, 0)?,
+                cve: opt_text(r, 1)?,
+                first_seen: text(r, 2)?,
+                last_seen: text(r, 3)?,
+                count: count(r, 4)?,
+            })
+        },
+    )
+}
+
+/// Every indicator whose events fall in `[since, until)` (timestamps in the stored
+/// RFC 3339 form; `None` is open), by kind, then by value.
+pub fn indicators(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Vec<IndicatorRow>, StoreError> {
+    let params = window(since, until);
+    let mut out = Vec::new();
+    for (kind, sql) in [
+        (
+            IndicatorKind::Ip,
+            "SELECT src_ip, MIN(start_time), MAX(start_time), COUNT(*) FROM sessions
+             WHERE start_time >= ?1 AND start_time < ?2 GROUP BY src_ip",
+        ),
+        (
+            IndicatorKind::Url,
+            "SELECT url, MIN(timestamp), MAX(timestamp), COUNT(*) FROM download_requests
+             WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY url",
+        ),
+        (
+            IndicatorKind::Sha256,
+            "SELECT sha256, MIN(timestamp), MAX(timestamp), COUNT(*) FROM files
+             WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY sha256",
+        ),
+    ] {
+        out.extend(collect(db, sql, &params, |r| {
+            Ok(IndicatorRow {
+                kind,
+                value: text(r, 0)?,
+                first_seen: text(r, 1)?,
+                last_seen: text(r, 2)?,
+                count: count(r, 3)?,
+            })
+        })?);
+    }
+    // C2s: from the triage of the files dropped in the window.
+    let mut c2: BTreeMap<String, IndicatorRow> = BTreeMap::new();
+    db.each_row(
+        "SELECT t.json, MIN(f.timestamp), MAX(f.timestamp), COUNT(*) FROM files f
+         JOIN triage t ON t.sha256 = f.sha256
+         WHERE f.timestamp >= ?1 AND f.timestamp < ?2 GROUP BY f.sha256, t.json",
+        &params,
+        &mut |r| {
+            let (json, first, last, n) = (text(r, 0)?, text(r, 1)?, text(r, 2)?, count(r, 3)?);
+            let v: serde_json::Value =
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    path: "busybait.db (triage)".into(),
+                    problem: e.to_string(),
+                })?;
+            let endpoints = v
+                .get("c2")
+                .and_then(|c| c.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for e in endpoints.iter().filter_map(|e| e.as_str()) {
+                let entry = c2.entry(e.to_string()).or_insert_with(|| IndicatorRow {
+                    kind: IndicatorKind::C2,
+                    value: e.to_string(),
+                    first_seen: first.clone(),
+                    last_seen: last.clone(),
+                    count: 0,
+                });
+                entry.first_seen = entry.first_seen.clone().min(first.clone());
+                entry.last_seen = entry.last_seen.clone().max(last.clone());
+                entry.count += n;
+            }
+            Ok(())
+        },
+    )?;
+    out.extend(c2.into_values());
+    out.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+    Ok(out)
+}
+
+/// A dropped file's name and size, for exports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileDetails {
+    /// The base name it was first dropped under in the window (not `-`, stdout).
+    pub name: Option<String>,
+    /// Its size, from its triage.
+    pub size: Option<u64>,
+}
+
+/// Names and sizes of the files dropped in `[since, until)`, by SHA-256.
+pub fn file_details(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<BTreeMap<String, FileDetails>, StoreError> {
+    let order = db.dialect().seq_order("f");
+    let mut out: BTreeMap<String, FileDetails> = BTreeMap::new();
+    db.each_row(
+        &format!(
+            "SELECT f.sha256, f.destfile, t.size FROM files f LEFT JOIN triage t ON t.sha256 = f.sha256
+             WHERE f.timestamp >= ?1 AND f.timestamp < ?2 ORDER BY {order}"
+        ),
+        &window(since, until),
+        &mut |r| {
+            let (sha256, destfile, size) = (text(r, 0)?, text(r, 1)?, opt_int(r, 2)?);
+            let entry = out.entry(sha256).or_default();
+            entry.size = entry.size.or(size.and_then(|s| u64::try_from(s).ok()));
+            let base = destfile.rsplit('/').next().unwrap_or_default();
+            if entry.name.is_none() && !base.is_empty() && base != "-" {
+                entry.name = Some(base.to_string());
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// For each indicator of [`indicators`] but C2s, the families of the sessions it
+/// appeared in (unlabelled sessions and `unknown` left out).
+pub fn indicator_families(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<BTreeMap<(IndicatorKind, String), BTreeSet<String>>, StoreError> {
+    let params = window(since, until);
+    let dialect = db.dialect();
+    let mut out: BTreeMap<_, BTreeSet<String>> = BTreeMap::new();
+    for (kind, sql) in [
+        (
+            IndicatorKind::Ip,
+            "SELECT src_ip, family FROM sessions
+             WHERE start_time >= ?1 AND start_time < ?2 AND family IS NOT NULL AND family != 'unknown'"
+                .to_string(),
+        ),
+        (
+            IndicatorKind::Url,
+            format!(
+                "SELECT d.url, s.family FROM download_requests d JOIN sessions s ON s.session = d.session{}
+                 WHERE d.timestamp >= ?1 AND d.timestamp < ?2 AND s.family IS NOT NULL AND s.family != 'unknown'",
+                dialect.same_sensor("s", "d")
+            ),
+        ),
+        (
+            IndicatorKind::Sha256,
+            format!(
+                "SELECT f.sha256, s.family FROM files f JOIN sessions s ON s.session = f.session{}
+                 WHERE f.timestamp >= ?1 AND f.timestamp < ?2 AND s.family IS NOT NULL AND s.family != 'unknown'",
+                dialect.same_sensor("s", "f")
+            ),
+        ),
+    ] {
+        db.each_row(&sql, &params, &mut |r| {
+            out.entry((kind, text(r, 0)?))
+                .or_default()
+                .insert(text(r, 1)?);
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// Every address bots connected to (the sensor's own; every sensor's in a fleet).
+pub fn sensor_addresses(db: &dyn Sql) -> Result<BTreeSet<String>, StoreError> {
+    Ok(collect(
+        db,
+        "SELECT DISTINCT dst_ip FROM sessions WHERE dst_ip IS NOT NULL",
+        &[],
+        |r| text(r, 0),
+    )?
+    .into_iter()
+    .collect())
+}
