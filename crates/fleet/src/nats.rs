@@ -85,8 +85,22 @@ pub async fn connect(
     if patient {
         options = options.retry_on_initial_connect();
     }
+    // A server list, as NATS tools take it: comma-separated URLs.
+    let servers = settings
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| FleetError::Config(format!("NATS URL {u:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if servers.is_empty() {
+        return Err(FleetError::Config("no NATS URL given".into()));
+    }
     options
-        .connect(settings.url.as_str())
+        .connect(servers.as_slice())
         .await
         .map_err(|e| FleetError::Nats(format!("connecting to {}: {e}", settings.url)))
 }

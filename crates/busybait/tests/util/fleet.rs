@@ -81,15 +81,20 @@ impl Nats {
     }
 
     fn prepare(extra: &str) -> Self {
+        let port = free_port();
+        Self::prepare_at(port, extra, &format!("test_{port}"))
+    }
+
+    /// A server's config and directory, not started yet.
+    fn prepare_at(port: u16, extra: &str, name: &str) -> Self {
         require(Path::new(NATS_SERVER), "nats-server");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let config = dir.path().join("nats.conf");
         let store = dir.path().join("jetstream");
         std::fs::write(
             &config,
             format!(
-                "server_name: test_{port}\nlisten: 127.0.0.1:{port}\n\
+                "server_name: {name}\nlisten: 127.0.0.1:{port}\n\
                  jetstream {{ store_dir: {:?} }}\n{extra}\n",
                 store.display().to_string()
             ),
@@ -115,6 +120,11 @@ impl Nats {
     }
 
     fn run(&mut self) {
+        self.spawn();
+    }
+
+    /// Starts the server (again: same port, same store) and waits until it is ready.
+    pub fn spawn(&mut self) {
         let _ = std::fs::remove_file(&self.log);
         let child = Command::new(NATS_SERVER)
             .arg("-c")
@@ -133,6 +143,14 @@ impl Nats {
     /// What the server logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server as an operator does (SIGTERM) and waits for it.
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            super::signal(c.id(), "TERM");
+            let _ = c.wait();
+        }
     }
 
     /// Kills the server (SIGKILL): clients see it vanish.
@@ -352,17 +370,45 @@ impl Collector {
     /// A collector with NATS credentials: the user in its config, the password in
     /// the environment.
     pub fn start_as(nats: &str, postgres: &str, credentials: Option<(&str, &str)>) -> Self {
+        match credentials {
+            Some((user, password)) => Self::spawn(
+                nats,
+                postgres,
+                Some(&format!("[fleet]\nuser = \"{user}\"\n")),
+                &[],
+                &[("BUSYBAIT_FLEET_PASSWORD", password)],
+            ),
+            None => Self::spawn(nats, postgres, None, &[], &[]),
+        }
+    }
+
+    /// A collector with this config file text.
+    pub fn start_with_config(nats: &str, postgres: &str, config: &str) -> Self {
+        Self::spawn(nats, postgres, Some(config), &[], &[])
+    }
+
+    /// A collector with more arguments and environment variables.
+    pub fn start_with(nats: &str, postgres: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(nats, postgres, None, args, env)
+    }
+
+    fn spawn(
+        nats: &str,
+        postgres: &str,
+        config: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("collect.log");
-        let config = dir.path().join("collect.toml");
         let mut command = Command::new(env!("CARGO_BIN_EXE_busybait"));
-        if let Some((user, password)) = credentials {
-            std::fs::write(&config, format!("[fleet]\nuser = \"{user}\"\n")).unwrap();
-            command.arg("collect").arg("--config").arg(&config);
-            command.env("BUSYBAIT_FLEET_PASSWORD", password);
-        } else {
-            command.arg("collect");
+        command.arg("collect");
+        if let Some(text) = config {
+            let path = dir.path().join("collect.toml");
+            std::fs::write(&path, text).unwrap();
+            command.arg("--config").arg(path);
         }
+        command.args(args).envs(env.iter().copied());
         let mut child = command
             .args(["--fleet", nats, "--store", postgres])
             .stdout(Stdio::piped())
@@ -389,6 +435,14 @@ impl Collector {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// SIGKILL: no chance to commit, roll back or acknowledge anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            super::signal(c.id(), "KILL");
+            let _ = c.wait();
+        }
+    }
 }
 
 impl Drop for Collector {
@@ -401,10 +455,73 @@ impl Drop for Collector {
 }
 
 /// Polls until `pred` holds (shipping and collecting run on their own).
-pub fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+pub fn wait_until(what: &str, pred: impl FnMut() -> bool) {
+    wait_within(what, Duration::from_secs(30), pred);
+}
+
+/// Polls until `pred` holds, for at most `timeout`.
+pub fn wait_within(what: &str, timeout: Duration, mut pred: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
     while !pred() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A JetStream cluster of three `nats-server`s on 127.0.0.1, routes between them.
+pub struct NatsCluster {
+    pub nodes: Vec<Nats>,
+}
+
+impl NatsCluster {
+    pub fn start() -> Self {
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, c)| format!("nats-route://127.0.0.1:{c}"))
+            .collect();
+        let mut nodes: Vec<Nats> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, cport))| {
+                Nats::prepare_at(
+                    *port,
+                    &format!(
+                        "cluster {{ name: busybait, listen: 127.0.0.1:{cport}, routes: [{}] }}",
+                        routes.join(", ")
+                    ),
+                    &format!("n{i}"),
+                )
+            })
+            .collect();
+        for node in &mut nodes {
+            node.spawn();
+        }
+        for node in &nodes {
+            wait_for_line(&node.log, "Server is ready", "nats-server");
+        }
+        let cluster = Self { nodes };
+        cluster.wait_for_leader();
+        cluster
+    }
+
+    /// Waits until the nodes elected a JetStream metadata leader.
+    pub fn wait_for_leader(&self) {
+        wait_until("a JetStream metadata leader", || {
+            self.nodes.iter().any(|n| {
+                let log = n.log();
+                log.contains("Self is new JetStream cluster metadata leader")
+                    || log.contains("JetStream cluster new metadata leader")
+            })
+        });
+    }
+
+    /// Every node's URL, comma-separated (as clients take a server list).
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(Nats::url)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }

@@ -21,6 +21,9 @@ use tokio_postgres::{Client, Statement};
 use crate::line::EventLine;
 use crate::FleetError;
 
+/// The environment variable of the collector's test hooks (docs/FLEET.md).
+pub const FAILPOINT_ENV: &str = "BUSYBAIT_FAILPOINT";
+
 /// One event to store: its sensor (from the subject), its fields, its line.
 #[derive(Clone, Debug)]
 pub struct Incoming {
@@ -43,6 +46,9 @@ pub struct Written {
 
 /// The prepared statements of one connection.
 pub struct Writer {
+    /// The test hook `BUSYBAIT_FAILPOINT=collect-before-commit`: hold the first
+    /// batch's transaction open, uncommitted, until the process is killed.
+    hang_before_commit: bool,
     insert_events: Statement,
     sensor: Statement,
     connect: Statement,
@@ -83,6 +89,8 @@ impl Writer {
     pub async fn prepare(client: &Client) -> Result<Self, FleetError> {
         let p = |sql: &'static str| client.prepare(sql);
         Ok(Self {
+            hang_before_commit: std::env::var(FAILPOINT_ENV)
+                .is_ok_and(|v| v == "collect-before-commit"),
             insert_events: p(
                 "INSERT INTO events (sensor, seq, timestamp, session, eventid, json)
                  SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[])
@@ -291,6 +299,13 @@ impl Writer {
             )
         });
         try_join_all(pipelined).await?;
+        if self.hang_before_commit {
+            tracing::error!(
+                events = batch.len(),
+                "failpoint collect-before-commit: holding the transaction open until killed"
+            );
+            std::future::pending::<()>().await;
+        }
         tx.commit().await?;
         Ok(written)
     }
