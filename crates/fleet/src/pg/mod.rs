@@ -2,6 +2,7 @@
 //! ([`write`]) and the read side ([`read`]).
 
 pub mod read;
+mod rows;
 pub mod schema;
 pub mod write;
 

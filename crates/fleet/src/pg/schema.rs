@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[&str] = &[
         session TEXT COLLATE "C" NOT NULL,
         eventid TEXT COLLATE "C" NOT NULL,
         json TEXT COLLATE "C" NOT NULL,
+        stored_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
         PRIMARY KEY (sensor, seq, timestamp)
     ) PARTITION BY RANGE (timestamp);
     CREATE INDEX events_session ON events (session, sensor, seq);

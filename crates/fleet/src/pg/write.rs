@@ -1,23 +1,22 @@
-//! The collector's writer: one batch of events, one transaction.
+//! The collector's writer: one batch of events, one transaction, one statement per
+//! table.
 //!
 //! The `events` row is the identity of an event: the batch's rows go in first
 //! (`ON CONFLICT DO NOTHING ... RETURNING`), and only the events that were new there
 //! change anything else. A redelivered event, or one shipped again after the stream's
 //! duplicate window, finds its row and changes nothing; two collectors handed the same
-//! event wait on the same key and only one counts it. Derived rows are upserts that
-//! give the same result in any order of arrival: a session's row fills in from
-//! whichever of its events comes first, and a later family label replaces an earlier
-//! one only by `seq`.
-//!
-//! The statements of a batch are sent pipelined (one round trip for the batch, not one
-//! per statement); PostgreSQL runs them in the order they were sent.
+//! event wait on the same key and only one counts it. The new events' effects are
+//! gathered per table ([`super::rows`]) and sent as one `UNNEST` statement each,
+//! pipelined (one round trip for all of them); they are upserts that give the same
+//! result in any order of arrival.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
+use super::rows::{Keys, Rows};
 use crate::line::EventLine;
 use crate::FleetError;
 
@@ -49,178 +48,153 @@ pub struct Writer {
     /// The test hook `BUSYBAIT_FAILPOINT=collect-before-commit`: hold the first
     /// batch's transaction open, uncommitted, until the process is killed.
     hang_before_commit: bool,
-    insert_events: Statement,
-    sensor: Statement,
-    connect: Statement,
-    count_session: Statement,
-    login: Statement,
-    count_login: Statement,
-    login_accepted: Statement,
-    login_failed: Statement,
-    command: Statement,
-    count_command: Statement,
+    events: Statement,
+    sensors: Statement,
+    sessions: Statement,
+    days: Statement,
+    logins: Statement,
+    commands: Statement,
+    downloads: Statement,
+    files: Statement,
+    samples: Statement,
     triage: Statement,
-    family: Statement,
-    http_request: Statement,
-    exploit: Statement,
-    download_request: Statement,
-    file: Statement,
-    sample: Statement,
-    client_version: Statement,
-    hassh: Statement,
-    fingerprint: Statement,
-    end_reason: Statement,
-    closed: Statement,
+    http_requests: Statement,
+    exploits: Statement,
 }
-
-type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// The day of a timestamp checked by [`crate::line::month_of`].
-fn day_of(ts: &str) -> String {
-    ts.get(..10).unwrap_or(ts).to_string()
+/// `INSERT INTO table (the four keys, columns) SELECT * FROM UNNEST(...)` for a table
+/// keyed by (sensor, seq); `types` are the extra columns' array types.
+fn keyed_insert(table: &str, columns: &str, types: &[&str]) -> String {
+    let mut params = vec![
+        "$1::text[]".to_string(),
+        "$2::int8[]".into(),
+        "$3::text[]".into(),
+        "$4::text[]".into(),
+    ];
+    params.extend(
+        types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("${}::{t}[]", i + 5)),
+    );
+    format!(
+        "INSERT INTO {table} (sensor, seq, session, timestamp, {columns})
+         SELECT * FROM UNNEST({}) ON CONFLICT DO NOTHING",
+        params.join(", ")
+    )
+}
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+fn with_keys<'a>(keys: &'a Keys, rest: &[Param<'a>]) -> Vec<Param<'a>> {
+    let mut p: Vec<Param<'a>> = vec![&keys.sensor, &keys.seq, &keys.session, &keys.timestamp];
+    p.extend_from_slice(rest);
+    p
 }
 
 impl Writer {
     /// Prepares the statements on `client`.
     pub async fn prepare(client: &Client) -> Result<Self, FleetError> {
-        let p = |sql: &'static str| client.prepare(sql);
+        let p = |sql: String| async move { client.prepare(&sql).await };
         Ok(Self {
             hang_before_commit: std::env::var(FAILPOINT_ENV)
                 .is_ok_and(|v| v == "collect-before-commit"),
-            insert_events: p(
-                "INSERT INTO events (sensor, seq, timestamp, session, eventid, json)
+            events: p("INSERT INTO events (sensor, seq, timestamp, session, eventid, json)
                  SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[])
-                 ON CONFLICT DO NOTHING RETURNING sensor, seq",
-            )
+                 ON CONFLICT DO NOTHING RETURNING sensor, seq"
+                .into())
             .await?,
-            sensor: p(
-                "INSERT INTO sensors (sensor, name, first_seen, last_seen, last_seq) VALUES ($1, $2, $3, $4, $5)
+            sensors: p("INSERT INTO sensors (sensor, name, first_seen, last_seen, last_seq)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[])
                  ON CONFLICT (sensor) DO UPDATE SET name = EXCLUDED.name,
                      first_seen = LEAST(sensors.first_seen, EXCLUDED.first_seen),
                      last_seen = GREATEST(sensors.last_seen, EXCLUDED.last_seen),
-                     last_seq = GREATEST(sensors.last_seq, EXCLUDED.last_seq)",
-            )
+                     last_seq = GREATEST(sensors.last_seq, EXCLUDED.last_seq)"
+                .into())
             .await?,
-            connect: p(
-                "INSERT INTO sessions (sensor, session, protocol, src_ip, src_port, dst_ip, dst_port, start_time)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (sensor, session) DO UPDATE SET protocol = EXCLUDED.protocol,
-                     src_ip = EXCLUDED.src_ip, src_port = EXCLUDED.src_port, dst_ip = EXCLUDED.dst_ip,
-                     dst_port = EXCLUDED.dst_port, start_time = EXCLUDED.start_time",
-            )
+            sessions: p("INSERT INTO sessions (sensor, session, protocol, src_ip, src_port, dst_ip, dst_port,
+                     start_time, end_time, duration_ms, end_reason, username, password, login_failures,
+                     commands, fingerprint, family, family_label, family_confidence, family_seq,
+                     client_version, hassh)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[],
+                     $6::text[], $7::int4[], $8::text[], $9::text[], $10::int8[], $11::text[], $12::text[],
+                     $13::text[], $14::int8[], $15::int8[], $16::text[], $17::text[], $18::text[],
+                     $19::float8[], $20::int8[], $21::text[], $22::text[])
+                 ON CONFLICT (sensor, session) DO UPDATE SET
+                     protocol = COALESCE(EXCLUDED.protocol, sessions.protocol),
+                     src_ip = COALESCE(EXCLUDED.src_ip, sessions.src_ip),
+                     src_port = COALESCE(EXCLUDED.src_port, sessions.src_port),
+                     dst_ip = COALESCE(EXCLUDED.dst_ip, sessions.dst_ip),
+                     dst_port = COALESCE(EXCLUDED.dst_port, sessions.dst_port),
+                     start_time = COALESCE(EXCLUDED.start_time, sessions.start_time),
+                     end_time = COALESCE(EXCLUDED.end_time, sessions.end_time),
+                     duration_ms = COALESCE(EXCLUDED.duration_ms, sessions.duration_ms),
+                     end_reason = COALESCE(EXCLUDED.end_reason, sessions.end_reason),
+                     username = COALESCE(EXCLUDED.username, sessions.username),
+                     password = COALESCE(EXCLUDED.password, sessions.password),
+                     login_failures = sessions.login_failures + EXCLUDED.login_failures,
+                     commands = sessions.commands + EXCLUDED.commands,
+                     fingerprint = COALESCE(EXCLUDED.fingerprint, sessions.fingerprint),
+                     family = CASE WHEN EXCLUDED.family_seq > COALESCE(sessions.family_seq, -1)
+                         THEN EXCLUDED.family ELSE sessions.family END,
+                     family_label = CASE WHEN EXCLUDED.family_seq > COALESCE(sessions.family_seq, -1)
+                         THEN EXCLUDED.family_label ELSE sessions.family_label END,
+                     family_confidence = CASE WHEN EXCLUDED.family_seq > COALESCE(sessions.family_seq, -1)
+                         THEN EXCLUDED.family_confidence ELSE sessions.family_confidence END,
+                     family_seq = GREATEST(EXCLUDED.family_seq, sessions.family_seq),
+                     client_version = COALESCE(EXCLUDED.client_version, sessions.client_version),
+                     hassh = COALESCE(EXCLUDED.hassh, sessions.hassh)"
+                .into())
             .await?,
-            count_session: p(
-                "WITH source AS (
-                     INSERT INTO daily_sources (sensor, day, src_ip) VALUES ($1, $2, $3)
-                     ON CONFLICT DO NOTHING RETURNING 1)
-                 INSERT INTO daily (sensor, day, sessions, sources) VALUES ($1, $2, 1, (SELECT count(*) FROM source))
-                 ON CONFLICT (sensor, day) DO UPDATE SET sessions = daily.sessions + 1,
-                     sources = daily.sources + EXCLUDED.sources",
-            )
+            // A day's sources are counted once each: only those new in daily_sources add.
+            days: p("WITH new_sources AS (
+                     INSERT INTO daily_sources (sensor, day, src_ip)
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
+                     ON CONFLICT DO NOTHING RETURNING sensor, day),
+                 counted AS (SELECT sensor, day, count(*) AS n FROM new_sources GROUP BY sensor, day),
+                 deltas AS (SELECT * FROM UNNEST($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[])
+                     AS d(sensor, day, sessions, tried, accepted))
+                 INSERT INTO daily (sensor, day, sessions, sources, logins_tried, logins_accepted)
+                 SELECT d.sensor, d.day, d.sessions, COALESCE(c.n, 0), d.tried, d.accepted
+                 FROM deltas d LEFT JOIN counted c ON c.sensor = d.sensor AND c.day = d.day
+                 ON CONFLICT (sensor, day) DO UPDATE SET sessions = daily.sessions + EXCLUDED.sessions,
+                     sources = daily.sources + EXCLUDED.sources,
+                     logins_tried = daily.logins_tried + EXCLUDED.logins_tried,
+                     logins_accepted = daily.logins_accepted + EXCLUDED.logins_accepted"
+                .into())
             .await?,
-            login: p(
-                "INSERT INTO logins (sensor, seq, session, timestamp, username, password, success)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
+            logins: p(keyed_insert("logins", "username, password, success", &["text", "text", "int4"])).await?,
+            commands: p(keyed_insert("commands", "input, failed", &["text", "int4"])).await?,
+            downloads: p(keyed_insert("download_requests", "tool, url", &["text", "text"])).await?,
+            files: p(keyed_insert(
+                "files",
+                "sha256, destfile, url, duplicate",
+                &["text", "text", "text", "int4"],
+            ))
             .await?,
-            count_login: p(
-                "INSERT INTO daily (sensor, day, logins_tried, logins_accepted) VALUES ($1, $2, 1, $3)
-                 ON CONFLICT (sensor, day) DO UPDATE SET logins_tried = daily.logins_tried + 1,
-                     logins_accepted = daily.logins_accepted + EXCLUDED.logins_accepted",
-            )
+            http_requests: p(keyed_insert(
+                "http_requests",
+                "method, path, status",
+                &["text", "text", "int4"],
+            ))
             .await?,
-            login_accepted: p(
-                "INSERT INTO sessions (sensor, session, username, password) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (sensor, session) DO UPDATE SET username = EXCLUDED.username,
-                     password = EXCLUDED.password",
-            )
-            .await?,
-            login_failed: p(
-                "INSERT INTO sessions (sensor, session, login_failures) VALUES ($1, $2, 1)
-                 ON CONFLICT (sensor, session) DO UPDATE SET login_failures = sessions.login_failures + 1",
-            )
-            .await?,
-            command: p(
-                "INSERT INTO commands (sensor, seq, session, timestamp, input, failed)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )
-            .await?,
-            count_command: p(
-                "INSERT INTO sessions (sensor, session, commands) VALUES ($1, $2, 1)
-                 ON CONFLICT (sensor, session) DO UPDATE SET commands = sessions.commands + 1",
-            )
-            .await?,
-            triage: p(
-                "INSERT INTO triage (sha256, kind, arch, size, mirai_key, json) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (sha256) DO UPDATE SET kind = EXCLUDED.kind, arch = EXCLUDED.arch,
-                     size = EXCLUDED.size, mirai_key = EXCLUDED.mirai_key, json = EXCLUDED.json",
-            )
-            .await?,
-            family: p(
-                "INSERT INTO sessions (sensor, session, family, family_label, family_confidence, family_seq)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (sensor, session) DO UPDATE SET family = EXCLUDED.family,
-                     family_label = EXCLUDED.family_label, family_confidence = EXCLUDED.family_confidence,
-                     family_seq = EXCLUDED.family_seq
-                 WHERE sessions.family_seq IS NULL OR sessions.family_seq < EXCLUDED.family_seq",
-            )
-            .await?,
-            http_request: p(
-                "INSERT INTO http_requests (sensor, seq, session, timestamp, method, path, status)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
-            .await?,
-            exploit: p(
-                "INSERT INTO exploits (sensor, seq, session, timestamp, exploit, cve, input)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
-            .await?,
-            download_request: p(
-                "INSERT INTO download_requests (sensor, seq, session, timestamp, tool, url)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )
-            .await?,
-            file: p(
-                "INSERT INTO files (sensor, seq, session, timestamp, sha256, destfile, url, duplicate)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .await?,
-            sample: p(
-                "INSERT INTO samples (sha256, first_seen, last_seen, times_seen) VALUES ($1, $2, $2, 1)
+            exploits: p(keyed_insert("exploits", "exploit, cve, input", &["text", "text", "text"])).await?,
+            samples: p("INSERT INTO samples (sha256, first_seen, last_seen, times_seen)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])
                  ON CONFLICT (sha256) DO UPDATE SET first_seen = LEAST(samples.first_seen, EXCLUDED.first_seen),
                      last_seen = GREATEST(samples.last_seen, EXCLUDED.last_seen),
-                     times_seen = samples.times_seen + 1",
-            )
+                     times_seen = samples.times_seen + EXCLUDED.times_seen"
+                .into())
             .await?,
-            client_version: p(
-                "INSERT INTO sessions (sensor, session, client_version) VALUES ($1, $2, $3)
-                 ON CONFLICT (sensor, session) DO UPDATE SET client_version = EXCLUDED.client_version",
-            )
-            .await?,
-            hassh: p(
-                "INSERT INTO sessions (sensor, session, hassh) VALUES ($1, $2, $3)
-                 ON CONFLICT (sensor, session) DO UPDATE SET hassh = EXCLUDED.hassh",
-            )
-            .await?,
-            fingerprint: p(
-                "INSERT INTO sessions (sensor, session, fingerprint) VALUES ($1, $2, $3)
-                 ON CONFLICT (sensor, session) DO UPDATE SET fingerprint = EXCLUDED.fingerprint",
-            )
-            .await?,
-            end_reason: p(
-                "INSERT INTO sessions (sensor, session, end_reason) VALUES ($1, $2, $3)
-                 ON CONFLICT (sensor, session) DO UPDATE SET end_reason = EXCLUDED.end_reason",
-            )
-            .await?,
-            closed: p(
-                "INSERT INTO sessions (sensor, session, end_time, duration_ms) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (sensor, session) DO UPDATE SET end_time = EXCLUDED.end_time,
-                     duration_ms = EXCLUDED.duration_ms",
-            )
+            triage: p("INSERT INTO triage (sha256, kind, arch, size, mirai_key, json)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int4[], $6::text[])
+                 ON CONFLICT (sha256) DO UPDATE SET kind = EXCLUDED.kind, arch = EXCLUDED.arch,
+                     size = EXCLUDED.size, mirai_key = EXCLUDED.mirai_key, json = EXCLUDED.json"
+                .into())
             .await?,
         })
     }
@@ -249,7 +223,7 @@ impl Writer {
         }
         let inserted = tx
             .query(
-                &self.insert_events,
+                &self.events,
                 &[&sensors, &seqs, &times, &sessions, &eventids, &jsons],
             )
             .await?;
@@ -261,44 +235,14 @@ impl Writer {
             new: new.len(),
             duplicates: batch.len() - new.len(),
         };
-
-        let mut ops: Vec<(&Statement, Params)> = Vec::new();
-        // Each sensor's name, first and last event and highest seq in this batch.
-        let mut seen: BTreeMap<&str, (&str, &str, &str, u64)> = BTreeMap::new();
+        let mut rows = Rows::default();
         for e in batch {
             // A key leaves the set the first time: an event twice in one batch counts once.
-            if !new.remove(&(e.sensor.clone(), i64_of(e.line.seq))) {
-                continue;
+            if new.remove(&(e.sensor.clone(), i64_of(e.line.seq))) {
+                rows.add(e);
             }
-            let ts = e.line.timestamp.as_str();
-            seen.entry(e.sensor.as_str())
-                .and_modify(|(_, first, last, seq)| {
-                    *first = (*first).min(ts);
-                    *last = (*last).max(ts);
-                    *seq = (*seq).max(e.line.seq);
-                })
-                .or_insert((e.line.sensor.as_str(), ts, ts, e.line.seq));
-            self.derive(e, &mut ops);
         }
-        for (sensor, (name, first, last, seq)) in seen {
-            ops.push((
-                &self.sensor,
-                vec![
-                    Box::new(sensor.to_string()),
-                    Box::new(name.to_string()),
-                    Box::new(first.to_string()),
-                    Box::new(last.to_string()),
-                    Box::new(i64_of(seq)),
-                ],
-            ));
-        }
-        let pipelined = ops.iter().map(|(stmt, params)| {
-            tx.execute_raw(
-                *stmt,
-                params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)),
-            )
-        });
-        try_join_all(pipelined).await?;
+        self.send(&tx, &rows).await?;
         if self.hang_before_commit {
             tracing::error!(
                 events = batch.len(),
@@ -310,199 +254,228 @@ impl Writer {
         Ok(written)
     }
 
-    /// The derived rows of one new event.
-    fn derive<'s>(&'s self, e: &Incoming, ops: &mut Vec<(&'s Statement, Params)>) {
-        let l = &e.line;
-        let sensor = || Box::new(e.sensor.clone()) as Box<dyn ToSql + Sync + Send>;
-        let session = || Box::new(l.session.clone()) as Box<dyn ToSql + Sync + Send>;
-        let seq = || Box::new(i64_of(l.seq)) as Box<dyn ToSql + Sync + Send>;
-        let ts = || Box::new(l.timestamp.clone()) as Box<dyn ToSql + Sync + Send>;
-        let text = |v: &Option<String>| {
-            Box::new(v.clone().unwrap_or_default()) as Box<dyn ToSql + Sync + Send>
-        };
-        let maybe = |v: &Option<String>| Box::new(v.clone()) as Box<dyn ToSql + Sync + Send>;
-        match l.eventid.as_str() {
-            "cowrie.session.connect" => {
-                ops.push((
-                    &self.connect,
-                    vec![
-                        sensor(),
-                        session(),
-                        Box::new(l.protocol.clone()),
-                        Box::new(l.src_ip.clone()),
-                        Box::new(i32::from(l.src_port)),
-                        Box::new(l.dst_ip.clone()),
-                        Box::new(i32::from(l.dst_port)),
-                        ts(),
-                    ],
-                ));
-                ops.push((
-                    &self.count_session,
-                    vec![
-                        sensor(),
-                        Box::new(day_of(&l.timestamp)),
-                        Box::new(l.src_ip.clone()),
-                    ],
-                ));
-            }
-            id @ ("cowrie.login.success" | "cowrie.login.failed") => {
-                let success = id == "cowrie.login.success";
-                ops.push((
-                    &self.login,
-                    vec![
-                        sensor(),
-                        seq(),
-                        session(),
-                        ts(),
-                        text(&l.username),
-                        text(&l.password),
-                        Box::new(i32::from(success)),
-                    ],
-                ));
-                ops.push((
-                    &self.count_login,
-                    vec![
-                        sensor(),
-                        Box::new(day_of(&l.timestamp)),
-                        Box::new(i64::from(success)),
-                    ],
-                ));
-                if success {
-                    ops.push((
-                        &self.login_accepted,
-                        vec![sensor(), session(), text(&l.username), text(&l.password)],
-                    ));
-                } else {
-                    ops.push((&self.login_failed, vec![sensor(), session()]));
-                }
-            }
-            id @ ("cowrie.command.input" | "cowrie.command.failed") => {
-                let failed = id == "cowrie.command.failed";
-                ops.push((
-                    &self.command,
-                    vec![
-                        sensor(),
-                        seq(),
-                        session(),
-                        ts(),
-                        text(&l.input),
-                        Box::new(i32::from(failed)),
-                    ],
-                ));
-                if !failed {
-                    ops.push((&self.count_command, vec![sensor(), session()]));
-                }
-            }
-            "busybait.sample.triage" => ops.push((
-                &self.triage,
-                vec![
-                    text(&l.shasum),
-                    text(&l.kind),
-                    maybe(&l.arch),
-                    Box::new(i64_of(l.size.unwrap_or(0))),
-                    Box::new(l.mirai_key.map(|k| i32::try_from(k).unwrap_or(i32::MAX))),
-                    Box::new(e.json.clone()),
-                ],
-            )),
-            "busybait.session.family" => ops.push((
-                &self.family,
-                vec![
-                    sensor(),
-                    session(),
-                    maybe(&l.family),
-                    maybe(&l.sub_label),
-                    Box::new(l.confidence),
-                    seq(),
-                ],
-            )),
-            "busybait.http.request" => ops.push((
-                &self.http_request,
-                vec![
-                    sensor(),
-                    seq(),
-                    session(),
-                    ts(),
-                    text(&l.method),
-                    text(&l.path),
-                    Box::new(i32::from(l.status.unwrap_or(0))),
-                ],
-            )),
-            "busybait.exploit" => ops.push((
-                &self.exploit,
-                vec![
-                    sensor(),
-                    seq(),
-                    session(),
-                    ts(),
-                    text(&l.exploit),
-                    maybe(&l.cve),
-                    text(&l.input),
-                ],
-            )),
-            "busybait.download.request" => ops.push((
-                &self.download_request,
-                vec![
-                    sensor(),
-                    seq(),
-                    session(),
-                    ts(),
-                    text(&l.tool),
-                    text(&l.url),
-                ],
-            )),
-            id @ ("cowrie.session.file_download" | "cowrie.session.file_upload") => {
-                // Only a download has a URL; an upload is the client's.
-                let url = if id == "cowrie.session.file_download" {
-                    l.url.clone()
-                } else {
-                    None
-                };
-                ops.push((
-                    &self.file,
-                    vec![
-                        sensor(),
-                        seq(),
-                        session(),
-                        ts(),
-                        text(&l.shasum),
-                        text(&l.destfile),
-                        Box::new(url),
-                        Box::new(i32::from(l.duplicate.unwrap_or(false))),
-                    ],
-                ));
-                ops.push((&self.sample, vec![text(&l.shasum), ts()]));
-            }
-            "cowrie.client.version" => {
-                ops.push((
-                    &self.client_version,
-                    vec![sensor(), session(), maybe(&l.version)],
-                ));
-            }
-            "cowrie.client.kex" => {
-                ops.push((&self.hassh, vec![sensor(), session(), maybe(&l.hassh)]))
-            }
-            "busybait.client.fingerprint" => {
-                ops.push((
-                    &self.fingerprint,
-                    vec![sensor(), session(), maybe(&l.fingerprint)],
-                ));
-            }
-            "busybait.session.end" => {
-                ops.push((
-                    &self.end_reason,
-                    vec![sensor(), session(), maybe(&l.reason)],
-                ));
-            }
-            "cowrie.session.closed" => ops.push((
-                &self.closed,
-                vec![
-                    sensor(),
-                    session(),
-                    ts(),
-                    Box::new(l.duration_ms.map(i64_of)),
-                ],
-            )),
-            _ => {}
+    /// One statement per table that has rows, pipelined.
+    async fn send(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        rows: &Rows,
+    ) -> Result<(), FleetError> {
+        // The sessions' columns, one array each.
+        let mut s_sensor = Vec::new();
+        let mut s_session = Vec::new();
+        let (mut protocol, mut src_ip, mut src_port, mut dst_ip, mut dst_port, mut start) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        let (mut end, mut duration, mut reason, mut user, mut pass) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut failures, mut commands, mut fingerprint) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut family, mut label, mut confidence, mut family_seq) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut version, mut hassh) = (Vec::new(), Vec::new());
+        for ((sensor, session), d) in &rows.sessions {
+            s_sensor.push(sensor.as_str());
+            s_session.push(session.as_str());
+            let c = d.connect.as_ref();
+            protocol.push(c.map(|c| c.0.as_str()));
+            src_ip.push(c.map(|c| c.1.as_str()));
+            src_port.push(c.map(|c| c.2));
+            dst_ip.push(c.map(|c| c.3.as_str()));
+            dst_port.push(c.map(|c| c.4));
+            start.push(c.map(|c| c.5.as_str()));
+            end.push(d.closed.as_ref().map(|c| c.0.as_str()));
+            duration.push(d.closed.as_ref().and_then(|c| c.1));
+            reason.push(d.end_reason.as_deref());
+            user.push(d.login.as_ref().map(|l| l.1.as_str()));
+            pass.push(d.login.as_ref().map(|l| l.2.as_str()));
+            failures.push(d.login_failures);
+            commands.push(d.commands);
+            fingerprint.push(d.fingerprint.as_deref());
+            let f = d.family.as_ref();
+            family.push(f.and_then(|f| f.family.as_deref()));
+            label.push(f.and_then(|f| f.sub_label.as_deref()));
+            confidence.push(f.and_then(|f| f.confidence));
+            family_seq.push(f.map(|f| i64_of(f.seq)));
+            version.push(d.client_version.as_deref());
+            hassh.push(d.hassh.as_deref());
         }
+        let (mut src_sensor, mut src_day, mut src_ip_of_day) = (Vec::new(), Vec::new(), Vec::new());
+        for (sensor, day, ip) in &rows.sources {
+            src_sensor.push(sensor.as_str());
+            src_day.push(day.as_str());
+            src_ip_of_day.push(ip.as_str());
+        }
+        let (mut d_sensor, mut d_day, mut d_sessions, mut d_tried, mut d_accepted) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((sensor, day), d) in &rows.days {
+            d_sensor.push(sensor.as_str());
+            d_day.push(day.as_str());
+            d_sessions.push(d.sessions);
+            d_tried.push(d.logins_tried);
+            d_accepted.push(d.logins_accepted);
+        }
+        let (mut sample, mut first, mut last, mut seen) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (sha, (f, l, n)) in &rows.samples {
+            sample.push(sha.as_str());
+            first.push(f.as_str());
+            last.push(l.as_str());
+            seen.push(*n);
+        }
+        let (mut t_sha, mut t_kind, mut t_arch, mut t_size, mut t_key, mut t_json) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for (sha, t) in &rows.triage {
+            t_sha.push(sha.as_str());
+            t_kind.push(t.kind.as_str());
+            t_arch.push(t.arch.as_deref());
+            t_size.push(t.size);
+            t_key.push(t.mirai_key);
+            t_json.push(t.json.as_str());
+        }
+        let (mut n_sensor, mut n_name, mut n_first, mut n_last, mut n_seq) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (sensor, (name, f, l, seq)) in &rows.sensors {
+            n_sensor.push(sensor.as_str());
+            n_name.push(name.as_str());
+            n_first.push(f.as_str());
+            n_last.push(l.as_str());
+            n_seq.push(i64_of(*seq));
+        }
+
+        let mut statements: Vec<(&Statement, Vec<Param<'_>>)> = Vec::new();
+        if !rows.sessions.is_empty() {
+            statements.push((
+                &self.sessions,
+                vec![
+                    &s_sensor,
+                    &s_session,
+                    &protocol,
+                    &src_ip,
+                    &src_port,
+                    &dst_ip,
+                    &dst_port,
+                    &start,
+                    &end,
+                    &duration,
+                    &reason,
+                    &user,
+                    &pass,
+                    &failures,
+                    &commands,
+                    &fingerprint,
+                    &family,
+                    &label,
+                    &confidence,
+                    &family_seq,
+                    &version,
+                    &hassh,
+                ],
+            ));
+        }
+        if !rows.days.is_empty() {
+            statements.push((
+                &self.days,
+                vec![
+                    &src_sensor,
+                    &src_day,
+                    &src_ip_of_day,
+                    &d_sensor,
+                    &d_day,
+                    &d_sessions,
+                    &d_tried,
+                    &d_accepted,
+                ],
+            ));
+        }
+        let r = rows;
+        if !r.logins.keys.seq.is_empty() {
+            statements.push((
+                &self.logins,
+                with_keys(
+                    &r.logins.keys,
+                    &[&r.logins.username, &r.logins.password, &r.logins.success],
+                ),
+            ));
+        }
+        if !r.commands.keys.seq.is_empty() {
+            statements.push((
+                &self.commands,
+                with_keys(&r.commands.keys, &[&r.commands.input, &r.commands.failed]),
+            ));
+        }
+        if !r.downloads.keys.seq.is_empty() {
+            statements.push((
+                &self.downloads,
+                with_keys(&r.downloads.keys, &[&r.downloads.tool, &r.downloads.url]),
+            ));
+        }
+        if !r.files.keys.seq.is_empty() {
+            statements.push((
+                &self.files,
+                with_keys(
+                    &r.files.keys,
+                    &[
+                        &r.files.sha256,
+                        &r.files.destfile,
+                        &r.files.url,
+                        &r.files.duplicate,
+                    ],
+                ),
+            ));
+        }
+        if !r.http_requests.keys.seq.is_empty() {
+            statements.push((
+                &self.http_requests,
+                with_keys(
+                    &r.http_requests.keys,
+                    &[
+                        &r.http_requests.method,
+                        &r.http_requests.path,
+                        &r.http_requests.status,
+                    ],
+                ),
+            ));
+        }
+        if !r.exploits.keys.seq.is_empty() {
+            statements.push((
+                &self.exploits,
+                with_keys(
+                    &r.exploits.keys,
+                    &[&r.exploits.exploit, &r.exploits.cve, &r.exploits.input],
+                ),
+            ));
+        }
+        if !r.samples.is_empty() {
+            statements.push((&self.samples, vec![&sample, &first, &last, &seen]));
+        }
+        if !r.triage.is_empty() {
+            statements.push((
+                &self.triage,
+                vec![&t_sha, &t_kind, &t_arch, &t_size, &t_key, &t_json],
+            ));
+        }
+        if !r.sensors.is_empty() {
+            statements.push((
+                &self.sensors,
+                vec![&n_sensor, &n_name, &n_first, &n_last, &n_seq],
+            ));
+        }
+        try_join_all(
+            statements
+                .iter()
+                .map(|(stmt, params)| tx.execute(*stmt, params.as_slice())),
+        )
+        .await?;
+        Ok(())
     }
 }
