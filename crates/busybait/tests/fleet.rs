@@ -82,6 +82,22 @@ fn loader_visit(sensor: &Sensor, src: usize) {
     c.read_to_close(STEP);
 }
 
+/// The SHA-256 of what the fleet's bucket holds under `name`, or `None`.
+fn bucket_object_hash(nats_url: &str, name: &str) -> Option<String> {
+    use sha2::Digest;
+    use tokio::io::AsyncReadExt;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats_url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let store = js.get_object_store("BUSYBAIT_SAMPLES").await.unwrap();
+        let mut object = store.get(name).await.ok()?;
+        let mut content = Vec::new();
+        object.read_to_end(&mut content).await.ok()?;
+        Some(hex::encode(sha2::Sha256::digest(&content)))
+    })
+}
+
 fn local_events(dir: &Path) -> usize {
     util::read_events(dir).len()
 }
@@ -200,6 +216,16 @@ fn report_and_every_export_of_the_fleet_store_are_byte_for_byte_the_sensors_own(
     wait_until("every event in PostgreSQL", || {
         pg.query("SELECT count(*) FROM events") == [n.to_string()]
     });
+    // Every sample the events name is in the bucket, and is what its name says.
+    let shas: std::collections::BTreeSet<String> = events
+        .iter()
+        .filter(|e| e["eventid"] == "cowrie.session.file_download")
+        .map(|e| e["shasum"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!shas.is_empty());
+    for sha in &shas {
+        assert_eq!(bucket_object_hash(&nats.url(), sha).as_ref(), Some(sha));
+    }
     let dir = sensor.data_dir.path().to_str().unwrap().to_string();
     let mut outputs = vec![vec!["report", "--json"], vec!["sessions", "--json"]];
     for format in ["csv", "ips", "urls", "hashes", "stix", "misp"] {
@@ -310,6 +336,42 @@ fn incoming(sensor: &str, seq: u64, ts: &str, eventid: &str, extra: serde_json::
         line,
         json,
     }
+}
+
+#[test]
+fn a_sample_that_is_not_what_its_name_says_is_deleted() {
+    let pg = Postgres::start();
+    let nats = Nats::start();
+    let collector = Collector::start(&nats.url(), &pg.url());
+    // A name that is the SHA-256 of something else, with garbage under it, and an
+    // event that names it.
+    let name = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"the real sample"));
+    let event = format!(
+        r#"{{"eventid":"cowrie.session.file_download","session":"0123456789ab","protocol":"telnet","src_ip":"198.51.100.7","src_port":4000,"dst_ip":"127.0.0.1","dst_port":23,"url":"http://127.0.0.1/x","outfile":"o","shasum":"{name}","destfile":"/tmp/x","duplicate":false,"message":"m","sensor":"s","uuid":"s9","timestamp":"2026-12-05T01:02:03.000000Z","seq":1}}"#
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let store = js.get_object_store("BUSYBAIT_SAMPLES").await.unwrap();
+        store
+            .put(name.as_str(), &mut &b"not that at all"[..])
+            .await
+            .unwrap();
+        js.publish("busybait.events.s9", event.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    wait_until("the false sample deleted", || {
+        collector
+            .log()
+            .contains("a sample does not hash to its name")
+    });
+    assert_eq!(bucket_object_hash(&nats.url(), &name), None);
+    // The event itself is kept: it is what the sensor saw.
+    assert_eq!(pg.query("SELECT count(*) FROM files"), ["1"]);
 }
 
 #[test]
@@ -473,16 +535,43 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
             fleet_config(&nats)
         ),
     );
-    visit(&sensor, 1);
-    let n = sensor
-        .wait_for_events("the close", |evs| {
-            evs.iter().any(|e| e["eventid"] == "cowrie.session.closed")
-        })
-        .len();
+    loader_visit(&sensor, 1);
+    let events = sensor.wait_for_events("the close", |evs| {
+        evs.iter().any(|e| e["eventid"] == "cowrie.session.closed")
+            && evs
+                .iter()
+                .any(|e| e["eventid"] == "busybait.session.family")
+    });
+    let n = events.len();
+    let sample = events
+        .iter()
+        .find(|e| e["eventid"] == "cowrie.session.file_download")
+        .map(|e| e["shasum"].as_str().unwrap().to_string())
+        .unwrap();
     wait_until("sensor-1's events in PostgreSQL", || {
         pg.query("SELECT count(*) FROM events") == [n.to_string()]
     });
 
+    // Its sample went up with its own credentials.
+    let collector_view = {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let client = async_nats::ConnectOptions::with_user_and_password(
+                "collect".into(),
+                "collect-pw".into(),
+            )
+            .connect(nats.url())
+            .await
+            .unwrap();
+            let js = async_nats::jetstream::new(client);
+            let store = js.get_object_store("BUSYBAIT_SAMPLES").await.unwrap();
+            store.info(&sample).await.map(|i| i.size).ok()
+        })
+    };
+    assert!(
+        collector_view.is_some_and(|size| size > 0),
+        "{sample} not in the bucket"
+    );
     // Sensor 1's credentials used for more than shipping its own events.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {

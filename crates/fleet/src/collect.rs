@@ -58,6 +58,12 @@ pub struct CollectStats {
     pub failures: AtomicU64,
     /// Refused messages, by reason.
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Samples read back whose content is their name.
+    pub samples_good: AtomicU64,
+    /// Samples named by events but not in the bucket.
+    pub samples_missing: AtomicU64,
+    /// Samples whose content was not their name (deleted).
+    pub samples_false: AtomicU64,
 }
 
 impl CollectStats {
@@ -136,6 +142,7 @@ pub async fn run(
         )
         .await
         .map_err(|e| FleetError::Nats(format!("the {COLLECT_CONSUMER} consumer: {e}")))?;
+    let samples = crate::samples::ensure_bucket(&js, config.replicas).await?;
     let mut store = Store::open(&config.postgres).await?;
     tracing::info!(
         postgres = %crate::pg::redact(&config.postgres),
@@ -213,6 +220,23 @@ pub async fn run(
             // A lost acknowledgement only means a redelivery, which changes nothing.
             if let Err(e) = message.ack().await {
                 tracing::warn!(error = %e, "acknowledging a stored message failed");
+            }
+        }
+        // Every new sample, read back: the bucket is writable by every sensor.
+        for sha256 in &written.samples {
+            match crate::samples::verify(&samples, sha256).await {
+                Ok(crate::samples::Verified::Good) => {
+                    stats.samples_good.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(crate::samples::Verified::Missing) => {
+                    stats.samples_missing.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%sha256, "an event names a sample the bucket does not have");
+                }
+                Ok(crate::samples::Verified::Mismatch) => {
+                    stats.samples_false.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%sha256, "a sample does not hash to its name: deleted");
+                }
+                Err(e) => tracing::warn!(%sha256, error = %e, "reading a sample back failed"),
             }
         }
     }

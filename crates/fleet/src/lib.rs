@@ -12,7 +12,11 @@
 //!   one transaction ([`pg`]) and acknowledges only after it commits; rows are
 //!   idempotent on (sensor, seq), derived rows are upserts that do not care in which
 //!   order events arrive.
-//! * [`pg::read`]: the read side (`sessions`, `show`) on the fleet's store.
+//! * [`samples`]: every dropped file once in the object store bucket
+//!   `BUSYBAIT_SAMPLES`, offered by the sensor before the events that name it, read
+//!   back and re-hashed by a collector.
+//! * [`pg::read`]: the read side (`sessions`, `show`, `report`, `export`) on the
+//!   fleet's store.
 //!
 //! The sensor id is the subject's last token, never a payload field.
 
@@ -21,6 +25,7 @@ pub mod cursor;
 pub mod line;
 pub mod nats;
 pub mod pg;
+pub mod samples;
 pub mod ship;
 
 /// The JetStream stream that carries every sensor's events.

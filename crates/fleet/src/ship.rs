@@ -94,6 +94,7 @@ pub async fn run(
     let mut cursor = cursor_file.load()?.unwrap_or(0);
     status.shipped_seq.store(cursor, Ordering::Relaxed);
     let subject = events_subject(&config.sensor);
+    let mut samples = Samples::new(&config.data_dir);
     let mut backoff = MIN_BACKOFF;
     let mut failing_since_logged = false;
     tracing::info!(
@@ -115,7 +116,12 @@ pub async fn run(
             }
             continue;
         };
-        match publish(&js, &subject, &config.sensor, &batch.events).await {
+        let offered = samples.offer_all(&js, &batch.events).await;
+        let published = match offered {
+            Ok(()) => publish(&js, &subject, &config.sensor, &batch.events).await,
+            Err(e) => Err(e),
+        };
+        match published {
             Ok(duplicates) => {
                 cursor = last;
                 cursor_file.store(cursor)?;
@@ -155,6 +161,86 @@ pub async fn run(
 struct Batch {
     events: Vec<(u64, String)>,
     local_seq: u64,
+}
+
+/// How many sample names the shipper remembers as already in the bucket.
+const KNOWN_SAMPLES: usize = 65_536;
+
+/// The samples a sensor offers the fleet: each file its events name, before them.
+struct Samples {
+    data_dir: PathBuf,
+    store: Option<async_nats::jetstream::object_store::ObjectStore>,
+    known: std::collections::HashSet<String>,
+}
+
+impl Samples {
+    fn new(data_dir: &std::path::Path) -> Self {
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            store: None,
+            known: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Offers the files the batch's events dropped or received.
+    async fn offer_all(
+        &mut self,
+        js: &jetstream::Context,
+        events: &[(u64, String)],
+    ) -> Result<(), FleetError> {
+        for sha256 in sample_names(events) {
+            if self.known.contains(&sha256) {
+                continue;
+            }
+            let store = match &self.store {
+                Some(s) => s,
+                None => {
+                    let store = js
+                        .get_object_store(crate::samples::SAMPLES_BUCKET)
+                        .await
+                        .map_err(|e| {
+                            FleetError::Nats(format!(
+                                "the {} bucket (a collector makes it): {e}",
+                                crate::samples::SAMPLES_BUCKET
+                            ))
+                        })?;
+                    self.store.insert(store)
+                }
+            };
+            let offered = crate::samples::offer(store, &self.data_dir, &sha256).await?;
+            if offered == crate::samples::Offered::Gone {
+                tracing::warn!(%sha256, "a sample retention removed is not in the fleet");
+            }
+            if self.known.len() >= KNOWN_SAMPLES {
+                self.known.clear();
+            }
+            self.known.insert(sha256);
+        }
+        Ok(())
+    }
+}
+
+/// The SHA-256 of each file the events dropped or received, once each.
+fn sample_names(events: &[(u64, String)]) -> Vec<String> {
+    let mut names = Vec::new();
+    for (_, json) in events {
+        if !json.contains("\"cowrie.session.file_") {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+            continue;
+        };
+        let file_event = matches!(
+            v.get("eventid").and_then(|e| e.as_str()),
+            Some("cowrie.session.file_download" | "cowrie.session.file_upload")
+        );
+        if let (true, Some(sha)) = (file_event, v.get("shasum").and_then(|s| s.as_str())) {
+            if crate::samples::valid_sha256(sha) && !names.iter().any(|n| n == sha) {
+                names.push(sha.to_string());
+            }
+        }
+    }
+    names
 }
 
 async fn read_batch(db: Arc<Mutex<Connection>>, after: u64) -> Result<Batch, FleetError> {

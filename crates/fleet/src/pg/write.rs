@@ -35,12 +35,14 @@ pub struct Incoming {
 }
 
 /// What a batch changed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Written {
     /// Events stored for the first time.
     pub new: usize,
     /// Events already there (redelivered or shipped again).
     pub duplicates: usize,
+    /// The samples the new events dropped (SHA-256), each once.
+    pub samples: Vec<String>,
 }
 
 /// The prepared statements of one connection.
@@ -231,10 +233,7 @@ impl Writer {
             .iter()
             .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
             .collect();
-        let written = Written {
-            new: new.len(),
-            duplicates: batch.len() - new.len(),
-        };
+        let (new_events, duplicates) = (new.len(), batch.len() - new.len());
         let mut rows = Rows::default();
         for e in batch {
             // A key leaves the set the first time: an event twice in one batch counts once.
@@ -242,6 +241,11 @@ impl Writer {
                 rows.add(e);
             }
         }
+        let written = Written {
+            new: new_events,
+            duplicates,
+            samples: rows.samples.keys().cloned().collect(),
+        };
         self.send(&tx, &rows).await?;
         if self.hang_before_commit {
             tracing::error!(
