@@ -281,6 +281,11 @@ enum Command {
         /// (created if missing).
         #[arg(long, value_name = "DIR", default_value = "busybait-data")]
         data_dir: PathBuf,
+        /// Match what this store learned instead of the data dir's: another data
+        /// dir, or a fleet's postgres:// URL (every sensor's C2s, download URLs,
+        /// sample hashes and attackers). Alerts still go to --data-dir.
+        #[arg(long, value_name = "DIR|URL")]
+        learned_from: Option<String>,
         /// Only print: store nothing (what the data dir's trap learned is still
         /// matched).
         #[arg(long)]
@@ -422,6 +427,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             eve,
             data_dir,
+            learned_from,
             no_store,
         } => watch::watch(
             match interface {
@@ -435,6 +441,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             eve.as_deref(),
             &data_dir,
+            learned_from,
             !no_store,
         ),
     }

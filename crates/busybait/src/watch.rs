@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::Context;
 use busybait_events::SensorIdentity;
 use busybait_store::alerts::{store_alerts, StoredAlert};
-use busybait_store::read::{IndicatorKind, ReadStore};
+use busybait_store::read::IndicatorKind;
 use busybait_store::sensor::SensorState;
 use busybait_wire::capture::{read_frames, CaptureEnd};
 use busybait_wire::detect::signature_id;
@@ -52,9 +52,11 @@ pub fn watch(
     json: bool,
     eve: Option<&Path>,
     data_dir: &Path,
+    learned_from: Option<String>,
     store: bool,
 ) -> anyhow::Result<()> {
-    let indicators = load_indicators(data_dir)?;
+    let learned = crate::read::Location::new(data_dir.to_path_buf(), learned_from);
+    let indicators = load_indicators(&learned)?;
     let data_dir = store.then_some(data_dir);
     let files = match source {
         Source::Files(files) => files,
@@ -111,17 +113,20 @@ pub fn watch(
     output(&reports, json, eve, data_dir.zip(sensor.as_ref()))
 }
 
-/// What the trap in `data_dir` learned: C2 endpoints, download URLs, sample hashes
-/// and the addresses that attacked it. Nothing when it has no database yet.
-fn load_indicators(data_dir: &Path) -> anyhow::Result<Indicators> {
-    let db = data_dir.join(busybait_store::sqlite::DB_FILE);
+/// What the trap learned: C2 endpoints, download URLs, sample hashes and the
+/// addresses that attacked it, from a data dir (nothing when it has no database yet)
+/// or from a fleet's store (every sensor's).
+fn load_indicators(learned: &crate::read::Location) -> anyhow::Result<Indicators> {
     let mut indicators = Indicators::default();
-    if !db.exists() {
-        return Ok(indicators);
+    if let crate::read::Location::Dir(dir) = learned {
+        if !dir.join(busybait_store::sqlite::DB_FILE).exists() {
+            return Ok(indicators);
+        }
     }
-    let rows = busybait_store::read::SqliteStore::open(data_dir)
-        .and_then(|store| store.indicators(&busybait_store::read::Window::default()))
-        .with_context(|| format!("reading what the trap learned from {}", db.display()))?;
+    let rows = learned
+        .open()?
+        .indicators(&busybait_store::read::Window::default())
+        .with_context(|| format!("reading what the trap learned from {learned}"))?;
     let mut unusable = 0;
     for row in rows {
         let kept = match row.kind {
@@ -141,7 +146,7 @@ fn load_indicators(data_dir: &Path) -> anyhow::Result<Indicators> {
     tracing::info!(
         indicators = indicators.len(),
         unusable,
-        data_dir = %data_dir.display(),
+        store = %learned,
         "matching what the trap learned"
     );
     Ok(indicators)

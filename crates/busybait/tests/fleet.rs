@@ -23,6 +23,13 @@ use util::{source, test_config, Sensor};
 
 const STEP: Duration = Duration::from_secs(10);
 
+/// The read-only role of docs/FLEET.md, as given there.
+const READER_ROLE: &str = "CREATE ROLE reader LOGIN;
+GRANT CONNECT ON DATABASE fleet TO reader;
+GRANT USAGE ON SCHEMA public TO reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO reader;";
+
 /// `busybait ARGS --store STORE`: its stdout, which must be a success.
 fn read_side(store: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
@@ -153,9 +160,19 @@ fn two_sensors_sessions_reach_postgres_once_and_read_back_as_on_their_data_dirs(
         }
     );
 
-    // The read side: the fleet's sessions are the union of the sensors', in the same
-    // order and the same fields.
-    let fleet_sessions = read_side(&pg.url(), &["sessions", "--json"]);
+    // The read side, as the read-only role docs/FLEET.md sets up: the fleet's
+    // sessions are the union of the sensors', in the same order and the same fields.
+    for statement in READER_ROLE.split(';').filter(|s| !s.trim().is_empty()) {
+        pg.query(statement);
+    }
+    let refused = pg.query_as("reader", "DELETE FROM sessions");
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("permission denied")),
+        "{refused:?}"
+    );
+    let fleet_sessions = read_side(&pg.url_as("reader"), &["sessions", "--json"]);
     let mut local: Vec<String> = [&a, &b]
         .iter()
         .flat_map(|s| {
@@ -194,7 +211,7 @@ fn two_sensors_sessions_reach_postgres_once_and_read_back_as_on_their_data_dirs(
 }
 
 #[test]
-fn report_and_every_export_of_the_fleet_store_are_byte_for_byte_the_sensors_own() {
+fn report_exports_and_watch_read_the_fleet_store_as_the_sensors_own() {
     let pg = Postgres::start();
     let nats = Nats::start();
     let _collector = Collector::start(&nats.url(), &pg.url());
@@ -236,6 +253,41 @@ fn report_and_every_export_of_the_fleet_store_are_byte_for_byte_the_sensors_own(
         assert!(!local.trim().is_empty(), "{args:?}: nothing to compare");
         assert_eq!(read_side(&pg.url(), &args), local, "{args:?}");
     }
+
+    // What the fleet learned, matched in another network's capture by a `watch`
+    // with an empty data dir of its own: a device there fetches the loader's file.
+    let mut cap = busybait_pcapgen::Capture::default();
+    busybait_pcapgen::tcp_session(
+        &mut cap,
+        ("10.0.0.7".parse().unwrap(), 40_000),
+        ("127.0.0.1".parse().unwrap(), 8),
+        &[(
+            true,
+            b"GET /bins/mirai.x86 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        )],
+        1_790_000_000.0,
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = elsewhere.path().join("capture.pcap");
+    std::fs::write(&file, cap.bytes()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(["watch", "--json", "--no-store", "--pcap"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(elsewhere.path())
+        .args(["--learned-from", &pg.url()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let alerts: Vec<(&str, &str)> = report[0]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap(), a["src"].as_str().unwrap()))
+        .collect();
+    assert_eq!(alerts, [("trap-download-host", "10.0.0.7")], "{stderr}");
 }
 
 #[test]

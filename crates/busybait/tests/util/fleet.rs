@@ -318,30 +318,31 @@ impl Postgres {
 
     /// One query's rows through `psql` (unaligned, `|` between fields).
     pub fn query(&self, sql: &str) -> Vec<String> {
+        self.query_as("busybait", sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The fleet database's URL for another role.
+    pub fn url_as(&self, role: &str) -> String {
+        format!("postgres://{role}@127.0.0.1:{}/fleet", self.port)
+    }
+
+    /// One query as `role`; its error text if PostgreSQL refused it.
+    pub fn query_as(&self, role: &str, sql: &str) -> Result<Vec<String>, String> {
+        let port = self.port.to_string();
         let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "busybait",
-                "-d",
-                "fleet",
-            ])
+            .args(["-h", "127.0.0.1", "-p", &port, "-U", role, "-d", "fleet"])
             .args(["-v", "ON_ERROR_STOP=1", "-tA", "-c", sql])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8(out.stdout)
             .unwrap()
             .lines()
             .map(str::to_string)
-            .collect()
+            .collect())
     }
 }
 
