@@ -105,12 +105,15 @@ fn try_unacknowledged(runtime: &tokio::runtime::Runtime, urls: &str) -> Option<(
     })
 }
 
-fn unacknowledged(runtime: &tokio::runtime::Runtime, urls: &str) -> (u64, u64) {
-    try_unacknowledged(runtime, urls).expect("the consumer's info")
-}
-
 fn at_least_1000_unacknowledged(runtime: &tokio::runtime::Runtime, urls: &str, fault: &str) {
-    let (delivered, waiting) = unacknowledged(runtime, urls);
+    // The consumer's info, once the cluster answers (a leader election after a
+    // node's death takes seconds).
+    let mut info = None;
+    wait_until("the consumer's info", || {
+        info = try_unacknowledged(runtime, urls);
+        info.is_some()
+    });
+    let (delivered, waiting) = info.unwrap();
     assert!(
         delivered + waiting >= 1000,
         "{fault}: only {delivered} delivered and {waiting} waiting messages unacknowledged"

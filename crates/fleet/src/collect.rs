@@ -31,6 +31,8 @@ const MAX_ACK_PENDING: i64 = 20_000;
 const FETCH_EXPIRES: Duration = Duration::from_secs(1);
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a starting collector waits for JetStream to answer its setup.
+const SETUP_PATIENCE: Duration = Duration::from_secs(60);
 
 /// What a collector needs.
 #[derive(Clone, Debug)]
@@ -128,21 +130,20 @@ pub async fn run(
 ) -> Result<(), FleetError> {
     let client = crate::nats::connect(&config.nats, "busybait collect", false).await?;
     let js = jetstream::new(client);
-    let stream = crate::nats::ensure_events_stream(&js, config.replicas).await?;
-    let consumer: jetstream::consumer::Consumer<pull::Config> = stream
-        .get_or_create_consumer(
-            COLLECT_CONSUMER,
-            pull::Config {
-                durable_name: Some(COLLECT_CONSUMER.into()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: ACK_WAIT,
-                max_ack_pending: MAX_ACK_PENDING,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| FleetError::Nats(format!("the {COLLECT_CONSUMER} consumer: {e}")))?;
-    let samples = crate::samples::ensure_bucket(&js, config.replicas).await?;
+    // A JetStream API call can time out while the cluster elects a leader (a few
+    // seconds after a node dies): the setup is retried for a while before it is an
+    // error.
+    let deadline = tokio::time::Instant::now() + SETUP_PATIENCE;
+    let (consumer, samples) = loop {
+        match setup(&js, config.replicas).await {
+            Ok(ready) => break ready,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "JetStream is not answering yet; retrying");
+                tokio::time::sleep(MAX_BACKOFF).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let mut store = Store::open(&config.postgres).await?;
     tracing::info!(
         postgres = %crate::pg::redact(&config.postgres),
@@ -241,6 +242,35 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The stream, the shared consumer and the samples bucket, made if missing.
+async fn setup(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<
+    (
+        jetstream::consumer::Consumer<pull::Config>,
+        async_nats::jetstream::object_store::ObjectStore,
+    ),
+    FleetError,
+> {
+    let stream = crate::nats::ensure_events_stream(js, replicas).await?;
+    let consumer = stream
+        .get_or_create_consumer(
+            COLLECT_CONSUMER,
+            pull::Config {
+                durable_name: Some(COLLECT_CONSUMER.into()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                max_ack_pending: MAX_ACK_PENDING,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| FleetError::Nats(format!("the {COLLECT_CONSUMER} consumer: {e}")))?;
+    let samples = crate::samples::ensure_bucket(js, replicas).await?;
+    Ok((consumer, samples))
 }
 
 async fn fetch(
