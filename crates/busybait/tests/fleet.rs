@@ -726,3 +726,52 @@ fn over_tls_a_sensor_ships_and_a_client_without_tls_is_refused() {
     );
     drop(collector);
 }
+
+/// The shipper's progress on the metrics page: caught up, then a lag that is
+/// exactly what NATS has not acknowledged while it is away.
+#[test]
+fn the_sensor_reports_what_it_has_not_shipped_in_its_metrics() {
+    use util::{metric, promtool_check, scrape};
+    let pg = Postgres::start();
+    let mut nats = Nats::start();
+    let _collector = Collector::start(&nats.url(), &pg.url());
+    let sensor = Sensor::start_with(&format!(
+        "metrics = \"127.0.0.1:0\"\n{}",
+        fleet_config(&nats)
+    ));
+    let page = || scrape(sensor.metrics.unwrap(), "/metrics").1;
+    visit(&sensor, 1);
+    let n1 = sensor
+        .wait_for_events("the first close", |evs| {
+            evs.iter().any(|e| e["eventid"] == "cowrie.session.closed")
+        })
+        .len() as u64;
+    wait_until("everything shipped", || {
+        let body = page();
+        metric(&body, "busybait_fleet_shipped_seq") == Some(n1)
+            && metric(&body, "busybait_fleet_lag_events") == Some(0)
+    });
+    let body = page();
+    promtool_check(&body);
+    assert_eq!(metric(&body, "busybait_fleet_published_total"), Some(n1));
+    nats.kill();
+    visit(&sensor, 2);
+    let n2 = sensor
+        .wait_for_events("the second close", |evs| {
+            evs.iter()
+                .filter(|e| e["eventid"] == "cowrie.session.closed")
+                .count()
+                == 2
+        })
+        .len() as u64;
+    wait_until("the lag while NATS is away", || {
+        let body = page();
+        metric(&body, "busybait_fleet_lag_events") == Some(n2 - n1)
+            && metric(&body, "busybait_fleet_failures_total").is_some_and(|f| f > 0)
+    });
+    assert_eq!(metric(&page(), "busybait_fleet_shipped_seq"), Some(n1));
+    nats.restart();
+    wait_until("caught up again", || {
+        metric(&page(), "busybait_fleet_lag_events") == Some(0)
+    });
+}
