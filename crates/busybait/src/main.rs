@@ -152,9 +152,16 @@ enum Command {
         /// Read this store instead: a data dir, or a fleet's postgres:// URL.
         #[arg(long, value_name = "DIR|URL", conflicts_with = "data_dir")]
         store: Option<String>,
-        /// How many sessions.
+        /// How many sessions at most (the newest).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only sessions that started at or after T: an RFC 3339 time or a span back
+        /// from now (90m, 24h, 7d).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Only sessions that started before T, in the same forms.
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -381,8 +388,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             store,
             limit,
+            since,
+            until,
             json,
-        } => read::sessions(&read::Location::new(data_dir, store), limit, json),
+        } => read::sessions(
+            &read::Location::new(data_dir, store),
+            (since.as_deref(), until.as_deref()),
+            limit,
+            json,
+        ),
         Command::Show {
             session,
             data_dir,

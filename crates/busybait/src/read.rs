@@ -118,9 +118,24 @@ pub(crate) fn open_store(data_dir: &Path) -> anyhow::Result<Box<dyn ReadStore>> 
     Ok(Box::new(store))
 }
 
-pub fn sessions(location: &Location, limit: usize, json: bool) -> anyhow::Result<()> {
+/// `busybait sessions`: the newest `limit` sessions of the span `(since, until)`.
+pub fn sessions(
+    location: &Location,
+    (since, until): (Option<&str>, Option<&str>),
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now();
+    let window = busybait_store::read::Window {
+        since: since
+            .map(|t| crate::export::window_edge(t, now))
+            .transpose()?,
+        until: until
+            .map(|t| crate::export::window_edge(t, now))
+            .transpose()?,
+    };
     let store = location.open()?;
-    let rows = store.recent_sessions(limit)?;
+    let rows = store.recent_sessions(&window, limit)?;
     let mut out = std::io::stdout().lock();
     for r in rows {
         if json {

@@ -192,6 +192,20 @@ fn two_sensors_sessions_reach_postgres_once_and_read_back_as_on_their_data_dirs(
     local.sort_by_key(|l| std::cmp::Reverse(start_of(l)));
     assert_eq!(fleet_sessions.lines().collect::<Vec<_>>(), local);
     assert_eq!(local.len(), 3);
+    // A span: every session that started in it, from either store.
+    let middle = start_of(&local[1]).0;
+    let reader = pg.url_as("reader");
+    assert_eq!(
+        read_side(&reader, &["sessions", "--json", "--since", &middle]),
+        format!("{}\n{}\n", local[0], local[1])
+    );
+    assert_eq!(
+        read_side(
+            &reader,
+            &["sessions", "--json", "--until", &middle, "--limit", "1000"]
+        ),
+        format!("{}\n", local[2])
+    );
     let first: serde_json::Value = serde_json::from_str(&local[0]).unwrap();
     assert_eq!(first["login_failures"], 1);
     assert_eq!(first["username"], "root");

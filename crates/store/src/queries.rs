@@ -52,17 +52,23 @@ fn port(v: Option<i64>) -> u16 {
     v.and_then(|p| u16::try_from(p).ok()).unwrap_or(0)
 }
 
-/// The most recent `limit` sessions, newest first (sessions whose connect has not
-/// arrived yet, in a fleet store, wait for it).
-pub fn recent_sessions(db: &dyn Sql, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
+/// The most recent `limit` sessions that started in `[since, until)`, newest first
+/// (sessions whose connect has not arrived yet, in a fleet store, wait for it).
+pub fn recent_sessions(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+    limit: usize,
+) -> Result<Vec<SessionRow>, StoreError> {
+    let [lo, hi] = window(since, until);
     collect(
         db,
         "SELECT session, start_time, src_ip, src_port, dst_port, duration_ms, end_reason, username, password,
                 login_failures, commands, fingerprint, family, family_label, dst_ip,
                 protocol, client_version, hassh
-         FROM sessions WHERE start_time IS NOT NULL
-         ORDER BY start_time DESC, session DESC LIMIT ?1",
-        &[Param::Int(i64::try_from(limit).unwrap_or(i64::MAX))],
+         FROM sessions WHERE start_time >= ?1 AND start_time < ?2
+         ORDER BY start_time DESC, session DESC LIMIT ?3",
+        &[lo, hi, Param::Int(i64::try_from(limit).unwrap_or(i64::MAX))],
         |r| {
             Ok(SessionRow {
                 session: text(r, 0)?,

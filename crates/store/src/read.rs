@@ -26,8 +26,9 @@ pub type IndicatorFamilies = BTreeMap<(IndicatorKind, String), BTreeSet<String>>
 
 /// What the read-side commands need of a store.
 pub trait ReadStore {
-    /// The newest `limit` sessions, newest first.
-    fn recent_sessions(&self, limit: usize) -> Result<Vec<SessionRow>, StoreError>;
+    /// The newest `limit` sessions that started in the window, newest first.
+    fn recent_sessions(&self, window: &Window, limit: usize)
+        -> Result<Vec<SessionRow>, StoreError>;
     /// Every event of a session (JSON lines) in order; `None` if it is unknown.
     fn session_events(&self, session: &str) -> Result<Option<Vec<String>>, StoreError>;
     /// The summary of a window.
@@ -75,8 +76,8 @@ impl Sql for SqliteStore {
 /// Every store that speaks the shared SQL answers the read side's questions with the
 /// same queries.
 impl<S: Sql> ReadStore for S {
-    fn recent_sessions(&self, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
-        crate::queries::recent_sessions(self, limit)
+    fn recent_sessions(&self, w: &Window, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
+        crate::queries::recent_sessions(self, w.since.as_deref(), w.until.as_deref(), limit)
     }
 
     fn session_events(&self, session: &str) -> Result<Option<Vec<String>>, StoreError> {

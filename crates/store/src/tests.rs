@@ -87,7 +87,7 @@ fn both_sinks_get_every_event_in_order_across_restarts() {
     assert_eq!(report.next_seq, 6);
     assert_eq!(jsonl_seqs(dir.path()), (1..=10).collect::<Vec<_>>());
     let conn = sqlite::open_read_only(&dir.path().join(sqlite::DB_FILE)).unwrap();
-    let rows = crate::queries::recent_sessions(&conn, 10).unwrap();
+    let rows = crate::queries::recent_sessions(&conn, None, None, 10).unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].session, SessionId::from_u64(2).to_string());
     assert_eq!(rows[0].username.as_deref(), Some("root"));
