@@ -59,6 +59,7 @@ pub fn collect(
     store: String,
     replicas: usize,
     batch: usize,
+    metrics: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     let mut cfg = match config {
         Some(path) => Config::load(&path)?,
@@ -90,6 +91,21 @@ pub fn collect(
             let _ = tx.send(true);
         });
         let stats = Arc::new(CollectStats::default());
+        if let Some(addr) = metrics {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener {addr}"))?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("listening metrics {}", listener.local_addr()?);
+            }
+            let for_render = stats.clone();
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                Arc::new(move || crate::metrics::render_collector(&for_render)),
+                rx.clone(),
+            ));
+        }
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let url = nats.url.clone();
         tokio::spawn(async move {

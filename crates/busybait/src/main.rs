@@ -121,6 +121,11 @@ enum Command {
         /// Messages per batch and per transaction.
         #[arg(long, default_value_t = 500)]
         batch: usize,
+        /// Serve Prometheus metrics at http://ADDR:PORT/metrics (events stored and
+        /// duplicated, transactions, refused messages by reason, samples read back).
+        /// Prints "listening metrics ADDR:PORT" first.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<SocketAddr>,
     },
     /// Remove what `[retention]` no longer keeps (the sensor also does this every
     /// `[retention] interval`): recordings, rotated event files, old database rows,
@@ -383,7 +388,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             store,
             replicas,
             batch,
-        } => fleet::collect(config, fleet, store, replicas, batch),
+            metrics,
+        } => fleet::collect(config, fleet, store, replicas, batch, metrics),
         Command::Sessions {
             data_dir,
             store,

@@ -377,6 +377,82 @@ pub fn render(s: &Snapshot) -> String {
 }
 
 /// Writes one metric family.
+/// The metrics page of `busybait collect`.
+pub fn render_collector(s: &busybait_fleet::collect::CollectStats) -> String {
+    use busybait_fleet::line::Rejection;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    let one = |v: u64| vec![(String::new(), Value::Count(v))];
+    family(
+        &mut out,
+        "busybait_collect_events_total",
+        "counter",
+        "Events stored, by whether they were new or already there.",
+        vec![
+            ("kind=\"new\"".into(), Value::Count(s.written.load(Relaxed))),
+            (
+                "kind=\"duplicate\"".into(),
+                Value::Count(s.duplicates.load(Relaxed)),
+            ),
+        ],
+    );
+    family(
+        &mut out,
+        "busybait_collect_batches_total",
+        "counter",
+        "Transactions committed.",
+        one(s.batches.load(Relaxed)),
+    );
+    family(
+        &mut out,
+        "busybait_collect_failures_total",
+        "counter",
+        "Transactions that failed and were retried.",
+        one(s.failures.load(Relaxed)),
+    );
+    family(
+        &mut out,
+        "busybait_collect_rejected_total",
+        "counter",
+        "Messages refused and terminated, by reason.",
+        [
+            Rejection::Subject,
+            Rejection::Oversized,
+            Rejection::Malformed,
+            Rejection::SensorMismatch,
+        ]
+        .into_iter()
+        .map(|r| {
+            (
+                format!("reason=\"{}\"", r.as_str()),
+                Value::Count(s.rejected(r)),
+            )
+        })
+        .collect(),
+    );
+    family(
+        &mut out,
+        "busybait_collect_samples_total",
+        "counter",
+        "New samples read back from the bucket, by what was found.",
+        vec![
+            (
+                "result=\"good\"".into(),
+                Value::Count(s.samples_good.load(Relaxed)),
+            ),
+            (
+                "result=\"missing\"".into(),
+                Value::Count(s.samples_missing.load(Relaxed)),
+            ),
+            (
+                "result=\"false\"".into(),
+                Value::Count(s.samples_false.load(Relaxed)),
+            ),
+        ],
+    );
+    out
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: Vec<(String, Value)>) {
     use std::fmt::Write;
     let _ = writeln!(out, "# HELP {name} {help}");

@@ -350,7 +350,8 @@ fn a_sensor_ships_what_it_recorded_while_nats_was_down_in_order() {
 fn a_message_claiming_another_sensor_or_malformed_is_refused_and_stores_nothing() {
     let pg = Postgres::start();
     let nats = Nats::start();
-    let collector = Collector::start(&nats.url(), &pg.url());
+    let collector =
+        Collector::start_with(&nats.url(), &pg.url(), &["--metrics", "127.0.0.1:0"], &[]);
     let line = |uuid: &str, seq: u64| {
         format!(
             r#"{{"eventid":"cowrie.session.connect","session":"0123456789ab","protocol":"telnet","src_ip":"198.51.100.7","src_port":4000,"dst_ip":"127.0.0.1","dst_port":23,"message":"m","sensor":"s","uuid":"{uuid}","timestamp":"2026-12-05T01:02:03.000000Z","seq":{seq}}}"#
@@ -384,6 +385,19 @@ fn a_message_claiming_another_sensor_or_malformed_is_refused_and_stores_nothing(
         "{log}"
     );
     assert!(log.contains("malformed"), "{log}");
+    // Counted on the collector's metrics page.
+    let (status, body) = util::scrape(collector.metrics.unwrap(), "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    util::promtool_check(&body);
+    for line in [
+        "busybait_collect_rejected_total{reason=\"sensor_mismatch\"} 1",
+        "busybait_collect_rejected_total{reason=\"malformed\"} 1",
+        "busybait_collect_rejected_total{reason=\"oversized\"} 0",
+        "busybait_collect_events_total{kind=\"new\"} 1",
+        "busybait_collect_batches_total 1",
+    ] {
+        assert!(body.lines().any(|l| l == line), "no {line:?} in\n{body}");
+    }
 }
 
 fn incoming(sensor: &str, seq: u64, ts: &str, eventid: &str, extra: serde_json::Value) -> Incoming {

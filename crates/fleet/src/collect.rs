@@ -187,6 +187,9 @@ pub async fn run(
                 }
             }
         }
+        if batch.is_empty() {
+            continue;
+        }
         // The batch is retried until it commits: acknowledging it before that would
         // lose it, and holding it past ACK_WAIT only means another collector may
         // store it too, which changes nothing.

@@ -361,6 +361,8 @@ pub struct Collector {
     child: Option<Child>,
     log: PathBuf,
     _dir: tempfile::TempDir,
+    /// The metrics listener, when started with `--metrics`.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Collector {
@@ -416,10 +418,15 @@ impl Collector {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        stdout.read_line(&mut line).unwrap();
+        let mut metrics = None;
+        if let Some(addr) = line.trim().strip_prefix("listening metrics ") {
+            metrics = Some(addr.parse().unwrap());
+            line.clear();
+            stdout.read_line(&mut line).unwrap();
+        }
         assert_eq!(
             line.trim(),
             format!("collecting {nats}"),
@@ -430,6 +437,7 @@ impl Collector {
             child: Some(child),
             log,
             _dir: dir,
+            metrics,
         }
     }
 
