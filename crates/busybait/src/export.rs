@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use busybait_store::read::{Family, IndicatorKind, IndicatorRow, Window};
 
 /// Export formats.
@@ -36,8 +36,12 @@ pub fn export(
 ) -> anyhow::Result<()> {
     let now = SystemTime::now();
     let window = Window {
-        since: since.map(|t| window_edge(t, now)).transpose()?,
-        until: until.map(|t| window_edge(t, now)).transpose()?,
+        since: since
+            .map(|t| crate::spans::window_edge(t, now))
+            .transpose()?,
+        until: until
+            .map(|t| crate::spans::window_edge(t, now))
+            .transpose()?,
     };
     let store = location.open()?;
     let mut rows = store.indicators(&window).context("reading indicators")?;
@@ -104,20 +108,6 @@ fn blockable(value: &str, own: &std::collections::BTreeSet<String>) -> bool {
         && value
             .parse::<std::net::IpAddr>()
             .is_ok_and(crate::addresses::is_public)
-}
-
-/// An RFC 3339 time, or a span back from `now`, as the stored timestamps spell it.
-pub(crate) fn window_edge(text: &str, now: SystemTime) -> anyhow::Result<String> {
-    let time = match humantime::parse_rfc3339_weak(text) {
-        Ok(t) => t,
-        Err(_) => match humantime::parse_duration(text) {
-            Ok(span) => now.checked_sub(span).unwrap_or(SystemTime::UNIX_EPOCH),
-            Err(_) => bail!(
-                "{text:?} is neither an RFC 3339 time (2026-11-26T08:00:00Z) nor a span back from now (90m, 24h, 7d)"
-            ),
-        },
-    };
-    Ok(humantime::format_rfc3339_micros(time).to_string())
 }
 
 /// Every indicator as RFC 4180 CSV: `type,value,first_seen,last_seen,count`. Control
@@ -235,24 +225,5 @@ mod tests {
         }
         let own = std::collections::BTreeSet::from(["185.1.2.3".to_string()]);
         assert!(!blockable("185.1.2.3", &own), "the sensor's own address");
-    }
-
-    #[test]
-    fn window_edges_are_rfc3339_or_spans() {
-        let now = humantime::parse_rfc3339("2026-11-26T08:00:00Z").unwrap();
-        assert_eq!(
-            window_edge("2026-11-25T08:00:00Z", now).unwrap(),
-            "2026-11-25T08:00:00.000000Z"
-        );
-        assert_eq!(
-            window_edge("24h", now).unwrap(),
-            "2026-11-25T08:00:00.000000Z"
-        );
-        assert_eq!(
-            window_edge("90m", now).unwrap(),
-            "2026-11-26T06:30:00.000000Z"
-        );
-        let err = window_edge("yesterday", now).unwrap_err().to_string();
-        assert!(err.contains("RFC 3339") && err.contains("7d"), "{err}");
     }
 }

@@ -128,10 +128,10 @@ pub fn sessions(
     let now = std::time::SystemTime::now();
     let window = busybait_store::read::Window {
         since: since
-            .map(|t| crate::export::window_edge(t, now))
+            .map(|t| crate::spans::window_edge(t, now))
             .transpose()?,
         until: until
-            .map(|t| crate::export::window_edge(t, now))
+            .map(|t| crate::spans::window_edge(t, now))
             .transpose()?,
     };
     let store = location.open()?;

@@ -21,10 +21,10 @@ pub fn report(
 ) -> anyhow::Result<()> {
     let now = SystemTime::now();
     let since = since
-        .map(|t| crate::export::window_edge(t, now))
+        .map(|t| crate::spans::window_edge(t, now))
         .transpose()?;
     let until = until
-        .map(|t| crate::export::window_edge(t, now))
+        .map(|t| crate::spans::window_edge(t, now))
         .transpose()?;
     let store = location.open()?;
     let mut r = store
