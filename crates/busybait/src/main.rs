@@ -98,11 +98,13 @@ enum Command {
     },
     /// Collect a fleet's events from NATS JetStream into PostgreSQL.
     ///
-    /// Creates the BUSYBAIT_EVENTS stream and the shared durable consumer `collect`
-    /// if missing, brings the PostgreSQL schema up to date, then stores each batch in
-    /// one transaction and acknowledges it only after it commits. Run several side by
-    /// side for throughput and failover; storing an event twice changes nothing.
-    /// Prints "collecting URL" on stdout once ready; stops at SIGINT/SIGTERM.
+    /// Creates the BUSYBAIT_EVENTS stream, the shared durable consumer `collect` and
+    /// the BUSYBAIT_SAMPLES object store bucket if missing, brings the PostgreSQL
+    /// schema up to date, then stores each batch in one transaction and acknowledges
+    /// it only after it commits; every new sample is read back and checked against
+    /// its SHA-256. Run several side by side for throughput and failover; storing an
+    /// event twice changes nothing. Prints "collecting URL" on stdout once ready;
+    /// stops at SIGINT/SIGTERM. See docs/FLEET.md.
     Collect {
         /// TOML config file (its `[fleet]` section: url, user, password, ca_file).
         #[arg(long, value_name = "FILE")]
