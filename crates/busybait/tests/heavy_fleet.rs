@@ -4,7 +4,7 @@
 //! (read from the consumer's info): the whole cluster stopped for 30 s, a collector
 //! killed with SIGKILL inside its open transaction, a NATS node killed and restarted,
 //! PostgreSQL restarted. Afterwards each sensor's seq is in PostgreSQL exactly once,
-//! without a gap.
+//! without a gap, and each sensor's sample is in the object store, whole.
 //!
 //! The sensors are real `busybait serve` processes with their real shipper; their
 //! spools (busybait.db) are written by the test beforehand, so that the fault
@@ -30,14 +30,24 @@ const SENSORS: usize = 3;
 /// Events per sensor: four per session (connect, login, command, close).
 const EVENTS: u64 = 16_668;
 
-/// A sensor's spool as its recorder would have left it: `sensor.toml` with the id
-/// and `EVENTS` events in `busybait.db`.
+/// A sensor's own sample: its SHA-256 and content.
+fn sample_of(sensor: &str) -> (String, Vec<u8>) {
+    use sha2::Digest;
+    let content = format!("\x7fELF sample of {sensor}").into_bytes();
+    (hex::encode(sha2::Sha256::digest(&content)), content)
+}
+
+/// A sensor's spool as its recorder would have left it: `sensor.toml` with the id,
+/// `EVENTS` events in `busybait.db` (one of them dropping a sample) and the sample.
 fn spool(dir: &Path, sensor: &str) {
     std::fs::write(
         dir.join("sensor.toml"),
         format!("uuid = \"{sensor}\"\nseed = 1\n"),
     )
     .unwrap();
+    let (sha, content) = sample_of(sensor);
+    std::fs::create_dir_all(dir.join("samples")).unwrap();
+    std::fs::write(dir.join("samples").join(sha), content).unwrap();
     let mut conn =
         busybait_store::sqlite::open(&dir.join(busybait_store::sqlite::DB_FILE)).unwrap();
     let tx = conn.transaction().unwrap();
@@ -52,6 +62,12 @@ fn spool(dir: &Path, sensor: &str) {
             ms % 1000
         );
         let (eventid, extra) = match seq % 4 {
+            // The first session drops the sensor's sample instead of a command.
+            3 if seq == 3 => (
+                "cowrie.session.file_download",
+                serde_json::json!({"url": "http://127.0.0.1/x", "outfile": "o", "destfile": "/tmp/x",
+                    "shasum": sample_of(sensor).0, "duplicate": false}),
+            ),
             1 => ("cowrie.session.connect", serde_json::json!({})),
             2 => (
                 "cowrie.login.success",
@@ -223,9 +239,26 @@ fn fifty_thousand_events_survive_every_fault_exactly_once() {
             pg.query(&format!(
                 "SELECT count(*), sum(commands), count(end_time) FROM sessions WHERE sensor = 'sensor-{i}'"
             )),
-            [format!("{0}|{0}|{0}", EVENTS / 4)],
+            [format!("{0}|{1}|{0}", EVENTS / 4, EVENTS / 4 - 1)],
             "sensor-{i}'s sessions"
         );
+        // Its sample, in the bucket with the right content.
+        let (sha, content) = sample_of(&format!("sensor-{i}"));
+        let stored = runtime.block_on(async {
+            use tokio::io::AsyncReadExt;
+            let client = async_nats::connect(urls.split(',').collect::<Vec<_>>())
+                .await
+                .unwrap();
+            let store = async_nats::jetstream::new(client)
+                .get_object_store("BUSYBAIT_SAMPLES")
+                .await
+                .unwrap();
+            let mut object = store.get(&sha).await.unwrap();
+            let mut bytes = Vec::new();
+            object.read_to_end(&mut bytes).await.unwrap();
+            bytes
+        });
+        assert_eq!(stored, content, "sensor-{i}'s sample");
     }
     drop(sensors);
 }
