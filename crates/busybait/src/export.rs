@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use busybait_store::read::{Family, IndicatorKind, IndicatorRow, Window};
+use busybait_store::read::{Family, IndicatorKind, IndicatorRow};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,14 +35,7 @@ pub fn export(
     include_private: bool,
 ) -> anyhow::Result<()> {
     let now = SystemTime::now();
-    let window = Window {
-        since: since
-            .map(|t| crate::spans::window_edge(t, now))
-            .transpose()?,
-        until: until
-            .map(|t| crate::spans::window_edge(t, now))
-            .transpose()?,
-    };
+    let window = crate::spans::window(since, until, now)?;
     let store = location.open()?;
     let mut rows = store.indicators(&window).context("reading indicators")?;
     if !include_private && matches!(format, Format::Ips | Format::Stix | Format::Misp) {

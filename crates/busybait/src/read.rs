@@ -125,15 +125,7 @@ pub fn sessions(
     limit: usize,
     json: bool,
 ) -> anyhow::Result<()> {
-    let now = std::time::SystemTime::now();
-    let window = busybait_store::read::Window {
-        since: since
-            .map(|t| crate::spans::window_edge(t, now))
-            .transpose()?,
-        until: until
-            .map(|t| crate::spans::window_edge(t, now))
-            .transpose()?,
-    };
+    let window = crate::spans::window(since, until, std::time::SystemTime::now())?;
     let store = location.open()?;
     let rows = store.recent_sessions(&window, limit)?;
     let mut out = std::io::stdout().lock();

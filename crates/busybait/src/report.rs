@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use busybait_store::read::{Report, Window};
+use busybait_store::read::Report;
 use busybait_store::report;
 use comfy_table::{presets, ContentArrangement, Table};
 
@@ -20,16 +20,9 @@ pub fn report(
     json: bool,
 ) -> anyhow::Result<()> {
     let now = SystemTime::now();
-    let since = since
-        .map(|t| crate::spans::window_edge(t, now))
-        .transpose()?;
-    let until = until
-        .map(|t| crate::spans::window_edge(t, now))
-        .transpose()?;
+    let window = crate::spans::window(since, until, now)?;
     let store = location.open()?;
-    let mut r = store
-        .report(&Window { since, until })
-        .context("reading the store")?;
+    let mut r = store.report(&window).context("reading the store")?;
     let mirai =
         busybait_device::auth::parse_credential_table(busybait_device::auth::MIRAI_CREDENTIALS_TSV);
     for c in &mut r.top_credentials {

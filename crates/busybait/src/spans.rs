@@ -41,6 +41,19 @@ pub(crate) fn window_edge(text: &str, now: SystemTime) -> anyhow::Result<String>
     Ok(humantime::format_rfc3339_micros(time).to_string())
 }
 
+/// The window `[since, until)` of a read-side command, each edge as
+/// [`window_edge`] reads it.
+pub(crate) fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+    now: SystemTime,
+) -> anyhow::Result<busybait_store::read::Window> {
+    Ok(busybait_store::read::Window {
+        since: since.map(|t| window_edge(t, now)).transpose()?,
+        until: until.map(|t| window_edge(t, now)).transpose()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

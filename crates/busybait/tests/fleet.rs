@@ -105,6 +105,18 @@ fn bucket_object_hash(nats_url: &str, name: &str) -> Option<String> {
     })
 }
 
+/// How many events the sensor has recorded once `n` of its sessions have closed.
+fn events_when_closed(sensor: &Sensor, n: usize) -> usize {
+    sensor
+        .wait_for_events("closed sessions", |evs| {
+            evs.iter()
+                .filter(|e| e["eventid"] == "cowrie.session.closed")
+                .count()
+                == n
+        })
+        .len()
+}
+
 fn local_events(dir: &Path) -> usize {
     util::read_events(dir).len()
 }
@@ -128,16 +140,7 @@ fn two_sensors_sessions_reach_postgres_once_and_read_back_as_on_their_data_dirs(
     visit(&a, 1);
     visit(&a, 2);
     visit(&b, 3);
-    let closed = |s: &Sensor, n: usize| {
-        s.wait_for_events("closed sessions", |evs| {
-            evs.iter()
-                .filter(|e| e["eventid"] == "cowrie.session.closed")
-                .count()
-                == n
-        })
-        .len()
-    };
-    let (na, nb) = (closed(&a, 2), closed(&b, 1));
+    let (na, nb) = (events_when_closed(&a, 2), events_when_closed(&b, 1));
     let (ida, idb) = (sensor_id(a.data_dir.path()), sensor_id(b.data_dir.path()));
     wait_until("every event in PostgreSQL", || {
         pg.query("SELECT count(*) FROM events") == [(na + nb).to_string()]
@@ -311,25 +314,14 @@ fn a_sensor_ships_what_it_recorded_while_nats_was_down_in_order() {
     let _collector = Collector::start(&nats.url(), &pg.url());
     let sensor = Sensor::start_with(&fleet_config(&nats));
     visit(&sensor, 1);
-    let n1 = sensor
-        .wait_for_events("the first close", |evs| {
-            evs.iter().any(|e| e["eventid"] == "cowrie.session.closed")
-        })
-        .len();
+    let n1 = events_when_closed(&sensor, 1);
     wait_until("the first session in PostgreSQL", || {
         pg.query("SELECT count(*) FROM events") == [n1.to_string()]
     });
     // The stream's server goes away; the sensor goes on recording.
     nats.kill();
     visit(&sensor, 2);
-    let n2 = sensor
-        .wait_for_events("the second close", |evs| {
-            evs.iter()
-                .filter(|e| e["eventid"] == "cowrie.session.closed")
-                .count()
-                == 2
-        })
-        .len();
+    let n2 = events_when_closed(&sensor, 2);
     assert_eq!(local_events(sensor.data_dir.path()), n2);
     // The shipper notices (its batch is not acknowledged) and keeps the events.
     wait_until("the shipper to notice", || {
@@ -731,11 +723,7 @@ fn over_tls_a_sensor_ships_and_a_client_without_tls_is_refused() {
         Collector::start_with_config(&nats.url(), &pg.url(), &format!("[fleet]\n{ca_config}"));
     let sensor = Sensor::start_with(&format!("{}{ca_config}", fleet_config(&nats)));
     visit(&sensor, 1);
-    let n = sensor
-        .wait_for_events("the close", |evs| {
-            evs.iter().any(|e| e["eventid"] == "cowrie.session.closed")
-        })
-        .len();
+    let n = events_when_closed(&sensor, 1);
     wait_until("the session in PostgreSQL over TLS", || {
         pg.query("SELECT count(*) FROM events") == [n.to_string()]
     });
@@ -769,11 +757,7 @@ fn the_sensor_reports_what_it_has_not_shipped_in_its_metrics() {
     ));
     let page = || scrape(sensor.metrics.unwrap(), "/metrics").1;
     visit(&sensor, 1);
-    let n1 = sensor
-        .wait_for_events("the first close", |evs| {
-            evs.iter().any(|e| e["eventid"] == "cowrie.session.closed")
-        })
-        .len() as u64;
+    let n1 = events_when_closed(&sensor, 1) as u64;
     wait_until("everything shipped", || {
         let body = page();
         metric(&body, "busybait_fleet_shipped_seq") == Some(n1)
@@ -784,14 +768,7 @@ fn the_sensor_reports_what_it_has_not_shipped_in_its_metrics() {
     assert_eq!(metric(&body, "busybait_fleet_published_total"), Some(n1));
     nats.kill();
     visit(&sensor, 2);
-    let n2 = sensor
-        .wait_for_events("the second close", |evs| {
-            evs.iter()
-                .filter(|e| e["eventid"] == "cowrie.session.closed")
-                .count()
-                == 2
-        })
-        .len() as u64;
+    let n2 = events_when_closed(&sensor, 2) as u64;
     wait_until("the lag while NATS is away", || {
         let body = page();
         metric(&body, "busybait_fleet_lag_events") == Some(n2 - n1)
