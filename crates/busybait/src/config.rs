@@ -67,6 +67,8 @@ pub struct Config {
     pub fetch: crate::fetch::FetchConfig,
     /// Shipping to a fleet (off unless `url` is set).
     pub fleet: FleetConfig,
+    /// The console (off unless `listen` is set).
+    pub web: crate::web::WebConfig,
 }
 
 /// `[fleet]`: how this process reaches the fleet's NATS (see docs/FLEET.md).
@@ -129,6 +131,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             fetch: crate::fetch::FetchConfig::default(),
             fleet: FleetConfig::default(),
+            web: crate::web::WebConfig::default(),
         }
     }
 }
@@ -571,6 +574,9 @@ impl Config {
             bail!("store: at least one of jsonl and sqlite must be on");
         }
         crate::fetch::Policy::new(&self.fetch).context("fetch: allow/deny")?;
+        if let Some(listen) = self.web.listen {
+            self.web.check(listen)?;
+        }
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use busybait_store::read::{Family, IndicatorKind, IndicatorRow};
+use busybait_store::read::{Family, IndicatorKind, IndicatorRow, ReadStore, Window};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,46 +34,84 @@ pub fn export(
     until: Option<&str>,
     include_private: bool,
 ) -> anyhow::Result<()> {
-    let now = SystemTime::now();
-    let window = crate::spans::window(since, until, now)?;
+    let window = crate::spans::window(since, until, SystemTime::now())?;
     let store = location.open()?;
-    let mut rows = store.indicators(&window).context("reading indicators")?;
+    let mut out = std::io::stdout().lock();
+    let left_out = write(
+        &*store,
+        &|| location.producer(),
+        format,
+        &window,
+        include_private,
+        &mut out,
+    )?;
+    out.flush()?;
+    #[allow(clippy::print_stderr)]
+    {
+        if left_out.private > 0 {
+            eprintln!(
+                "busybait: {} non-public or sensor address(es) left out (--include-private keeps them)",
+                left_out.private
+            );
+        }
+        if left_out.unlistable > 0 {
+            eprintln!(
+                "busybait: {} value(s) with whitespace or control bytes left out (see --format csv)",
+                left_out.unlistable
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What an export left out, for the caller to say.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Non-public or the sensor's own addresses (without `include_private`).
+    pub private: usize,
+    /// Values a one-per-line list cannot hold (whitespace, control bytes).
+    pub unlistable: usize,
+}
+
+/// Writes the export of `window` in `format`: the one code behind `busybait export`
+/// and the console's export links. `producer` names who saw the data (STIX, MISP).
+pub fn write(
+    store: &dyn ReadStore,
+    producer: &dyn Fn() -> anyhow::Result<String>,
+    format: Format,
+    window: &Window,
+    include_private: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<LeftOut> {
+    let mut left_out = LeftOut::default();
+    let mut rows = store.indicators(window).context("reading indicators")?;
     if !include_private && matches!(format, Format::Ips | Format::Stix | Format::Misp) {
         let own = store
             .sensor_addresses()
             .context("reading the sensor's addresses")?;
         let before = rows.len();
         rows.retain(|r| r.kind != IndicatorKind::Ip || blockable(&r.value, &own));
-        let left_out = before - rows.len();
-        if left_out > 0 {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!(
-                    "busybait: {left_out} non-public or sensor address(es) left out (--include-private keeps them)"
-                );
-            }
-        }
+        left_out.private = before - rows.len();
     }
-    let mut out = std::io::stdout().lock();
     match format {
-        Format::Csv => write_csv(&rows, &mut out)?,
-        Format::Ips => write_lines(&rows, IndicatorKind::Ip, &mut out)?,
-        Format::Urls => write_lines(&rows, IndicatorKind::Url, &mut out)?,
-        Format::Hashes => write_lines(&rows, IndicatorKind::Sha256, &mut out)?,
+        Format::Csv => write_csv(&rows, out)?,
+        Format::Ips => left_out.unlistable = write_lines(&rows, IndicatorKind::Ip, out)?,
+        Format::Urls => left_out.unlistable = write_lines(&rows, IndicatorKind::Url, out)?,
+        Format::Hashes => left_out.unlistable = write_lines(&rows, IndicatorKind::Sha256, out)?,
         Format::Stix | Format::Misp => {
-            let producer = location.producer()?;
+            let producer = producer()?;
             let families: Vec<Family> = store
-                .report(&window)
+                .report(window)
                 .context("reading families")?
                 .families
                 .into_iter()
                 .filter(|f| f.family != "unknown")
                 .collect();
-            let files = store.file_details(&window).context("reading file names")?;
-            let exploits = store.exploits(&window).context("reading exploits")?;
+            let files = store.file_details(window).context("reading file names")?;
+            let exploits = store.exploits(window).context("reading exploits")?;
             let document = if format == Format::Stix {
                 let families_of = store
-                    .indicator_families(&window)
+                    .indicator_families(window)
                     .context("reading families")?;
                 let seen = crate::stix::Seen {
                     rows: &rows,
@@ -90,8 +128,7 @@ pub fn export(
             writeln!(out, "{}", crate::terminal::json_line(&text))?;
         }
     }
-    out.flush()?;
-    Ok(())
+    Ok(left_out)
 }
 
 /// Whether a source address belongs on a blocklist: a public host's, and not one of
@@ -106,7 +143,7 @@ fn blockable(value: &str, own: &std::collections::BTreeSet<String>) -> bool {
 /// Every indicator as RFC 4180 CSV: `type,value,first_seen,last_seen,count`. Control
 /// characters in a value (a bot's command line can put them in a URL) are written as
 /// escapes (`\u{1b}`), so the file is safe to `cat`.
-fn write_csv(rows: &[IndicatorRow], out: &mut impl Write) -> anyhow::Result<()> {
+fn write_csv(rows: &[IndicatorRow], out: &mut dyn Write) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(["type", "value", "first_seen", "last_seen", "count"])?;
     for r in rows {
@@ -123,12 +160,12 @@ fn write_csv(rows: &[IndicatorRow], out: &mut impl Write) -> anyhow::Result<()> 
 }
 
 /// One value of `kind` per line. Values that would break a line (whitespace or
-/// control bytes from an attacker's command line) are left out, and stderr says so.
+/// control bytes from an attacker's command line) are left out and counted.
 fn write_lines(
     rows: &[IndicatorRow],
     kind: IndicatorKind,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+    out: &mut dyn Write,
+) -> anyhow::Result<usize> {
     let mut values: Vec<&str> = rows
         .iter()
         .filter(|r| r.kind == kind)
@@ -146,13 +183,7 @@ fn write_lines(
         }
         writeln!(out, "{v}")?;
     }
-    if left_out > 0 {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("busybait: {left_out} value(s) with whitespace or control bytes left out (see --format csv)");
-        }
-    }
-    Ok(())
+    Ok(left_out)
 }
 
 #[cfg(test)]

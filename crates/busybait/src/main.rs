@@ -28,6 +28,7 @@ mod spans;
 mod stix;
 mod terminal;
 mod watch;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,6 +96,35 @@ enum Command {
         /// it: the data dir is the buffer, and shipping resumes where it stopped.
         #[arg(long, value_name = "URL")]
         fleet: Option<String>,
+        /// Also serve the console (as `busybait web` does) on ADDR:PORT, e.g.
+        /// 127.0.0.1:8080, over this sensor's data dir; its queries run on threads of
+        /// their own and never delay sessions. Prints "listening web ADDR:PORT".
+        /// Beyond loopback it needs `[web] token` and `[web] behind_proxy`.
+        #[arg(long, value_name = "ADDR:PORT")]
+        web: Option<SocketAddr>,
+    },
+    /// Serve the console: a read-only web view of sessions, indicators and samples.
+    ///
+    /// Reads the data dir (safe beside a running `serve`) or a fleet's PostgreSQL.
+    /// Prints "listening web ADDR:PORT" once ready; stops at SIGINT/SIGTERM. On
+    /// loopback (the default) it answers only to its own address and `localhost`;
+    /// with `[web] token` (or BUSYBAIT_WEB_TOKEN) it asks for the token once and
+    /// keeps an HttpOnly cookie. Beyond loopback it needs both the token and a
+    /// TLS-terminating reverse proxy (`[web] behind_proxy = true`). See
+    /// docs/CONSOLE.md.
+    Web {
+        /// TOML config file (its `[web]` section and `data_dir`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Data directory (overrides the config's).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Read this store instead: a data dir, or a fleet's postgres:// URL.
+        #[arg(long, value_name = "DIR|URL", conflicts_with = "data_dir")]
+        store: Option<String>,
+        /// Where to listen (overrides `[web] listen`; default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<SocketAddr>,
     },
     /// Collect a fleet's events from NATS JetStream into PostgreSQL.
     ///
@@ -349,8 +379,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             profile,
             metrics,
             fleet,
+            web,
         } => {
             let mut cfg = load_config(config, data_dir)?;
+            if web.is_some() {
+                cfg.web.listen = web;
+            }
             if !telnet.is_empty() {
                 cfg.telnet = telnet;
             }
@@ -371,6 +405,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             cfg.check()?;
             serve::run(cfg)
+        }
+        Command::Web {
+            config,
+            data_dir,
+            store,
+            listen,
+        } => {
+            let cfg = load_config(config, data_dir)?;
+            let listen = listen
+                .or(cfg.web.listen)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+            web::command(
+                &cfg.web,
+                listen,
+                read::Location::new(cfg.data_dir.clone(), store),
+            )
         }
         Command::Prune {
             config,

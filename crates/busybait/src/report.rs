@@ -23,6 +23,21 @@ pub fn report(
     let window = crate::spans::window(since, until, now)?;
     let store = location.open()?;
     let mut r = store.report(&window).context("reading the store")?;
+    mark_known_tables(&mut r);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&r)?;
+        writeln!(out, "{}", crate::terminal::json_line(&text))?;
+    } else {
+        let now = humantime::format_rfc3339_seconds(now).to_string();
+        render(&r, &now, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Notes in each top credential the known tables it comes from (`mirai`).
+pub(crate) fn mark_known_tables(r: &mut Report) {
     let mirai =
         busybait_device::auth::parse_credential_table(busybait_device::auth::MIRAI_CREDENTIALS_TSV);
     for c in &mut r.top_credentials {
@@ -34,16 +49,6 @@ pub fn report(
             c.tables.push("mirai".to_string());
         }
     }
-    let mut out = std::io::stdout().lock();
-    if json {
-        let text = serde_json::to_string_pretty(&r)?;
-        writeln!(out, "{}", crate::terminal::json_line(&text))?;
-    } else {
-        let now = humantime::format_rfc3339_seconds(now).to_string();
-        render(&r, &now, &mut out)?;
-    }
-    out.flush()?;
-    Ok(())
 }
 
 pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {

@@ -254,6 +254,10 @@ async fn serve(
         }
         listeners.push((listener, busybait_events::Protocol::Http));
     }
+    let web_listener = match config.web.listen {
+        Some(addr) => Some(crate::web::bind(addr).await?),
+        None => None,
+    };
     tracing::info!(
         profile = %session_config.device().profile.name,
         hostname = %session_config.device().hostname,
@@ -315,6 +319,14 @@ async fn serve(
             .await
             .map_err(|_| anyhow::anyhow!("event recorder stopped"))?;
     }
+    if let Some(listener) = web_listener {
+        crate::web::spawn(
+            &edge.config.web,
+            listener,
+            crate::read::Location::Dir(edge.config.data_dir.clone()),
+            edge.shutdown.clone(),
+        )?;
+    }
     tokio::spawn(expire_sources(edge.clone()));
     tokio::spawn(crate::prune::run_periodically(
         edge.config.clone(),
@@ -368,14 +380,14 @@ async fn serve(
 /// (`systemctl reload`) does not: the log is standard error (the journal under
 /// systemd), which needs no reopening, and the event log is reopened at each
 /// rotation anyway; the line it logs says that configuration changes take a restart.
-struct Signals {
+pub(crate) struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn install() -> anyhow::Result<Self> {
+    pub(crate) fn install() -> anyhow::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Self {
             term: signal(SignalKind::terminate()).context("installing SIGTERM handler")?,
@@ -385,7 +397,7 @@ impl Signals {
     }
 
     /// Until SIGTERM or SIGINT.
-    async fn wait(mut self) {
+    pub(crate) async fn wait(mut self) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,

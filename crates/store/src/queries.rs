@@ -60,38 +60,127 @@ pub fn recent_sessions(
     until: Option<&str>,
     limit: usize,
 ) -> Result<Vec<SessionRow>, StoreError> {
-    let [lo, hi] = window(since, until);
-    collect(
-        db,
-        "SELECT session, start_time, src_ip, src_port, dst_port, duration_ms, end_reason, username, password,
-                login_failures, commands, fingerprint, family, family_label, dst_ip,
-                protocol, client_version, hassh
-         FROM sessions WHERE start_time >= ?1 AND start_time < ?2
-         ORDER BY start_time DESC, session DESC LIMIT ?3",
-        &[lo, hi, Param::Int(i64::try_from(limit).unwrap_or(i64::MAX))],
-        |r| {
-            Ok(SessionRow {
-                session: text(r, 0)?,
-                start_time: text(r, 1)?,
-                src_ip: opt_text(r, 2)?.unwrap_or_default(),
-                src_port: port(opt_int(r, 3)?),
-                dst_port: port(opt_int(r, 4)?),
-                duration_ms: opt_int(r, 5)?,
-                end_reason: opt_text(r, 6)?,
-                username: opt_text(r, 7)?,
-                password: opt_text(r, 8)?,
-                login_failures: int(r, 9)?,
-                commands: int(r, 10)?,
-                fingerprint: opt_text(r, 11)?,
-                family: opt_text(r, 12)?,
-                family_label: opt_text(r, 13)?,
-                dst_ip: opt_text(r, 14)?.unwrap_or_default(),
-                protocol: opt_text(r, 15)?.unwrap_or_default(),
-                client_version: opt_text(r, 16)?,
-                hassh: opt_text(r, 17)?,
-            })
-        },
-    )
+    let filter = SessionFilter {
+        since: since.map(str::to_string),
+        until: until.map(str::to_string),
+        ..SessionFilter::default()
+    };
+    sessions(db, &filter, limit)
+}
+
+/// Which sessions a list shows: every field set narrows it. Each filter is answered
+/// through an index of `sessions` (start time, source, family, HASSH) or of `files`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Started at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Started before.
+    pub until: Option<String>,
+    /// This session only.
+    pub session: Option<String>,
+    /// From this address.
+    pub src_ip: Option<String>,
+    /// Through this door (`telnet`, `ssh`, `http`).
+    pub protocol: Option<String>,
+    /// Labelled with this family.
+    pub family: Option<String>,
+    /// Logged in with this user name.
+    pub username: Option<String>,
+    /// And this password.
+    pub password: Option<String>,
+    /// An SSH client with this HASSH.
+    pub hassh: Option<String>,
+    /// Only sessions that dropped a file.
+    pub with_download: bool,
+    /// Only sessions that dropped this file (SHA-256).
+    pub sha256: Option<String>,
+    /// The page after this session: its `(start_time, session)`, as the last row
+    /// of the previous page had them (newest first).
+    pub before: Option<(String, String)>,
+}
+
+/// The newest `limit` sessions the filter lets through, newest first.
+pub fn sessions(
+    db: &dyn Sql,
+    filter: &SessionFilter,
+    limit: usize,
+) -> Result<Vec<SessionRow>, StoreError> {
+    let [lo, hi] = window(filter.since.as_deref(), filter.until.as_deref());
+    let mut params = vec![lo, hi];
+    let mut sql = String::from(
+        "SELECT s.session, s.start_time, s.src_ip, s.src_port, s.dst_port, s.duration_ms, s.end_reason,
+                s.username, s.password, s.login_failures, s.commands, s.fingerprint, s.family,
+                s.family_label, s.dst_ip, s.protocol, s.client_version, s.hassh
+         FROM sessions s WHERE s.start_time >= ?1 AND s.start_time < ?2",
+    );
+    for (column, value) in [
+        ("session", &filter.session),
+        ("src_ip", &filter.src_ip),
+        ("protocol", &filter.protocol),
+        ("family", &filter.family),
+        ("username", &filter.username),
+        ("password", &filter.password),
+        ("hassh", &filter.hassh),
+    ] {
+        if let Some(value) = value {
+            params.push(Param::Text(value));
+            sql.push_str(&format!(" AND s.{column} = ?{}", params.len()));
+        }
+    }
+    if filter.with_download {
+        let same = db.dialect().same_sensor("f", "s");
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM files f WHERE f.session = s.session{same})"
+        ));
+    }
+    if let Some(sha256) = &filter.sha256 {
+        params.push(Param::Text(sha256));
+        let n = params.len();
+        // Through the files' sha256 index: few sessions drop any one file.
+        sql.push_str(&match db.dialect() {
+            crate::sql::Dialect::Sqlite => {
+                format!(" AND s.session IN (SELECT f.session FROM files f WHERE f.sha256 = ?{n})")
+            }
+            crate::sql::Dialect::Postgres => format!(
+                " AND (s.sensor, s.session) IN (SELECT f.sensor, f.session FROM files f WHERE f.sha256 = ?{n})"
+            ),
+        });
+    }
+    if let Some((time, session)) = &filter.before {
+        params.push(Param::Text(time));
+        params.push(Param::Text(session));
+        let (t, id) = (params.len() - 1, params.len());
+        sql.push_str(&format!(
+            " AND (s.start_time < ?{t} OR (s.start_time = ?{t} AND s.session < ?{id}))"
+        ));
+    }
+    params.push(Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    sql.push_str(&format!(
+        " ORDER BY s.start_time DESC, s.session DESC LIMIT ?{}",
+        params.len()
+    ));
+    collect(db, &sql, &params, |r| {
+        Ok(SessionRow {
+            session: text(r, 0)?,
+            start_time: text(r, 1)?,
+            src_ip: opt_text(r, 2)?.unwrap_or_default(),
+            src_port: port(opt_int(r, 3)?),
+            dst_port: port(opt_int(r, 4)?),
+            duration_ms: opt_int(r, 5)?,
+            end_reason: opt_text(r, 6)?,
+            username: opt_text(r, 7)?,
+            password: opt_text(r, 8)?,
+            login_failures: int(r, 9)?,
+            commands: int(r, 10)?,
+            fingerprint: opt_text(r, 11)?,
+            family: opt_text(r, 12)?,
+            family_label: opt_text(r, 13)?,
+            dst_ip: opt_text(r, 14)?.unwrap_or_default(),
+            protocol: opt_text(r, 15)?.unwrap_or_default(),
+            client_version: opt_text(r, 16)?,
+            hassh: opt_text(r, 17)?,
+        })
+    })
 }
 
 /// Every event of a session (JSON lines), in order; `None` if the session is unknown.

@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-pub use crate::queries::{ExploitRow, FileDetails, IndicatorKind, IndicatorRow, SessionRow};
+pub use crate::queries::{
+    ExploitRow, FileDetails, IndicatorKind, IndicatorRow, SessionFilter, SessionRow,
+};
 pub use crate::report::{Family, Report};
 use crate::sql::Sql;
 use crate::StoreError;
@@ -28,6 +30,9 @@ pub type IndicatorFamilies = BTreeMap<(IndicatorKind, String), BTreeSet<String>>
 pub trait ReadStore {
     /// The newest `limit` sessions that started in the window, newest first.
     fn recent_sessions(&self, window: &Window, limit: usize)
+        -> Result<Vec<SessionRow>, StoreError>;
+    /// The newest `limit` sessions a filter lets through, newest first.
+    fn sessions(&self, filter: &SessionFilter, limit: usize)
         -> Result<Vec<SessionRow>, StoreError>;
     /// Every event of a session (JSON lines) in order; `None` if it is unknown.
     fn session_events(&self, session: &str) -> Result<Option<Vec<String>>, StoreError>;
@@ -78,6 +83,14 @@ impl Sql for SqliteStore {
 impl<S: Sql> ReadStore for S {
     fn recent_sessions(&self, w: &Window, limit: usize) -> Result<Vec<SessionRow>, StoreError> {
         crate::queries::recent_sessions(self, w.since.as_deref(), w.until.as_deref(), limit)
+    }
+
+    fn sessions(
+        &self,
+        filter: &SessionFilter,
+        limit: usize,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        crate::queries::sessions(self, filter, limit)
     }
 
     fn session_events(&self, session: &str) -> Result<Option<Vec<String>>, StoreError> {

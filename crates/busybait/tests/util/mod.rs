@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod mirai;
 pub mod openssh;
 pub mod oracle;
+pub mod web;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -50,6 +51,8 @@ pub struct Sensor {
     pub http: Option<SocketAddr>,
     /// The metrics listener, if the config has one.
     pub metrics: Option<SocketAddr>,
+    /// The console, for sensors started with one.
+    pub web: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     stderr: PathBuf,
     /// The sensor's data dir as this process sees it (through `/proc/PID/root` when
@@ -93,6 +96,15 @@ impl Sensor {
         let path = data_dir.path().to_path_buf();
         let mut command = Command::new(env!("CARGO_BIN_EXE_busybait"));
         command.args(["serve", "--http", "127.0.0.1:0"]);
+        Self::spawn(data_dir, path, config, command, "127.0.0.1:0")
+    }
+
+    /// A sensor serving the console too (`serve --web 127.0.0.1:0`).
+    pub fn start_web(config: &str) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let path = data_dir.path().to_path_buf();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_busybait"));
+        command.args(["serve", "--web", "127.0.0.1:0"]);
         Self::spawn(data_dir, path, config, command, "127.0.0.1:0")
     }
 
@@ -156,7 +168,8 @@ impl Sensor {
         let stderr = data_dir.path().join("stderr.log");
         let with_ssh = command.get_args().any(|a| a == "--ssh");
         let with_http = command.get_args().any(|a| a == "--http");
-        if !with_ssh && !with_http {
+        let with_web = command.get_args().any(|a| a == "--web");
+        if !with_ssh && !with_http && !with_web {
             command.arg("serve");
         }
         let mut child = command
@@ -207,12 +220,22 @@ impl Sensor {
                 .parse()
                 .unwrap()
         });
+        let web = with_web.then(|| {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            line.strip_prefix("listening web ")
+                .unwrap_or_else(|| panic!("no console: {line:?}"))
+                .trim()
+                .parse()
+                .unwrap()
+        });
         Self {
             child: Some(child),
             addr,
             ssh,
             http,
             metrics,
+            web,
             data_dir,
             stderr,
             view: data_path,
@@ -696,4 +719,33 @@ pub fn metric(body: &str, name: &str) -> Option<u64> {
     body.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// A child process whose stdout is read line by line; killed when dropped.
+pub struct Process {
+    child: std::process::Child,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Process {
+    /// Spawns `command` (its stdout must be piped).
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command.spawn().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Self { child, stdout }
+    }
+
+    /// The next line it prints (empty at its end).
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

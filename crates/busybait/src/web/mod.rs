@@ -1,0 +1,245 @@
+//! The console: `busybait web` and `serve --web`, a read-only web view of what the
+//! trap caught, served from the binary itself.
+//!
+//! Every page reads the same store the CLI reads ([`crate::read::Location`]: the
+//! data dir, or a fleet's PostgreSQL) through a few threads of its own
+//! ([`pool::QueryPool`]), so that a slow query never holds up a session or another
+//! request's I/O. Everything an attacker wrote is hostile HTML and hostile terminal
+//! text here: maud escapes every value it renders, control characters are shown as
+//! escapes ([`crate::terminal::escape`]), and [`guard`] adds a strict
+//! Content-Security-Policy, checks `Host` and `Origin` against DNS rebinding and
+//! asks for the access token where one is set.
+
+mod chart;
+mod guard;
+mod indicators;
+mod layout;
+mod overview;
+mod pool;
+mod sessions;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::read::Location;
+
+/// `[web]`: the console (off unless `listen` is set or `--web` given).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Where `serve` also serves the console (`busybait web --listen` overrides it
+    /// for that command).
+    pub listen: Option<SocketAddr>,
+    /// The access token: the console asks for it once and then keeps an HttpOnly,
+    /// SameSite=Strict cookie. Required beyond loopback. `BUSYBAIT_WEB_TOKEN` in
+    /// the environment overrides it.
+    pub token: Option<String>,
+    /// The console is reached through a reverse proxy that terminates TLS (see
+    /// docs/CONSOLE.md): required beyond loopback; marks the cookie `Secure`.
+    pub behind_proxy: bool,
+    /// The host names (with port, as browsers send them in `Host`) the console
+    /// answers to beyond loopback; empty answers any. On loopback the console
+    /// answers only to its own address and `localhost`.
+    pub hostnames: Vec<String>,
+}
+
+/// Longest access token accepted in a config (the form takes no more either).
+const MAX_TOKEN_BYTES: usize = 256;
+
+impl WebConfig {
+    /// The token, from the environment first.
+    fn token(&self) -> Option<String> {
+        std::env::var("BUSYBAIT_WEB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| self.token.clone())
+    }
+
+    /// Refuses settings that would expose the console: beyond loopback it needs a
+    /// token and TLS in front of it.
+    pub fn check(&self, listen: SocketAddr) -> anyhow::Result<()> {
+        let token = self.token();
+        if let Some(t) = &token {
+            if t.len() < 16 || t.len() > MAX_TOKEN_BYTES {
+                bail!(
+                    "web: the access token must be 16 to {MAX_TOKEN_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+                );
+            }
+        }
+        if !listen.ip().is_loopback() {
+            if token.is_none() {
+                bail!(
+                    "web: the console on {listen} (beyond loopback) needs an access token: \
+                     [web] token or BUSYBAIT_WEB_TOKEN"
+                );
+            }
+            if !self.behind_proxy {
+                bail!(
+                    "web: the console on {listen} (beyond loopback) must be reached over TLS: \
+                     put a reverse proxy that terminates TLS in front of it and set \
+                     [web] behind_proxy = true (docs/CONSOLE.md); the console has no TLS of its own yet"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Threads that answer the console's queries (SQLite reads are synchronous).
+const QUERY_THREADS: usize = 2;
+/// Requests that may wait for a query thread before the console answers 503.
+const QUERY_QUEUE: usize = 64;
+
+/// `busybait web`: serves the console until SIGINT/SIGTERM.
+pub fn command(config: &WebConfig, listen: SocketAddr, location: Location) -> anyhow::Result<()> {
+    config.check(listen)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let listener = bind(listen).await?;
+        let console = Console::start(config, &listener, location)?;
+        let signals = crate::serve::Signals::install()?;
+        axum::serve(listener, console.router())
+            .with_graceful_shutdown(signals.wait())
+            .await
+            .context("serving the console")
+    })
+}
+
+/// Binds the console's listener and prints `listening web ADDR:PORT`.
+pub async fn bind(listen: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the console's listener {listen}"))?;
+    let local = listener.local_addr()?;
+    // The contract with tests and supervisors, as serve's other "listening" lines.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("listening web {local}");
+    }
+    Ok(listener)
+}
+
+/// Serves the console on `listener` until `shutdown` turns true (`serve --web`).
+pub fn spawn(
+    config: &WebConfig,
+    listener: TcpListener,
+    location: Location,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let console = Console::start(config, &listener, location)?;
+    tokio::spawn(async move {
+        let served = axum::serve(listener, console.router())
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the console stopped");
+        }
+    });
+    Ok(())
+}
+
+/// What every request handler shares.
+pub(crate) struct Console {
+    pool: pool::QueryPool,
+    access: guard::Access,
+}
+
+impl Console {
+    fn start(
+        config: &WebConfig,
+        listener: &TcpListener,
+        location: Location,
+    ) -> anyhow::Result<Arc<Self>> {
+        let local = listener.local_addr()?;
+        let pool = pool::QueryPool::start(Arc::new(location), QUERY_THREADS, QUERY_QUEUE)?;
+        let access = guard::Access::new(config.token(), local, config)?;
+        Ok(Arc::new(Self { pool, access }))
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/", get(overview::page))
+            .route("/sessions", get(sessions::list))
+            .route("/sessions/{id}", get(sessions::one))
+            .route("/indicators", get(indicators::page))
+            .route("/samples", get(indicators::samples))
+            .route("/export/{format}", get(indicators::export))
+            .route("/static/console.css", get(stylesheet))
+            .route("/login", get(guard::login_form).post(guard::login))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(guard::MAX_FORM_BYTES))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                guard::check,
+            ))
+            .with_state(self)
+    }
+}
+
+/// The console's only stylesheet, in the binary.
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("console.css"),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    WebError::NotFound.into_response()
+}
+
+/// Why a page could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WebError {
+    /// No such page or record.
+    #[error("not found")]
+    NotFound,
+    /// A query parameter the console cannot use.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Every query thread busy and the queue full.
+    #[error("the console is busy; try again")]
+    Busy,
+    /// The store failed (logged; the page says only that).
+    #[error("the store could not be read")]
+    Store(#[source] anyhow::Error),
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(e) => {
+                tracing::error!(error = %format!("{e:#}"), "console query failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let title = status.canonical_reason().unwrap_or("error");
+        let body = layout::page(
+            title,
+            layout::Nav::None,
+            maud::html! { h1 { (title) } p { (self.to_string()) } },
+        );
+        (status, body).into_response()
+    }
+}

@@ -1,0 +1,161 @@
+//! `/`: a span of the store at a glance, the numbers `busybait report` prints:
+//! sessions and sources per day, logins, top credentials, families, exploits,
+//! sources, commands, download hosts and the newest samples.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use maud::{html, Markup};
+
+use super::chart::{self, Bar};
+use super::layout::{self, cell, count, link, Nav};
+use super::{Console, WebError};
+use busybait_store::read::Report;
+
+/// `?span=`.
+#[derive(serde::Deserialize)]
+pub(crate) struct Params {
+    span: Option<String>,
+}
+
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    Query(params): Query<Params>,
+) -> Result<Response, WebError> {
+    let (span, window) = layout::span_window(params.span.as_deref())?;
+    let mut report = console
+        .pool
+        .run(move |store, _| Ok(store.report(&window)?))
+        .await?;
+    crate::report::mark_known_tables(&mut report);
+    Ok(axum::response::IntoResponse::into_response(layout::page(
+        "Overview",
+        Nav::Overview,
+        render(&report, span),
+    )))
+}
+
+fn render(r: &Report, span: &str) -> Markup {
+    let days: Vec<Bar> = r
+        .by_day
+        .iter()
+        .map(|d| Bar {
+            label: d.day.clone(),
+            value: d.sessions,
+        })
+        .collect();
+    let sources: Vec<Bar> = r
+        .by_day
+        .iter()
+        .map(|d| Bar {
+            label: d.day.clone(),
+            value: d.sources,
+        })
+        .collect();
+    html! {
+        h1 { "Overview" }
+        (layout::span_picker("/", span))
+        dl.figures {
+            div { dt { "Sessions" } dd #sessions-count { (count(r.sessions)) } }
+            div { dt { "Sources" } dd { (count(r.unique_sources)) } }
+            div { dt { "Logins tried" } dd { (count(r.logins_tried)) } }
+            div { dt { "Logins accepted" } dd { (count(r.logins_accepted)) } }
+            div { dt { "Samples" } dd { (count(r.samples.len() as u64)) } }
+        }
+        section.charts {
+            figure { (chart::bars("Sessions per day", &days)) figcaption { "Sessions per day" } }
+            figure { (chart::bars("Sources per day", &sources)) figcaption { "Sources per day" } }
+        }
+        div.grid {
+            section {
+                h2 { "Top credentials" }
+                table {
+                    thead { tr { th { "User" } th { "Password" } th.n { "Tried" } th.n { "Accepted" } th { "Tables" } } }
+                    tbody {
+                        @for c in &r.top_credentials {
+                            tr {
+                                td { a href=(link("/sessions", &[("user", &c.username), ("password", &c.password)])) { code { (cell(&c.username)) } } }
+                                td { code { (cell(&c.password)) } }
+                                td.n { (count(c.tried)) }
+                                td.n { (count(c.accepted)) }
+                                td { (c.tables.join(", ")) }
+                            }
+                        }
+                    }
+                }
+            }
+            section {
+                h2 { "Families" }
+                table {
+                    thead { tr { th { "Family" } th.n { "Sessions" } th { "Last seen" } } }
+                    tbody {
+                        @for f in &r.families {
+                            tr {
+                                td { a href=(link("/sessions", &[("family", &f.family)])) { (cell(&f.family)) } }
+                                td.n { (count(f.sessions)) }
+                                td { (layout::time(&f.last_seen)) }
+                            }
+                        }
+                    }
+                }
+            }
+            section {
+                h2 { "Top sources" }
+                table {
+                    thead { tr { th { "Address" } th.n { "Sessions" } th.n { "Logged in" } th.n { "Commands" } th { "Last seen" } } }
+                    tbody {
+                        @for s in &r.top_sources {
+                            tr {
+                                td { a href=(link("/sessions", &[("src", &s.ip)])) { (cell(&s.ip)) } }
+                                td.n { (count(s.sessions)) }
+                                td.n { (count(s.logged_in)) }
+                                td.n { (count(s.commands)) }
+                                td { (layout::time(&s.last_seen)) }
+                            }
+                        }
+                    }
+                }
+            }
+            (counted("Exploits", &r.top_exploits))
+            (counted("Top commands", &r.top_commands))
+            (counted("Download hosts", &r.top_hosts))
+            section {
+                h2 { "Newest samples" }
+                table {
+                    thead { tr { th { "SHA-256" } th { "Kind" } th { "Arch" } th.n { "Bytes" } th { "First seen" } } }
+                    tbody {
+                        @for s in r.samples.iter().rev().take(10) {
+                            tr {
+                                td { a href={"/samples#" (s.sha256)} { code { (s.sha256.get(..16).unwrap_or(&s.sha256)) "…" } } }
+                                td { (s.kind.as_deref().unwrap_or("-")) }
+                                td { (s.arch.as_deref().unwrap_or("-")) }
+                                td.n { (s.size.map(count).unwrap_or_default()) }
+                                td { (layout::time(&s.first_seen)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A "top N" list of values and counts.
+fn counted(title: &str, rows: &[busybait_store::report::Counted]) -> Markup {
+    html! {
+        section {
+            h2 { (title) }
+            @if rows.is_empty() { p.empty { "None in this span." } }
+            @else {
+                table {
+                    tbody {
+                        @for c in rows {
+                            tr { td { code { (cell(&c.value)) } } td.n { (count(c.count)) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The console's query threads: each holds its own read-only connection to the
+//! store, and requests hand them work through a bounded queue. The store's reads are
+//! synchronous (SQLite; the fleet's PostgreSQL client blocks on a runtime of its
+//! own), so they run here, never on the threads that carry sessions or HTTP I/O;
+//! when every thread is busy and the queue is full, a request is answered 503 at
+//! once instead of piling up.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use busybait_store::read::ReadStore;
+
+use super::WebError;
+use crate::read::Location;
+
+/// A query and where its answer goes.
+type Job = Box<dyn FnOnce(&dyn ReadStore, &Location) + Send>;
+
+/// Threads answering the console's queries.
+pub(crate) struct QueryPool {
+    jobs: SyncSender<Job>,
+}
+
+impl QueryPool {
+    /// Opens the store once here (so a wrong path fails at start, with its reason),
+    /// then starts `threads` threads, each opening its own connection.
+    pub(crate) fn start(
+        location: Arc<Location>,
+        threads: usize,
+        queue: usize,
+    ) -> anyhow::Result<Self> {
+        drop(location.open().context("opening the console's store")?);
+        let (jobs, queued) = sync_channel::<Job>(queue);
+        let queued = Arc::new(Mutex::new(queued));
+        for n in 0..threads {
+            let queued = queued.clone();
+            let location = location.clone();
+            std::thread::Builder::new()
+                .name(format!("console-query-{n}"))
+                .spawn(move || match location.open() {
+                    Ok(store) => answer(&*store, &location, &queued),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "a console query thread could not open the store"),
+                })
+                .context("starting a console query thread")?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `query` on a query thread and waits for its answer.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&dyn ReadStore, &Location) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |store, location| {
+            let _ = tx.send(query(store, location));
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(WebError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(WebError::Store(anyhow::anyhow!(
+                    "the console's query threads stopped"
+                )))
+            }
+        }
+        match rx.await {
+            Ok(answer) => answer.map_err(WebError::Store),
+            Err(_) => Err(WebError::Store(anyhow::anyhow!(
+                "a console query thread stopped"
+            ))),
+        }
+    }
+}
+
+/// A query thread: takes jobs until the pool is dropped.
+fn answer(store: &dyn ReadStore, location: &Location, queued: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = {
+            let Ok(queue) = queued.lock() else { return };
+            match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        job(store, location);
+    }
+}

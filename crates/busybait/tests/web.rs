@@ -1,0 +1,395 @@
+//! The console (`serve --web`, `busybait web`) over HTTP: what a bot wrote is shown
+//! escaped, never as markup; every answer carries the security headers; `Host` and
+//! `Origin` are checked; the token is exchanged for a cookie; filters, paging and
+//! exports answer exactly. (The same pages in a real browser: `heavy_console.rs`.)
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod util;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use util::web::{escaped, get, get_when, request};
+use util::{source, test_config, Sensor};
+
+const STEP: Duration = Duration::from_secs(10);
+
+/// What a bot chooses that a careless page would run.
+const USER: &str = "<script>alert(1)</script>";
+const PASSWORD: &str = "\"><img src=x onerror=alert(2)>";
+const COMMAND: &str = "echo '</title><svg onload=alert(3)>'";
+const URL: &str = "http://127.0.0.1:9/<script>alert(4)</script>.sh";
+
+const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+img-src 'self'; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
+
+/// A session that tries the hostile credentials, logs in, runs the hostile command
+/// and downloads from the hostile URL; its id.
+fn hostile_session(sensor: &Sensor, from: usize) -> String {
+    let mut c = sensor.connect_from(source(from));
+    c.read_until(b"login: ", STEP);
+    c.send(format!("{USER}\r\n").as_bytes());
+    c.read_until(b"Password: ", STEP);
+    c.send(format!("{PASSWORD}\r\n").as_bytes());
+    c.read_until(b"login: ", STEP);
+    c.send(b"root\r\n");
+    c.read_until(b"Password: ", STEP);
+    c.send(b"xc3511\r\n");
+    c.read_until(b"# ", STEP);
+    c.send(format!("{COMMAND}\r\n").as_bytes());
+    c.read_until(b"# ", STEP);
+    c.send(format!("wget '{URL}'\r\n").as_bytes());
+    c.read_until(b"# ", STEP);
+    c.send(b"exit\r\n");
+    c.read_to_close(STEP);
+    let src = source(from).to_string();
+    let events = sensor.wait_for_events("the hostile session's close", |events| {
+        events.iter().any(|e| {
+            e["eventid"] == "cowrie.session.closed" && e["src_ip"].as_str() == Some(src.as_str())
+        })
+    });
+    events
+        .iter()
+        .find(|e| e["eventid"] == "cowrie.session.connect" && e["src_ip"] == src.as_str())
+        .unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// No raw payload anywhere in a page.
+fn assert_inert(page: &str) {
+    for raw in [
+        USER,
+        PASSWORD,
+        "<svg onload",
+        "<script>alert(4)",
+        "<img src=x",
+    ] {
+        assert!(!page.contains(raw), "{raw:?} unescaped in:\n{page}");
+    }
+}
+
+#[test]
+fn pages_show_what_attackers_wrote_as_text() {
+    let sensor = Sensor::start_web(&test_config("router-mips", "", ""));
+    let web = sensor.web.unwrap();
+    let id = hostile_session(&sensor, 40);
+
+    let page = get_when(web, &format!("/sessions/{id}"), |p| {
+        p.body.contains("cowrie.session.closed")
+    });
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_inert(&page.body);
+    for shown in [USER, PASSWORD, COMMAND] {
+        assert!(
+            page.body.contains(&escaped(shown)),
+            "{shown:?} not shown as text:\n{}",
+            page.body
+        );
+    }
+    assert!(page.body.contains(&escaped(&format!("wget '{URL}'"))));
+    assert!(page
+        .body
+        .contains(&format!("<h1>Session <code>{id}</code></h1>")));
+
+    for path in [
+        "/",
+        "/?span=all",
+        "/sessions",
+        "/indicators?span=all",
+        "/samples?span=all",
+    ] {
+        let page = get(web, path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert_inert(&page.body);
+    }
+    let overview = get(web, "/");
+    assert!(
+        overview
+            .body
+            .contains(&format!("<code>{}</code>", escaped(USER))),
+        "{}",
+        overview.body
+    );
+    // A filter value in a link is URL-encoded, not markup either.
+    assert!(overview
+        .body
+        .contains("href=\"/sessions?user=%3Cscript%3Ealert%281%29%3C%2Fscript%3E&amp;password="));
+    // The URL as the device's wget took it (it stops at the `<`): an indicator.
+    let indicators = get(web, "/indicators?span=all");
+    assert!(
+        indicators.body.contains("<code>http://127.0.0.1:9/</code>"),
+        "{}",
+        indicators.body
+    );
+}
+
+#[test]
+fn every_answer_carries_the_security_headers() {
+    let sensor = Sensor::start_web(&test_config("router-mips", "", ""));
+    let web = sensor.web.unwrap();
+    for (path, status) in [
+        ("/", 200),
+        ("/sessions", 200),
+        ("/sessions/0123456789ab", 404),
+        ("/sessions/not-an-id", 404),
+        ("/nowhere", 404),
+        ("/?span=1y", 400),
+        ("/export/csv", 200),
+        ("/static/console.css", 200),
+    ] {
+        let a = get(web, path);
+        assert_eq!(a.status, status, "{path}: {}", a.body);
+        assert_eq!(a.header("content-security-policy"), Some(CSP), "{path}");
+        assert_eq!(
+            a.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(a.header("x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(a.header("referrer-policy"), Some("no-referrer"), "{path}");
+        assert_eq!(a.header("cross-origin-opener-policy"), Some("same-origin"));
+        let cache = if path.starts_with("/static/") {
+            "max-age=3600"
+        } else {
+            "no-store"
+        };
+        assert_eq!(a.header("cache-control"), Some(cache), "{path}");
+    }
+    let bad = get(web, "/?span=1y");
+    assert!(bad.body.contains("span must be one of 24h, 7d, 30d, all"));
+}
+
+#[test]
+fn another_host_or_origin_is_refused() {
+    let sensor = Sensor::start_web(&test_config("router-mips", "", ""));
+    let web = sensor.web.unwrap();
+    let port = web.port();
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let a = request(web, "GET", "/", &[("Host", &host)], "");
+        assert_eq!(a.status, 200, "{host}");
+    }
+    // A page elsewhere whose name was rebound to 127.0.0.1 sends its own name.
+    let rebound = request(
+        web,
+        "GET",
+        "/",
+        &[("Host", &format!("attacker.example:{port}"))],
+        "",
+    );
+    assert_eq!(rebound.status, 421);
+    assert_eq!(
+        rebound.body,
+        "This console does not answer to that host name."
+    );
+    assert_eq!(rebound.header("content-security-policy"), Some(CSP));
+    let cross = request(
+        web,
+        "GET",
+        "/",
+        &[("Origin", "http://attacker.example")],
+        "",
+    );
+    assert_eq!(cross.status, 403);
+    assert_eq!(cross.body, "Cross-origin requests are refused.");
+    // A form posted without an Origin (no browser does that) is refused too.
+    let post = request(
+        web,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "token=x",
+    );
+    assert_eq!(post.status, 403);
+    let same = request(web, "GET", "/", &[("Origin", &format!("http://{web}"))], "");
+    assert_eq!(same.status, 200);
+}
+
+/// `busybait web` over `dir` with `env`; the child and its address.
+fn console(dir: &std::path::Path, env: &[(&str, &str)]) -> (util::Process, std::net::SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_busybait"));
+    cmd.args(["web", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = util::Process::spawn(cmd);
+    let line = child.line();
+    let addr = line
+        .strip_prefix("listening web ")
+        .unwrap_or_else(|| panic!("no console: {line:?}"))
+        .trim()
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+#[test]
+fn the_token_is_exchanged_for_a_cookie() {
+    let sensor = Sensor::start("router-mips");
+    sensor.connect().login();
+    let (_console, web) = console(sensor.view.as_path(), &[("BUSYBAIT_WEB_TOKEN", TOKEN)]);
+    let origin = format!("http://{web}");
+
+    let first = get(web, "/sessions");
+    assert_eq!(first.status, 303);
+    assert_eq!(first.header("location"), Some("/login"));
+    // The token in a URL is not a way in.
+    let in_url = get(web, &format!("/?token={TOKEN}"));
+    assert_eq!(in_url.status, 303);
+    let form = get(web, "/login");
+    assert_eq!(form.status, 200);
+    assert!(form
+        .body
+        .contains(r#"<form method="post" action="/login">"#));
+
+    let form_post = |token: &str| {
+        request(
+            web,
+            "POST",
+            "/login",
+            &[
+                ("Origin", &origin),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("token={token}"),
+        )
+    };
+    let wrong = form_post("0123456789abcdef0123456789abcdeX");
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.header("set-cookie"), None);
+    assert!(wrong.body.contains("That token is not right."));
+
+    let right = form_post(TOKEN);
+    assert_eq!(right.status, 303);
+    assert_eq!(right.header("location"), Some("/"));
+    let cookie = right.header("set-cookie").unwrap();
+    let (pair, attributes) = cookie.split_once("; ").unwrap();
+    assert_eq!(attributes, "Path=/; HttpOnly; SameSite=Strict");
+    let value = pair.strip_prefix("busybait_console=").unwrap();
+    assert_eq!(value.len(), 64, "{cookie}");
+    assert!(!cookie.contains(TOKEN));
+
+    let inside = request(web, "GET", "/sessions", &[("Cookie", pair)], "");
+    assert_eq!(inside.status, 200, "{}", inside.body);
+    let forged = request(
+        web,
+        "GET",
+        "/sessions",
+        &[("Cookie", &format!("busybait_console={}", "0".repeat(64)))],
+        "",
+    );
+    assert_eq!(forged.status, 303);
+}
+
+#[test]
+fn exposing_the_console_needs_a_token_and_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
+            .args(["web", "--listen", "0.0.0.0:0", "--data-dir"])
+            .arg(dir.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "it listened");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert_eq!(
+        refused(&[]),
+        "busybait: error: web: the console on 0.0.0.0:0 (beyond loopback) needs an access token: \
+         [web] token or BUSYBAIT_WEB_TOKEN\n"
+    );
+    assert!(refused(&[("BUSYBAIT_WEB_TOKEN", TOKEN)]).contains(
+        "must be reached over TLS: put a reverse proxy that terminates TLS in front of it"
+    ));
+    assert!(refused(&[("BUSYBAIT_WEB_TOKEN", "short")])
+        .contains("the access token must be 16 to 256 bytes"));
+}
+
+#[test]
+fn filters_paging_and_exports_answer_exactly() {
+    let sensor = Sensor::start_web(&test_config("router-mips", "", ""));
+    let web = sensor.web.unwrap();
+    for i in 50..53 {
+        let mut c = sensor.connect_from(source(i));
+        c.login();
+        c.send(b"exit\r\n");
+        c.read_to_close(STEP);
+    }
+    let events = sensor.wait_for_events("three closes", |e| {
+        e.iter()
+            .filter(|e| e["eventid"] == "cowrie.session.closed")
+            .count()
+            == 3
+    });
+    let mut ids: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["eventid"] == "cowrie.session.connect")
+        .map(|e| {
+            (
+                e["timestamp"].as_str().unwrap().to_string(),
+                e["session"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    ids.sort();
+    ids.reverse();
+    let listed = |body: &str| -> Vec<String> {
+        body.match_indices("<a href=\"/sessions/")
+            .map(|(i, _)| body[i + 19..i + 31].to_string())
+            .collect()
+    };
+    get_when(web, "/?span=all", |p| {
+        p.body.contains(r#"<dd id="sessions-count">3</dd>"#)
+    });
+    let first = get(web, "/sessions?limit=2");
+    assert_eq!(
+        listed(&first.body),
+        vec![ids[0].1.clone(), ids[1].1.clone()]
+    );
+    let next = first
+        .body
+        .split("<a rel=\"next\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let second = get(web, &next);
+    assert_eq!(listed(&second.body), vec![ids[2].1.clone()]);
+    assert!(!second.body.contains("rel=\"next\""));
+
+    let from = source(51).to_string();
+    let only = get(web, &format!("/sessions?src={from}"));
+    assert_eq!(listed(&only.body), vec![ids[1].1.clone()]);
+    let none = get(web, "/sessions?download=1");
+    assert!(none.body.contains("No sessions match."));
+    assert!(listed(&none.body).is_empty());
+
+    let csv = get(web, "/export/csv?span=all");
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(
+        csv.header("content-disposition"),
+        Some("attachment; filename=\"busybait-csv-all.csv\"")
+    );
+    let cli = util::cli(&sensor.view, &["export", "--format", "csv"]);
+    assert_eq!(csv.body.as_bytes(), cli.as_slice());
+    let stix = get(web, "/export/stix?span=all");
+    let cli = util::cli(&sensor.view, &["export", "--format", "stix"]);
+    assert_eq!(stix.body.as_bytes(), cli.as_slice());
+    assert_eq!(get(web, "/export/exe").status, 404);
+}
