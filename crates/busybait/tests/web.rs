@@ -14,56 +14,15 @@
 mod util;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use util::web::{escaped, get, get_when, request};
+use util::web::{
+    escaped, get, get_when, hostile_session, request, COMMAND, PASSWORD, STEP, URL, USER,
+};
 use util::{source, test_config, Sensor};
-
-const STEP: Duration = Duration::from_secs(10);
-
-/// What a bot chooses that a careless page would run.
-const USER: &str = "<script>alert(1)</script>";
-const PASSWORD: &str = "\"><img src=x onerror=alert(2)>";
-const COMMAND: &str = "echo '</title><svg onload=alert(3)>'";
-const URL: &str = "http://127.0.0.1:9/<script>alert(4)</script>.sh";
 
 const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
 img-src 'self'; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";
-
-/// A session that tries the hostile credentials, logs in, runs the hostile command
-/// and downloads from the hostile URL; its id.
-fn hostile_session(sensor: &Sensor, from: usize) -> String {
-    let mut c = sensor.connect_from(source(from));
-    c.read_until(b"login: ", STEP);
-    c.send(format!("{USER}\r\n").as_bytes());
-    c.read_until(b"Password: ", STEP);
-    c.send(format!("{PASSWORD}\r\n").as_bytes());
-    c.read_until(b"login: ", STEP);
-    c.send(b"root\r\n");
-    c.read_until(b"Password: ", STEP);
-    c.send(b"xc3511\r\n");
-    c.read_until(b"# ", STEP);
-    c.send(format!("{COMMAND}\r\n").as_bytes());
-    c.read_until(b"# ", STEP);
-    c.send(format!("wget '{URL}'\r\n").as_bytes());
-    c.read_until(b"# ", STEP);
-    c.send(b"exit\r\n");
-    c.read_to_close(STEP);
-    let src = source(from).to_string();
-    let events = sensor.wait_for_events("the hostile session's close", |events| {
-        events.iter().any(|e| {
-            e["eventid"] == "cowrie.session.closed" && e["src_ip"].as_str() == Some(src.as_str())
-        })
-    });
-    events
-        .iter()
-        .find(|e| e["eventid"] == "cowrie.session.connect" && e["src_ip"] == src.as_str())
-        .unwrap()["session"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
 
 /// No raw payload anywhere in a page.
 fn assert_inert(page: &str) {

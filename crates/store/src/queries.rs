@@ -97,9 +97,13 @@ pub struct SessionFilter {
     /// The page after this session: its `(start_time, session)`, as the last row
     /// of the previous page had them (newest first).
     pub before: Option<(String, String)>,
+    /// Only sessions newer than this `(start_time, session)`, oldest first (what
+    /// arrived since a list was shown).
+    pub after: Option<(String, String)>,
 }
 
-/// The newest `limit` sessions the filter lets through, newest first.
+/// The newest `limit` sessions the filter lets through, newest first; with
+/// [`SessionFilter::after`], the oldest `limit` newer than it, oldest first.
 pub fn sessions(
     db: &dyn Sql,
     filter: &SessionFilter,
@@ -154,9 +158,22 @@ pub fn sessions(
             " AND (s.start_time < ?{t} OR (s.start_time = ?{t} AND s.session < ?{id}))"
         ));
     }
+    if let Some((time, session)) = &filter.after {
+        params.push(Param::Text(time));
+        params.push(Param::Text(session));
+        let (t, id) = (params.len() - 1, params.len());
+        sql.push_str(&format!(
+            " AND (s.start_time > ?{t} OR (s.start_time = ?{t} AND s.session > ?{id}))"
+        ));
+    }
+    let order = if filter.after.is_some() {
+        "ASC"
+    } else {
+        "DESC"
+    };
     params.push(Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
     sql.push_str(&format!(
-        " ORDER BY s.start_time DESC, s.session DESC LIMIT ?{}",
+        " ORDER BY s.start_time {order}, s.session {order} LIMIT ?{}",
         params.len()
     ));
     collect(db, &sql, &params, |r| {

@@ -8,6 +8,8 @@ const WIDTH: u64 = 720;
 const HEIGHT: u64 = 160;
 /// Room below the bars for the first and last labels.
 const LABELS: u64 = 18;
+/// Widest bar (a span of a few days would otherwise be a few slabs).
+const MAX_SLOT: u64 = 40;
 
 /// One bar: its label (shown on hover and under the first and last) and value.
 pub(crate) struct Bar {
@@ -19,7 +21,7 @@ pub(crate) struct Bar {
 pub(crate) fn bars(title: &str, bars: &[Bar]) -> Markup {
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
     let n = u64::try_from(bars.len()).unwrap_or(u64::MAX).max(1);
-    let slot = (WIDTH / n).max(1);
+    let slot = (WIDTH / n).clamp(1, MAX_SLOT);
     let gap = u64::from(slot > 3);
     let first = bars.first().map(|b| b.label.as_str()).unwrap_or("");
     let last = bars.last().map(|b| b.label.as_str()).unwrap_or("");
@@ -36,7 +38,7 @@ pub(crate) fn bars(title: &str, bars: &[Bar]) -> Markup {
             line x1="0" y1=(HEIGHT) x2=(WIDTH) y2=(HEIGHT) {}
             text x="0" y=(HEIGHT + LABELS - 4) { (first) }
             @if bars.len() > 1 {
-                text x=(WIDTH) y=(HEIGHT + LABELS - 4) text-anchor="end" { (last) }
+                text x=(slot * n) y=(HEIGHT + LABELS - 4) text-anchor="end" { (last) }
             }
         }
     }
@@ -68,11 +70,16 @@ mod tests {
         );
         assert!(
             svg.contains(
-                r#"<rect x="0" y="80" width="359" height="80"><title>2026-12-04: 2</title></rect>"#
+                r#"<rect x="0" y="80" width="39" height="80"><title>2026-12-04: 2</title></rect>"#
             ),
             "{svg}"
         );
-        assert!(svg.contains(r#"<rect x="360" y="0" width="359" height="160"><title>2026-12-05: 4</title></rect>"#), "{svg}");
+        assert!(
+            svg.contains(
+                r#"<rect x="40" y="0" width="39" height="160"><title>2026-12-05: 4</title></rect>"#
+            ),
+            "{svg}"
+        );
         let empty = bars("none", &[]).into_string();
         assert!(!empty.contains("<rect"), "{empty}");
     }

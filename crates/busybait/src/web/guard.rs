@@ -139,9 +139,9 @@ pub(crate) async fn check(
     response
 }
 
-/// Pages shown without a session: the login form and its stylesheet.
+/// Pages shown without a session: the login form and the static files (no data).
 fn is_public(path: &str) -> bool {
-    path == "/login" || path == "/static/console.css"
+    path == "/login" || path.starts_with("/static/")
 }
 
 /// Whether a request may come from where it says: an `Origin`, when sent, must be

@@ -16,6 +16,16 @@ pub(crate) enum Nav {
 
 /// A whole page.
 pub(crate) fn page(title: &str, current: Nav, body: Markup) -> Markup {
+    frame(title, current, body, false)
+}
+
+/// A whole page with the replay player's files.
+pub(crate) fn page_with_player(title: &str, current: Nav, body: Markup) -> Markup {
+    frame(title, current, body, true)
+}
+
+fn frame(title: &str, current: Nav, body: Markup, player: bool) -> Markup {
+    let version = super::assets::PLAYER_VERSION;
     let entry = |nav: Nav, href: &str, label: &str| {
         html! {
             @if nav == current { a href=(href) aria-current="page" { (label) } }
@@ -29,7 +39,13 @@ pub(crate) fn page(title: &str, current: Nav, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · busybait" }
+                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/static/console.css";
+                @if player {
+                    link rel="stylesheet" href={"/static/asciinema-player-" (version) ".css"};
+                    script src={"/static/asciinema-player-" (version) ".min.js"} defer {}
+                }
+                script src="/static/console.js" defer {}
             }
             body {
                 header {

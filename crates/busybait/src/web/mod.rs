@@ -10,12 +10,15 @@
 //! Content-Security-Policy, checks `Host` and `Origin` against DNS rebinding and
 //! asks for the access token where one is set.
 
+mod assets;
 mod chart;
 mod guard;
 mod indicators;
 mod layout;
+mod live;
 mod overview;
 mod pool;
+mod replay;
 mod sessions;
 
 use std::net::SocketAddr;
@@ -23,7 +26,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -156,6 +159,8 @@ pub fn spawn(
 pub(crate) struct Console {
     pool: pool::QueryPool,
     access: guard::Access,
+    /// Permits for the live streams.
+    live: Arc<tokio::sync::Semaphore>,
 }
 
 impl Console {
@@ -167,7 +172,11 @@ impl Console {
         let local = listener.local_addr()?;
         let pool = pool::QueryPool::start(Arc::new(location), QUERY_THREADS, QUERY_QUEUE)?;
         let access = guard::Access::new(config.token(), local, config)?;
-        Ok(Arc::new(Self { pool, access }))
+        Ok(Arc::new(Self {
+            pool,
+            access,
+            live: Arc::new(tokio::sync::Semaphore::new(live::MAX_STREAMS)),
+        }))
     }
 
     fn router(self: Arc<Self>) -> Router {
@@ -178,7 +187,9 @@ impl Console {
             .route("/indicators", get(indicators::page))
             .route("/samples", get(indicators::samples))
             .route("/export/{format}", get(indicators::export))
-            .route("/static/console.css", get(stylesheet))
+            .route("/sessions/{id}/cast", get(replay::cast))
+            .route("/live/sessions", get(live::sessions))
+            .route("/static/{name}", get(assets::file))
             .route("/login", get(guard::login_form).post(guard::login))
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(guard::MAX_FORM_BYTES))
@@ -188,18 +199,6 @@ impl Console {
             ))
             .with_state(self)
     }
-}
-
-/// The console's only stylesheet, in the binary.
-async fn stylesheet() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("console.css"),
-    )
-        .into_response()
 }
 
 async fn not_found() -> Response {

