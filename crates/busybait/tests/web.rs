@@ -352,3 +352,93 @@ fn filters_paging_and_exports_answer_exactly() {
     assert_eq!(stix.body.as_bytes(), cli.as_slice());
     assert_eq!(get(web, "/export/exe").status, 404);
 }
+
+#[test]
+fn samples_come_only_as_an_encrypted_zip_and_only_when_turned_on() {
+    let dropped: &[u8] = b"\x7fELF\x01\x01\x01\x00";
+    let sha = util::sha256_hex(dropped);
+    let drop_one = |sensor: &Sensor| {
+        let mut c = sensor.connect_from(source(70));
+        c.login();
+        c.send(b"cd /tmp; echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01\\x01\\x00' > .d; chmod 777 .d; ./.d\r\n");
+        c.read_until(b"# ", STEP);
+        c.send(b"exit\r\n");
+        c.read_to_close(STEP);
+        get_when(sensor.web.unwrap(), "/samples?span=all", |p| {
+            p.body
+                .contains(&format!("<section class=\"sample\" id=\"{sha}\">"))
+        })
+    };
+
+    // Off by default: no link, and the URL is not there.
+    let sensor = Sensor::start_web(&test_config("router-mips", "", ""));
+    let page = drop_one(&sensor);
+    assert!(!page.body.contains("/zip"), "{}", page.body);
+    assert!(page.body.contains("Downloading samples is off"));
+    assert_eq!(
+        get(sensor.web.unwrap(), &format!("/samples/{sha}/zip")).status,
+        404
+    );
+    drop(sensor);
+
+    let config = format!(
+        "{}[web]\nsample_downloads = true\n",
+        test_config("router-mips", "", "")
+    );
+    let sensor = Sensor::start_web(&config);
+    let web = sensor.web.unwrap();
+    let page = drop_one(&sensor);
+    assert!(page
+        .body
+        .contains(&format!("<a href=\"/samples/{sha}/zip\" download>")));
+    assert_eq!(
+        get(web, &format!("/samples/{}/zip", "0".repeat(64))).status,
+        404
+    );
+    assert_eq!(get(web, "/samples/..%2F..%2Fsensor.toml/zip").status, 404);
+    let zip = get(web, &format!("/samples/{sha}/zip"));
+    assert_eq!(zip.status, 200);
+    assert_eq!(zip.header("content-type"), Some("application/zip"));
+    assert_eq!(
+        zip.header("content-disposition"),
+        Some(format!("attachment; filename=\"{sha}.zip\"").as_str())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sample.zip");
+    std::fs::write(&file, zip.bytes()).unwrap();
+
+    let seven = |args: &[&str]| {
+        Command::new("7z")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("7z is needed (./scripts/test installs p7zip-full): {e}"))
+    };
+    // 7-Zip sees one AES-256 entry named by the hash.
+    let listing = seven(&["l", "-slt", "-pinfected", file.to_str().unwrap()]);
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(listing.contains(&format!("Path = {sha}\n")), "{listing}");
+    assert!(listing.contains("Encrypted = +\n"), "{listing}");
+    assert!(listing.contains("Method = AES-256 Deflate"), "{listing}");
+    // The wrong password extracts nothing; `infected` extracts the very bytes.
+    let out = dir.path().join("out");
+    let wrong = seven(&[
+        "x",
+        "-pwrong",
+        &format!("-o{}", out.display()),
+        file.to_str().unwrap(),
+    ]);
+    assert!(!wrong.status.success());
+    let right = seven(&[
+        "x",
+        "-y",
+        "-pinfected",
+        &format!("-o{}", out.display()),
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stdout)
+    );
+    assert_eq!(std::fs::read(out.join(&sha)).unwrap(), dropped);
+}

@@ -156,6 +156,9 @@ pub(crate) async fn samples(
         h1 { "Samples" }
         (layout::span_picker("/samples", span))
         @if report.samples.is_empty() { p.empty { "No files were dropped in this span." } }
+        @if !console.sample_downloads && !report.samples.is_empty() {
+            p.note { "Downloading samples is off (" code { "[web] sample_downloads" } "); when on, each comes as a zip encrypted with AES-256." }
+        }
         @for s in report.samples.iter().rev() {
             section.sample id=(s.sha256) {
                 h2 { code { (s.sha256) } }
@@ -170,7 +173,12 @@ pub(crate) async fn samples(
                         div { dt { "Saved as" } dd { code { (cell(name)) } } }
                     }
                 }
-                p { a href=(link("/sessions", &[("sha256", &s.sha256)])) { "Sessions that dropped it" } }
+                p {
+                    a href=(link("/sessions", &[("sha256", &s.sha256)])) { "Sessions that dropped it" }
+                    @if console.sample_downloads {
+                        " · " a href={"/samples/" (s.sha256) "/zip"} download { "Download (zip, AES-256, password " code { (super::sample_zip::PASSWORD) } ")" }
+                    }
+                }
             }
         }
     };

@@ -19,6 +19,7 @@ mod live;
 mod overview;
 mod pool;
 mod replay;
+mod sample_zip;
 mod sessions;
 
 use std::net::SocketAddr;
@@ -52,6 +53,9 @@ pub struct WebConfig {
     /// answers to beyond loopback; empty answers any. On loopback the console
     /// answers only to its own address and `localhost`.
     pub hostnames: Vec<String>,
+    /// Offer each sample for download, as a zip encrypted with AES-256 under the
+    /// password `infected` (never the raw file). Off by default.
+    pub sample_downloads: bool,
 }
 
 /// Longest access token accepted in a config (the form takes no more either).
@@ -161,6 +165,8 @@ pub(crate) struct Console {
     access: guard::Access,
     /// Permits for the live streams.
     live: Arc<tokio::sync::Semaphore>,
+    /// `[web] sample_downloads`.
+    sample_downloads: bool,
 }
 
 impl Console {
@@ -176,6 +182,7 @@ impl Console {
             pool,
             access,
             live: Arc::new(tokio::sync::Semaphore::new(live::MAX_STREAMS)),
+            sample_downloads: config.sample_downloads,
         }))
     }
 
@@ -186,6 +193,7 @@ impl Console {
             .route("/sessions/{id}", get(sessions::one))
             .route("/indicators", get(indicators::page))
             .route("/samples", get(indicators::samples))
+            .route("/samples/{sha256}/zip", get(sample_zip::zip))
             .route("/export/{format}", get(indicators::export))
             .route("/sessions/{id}/cast", get(replay::cast))
             .route("/live/sessions", get(live::sessions))

@@ -5,15 +5,31 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 
 /// An answer.
-#[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     /// Names lower-case, in order.
     pub headers: Vec<(String, String)>,
+    /// The body as text (invalid UTF-8 replaced; `bytes` has it exactly).
     pub body: String,
+    raw: Vec<u8>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .finish()
+    }
 }
 
 impl Answer {
+    /// The body's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.raw
+    }
+
     /// The one value of header `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
         let mut values = self.headers.iter().filter(|(n, _)| n == name);
@@ -96,7 +112,8 @@ pub fn request(
     Answer {
         status,
         headers,
-        body: String::from_utf8(body).unwrap(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        raw: body,
     }
 }
 
