@@ -255,7 +255,11 @@ async fn serve(
         listeners.push((listener, busybait_events::Protocol::Http));
     }
     let web_listener = match config.web.listen {
-        Some(addr) => Some(crate::web::bind(addr).await?),
+        Some(addr) => {
+            let listener = crate::web::bind(addr).await?;
+            crate::web::announce(&listener)?;
+            Some(listener)
+        }
         None => None,
     };
     tracing::info!(

@@ -271,6 +271,30 @@ fn report_exports_and_watch_read_the_fleet_store_as_the_sensors_own() {
         assert_eq!(read_side(&pg.url(), &args), local, "{args:?}");
     }
 
+    // The console over either store shows the same pages.
+    let (_local, local_web) = util::web::start_console(&["--data-dir", &dir], &[]);
+    let (_fleet, fleet_web) = util::web::start_console(&["--store", &pg.url()], &[]);
+    for path in [
+        "/?span=all",
+        "/sessions",
+        "/indicators?span=all",
+        "/samples?span=all",
+        "/export/stix?span=all",
+        "/export/misp?span=all",
+    ] {
+        let local = util::web::get(local_web, path);
+        assert_eq!(local.status, 200, "{path}");
+        let fleet = util::web::get(fleet_web, path);
+        assert_eq!(fleet.body, local.body, "{path}");
+    }
+    let sensors = util::web::get(fleet_web, "/sensors");
+    assert!(sensors.body.contains(&format!(
+        "<td><code>{}</code></td>",
+        sensor_id(sensor.data_dir.path())
+    )));
+    let alerts = util::web::get(fleet_web, "/alerts");
+    assert!(alerts.body.contains("This store keeps no alerts"));
+
     // What the fleet learned, matched in another network's capture by a `watch`
     // with an empty data dir of its own: a device there fetches the loader's file.
     let mut cap = busybait_pcapgen::Capture::default();

@@ -81,6 +81,8 @@ fn the_console_in_chromium() {
         &format!("/sessions/{id}"),
         "/indicators?span=all",
         "/samples?span=all",
+        "/alerts?span=all",
+        "/sensors",
         "/nowhere",
     ] {
         load_cleanly(&browser, &base, path);

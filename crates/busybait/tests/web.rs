@@ -13,10 +13,11 @@
 
 mod util;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use util::web::{
-    escaped, get, get_when, hostile_session, request, COMMAND, PASSWORD, STEP, URL, USER,
+    escaped, get, get_when, hostile_session, request, start_console, COMMAND, PASSWORD, STEP, URL,
+    USER,
 };
 use util::{source, test_config, Sensor};
 
@@ -66,6 +67,8 @@ fn pages_show_what_attackers_wrote_as_text() {
         "/sessions",
         "/indicators?span=all",
         "/samples?span=all",
+        "/alerts?span=all",
+        "/sensors",
     ] {
         let page = get(web, path);
         assert_eq!(page.status, 200, "{path}: {}", page.body);
@@ -173,32 +176,14 @@ fn another_host_or_origin_is_refused() {
     assert_eq!(same.status, 200);
 }
 
-/// `busybait web` over `dir` with `env`; the child and its address.
-fn console(dir: &std::path::Path, env: &[(&str, &str)]) -> (util::Process, std::net::SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_busybait"));
-    cmd.args(["web", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = util::Process::spawn(cmd);
-    let line = child.line();
-    let addr = line
-        .strip_prefix("listening web ")
-        .unwrap_or_else(|| panic!("no console: {line:?}"))
-        .trim()
-        .parse()
-        .unwrap();
-    (child, addr)
-}
-
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 #[test]
 fn the_token_is_exchanged_for_a_cookie() {
     let sensor = Sensor::start("router-mips");
     sensor.connect().login();
-    let (_console, web) = console(sensor.view.as_path(), &[("BUSYBAIT_WEB_TOKEN", TOKEN)]);
+    let dir = sensor.view.to_str().unwrap();
+    let (_console, web) = start_console(&["--data-dir", dir], &[("BUSYBAIT_WEB_TOKEN", TOKEN)]);
     let origin = format!("http://{web}");
 
     let first = get(web, "/sessions");
@@ -441,4 +426,96 @@ fn samples_come_only_as_an_encrypted_zip_and_only_when_turned_on() {
         String::from_utf8_lossy(&right.stdout)
     );
     assert_eq!(std::fs::read(out.join(&sha)).unwrap(), dropped);
+}
+
+#[test]
+fn alerts_and_sensors_pages_show_the_store() {
+    let sensor = Sensor::start_web(&test_config("router-mips", "", ""));
+    let web = sensor.web.unwrap();
+    let empty = get(web, "/alerts?span=all");
+    assert!(
+        empty.body.contains("No alerts in this span"),
+        "{}",
+        empty.body
+    );
+
+    // A capture of a Mirai scanner, watched beside the running sensor.
+    let mut cap = busybait_pcapgen::Capture::default();
+    let targets: Vec<_> = (1..=30)
+        .map(|i| std::net::Ipv4Addr::new(198, 51, 100, i))
+        .collect();
+    busybait_pcapgen::mirai_scan(
+        &mut cap,
+        "10.9.8.7".parse().unwrap(),
+        &targets,
+        1_790_000_000.0,
+        true,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scan.pcap");
+    std::fs::write(&file, cap.bytes()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(["watch", "--json", "--pcap"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&sensor.view)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = util::alerts(&report[0]);
+    assert!(!found.is_empty());
+    let page = get(web, "/alerts?span=all");
+    for (alert, src) in &found {
+        assert!(
+            page.body
+                .contains(&format!("<td><code>{alert}</code></td>")),
+            "{alert}: {}",
+            page.body
+        );
+        assert!(page
+            .body
+            .contains(&format!("<a href=\"/sessions?src={src}\">{src}</a>")));
+    }
+    // The capture's time is the alerts' time: not within the last day.
+    let recent = get(web, "/alerts");
+    assert!(recent.body.contains("No alerts in this span"));
+
+    sensor.connect().login();
+    let identity = std::fs::read_to_string(sensor.view.join("sensor.toml")).unwrap();
+    let uuid = identity
+        .lines()
+        .find_map(|l| l.strip_prefix("uuid = \""))
+        .unwrap()
+        .trim_end_matches('"');
+    let page = get_when(web, "/sensors", |p| p.body.contains(uuid));
+    assert!(
+        page.body
+            .contains(&format!("<td><code>{uuid}</code></td><td>busybait</td>")),
+        "{}",
+        page.body
+    );
+}
+
+#[test]
+fn a_store_that_is_not_there_is_named_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(["web", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "it listened");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("busybait: error: opening the console's store: opening "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("is this a busybait data dir?"), "{stderr}");
 }

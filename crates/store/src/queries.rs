@@ -474,3 +474,132 @@ pub fn sensor_addresses(db: &dyn Sql) -> Result<BTreeSet<String>, StoreError> {
     .into_iter()
     .collect())
 }
+
+/// One alert `busybait watch` stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    /// Detection id.
+    pub alert: String,
+    /// `low`, `medium` or `high`.
+    pub severity: String,
+    /// The host doing it.
+    pub src_ip: String,
+    /// Its port.
+    pub src_port: Option<u16>,
+    /// The host it was done to.
+    pub dst_ip: String,
+    /// Its port.
+    pub dst_port: Option<u16>,
+    /// `tcp`, `udp`, `gre`.
+    pub protocol: String,
+    /// Packets or events counted.
+    pub count: u64,
+    /// First time seen.
+    pub first: String,
+    /// Last time seen.
+    pub last: String,
+    /// The capture file or interface.
+    pub capture: String,
+}
+
+/// The newest `limit` alerts whose first time is in `[since, until)`, newest
+/// first; `None` from a store that keeps no alerts (the fleet's, so far).
+pub fn alerts(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+    limit: usize,
+) -> Result<Option<Vec<AlertRow>>, StoreError> {
+    if db.dialect() == crate::sql::Dialect::Postgres {
+        return Ok(None);
+    }
+    let [lo, hi] = window(since, until);
+    collect(
+        db,
+        "SELECT alert, severity, src_ip, src_port, dst_ip, dst_port, protocol, count, first, last, capture
+         FROM alerts WHERE first >= ?1 AND first < ?2 ORDER BY first DESC, id DESC LIMIT ?3",
+        &[lo, hi, Param::Int(i64::try_from(limit).unwrap_or(i64::MAX))],
+        |r| {
+            Ok(AlertRow {
+                alert: text(r, 0)?,
+                severity: text(r, 1)?,
+                src_ip: text(r, 2)?,
+                src_port: opt_int(r, 3)?.and_then(|p| u16::try_from(p).ok()),
+                dst_ip: text(r, 4)?,
+                dst_port: opt_int(r, 5)?.and_then(|p| u16::try_from(p).ok()),
+                protocol: text(r, 6)?,
+                count: count(r, 7)?,
+                first: text(r, 8)?,
+                last: text(r, 9)?,
+                capture: text(r, 10)?,
+            })
+        },
+    )
+    .map(Some)
+}
+
+/// A sensor whose events a store holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SensorRow {
+    /// Its id (`sensor.toml`'s uuid).
+    pub sensor: String,
+    /// Its name (`sensor_name`, the events' `sensor`).
+    pub name: String,
+    /// Its first event the store holds.
+    pub first_seen: String,
+    /// Its last.
+    pub last_seen: String,
+    /// Its last event's number (how many it has recorded).
+    pub last_seq: u64,
+}
+
+/// Every sensor the store holds events of: the fleet's `sensors` table, or a data
+/// dir's own sensor from its first and last event (by `seq`, the primary key).
+pub fn sensors(db: &dyn Sql) -> Result<Vec<SensorRow>, StoreError> {
+    if db.dialect() == crate::sql::Dialect::Postgres {
+        return collect(
+            db,
+            "SELECT sensor, name, first_seen, last_seen, last_seq FROM sensors ORDER BY sensor",
+            &[],
+            |r| {
+                Ok(SensorRow {
+                    sensor: text(r, 0)?,
+                    name: text(r, 1)?,
+                    first_seen: text(r, 2)?,
+                    last_seen: text(r, 3)?,
+                    last_seq: count(r, 4)?,
+                })
+            },
+        );
+    }
+    let edge = |order: &str| -> Result<Option<serde_json::Value>, StoreError> {
+        let lines = collect(
+            db,
+            &format!("SELECT json FROM events ORDER BY seq {order} LIMIT 1"),
+            &[],
+            |r| text(r, 0),
+        )?;
+        Ok(lines
+            .first()
+            .and_then(|line| serde_json::from_str(line).ok()))
+    };
+    let (Some(first), Some(last)) = (edge("ASC")?, edge("DESC")?) else {
+        return Ok(Vec::new());
+    };
+    let field = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Ok(vec![SensorRow {
+        sensor: field(&last, "uuid"),
+        name: field(&last, "sensor"),
+        first_seen: field(&first, "timestamp"),
+        last_seen: field(&last, "timestamp"),
+        last_seq: last
+            .get("seq")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0),
+    }])
+}

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub use crate::queries::{
-    ExploitRow, FileDetails, IndicatorKind, IndicatorRow, SessionFilter, SessionRow,
+    AlertRow, ExploitRow, FileDetails, IndicatorKind, IndicatorRow, SensorRow, SessionFilter,
+    SessionRow,
 };
 pub use crate::report::{Family, Report};
 use crate::sql::Sql;
@@ -48,6 +49,10 @@ pub trait ReadStore {
     fn file_details(&self, window: &Window) -> Result<BTreeMap<String, FileDetails>, StoreError>;
     /// The sensor's own addresses: every address bots connected to.
     fn sensor_addresses(&self) -> Result<BTreeSet<String>, StoreError>;
+    /// The newest `limit` alerts of a window; `None` from a store that keeps none.
+    fn alerts(&self, window: &Window, limit: usize) -> Result<Option<Vec<AlertRow>>, StoreError>;
+    /// The sensors whose events the store holds.
+    fn sensors(&self) -> Result<Vec<SensorRow>, StoreError>;
 }
 
 /// A data dir's database, opened read-only (safe beside a running sensor).
@@ -119,5 +124,13 @@ impl<S: Sql> ReadStore for S {
 
     fn sensor_addresses(&self) -> Result<BTreeSet<String>, StoreError> {
         crate::queries::sensor_addresses(self)
+    }
+
+    fn alerts(&self, w: &Window, limit: usize) -> Result<Option<Vec<AlertRow>>, StoreError> {
+        crate::queries::alerts(self, w.since.as_deref(), w.until.as_deref(), limit)
+    }
+
+    fn sensors(&self) -> Result<Vec<SensorRow>, StoreError> {
+        crate::queries::sensors(self)
     }
 }

@@ -10,6 +10,8 @@ pub(crate) enum Nav {
     Sessions,
     Indicators,
     Samples,
+    Alerts,
+    Sensors,
     /// Error pages and the login form.
     None,
 }
@@ -55,6 +57,8 @@ fn frame(title: &str, current: Nav, body: Markup, player: bool) -> Markup {
                         (entry(Nav::Sessions, "/sessions", "Sessions"))
                         (entry(Nav::Indicators, "/indicators", "Indicators"))
                         (entry(Nav::Samples, "/samples", "Samples"))
+                        (entry(Nav::Alerts, "/alerts", "Alerts"))
+                        (entry(Nav::Sensors, "/sensors", "Sensors"))
                     }
                 }
                 main { (body) }

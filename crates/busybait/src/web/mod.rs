@@ -10,6 +10,7 @@
 //! Content-Security-Policy, checks `Host` and `Origin` against DNS rebinding and
 //! asks for the access token where one is set.
 
+mod alerts;
 mod assets;
 mod chart;
 mod guard;
@@ -116,6 +117,7 @@ pub fn command(config: &WebConfig, listen: SocketAddr, location: Location) -> an
     runtime.block_on(async {
         let listener = bind(listen).await?;
         let console = Console::start(config, &listener, location)?;
+        announce(&listener)?;
         let signals = crate::serve::Signals::install()?;
         axum::serve(listener, console.router())
             .with_graceful_shutdown(signals.wait())
@@ -124,18 +126,22 @@ pub fn command(config: &WebConfig, listen: SocketAddr, location: Location) -> an
     })
 }
 
-/// Binds the console's listener and prints `listening web ADDR:PORT`.
+/// Binds the console's listener.
 pub async fn bind(listen: SocketAddr) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind(listen)
+    TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding the console's listener {listen}"))?;
+        .with_context(|| format!("binding the console's listener {listen}"))
+}
+
+/// Prints `listening web ADDR:PORT`: the contract with tests and supervisors, as
+/// serve's other "listening" lines.
+pub fn announce(listener: &TcpListener) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
-    // The contract with tests and supervisors, as serve's other "listening" lines.
     #[allow(clippy::print_stdout)]
     {
         println!("listening web {local}");
     }
-    Ok(listener)
+    Ok(())
 }
 
 /// Serves the console on `listener` until `shutdown` turns true (`serve --web`).
@@ -195,6 +201,8 @@ impl Console {
             .route("/samples", get(indicators::samples))
             .route("/samples/{sha256}/zip", get(sample_zip::zip))
             .route("/export/{format}", get(indicators::export))
+            .route("/alerts", get(alerts::page))
+            .route("/sensors", get(alerts::sensors))
             .route("/sessions/{id}/cast", get(replay::cast))
             .route("/live/sessions", get(live::sessions))
             .route("/static/{name}", get(assets::file))

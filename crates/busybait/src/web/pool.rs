@@ -23,26 +23,39 @@ pub(crate) struct QueryPool {
 }
 
 impl QueryPool {
-    /// Opens the store once here (so a wrong path fails at start, with its reason),
-    /// then starts `threads` threads, each opening its own connection.
+    /// Starts `threads` threads, each opening its own connection, and waits until
+    /// each has (so that a wrong path fails at start, with its reason). The stores
+    /// are opened on those threads: the fleet's PostgreSQL client runs a runtime of
+    /// its own, which cannot start inside the console's.
     pub(crate) fn start(
         location: Arc<Location>,
         threads: usize,
         queue: usize,
     ) -> anyhow::Result<Self> {
-        drop(location.open().context("opening the console's store")?);
         let (jobs, queued) = sync_channel::<Job>(queue);
         let queued = Arc::new(Mutex::new(queued));
+        let (opened_tx, opened) = std::sync::mpsc::channel();
         for n in 0..threads {
             let queued = queued.clone();
             let location = location.clone();
+            let opened_tx = opened_tx.clone();
             std::thread::Builder::new()
                 .name(format!("console-query-{n}"))
                 .spawn(move || match location.open() {
-                    Ok(store) => answer(&*store, &location, &queued),
-                    Err(e) => tracing::error!(error = %format!("{e:#}"), "a console query thread could not open the store"),
+                    Ok(store) => {
+                        let _ = opened_tx.send(Ok(()));
+                        drop(opened_tx);
+                        answer(&*store, &location, &queued);
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                    }
                 })
                 .context("starting a console query thread")?;
+        }
+        drop(opened_tx);
+        for opened in opened.iter() {
+            opened.context("opening the console's store")?;
         }
         Ok(Self { jobs })
     }

@@ -188,3 +188,22 @@ pub fn hostile_session(sensor: &super::Sensor, from: usize) -> String {
         .unwrap()
         .to_string()
 }
+
+/// `busybait web --listen 127.0.0.1:0 ARGS` with `env`; the process and its address.
+pub fn start_console(args: &[&str], env: &[(&str, &str)]) -> (super::Process, SocketAddr) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"));
+    cmd.args(["web", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    let mut child = super::Process::spawn(cmd);
+    let line = child.line();
+    let addr = line
+        .strip_prefix("listening web ")
+        .unwrap_or_else(|| panic!("no console: {line:?}"))
+        .trim()
+        .parse()
+        .unwrap();
+    (child, addr)
+}
