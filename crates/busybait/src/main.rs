@@ -99,7 +99,8 @@ enum Command {
         /// Also serve the console (as `busybait web` does) on ADDR:PORT, e.g.
         /// 127.0.0.1:8080, over this sensor's data dir; its queries run on threads of
         /// their own and never delay sessions. Prints "listening web ADDR:PORT".
-        /// Beyond loopback it needs `[web] token` and `[web] behind_proxy`.
+        /// Beyond loopback it needs `[web] token`, and TLS: `[web] tls_cert` and
+        /// `tls_key`, or `[web] behind_proxy` (a TLS-terminating proxy in front).
         #[arg(long, value_name = "ADDR:PORT")]
         web: Option<SocketAddr>,
     },
@@ -109,9 +110,9 @@ enum Command {
     /// Prints "listening web ADDR:PORT" once ready; stops at SIGINT/SIGTERM. On
     /// loopback (the default) it answers only to its own address and `localhost`;
     /// with `[web] token` (or BUSYBAIT_WEB_TOKEN) it asks for the token once and
-    /// keeps an HttpOnly cookie. Beyond loopback it needs both the token and a
-    /// TLS-terminating reverse proxy (`[web] behind_proxy = true`). See
-    /// docs/CONSOLE.md.
+    /// keeps an HttpOnly cookie. Beyond loopback it needs both the token and TLS:
+    /// its own (`[web] tls_cert`, `tls_key`) or a TLS-terminating reverse proxy's
+    /// (`[web] behind_proxy = true`). See docs/CONSOLE.md.
     Web {
         /// TOML config file (its `[web]` section and `data_dir`).
         #[arg(long, value_name = "FILE")]

@@ -713,28 +713,11 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
 
 /// A CA and a server certificate for 127.0.0.1, made here (rcgen), as PEM files in
 /// `dir`: `ca.pem`, `server.pem`, `server-key.pem`.
-fn certificates(dir: &Path) {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "busybait test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let server_params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server = server_params.signed_by(&server_key, &issuer).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
-    std::fs::write(dir.join("server-key.pem"), server_key.serialize_pem()).unwrap();
-}
-
 #[test]
 fn over_tls_a_sensor_ships_and_a_client_without_tls_is_refused() {
     let pg = Postgres::start();
     let certs = tempfile::tempdir().unwrap();
-    certificates(certs.path());
+    util::test_certificates(certs.path());
     let p = |name: &str| certs.path().join(name).display().to_string();
     let nats = Nats::start_with(&format!(
         "tls {{ cert_file: {:?}, key_file: {:?}, ca_file: {:?} }}",

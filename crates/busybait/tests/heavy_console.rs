@@ -186,3 +186,64 @@ fn the_console_in_chromium() {
 fn screenshots() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
 }
+
+/// Under `serve --web`, the console's queries run on threads of their own: with
+/// every query held for 3 s on those threads (the failpoint) and eight clients
+/// keeping them busy, a telnet session answers twenty commands before the first of
+/// those pages comes back (and every page does come back).
+#[test]
+fn slow_console_queries_never_delay_a_session() {
+    let sensor = Sensor::start_web_env(
+        &test_config("router-mips", "", ""),
+        &[("BUSYBAIT_FAILPOINT", "console-slow-query")],
+    );
+    let web = sensor.web.unwrap();
+    let mut c = sensor.connect_from(source(80));
+    c.login();
+
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let (done_tx, started_tx) = (done_tx.clone(), started_tx.clone());
+            std::thread::spawn(move || {
+                let path = if i % 2 == 0 {
+                    "/?span=all"
+                } else {
+                    "/export/stix?span=all"
+                };
+                let mut s = std::net::TcpStream::connect(web).unwrap();
+                std::io::Write::write_all(
+                    &mut s,
+                    format!("GET {path} HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .unwrap();
+                started_tx.send(()).unwrap();
+                let mut answer = String::new();
+                std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+                done_tx.send(answer).unwrap();
+            })
+        })
+        .collect();
+    for _ in 0..8 {
+        started.recv().unwrap();
+    }
+    for n in 0..20 {
+        c.send(format!("echo live{n}\r\n").as_bytes());
+        c.read_until(format!("live{n}\r\n# ").as_bytes(), STEP);
+        assert!(
+            done.try_recv().is_err(),
+            "a console page came back before the session's command {n}"
+        );
+    }
+    for client in clients {
+        client.join().unwrap();
+    }
+    let answers: Vec<String> = done.try_iter().collect();
+    assert_eq!(answers.len(), 8);
+    assert!(
+        answers.iter().all(|a| a.starts_with("HTTP/1.1 200 OK\r\n")),
+        "{answers:?}"
+    );
+}

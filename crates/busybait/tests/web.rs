@@ -257,7 +257,7 @@ fn exposing_the_console_needs_a_token_and_tls() {
          [web] token or BUSYBAIT_WEB_TOKEN\n"
     );
     assert!(refused(&[("BUSYBAIT_WEB_TOKEN", TOKEN)]).contains(
-        "must be reached over TLS: put a reverse proxy that terminates TLS in front of it"
+        "must be reached over TLS: give it [web] tls_cert and tls_key, or put a reverse proxy"
     ));
     assert!(refused(&[("BUSYBAIT_WEB_TOKEN", "short")])
         .contains("the access token must be 16 to 256 bytes"));
@@ -518,4 +518,80 @@ fn a_store_that_is_not_there_is_named_at_start() {
         "{stderr}"
     );
     assert!(stderr.contains("is this a busybait data dir?"), "{stderr}");
+}
+
+#[test]
+fn over_its_own_tls_the_console_answers_and_plain_http_does_not() {
+    let sensor = Sensor::start("router-mips");
+    sensor.connect().login();
+    let certs = tempfile::tempdir().unwrap();
+    util::test_certificates(certs.path());
+    let config = certs.path().join("console.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[web]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            certs.path().join("server.pem").display(),
+            certs.path().join("server-key.pem").display()
+        ),
+    )
+    .unwrap();
+    let dir = sensor.view.to_str().unwrap();
+    let (_console, web) = start_console(
+        &["--config", config.to_str().unwrap(), "--data-dir", dir],
+        &[("BUSYBAIT_WEB_TOKEN", TOKEN)],
+    );
+    let base = format!("https://{web}");
+    let ca = certs.path().join("ca.pem");
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--cacert"])
+            .arg(&ca)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("curl is needed (./scripts/test installs it): {e}"));
+        assert!(
+            out.status.success(),
+            "curl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let form = curl(&[&format!("{base}/login")]);
+    assert!(form.starts_with("HTTP/1.1 200 OK\r\n"), "{form}");
+    assert!(form.contains(&format!("content-security-policy: {CSP}\r\n")));
+    let login = curl(&[
+        "-H",
+        &format!("Origin: {base}"),
+        "--data-urlencode",
+        &format!("token={TOKEN}"),
+        &format!("{base}/login"),
+    ]);
+    assert!(login.starts_with("HTTP/1.1 303 See Other\r\n"), "{login}");
+    let cookie = login
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap();
+    assert!(
+        cookie.ends_with("; Path=/; HttpOnly; SameSite=Strict; Secure"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let sessions = curl(&[
+        "-H",
+        &format!("Cookie: {pair}"),
+        &format!("{base}/sessions"),
+    ]);
+    assert!(sessions.starts_with("HTTP/1.1 200 OK\r\n"), "{sessions}");
+
+    // Plain HTTP on the TLS port gets no page.
+    let mut plain = std::net::TcpStream::connect(web).unwrap();
+    std::io::Write::write_all(
+        &mut plain,
+        format!("GET /login HTTP/1.1\r\nHost: {web}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut plain, &mut answer);
+    assert!(!answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
 }

@@ -45,7 +45,7 @@ pub(crate) struct Access {
     session: String,
     /// `Host` values accepted; empty accepts any.
     hosts: Vec<String>,
-    /// Mark the cookie `Secure` (the console is behind a TLS proxy).
+    /// Mark the cookie `Secure` (TLS of its own, or a TLS proxy in front).
     secure: bool,
 }
 
@@ -73,7 +73,7 @@ impl Access {
             token: token.map(|t| Sha256::digest(t.as_bytes()).into()),
             session: hex(&random),
             hosts,
-            secure: config.behind_proxy,
+            secure: config.behind_proxy || config.tls_cert.is_some(),
         })
     }
 

@@ -13,6 +13,7 @@
 mod alerts;
 mod assets;
 mod chart;
+mod connections;
 mod guard;
 mod indicators;
 mod layout;
@@ -48,8 +49,13 @@ pub struct WebConfig {
     /// the environment overrides it.
     pub token: Option<String>,
     /// The console is reached through a reverse proxy that terminates TLS (see
-    /// docs/CONSOLE.md): required beyond loopback; marks the cookie `Secure`.
+    /// docs/CONSOLE.md); marks the cookie `Secure`. Beyond loopback the console
+    /// needs this or `tls_cert` and `tls_key`.
     pub behind_proxy: bool,
+    /// The console's own TLS: its certificate chain (PEM).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// And its private key (PEM).
+    pub tls_key: Option<std::path::PathBuf>,
     /// The host names (with port, as browsers send them in `Host`) the console
     /// answers to beyond loopback; empty answers any. On loopback the console
     /// answers only to its own address and `localhost`.
@@ -82,6 +88,9 @@ impl WebConfig {
                 );
             }
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("web: tls_cert and tls_key go together");
+        }
         if !listen.ip().is_loopback() {
             if token.is_none() {
                 bail!(
@@ -89,11 +98,11 @@ impl WebConfig {
                      [web] token or BUSYBAIT_WEB_TOKEN"
                 );
             }
-            if !self.behind_proxy {
+            if !self.behind_proxy && self.tls_cert.is_none() {
                 bail!(
                     "web: the console on {listen} (beyond loopback) must be reached over TLS: \
-                     put a reverse proxy that terminates TLS in front of it and set \
-                     [web] behind_proxy = true (docs/CONSOLE.md); the console has no TLS of its own yet"
+                     give it [web] tls_cert and tls_key, or put a reverse proxy that terminates \
+                     TLS in front of it and set [web] behind_proxy = true (docs/CONSOLE.md)"
                 );
             }
         }
@@ -117,12 +126,11 @@ pub fn command(config: &WebConfig, listen: SocketAddr, location: Location) -> an
     runtime.block_on(async {
         let listener = bind(listen).await?;
         let console = Console::start(config, &listener, location)?;
+        let tls = tls(config)?;
         announce(&listener)?;
         let signals = crate::serve::Signals::install()?;
-        axum::serve(listener, console.router())
-            .with_graceful_shutdown(signals.wait())
-            .await
-            .context("serving the console")
+        connections::serve(listener, tls, console.router(), signals.wait()).await;
+        Ok(())
     })
 }
 
@@ -152,17 +160,22 @@ pub fn spawn(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let console = Console::start(config, &listener, location)?;
+    let tls = tls(config)?;
     tokio::spawn(async move {
-        let served = axum::serve(listener, console.router())
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the console stopped");
-        }
+        let stop = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        connections::serve(listener, tls, console.router(), stop).await;
     });
     Ok(())
+}
+
+/// The console's TLS acceptor, when `[web] tls_cert` and `tls_key` are set.
+fn tls(config: &WebConfig) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(connections::tls_acceptor(cert, key)?)),
+        _ => Ok(None),
+    }
 }
 
 /// What every request handler shares.

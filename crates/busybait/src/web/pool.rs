@@ -22,6 +22,10 @@ pub(crate) struct QueryPool {
     jobs: SyncSender<Job>,
 }
 
+/// The test hook `BUSYBAIT_FAILPOINT=console-slow-query`: every query first waits
+/// this long on its thread (the liveness test's stand-in for a slow store).
+const SLOW_QUERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl QueryPool {
     /// Starts `threads` threads, each opening its own connection, and waits until
     /// each has (so that a wrong path fails at start, with its reason). The stores
@@ -35,6 +39,8 @@ impl QueryPool {
         let (jobs, queued) = sync_channel::<Job>(queue);
         let queued = Arc::new(Mutex::new(queued));
         let (opened_tx, opened) = std::sync::mpsc::channel();
+        let slow = std::env::var(busybait_fleet::pg::write::FAILPOINT_ENV)
+            .is_ok_and(|f| f == "console-slow-query");
         for n in 0..threads {
             let queued = queued.clone();
             let location = location.clone();
@@ -45,7 +51,7 @@ impl QueryPool {
                     Ok(store) => {
                         let _ = opened_tx.send(Ok(()));
                         drop(opened_tx);
-                        answer(&*store, &location, &queued);
+                        answer(&*store, &location, &queued, slow);
                     }
                     Err(e) => {
                         let _ = opened_tx.send(Err(e));
@@ -88,7 +94,7 @@ impl QueryPool {
 }
 
 /// A query thread: takes jobs until the pool is dropped.
-fn answer(store: &dyn ReadStore, location: &Location, queued: &Mutex<Receiver<Job>>) {
+fn answer(store: &dyn ReadStore, location: &Location, queued: &Mutex<Receiver<Job>>, slow: bool) {
     loop {
         let job = {
             let Ok(queue) = queued.lock() else { return };
@@ -97,6 +103,9 @@ fn answer(store: &dyn ReadStore, location: &Location, queued: &Mutex<Receiver<Jo
                 Err(_) => return,
             }
         };
+        if slow {
+            std::thread::sleep(SLOW_QUERY);
+        }
         job(store, location);
     }
 }

@@ -102,9 +102,15 @@ impl Sensor {
 
     /// A sensor serving the console too (`serve --web 127.0.0.1:0`).
     pub fn start_web(config: &str) -> Self {
+        Self::start_web_env(config, &[])
+    }
+
+    /// [`Sensor::start_web`] with these environment variables.
+    pub fn start_web_env(config: &str, env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let path = data_dir.path().to_path_buf();
         let mut command = Command::new(env!("CARGO_BIN_EXE_busybait"));
+        command.envs(env.iter().copied());
         command.args(["serve", "--web", "127.0.0.1:0"]);
         Self::spawn(data_dir, path, config, command, "127.0.0.1:0")
     }
@@ -749,4 +755,23 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A test CA (`ca.pem`) and a server certificate for 127.0.0.1 signed by it
+/// (`server.pem`, `server-key.pem`) in `dir`, made by rcgen for this test only.
+pub fn test_certificates(dir: &Path) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "busybait test CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = server_params.signed_by(&server_key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
+    std::fs::write(dir.join("server-key.pem"), server_key.serialize_pem()).unwrap();
 }
