@@ -68,7 +68,19 @@ pub struct Config {
     /// Shipping to a fleet (off unless `url` is set).
     pub fleet: FleetConfig,
     /// The console (off unless `listen` is set).
-    pub web: crate::web::WebConfig,
+    pub web: WebConfig,
+    /// Country and AS of each source.
+    pub geoip: GeoIpConfig,
+}
+
+/// `[geoip]`: MaxMind-format databases to look each source up in.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoIpConfig {
+    /// GeoLite2 or DB-IP Country and ASN files, or IPinfo Lite's one file
+    /// (`.mmdb`); for each field the first database that has it wins. None: no
+    /// country or AS anywhere.
+    pub databases: Vec<PathBuf>,
 }
 
 /// `[fleet]`: how this process reaches the fleet's NATS (see docs/FLEET.md).
@@ -85,6 +97,79 @@ pub struct FleetConfig {
     pub password: Option<String>,
     /// A CA certificate (PEM) to verify the NATS servers with; turns TLS on.
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[web]`: the console (off unless `listen` is set or `--web` given).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Where `serve` also serves the console (`busybait web --listen` overrides it
+    /// for that command).
+    pub listen: Option<SocketAddr>,
+    /// The access token: the console asks for it once and then keeps an HttpOnly,
+    /// SameSite=Strict cookie. Required beyond loopback. `BUSYBAIT_WEB_TOKEN` in
+    /// the environment overrides it.
+    pub token: Option<String>,
+    /// The console is reached through a reverse proxy that terminates TLS (see
+    /// docs/CONSOLE.md); marks the cookie `Secure`. Beyond loopback the console
+    /// needs this or `tls_cert` and `tls_key`.
+    pub behind_proxy: bool,
+    /// The console's own TLS: its certificate chain (PEM).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// And its private key (PEM).
+    pub tls_key: Option<std::path::PathBuf>,
+    /// The host names (with port, as browsers send them in `Host`) the console
+    /// answers to beyond loopback; empty answers any. On loopback the console
+    /// answers only to its own address and `localhost`.
+    pub hostnames: Vec<String>,
+    /// Offer each sample for download, as a zip encrypted with AES-256 under the
+    /// password `infected` (never the raw file). Off by default.
+    pub sample_downloads: bool,
+}
+
+/// Longest access token accepted in a config (the form takes no more either).
+const MAX_TOKEN_BYTES: usize = 256;
+
+impl WebConfig {
+    /// The token, from the environment first.
+    pub fn token(&self) -> Option<String> {
+        std::env::var("BUSYBAIT_WEB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| self.token.clone())
+    }
+
+    /// Refuses settings that would expose the console: beyond loopback it needs a
+    /// token and TLS in front of it.
+    pub fn check(&self, listen: SocketAddr) -> anyhow::Result<()> {
+        let token = self.token();
+        if let Some(t) = &token {
+            if t.len() < 16 || t.len() > MAX_TOKEN_BYTES {
+                bail!(
+                    "web: the access token must be 16 to {MAX_TOKEN_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+                );
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("web: tls_cert and tls_key go together");
+        }
+        if !listen.ip().is_loopback() {
+            if token.is_none() {
+                bail!(
+                    "web: the console on {listen} (beyond loopback) needs an access token: \
+                     [web] token or BUSYBAIT_WEB_TOKEN"
+                );
+            }
+            if !self.behind_proxy && self.tls_cert.is_none() {
+                bail!(
+                    "web: the console on {listen} (beyond loopback) must be reached over TLS: \
+                     give it [web] tls_cert and tls_key, or put a reverse proxy that terminates \
+                     TLS in front of it and set [web] behind_proxy = true (docs/CONSOLE.md)"
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Largest `busybox_image` accepted.
@@ -131,7 +216,8 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             fetch: crate::fetch::FetchConfig::default(),
             fleet: FleetConfig::default(),
-            web: crate::web::WebConfig::default(),
+            web: WebConfig::default(),
+            geoip: GeoIpConfig::default(),
         }
     }
 }

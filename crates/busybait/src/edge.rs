@@ -98,8 +98,14 @@ impl Stats {
 /// Queues an event, counting it for the metrics and timing the wait.
 pub(crate) async fn record_event(
     edge: &Edge,
-    event: Event,
+    mut event: Event,
 ) -> Result<(), busybait_store::RecorderClosed> {
+    // Where the source is, as the databases say now: stored with the connect.
+    if let (Some(geoip), busybait_events::EventKind::Connect { source }) =
+        (&edge.geoip, &mut event.kind)
+    {
+        *source = geoip.lookup(event.peer.src.ip());
+    }
     edge.stats.count(&event.kind);
     // Counted before the wait, so a scrape never lags the event log.
     edge.stats.events_queued.fetch_add(1, Ordering::Relaxed);
@@ -115,6 +121,8 @@ pub(crate) async fn record_event(
 /// Shared state of all listeners and sessions.
 pub(crate) struct Edge {
     pub config: Config,
+    /// `[geoip] databases`, when any.
+    pub geoip: Option<crate::geoip::GeoIp>,
     pub samples: Arc<SampleStore>,
     /// Files being written, on disk as they grow.
     pub staging: Staging,

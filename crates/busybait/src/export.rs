@@ -94,7 +94,12 @@ pub fn write(
         left_out.private = before - rows.len();
     }
     match format {
-        Format::Csv => write_csv(&rows, out)?,
+        Format::Csv => {
+            let geo = store
+                .source_geo(window)
+                .context("reading sources' countries")?;
+            write_csv(&rows, &geo, out)?
+        }
         Format::Ips => left_out.unlistable = write_lines(&rows, IndicatorKind::Ip, out)?,
         Format::Urls => left_out.unlistable = write_lines(&rows, IndicatorKind::Url, out)?,
         Format::Hashes => left_out.unlistable = write_lines(&rows, IndicatorKind::Sha256, out)?,
@@ -140,20 +145,40 @@ fn blockable(value: &str, own: &std::collections::BTreeSet<String>) -> bool {
             .is_ok_and(crate::addresses::is_public)
 }
 
-/// Every indicator as RFC 4180 CSV: `type,value,first_seen,last_seen,count`. Control
-/// characters in a value (a bot's command line can put them in a URL) are written as
-/// escapes (`\u{1b}`), so the file is safe to `cat`.
-fn write_csv(rows: &[IndicatorRow], out: &mut dyn Write) -> anyhow::Result<()> {
+/// Every indicator as RFC 4180 CSV: `type,value,first_seen,last_seen,count`, and
+/// `country,asn` for addresses when the sensor had GeoIP databases (no such
+/// columns without). Control characters in a value (a bot's command line can put
+/// them in a URL) are written as escapes (`\u{1b}`), so the file is safe to `cat`.
+fn write_csv(
+    rows: &[IndicatorRow],
+    geo: &busybait_store::read::SourceGeo,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(["type", "value", "first_seen", "last_seen", "count"])?;
+    let mut header = vec!["type", "value", "first_seen", "last_seen", "count"];
+    if !geo.is_empty() {
+        header.extend(["country", "asn"]);
+    }
+    w.write_record(&header)?;
     for r in rows {
-        w.write_record([
-            r.kind.as_str(),
-            &crate::terminal::escape(&r.value),
-            &r.first_seen,
-            &r.last_seen,
-            &r.count.to_string(),
-        ])?;
+        let mut record = vec![
+            r.kind.as_str().to_string(),
+            crate::terminal::escape(&r.value),
+            r.first_seen.clone(),
+            r.last_seen.clone(),
+            r.count.to_string(),
+        ];
+        if !geo.is_empty() {
+            let (country, asn) = match (r.kind, geo.get(&r.value)) {
+                (IndicatorKind::Ip, Some((country, asn))) => (
+                    country.clone().unwrap_or_default(),
+                    asn.map(|a| a.to_string()).unwrap_or_default(),
+                ),
+                _ => (String::new(), String::new()),
+            };
+            record.extend([country, asn]);
+        }
+        w.write_record(&record)?;
     }
     w.flush()?;
     Ok(())
@@ -218,7 +243,7 @@ mod tests {
         assert_eq!(lines(IndicatorKind::Url), "http://127.0.0.1/a,\"b\".sh\n");
         assert_eq!(lines(IndicatorKind::Sha256), "ab\n");
         let mut csv = Vec::new();
-        write_csv(&rows, &mut csv).unwrap();
+        write_csv(&rows, &Default::default(), &mut csv).unwrap();
         assert_eq!(
             String::from_utf8(csv).unwrap(),
             "type,value,first_seen,last_seen,count\n\

@@ -207,6 +207,14 @@ fn render(r: &Report, now: &str, out: &mut impl Write) -> anyhow::Result<()> {
         counted("SSH clients", "client", &r.ssh_clients),
         counted("SSH HASSH", "hassh", &r.hassh),
     ];
+    // Only with GeoIP databases ([geoip]): absent, not "(none)", without them.
+    let mut sections = sections;
+    if !r.countries.is_empty() {
+        sections.push(counted("Countries", "country", &r.countries));
+    }
+    if !r.asns.is_empty() {
+        sections.push(counted("Autonomous systems", "as", &r.asns));
+    }
     for (title, t, empty) in sections {
         writeln!(out, "{title}")?;
         if empty {

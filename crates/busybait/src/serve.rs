@@ -92,6 +92,8 @@ fn metrics_snapshot(edge: &Edge) -> crate::metrics::Snapshot {
 /// Runs the sensor until SIGINT/SIGTERM.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let profile = config.selected_profile()?;
+    // Before any listener: a database that cannot be read stops the start.
+    let geoip = crate::geoip::GeoIp::open(&config.geoip.databases)?;
     // The first lines say where everything goes and what the sensor pretends to be.
     let data_dir = std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
     tracing::info!(
@@ -165,7 +167,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let doors = Doors { ssh, http };
+    let doors = Doors { ssh, http, geoip };
     let result = runtime.block_on(serve(config, session_config, doors, stores));
     drop(runtime);
     data.recorder
@@ -179,6 +181,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 struct Doors {
     ssh: Option<Arc<busybait_ssh::session::SshConfig>>,
     http: Option<Arc<busybait_http::session::HttpConfig>>,
+    /// Where sources are (`[geoip]`), for every door's connects.
+    geoip: Option<crate::geoip::GeoIp>,
 }
 
 /// What `serve` writes to.
@@ -198,7 +202,7 @@ async fn serve(
     stores: Stores,
 ) -> anyhow::Result<()> {
     // Before any "listening" line: a supervisor may signal as soon as it reads one.
-    let signals = Signals::install()?;
+    let signals = crate::signals::Signals::install()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = Vec::new();
     let metrics_listener = match config.metrics {
@@ -289,6 +293,7 @@ async fn serve(
     let memory = crate::memory::MemoryPool::new(config.limits.memory_cap_bytes);
     let fleet = crate::fleet::spawn_shipper(&config, &stores.sensor, shutdown_rx.clone());
     let edge = Arc::new(Edge {
+        geoip: doors.geoip,
         fleet,
         memory,
         blobs: stores.blobs,
@@ -378,40 +383,6 @@ async fn serve(
         tracing::info!(counter = name, value, "edge counter");
     }
     Ok(())
-}
-
-/// The signals the sensor answers. SIGTERM and SIGINT stop it; SIGHUP
-/// (`systemctl reload`) does not: the log is standard error (the journal under
-/// systemd), which needs no reopening, and the event log is reopened at each
-/// rotation anyway; the line it logs says that configuration changes take a restart.
-pub(crate) struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    pub(crate) fn install() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Self {
-            term: signal(SignalKind::terminate()).context("installing SIGTERM handler")?,
-            int: signal(SignalKind::interrupt()).context("installing SIGINT handler")?,
-            hup: signal(SignalKind::hangup()).context("installing SIGHUP handler")?,
-        })
-    }
-
-    /// Until SIGTERM or SIGINT.
-    pub(crate) async fn wait(mut self) {
-        loop {
-            tokio::select! {
-                _ = self.term.recv() => return,
-                _ = self.int.recv() => return,
-                _ = self.hup.recv() => tracing::info!(
-                    "SIGHUP: logs go to standard error and need no reopening; the configuration is read at start (restart to change it)"
-                ),
-            }
-        }
-    }
 }
 
 /// A listener with the configured backlog (tokio's default is 1,024: a

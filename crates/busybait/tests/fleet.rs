@@ -232,7 +232,15 @@ fn report_exports_and_watch_read_the_fleet_store_as_the_sensors_own() {
     let pg = Postgres::start();
     let nats = Nats::start();
     let _collector = Collector::start(&nats.url(), &pg.url());
-    let sensor = Sensor::start_with(&fleet_config(&nats));
+    // Sources with a country and AS (127.1.0.3: FR, AS64500) reach the fleet too.
+    let dbs = tempfile::tempdir().unwrap();
+    util::geoip_databases(dbs.path(), false);
+    let sensor = Sensor::start_with(&format!(
+        "{}[geoip]\ndatabases = [\"{}\", \"{}\"]\n",
+        fleet_config(&nats),
+        dbs.path().join("country.mmdb").display(),
+        dbs.path().join("asn.mmdb").display()
+    ));
     visit(&sensor, 1);
     loader_visit(&sensor, 2);
     loader_visit(&sensor, 3);
@@ -270,6 +278,11 @@ fn report_exports_and_watch_read_the_fleet_store_as_the_sensors_own() {
         assert!(!local.trim().is_empty(), "{args:?}: nothing to compare");
         assert_eq!(read_side(&pg.url(), &args), local, "{args:?}");
     }
+    assert!(
+        read_side(&pg.url(), &["report", "--json"])
+            .contains("\"value\": \"AS64500 Example Fleet\""),
+        "the fleet's report has the source's AS"
+    );
 
     // The console over either store shows the same pages.
     let (_local, local_web) = util::web::start_console(&["--data-dir", &dir], &[]);

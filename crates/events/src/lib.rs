@@ -51,6 +51,18 @@ impl fmt::Debug for SessionId {
     }
 }
 
+/// Where a source address is, as the operator's GeoIP databases say at the time
+/// the connection is recorded (the edge fills it in; the doors leave it empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+    /// Autonomous system number.
+    pub asn: Option<u32>,
+    /// Its organisation.
+    pub as_org: Option<String>,
+}
+
 /// The two ends of a connection, as Cowrie reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Peer {
@@ -144,8 +156,12 @@ impl CloseReason {
 /// What happened. Each variant maps to exactly one event id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
-    /// `cowrie.session.connect`
-    Connect,
+    /// `cowrie.session.connect`, with `src_country`, `src_asn` and `src_as_org`
+    /// when GeoIP databases know the source.
+    Connect {
+        /// Where the source is.
+        source: SourceInfo,
+    },
     /// `cowrie.telnet.option`: logged once per (verb, option).
     TelnetOption {
         /// WILL/WONT/DO/DONT
@@ -453,10 +469,17 @@ pub const BUSYBAIT_EVENT_IDS: &[(&str, &str)] = &[
 ];
 
 impl EventKind {
+    /// A connect whose source nothing is known of yet.
+    pub fn connect() -> Self {
+        Self::Connect {
+            source: SourceInfo::default(),
+        }
+    }
+
     /// The event id.
     pub fn event_id(&self) -> &'static str {
         match self {
-            EventKind::Connect => "cowrie.session.connect",
+            EventKind::Connect { .. } => "cowrie.session.connect",
             EventKind::TelnetOption { .. } => "cowrie.telnet.option",
             EventKind::ClientSize { .. } => "cowrie.client.size",
             EventKind::ClientFingerprint { .. } => "busybait.client.fingerprint",
@@ -580,14 +603,25 @@ impl Event {
         m.insert("dst_ip".into(), self.peer.dst.ip().to_string().into());
         m.insert("dst_port".into(), self.peer.dst.port().into());
         let message = match &self.kind {
-            EventKind::Connect => format!(
-                "New connection: {}:{} ({}:{}) [session: {}]",
-                self.peer.src.ip(),
-                self.peer.src.port(),
-                self.peer.dst.ip(),
-                self.peer.dst.port(),
-                session
-            ),
+            EventKind::Connect { source } => {
+                if let Some(country) = &source.country {
+                    m.insert("src_country".into(), country.clone().into());
+                }
+                if let Some(asn) = source.asn {
+                    m.insert("src_asn".into(), asn.into());
+                }
+                if let Some(org) = &source.as_org {
+                    m.insert("src_as_org".into(), org.clone().into());
+                }
+                format!(
+                    "New connection: {}:{} ({}:{}) [session: {}]",
+                    self.peer.src.ip(),
+                    self.peer.src.port(),
+                    self.peer.dst.ip(),
+                    self.peer.dst.port(),
+                    session
+                )
+            }
             EventKind::TelnetOption { verb, option } => {
                 let name = telnet_option_name(*option);
                 m.insert("command".into(), verb.as_str().into());
@@ -934,7 +968,7 @@ mod tests {
             time: UNIX_EPOCH + Duration::from_micros(1_795_670_397_312_485),
             session: SessionId::from_u64(0x2b74_6a63_fcd6),
             peer: peer(),
-            kind: EventKind::Connect,
+            kind: EventKind::connect(),
         };
         let v = ev.to_json_value(&sensor(), 7);
         let expected = serde_json::json!({

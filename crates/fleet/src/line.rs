@@ -26,6 +26,12 @@ pub struct EventLine {
     pub src_ip: String,
     /// Attacker port.
     pub src_port: u16,
+    /// The attacker's country, by the sensor's GeoIP databases (connects only).
+    pub src_country: Option<String>,
+    /// Its autonomous system.
+    pub src_asn: Option<u32>,
+    /// That system's organisation.
+    pub src_as_org: Option<String>,
     /// Sensor address.
     pub dst_ip: String,
     /// Sensor port.

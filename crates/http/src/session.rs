@@ -169,7 +169,7 @@ impl Session {
             lifetime_deadline: now.mono + config.device.limits.session_lifetime,
             config,
         };
-        s.event(now, EventKind::Connect);
+        s.event(now, EventKind::connect());
         s
     }
 

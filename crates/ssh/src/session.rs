@@ -228,7 +228,7 @@ impl Session {
             recorded_requests: 0,
             config,
         };
-        s.event(now, EventKind::Connect);
+        s.event(now, EventKind::connect());
         s.transmit.extend_from_slice(&s.config.server.ident);
         s.transmit.extend_from_slice(b"\r\n");
         s.send_kexinit();

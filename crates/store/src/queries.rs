@@ -46,6 +46,15 @@ pub struct SessionRow {
     pub client_version: Option<String>,
     /// The SSH client's HASSH.
     pub hassh: Option<String>,
+    /// The source's country, by the sensor's GeoIP databases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Its autonomous system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    /// That system's organisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_org: Option<String>,
 }
 
 fn port(v: Option<i64>) -> u16 {
@@ -90,6 +99,10 @@ pub struct SessionFilter {
     pub password: Option<String>,
     /// An SSH client with this HASSH.
     pub hassh: Option<String>,
+    /// From this country (ISO code).
+    pub country: Option<String>,
+    /// From this autonomous system.
+    pub asn: Option<u32>,
     /// Only sessions that dropped a file.
     pub with_download: bool,
     /// Only sessions that dropped this file (SHA-256).
@@ -114,7 +127,8 @@ pub fn sessions(
     let mut sql = String::from(
         "SELECT s.session, s.start_time, s.src_ip, s.src_port, s.dst_port, s.duration_ms, s.end_reason,
                 s.username, s.password, s.login_failures, s.commands, s.fingerprint, s.family,
-                s.family_label, s.dst_ip, s.protocol, s.client_version, s.hassh
+                s.family_label, s.dst_ip, s.protocol, s.client_version, s.hassh,
+                s.country, s.asn, s.as_org
          FROM sessions s WHERE s.start_time >= ?1 AND s.start_time < ?2",
     );
     for (column, value) in [
@@ -125,11 +139,16 @@ pub fn sessions(
         ("username", &filter.username),
         ("password", &filter.password),
         ("hassh", &filter.hassh),
+        ("country", &filter.country),
     ] {
         if let Some(value) = value {
             params.push(Param::Text(value));
             sql.push_str(&format!(" AND s.{column} = ?{}", params.len()));
         }
+    }
+    if let Some(asn) = filter.asn {
+        params.push(Param::Int(i64::from(asn)));
+        sql.push_str(&format!(" AND s.asn = ?{}", params.len()));
     }
     if filter.with_download {
         let same = db.dialect().same_sensor("f", "s");
@@ -196,6 +215,9 @@ pub fn sessions(
             protocol: opt_text(r, 15)?.unwrap_or_default(),
             client_version: opt_text(r, 16)?,
             hassh: opt_text(r, 17)?,
+            country: opt_text(r, 18)?,
+            asn: opt_int(r, 19)?.and_then(|a| u32::try_from(a).ok()),
+            as_org: opt_text(r, 20)?,
         })
     })
 }
@@ -602,4 +624,31 @@ pub fn sensors(db: &dyn Sql) -> Result<Vec<SensorRow>, StoreError> {
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0),
     }])
+}
+
+/// Where the sources of a window were, by address: country and AS as their
+/// sessions recorded them (empty without GeoIP databases).
+pub fn source_geo(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<crate::read::SourceGeo, StoreError> {
+    let params = window(since, until);
+    let rows = collect(
+        db,
+        "SELECT src_ip, MAX(country), MAX(asn) FROM sessions
+         WHERE start_time >= ?1 AND start_time < ?2 AND (country IS NOT NULL OR asn IS NOT NULL)
+         GROUP BY src_ip",
+        &params,
+        |r| {
+            Ok((
+                text(r, 0)?,
+                (
+                    opt_text(r, 1)?,
+                    opt_int(r, 2)?.and_then(|a| u32::try_from(a).ok()),
+                ),
+            ))
+        },
+    )?;
+    Ok(rows.into_iter().collect())
 }

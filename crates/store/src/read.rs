@@ -53,7 +53,12 @@ pub trait ReadStore {
     fn alerts(&self, window: &Window, limit: usize) -> Result<Option<Vec<AlertRow>>, StoreError>;
     /// The sensors whose events the store holds.
     fn sensors(&self) -> Result<Vec<SensorRow>, StoreError>;
+    /// Country and AS of each source address of a window that has them.
+    fn source_geo(&self, window: &Window) -> Result<SourceGeo, StoreError>;
 }
+
+/// Country and AS by source address.
+pub type SourceGeo = BTreeMap<String, (Option<String>, Option<u32>)>;
 
 /// A data dir's database, opened read-only (safe beside a running sensor).
 pub struct SqliteStore {
@@ -132,5 +137,9 @@ impl<S: Sql> ReadStore for S {
 
     fn sensors(&self) -> Result<Vec<SensorRow>, StoreError> {
         crate::queries::sensors(self)
+    }
+
+    fn source_geo(&self, w: &Window) -> Result<SourceGeo, StoreError> {
+        crate::queries::source_geo(self, w.since.as_deref(), w.until.as_deref())
     }
 }

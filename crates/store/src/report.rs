@@ -57,6 +57,13 @@ pub struct Report {
     pub ssh_clients: Vec<Counted>,
     /// SSH clients' HASSH, most sessions first.
     pub hassh: Vec<Counted>,
+    /// Sources' countries (by the sensor's GeoIP databases), most sessions first;
+    /// absent without them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub countries: Vec<Counted>,
+    /// Sources' autonomous systems (`AS64496 Organisation`), most sessions first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub asns: Vec<Counted>,
 }
 
 /// One day.
@@ -365,6 +372,16 @@ pub fn report(
          WHERE start_time >= ?1 AND start_time < ?2 AND hassh IS NOT NULL
          GROUP BY hassh ORDER BY n DESC, hassh LIMIT ?3",
     )?;
+    let countries = counted(
+        "SELECT country, COUNT(*) AS n FROM sessions
+         WHERE start_time >= ?1 AND start_time < ?2 AND country IS NOT NULL
+         GROUP BY country ORDER BY n DESC, country LIMIT ?3",
+    )?;
+    let asns = counted(
+        "SELECT 'AS' || CAST(asn AS TEXT) || COALESCE(' ' || as_org, '') AS a, COUNT(*) AS n
+         FROM sessions WHERE start_time >= ?1 AND start_time < ?2 AND asn IS NOT NULL
+         GROUP BY asn, as_org ORDER BY n DESC, a LIMIT ?3",
+    )?;
     // Hosts: from every URL in the window, not only the top ones.
     let mut hosts: BTreeMap<String, u64> = BTreeMap::new();
     db.each_row(
@@ -432,6 +449,8 @@ pub fn report(
         fingerprints,
         ssh_clients,
         hassh,
+        countries,
+        asns,
     })
 }
 

@@ -172,6 +172,12 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE daily SET
         logins_tried = (SELECT COUNT(*) FROM logins WHERE substr(timestamp, 1, 10) = daily.day),
         logins_accepted = (SELECT COALESCE(SUM(success), 0) FROM logins WHERE substr(timestamp, 1, 10) = daily.day);",
+    // 9: where each source was, by the GeoIP databases at its connect.
+    "ALTER TABLE sessions ADD COLUMN country TEXT;
+    ALTER TABLE sessions ADD COLUMN asn INTEGER;
+    ALTER TABLE sessions ADD COLUMN as_org TEXT;
+    CREATE INDEX sessions_country ON sessions(country);
+    CREATE INDEX sessions_asn ON sessions(asn);",
 ];
 
 /// Opens the database read-write and brings its schema up to date.
@@ -312,12 +318,13 @@ impl Sink for SqliteSink {
                 let seq = seq_i64(r.seq);
                 ins_event.execute(params![seq, session, ev.kind.event_id(), ts, r.json])?;
                 match &ev.kind {
-                    EventKind::Connect => {
+                    EventKind::Connect { source } => {
                         let src = ev.peer.src.ip().to_string();
                         let new = tx
                             .prepare_cached(
-                                "INSERT OR IGNORE INTO sessions (session, protocol, src_ip, src_port, dst_ip, dst_port, start_time)
-                                 VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
+                                "INSERT OR IGNORE INTO sessions (session, protocol, src_ip, src_port, dst_ip, dst_port, start_time,
+                                     country, asn, as_org)
+                                 VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, ?8, ?9, ?10)",
                             )?
                             .execute(params![
                                 session,
@@ -326,7 +333,10 @@ impl Sink for SqliteSink {
                                 ev.peer.dst.ip().to_string(),
                                 ev.peer.dst.port(),
                                 ts,
-                                ev.peer.protocol.as_str()
+                                ev.peer.protocol.as_str(),
+                                source.country,
+                                source.asn,
+                                source.as_org
                             ])?;
                         if new == 1 {
                             count_session(&tx, day_of(&ts), &src)?;

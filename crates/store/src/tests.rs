@@ -42,7 +42,7 @@ fn run(dir: &Path, events: Vec<Event>) -> OpenReport {
 
 fn session_events(n: u64) -> Vec<Event> {
     vec![
-        event(n, EventKind::Connect),
+        event(n, EventKind::connect()),
         event(
             n,
             EventKind::LoginSuccess {
@@ -140,7 +140,7 @@ fn full_queue_blocks_instead_of_dropping() {
         .unwrap();
     rt.block_on(async {
         for i in 0..200 {
-            handle.record(event(i, EventKind::Connect)).await.unwrap();
+            handle.record(event(i, EventKind::connect())).await.unwrap();
         }
     });
     drop(handle);
@@ -207,7 +207,7 @@ fn events_jsonl_rotates_at_the_first_event_of_a_new_utc_day() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let day = |secs: u64, n: u64| -> Vec<Event> {
-        (0..n).map(|i| at(secs, i, EventKind::Connect)).collect()
+        (0..n).map(|i| at(secs, i, EventKind::connect())).collect()
     };
     // Before midnight, a restart, then across it in one batch.
     run_with(d, Default::default(), day(BEFORE_MIDNIGHT, 3));
@@ -245,7 +245,7 @@ fn size_rotation_numbers_a_days_files_and_numbering_survives_an_empty_live_file(
         compress: false,
     };
     let events: Vec<Event> = (0..12)
-        .map(|i| at(BEFORE_MIDNIGHT - 100, i, EventKind::Connect))
+        .map(|i| at(BEFORE_MIDNIGHT - 100, i, EventKind::connect()))
         .collect();
     run_with(d, rotation, events);
     let files = names(d);
@@ -265,7 +265,7 @@ fn size_rotation_numbers_a_days_files_and_numbering_survives_an_empty_live_file(
     let report = run_with(
         d,
         rotation,
-        vec![at(BEFORE_MIDNIGHT, 99, EventKind::Connect)],
+        vec![at(BEFORE_MIDNIGHT, 99, EventKind::connect())],
     );
     assert_eq!(report.next_seq, 13);
     assert_eq!(all_seqs(d), (1..=13).collect::<Vec<_>>());

@@ -280,7 +280,7 @@ impl Session {
             stderr_out: Vec::new(),
             config,
         };
-        s.event(now, EventKind::Connect);
+        s.event(now, EventKind::connect());
         s.transmit.extend_from_slice(&BUSYBOX_OPENING);
         // print_login_issue(): puts("\r") is "\r\n", which ONLCR makes "\r\r\n"; then
         // the issue with "\n" -> "\n\r".

@@ -56,7 +56,13 @@ function followSessions() {
     const row = document.createElement("tr");
     row.className = "new";
     cell(row, s.started);
-    cell(row, s.src, "/sessions?src=" + encodeURIComponent(s.src));
+    const src = cell(row, s.src, "/sessions?src=" + encodeURIComponent(s.src));
+    if (s.origin) {
+      const origin = document.createElement("span");
+      origin.className = "origin";
+      origin.textContent = s.origin;
+      src.appendChild(origin);
+    }
     cell(row, s.protocol);
     cell(row, s.login, null, s.login !== "—");
     cell(row, String(s.commands)).className = "n";

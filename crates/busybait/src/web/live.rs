@@ -32,6 +32,8 @@ struct Row {
     id: String,
     started: String,
     src: String,
+    /// ` NL AS64496`, or empty.
+    origin: String,
     protocol: String,
     login: String,
     commands: i64,
@@ -45,6 +47,7 @@ impl From<&SessionRow> for Row {
             id: r.session.clone(),
             started: layout::time(&r.start_time),
             src: cell(&r.src_ip),
+            origin: super::sessions::origin_text(r),
             protocol: cell(&r.protocol),
             login: match (&r.username, &r.password) {
                 (Some(u), Some(p)) => format!("{} / {}", cell(u), cell(p)),

@@ -117,6 +117,23 @@ fn render(r: &Report, span: &str) -> Markup {
                     }
                 }
             }
+            @if !r.countries.is_empty() {
+                section {
+                    h2 { "Countries" }
+                    table { tbody { @for c in &r.countries {
+                        tr { td { a href=(link("/sessions", &[("country", &c.value)])) { (cell(&c.value)) } } td.n { (count(c.count)) } }
+                    } } }
+                }
+            }
+            @if !r.asns.is_empty() {
+                section {
+                    h2 { "Autonomous systems" }
+                    table { tbody { @for a in &r.asns {
+                        @let asn = a.value.split(' ').next().unwrap_or("");
+                        tr { td { a href=(link("/sessions", &[("asn", asn)])) { (cell(&a.value)) } } td.n { (count(a.count)) } }
+                    } } }
+                }
+            }
             (counted("Exploits", &r.top_exploits))
             (counted("Top commands", &r.top_commands))
             (counted("Download hosts", &r.top_hosts))

@@ -34,6 +34,9 @@ pub(crate) struct Params {
     user: Option<String>,
     password: Option<String>,
     hassh: Option<String>,
+    country: Option<String>,
+    /// `AS64496` or `64496`.
+    asn: Option<String>,
     sha256: Option<String>,
     download: Option<String>,
     /// `TIME SESSION` of the last row of the page before.
@@ -78,6 +81,17 @@ impl Params {
             username: text(&self.user)?,
             password: text(&self.password)?,
             hassh: text(&self.hassh)?,
+            country: text(&self.country)?.map(|c| c.to_ascii_uppercase()),
+            asn: match text(&self.asn)? {
+                None => None,
+                Some(a) => Some(
+                    a.trim_start_matches(['A', 'S', 'a', 's'])
+                        .parse()
+                        .map_err(|_| {
+                            WebError::BadRequest("asn must be a number (AS64496)".into())
+                        })?,
+                ),
+            },
             with_download: matches!(self.download.as_deref(), Some("1" | "on" | "yes")),
             sha256: text(&self.sha256)?,
             before,
@@ -97,6 +111,8 @@ impl Params {
             ("user", v(&self.user)),
             ("password", v(&self.password)),
             ("hassh", v(&self.hassh)),
+            ("country", v(&self.country)),
+            ("asn", v(&self.asn)),
             ("sha256", v(&self.sha256)),
             ("download", v(&self.download)),
         ]
@@ -163,6 +179,8 @@ fn filter_form(p: &Params) -> Markup {
             (field("user", "User", &p.user, ""))
             (field("password", "Password", &p.password, ""))
             (field("hassh", "HASSH", &p.hassh, ""))
+            (field("country", "Country", &p.country, "NL"))
+            (field("asn", "AS", &p.asn, "AS64496"))
             (field("sha256", "Dropped file", &p.sha256, "SHA-256"))
             label.check {
                 @if matches!(p.download.as_deref(), Some("1" | "on" | "yes")) {
@@ -195,7 +213,7 @@ fn table(rows: &[SessionRow], live: Option<&str>) -> Markup {
                     @for r in rows {
                         tr {
                             td { (layout::time(&r.start_time)) }
-                            td { a href=(link("/sessions", &[("src", &r.src_ip)])) { (cell(&r.src_ip)) } }
+                            td { a href=(link("/sessions", &[("src", &r.src_ip)])) { (cell(&r.src_ip)) } (origin(r)) }
                             td { (cell(&r.protocol)) }
                             td { (login(r)) }
                             td.n { (r.commands) }
@@ -208,6 +226,24 @@ fn table(rows: &[SessionRow], live: Option<&str>) -> Markup {
             }
         }
     }
+}
+
+/// Where the source was, when the sensor had GeoIP databases: ` NL AS64496`.
+pub(crate) fn origin_text(r: &SessionRow) -> String {
+    let mut out = String::new();
+    if let Some(c) = &r.country {
+        out.push(' ');
+        out.push_str(&cell(c));
+    }
+    if let Some(a) = r.asn {
+        out.push_str(&format!(" AS{a}"));
+    }
+    out
+}
+
+fn origin(r: &SessionRow) -> Markup {
+    let text = origin_text(r);
+    html! { @if !text.is_empty() { span.origin { (text) } } }
 }
 
 fn login(r: &SessionRow) -> Markup {
@@ -323,6 +359,15 @@ fn render(one: &One) -> Markup {
             div { dt { "Started" } dd { (layout::time(&r.start_time)) " UTC" } }
             div { dt { "Source" } dd { a href=(link("/sessions", &[("src", &r.src_ip)])) { (cell(&r.src_ip)) } ":" (r.src_port) } }
             div { dt { "Door" } dd { (cell(&r.protocol)) " → " (cell(&r.dst_ip)) ":" (r.dst_port) } }
+            @if let Some(c) = &r.country {
+                div { dt { "Country" } dd { a href=(link("/sessions", &[("country", c)])) { (cell(c)) } } }
+            }
+            @if let Some(a) = r.asn {
+                div { dt { "AS" } dd {
+                    a href=(link("/sessions", &[("asn", &a.to_string())])) { "AS" (a) }
+                    @if let Some(o) = &r.as_org { " " (cell(o)) }
+                } }
+            }
             div { dt { "Login" } dd { (login(r)) " (" (r.login_failures) " failed)" } }
             div { dt { "Family" } dd { (family(r)) } }
             div { dt { "Duration" } dd { (layout::duration(r.duration_ms)) } }

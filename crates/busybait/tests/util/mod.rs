@@ -775,3 +775,20 @@ pub fn test_certificates(dir: &Path) {
     std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
     std::fs::write(dir.join("server-key.pem"), server_key.serialize_pem()).unwrap();
 }
+
+/// Writes the GeoIP test databases (`make_mmdb.py`) into `dir` (`moved`: a later
+/// edition).
+pub fn geoip_databases(dir: &Path, moved: bool) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/util/make_mmdb.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(dir);
+    if moved {
+        cmd.arg("moved");
+    }
+    let out = cmd.output().expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "writing the test databases (./scripts/test installs mmdb-writer into its venv): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

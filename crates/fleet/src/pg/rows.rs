@@ -91,6 +91,8 @@ pub(crate) struct Exploits {
 #[derive(Debug, Default)]
 pub(crate) struct SessionDelta {
     pub connect: Option<(String, String, i32, String, i32, String)>,
+    /// Where the source was: country, ASN, organisation (from the connect).
+    pub source: Option<(Option<String>, Option<i64>, Option<String>)>,
     pub closed: Option<(String, Option<i64>)>,
     pub end_reason: Option<String>,
     /// The accepted login with the highest seq.
@@ -178,13 +180,19 @@ impl Rows {
         let day = || (e.sensor.clone(), day_of(ts));
         match l.eventid.as_str() {
             "cowrie.session.connect" => {
-                self.sessions.entry(session()).or_default().connect = Some((
+                let s = self.sessions.entry(session()).or_default();
+                s.connect = Some((
                     l.protocol.clone(),
                     l.src_ip.clone(),
                     i32::from(l.src_port),
                     l.dst_ip.clone(),
                     i32::from(l.dst_port),
                     ts.clone(),
+                ));
+                s.source = Some((
+                    l.src_country.clone(),
+                    l.src_asn.map(i64::from),
+                    l.src_as_org.clone(),
                 ));
                 self.days.entry(day()).or_default().sessions += 1;
                 self.sources

@@ -160,6 +160,12 @@ pub const MIGRATIONS: &[&str] = &[
         src_ip TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (sensor, day, src_ip)
     );"#,
+    // 2: where each source was, by the sensor's GeoIP databases at its connect.
+    r#"ALTER TABLE sessions ADD COLUMN country TEXT COLLATE "C";
+    ALTER TABLE sessions ADD COLUMN asn BIGINT;
+    ALTER TABLE sessions ADD COLUMN as_org TEXT COLLATE "C";
+    CREATE INDEX sessions_country ON sessions (country);
+    CREATE INDEX sessions_asn ON sessions (asn);"#,
 ];
 
 /// An arbitrary constant: the advisory lock collectors take to migrate or to add a

@@ -121,11 +121,12 @@ impl Writer {
             sessions: p("INSERT INTO sessions (sensor, session, protocol, src_ip, src_port, dst_ip, dst_port,
                      start_time, end_time, duration_ms, end_reason, username, password, login_failures,
                      commands, fingerprint, family, family_label, family_confidence, family_seq,
-                     client_version, hassh)
+                     client_version, hassh, country, asn, as_org)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[],
                      $6::text[], $7::int4[], $8::text[], $9::text[], $10::int8[], $11::text[], $12::text[],
                      $13::text[], $14::int8[], $15::int8[], $16::text[], $17::text[], $18::text[],
-                     $19::float8[], $20::int8[], $21::text[], $22::text[])
+                     $19::float8[], $20::int8[], $21::text[], $22::text[], $23::text[], $24::int8[],
+                     $25::text[])
                  ON CONFLICT (sensor, session) DO UPDATE SET
                      protocol = COALESCE(EXCLUDED.protocol, sessions.protocol),
                      src_ip = COALESCE(EXCLUDED.src_ip, sessions.src_ip),
@@ -149,7 +150,10 @@ impl Writer {
                          THEN EXCLUDED.family_confidence ELSE sessions.family_confidence END,
                      family_seq = GREATEST(EXCLUDED.family_seq, sessions.family_seq),
                      client_version = COALESCE(EXCLUDED.client_version, sessions.client_version),
-                     hassh = COALESCE(EXCLUDED.hassh, sessions.hassh)"
+                     hassh = COALESCE(EXCLUDED.hassh, sessions.hassh),
+                     country = COALESCE(EXCLUDED.country, sessions.country),
+                     asn = COALESCE(EXCLUDED.asn, sessions.asn),
+                     as_org = COALESCE(EXCLUDED.as_org, sessions.as_org)"
                 .into())
             .await?,
             // A day's sources are counted once each: only those new in daily_sources add.
@@ -281,6 +285,7 @@ impl Writer {
         let (mut family, mut label, mut confidence, mut family_seq) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut version, mut hassh) = (Vec::new(), Vec::new());
+        let (mut country, mut asn, mut as_org) = (Vec::new(), Vec::new(), Vec::new());
         for ((sensor, session), d) in &rows.sessions {
             s_sensor.push(sensor.as_str());
             s_session.push(session.as_str());
@@ -306,6 +311,10 @@ impl Writer {
             family_seq.push(f.map(|f| i64_of(f.seq)));
             version.push(d.client_version.as_deref());
             hassh.push(d.hassh.as_deref());
+            let g = d.source.as_ref();
+            country.push(g.and_then(|g| g.0.as_deref()));
+            asn.push(g.and_then(|g| g.1));
+            as_org.push(g.and_then(|g| g.2.as_deref()));
         }
         let (mut src_sensor, mut src_day, mut src_ip_of_day) = (Vec::new(), Vec::new(), Vec::new());
         for (sensor, day, ip) in &rows.sources {
@@ -383,6 +392,9 @@ impl Writer {
                     &family_seq,
                     &version,
                     &hassh,
+                    &country,
+                    &asn,
+                    &as_org,
                 ],
             ));
         }

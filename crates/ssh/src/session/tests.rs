@@ -218,7 +218,7 @@ fn the_greeting_is_dropbears_identification_and_kexinit_at_once() {
         &lists.kexinit([0; 16])[17..]
     );
     assert_eq!(lists.hassh_server(), "e1a0b5f8d334ec70fe937b2d5ff8d0b6");
-    assert_eq!(h.events(), [EventKind::Connect]);
+    assert_eq!(h.events(), [EventKind::connect()]);
 }
 
 #[test]

@@ -150,7 +150,7 @@ fn mirai_scanner_dialogue_matches_the_capture() {
     assert_eq!(
         events[..8],
         [
-            EventKind::Connect,
+            EventKind::connect(),
             EventKind::TelnetOption {
                 verb: busybait_events::TelnetVerb::Wont,
                 option: 1
