@@ -395,4 +395,6 @@ fn write_until_done(name: &'static str, sink: &mut dyn Sink, batch: &[Arc<Record
 }
 
 #[cfg(test)]
+mod query_plans;
+#[cfg(test)]
 mod tests;

@@ -597,7 +597,7 @@ pub fn sensors(db: &dyn Sql) -> Result<Vec<SensorRow>, StoreError> {
     let edge = |order: &str| -> Result<Option<serde_json::Value>, StoreError> {
         let lines = collect(
             db,
-            &format!("SELECT json FROM events ORDER BY seq {order} LIMIT 1"),
+            &format!("SELECT json FROM events WHERE seq = (SELECT {order}(seq) FROM events)"),
             &[],
             |r| text(r, 0),
         )?;
@@ -605,7 +605,7 @@ pub fn sensors(db: &dyn Sql) -> Result<Vec<SensorRow>, StoreError> {
             .first()
             .and_then(|line| serde_json::from_str(line).ok()))
     };
-    let (Some(first), Some(last)) = (edge("ASC")?, edge("DESC")?) else {
+    let (Some(first), Some(last)) = (edge("MIN")?, edge("MAX")?) else {
         return Ok(Vec::new());
     };
     let field = |v: &serde_json::Value, key: &str| {

@@ -172,12 +172,31 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE daily SET
         logins_tried = (SELECT COUNT(*) FROM logins WHERE substr(timestamp, 1, 10) = daily.day),
         logins_accepted = (SELECT COALESCE(SUM(success), 0) FROM logins WHERE substr(timestamp, 1, 10) = daily.day);",
-    // 9: where each source was, by the GeoIP databases at its connect.
+    // 9: where each source was, by the GeoIP databases at its connect; and the
+    // indexes the console's pages read through (query_plans.rs): each session-list
+    // filter with the list's order behind it, so a page is a walk down one index;
+    // every table a window is read from by its time.
     "ALTER TABLE sessions ADD COLUMN country TEXT;
     ALTER TABLE sessions ADD COLUMN asn INTEGER;
     ALTER TABLE sessions ADD COLUMN as_org TEXT;
-    CREATE INDEX sessions_country ON sessions(country);
-    CREATE INDEX sessions_asn ON sessions(asn);",
+    DROP INDEX sessions_start;
+    DROP INDEX sessions_src;
+    DROP INDEX sessions_family;
+    DROP INDEX sessions_hassh;
+    CREATE INDEX sessions_start ON sessions(start_time, session);
+    CREATE INDEX sessions_src ON sessions(src_ip, start_time, session);
+    CREATE INDEX sessions_family ON sessions(family, start_time, session);
+    CREATE INDEX sessions_hassh ON sessions(hassh, start_time, session);
+    CREATE INDEX sessions_country ON sessions(country, start_time, session);
+    CREATE INDEX sessions_asn ON sessions(asn, start_time, session);
+    CREATE INDEX sessions_login ON sessions(username, password, start_time, session);
+    CREATE INDEX sessions_dst ON sessions(dst_ip);
+    CREATE INDEX logins_time ON logins(timestamp);
+    CREATE INDEX commands_time ON commands(timestamp);
+    CREATE INDEX download_requests_time ON download_requests(timestamp);
+    CREATE INDEX files_time ON files(timestamp);
+    CREATE INDEX http_requests_time ON http_requests(timestamp);
+    CREATE INDEX exploits_time ON exploits(timestamp);",
 ];
 
 /// Opens the database read-write and brings its schema up to date.

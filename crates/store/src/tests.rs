@@ -517,10 +517,17 @@ fn the_per_day_counts_are_filled_from_the_rows_of_an_older_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(sqlite::DB_FILE);
     {
-        // A database as version 7 left it: rows, no per-day counts.
+        // A database as version 7 left it: rows, no per-day counts (and nothing of
+        // version 9: no country columns, none of its indexes).
         let conn = sqlite::open(&path).unwrap();
         conn.execute_batch(
             "DROP TABLE daily; DROP TABLE daily_sources;
+             DROP INDEX sessions_country; DROP INDEX sessions_asn; DROP INDEX sessions_login;
+             DROP INDEX sessions_dst; DROP INDEX logins_time; DROP INDEX commands_time;
+             DROP INDEX download_requests_time; DROP INDEX files_time;
+             DROP INDEX http_requests_time; DROP INDEX exploits_time;
+             ALTER TABLE sessions DROP COLUMN country; ALTER TABLE sessions DROP COLUMN asn;
+             ALTER TABLE sessions DROP COLUMN as_org;
              INSERT INTO sessions (session, protocol, src_ip, src_port, dst_ip, dst_port, start_time)
                  VALUES ('a', 'telnet', '127.0.0.9', 1, '127.0.0.1', 23, '2026-11-18T10:00:00.000000Z'),
                         ('b', 'telnet', '127.0.0.9', 2, '127.0.0.1', 23, '2026-11-18T11:00:00.000000Z'),

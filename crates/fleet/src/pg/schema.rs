@@ -160,12 +160,30 @@ pub const MIGRATIONS: &[&str] = &[
         src_ip TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (sensor, day, src_ip)
     );"#,
-    // 2: where each source was, by the sensor's GeoIP databases at its connect.
+    // 2: where each source was, by the sensor's GeoIP databases at its connect; and,
+    // as in the data dir's schema (version 9), the indexes the console reads
+    // through: each session-list filter with the list's order behind it, and every
+    // table a window is read from by its time.
     r#"ALTER TABLE sessions ADD COLUMN country TEXT COLLATE "C";
     ALTER TABLE sessions ADD COLUMN asn BIGINT;
     ALTER TABLE sessions ADD COLUMN as_org TEXT COLLATE "C";
-    CREATE INDEX sessions_country ON sessions (country);
-    CREATE INDEX sessions_asn ON sessions (asn);"#,
+    DROP INDEX sessions_start;
+    DROP INDEX sessions_src;
+    DROP INDEX sessions_family;
+    DROP INDEX sessions_hassh;
+    CREATE INDEX sessions_start ON sessions (start_time, session);
+    CREATE INDEX sessions_src ON sessions (src_ip, start_time, session);
+    CREATE INDEX sessions_family ON sessions (family, start_time, session);
+    CREATE INDEX sessions_hassh ON sessions (hassh, start_time, session);
+    CREATE INDEX sessions_country ON sessions (country, start_time, session);
+    CREATE INDEX sessions_asn ON sessions (asn, start_time, session);
+    CREATE INDEX sessions_login ON sessions (username, password, start_time, session);
+    CREATE INDEX sessions_dst ON sessions (dst_ip);
+    CREATE INDEX commands_time ON commands (timestamp);
+    CREATE INDEX download_requests_time ON download_requests (timestamp);
+    CREATE INDEX files_time ON files (timestamp);
+    CREATE INDEX http_requests_time ON http_requests (timestamp);
+    CREATE INDEX exploits_time ON exploits (timestamp);"#,
 ];
 
 /// An arbitrary constant: the advisory lock collectors take to migrate or to add a

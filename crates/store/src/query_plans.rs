@@ -1,0 +1,160 @@
+//! Every question the read side asks a data dir's database (the console's pages,
+//! `report`, `export`), asked through a store that first has SQLite explain how it
+//! would answer (`EXPLAIN QUERY PLAN`): no table is read whole without an index,
+//! and the session list is never sorted outside its index. What a window covers is
+//! read through the tables' time indexes; an all-time span is still a range over
+//! the whole index (per-day rollups for all-time top lists are not built yet).
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use crate::queries::SessionFilter;
+use crate::read::{ReadStore, Window};
+use crate::sql::{Cell, Dialect, Param, Sql};
+use crate::StoreError;
+
+/// A store that records the plan of every statement before running it.
+struct Explaining {
+    conn: rusqlite::Connection,
+    plans: RefCell<Vec<(String, Vec<String>)>>,
+}
+
+impl Sql for Explaining {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn each_row(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        row: &mut dyn FnMut(&[Cell]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut plan = Vec::new();
+        self.conn
+            .each_row(&format!("EXPLAIN QUERY PLAN {sql}"), params, &mut |r| {
+                if let Some(Cell::Text(detail)) = r.get(3) {
+                    plan.push(detail.clone());
+                }
+                Ok(())
+            })?;
+        self.plans.borrow_mut().push((sql.to_string(), plan));
+        self.conn.each_row(sql, params, row)
+    }
+}
+
+fn store(dir: &Path) -> Explaining {
+    let path = dir.join(crate::sqlite::DB_FILE);
+    drop(crate::sqlite::open(&path).unwrap());
+    Explaining {
+        conn: rusqlite::Connection::open(&path).unwrap(),
+        plans: RefCell::new(Vec::new()),
+    }
+}
+
+/// A plan line that reads a whole table without an index (`SCAN sessions`).
+fn unindexed(line: &str) -> bool {
+    line.starts_with("SCAN ") && !line.contains(" USING ")
+}
+
+/// Whether `sql` is a page of the session list: those must also come out of their
+/// index in order, never sorted afterwards (a family of a million sessions would be
+/// sorted for every page). The one exception is the dropped-file filter: it starts
+/// from the file's drops (`files_sha256`) and sorts only the sessions that dropped it.
+fn is_session_list(sql: &str) -> bool {
+    sql.contains("FROM sessions s WHERE") && !sql.contains("IN (SELECT f.session FROM files f")
+}
+
+#[test]
+fn every_read_side_query_goes_through_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store(dir.path());
+    let day = Window {
+        since: Some("2026-12-04T00:00:00.000000Z".into()),
+        until: None,
+    };
+    let page = 51;
+    let text = |v: &str| Some(v.to_string());
+    let filters = [
+        SessionFilter::default(),
+        SessionFilter {
+            since: day.since.clone(),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            session: text("0123456789ab"),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            src_ip: text("127.0.0.1"),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            family: text("mirai"),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            username: text("root"),
+            password: text("xc3511"),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            hassh: text("ab"),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            country: text("NL"),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            asn: Some(64496),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            sha256: text("ab"),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            with_download: true,
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            protocol: text("ssh"),
+            before: Some(("2026-12-05T00:00:00Z".into(), "0123456789ab".into())),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            after: Some(("2026-12-05T00:00:00Z".into(), "0123456789ab".into())),
+            ..SessionFilter::default()
+        },
+    ];
+    for filter in &filters {
+        db.sessions(filter, page).unwrap();
+    }
+    db.session_events("0123456789ab").unwrap();
+    db.report(&day).unwrap();
+    db.indicators(&day).unwrap();
+    db.exploits(&day).unwrap();
+    db.indicator_families(&day).unwrap();
+    db.file_details(&day).unwrap();
+    db.sensor_addresses().unwrap();
+    db.alerts(&day, 500).unwrap();
+    db.sensors().unwrap();
+    db.source_geo(&day).unwrap();
+
+    let plans = db.plans.borrow();
+    assert!(plans.len() > 30, "{}", plans.len());
+    let bad: Vec<String> = plans
+        .iter()
+        .filter(|(sql, plan)| {
+            plan.iter()
+                .any(|l| unindexed(l) || (is_session_list(sql) && l.contains("TEMP B-TREE")))
+        })
+        .map(|(sql, plan)| format!("{sql}\n  -> {plan:?}"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "queries without an index:\n{}",
+        bad.join("\n\n")
+    );
+}
