@@ -17,7 +17,7 @@ mod util;
 use std::path::Path;
 use std::process::Command;
 
-use util::web::{get, get_when, STEP};
+use util::web::{get, STEP};
 use util::{cli, source, test_config, Sensor};
 
 fn geoip_config(dir: &Path) -> String {
@@ -87,9 +87,7 @@ fn sources_carry_their_country_and_as_from_the_time_they_came() {
         ]
     );
     let web = sensor.web.unwrap();
-    get_when(web, "/?span=all", |p| {
-        p.body.contains(r#"<dd id="sessions-count">3</dd>"#)
-    });
+    util::web::wait_for_sessions(web, 3);
 
     let report: serde_json::Value =
         serde_json::from_slice(&cli(&sensor.view, &["report", "--json"])).unwrap();
@@ -196,9 +194,7 @@ fn without_databases_there_is_no_country_anywhere() {
         e.iter().any(|e| e["eventid"] == "cowrie.session.closed")
     });
     assert!(events.iter().all(|e| e.get("src_country").is_none()));
-    get_when(sensor.web.unwrap(), "/?span=all", |p| {
-        p.body.contains(r#"<dd id="sessions-count">1</dd>"#)
-    });
+    util::web::wait_for_sessions(sensor.web.unwrap(), 1);
     let report = String::from_utf8(cli(&sensor.view, &["report", "--json"])).unwrap();
     assert!(
         !report.contains("countries") && !report.contains("asns"),

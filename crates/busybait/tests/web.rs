@@ -296,9 +296,7 @@ fn filters_paging_and_exports_answer_exactly() {
             .map(|(i, _)| body[i + 19..i + 31].to_string())
             .collect()
     };
-    get_when(web, "/?span=all", |p| {
-        p.body.contains(r#"<dd id="sessions-count">3</dd>"#)
-    });
+    util::web::wait_for_sessions(web, 3);
     let first = get(web, "/sessions?limit=2");
     assert_eq!(
         listed(&first.body),

@@ -27,7 +27,7 @@ pub(crate) async fn page(
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
     let alerts = console
-        .pool
+        .pages
         .run(move |store, _| Ok(store.alerts(&window, SHOWN)?))
         .await?;
     let port = |p: Option<u16>| p.map(|p| format!(":{p}")).unwrap_or_default();
@@ -65,7 +65,7 @@ pub(crate) async fn page(
 /// `GET /sensors`.
 pub(crate) async fn sensors(State(console): State<Arc<Console>>) -> Result<Response, WebError> {
     let sensors = console
-        .pool
+        .pages
         .run(move |store, _| Ok(store.sensors()?))
         .await?;
     let body = html! {

@@ -41,7 +41,7 @@ pub(crate) async fn page(
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
     let rows = console
-        .pool
+        .summaries
         .run(move |store, _| Ok(store.indicators(&window)?))
         .await?;
     let section = |kind: IndicatorKind, title: &str| {
@@ -109,7 +109,7 @@ pub(crate) async fn export(
     };
     let (span, window) = layout::span_window(params.span.as_deref())?;
     let body = console
-        .pool
+        .summaries
         .run(move |store, location| {
             let mut out = Vec::new();
             crate::export::write(
@@ -149,7 +149,7 @@ pub(crate) async fn samples(
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
     let (report, files) = console
-        .pool
+        .summaries
         .run(move |store, _| Ok((store.report(&window)?, store.file_details(&window)?)))
         .await?;
     let body = html! {

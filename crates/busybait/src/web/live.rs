@@ -87,7 +87,7 @@ pub(crate) async fn sessions(
     let newest = {
         let filter = filter.clone();
         console
-            .pool
+            .pages
             .run(move |store, _| Ok(store.sessions(&filter, 1)?))
             .await?
     };
@@ -119,7 +119,7 @@ pub(crate) async fn sessions(
             let filter = f.filter.clone();
             match f
                 .console
-                .pool
+                .pages
                 .run(move |store, _| Ok(store.sessions(&filter, BATCH)?))
                 .await
             {

@@ -38,8 +38,13 @@ use tokio::net::TcpListener;
 use crate::config::WebConfig;
 use crate::read::Location;
 
-/// Threads that answer the console's queries (SQLite reads are synchronous).
-const QUERY_THREADS: usize = 2;
+/// Threads that answer the pages of single things and lists (sessions, a session,
+/// alerts, sensors, recordings, samples): quick index walks.
+const PAGE_THREADS: usize = 2;
+/// The thread that answers summaries of a span (the overview, indicators,
+/// samples, exports): aggregations that may take long on a large store, and so
+/// are kept from holding up the pages.
+const SUMMARY_THREADS: usize = 1;
 /// Requests that may wait for a query thread before the console answers 503.
 const QUERY_QUEUE: usize = 64;
 
@@ -108,7 +113,12 @@ fn tls(config: &WebConfig) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> 
 
 /// What every request handler shares.
 pub(crate) struct Console {
-    pool: pool::QueryPool,
+    /// Lists and single things.
+    pages: pool::QueryPool,
+    /// Summaries of a span.
+    summaries: pool::QueryPool,
+    /// The overview's last answers, by span.
+    overviews: overview::Cache,
     access: guard::Access,
     /// Permits for the live streams.
     live: Arc<tokio::sync::Semaphore>,
@@ -123,10 +133,15 @@ impl Console {
         location: Location,
     ) -> anyhow::Result<Arc<Self>> {
         let local = listener.local_addr()?;
-        let pool = pool::QueryPool::start(Arc::new(location), QUERY_THREADS, QUERY_QUEUE)?;
+        let location = Arc::new(location);
+        let pages = pool::QueryPool::start(location.clone(), "pages", PAGE_THREADS, QUERY_QUEUE)?;
+        let summaries =
+            pool::QueryPool::start(location, "summaries", SUMMARY_THREADS, QUERY_QUEUE)?;
         let access = guard::Access::new(config.token(), local, config)?;
         Ok(Arc::new(Self {
-            pool,
+            pages,
+            summaries,
+            overviews: overview::Cache::default(),
             access,
             live: Arc::new(tokio::sync::Semaphore::new(live::MAX_STREAMS)),
             sample_downloads: config.sample_downloads,

@@ -2,7 +2,9 @@
 //! sessions and sources per day, logins, top credentials, families, exploits,
 //! sources, commands, download hosts and the newest samples.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -24,19 +26,74 @@ pub(crate) async fn page(
     Query(params): Query<Params>,
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
-    let mut report = console
-        .pool
-        .run(move |store, _| Ok(store.report(&window)?))
-        .await?;
-    crate::report::mark_known_tables(&mut report);
+    let (report, at) = console.overviews.get(&console, span, window).await?;
     Ok(axum::response::IntoResponse::into_response(layout::page(
         "Overview",
         Nav::Overview,
-        render(&report, span),
+        render(&report, span, &at),
     )))
 }
 
-fn render(r: &Report, span: &str) -> Markup {
+/// How long an overview is shown before it is counted again: a summary of a day
+/// moves by the minute, one of all time hardly at all, and counting all time on a
+/// large store is the console's most expensive question.
+fn fresh_for(span: &str) -> Duration {
+    match span {
+        "24h" => Duration::from_secs(10),
+        "7d" | "30d" => Duration::from_secs(60),
+        _ => Duration::from_secs(300),
+    }
+}
+
+/// The overview's last answer per span. Requests for a span while it is being
+/// counted wait for that count instead of starting their own.
+#[derive(Default)]
+pub(crate) struct Cache {
+    spans: Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<Option<Counted>>>>>,
+}
+
+/// A report, when it was counted (for the page), and when (for its freshness).
+#[derive(Clone)]
+struct Counted {
+    report: Arc<Report>,
+    at: String,
+    counted: Instant,
+}
+
+impl Cache {
+    async fn get(
+        &self,
+        console: &Console,
+        span: &'static str,
+        window: busybait_store::read::Window,
+    ) -> Result<(Arc<Report>, String), WebError> {
+        let slot = {
+            let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+            spans.entry(span).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(c) = slot
+            .as_ref()
+            .filter(|c| c.counted.elapsed() < fresh_for(span))
+        {
+            return Ok((c.report.clone(), c.at.clone()));
+        }
+        let mut report = console
+            .summaries
+            .run(move |store, _| Ok(store.report(&window)?))
+            .await?;
+        crate::report::mark_known_tables(&mut report);
+        let counted = Counted {
+            report: Arc::new(report),
+            at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            counted: Instant::now(),
+        };
+        *slot = Some(counted.clone());
+        Ok((counted.report, counted.at))
+    }
+}
+
+fn render(r: &Report, span: &str, at: &str) -> Markup {
     let days: Vec<Bar> = r
         .by_day
         .iter()
@@ -56,6 +113,7 @@ fn render(r: &Report, span: &str) -> Markup {
     html! {
         h1 { "Overview" }
         (layout::span_picker("/", span))
+        p.note { "Counted at " (layout::time(at)) " UTC; counted again after " (fresh_for(span).as_secs()) " s." }
         dl.figures {
             div { dt { "Sessions" } dd #sessions-count { (count(r.sessions)) } }
             div { dt { "Sources" } dd { (count(r.unique_sources)) } }

@@ -33,6 +33,7 @@ impl QueryPool {
     /// its own, which cannot start inside the console's.
     pub(crate) fn start(
         location: Arc<Location>,
+        name: &str,
         threads: usize,
         queue: usize,
     ) -> anyhow::Result<Self> {
@@ -46,7 +47,7 @@ impl QueryPool {
             let location = location.clone();
             let opened_tx = opened_tx.clone();
             std::thread::Builder::new()
-                .name(format!("console-query-{n}"))
+                .name(format!("console-{name}-{n}"))
                 .spawn(move || match location.open() {
                     Ok(store) => {
                         let _ = opened_tx.send(Ok(()));

@@ -33,7 +33,7 @@ pub(crate) async fn cast(
         return Err(WebError::NotFound);
     }
     let cast = console
-        .pool
+        .pages
         .run(move |_, location| read(location, &id))
         .await?;
     let Some(cast) = cast else {

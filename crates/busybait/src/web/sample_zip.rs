@@ -30,7 +30,7 @@ pub(crate) async fn zip(
     }
     let name = sha256.clone();
     let zipped = console
-        .pool
+        .pages
         .run(move |_, location| package(location, &sha256))
         .await?;
     let Some(zipped) = zipped else {

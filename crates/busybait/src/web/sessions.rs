@@ -127,7 +127,7 @@ pub(crate) async fn list(
     let filter = params.filter()?;
     let limit = params.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
     let rows = console
-        .pool
+        .pages
         .run(move |store, _| Ok(store.sessions(&filter, limit + 1)?))
         .await?;
     let more = rows.len() > limit;
@@ -283,7 +283,7 @@ pub(crate) async fn one(
         return Err(WebError::NotFound);
     }
     let found = console
-        .pool
+        .pages
         .run(move |store, location| {
             let only = SessionFilter {
                 session: Some(id.clone()),

@@ -207,3 +207,12 @@ pub fn start_console(args: &[&str], env: &[(&str, &str)]) -> (super::Process, So
         .unwrap();
     (child, addr)
 }
+
+/// Waits until the console's session list shows `n` sessions (the store is written
+/// a moment after the event log; the overview is counted at most every few
+/// seconds, the list is always current).
+pub fn wait_for_sessions(addr: SocketAddr, n: usize) {
+    get_when(addr, "/sessions?limit=200", |p| {
+        p.body.matches("<td><a href=\"/sessions/").count() == n
+    });
+}
