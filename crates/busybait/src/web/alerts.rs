@@ -14,16 +14,10 @@ use super::{Console, WebError};
 /// Alerts one page shows.
 const SHOWN: usize = 500;
 
-/// `?span=`.
-#[derive(serde::Deserialize)]
-pub(crate) struct Params {
-    span: Option<String>,
-}
-
 /// `GET /alerts`.
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
-    Query(params): Query<Params>,
+    Query(params): Query<layout::SpanParams>,
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
     let alerts = console

@@ -15,12 +15,6 @@ use super::layout::{self, cell, count, link, Nav};
 use super::{Console, WebError};
 use crate::export::Format;
 
-/// `?span=`.
-#[derive(serde::Deserialize)]
-pub(crate) struct Params {
-    span: Option<String>,
-}
-
 /// Indicators listed per kind on the page (the exports have them all).
 const SHOWN_PER_KIND: usize = 200;
 
@@ -37,7 +31,7 @@ const EXPORTS: &[(&str, &str)] = &[
 /// `GET /indicators`.
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
-    Query(params): Query<Params>,
+    Query(params): Query<layout::SpanParams>,
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
     let rows = console
@@ -102,7 +96,7 @@ fn value(r: &IndicatorRow) -> maud::Markup {
 pub(crate) async fn export(
     State(console): State<Arc<Console>>,
     Path(format): Path<String>,
-    Query(params): Query<Params>,
+    Query(params): Query<layout::SpanParams>,
 ) -> Result<Response, WebError> {
     let Ok(format) = <Format as clap::ValueEnum>::from_str(&format, false) else {
         return Err(WebError::NotFound);
@@ -145,7 +139,7 @@ pub(crate) async fn export(
 /// `GET /samples?span=`.
 pub(crate) async fn samples(
     State(console): State<Arc<Console>>,
-    Query(params): Query<Params>,
+    Query(params): Query<layout::SpanParams>,
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
     let (report, files) = console

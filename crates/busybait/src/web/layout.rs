@@ -152,6 +152,12 @@ pub(crate) fn span_picker(path: &str, current: &str) -> Markup {
     }
 }
 
+/// A page's `?span=`.
+#[derive(serde::Deserialize)]
+pub(crate) struct SpanParams {
+    pub span: Option<String>,
+}
+
 /// The window a `?span=` names: one of [`SPANS`] (default 24 hours).
 pub(crate) fn span_window(
     span: Option<&str>,

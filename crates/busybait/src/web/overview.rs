@@ -15,15 +15,9 @@ use super::layout::{self, cell, count, link, Nav};
 use super::{Console, WebError};
 use busybait_store::read::Report;
 
-/// `?span=`.
-#[derive(serde::Deserialize)]
-pub(crate) struct Params {
-    span: Option<String>,
-}
-
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
-    Query(params): Query<Params>,
+    Query(params): Query<layout::SpanParams>,
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
     let (report, at) = console.overviews.get(&console, span, window).await?;
@@ -94,22 +88,17 @@ impl Cache {
 }
 
 fn render(r: &Report, span: &str, at: &str) -> Markup {
-    let days: Vec<Bar> = r
-        .by_day
-        .iter()
-        .map(|d| Bar {
-            label: d.day.clone(),
-            value: d.sessions,
-        })
-        .collect();
-    let sources: Vec<Bar> = r
-        .by_day
-        .iter()
-        .map(|d| Bar {
-            label: d.day.clone(),
-            value: d.sources,
-        })
-        .collect();
+    let per_day = |value: fn(&busybait_store::report::Day) -> u64| -> Vec<Bar> {
+        r.by_day
+            .iter()
+            .map(|d| Bar {
+                label: d.day.clone(),
+                value: value(d),
+            })
+            .collect()
+    };
+    let days = per_day(|d| d.sessions);
+    let sources = per_day(|d| d.sources);
     html! {
         h1 { "Overview" }
         (layout::span_picker("/", span))
@@ -176,21 +165,10 @@ fn render(r: &Report, span: &str, at: &str) -> Markup {
                 }
             }
             @if !r.countries.is_empty() {
-                section {
-                    h2 { "Countries" }
-                    table { tbody { @for c in &r.countries {
-                        tr { td { a href=(link("/sessions", &[("country", &c.value)])) { (cell(&c.value)) } } td.n { (count(c.count)) } }
-                    } } }
-                }
+                (linked("Countries", &r.countries, "country", |v| v))
             }
             @if !r.asns.is_empty() {
-                section {
-                    h2 { "Autonomous systems" }
-                    table { tbody { @for a in &r.asns {
-                        @let asn = a.value.split(' ').next().unwrap_or("");
-                        tr { td { a href=(link("/sessions", &[("asn", asn)])) { (cell(&a.value)) } } td.n { (count(a.count)) } }
-                    } } }
-                }
+                (linked("Autonomous systems", &r.asns, "asn", |v| v.split(' ').next().unwrap_or("")))
             }
             (counted("Exploits", &r.top_exploits))
             (counted("Top commands", &r.top_commands))
@@ -212,6 +190,27 @@ fn render(r: &Report, span: &str, at: &str) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A "top N" list whose values each link to their sessions (`/sessions?PARAM=`,
+/// with the part of the value `key` picks).
+fn linked(
+    title: &str,
+    rows: &[busybait_store::report::Counted],
+    param: &str,
+    key: fn(&str) -> &str,
+) -> Markup {
+    html! {
+        section {
+            h2 { (title) }
+            table { tbody { @for c in rows {
+                tr {
+                    td { a href=(link("/sessions", &[(param, key(&c.value))])) { (cell(&c.value)) } }
+                    td.n { (count(c.count)) }
+                }
+            } } }
         }
     }
 }
