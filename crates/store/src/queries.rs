@@ -626,13 +626,16 @@ pub fn sensors(db: &dyn Sql) -> Result<Vec<SensorRow>, StoreError> {
     }])
 }
 
+/// Country and AS by source address.
+pub type SourceGeo = BTreeMap<String, (Option<String>, Option<u32>)>;
+
 /// Where the sources of a window were, by address: country and AS as their
 /// sessions recorded them (empty without GeoIP databases).
 pub fn source_geo(
     db: &dyn Sql,
     since: Option<&str>,
     until: Option<&str>,
-) -> Result<crate::read::SourceGeo, StoreError> {
+) -> Result<SourceGeo, StoreError> {
     let params = window(since, until);
     let rows = collect(
         db,

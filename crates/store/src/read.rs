@@ -9,7 +9,7 @@ use std::path::Path;
 
 pub use crate::queries::{
     AlertRow, ExploitRow, FileDetails, IndicatorKind, IndicatorRow, SensorRow, SessionFilter,
-    SessionRow,
+    SessionRow, SourceGeo,
 };
 pub use crate::report::{Family, Report};
 use crate::sql::Sql;
@@ -56,9 +56,6 @@ pub trait ReadStore {
     /// Country and AS of each source address of a window that has them.
     fn source_geo(&self, window: &Window) -> Result<SourceGeo, StoreError>;
 }
-
-/// Country and AS by source address.
-pub type SourceGeo = BTreeMap<String, (Option<String>, Option<u32>)>;
 
 /// A data dir's database, opened read-only (safe beside a running sensor).
 pub struct SqliteStore {
