@@ -165,6 +165,23 @@ fn the_corpus_matches_real_busybox() {
             );
             (ours.join().unwrap(), real)
         });
+        // The real BusyBox answers some terminal cases (a window change racing the
+        // next line) by timing: on a loaded machine it can take the other branch
+        // once. A drift from expected.txt is believed only if a fresh oracle shows
+        // it again.
+        let mut real = real;
+        if !bless
+            && expected
+                .get(&case.name)
+                .is_some_and(|e| *e != Expected::of(&real.0, real.1))
+        {
+            println!(
+                "RETRY {}: the oracle answered otherwise than expected.txt; once more",
+                case.name
+            );
+            let mut oracle = Oracle::start("vm", "Debian GNU/Linux 12\n");
+            real = session_typing_ahead(&mut oracle.stream, &case.lines, &case.during);
+        }
         let real_kept = Expected::of(&real.0, real.1);
         if bless {
             expected.insert(case.name.clone(), real_kept);
