@@ -347,10 +347,20 @@ fn samples_come_only_as_an_encrypted_zip_and_only_when_turned_on() {
         c.read_until(b"# ", STEP);
         c.send(b"exit\r\n");
         c.read_to_close(STEP);
-        get_when(sensor.web.unwrap(), "/samples?span=all", |p| {
-            p.body
-                .contains(&format!("<section class=\"sample\" id=\"{sha}\">"))
-        })
+        // The session list is always current; the samples page is a count of the
+        // span, made once the drop is stored.
+        let web = sensor.web.unwrap();
+        get_when(web, &format!("/sessions?sha256={sha}"), |p| {
+            p.body.contains("<td><a href=\"/sessions/")
+        });
+        let page = get(web, "/samples?span=all");
+        assert!(
+            page.body
+                .contains(&format!("<section class=\"sample\" id=\"{sha}\">")),
+            "{}",
+            page.body
+        );
+        page
     };
 
     // Off by default: no link, and the URL is not there.

@@ -34,9 +34,13 @@ pub(crate) async fn page(
     Query(params): Query<layout::SpanParams>,
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
-    let rows = console
-        .summaries
-        .run(move |store, _| Ok(store.indicators(&window)?))
+    let (rows, at) = console
+        .indicators
+        .get(span, || {
+            console
+                .summaries
+                .run(move |store, _| Ok(store.indicators(&window)?))
+        })
         .await?;
     let section = |kind: IndicatorKind, title: &str| {
         let of_kind: Vec<&IndicatorRow> = rows.iter().filter(|r| r.kind == kind).collect();
@@ -65,6 +69,7 @@ pub(crate) async fn page(
     let body = html! {
         h1 { "Indicators" }
         (layout::span_picker("/indicators", span))
+        (layout::counted_at(span, &at))
         p.exports {
             "Export this span: "
             @for (format, label) in EXPORTS {
@@ -142,13 +147,15 @@ pub(crate) async fn samples(
     Query(params): Query<layout::SpanParams>,
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
-    let (report, files) = console
+    let (report, at) = super::overview::report_of(&console, span, window.clone()).await?;
+    let files = console
         .summaries
-        .run(move |store, _| Ok((store.report(&window)?, store.file_details(&window)?)))
+        .run(move |store, _| Ok(store.file_details(&window)?))
         .await?;
     let body = html! {
         h1 { "Samples" }
         (layout::span_picker("/samples", span))
+        (layout::counted_at(span, &at))
         @if report.samples.is_empty() { p.empty { "No files were dropped in this span." } }
         @if !console.sample_downloads && !report.samples.is_empty() {
             p.note { "Downloading samples is off (" code { "[web] sample_downloads" } "); when on, each comes as a zip encrypted with AES-256." }

@@ -152,6 +152,13 @@ pub(crate) fn span_picker(path: &str, current: &str) -> Markup {
     }
 }
 
+/// When a summary's numbers were counted, and when they will be again.
+pub(crate) fn counted_at(span: &str, at: &str) -> Markup {
+    html! {
+        p.note { "Counted at " (time(at)) " UTC; counted again after " (super::counts::fresh_for(span).as_secs()) " s." }
+    }
+}
+
 /// A page's `?span=`.
 #[derive(serde::Deserialize)]
 pub(crate) struct SpanParams {

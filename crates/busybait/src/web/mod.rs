@@ -14,6 +14,7 @@ mod alerts;
 mod assets;
 mod chart;
 mod connections;
+mod counts;
 mod guard;
 mod indicators;
 mod layout;
@@ -117,8 +118,10 @@ pub(crate) struct Console {
     pages: pool::QueryPool,
     /// Summaries of a span.
     summaries: pool::QueryPool,
-    /// The overview's last answers, by span.
-    overviews: overview::Cache,
+    /// The last reports (overview, samples), by span.
+    reports: counts::Counts<busybait_store::read::Report>,
+    /// The last indicators, by span.
+    indicators: counts::Counts<Vec<busybait_store::read::IndicatorRow>>,
     access: guard::Access,
     /// Permits for the live streams.
     live: Arc<tokio::sync::Semaphore>,
@@ -141,7 +144,8 @@ impl Console {
         Ok(Arc::new(Self {
             pages,
             summaries,
-            overviews: overview::Cache::default(),
+            reports: counts::Counts::default(),
+            indicators: counts::Counts::default(),
             access,
             live: Arc::new(tokio::sync::Semaphore::new(live::MAX_STREAMS)),
             sample_downloads: config.sample_downloads,

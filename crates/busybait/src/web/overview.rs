@@ -2,9 +2,7 @@
 //! sessions and sources per day, logins, top credentials, families, exploits,
 //! sources, commands, download hosts and the newest samples.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -20,7 +18,7 @@ pub(crate) async fn page(
     Query(params): Query<layout::SpanParams>,
 ) -> Result<Response, WebError> {
     let (span, window) = layout::span_window(params.span.as_deref())?;
-    let (report, at) = console.overviews.get(&console, span, window).await?;
+    let (report, at) = report_of(&console, span, window).await?;
     Ok(axum::response::IntoResponse::into_response(layout::page(
         "Overview",
         Nav::Overview,
@@ -28,63 +26,24 @@ pub(crate) async fn page(
     )))
 }
 
-/// How long an overview is shown before it is counted again: a summary of a day
-/// moves by the minute, one of all time hardly at all, and counting all time on a
-/// large store is the console's most expensive question.
-fn fresh_for(span: &str) -> Duration {
-    match span {
-        "24h" => Duration::from_secs(10),
-        "7d" | "30d" => Duration::from_secs(60),
-        _ => Duration::from_secs(300),
-    }
-}
-
-/// The overview's last answer per span. Requests for a span while it is being
-/// counted wait for that count instead of starting their own.
-#[derive(Default)]
-pub(crate) struct Cache {
-    spans: Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<Option<Counted>>>>>,
-}
-
-/// A report, when it was counted (for the page), and when (for its freshness).
-#[derive(Clone)]
-struct Counted {
-    report: Arc<Report>,
-    at: String,
-    counted: Instant,
-}
-
-impl Cache {
-    async fn get(
-        &self,
-        console: &Console,
-        span: &'static str,
-        window: busybait_store::read::Window,
-    ) -> Result<(Arc<Report>, String), WebError> {
-        let slot = {
-            let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
-            spans.entry(span).or_default().clone()
-        };
-        let mut slot = slot.lock().await;
-        if let Some(c) = slot
-            .as_ref()
-            .filter(|c| c.counted.elapsed() < fresh_for(span))
-        {
-            return Ok((c.report.clone(), c.at.clone()));
-        }
-        let mut report = console
-            .summaries
-            .run(move |store, _| Ok(store.report(&window)?))
-            .await?;
-        crate::report::mark_known_tables(&mut report);
-        let counted = Counted {
-            report: Arc::new(report),
-            at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            counted: Instant::now(),
-        };
-        *slot = Some(counted.clone());
-        Ok((counted.report, counted.at))
-    }
+/// The span's report, from the last count if it is fresh (the samples page
+/// shares it).
+pub(crate) async fn report_of(
+    console: &Console,
+    span: &'static str,
+    window: busybait_store::read::Window,
+) -> Result<(Arc<Report>, String), WebError> {
+    console
+        .reports
+        .get(span, || async {
+            let mut report = console
+                .summaries
+                .run(move |store, _| Ok(store.report(&window)?))
+                .await?;
+            crate::report::mark_known_tables(&mut report);
+            Ok(report)
+        })
+        .await
 }
 
 fn render(r: &Report, span: &str, at: &str) -> Markup {
@@ -102,7 +61,7 @@ fn render(r: &Report, span: &str, at: &str) -> Markup {
     html! {
         h1 { "Overview" }
         (layout::span_picker("/", span))
-        p.note { "Counted at " (layout::time(at)) " UTC; counted again after " (fresh_for(span).as_secs()) " s." }
+        (layout::counted_at(span, at))
         dl.figures {
             div { dt { "Sessions" } dd #sessions-count { (count(r.sessions)) } }
             div { dt { "Sources" } dd { (count(r.unique_sources)) } }
