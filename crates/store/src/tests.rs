@@ -525,7 +525,7 @@ fn the_per_day_counts_are_filled_from_the_rows_of_an_older_database() {
              DROP INDEX sessions_country; DROP INDEX sessions_asn; DROP INDEX sessions_login;
              DROP INDEX sessions_dst; DROP INDEX logins_time; DROP INDEX commands_time;
              DROP INDEX download_requests_time; DROP INDEX files_time;
-             DROP INDEX http_requests_time; DROP INDEX exploits_time;
+             DROP INDEX http_requests_time; DROP INDEX exploits_time; DROP INDEX exploits_name;
              ALTER TABLE sessions DROP COLUMN country; ALTER TABLE sessions DROP COLUMN asn;
              ALTER TABLE sessions DROP COLUMN as_org;
              INSERT INTO sessions (session, protocol, src_ip, src_port, dst_ip, dst_port, start_time)

@@ -129,7 +129,8 @@ fn render(r: &Report, span: &str, at: &str) -> Markup {
             @if !r.asns.is_empty() {
                 (linked("Autonomous systems", &r.asns, "asn", |v| v.split(' ').next().unwrap_or("")))
             }
-            (counted("Exploits", &r.top_exploits))
+            @if r.top_exploits.is_empty() { (counted("Exploits", &r.top_exploits)) }
+            @else { (linked("Exploits", &r.top_exploits, "exploit", |v| v.split(" (").next().unwrap_or(v))) }
             (counted("Top commands", &r.top_commands))
             (counted("Download hosts", &r.top_hosts))
             section {

@@ -38,6 +38,7 @@ pub(crate) struct Params {
     /// `AS64496` or `64496`.
     asn: Option<String>,
     sha256: Option<String>,
+    exploit: Option<String>,
     download: Option<String>,
     /// `TIME SESSION` of the last row of the page before.
     before: Option<String>,
@@ -94,6 +95,7 @@ impl Params {
             },
             with_download: matches!(self.download.as_deref(), Some("1" | "on" | "yes")),
             sha256: text(&self.sha256)?,
+            exploit: text(&self.exploit)?,
             before,
             after: None,
         })
@@ -114,6 +116,7 @@ impl Params {
             ("country", v(&self.country)),
             ("asn", v(&self.asn)),
             ("sha256", v(&self.sha256)),
+            ("exploit", v(&self.exploit)),
             ("download", v(&self.download)),
         ]
     }
@@ -182,6 +185,7 @@ fn filter_form(p: &Params) -> Markup {
             (field("country", "Country", &p.country, "NL"))
             (field("asn", "AS", &p.asn, "AS64496"))
             (field("sha256", "Dropped file", &p.sha256, "SHA-256"))
+            (field("exploit", "Exploit", &p.exploit, "jaws-shell"))
             label.check {
                 @if matches!(p.download.as_deref(), Some("1" | "on" | "yes")) {
                     input type="checkbox" name="download" value="1" checked;

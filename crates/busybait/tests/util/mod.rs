@@ -105,6 +105,16 @@ impl Sensor {
         Self::start_web_env(config, &[])
     }
 
+    /// A sensor with an HTTP door and the console (the config names a profile
+    /// with a web server).
+    pub fn start_http_web(config: &str) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let path = data_dir.path().to_path_buf();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_busybait"));
+        command.args(["serve", "--http", "127.0.0.1:0", "--web", "127.0.0.1:0"]);
+        Self::spawn(data_dir, path, config, command, "127.0.0.1:0")
+    }
+
     /// [`Sensor::start_web`] with these environment variables.
     pub fn start_web_env(config: &str, env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();

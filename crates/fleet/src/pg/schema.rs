@@ -183,7 +183,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX download_requests_time ON download_requests (timestamp);
     CREATE INDEX files_time ON files (timestamp);
     CREATE INDEX http_requests_time ON http_requests (timestamp);
-    CREATE INDEX exploits_time ON exploits (timestamp);"#,
+    CREATE INDEX exploits_time ON exploits (timestamp);
+    CREATE INDEX exploits_name ON exploits (exploit);"#,
 ];
 
 /// An arbitrary constant: the advisory lock collectors take to migrate or to add a
