@@ -29,9 +29,14 @@ pub const MAX_CELL: usize = 80;
 
 /// [`escape`], shortened to [`MAX_CELL`] characters with `…` for a table cell.
 pub fn cell(text: &str) -> String {
+    shortened(text, MAX_CELL)
+}
+
+/// [`escape`], shortened to `max` characters with `…`.
+pub fn shortened(text: &str, max: usize) -> String {
     let s = escape(text);
-    if s.chars().count() > MAX_CELL {
-        let cut: String = s.chars().take(MAX_CELL - 1).collect();
+    if s.chars().count() > max {
+        let cut: String = s.chars().take(max.saturating_sub(1)).collect();
         return format!("{cut}…");
     }
     s

@@ -167,12 +167,18 @@ fn sources_carry_their_country_and_as_from_the_time_they_came() {
             .count()
             == 4
     });
+    // The database is written a moment after the event log the wait above read.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let wait_report = || loop {
         let report: serde_json::Value =
             serde_json::from_slice(&cli(&sensor.view, &["report", "--json"])).unwrap();
         if report["sessions"] == 4 {
             return report;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fourth session never reached the database: {report}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
     let report = wait_report();

@@ -79,12 +79,7 @@ const MAX_CELL_CHARS: usize = 120;
 
 /// [`shown`], cut to a table cell's length with `…`.
 pub(crate) fn cell(text: &str) -> String {
-    let s = shown(text);
-    if s.chars().count() > MAX_CELL_CHARS {
-        let cut: String = s.chars().take(MAX_CELL_CHARS - 1).collect();
-        return format!("{cut}…");
-    }
-    s
+    crate::terminal::shortened(text, MAX_CELL_CHARS)
 }
 
 /// An RFC 3339 timestamp as the console shows it: `2026-12-05 03:27:37` (UTC).

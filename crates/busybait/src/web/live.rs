@@ -49,10 +49,7 @@ impl From<&SessionRow> for Row {
             src: cell(&r.src_ip),
             origin: super::sessions::origin_text(r),
             protocol: cell(&r.protocol),
-            login: match (&r.username, &r.password) {
-                (Some(u), Some(p)) => format!("{} / {}", cell(u), cell(p)),
-                _ => "—".to_string(),
-            },
+            login: super::sessions::login_text(r).unwrap_or_else(|| "—".to_string()),
             commands: r.commands,
             family: match (&r.family, &r.family_label) {
                 (Some(f), Some(l)) => format!("{} {}", cell(f), cell(l)),

@@ -250,11 +250,20 @@ fn origin(r: &SessionRow) -> Markup {
     html! { @if !text.is_empty() { span.origin { (text) } } }
 }
 
+/// The accepted login as `user / password`, if there was one (the list's live
+/// rows show the same).
+pub(crate) fn login_text(r: &SessionRow) -> Option<String> {
+    match (&r.username, &r.password) {
+        (Some(u), Some(p)) => Some(format!("{} / {}", cell(u), cell(p))),
+        _ => None,
+    }
+}
+
 fn login(r: &SessionRow) -> Markup {
     html! {
-        @match (&r.username, &r.password) {
-            (Some(u), Some(p)) => code { (cell(u)) " / " (cell(p)) },
-            _ => span.none { "—" },
+        @match login_text(r) {
+            Some(login) => code { (login) },
+            None => span.none { "—" },
         }
     }
 }
