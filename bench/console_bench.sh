@@ -5,7 +5,7 @@
 # clients (busybait-webload, after a warm-up round) on the overview for the last
 # 24 hours and for all time, the session list (plain, one source, one family, one
 # credential, a page deep), a session's page and the indicators; then the console's
-# peak memory. Loopback only.
+# peak memory and what one uncached count of each overview span costs. Loopback only.
 #
 # Usage: bench/console_bench.sh [SESSIONS] [DAYS] [CLIENTS] [ROUNDS]
 set -euo pipefail
@@ -39,3 +39,19 @@ read -r session start src <<<"$first"
   "/sessions?user=admin&password=admin" "/sessions?before=2026-11-20T00:00:00.000000Z+ffffffffffff" \
   "/sessions/$session" "/indicators?span=24h"
 echo "console peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')"
+
+# What the pages above mostly got from the console's counted summaries: one count
+# of each span, uncached (`busybait report`, the same store query, in a process of
+# its own; the best of three).
+for span in 24h 7d 30d all; do
+  args=()
+  [ "$span" = all ] || args=(--since "$span")
+  best=
+  for _ in 1 2 3; do
+    s=$(date +%s%N)
+    "$bin/busybait" report --data-dir "$dir" "${args[@]}" --json >/dev/null
+    ms=$(( ($(date +%s%N) - s) / 1000000 ))
+    if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+  done
+  echo "count of $span: $best ms"
+done

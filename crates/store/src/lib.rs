@@ -27,6 +27,7 @@ pub mod sensor;
 pub mod sql;
 pub mod sqlite;
 pub mod staging;
+mod tallies;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -396,5 +397,7 @@ fn write_until_done(name: &'static str, sink: &mut dyn Sink, batch: &[Arc<Record
 
 #[cfg(test)]
 mod query_plans;
+#[cfg(test)]
+mod tally_tests;
 #[cfg(test)]
 mod tests;

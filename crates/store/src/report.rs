@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::sql::{collect, count as count_of, opt_int, opt_text, text, Param, Sql};
+use crate::sql::{collect, count as count_of, opt_int, opt_text, text, Dialect, Param, Sql};
+use crate::tallies::{url_host, Kind, Split, ALL_TIME};
 use crate::StoreError;
 
 /// How many rows the "top" lists keep.
@@ -228,205 +229,270 @@ fn with_pruned_days(
     (days.into_values().collect(), tried, accepted)
 }
 
-/// Counts everything in `[since, until)`.
+/// Where a window's lists are counted: in the rows alone, or in the tallies for its
+/// whole hours and the rows for the rest (SQLite's `busybait.db`).
+enum Counting {
+    Rows,
+    Tallies(Split),
+}
+
+impl Counting {
+    fn of(db: &dyn Sql, since: Option<&str>, until: Option<&str>) -> Self {
+        match (db.dialect(), Split::of(since, until)) {
+            (Dialect::Sqlite, Some(split)) => Self::Tallies(split),
+            _ => Self::Rows,
+        }
+    }
+
+    /// The parameters every statement draws from: `?1` the window's start, `?2` its
+    /// end, `?3` the list length; with tallies `?4`/`?5` the whole hours and `?6`/`?7`
+    /// where the rows before and after them end and start.
+    fn params<'a>(&'a self, lo: &'a str, hi: &'a str, top: i64) -> Vec<Param<'a>> {
+        let mut all = vec![Param::Text(lo), Param::Text(hi), Param::Int(top)];
+        if let Self::Tallies(s) = self {
+            all.extend([
+                Param::Text(&s.hour_from),
+                Param::Text(&s.hour_to),
+                Param::Text(&s.head_end),
+                Param::Text(&s.tail_start),
+            ]);
+        }
+        all
+    }
+
+    /// The rows a list of `kind` aggregates (the tallies' columns).
+    fn units(&self, kind: Kind) -> String {
+        let rows = |lo, hi| kind.units(lo, hi).unwrap_or_default();
+        match self {
+            Self::Rows => rows("?1", "?2"),
+            Self::Tallies(_) => format!(
+                "SELECT value, detail, n, accepted, commands, first_seen, last_seen FROM tallies
+                 WHERE kind = '{}' AND hour >= ?4 AND hour < ?5
+                 UNION ALL {}
+                 UNION ALL {}",
+                kind.name(),
+                rows("?1", "?6"),
+                rows("?7", "?2")
+            ),
+        }
+    }
+
+    fn all_time(&self) -> bool {
+        matches!(self, Self::Tallies(s) if s.all_time)
+    }
+
+    /// The `limit` (an SQL expression) values of `kind` counted most, by count then
+    /// as shown: `shown, detail, count, accepted, commands, first, last`. All time
+    /// has one tally per value: no grouping.
+    fn list(&self, kind: Kind, limit: &str) -> String {
+        let shown = kind.shown();
+        if self.all_time() {
+            return format!(
+                "SELECT {shown} AS shown, detail, n, accepted, commands, first_seen, last_seen
+                 FROM tallies WHERE kind = '{}' AND hour = '{ALL_TIME}' AND n > 0
+                 ORDER BY n DESC, shown, detail LIMIT {limit}",
+                kind.name()
+            );
+        }
+        format!(
+            "SELECT {shown} AS shown, detail, CAST(SUM(n) AS BIGINT) AS c,
+                CAST(SUM(accepted) AS BIGINT), CAST(SUM(commands) AS BIGINT),
+                MIN(first_seen), MAX(last_seen)
+             FROM ({units}) u GROUP BY value, detail HAVING SUM(n) > 0
+             ORDER BY c DESC, shown, detail LIMIT {limit}",
+            units = self.units(kind),
+        )
+    }
+
+    /// Sessions, distinct sources, first and last session start.
+    fn totals(&self) -> String {
+        if self.all_time() {
+            return format!(
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT), COUNT(*), MIN(first_seen), MAX(last_seen)
+                 FROM tallies WHERE kind = 'source' AND hour = '{ALL_TIME}' AND n > 0"
+            );
+        }
+        format!(
+            "SELECT CAST(COALESCE(SUM(c), 0) AS BIGINT), COUNT(*), MIN(f), MAX(l) FROM (
+                 SELECT SUM(n) AS c, MIN(first_seen) AS f, MAX(last_seen) AS l FROM ({}) u
+                 GROUP BY value HAVING SUM(n) > 0) v",
+            self.units(Kind::Source)
+        )
+    }
+
+    /// The window's samples: `sha256, first drop, drops` and their triage. All time
+    /// is the `samples` table (one row a sample, kept when retention prunes drops).
+    fn samples(&self) -> &'static str {
+        if self.all_time() {
+            return "SELECT s.sha256, s.first_seen, s.times_seen, t.kind, t.arch, t.size, t.mirai_key, t.json
+                 FROM samples s LEFT JOIN triage t ON t.sha256 = s.sha256
+                 ORDER BY s.first_seen, s.sha256";
+        }
+        "SELECT f.sha256, MIN(f.timestamp) AS first, COUNT(*), t.kind, t.arch, t.size, t.mirai_key, t.json
+         FROM files f LEFT JOIN triage t ON t.sha256 = f.sha256
+         WHERE f.timestamp >= ?1 AND f.timestamp < ?2
+         GROUP BY f.sha256, t.kind, t.arch, t.size, t.mirai_key, t.json ORDER BY first, f.sha256"
+    }
+}
+
+/// Runs `sql` with the parameters it names (the first `?N` of `all`: PostgreSQL
+/// wants no more than a statement uses, SQLite no fewer than its highest).
+fn bound<'a, 'p>(sql: &str, all: &'a [Param<'p>]) -> &'a [Param<'p>] {
+    let highest = (1..=all.len())
+        .rev()
+        .find(|n| sql.contains(&format!("?{n}")))
+        .unwrap_or(0);
+    all.get(..highest).unwrap_or(all)
+}
+
+/// One row of a list: `shown, detail, count, accepted, commands, first, last`.
+struct Listed {
+    shown: String,
+    detail: String,
+    count: u64,
+    accepted: u64,
+    commands: u64,
+    first: String,
+    last: String,
+}
+
+/// The list [`Counting::list`] asks for.
+fn listed(
+    db: &dyn Sql,
+    counting: &Counting,
+    params: &[Param<'_>],
+    kind: Kind,
+    limit: &str,
+) -> Result<Vec<Listed>, StoreError> {
+    let sql = counting.list(kind, limit);
+    collect(db, &sql, bound(&sql, params), |r| {
+        Ok(Listed {
+            shown: text(r, 0)?,
+            detail: text(r, 1)?,
+            count: count_of(r, 2)?,
+            accepted: count_of(r, 3)?,
+            commands: count_of(r, 4)?,
+            first: text(r, 5)?,
+            last: text(r, 6)?,
+        })
+    })
+}
+
+/// Counts everything in `[since, until)`: in SQLite from the tallies and the rows
+/// at the window's ragged ends, elsewhere from the rows (the same numbers).
 pub fn report(
     db: &dyn Sql,
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<Report, StoreError> {
+    report_counted(db, since, until, Counting::of(db, since, until))
+}
+
+/// [`report`] from the rows alone (what the tallies are checked against).
+pub fn report_from_rows(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Report, StoreError> {
+    report_counted(db, since, until, Counting::Rows)
+}
+
+fn report_counted(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+    counting: Counting,
+) -> Result<Report, StoreError> {
     let lo = since.unwrap_or("");
     let hi = until.unwrap_or("\u{10ffff}");
-    let top = i64::try_from(TOP).unwrap_or(20);
-    let window = [Param::Text(lo), Param::Text(hi)];
-    let window_top = [Param::Text(lo), Param::Text(hi), Param::Int(top)];
-    let totals = collect(
-        db,
-        "SELECT COUNT(*), COUNT(DISTINCT src_ip), MIN(start_time), MAX(start_time) FROM sessions
-         WHERE start_time >= ?1 AND start_time < ?2",
-        &window,
-        |r| {
-            Ok((
-                count_of(r, 0)?,
-                count_of(r, 1)?,
-                opt_text(r, 2)?,
-                opt_text(r, 3)?,
-            ))
-        },
-    )?;
+    let params = counting.params(lo, hi, i64::try_from(TOP).unwrap_or(20));
+    let list = |kind, limit| listed(db, &counting, &params, kind, limit);
+    let totals_sql = counting.totals();
+    let totals = collect(db, &totals_sql, bound(&totals_sql, &params), |r| {
+        Ok((
+            count_of(r, 0)?,
+            count_of(r, 1)?,
+            opt_text(r, 2)?,
+            opt_text(r, 3)?,
+        ))
+    })?;
     let (sessions, unique_sources, first_session, last_session) =
         totals.into_iter().next().unwrap_or((0, 0, None, None));
-    let top_sources = collect(
-        db,
-        "SELECT src_ip, COUNT(*) AS n, SUM(CASE WHEN username IS NOT NULL THEN 1 ELSE 0 END),
-                CAST(SUM(commands) AS BIGINT), MIN(start_time), MAX(start_time) FROM sessions
-         WHERE start_time >= ?1 AND start_time < ?2
-         GROUP BY src_ip ORDER BY n DESC, src_ip LIMIT ?3",
-        &window_top,
-        |r| {
-            Ok(Source {
-                ip: text(r, 0)?,
-                sessions: count_of(r, 1)?,
-                logged_in: count_of(r, 2)?,
-                commands: count_of(r, 3)?,
-                first_seen: text(r, 4)?,
-                last_seen: text(r, 5)?,
-            })
-        },
-    )?;
-    let from_rows: Vec<Day> = collect(
-        db,
-        "SELECT substr(start_time, 1, 10) AS d, COUNT(*), COUNT(DISTINCT src_ip) FROM sessions
-         WHERE start_time >= ?1 AND start_time < ?2 GROUP BY d ORDER BY d",
-        &window,
-        |r| {
+    let top_sources = list(Kind::Source, "?3")?
+        .into_iter()
+        .map(|l| Source {
+            ip: l.shown,
+            sessions: l.count,
+            logged_in: l.accepted,
+            commands: l.commands,
+            first_seen: l.first,
+            last_seen: l.last,
+        })
+        .collect();
+    // All time's days are `daily`'s (which outlives the rows); a window's are counted.
+    let (from_rows, logins_by_day) = if counting.all_time() {
+        (Vec::new(), BTreeMap::new())
+    } else {
+        let sources = counting.units(Kind::Source);
+        let days_sql = format!(
+            "SELECT substr(first_seen, 1, 10) AS d, CAST(SUM(n) AS BIGINT), COUNT(DISTINCT value)
+             FROM ({sources}) u GROUP BY substr(first_seen, 1, 10) ORDER BY d"
+        );
+        let from_rows: Vec<Day> = collect(db, &days_sql, bound(&days_sql, &params), |r| {
             Ok(Day {
                 day: text(r, 0)?,
                 sessions: count_of(r, 1)?,
                 sources: count_of(r, 2)?,
             })
-        },
-    )?;
-    let logins_by_day: BTreeMap<String, (u64, u64)> = collect(
-        db,
-        "SELECT substr(timestamp, 1, 10) AS d, COUNT(*), COALESCE(SUM(success), 0) FROM logins
-         WHERE timestamp >= ?1 AND timestamp < ?2 GROUP BY d",
-        &window,
-        |r| Ok((text(r, 0)?, (count_of(r, 1)?, count_of(r, 2)?))),
-    )?
-    .into_iter()
-    .collect();
+        })?;
+        let logins_sql = format!(
+            "SELECT substr(first_seen, 1, 10) AS d, CAST(SUM(n) AS BIGINT),
+                 CAST(COALESCE(SUM(accepted), 0) AS BIGINT)
+             FROM ({}) u GROUP BY substr(first_seen, 1, 10)",
+            counting.units(Kind::Credential)
+        );
+        let logins_by_day = collect(db, &logins_sql, bound(&logins_sql, &params), |r| {
+            Ok((text(r, 0)?, (count_of(r, 1)?, count_of(r, 2)?)))
+        })?
+        .into_iter()
+        .collect();
+        (from_rows, logins_by_day)
+    };
     let daily = whole_days(db, lo, hi)?;
     let (by_day, logins_tried, logins_accepted) = with_pruned_days(from_rows, logins_by_day, daily);
     // Pruned days count too (their per-day counts outlive the rows).
     let sessions = sessions.max(by_day.iter().map(|d| d.sessions).sum());
-    let top_credentials = collect(
-        db,
-        "SELECT username, password, COUNT(*) AS n, SUM(success) FROM logins
-         WHERE timestamp >= ?1 AND timestamp < ?2
-         GROUP BY username, password ORDER BY n DESC, username, password LIMIT ?3",
-        &window_top,
-        |r| {
-            Ok(Credential {
-                username: text(r, 0)?,
-                password: text(r, 1)?,
-                tried: count_of(r, 2)?,
-                accepted: count_of(r, 3)?,
-                tables: Vec::new(),
-            })
-        },
-    )?;
-    let families = collect(
-        db,
-        "SELECT family, COUNT(*) AS n, MIN(start_time), MAX(start_time) FROM sessions
-         WHERE start_time >= ?1 AND start_time < ?2 AND family IS NOT NULL
-         GROUP BY family ORDER BY n DESC, family",
-        &window,
-        |r| {
-            Ok(Family {
-                family: text(r, 0)?,
-                sessions: count_of(r, 1)?,
-                first_seen: text(r, 2)?,
-                last_seen: text(r, 3)?,
-            })
-        },
-    )?;
-    let counted = |sql: &str| -> Result<Vec<Counted>, StoreError> {
-        collect(db, sql, &window_top, |r| {
-            Ok(Counted {
-                value: text(r, 0)?,
-                count: count_of(r, 1)?,
-            })
-        })
-    };
-    let top_commands = counted(
-        "SELECT input, COUNT(*) AS n FROM commands
-         WHERE timestamp >= ?1 AND timestamp < ?2 AND failed = 0
-         GROUP BY input ORDER BY n DESC, input LIMIT ?3",
-    )?;
-    let top_exploits = counted(
-        "SELECT exploit || COALESCE(' (' || cve || ')', '') AS e, COUNT(*) AS n FROM exploits
-         WHERE timestamp >= ?1 AND timestamp < ?2
-         GROUP BY exploit, cve ORDER BY n DESC, exploit LIMIT ?3",
-    )?;
-    let top_paths = counted(
-        "SELECT method || ' ' || path AS p, COUNT(*) AS n FROM http_requests
-         WHERE timestamp >= ?1 AND timestamp < ?2
-         GROUP BY p ORDER BY n DESC, p LIMIT ?3",
-    )?;
-    let top_urls = counted(
-        "SELECT url, COUNT(*) AS n FROM download_requests WHERE timestamp >= ?1 AND timestamp < ?2
-         GROUP BY url ORDER BY n DESC, url LIMIT ?3",
-    )?;
-    let fingerprints = counted(
-        "SELECT fingerprint, COUNT(*) AS n FROM sessions
-         WHERE start_time >= ?1 AND start_time < ?2 AND fingerprint IS NOT NULL
-         GROUP BY fingerprint ORDER BY n DESC, fingerprint LIMIT ?3",
-    )?;
-    let ssh_clients = counted(
-        "SELECT client_version, COUNT(*) AS n FROM sessions
-         WHERE start_time >= ?1 AND start_time < ?2 AND client_version IS NOT NULL
-         GROUP BY client_version ORDER BY n DESC, client_version LIMIT ?3",
-    )?;
-    let hassh = counted(
-        "SELECT hassh, COUNT(*) AS n FROM sessions
-         WHERE start_time >= ?1 AND start_time < ?2 AND hassh IS NOT NULL
-         GROUP BY hassh ORDER BY n DESC, hassh LIMIT ?3",
-    )?;
-    let countries = counted(
-        "SELECT country, COUNT(*) AS n FROM sessions
-         WHERE start_time >= ?1 AND start_time < ?2 AND country IS NOT NULL
-         GROUP BY country ORDER BY n DESC, country LIMIT ?3",
-    )?;
-    let asns = counted(
-        "SELECT 'AS' || CAST(asn AS TEXT) || COALESCE(' ' || as_org, '') AS a, COUNT(*) AS n
-         FROM sessions WHERE start_time >= ?1 AND start_time < ?2 AND asn IS NOT NULL
-         GROUP BY asn, as_org ORDER BY n DESC, a LIMIT ?3",
-    )?;
-    // Hosts: from every URL in the window, not only the top ones.
-    let mut hosts: BTreeMap<String, u64> = BTreeMap::new();
-    db.each_row(
-        "SELECT url FROM download_requests WHERE timestamp >= ?1 AND timestamp < ?2",
-        &window,
-        &mut |r| {
-            if let Some(host) = url_host(&text(r, 0)?) {
-                *hosts.entry(host).or_insert(0) += 1;
-            }
-            Ok(())
-        },
-    )?;
-    let mut top_hosts: Vec<Counted> = hosts
+    let top_credentials = list(Kind::Credential, "?3")?
         .into_iter()
-        .map(|(value, count)| Counted { value, count })
+        .map(|l| Credential {
+            username: l.shown,
+            password: l.detail,
+            tried: l.count,
+            accepted: l.accepted,
+            tables: Vec::new(),
+        })
         .collect();
-    top_hosts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-    top_hosts.truncate(TOP);
-    let samples = collect(
-        db,
-        "SELECT f.sha256, MIN(f.timestamp) AS first, COUNT(*), t.kind, t.arch, t.size, t.mirai_key, t.json
-         FROM files f LEFT JOIN triage t ON t.sha256 = f.sha256
-         WHERE f.timestamp >= ?1 AND f.timestamp < ?2
-         GROUP BY f.sha256, t.kind, t.arch, t.size, t.mirai_key, t.json ORDER BY first, f.sha256",
-        &window,
-        |r| {
-            let c2 = opt_text(r, 7)?
-                .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
-                .and_then(|v| v.get("c2").and_then(|c| c.as_array()).cloned())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|e| e.as_str().map(str::to_string))
-                .collect();
-            Ok(Sample {
-                sha256: text(r, 0)?,
-                first_seen: text(r, 1)?,
-                drops: count_of(r, 2)?,
-                kind: opt_text(r, 3)?,
-                arch: opt_text(r, 4)?,
-                size: opt_int(r, 5)?.map(count),
-                mirai_key: opt_int(r, 6)?.and_then(|k| u8::try_from(k).ok()),
-                c2,
+    // Every family, not only the most common.
+    let families = listed(db, &counting, &params, Kind::Family, &i64::MAX.to_string())?
+        .into_iter()
+        .map(|l| Family {
+            family: l.shown,
+            sessions: l.count,
+            first_seen: l.first,
+            last_seen: l.last,
+        })
+        .collect();
+    let counted = |kind| -> Result<Vec<Counted>, StoreError> {
+        Ok(list(kind, "?3")?
+            .into_iter()
+            .map(|l| Counted {
+                value: l.shown,
+                count: l.count,
             })
-        },
-    )?;
+            .collect())
+    };
+    let samples_sql = counting.samples();
+    let samples = collect(db, samples_sql, bound(samples_sql, &params), sample)?;
     Ok(Report {
         since: since.map(str::to_string),
         until: until.map(str::to_string),
@@ -440,47 +506,78 @@ pub fn report(
         logins_accepted,
         top_credentials,
         families,
-        top_commands,
-        top_exploits,
-        top_paths,
-        top_urls,
-        top_hosts,
+        top_commands: counted(Kind::Command)?,
+        top_exploits: counted(Kind::Exploit)?,
+        top_paths: counted(Kind::Path)?,
+        top_urls: counted(Kind::Url)?,
+        top_hosts: top_hosts(db, &counting, &params)?,
         samples,
-        fingerprints,
-        ssh_clients,
-        hassh,
-        countries,
-        asns,
+        fingerprints: counted(Kind::Fingerprint)?,
+        ssh_clients: counted(Kind::SshClient)?,
+        hassh: counted(Kind::Hassh)?,
+        countries: counted(Kind::Country)?,
+        asns: counted(Kind::Asn)?,
     })
 }
 
-/// The host of `scheme://[user@]host[:port]/…`.
-fn url_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split('/').next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => host.split(':').next()?,
-    };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+/// A dropped file and its triage, from a row of the samples query.
+fn sample(r: &[crate::sql::Cell]) -> Result<Sample, StoreError> {
+    let c2 = opt_text(r, 7)?
+        .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+        .and_then(|v| v.get("c2").and_then(|c| c.as_array()).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect();
+    Ok(Sample {
+        sha256: text(r, 0)?,
+        first_seen: text(r, 1)?,
+        drops: count_of(r, 2)?,
+        kind: opt_text(r, 3)?,
+        arch: opt_text(r, 4)?,
+        size: opt_int(r, 5)?.map(count),
+        mirai_key: opt_int(r, 6)?.and_then(|k| u8::try_from(k).ok()),
+        c2,
+    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_come_out_of_every_url_form() {
-        assert_eq!(
-            url_host("http://127.0.0.1:80/x").as_deref(),
-            Some("127.0.0.1")
-        );
-        assert_eq!(
-            url_host("ftp://anonymous@Bad.Example:21/z1.sh").as_deref(),
-            Some("bad.example")
-        );
-        assert_eq!(url_host("tftp://[::1]:69/t").as_deref(), Some("::1"));
-        assert_eq!(url_host("no url"), None);
+/// The most requested hosts: out of every URL in the window (SQL cannot take a host
+/// out of a URL as [`url_host`] does), and the tallies' hosts of its whole hours.
+fn top_hosts(
+    db: &dyn Sql,
+    counting: &Counting,
+    params: &[Param<'_>],
+) -> Result<Vec<Counted>, StoreError> {
+    let mut hosts: BTreeMap<String, u64> = BTreeMap::new();
+    if let Counting::Tallies(_) = counting {
+        let sql = "SELECT value, CAST(SUM(n) AS BIGINT) FROM tallies
+             WHERE kind = 'host' AND hour >= ?4 AND hour < ?5 GROUP BY value";
+        db.each_row(sql, bound(sql, params), &mut |r| {
+            *hosts.entry(text(r, 0)?).or_insert(0) += count_of(r, 1)?;
+            Ok(())
+        })?;
     }
+    let urls = match counting {
+        Counting::Rows => Kind::Url.units("?1", "?2"),
+        Counting::Tallies(_) => Kind::Url
+            .units("?1", "?6")
+            .zip(Kind::Url.units("?7", "?2"))
+            .map(|(head, tail)| format!("{head} UNION ALL {tail}")),
+    }
+    .unwrap_or_default();
+    let sql = format!("SELECT value FROM ({urls}) u");
+    db.each_row(&sql, bound(&sql, params), &mut |r| {
+        if let Some(host) = url_host(&text(r, 0)?) {
+            *hosts.entry(host).or_insert(0) += 1;
+        }
+        Ok(())
+    })?;
+    let mut top: Vec<Counted> = hosts
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(value, count)| Counted { value, count })
+        .collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    top.truncate(TOP);
+    Ok(top)
 }

@@ -7,7 +7,7 @@
 //! | `event-rows` | rows of the `events` table (what `show` prints) | their timestamp is older (the newest row always stays: it carries the numbering) |
 //! | `recordings` | `sessions/<id>.cast` and `.raw` | not written to for longer |
 //! | `recording-blobs` | `sessions/blobs/<sha256>` | not used for a day longer than recordings are kept (a blob in use is renewed daily) |
-//! | `session-rows` | rows of `sessions`, `logins`, `commands`, `download_requests`, `files`, `http_requests`, `exploits`, `daily_sources` (the per-day counts in `daily` stay) | started (or happened) longer ago |
+//! | `session-rows` | rows of `sessions`, `logins`, `commands`, `download_requests`, `files`, `http_requests`, `exploits`, `daily_sources` (the per-day counts in `daily` stay); the hours' `tallies`, and the all-time ones of values not seen since | started (or happened) longer ago |
 //! | `samples` | files in `samples/` | their sample was last seen longer ago (its `samples` and `triage` rows stay: first and last seen outlive the bytes) |
 //! | `alerts` | rows of `alerts` | their last packet is older |
 //!
@@ -162,7 +162,7 @@ pub fn prune(
         cutoff(retention.event_rows),
         pause,
     )?);
-    out.push(rows(
+    let (class, mut session_rows) = rows(
         "session-rows",
         &[
             ("sessions", "start_time"),
@@ -178,7 +178,11 @@ pub fn prune(
         "",
         cutoff(retention.session_rows),
         pause,
-    )?);
+    )?;
+    if let (Some(conn), Some(before)) = (&conn, stamp(cutoff(retention.session_rows))) {
+        session_rows.items += crate::tallies::prune(conn, &before, dry_run, pause)?;
+    }
+    out.push((class, session_rows));
     out.push(rows(
         "alerts",
         &[("alerts", "last")],

@@ -12,6 +12,7 @@ use busybait_events::EventKind;
 use rusqlite::params;
 pub use rusqlite::Connection;
 
+use crate::tallies::{self, Delta, Kind};
 use crate::{Record, Sink, StoreError};
 
 /// File name in the data dir.
@@ -198,7 +199,24 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX http_requests_time ON http_requests(timestamp);
     CREATE INDEX exploits_time ON exploits(timestamp);
     CREATE INDEX exploits_name ON exploits(exploit);",
+    // 10: the report's lists counted as they are written, per hour and for all time
+    // (`tallies.rs`; the rows already here are counted by `tallies::backfill`).
+    "CREATE TABLE tallies (
+        kind TEXT NOT NULL,
+        hour TEXT NOT NULL,
+        value TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        accepted INTEGER NOT NULL,
+        commands INTEGER NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        PRIMARY KEY (kind, hour, value, detail)
+    ) WITHOUT ROWID;",
 ];
+
+/// The schema version whose migration is followed by [`tallies::backfill`].
+const TALLIES_VERSION: usize = 10;
 
 /// Opens the database read-write and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -243,6 +261,19 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     }
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Reading never migrates (a sensor of another version may be writing): a schema
+    // older than the queries is named here, not as a missing table later.
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version < MIGRATIONS.len() {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            problem: format!(
+                "schema version {version} is older than this busybait reads ({}); \
+                 `busybait serve` of this version migrates it when it starts",
+                MIGRATIONS.len()
+            ),
+        });
+    }
     Ok(conn)
 }
 
@@ -260,6 +291,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == TALLIES_VERSION {
+            tallies::backfill(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i + 1)?;
         tx.commit()?;
     }
@@ -300,15 +334,18 @@ fn insert_file(
     url: Option<&str>,
     duplicate: bool,
 ) -> Result<(), StoreError> {
-    tx.prepare_cached(
+    let new = tx.prepare_cached(
         "INSERT OR IGNORE INTO files (seq, session, timestamp, sha256, destfile, url, duplicate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![seq, session, ts, sha256, destfile, url, duplicate])?;
-    tx.prepare_cached(
-        "INSERT INTO samples (sha256, first_seen, last_seen, times_seen) VALUES (?1, ?2, ?2, 1)
-         ON CONFLICT(sha256) DO UPDATE SET last_seen = ?2, times_seen = times_seen + 1",
-    )?
-    .execute(params![sha256, ts])?;
+    if new == 1 {
+        tx.prepare_cached(
+            "INSERT INTO samples (sha256, first_seen, last_seen, times_seen) VALUES (?1, ?2, ?2, 1)
+             ON CONFLICT(sha256) DO UPDATE SET first_seen = min(first_seen, ?2),
+                 last_seen = max(last_seen, ?2), times_seen = times_seen + 1",
+        )?
+        .execute(params![sha256, ts])?;
+    }
     Ok(())
 }
 
@@ -360,6 +397,20 @@ impl Sink for SqliteSink {
                             ])?;
                         if new == 1 {
                             count_session(&tx, day_of(&ts), &src)?;
+                            tallies::add(&tx, Kind::Source, &ts, (&src, ""), Delta::ONE)?;
+                            if let Some(country) = &source.country {
+                                tallies::add(&tx, Kind::Country, &ts, (country, ""), Delta::ONE)?;
+                            }
+                            if let Some(asn) = source.asn {
+                                let org = source.as_org.as_deref().unwrap_or_default();
+                                tallies::add(
+                                    &tx,
+                                    Kind::Asn,
+                                    &ts,
+                                    (&asn.to_string(), org),
+                                    Delta::ONE,
+                                )?;
+                            }
                         }
                     }
                     EventKind::LoginSuccess { username, password }
@@ -377,8 +428,14 @@ impl Sink for SqliteSink {
                                      logins_accepted = logins_accepted + excluded.logins_accepted",
                             )?
                             .execute(params![day_of(&ts), i64::from(success)])?;
+                            let tried = Delta {
+                                accepted: i64::from(success),
+                                ..Delta::ONE
+                            };
+                            tallies::add(&tx, Kind::Credential, &ts, (username, password), tried)?;
                         }
                         if success {
+                            tallies::logged_in(&tx, &session)?;
                             tx.prepare_cached("UPDATE sessions SET username = ?2, password = ?3 WHERE session = ?1")?
                                 .execute(params![session, username, password])?;
                         } else {
@@ -387,14 +444,24 @@ impl Sink for SqliteSink {
                         }
                     }
                     EventKind::CommandInput { input } => {
-                        tx.prepare_cached(
+                        let new = tx.prepare_cached(
                             "INSERT OR IGNORE INTO commands (seq, session, timestamp, input, failed) VALUES (?1, ?2, ?3, ?4, 0)",
                         )?
                         .execute(params![seq, session, ts, input])?;
-                        tx.prepare_cached(
-                            "UPDATE sessions SET commands = commands + 1 WHERE session = ?1",
-                        )?
-                        .execute(params![session])?;
+                        if new == 1 {
+                            tx.prepare_cached(
+                                "UPDATE sessions SET commands = commands + 1 WHERE session = ?1",
+                            )?
+                            .execute(params![session])?;
+                            tallies::add(&tx, Kind::Command, &ts, (input, ""), Delta::ONE)?;
+                            if let Some((src, start)) = tallies::session_source(&tx, &session)? {
+                                let typed = Delta {
+                                    commands: 1,
+                                    ..Delta::default()
+                                };
+                                tallies::add(&tx, Kind::Source, &start, (&src, ""), typed)?;
+                            }
+                        }
                     }
                     EventKind::CommandFailed { input } => {
                         tx.prepare_cached(
@@ -421,6 +488,7 @@ impl Sink for SqliteSink {
                         confidence_pct,
                         ..
                     } => {
+                        tallies::describe_session(&tx, &session, "family", Kind::Family, family)?;
                         tx.prepare_cached(
                             "UPDATE sessions SET family = ?2, family_label = ?3, family_confidence = ?4 WHERE session = ?1",
                         )?
@@ -432,24 +500,38 @@ impl Sink for SqliteSink {
                         status,
                         ..
                     } => {
-                        tx.prepare_cached(
+                        let new = tx.prepare_cached(
                             "INSERT OR IGNORE INTO http_requests (seq, session, timestamp, method, path, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         )?
                         .execute(params![seq, session, ts, method, path, status])?;
+                        if new == 1 {
+                            let shown = format!("{method} {path}");
+                            tallies::add(&tx, Kind::Path, &ts, (&shown, ""), Delta::ONE)?;
+                        }
                     }
                     EventKind::Exploit {
                         name, cve, command, ..
                     } => {
-                        tx.prepare_cached(
+                        let new = tx.prepare_cached(
                             "INSERT OR IGNORE INTO exploits (seq, session, timestamp, exploit, cve, input) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         )?
                         .execute(params![seq, session, ts, name, cve, command])?;
+                        if new == 1 {
+                            let cve = cve.as_deref().unwrap_or_default();
+                            tallies::add(&tx, Kind::Exploit, &ts, (name, cve), Delta::ONE)?;
+                        }
                     }
                     EventKind::DownloadRequest { tool, url } => {
-                        tx.prepare_cached(
+                        let new = tx.prepare_cached(
                             "INSERT OR IGNORE INTO download_requests (seq, session, timestamp, tool, url) VALUES (?1, ?2, ?3, ?4, ?5)",
                         )?
                         .execute(params![seq, session, ts, tool, url])?;
+                        if new == 1 {
+                            tallies::add(&tx, Kind::Url, &ts, (url, ""), Delta::ONE)?;
+                            if let Some(host) = tallies::url_host(url) {
+                                tallies::add(&tx, Kind::Host, &ts, (&host, ""), Delta::ONE)?;
+                            }
+                        }
                     }
                     EventKind::FileDownload {
                         shasum,
@@ -471,16 +553,31 @@ impl Sink for SqliteSink {
                         insert_file(&tx, (seq, &session, &ts), shasum, destfile, url, *duplicate)?;
                     }
                     EventKind::ClientVersion { version } => {
+                        tallies::describe_session(
+                            &tx,
+                            &session,
+                            "client_version",
+                            Kind::SshClient,
+                            version,
+                        )?;
                         tx.prepare_cached(
                             "UPDATE sessions SET client_version = ?2 WHERE session = ?1",
                         )?
                         .execute(params![session, version])?;
                     }
                     EventKind::ClientKex { hassh, .. } => {
+                        tallies::describe_session(&tx, &session, "hassh", Kind::Hassh, hassh)?;
                         tx.prepare_cached("UPDATE sessions SET hassh = ?2 WHERE session = ?1")?
                             .execute(params![session, hassh])?;
                     }
                     EventKind::ClientFingerprint { fingerprint } => {
+                        tallies::describe_session(
+                            &tx,
+                            &session,
+                            "fingerprint",
+                            Kind::Fingerprint,
+                            fingerprint,
+                        )?;
                         tx.prepare_cached(
                             "UPDATE sessions SET fingerprint = ?2 WHERE session = ?1",
                         )?

@@ -396,9 +396,10 @@ fn retention_prunes_each_class_by_its_age_and_a_dry_run_only_counts() {
         ..keep
     };
     let pruned = prune(d, &short, now, false, &mut || {}).unwrap();
-    // The session, its login, its command (typed, then failed), its file and its
-    // day's source (the day's counts stay).
-    assert_eq!(find(&pruned, "session-rows").items, 1 + 1 + 2 + 1 + 1);
+    // The session, its login, its command (typed, then failed), its file, its day's
+    // source (the day's counts stay) and its hour's tallies of source, credential
+    // and command (the all-time ones stay: the newer session has the same).
+    assert_eq!(find(&pruned, "session-rows").items, 1 + 1 + 2 + 1 + 1 + 3);
     assert_eq!(find(&pruned, "samples"), Pruned { items: 1, bytes: 5 });
     let report = run(d, session_events(3));
     assert_eq!(report.next_seq, 12);
@@ -521,7 +522,7 @@ fn the_per_day_counts_are_filled_from_the_rows_of_an_older_database() {
         // version 9: no country columns, none of its indexes).
         let conn = sqlite::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE daily; DROP TABLE daily_sources;
+            "DROP TABLE daily; DROP TABLE daily_sources; DROP TABLE tallies;
              DROP INDEX sessions_country; DROP INDEX sessions_asn; DROP INDEX sessions_login;
              DROP INDEX sessions_dst; DROP INDEX logins_time; DROP INDEX commands_time;
              DROP INDEX download_requests_time; DROP INDEX files_time;
@@ -557,5 +558,34 @@ fn the_per_day_counts_are_filled_from_the_rows_of_an_older_database() {
             ("2026-11-18".to_string(), 2, 1, 2, 1),
             ("2026-11-19".to_string(), 1, 1, 0, 0)
         ]
+    );
+    // And the tallies (schema 10) from the same rows: the report is the rows' own.
+    for (since, until) in [
+        (None, None),
+        (Some("2026-11-18T10:30:00.000000Z"), None),
+        (None, Some("2026-11-19T00:00:00.000000Z")),
+    ] {
+        let tallied = crate::report::report(&conn, since, until).unwrap();
+        assert_eq!(
+            tallied,
+            crate::report::report_from_rows(&conn, since, until).unwrap(),
+            "{since:?}..{until:?}"
+        );
+        assert!(tallied.sessions > 0);
+    }
+}
+
+#[test]
+fn reading_an_older_schema_names_it_instead_of_a_missing_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(sqlite::DB_FILE);
+    sqlite::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 9)
+        .unwrap();
+    let err = sqlite::open_read_only(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("schema version 9 is older than this busybait reads (10)"),
+        "{err}"
     );
 }
