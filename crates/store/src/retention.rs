@@ -180,7 +180,7 @@ pub fn prune(
         pause,
     )?;
     if let (Some(conn), Some(before)) = (&conn, stamp(cutoff(retention.session_rows))) {
-        session_rows.items += crate::tallies::prune(conn, &before, dry_run, pause)?;
+        session_rows.items += crate::tallies::prune(conn, &before, dry_run, BATCH_ROWS, pause)?;
     }
     out.push((class, session_rows));
     out.push(rows(

@@ -299,12 +299,13 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
 }
 
 /// Deletes (or counts) the tallies of the hours before `before`'s and the all-time
-/// tallies of values last seen before `before`, [`crate::retention::BATCH_ROWS`] per
-/// transaction, `pause` between them.
+/// tallies of values last seen before `before`, `batch` rows per transaction,
+/// `pause` between them.
 pub(crate) fn prune(
     conn: &rusqlite::Connection,
     before: &str,
     dry_run: bool,
+    batch: usize,
     pause: &mut dyn FnMut(),
 ) -> Result<u64, StoreError> {
     let hour = hour_of(before);
@@ -324,13 +325,12 @@ pub(crate) fn prune(
         }
         let sql = format!(
             "DELETE FROM tallies WHERE (kind, hour, value, detail) IN
-                 (SELECT kind, hour, value, detail FROM tallies WHERE {old} LIMIT {})",
-            crate::retention::BATCH_ROWS
+                 (SELECT kind, hour, value, detail FROM tallies WHERE {old} LIMIT {batch})"
         );
         loop {
             let n = conn.execute(&sql, args)?;
             total += n as u64;
-            if n < crate::retention::BATCH_ROWS {
+            if n < batch {
                 break;
             }
             pause();
