@@ -810,3 +810,89 @@ fn the_sensor_reports_what_it_has_not_shipped_in_its_metrics() {
         metric(&page(), "busybait_fleet_lag_events") == Some(0)
     });
 }
+
+/// A fleet store that has PostgreSQL explain every statement before answering it.
+struct Explaining {
+    store: busybait_fleet::pg::read::PgStore,
+    plans: std::cell::RefCell<Vec<(String, Vec<String>)>>,
+}
+
+impl busybait_store::sql::Sql for Explaining {
+    fn dialect(&self) -> busybait_store::sql::Dialect {
+        busybait_store::sql::Dialect::Postgres
+    }
+
+    fn each_row(
+        &self,
+        sql: &str,
+        params: &[busybait_store::sql::Param<'_>],
+        row: &mut dyn FnMut(&[busybait_store::sql::Cell]) -> Result<(), busybait_store::StoreError>,
+    ) -> Result<(), busybait_store::StoreError> {
+        let mut plan = Vec::new();
+        self.store
+            .each_row(&format!("EXPLAIN {sql}"), params, &mut |r| {
+                if let Some(busybait_store::sql::Cell::Text(line)) = r.first() {
+                    plan.push(line.trim().to_string());
+                }
+                Ok(())
+            })?;
+        self.plans.borrow_mut().push((sql.to_string(), plan));
+        self.store.each_row(sql, params, row)
+    }
+}
+
+/// The fleet store's side of `crates/store/src/query_plans.rs`: every question the
+/// read side asks goes through an index. With sequential scans priced out of reach
+/// (`enable_seqscan = off`) PostgreSQL takes any index that serves; a plan that still
+/// reads a table whole has none (an empty table would be scanned whole anyway).
+#[test]
+fn every_read_side_query_on_the_fleet_store_goes_through_an_index() {
+    use busybait_store::sql::Sql as _;
+    let pg = Postgres::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = busybait_fleet::pg::connect(&pg.url()).await.unwrap();
+        busybait_fleet::pg::schema::migrate(&mut client)
+            .await
+            .unwrap();
+        busybait_fleet::pg::schema::ensure_month(&mut client, "2026-12")
+            .await
+            .unwrap();
+    });
+    drop(runtime);
+    let joiner = if pg.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{joiner}options=-c%20enable_seqscan%3Doff", pg.url());
+    let db = Explaining {
+        store: busybait_fleet::pg::read::PgStore::open(&url).unwrap(),
+        plans: std::cell::RefCell::new(Vec::new()),
+    };
+    let mut setting = Vec::new();
+    db.store
+        .each_row("SHOW enable_seqscan", &[], &mut |r| {
+            setting.push(format!("{:?}", r.first()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(setting, ["Some(Text(\"off\"))"]);
+    busybait_store::questions::ask_every_question(&db).unwrap();
+    // One row a sensor, or a sensor and day: read whole by design.
+    let small = ["sensors", "daily", "busybait_schema"];
+    let plans = db.plans.borrow();
+    assert!(plans.len() > 30, "{}", plans.len());
+    let bad: Vec<String> = plans
+        .iter()
+        .filter(|(_, plan)| {
+            plan.iter().any(|line| {
+                line.split_once("Seq Scan on ")
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .is_some_and(|table| !small.contains(&table))
+            })
+        })
+        .map(|(sql, plan)| format!("{sql}\n  -> {}", plan.join("\n     ")))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "queries without an index:\n{}",
+        bad.join("\n\n")
+    );
+}

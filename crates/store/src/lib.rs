@@ -17,6 +17,7 @@ pub mod budget;
 pub mod datadir;
 pub mod jsonl;
 pub mod queries;
+pub mod questions;
 pub mod read;
 pub mod recording;
 pub mod report;

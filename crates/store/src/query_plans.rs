@@ -8,8 +8,6 @@
 use std::cell::RefCell;
 use std::path::Path;
 
-use crate::queries::SessionFilter;
-use crate::read::{ReadStore, Window};
 use crate::sql::{Cell, Dialect, Param, Sql};
 use crate::StoreError;
 
@@ -83,89 +81,7 @@ fn is_session_list(sql: &str) -> bool {
 fn every_read_side_query_goes_through_an_index() {
     let dir = tempfile::tempdir().unwrap();
     let db = store(dir.path());
-    let day = Window {
-        since: Some("2026-12-04T00:00:00.000000Z".into()),
-        until: None,
-    };
-    let page = 51;
-    let text = |v: &str| Some(v.to_string());
-    let filters = [
-        SessionFilter::default(),
-        SessionFilter {
-            since: day.since.clone(),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            session: text("0123456789ab"),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            src_ip: text("127.0.0.1"),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            family: text("mirai"),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            username: text("root"),
-            password: text("xc3511"),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            hassh: text("ab"),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            country: text("NL"),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            asn: Some(64496),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            sha256: text("ab"),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            with_download: true,
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            exploit: text("jaws-shell"),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            protocol: text("ssh"),
-            before: Some(("2026-12-05T00:00:00Z".into(), "0123456789ab".into())),
-            ..SessionFilter::default()
-        },
-        SessionFilter {
-            after: Some(("2026-12-05T00:00:00Z".into(), "0123456789ab".into())),
-            ..SessionFilter::default()
-        },
-    ];
-    for filter in &filters {
-        db.sessions(filter, page).unwrap();
-    }
-    db.session_events("0123456789ab").unwrap();
-    // A window on the hour, one off it (tallies and rows), all time (tallies).
-    db.report(&day).unwrap();
-    db.report(&Window {
-        since: Some("2026-12-04T00:13:00.000000Z".into()),
-        until: Some("2026-12-05T00:13:00.000000Z".into()),
-    })
-    .unwrap();
-    db.report(&Window::default()).unwrap();
-    db.indicators(&day).unwrap();
-    db.exploits(&day).unwrap();
-    db.indicator_families(&day).unwrap();
-    db.file_details(&day).unwrap();
-    db.sensor_addresses().unwrap();
-    db.alerts(&day, 500).unwrap();
-    db.sensors().unwrap();
-    db.source_geo(&day).unwrap();
+    crate::questions::ask_every_question(&db).unwrap();
 
     let plans = db.plans.borrow();
     assert!(plans.len() > 30, "{}", plans.len());
