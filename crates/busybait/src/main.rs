@@ -213,6 +213,10 @@ enum Command {
         /// Data directory.
         #[arg(long, value_name = "DIR", default_value = "busybait-data")]
         data_dir: PathBuf,
+        /// Read this store instead: a data dir, or a fleet's postgres:// URL (which
+        /// has the recordings its sensors shipped after their sessions closed).
+        #[arg(long, value_name = "DIR|URL", conflicts_with = "data_dir")]
+        store: Option<String>,
         /// Playback speed (2 = twice as fast); pauses are cut to 2 s.
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
@@ -466,8 +470,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay {
             session,
             data_dir,
+            store,
             speed,
-        } => read::replay(&data_dir, &session, speed),
+        } => read::replay(&read::Location::new(data_dir, store), &session, speed),
         Command::Report {
             data_dir,
             store,

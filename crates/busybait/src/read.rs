@@ -247,21 +247,29 @@ pub fn show(location: &Location, session: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn replay(data_dir: &Path, session: &str, speed: f64) -> anyhow::Result<()> {
+pub fn replay(location: &Location, session: &str, speed: f64) -> anyhow::Result<()> {
     if SessionId::parse(session).is_none() {
         bail!("{session:?} is not a session id (12 hex digits; see `busybait sessions`)");
     }
     if !(speed.is_finite() && speed > 0.0) {
         bail!("--speed must be a positive number");
     }
-    let path = data_dir.join("sessions").join(format!("{session}.cast"));
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| {
+    let text = match location {
+        Location::Dir(data_dir) => {
+            let path = data_dir.join("sessions").join(format!("{session}.cast"));
+            std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading {} (no recording: `[store] recordings` is off, or `[retention] recordings` removed it)",
+                    path.display()
+                )
+            })?
+        }
+        Location::Postgres(_) => location.open()?.recording(session)?.with_context(|| {
             format!(
-                "reading {} (no recording: `[store] recordings` is off, or `[retention] recordings` removed it)",
-                path.display()
+                "no recording of {session} in {location} (its sensor ships it after the session closed and its recording finished)"
             )
-        })?;
+        })?,
+    };
     let mut out = std::io::stdout().lock();
     let mut last = 0.0f64;
     // The screen the session drew, without what would act beyond it (title,

@@ -318,6 +318,41 @@ fn report_exports_and_watch_read_the_fleet_store_as_the_sensors_own() {
     let alerts = util::web::get(fleet_web, "/alerts");
     assert!(alerts.body.contains("This store keeps no alerts"));
 
+    // Each session's recording reaches the fleet once the session closed and its
+    // recording finished: the console plays the same from either store (and offers
+    // it on the session's page), and `replay` prints the same.
+    let closed: Vec<String> = events
+        .iter()
+        .filter(|e| e["eventid"] == "cowrie.session.closed")
+        .map(|e| e["session"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(closed.len(), 3);
+    for id in &closed {
+        let cast = format!("/sessions/{id}/cast");
+        let local = util::web::get(local_web, &cast);
+        assert_eq!(local.status, 200, "{cast}");
+        assert!(local.body.contains("\"version\":2"), "{}", local.body);
+        wait_until("the recording in PostgreSQL", || {
+            util::web::get(fleet_web, &cast).status == 200
+        });
+        assert_eq!(util::web::get(fleet_web, &cast).body, local.body, "{cast}");
+        let page = util::web::get(fleet_web, &format!("/sessions/{id}"));
+        assert!(
+            page.body.contains(&cast),
+            "the fleet's session page plays it"
+        );
+        let replay = ["replay", id.as_str(), "--speed", "1000"];
+        assert_eq!(
+            read_side(&pg.url(), &replay),
+            read_side(&dir, &replay),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        pg.query("SELECT count(DISTINCT session) FROM recording_parts"),
+        [closed.len().to_string()]
+    );
+
     // What the fleet learned, matched in another network's capture by a `watch`
     // with an empty data dir of its own: a device there fetches the loader's file.
     let mut cap = busybait_pcapgen::Capture::default();

@@ -21,6 +21,7 @@ use tokio_postgres::Client;
 use crate::line::{self, Rejection};
 use crate::nats::NatsSettings;
 use crate::pg::write::{Incoming, Writer};
+use crate::recordings::Part;
 use crate::{sensor_of_subject, FleetError, COLLECT_CONSUMER};
 
 /// Messages redelivered if a collector holds them this long without acknowledging.
@@ -105,7 +106,16 @@ impl Store {
         })
     }
 
-    async fn write(&mut self, batch: &[Incoming]) -> Result<crate::pg::write::Written, FleetError> {
+    /// Stores a batch's events (one transaction) and its recordings' parts.
+    async fn write(
+        &mut self,
+        batch: &[Incoming],
+        parts: &[Part],
+    ) -> Result<crate::pg::write::Written, FleetError> {
+        crate::recordings::store(&self.client, parts).await?;
+        if batch.is_empty() {
+            return Ok(crate::pg::write::Written::default());
+        }
         for e in batch {
             let Some(month) = line::month_of(&e.line.timestamp) else {
                 continue;
@@ -171,11 +181,16 @@ pub async fn run(
             continue;
         }
         let mut batch = Vec::with_capacity(messages.len());
+        let mut parts = Vec::new();
         let mut accepted = Vec::with_capacity(messages.len());
         for message in messages {
             match check(&message) {
-                Ok(incoming) => {
-                    batch.push(incoming);
+                Ok(Checked::Event(incoming)) => {
+                    batch.push(*incoming);
+                    accepted.push(message);
+                }
+                Ok(Checked::Part(part)) => {
+                    parts.push(part);
                     accepted.push(message);
                 }
                 Err(why) => {
@@ -187,14 +202,14 @@ pub async fn run(
                 }
             }
         }
-        if batch.is_empty() {
+        if accepted.is_empty() {
             continue;
         }
         // The batch is retried until it commits: acknowledging it before that would
         // lose it, and holding it past ACK_WAIT only means another collector may
         // store it too, which changes nothing.
         let written = loop {
-            match store.write(&batch).await {
+            match store.write(&batch, &parts).await {
                 Ok(w) => break w,
                 Err(e) => {
                     stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -294,14 +309,28 @@ async fn fetch(
     Ok(messages)
 }
 
-/// The event a message carries, if it is one of the sensor its subject names.
-fn check(message: &jetstream::Message) -> Result<Incoming, Rejection> {
+/// What a sensor's message carries.
+enum Checked {
+    /// An event (boxed: it carries its parsed line).
+    Event(Box<Incoming>),
+    /// A part of a session's recording.
+    Part(Part),
+}
+
+/// The event or recording part a message carries, if it is one of the sensor its
+/// subject names.
+fn check(message: &jetstream::Message) -> Result<Checked, Rejection> {
     let sensor = sensor_of_subject(message.subject.as_str()).ok_or(Rejection::Subject)?;
+    match crate::recordings::part_of(sensor, message.headers.as_ref(), &message.payload) {
+        Ok(Some(part)) => return Ok(Checked::Part(part)),
+        Ok(None) => {}
+        Err(_) => return Err(Rejection::Recording),
+    }
     let line = line::parse(sensor, &message.payload)?;
     let json = String::from_utf8(message.payload.to_vec()).map_err(|_| Rejection::Malformed)?;
-    Ok(Incoming {
+    Ok(Checked::Event(Box::new(Incoming {
         sensor: sensor.to_string(),
         line,
         json,
-    })
+    })))
 }

@@ -22,8 +22,13 @@ pub struct Cursor {
 impl Cursor {
     /// The cursor of `data_dir`.
     pub fn new(data_dir: &Path) -> Self {
+        Self::named(data_dir, CURSOR_FILE)
+    }
+
+    /// Another cursor of `data_dir`, in `file` (the recordings' has its own).
+    pub fn named(data_dir: &Path, file: &str) -> Self {
         Self {
-            path: data_dir.join(CURSOR_FILE),
+            path: data_dir.join(file),
         }
     }
 

@@ -15,8 +15,10 @@
 //! * [`samples`]: every dropped file once in the object store bucket
 //!   `BUSYBAIT_SAMPLES`, offered by the sensor before the events that name it, read
 //!   back and re-hashed by a collector.
-//! * [`pg::read`]: the read side (`sessions`, `show`, `report`, `export`) on the
-//!   fleet's store.
+//! * [`recordings`]: each finished session's recording, in parts on the sensor's
+//!   own subject after its close, stored by collectors for `replay` and the console.
+//! * [`pg::read`]: the read side (`sessions`, `show`, `report`, `export`, `replay`)
+//!   on the fleet's store.
 //!
 //! The sensor id is the subject's last token, never a payload field.
 
@@ -25,6 +27,7 @@ pub mod cursor;
 pub mod line;
 pub mod nats;
 pub mod pg;
+pub mod recordings;
 pub mod samples;
 pub mod ship;
 

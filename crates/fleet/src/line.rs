@@ -99,6 +99,9 @@ pub enum Rejection {
     Malformed,
     /// Its `uuid` is not the sensor its subject names.
     SensorMismatch,
+    /// It is a recording's part with headers or text out of bounds
+    /// ([`crate::recordings::part_of`]).
+    Recording,
 }
 
 impl Rejection {
@@ -109,6 +112,7 @@ impl Rejection {
             Self::Oversized => "oversized",
             Self::Malformed => "malformed",
             Self::SensorMismatch => "sensor_mismatch",
+            Self::Recording => "recording",
         }
     }
 }

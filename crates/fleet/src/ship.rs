@@ -95,6 +95,7 @@ pub async fn run(
     status.shipped_seq.store(cursor, Ordering::Relaxed);
     let subject = events_subject(&config.sensor);
     let mut samples = Samples::new(&config.data_dir);
+    let mut recordings = crate::recordings::Shipper::open(&config.data_dir)?;
     let mut backoff = MIN_BACKOFF;
     let mut failing_since_logged = false;
     tracing::info!(
@@ -109,6 +110,14 @@ pub async fn run(
         }
         let batch = read_batch(db.clone(), cursor).await?;
         status.local_seq.store(batch.local_seq, Ordering::Relaxed);
+        // Recordings follow their sessions' closes; a failure is retried on the
+        // next pass and holds no event back.
+        if let Err(e) = recordings
+            .ship(&js, &db, (&subject, &config.sensor), cursor)
+            .await
+        {
+            tracing::debug!(error = %e, "shipping recordings failed; retrying");
+        }
         let Some(&(last, _)) = batch.events.last() else {
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}

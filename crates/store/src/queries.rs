@@ -670,3 +670,34 @@ pub fn source_geo(
     )?;
     Ok(rows.into_iter().collect())
 }
+
+/// A session's recording (asciicast) as the fleet keeps it: the parts its sensor
+/// shipped, joined in order, once every part is there. `None` in a data dir (its
+/// recordings are files, `sessions/<id>.cast`) and where the fleet has none (yet).
+/// Session ids are a sensor's own: the first sensor with all of its parts answers.
+pub fn recording(db: &dyn Sql, session: &str) -> Result<Option<String>, StoreError> {
+    if db.dialect() == crate::sql::Dialect::Sqlite {
+        return Ok(None);
+    }
+    let parts = collect(
+        db,
+        "SELECT sensor, part, parts, data FROM recording_parts WHERE session = ?1
+         ORDER BY sensor, part",
+        &[Param::Text(session)],
+        |r| Ok((text(r, 0)?, int(r, 1)?, int(r, 2)?, text(r, 3)?)),
+    )?;
+    let mut sensors: BTreeMap<&str, Vec<(i64, i64, &str)>> = BTreeMap::new();
+    for (sensor, part, of, data) in &parts {
+        sensors
+            .entry(sensor)
+            .or_default()
+            .push((*part, *of, data.as_str()));
+    }
+    let joined = sensors.into_values().find_map(|parts| {
+        let complete = parts.iter().enumerate().all(|(i, (part, of, _))| {
+            i64::try_from(i).ok() == Some(*part) && *of == parts.len() as i64
+        });
+        complete.then(|| parts.iter().map(|(_, _, data)| *data).collect())
+    });
+    Ok(joined)
+}

@@ -77,6 +77,7 @@ pub fn ask_every_question<S: ReadStore>(db: &S) -> Result<(), StoreError> {
         db.sessions(filter, page)?;
     }
     db.session_events("0123456789ab")?;
+    db.recording("0123456789ab")?;
     // A window on the hour, one off it (tallies and rows), all time (tallies).
     db.report(&day)?;
     db.report(&Window {

@@ -37,6 +37,9 @@ pub trait ReadStore {
         -> Result<Vec<SessionRow>, StoreError>;
     /// Every event of a session (JSON lines) in order; `None` if it is unknown.
     fn session_events(&self, session: &str) -> Result<Option<Vec<String>>, StoreError>;
+    /// A session's recording as the fleet keeps it ([`crate::queries::recording`]);
+    /// always `None` in a data dir, whose recordings are files.
+    fn recording(&self, session: &str) -> Result<Option<String>, StoreError>;
     /// The summary of a window.
     fn report(&self, window: &Window) -> Result<Report, StoreError>;
     /// The indicators a window holds.
@@ -102,6 +105,10 @@ impl<S: Sql> ReadStore for S {
 
     fn session_events(&self, session: &str) -> Result<Option<Vec<String>>, StoreError> {
         crate::queries::session_events(self, session)
+    }
+
+    fn recording(&self, session: &str) -> Result<Option<String>, StoreError> {
+        crate::queries::recording(self, session)
     }
 
     fn report(&self, w: &Window) -> Result<Report, StoreError> {

@@ -490,10 +490,26 @@ impl Recording {
         spool.flush_with(&[])
     }
 
-    /// Flushes both files.
+    /// Flushes both files, and makes the cast read-only: that is how the fleet's
+    /// shipper tells a finished recording from one still being written
+    /// ([`finished`]).
     pub fn finish(mut self) -> Result<(), StoreError> {
-        self.flush()
+        self.flush()?;
+        let path = &self.cast.path;
+        let mut permissions = std::fs::metadata(path)
+            .map_err(|e| StoreError::io(path, e))?
+            .permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(path, permissions).map_err(|e| StoreError::io(path, e))
     }
+}
+
+/// Whether the recording at `cast` (a `sessions/<id>.cast`) is finished: its session
+/// ended and [`Recording::finish`] wrote the last of it. `None` if there is none.
+pub fn finished(cast: &Path) -> Option<bool> {
+    std::fs::metadata(cast)
+        .ok()
+        .map(|m| m.permissions().readonly())
 }
 
 /// Splits output that is not plain text (invalid UTF-8 or a NUL byte) into the length
@@ -562,6 +578,20 @@ pub fn read_raw(path: &Path) -> Result<Vec<RawRecord>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finished_recording_is_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cast = dir.path().join(SESSIONS_DIR).join("abc.cast");
+        assert_eq!(finished(&cast), None);
+        let mut r = Recording::create(dir.path(), "abc", "t", 80, 24, 0, 1 << 20).unwrap();
+        r.record(Duration::from_millis(1), false, b"login: ")
+            .unwrap();
+        assert_eq!(finished(&cast), Some(false), "still being written");
+        r.finish().unwrap();
+        assert_eq!(finished(&cast), Some(true));
+        assert!(std::fs::read_to_string(&cast).unwrap().contains("login: "));
+    }
 
     #[test]
     fn cast_and_raw_round_trip() {

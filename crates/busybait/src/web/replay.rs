@@ -19,6 +19,7 @@ use busybait_events::SessionId;
 use super::{Console, WebError};
 use crate::read::Location;
 use crate::terminal::ReplayFilter;
+use busybait_store::read::ReadStore;
 
 /// Most of a recording read for the player; the rest is not played (recordings are
 /// capped when written, this bounds what one request holds).
@@ -34,7 +35,7 @@ pub(crate) async fn cast(
     }
     let cast = console
         .pages
-        .run(move |_, location| read(location, &id))
+        .run(move |store, location| read(store, location, &id))
         .await?;
     let Some(cast) = cast else {
         return Err(WebError::NotFound);
@@ -49,29 +50,35 @@ pub(crate) async fn cast(
         .into_response())
 }
 
-/// Where a session's recording is, if the store keeps recordings (a data dir does;
-/// the fleet's store does not yet).
-pub(crate) fn path(location: &Location, id: &str) -> Option<std::path::PathBuf> {
-    match location {
-        Location::Dir(dir) => Some(
-            dir.join(busybait_store::recording::SESSIONS_DIR)
-                .join(format!("{id}.cast")),
-        ),
-        Location::Postgres(_) => None,
-    }
+/// Whether the store has the session's recording: a data dir's file, or the parts
+/// the fleet's store was shipped.
+pub(crate) fn exists(store: &dyn ReadStore, location: &Location, id: &str) -> anyhow::Result<bool> {
+    Ok(match location {
+        Location::Dir(dir) => cast_file(dir, id).is_file(),
+        Location::Postgres(_) => store.recording(id)?.is_some(),
+    })
+}
+
+fn cast_file(dir: &std::path::Path, id: &str) -> std::path::PathBuf {
+    dir.join(busybait_store::recording::SESSIONS_DIR)
+        .join(format!("{id}.cast"))
 }
 
 /// The recording, filtered, or `None` if there is none.
-fn read(location: &Location, id: &str) -> anyhow::Result<Option<String>> {
-    let Some(path) = path(location, id) else {
-        return Ok(None);
-    };
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Some(filter(BufReader::new(file.take(MAX_CAST_BYTES)))))
+fn read(store: &dyn ReadStore, location: &Location, id: &str) -> anyhow::Result<Option<String>> {
+    match location {
+        Location::Dir(dir) => {
+            let file = match std::fs::File::open(cast_file(dir, id)) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(Some(filter(BufReader::new(file.take(MAX_CAST_BYTES)))))
+        }
+        Location::Postgres(_) => Ok(store
+            .recording(id)?
+            .map(|cast| filter(cast.as_bytes().take(MAX_CAST_BYTES)))),
+    }
 }
 
 /// The header line as it is (re-serialized), each output event through the replay

@@ -321,8 +321,7 @@ pub(crate) async fn one(
                 .filter(|r| r.session != id)
                 .take(SAME_SOURCE)
                 .collect();
-            let cast = super::replay::path(location, &id)
-                .is_some_and(|p| p.is_file())
+            let cast = super::replay::exists(store, location, &id)?
                 .then(|| format!("/sessions/{id}/cast"));
             Ok(Some(One {
                 row,

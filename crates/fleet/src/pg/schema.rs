@@ -185,6 +185,16 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX http_requests_time ON http_requests (timestamp);
     CREATE INDEX exploits_time ON exploits (timestamp);
     CREATE INDEX exploits_name ON exploits (exploit);"#,
+    // 3: sessions' recordings, in the parts their sensors shipped them in
+    // (`recordings.rs`), read by session.
+    r#"CREATE TABLE recording_parts (
+        session TEXT COLLATE "C" NOT NULL,
+        sensor TEXT COLLATE "C" NOT NULL,
+        part INTEGER NOT NULL,
+        parts INTEGER NOT NULL,
+        data TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (session, sensor, part)
+    );"#,
 ];
 
 /// An arbitrary constant: the advisory lock collectors take to migrate or to add a
