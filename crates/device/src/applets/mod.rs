@@ -7,6 +7,7 @@
 //! [`files`], [`text`], [`net`], [`procs`], [`system`], [`ls`], [`test`] (and [`ps`],
 //! the process table `ps`, `top` and `/proc` share).
 
+pub mod bytes;
 pub mod files;
 pub mod ls;
 pub mod net;
@@ -56,7 +57,7 @@ const TABLE: &[(&str, Applet)] = &[
     ),
     (
         "base64",
-        applet!(|sh, c| Ok(text::base64(sh, c.name, c.argv, c.io).await)),
+        applet!(|sh, c| Ok(bytes::base64(sh, c.name, c.argv, c.io).await)),
     ),
     (
         "basename",
@@ -137,7 +138,7 @@ const TABLE: &[(&str, Applet)] = &[
     ),
     (
         "hexdump",
-        applet!(|sh, c| Ok(text::hexdump(sh, c.name, c.argv, c.io).await)),
+        applet!(|sh, c| Ok(bytes::hexdump(sh, c.name, c.argv, c.io).await)),
     ),
     (
         "hostname",
@@ -171,7 +172,7 @@ const TABLE: &[(&str, Applet)] = &[
     ),
     (
         "md5sum",
-        applet!(|sh, c| Ok(text::md5sum(sh, c.name, c.argv, c.io).await)),
+        applet!(|sh, c| Ok(bytes::md5sum(sh, c.name, c.argv, c.io).await)),
     ),
     (
         "mkdir",
@@ -193,7 +194,7 @@ const TABLE: &[(&str, Applet)] = &[
     ),
     (
         "od",
-        applet!(|sh, c| Ok(text::od(sh, c.name, c.argv, c.io).await)),
+        applet!(|sh, c| Ok(bytes::od(sh, c.name, c.argv, c.io).await)),
     ),
     (
         "passwd",
@@ -244,11 +245,11 @@ const TABLE: &[(&str, Applet)] = &[
     ),
     (
         "sha1sum",
-        applet!(|sh, c| Ok(text::md5sum(sh, c.name, c.argv, c.io).await)),
+        applet!(|sh, c| Ok(bytes::md5sum(sh, c.name, c.argv, c.io).await)),
     ),
     (
         "sha256sum",
-        applet!(|sh, c| Ok(text::md5sum(sh, c.name, c.argv, c.io).await)),
+        applet!(|sh, c| Ok(bytes::md5sum(sh, c.name, c.argv, c.io).await)),
     ),
     (
         "sleep",
@@ -311,7 +312,7 @@ const TABLE: &[(&str, Applet)] = &[
     ),
     (
         "xxd",
-        applet!(|sh, c| Ok(text::xxd(sh, c.argv, c.io).await)),
+        applet!(|sh, c| Ok(bytes::xxd(sh, c.argv, c.io).await)),
     ),
 ];
 
