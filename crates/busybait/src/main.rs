@@ -248,6 +248,14 @@ enum Command {
         /// End of the window (exclusive), in the same forms.
         #[arg(long, value_name = "T")]
         until: Option<String>,
+        /// Only this sensor's events (its id, the `uuid` of its sensor.toml; see the
+        /// console's sensors page). On a data dir: all of them if it is the data
+        /// dir's own sensor, none otherwise.
+        #[arg(long, value_name = "ID", conflicts_with = "by_sensor")]
+        sensor: Option<String>,
+        /// One report per sensor the store holds, in the order of their ids.
+        #[arg(long)]
+        by_sensor: bool,
         /// Stable JSON instead of tables.
         #[arg(long)]
         json: bool,
@@ -478,11 +486,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             store,
             since,
             until,
+            sensor,
+            by_sensor,
             json,
         } => report::report(
             &read::Location::new(data_dir, store),
             since.as_deref(),
             until.as_deref(),
+            match (sensor, by_sensor) {
+                (Some(id), _) => report::Scope::Sensor(id),
+                (None, true) => report::Scope::BySensor,
+                (None, false) => report::Scope::Whole,
+            },
             json,
         ),
         Command::Export {

@@ -12,25 +12,85 @@ use comfy_table::{presets, ContentArrangement, Table};
 
 use crate::terminal::cell;
 
+/// Whose events a report counts.
+pub enum Scope {
+    /// Every sensor's the store holds.
+    Whole,
+    /// One sensor's.
+    Sensor(String),
+    /// Each sensor's, one report each.
+    BySensor,
+}
+
+/// One sensor's report, as `--by-sensor --json` prints it.
+#[derive(serde::Serialize)]
+struct OfSensor {
+    sensor: String,
+    name: String,
+    report: Report,
+}
+
 /// Prints the report of `[since, until)`.
 pub fn report(
     location: &crate::read::Location,
     since: Option<&str>,
     until: Option<&str>,
+    scope: Scope,
     json: bool,
 ) -> anyhow::Result<()> {
     let now = SystemTime::now();
     let window = crate::spans::window(since, until, now)?;
     let store = location.open()?;
-    let mut r = store.report(&window).context("reading the store")?;
-    mark_known_tables(&mut r);
     let mut out = std::io::stdout().lock();
-    if json {
-        let text = serde_json::to_string_pretty(&r)?;
-        writeln!(out, "{}", crate::terminal::json_line(&text))?;
-    } else {
-        let now = humantime::format_rfc3339_seconds(now).to_string();
-        render(&r, &now, &mut out)?;
+    let shown_now = humantime::format_rfc3339_seconds(now).to_string();
+    let report_of = |sensor: Option<&str>| -> anyhow::Result<Report> {
+        let mut r = match sensor {
+            Some(id) => store.sensor_report(&window, id),
+            None => store.report(&window),
+        }
+        .context("reading the store")?;
+        mark_known_tables(&mut r);
+        Ok(r)
+    };
+    match scope {
+        Scope::Whole | Scope::Sensor(_) => {
+            let sensor = match &scope {
+                Scope::Sensor(id) => Some(id.as_str()),
+                _ => None,
+            };
+            let r = report_of(sensor)?;
+            if json {
+                let text = serde_json::to_string_pretty(&r)?;
+                writeln!(out, "{}", crate::terminal::json_line(&text))?;
+            } else {
+                render(&r, &shown_now, &mut out)?;
+            }
+        }
+        Scope::BySensor => {
+            let mut all = Vec::new();
+            for s in store.sensors().context("reading the store's sensors")? {
+                all.push(OfSensor {
+                    report: report_of(Some(&s.sensor))?,
+                    sensor: s.sensor,
+                    name: s.name,
+                });
+            }
+            if json {
+                let text = serde_json::to_string_pretty(&all)?;
+                writeln!(out, "{}", crate::terminal::json_line(&text))?;
+            } else {
+                for s in &all {
+                    writeln!(
+                        out,
+                        "# sensor {} ({})\n",
+                        crate::terminal::escape(&s.sensor),
+                        crate::terminal::escape(&s.name)
+                    )?;
+                    render(&s.report, &shown_now, &mut out)?;
+                    writeln!(out)?;
+                }
+            }
+        }
     }
     out.flush()?;
     Ok(())

@@ -121,6 +121,14 @@ fn local_events(dir: &Path) -> usize {
     util::read_events(dir).len()
 }
 
+/// The name a sensor's events carry (`sensor`).
+fn sensor_name(dir: &Path) -> String {
+    util::read_events(dir)[0]["sensor"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn sensor_id(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("sensor.toml")).unwrap();
     text.lines()
@@ -224,6 +232,58 @@ fn two_sensors_sessions_reach_postgres_once_and_read_back_as_on_their_data_dirs(
         read_side(&pg.url(), &["show", session]),
         read_side(owner.data_dir.path().to_str().unwrap(), &["show", session])
     );
+
+    // Reports by sensor: the fleet's report of one sensor is that sensor's own, and
+    // `--by-sensor` gives each; a data dir knows only its own sensor.
+    let mut by_sensor = Vec::new();
+    for (sensor, id) in [(&a, &ida), (&b, &idb)] {
+        let dir = sensor.data_dir.path().to_str().unwrap();
+        let own = read_side(dir, &["report", "--json"]);
+        assert_eq!(
+            read_side(&reader, &["report", "--json", "--sensor", id]),
+            own
+        );
+        assert_eq!(read_side(dir, &["report", "--json", "--sensor", id]), own);
+        let other = if id == &ida { &idb } else { &ida };
+        let none: serde_json::Value =
+            serde_json::from_str(&read_side(dir, &["report", "--json", "--sensor", other]))
+                .unwrap();
+        assert_eq!(none["sessions"], 0, "{none}");
+        let name = sensor_name(sensor.data_dir.path());
+        by_sensor.push((
+            id.clone(),
+            name,
+            serde_json::from_str::<serde_json::Value>(&own).unwrap(),
+        ));
+    }
+    by_sensor.sort_by(|x, y| x.0.cmp(&y.0));
+    let listed: serde_json::Value =
+        serde_json::from_str(&read_side(&reader, &["report", "--json", "--by-sensor"])).unwrap();
+    let want: Vec<serde_json::Value> = by_sensor
+        .into_iter()
+        .map(|(sensor, name, report)| serde_json::json!({"sensor": sensor, "name": name, "report": report}))
+        .collect();
+    assert_eq!(listed, serde_json::Value::Array(want));
+    let whole: serde_json::Value =
+        serde_json::from_str(&read_side(&reader, &["report", "--json"])).unwrap();
+    assert_eq!(whole["sessions"], 3);
+    // The console's session list of one sensor of the fleet.
+    let (_console, web) = util::web::start_console(&["--store", &reader], &[]);
+    for (sensor, id) in [(&a, &ida), (&b, &idb)] {
+        let page = util::web::get(web, &format!("/sessions?sensor={id}"));
+        let own = read_side(
+            sensor.data_dir.path().to_str().unwrap(),
+            &["sessions", "--json"],
+        );
+        for line in local.iter() {
+            let session = start_of(line).1;
+            assert_eq!(
+                page.body.contains(&format!("href=\"/sessions/{session}\"")),
+                own.contains(&session),
+                "{session} on {id}'s list"
+            );
+        }
+    }
     assert!(!collector.log().contains("refused"), "{}", collector.log());
 }
 

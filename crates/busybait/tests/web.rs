@@ -321,6 +321,15 @@ fn filters_paging_and_exports_answer_exactly() {
     let none = get(web, "/sessions?download=1");
     assert!(none.body.contains("No sessions match."));
     assert!(listed(&none.body).is_empty());
+    // A data dir's sessions are all its own sensor's, and none another's.
+    let own = events[0]["uuid"].as_str().unwrap();
+    let mine = get(web, &format!("/sessions?sensor={own}"));
+    assert_eq!(listed(&mine.body).len(), 3);
+    let theirs = get(web, "/sessions?sensor=00000000-0000-4000-8000-00000000ffff");
+    assert!(listed(&theirs.body).is_empty());
+    assert!(get(web, "/sensors")
+        .body
+        .contains(&format!("<a href=\"/sessions?sensor={own}\">sessions</a>")));
 
     let csv = get(web, "/export/csv?span=all");
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));

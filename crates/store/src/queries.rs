@@ -109,6 +109,8 @@ pub struct SessionFilter {
     pub sha256: Option<String>,
     /// Only sessions that sent this exploit (its exploit-table entry).
     pub exploit: Option<String>,
+    /// Only this sensor's (its id).
+    pub sensor: Option<String>,
     /// The page after this session: its `(start_time, session)`, as the last row
     /// of the previous page had them (newest first).
     pub before: Option<(String, String)>,
@@ -151,6 +153,20 @@ pub fn sessions(
     if let Some(asn) = filter.asn {
         params.push(Param::Int(i64::from(asn)));
         sql.push_str(&format!(" AND s.asn = ?{}", params.len()));
+    }
+    if let Some(sensor) = &filter.sensor {
+        match db.dialect() {
+            // A data dir holds one sensor's sessions: all of them, or none.
+            crate::sql::Dialect::Sqlite => {
+                if !sensors(db)?.iter().any(|s| &s.sensor == sensor) {
+                    return Ok(Vec::new());
+                }
+            }
+            crate::sql::Dialect::Postgres => {
+                params.push(Param::Text(sensor));
+                sql.push_str(&format!(" AND s.sensor = ?{}", params.len()));
+            }
+        }
     }
     if filter.with_download {
         let same = db.dialect().same_sensor("f", "s");

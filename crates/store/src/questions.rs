@@ -64,6 +64,10 @@ pub fn ask_every_question<S: ReadStore>(db: &S) -> Result<(), StoreError> {
             ..SessionFilter::default()
         },
         SessionFilter {
+            sensor: text("00000000-0000-4000-8000-000000000000"),
+            ..SessionFilter::default()
+        },
+        SessionFilter {
             protocol: text("ssh"),
             before: Some(("2026-12-05T00:00:00Z".into(), "0123456789ab".into())),
             ..SessionFilter::default()
@@ -85,6 +89,7 @@ pub fn ask_every_question<S: ReadStore>(db: &S) -> Result<(), StoreError> {
         until: Some("2026-12-05T00:13:00.000000Z".into()),
     })?;
     db.report(&Window::default())?;
+    db.sensor_report(&day, "00000000-0000-4000-8000-000000000000")?;
     db.indicators(&day)?;
     db.exploits(&day)?;
     db.indicator_families(&day)?;

@@ -42,6 +42,8 @@ pub trait ReadStore {
     fn recording(&self, session: &str) -> Result<Option<String>, StoreError>;
     /// The summary of a window.
     fn report(&self, window: &Window) -> Result<Report, StoreError>;
+    /// The summary of one sensor's part of a window ([`crate::report::sensor_report`]).
+    fn sensor_report(&self, window: &Window, sensor: &str) -> Result<Report, StoreError>;
     /// The indicators a window holds.
     fn indicators(&self, window: &Window) -> Result<Vec<IndicatorRow>, StoreError>;
     /// The exploits web requests carried in a window.
@@ -113,6 +115,10 @@ impl<S: Sql> ReadStore for S {
 
     fn report(&self, w: &Window) -> Result<Report, StoreError> {
         crate::report::report(self, w.since.as_deref(), w.until.as_deref())
+    }
+
+    fn sensor_report(&self, w: &Window, sensor: &str) -> Result<Report, StoreError> {
+        crate::report::sensor_report(self, w.since.as_deref(), w.until.as_deref(), sensor)
     }
 
     fn indicators(&self, w: &Window) -> Result<Vec<IndicatorRow>, StoreError> {

@@ -166,17 +166,29 @@ struct DayCounts {
     logins_accepted: u64,
 }
 
-/// The per-day counts (`daily`) of the days wholly inside `[lo, hi)`.
-fn whole_days(db: &dyn Sql, lo: &str, hi: &str) -> Result<Vec<DayCounts>, StoreError> {
+/// The per-day counts (`daily`) of the days wholly inside `[lo, hi)`, of one
+/// sensor of a fleet's store or of all.
+fn whole_days(
+    db: &dyn Sql,
+    lo: &str,
+    hi: &str,
+    sensor: Option<&str>,
+) -> Result<Vec<DayCounts>, StoreError> {
+    let (table, params) = match (db.dialect(), sensor) {
+        (Dialect::Postgres, Some(sensor)) => (
+            "(SELECT day, sessions, sources, logins_tried, logins_accepted FROM daily WHERE sensor = ?3)",
+            vec![Param::Text(lo), Param::Text(hi), Param::Text(sensor)],
+        ),
+        (dialect, _) => (dialect.daily(), vec![Param::Text(lo), Param::Text(hi)]),
+    };
     collect(
         db,
         &format!(
-            "SELECT day, sessions, sources, logins_tried, logins_accepted FROM {} daily
+            "SELECT day, sessions, sources, logins_tried, logins_accepted FROM {table} daily
              WHERE day || 'T00:00:00.000000Z' >= ?1 AND day || 'T23:59:59.999999Z' < ?2
-             ORDER BY day",
-            db.dialect().daily()
+             ORDER BY day"
         ),
-        &[Param::Text(lo), Param::Text(hi)],
+        &params,
         |r| {
             Ok(DayCounts {
                 day: text(r, 0)?,
@@ -232,7 +244,10 @@ fn with_pruned_days(
 /// Where a window's lists are counted: in the rows alone, or in the tallies for its
 /// whole hours and the rows for the rest (SQLite's `busybait.db`).
 enum Counting {
-    Rows,
+    /// From the rows; `sensor`: only that sensor's (a fleet's store).
+    Rows {
+        sensor: Option<String>,
+    },
     Tallies(Split),
 }
 
@@ -240,31 +255,57 @@ impl Counting {
     fn of(db: &dyn Sql, since: Option<&str>, until: Option<&str>) -> Self {
         match (db.dialect(), Split::of(since, until)) {
             (Dialect::Sqlite, Some(split)) => Self::Tallies(split),
-            _ => Self::Rows,
+            _ => Self::Rows { sensor: None },
+        }
+    }
+
+    /// The condition on the rows' sensor, if there is one: `?3`.
+    fn sensor_condition(&self, alias: &str) -> String {
+        match self {
+            Self::Rows { sensor: Some(_) } => format!(" AND {alias}sensor = ?3"),
+            _ => String::new(),
+        }
+    }
+
+    /// The list length's parameter (after the sensor's, where there is one:
+    /// PostgreSQL wants no gap in the parameters a statement uses).
+    fn top(&self) -> &'static str {
+        match self {
+            Self::Rows { sensor: Some(_) } => "?4",
+            _ => "?3",
         }
     }
 
     /// The parameters every statement draws from: `?1` the window's start, `?2` its
     /// end, `?3` the list length; with tallies `?4`/`?5` the whole hours and `?6`/`?7`
-    /// where the rows before and after them end and start.
+    /// where the rows before and after them end and start; for one sensor's rows
+    /// `?3` is the sensor and `?4` the list length ([`Counting::top`]).
     fn params<'a>(&'a self, lo: &'a str, hi: &'a str, top: i64) -> Vec<Param<'a>> {
-        let mut all = vec![Param::Text(lo), Param::Text(hi), Param::Int(top)];
-        if let Self::Tallies(s) = self {
-            all.extend([
+        let mut all = vec![Param::Text(lo), Param::Text(hi)];
+        match self {
+            Self::Tallies(s) => all.extend([
+                Param::Int(top),
                 Param::Text(&s.hour_from),
                 Param::Text(&s.hour_to),
                 Param::Text(&s.head_end),
                 Param::Text(&s.tail_start),
-            ]);
+            ]),
+            Self::Rows {
+                sensor: Some(sensor),
+            } => all.extend([Param::Text(sensor), Param::Int(top)]),
+            Self::Rows { sensor: None } => all.push(Param::Int(top)),
         }
         all
     }
 
     /// The rows a list of `kind` aggregates (the tallies' columns).
     fn units(&self, kind: Kind) -> String {
-        let rows = |lo, hi| kind.units(lo, hi).unwrap_or_default();
+        let rows = |lo, hi| {
+            kind.units(lo, hi, &self.sensor_condition(""))
+                .unwrap_or_default()
+        };
         match self {
-            Self::Rows => rows("?1", "?2"),
+            Self::Rows { .. } => rows("?1", "?2"),
             Self::Tallies(_) => format!(
                 "SELECT value, detail, n, accepted, commands, first_seen, last_seen FROM tallies
                  WHERE kind = '{}' AND hour >= ?4 AND hour < ?5
@@ -322,16 +363,20 @@ impl Counting {
 
     /// The window's samples: `sha256, first drop, drops` and their triage. All time
     /// is the `samples` table (one row a sample, kept when retention prunes drops).
-    fn samples(&self) -> &'static str {
+    fn samples(&self) -> String {
         if self.all_time() {
             return "SELECT s.sha256, s.first_seen, s.times_seen, t.kind, t.arch, t.size, t.mirai_key, t.json
                  FROM samples s LEFT JOIN triage t ON t.sha256 = s.sha256
-                 ORDER BY s.first_seen, s.sha256";
+                 ORDER BY s.first_seen, s.sha256"
+                .to_string();
         }
-        "SELECT f.sha256, MIN(f.timestamp) AS first, COUNT(*), t.kind, t.arch, t.size, t.mirai_key, t.json
-         FROM files f LEFT JOIN triage t ON t.sha256 = f.sha256
-         WHERE f.timestamp >= ?1 AND f.timestamp < ?2
-         GROUP BY f.sha256, t.kind, t.arch, t.size, t.mirai_key, t.json ORDER BY first, f.sha256"
+        format!(
+            "SELECT f.sha256, MIN(f.timestamp) AS first, COUNT(*), t.kind, t.arch, t.size, t.mirai_key, t.json
+             FROM files f LEFT JOIN triage t ON t.sha256 = f.sha256
+             WHERE f.timestamp >= ?1 AND f.timestamp < ?2{}
+             GROUP BY f.sha256, t.kind, t.arch, t.size, t.mirai_key, t.json ORDER BY first, f.sha256",
+            self.sensor_condition("f.")
+        )
     }
 }
 
@@ -394,7 +439,68 @@ pub fn report_from_rows(
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<Report, StoreError> {
-    report_counted(db, since, until, Counting::Rows)
+    report_counted(db, since, until, Counting::Rows { sensor: None })
+}
+
+/// [`report`] of one sensor's events: in a fleet's store its rows; in a data dir,
+/// everything if the sensor is the data dir's own and nothing otherwise.
+pub fn sensor_report(
+    db: &dyn Sql,
+    since: Option<&str>,
+    until: Option<&str>,
+    sensor: &str,
+) -> Result<Report, StoreError> {
+    match db.dialect() {
+        Dialect::Postgres => report_counted(
+            db,
+            since,
+            until,
+            Counting::Rows {
+                sensor: Some(sensor.to_string()),
+            },
+        ),
+        Dialect::Sqlite => {
+            if crate::queries::sensors(db)?
+                .iter()
+                .any(|s| s.sensor == sensor)
+            {
+                report(db, since, until)
+            } else {
+                Ok(Report::empty(since, until))
+            }
+        }
+    }
+}
+
+impl Report {
+    /// A window with nothing in it.
+    pub fn empty(since: Option<&str>, until: Option<&str>) -> Self {
+        Self {
+            since: since.map(str::to_string),
+            until: until.map(str::to_string),
+            sessions: 0,
+            first_session: None,
+            last_session: None,
+            unique_sources: 0,
+            by_day: Vec::new(),
+            top_sources: Vec::new(),
+            logins_tried: 0,
+            logins_accepted: 0,
+            top_credentials: Vec::new(),
+            families: Vec::new(),
+            top_commands: Vec::new(),
+            top_exploits: Vec::new(),
+            top_paths: Vec::new(),
+            top_urls: Vec::new(),
+            top_hosts: Vec::new(),
+            samples: Vec::new(),
+            fingerprints: Vec::new(),
+            ssh_clients: Vec::new(),
+            hassh: Vec::new(),
+            countries: Vec::new(),
+            asns: Vec::new(),
+        }
+    }
 }
 
 fn report_counted(
@@ -406,7 +512,7 @@ fn report_counted(
     let lo = since.unwrap_or("");
     let hi = until.unwrap_or("\u{10ffff}");
     let params = counting.params(lo, hi, i64::try_from(TOP).unwrap_or(20));
-    let list = |kind, limit| listed(db, &counting, &params, kind, limit);
+    let list = |kind| listed(db, &counting, &params, kind, counting.top());
     let totals_sql = counting.totals();
     let totals = collect(db, &totals_sql, bound(&totals_sql, &params), |r| {
         Ok((
@@ -418,7 +524,7 @@ fn report_counted(
     })?;
     let (sessions, unique_sources, first_session, last_session) =
         totals.into_iter().next().unwrap_or((0, 0, None, None));
-    let top_sources = list(Kind::Source, "?3")?
+    let top_sources = list(Kind::Source)?
         .into_iter()
         .map(|l| Source {
             ip: l.shown,
@@ -458,11 +564,15 @@ fn report_counted(
         .collect();
         (from_rows, logins_by_day)
     };
-    let daily = whole_days(db, lo, hi)?;
+    let sensor = match &counting {
+        Counting::Rows { sensor } => sensor.as_deref(),
+        Counting::Tallies(_) => None,
+    };
+    let daily = whole_days(db, lo, hi, sensor)?;
     let (by_day, logins_tried, logins_accepted) = with_pruned_days(from_rows, logins_by_day, daily);
     // Pruned days count too (their per-day counts outlive the rows).
     let sessions = sessions.max(by_day.iter().map(|d| d.sessions).sum());
-    let top_credentials = list(Kind::Credential, "?3")?
+    let top_credentials = list(Kind::Credential)?
         .into_iter()
         .map(|l| Credential {
             username: l.shown,
@@ -483,7 +593,7 @@ fn report_counted(
         })
         .collect();
     let counted = |kind| -> Result<Vec<Counted>, StoreError> {
-        Ok(list(kind, "?3")?
+        Ok(list(kind)?
             .into_iter()
             .map(|l| Counted {
                 value: l.shown,
@@ -492,7 +602,7 @@ fn report_counted(
             .collect())
     };
     let samples_sql = counting.samples();
-    let samples = collect(db, samples_sql, bound(samples_sql, &params), sample)?;
+    let samples = collect(db, &samples_sql, bound(&samples_sql, &params), sample)?;
     Ok(Report {
         since: since.map(str::to_string),
         until: until.map(str::to_string),
@@ -558,10 +668,10 @@ fn top_hosts(
         })?;
     }
     let urls = match counting {
-        Counting::Rows => Kind::Url.units("?1", "?2"),
+        Counting::Rows { .. } => Kind::Url.units("?1", "?2", &counting.sensor_condition("")),
         Counting::Tallies(_) => Kind::Url
-            .units("?1", "?6")
-            .zip(Kind::Url.units("?7", "?2"))
+            .units("?1", "?6", "")
+            .zip(Kind::Url.units("?7", "?2", ""))
             .map(|(head, tail)| format!("{head} UNION ALL {tail}")),
     }
     .unwrap_or_default();

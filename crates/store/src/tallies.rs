@@ -99,19 +99,20 @@ impl Kind {
     /// columns: `value, detail, n, accepted, commands, first_seen, last_seen`. A
     /// window's lists aggregate these, from the rows alone or with the tallies.
     /// `Host` has none: a host is taken out of a URL by [`url_host`], not by SQL.
-    pub(crate) fn units(self, lo: &str, hi: &str) -> Option<String> {
+    /// `and` is more conditions (`" AND sensor = ?4"`), each after `AND`.
+    pub(crate) fn units(self, lo: &str, hi: &str, and: &str) -> Option<String> {
         let session = |value: &str, detail: &str, column: &str| {
             format!(
                 "SELECT {value} AS value, {detail} AS detail, 1 AS n, 0 AS accepted, 0 AS commands,
                     start_time AS first_seen, start_time AS last_seen
-                 FROM sessions WHERE start_time >= {lo} AND start_time < {hi} AND {column} IS NOT NULL"
+                 FROM sessions WHERE start_time >= {lo} AND start_time < {hi} AND {column} IS NOT NULL{and}"
             )
         };
         let event = |table: &str, value: &str, detail: &str, filter: &str| {
             format!(
                 "SELECT {value} AS value, {detail} AS detail, 1 AS n, 0 AS accepted, 0 AS commands,
                     timestamp AS first_seen, timestamp AS last_seen
-                 FROM {table} WHERE timestamp >= {lo} AND timestamp < {hi}{filter}"
+                 FROM {table} WHERE timestamp >= {lo} AND timestamp < {hi}{filter}{and}"
             )
         };
         Some(match self {
@@ -119,12 +120,12 @@ impl Kind {
                 "SELECT src_ip AS value, '' AS detail, 1 AS n,
                     CASE WHEN username IS NOT NULL THEN 1 ELSE 0 END AS accepted,
                     commands AS commands, start_time AS first_seen, start_time AS last_seen
-                 FROM sessions WHERE start_time >= {lo} AND start_time < {hi}"
+                 FROM sessions WHERE start_time >= {lo} AND start_time < {hi}{and}"
             ),
             Self::Credential => format!(
                 "SELECT username AS value, password AS detail, 1 AS n, success AS accepted,
                     0 AS commands, timestamp AS first_seen, timestamp AS last_seen
-                 FROM logins WHERE timestamp >= {lo} AND timestamp < {hi}"
+                 FROM logins WHERE timestamp >= {lo} AND timestamp < {hi}{and}"
             ),
             Self::Family => session("family", "''", "family"),
             Self::Command => event("commands", "input", "''", " AND failed = 0"),
@@ -273,7 +274,7 @@ pub(crate) fn describe_session(
 /// migration, in its transaction).
 pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
     for kind in Kind::ALL {
-        let Some(units) = kind.units("'0'", "':'") else {
+        let Some(units) = kind.units("'0'", "':'", "") else {
             continue;
         };
         for hour in ["substr(first_seen, 1, 13)", "'all'"] {

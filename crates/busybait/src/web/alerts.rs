@@ -67,7 +67,7 @@ pub(crate) async fn sensors(State(console): State<Arc<Console>>) -> Result<Respo
         @if sensors.is_empty() { p.empty { "No events recorded yet." } }
         @else {
             table {
-                thead { tr { th { "Sensor" } th { "Name" } th { "First event kept" } th { "Last event" } th.n { "Events recorded" } } }
+                thead { tr { th { "Sensor" } th { "Name" } th { "First event kept" } th { "Last event" } th.n { "Events recorded" } th { "Its sessions" } } }
                 tbody {
                     @for s in &sensors {
                         tr {
@@ -76,6 +76,7 @@ pub(crate) async fn sensors(State(console): State<Arc<Console>>) -> Result<Respo
                             td { (layout::time(&s.first_seen)) }
                             td { (layout::time(&s.last_seen)) }
                             td.n { (count(s.last_seq)) }
+                            td { a href=(layout::link("/sessions", &[("sensor", &s.sensor)])) { "sessions" } }
                         }
                     }
                 }

@@ -39,6 +39,8 @@ pub(crate) struct Params {
     asn: Option<String>,
     sha256: Option<String>,
     exploit: Option<String>,
+    /// A sensor's id (a fleet's store).
+    sensor: Option<String>,
     download: Option<String>,
     /// `TIME SESSION` of the last row of the page before.
     before: Option<String>,
@@ -96,6 +98,7 @@ impl Params {
             with_download: matches!(self.download.as_deref(), Some("1" | "on" | "yes")),
             sha256: text(&self.sha256)?,
             exploit: text(&self.exploit)?,
+            sensor: text(&self.sensor)?,
             before,
             after: None,
         })
@@ -117,6 +120,7 @@ impl Params {
             ("asn", v(&self.asn)),
             ("sha256", v(&self.sha256)),
             ("exploit", v(&self.exploit)),
+            ("sensor", v(&self.sensor)),
             ("download", v(&self.download)),
         ]
     }
@@ -186,6 +190,7 @@ fn filter_form(p: &Params) -> Markup {
             (field("asn", "AS", &p.asn, "AS64496"))
             (field("sha256", "Dropped file", &p.sha256, "SHA-256"))
             (field("exploit", "Exploit", &p.exploit, "jaws-shell"))
+            (field("sensor", "Sensor", &p.sensor, "sensor id"))
             label.check {
                 @if matches!(p.download.as_deref(), Some("1" | "on" | "yes")) {
                     input type="checkbox" name="download" value="1" checked;

@@ -186,7 +186,7 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX exploits_time ON exploits (timestamp);
     CREATE INDEX exploits_name ON exploits (exploit);"#,
     // 3: sessions' recordings, in the parts their sensors shipped them in
-    // (`recordings.rs`), read by session.
+    // (`recordings.rs`), read by session; the session list of one sensor.
     r#"CREATE TABLE recording_parts (
         session TEXT COLLATE "C" NOT NULL,
         sensor TEXT COLLATE "C" NOT NULL,
@@ -194,7 +194,8 @@ pub const MIGRATIONS: &[&str] = &[
         parts INTEGER NOT NULL,
         data TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (session, sensor, part)
-    );"#,
+    );
+    CREATE INDEX sessions_sensor ON sessions (sensor, start_time, session);"#,
 ];
 
 /// An arbitrary constant: the advisory lock collectors take to migrate or to add a
