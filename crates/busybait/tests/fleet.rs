@@ -45,6 +45,17 @@ fn read_side(store: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `busybait ARGS --store STORE`, which must fail: its stderr.
+fn read_side_refused(store: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(args)
+        .args(["--store", store])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{args:?} --store {store} succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
 fn fleet_config(nats: &Nats) -> String {
     format!(
         "{}[fleet]\nurl = \"{}\"\n",
@@ -989,5 +1000,46 @@ fn every_read_side_query_on_the_fleet_store_goes_through_an_index() {
         bad.is_empty(),
         "queries without an index:\n{}",
         bad.join("\n\n")
+    );
+}
+
+/// The fleet's PostgreSQL taking TLS connections only: the collector writes and the
+/// read side reads through `sslmode=verify-full&sslrootcert=…` (the CA the test
+/// made); plain TCP is refused by the server, a server another CA signed by us, and
+/// TLS without a CA to verify with is not attempted.
+#[test]
+fn postgres_over_tls_with_a_verified_server_and_nothing_else() {
+    let certs = tempfile::tempdir().unwrap();
+    util::test_certificates(certs.path());
+    let pg = Postgres::start_tls(certs.path());
+    let nats = Nats::start();
+    let verified = |ca: &Path| {
+        format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            pg.url(),
+            ca.display()
+        )
+    };
+    let url = verified(&certs.path().join("ca.pem"));
+    let _collector = Collector::start(&nats.url(), &url);
+    let sensor = Sensor::start_with(&fleet_config(&nats));
+    visit(&sensor, 1);
+    let n = events_when_closed(&sensor, 1);
+    wait_until("every event in PostgreSQL", || {
+        pg.query("SELECT count(*) FROM events") == [n.to_string()]
+    });
+    let dir = sensor.data_dir.path().to_str().unwrap();
+    let sessions = ["sessions", "--json"];
+    assert_eq!(read_side(&url, &sessions), read_side(dir, &sessions));
+    let plain = read_side_refused(&pg.url(), &sessions);
+    assert!(plain.contains("no encryption"), "{plain}");
+    let other = tempfile::tempdir().unwrap();
+    util::test_certificates(other.path());
+    let unknown = read_side_refused(&verified(&other.path().join("ca.pem")), &sessions);
+    assert!(unknown.contains("invalid peer certificate"), "{unknown}");
+    let unverified = read_side_refused(&format!("{}?sslmode=require", pg.url()), &sessions);
+    assert!(
+        unverified.contains("needs sslrootcert=FILE"),
+        "{unverified}"
     );
 }

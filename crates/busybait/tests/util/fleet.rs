@@ -213,6 +213,16 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A server that takes TLS connections only (`hostssl`), with the certificate
+    /// and key `util::test_certificates` wrote into `certs`.
+    pub fn start_tls(certs: &Path) -> Self {
+        Self::start_with(Some(certs))
+    }
+
+    fn start_with(certs: Option<&Path>) -> Self {
         let initdb = postgres_bin("initdb");
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -256,6 +266,44 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if let Some(certs) = certs {
+            for (from, to) in [
+                ("server.pem", "server.pem"),
+                ("server-key.pem", "server-key.pem"),
+            ] {
+                std::fs::copy(certs.join(from), data.join(to)).unwrap();
+            }
+            let mut conf = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("postgresql.conf"))
+                .unwrap();
+            std::io::Write::write_all(
+                &mut conf,
+                b"ssl = on\nssl_cert_file = 'server.pem'\nssl_key_file = 'server-key.pem'\n",
+            )
+            .unwrap();
+            // TLS or nothing over TCP; the socket stays for pg_ctl.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .unwrap();
+            let mut ok = Command::new("chmod")
+                .arg("600")
+                .arg(data.join("server-key.pem"))
+                .status()
+                .unwrap()
+                .success();
+            if rustix::process::geteuid().is_root() {
+                ok &= Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&data)
+                    .status()
+                    .unwrap()
+                    .success();
+            }
+            assert!(ok, "cannot hand the server's key to the postgres user");
+        }
         let pg = Self {
             port: free_port(),
             dir,

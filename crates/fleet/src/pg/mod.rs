@@ -4,24 +4,68 @@
 pub mod read;
 mod rows;
 pub mod schema;
+mod tls;
 pub mod write;
 
 use tokio_postgres::{Client, NoTls};
 
 use crate::FleetError;
 
-/// Connects to `url` (`postgres://user@host:port/db`); the connection runs on its
-/// own task until the client is dropped or the server goes away.
+/// Connects to `url` (`postgres://user@host:port/db`, TLS as [`tls`] reads it from
+/// the URL); the connection runs on its own task until the client is dropped or the
+/// server goes away.
 pub async fn connect(url: &str) -> Result<Client, FleetError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
-        FleetError::Config(format!("connecting to PostgreSQL at {}: {e}", redact(url)))
-    })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "PostgreSQL connection ended");
+    let wanted = tls::wanted(url)?;
+    let failed = |e: tokio_postgres::Error| {
+        FleetError::Config(format!(
+            "connecting to PostgreSQL at {}: {}",
+            redact(url),
+            described(&e)
+        ))
+    };
+    let client = match &wanted.ca_file {
+        None => {
+            let (client, connection) = tokio_postgres::connect(&wanted.url, NoTls)
+                .await
+                .map_err(failed)?;
+            tokio::spawn(run(connection));
+            client
         }
-    });
+        Some(ca_file) => {
+            let (client, connection) =
+                tokio_postgres::connect(&wanted.url, tls::connector(ca_file)?)
+                    .await
+                    .map_err(failed)?;
+            tokio::spawn(run(connection));
+            client
+        }
+    };
     Ok(client)
+}
+
+/// An error with what caused it: tokio-postgres says "db error" or "error performing
+/// TLS handshake" and keeps the server's message or the certificate problem in its
+/// source.
+pub fn described(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Drives a connection until it ends.
+async fn run<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        tracing::warn!(error = %e, "PostgreSQL connection ended");
+    }
 }
 
 /// `url` without its password, for messages.
