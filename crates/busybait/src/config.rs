@@ -285,6 +285,7 @@ impl RetentionConfig {
             samples: self.samples,
             alerts: self.alerts,
             shipped_through: None,
+            recordings_shipped_through: None,
         }
     }
 }

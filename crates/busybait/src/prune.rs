@@ -58,10 +58,26 @@ fn shipped_through(config: &Config) -> Option<u64> {
     }
 }
 
-/// The retention limits now: the config's, and the fleet's cursor.
+/// With `[fleet] url` set, the `seq` of the last session close whose recording
+/// the fleet has: later sessions' recordings are not pruned. A cursor that cannot
+/// be read keeps them all.
+fn recordings_shipped_through(config: &Config) -> Option<u64> {
+    config.fleet.url.as_ref()?;
+    let file = busybait_fleet::recordings::CURSOR_FILE;
+    match busybait_fleet::cursor::Cursor::named(&config.data_dir, file).load() {
+        Ok(seq) => Some(seq.unwrap_or(0)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the fleet's recordings cursor: keeping every recording");
+            Some(0)
+        }
+    }
+}
+
+/// The retention limits now: the config's, and the fleet's cursors.
 fn retention_now(config: &Config) -> retention::Retention {
     retention::Retention {
         shipped_through: shipped_through(config),
+        recordings_shipped_through: recordings_shipped_through(config),
         ..config.retention.retention()
     }
 }
@@ -197,13 +213,19 @@ pub async fn keep_to_budget(
     loop {
         let dir = config.data_dir.clone();
         let shipped_through = shipped_through(&config);
+        let recordings_shipped = recordings_shipped_through(&config);
         let pass = tokio::task::spawn_blocking(move || {
             let used = busybait_store::budget::data_bytes(&dir);
             if budget == 0 || used * 100 < budget * HIGH_WATER_PERCENT {
                 return Ok((used, Vec::new()));
             }
             let excess = used.saturating_sub(budget * LOW_WATER_PERCENT / 100);
-            let (pruned, freed) = busybait_store::budget::make_room(&dir, excess, shipped_through)?;
+            let (pruned, freed) = busybait_store::budget::make_room(
+                &dir,
+                excess,
+                shipped_through,
+                recordings_shipped,
+            )?;
             Ok::<_, busybait_store::StoreError>((used.saturating_sub(freed), pruned))
         });
         match pass.await {

@@ -67,11 +67,13 @@ fn oldest_first(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Candidate> {
 /// then samples, until `excess` bytes are gone or nothing prunable is left. The
 /// database and the live event log are never shrunk here (they are what the sensor
 /// is writing). Event rows after `shipped_through` (the fleet's cursor, when shipping
-/// is on) stay. Returns what each class gave up and the bytes freed.
+/// is on) stay, and so do the recordings of sessions closed after
+/// `recordings_shipped_through` (the fleet's recordings cursor). Returns what each class gave up and the bytes freed.
 pub fn make_room(
     data_dir: &Path,
     excess: u64,
     shipped_through: Option<u64>,
+    recordings_shipped_through: Option<u64>,
 ) -> Result<(PrunedByClass, u64), StoreError> {
     let mut freed = 0u64;
     let mut out = Vec::new();
@@ -82,7 +84,8 @@ pub fn make_room(
         Ok(())
     };
     let sessions = data_dir.join(SESSIONS_DIR);
-    let recordings = oldest_first(&sessions, |n| n.ends_with(".cast") || n.ends_with(".raw"));
+    let unshipped = crate::retention::unshipped_recordings(data_dir, recordings_shipped_through)?;
+    let recordings = oldest_first(&sessions, |n| crate::retention::is_recording(n, &unshipped));
     let mut p = Pruned::default();
     let mut oldest_kept = None;
     for c in &recordings {

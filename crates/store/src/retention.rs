@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `event-files` | rotated `events.jsonl.YYYY-MM-DD[.N][.gz]` | the day ended longer ago than the limit |
 //! | `event-rows` | rows of the `events` table (what `show` prints) | their timestamp is older (the newest row always stays: it carries the numbering) |
-//! | `recordings` | `sessions/<id>.cast` and `.raw` | not written to for longer |
+//! | `recordings` | `sessions/<id>.cast` and `.raw` | not written to for longer (with fleet shipping on, not before the fleet has them) |
 //! | `recording-blobs` | `sessions/blobs/<sha256>` | not used for a day longer than recordings are kept (a blob in use is renewed daily) |
 //! | `session-rows` | rows of `sessions`, `logins`, `commands`, `download_requests`, `files`, `http_requests`, `exploits`, `daily_sources` (the per-day counts in `daily` stay); the hours' `tallies`, and the all-time ones of values not seen since | started (or happened) longer ago |
 //! | `samples` | files in `samples/` | their sample was last seen longer ago (its `samples` and `triage` rows stay: first and last seen outlive the bytes) |
@@ -43,6 +43,10 @@ pub struct Retention {
     /// With fleet shipping on: the highest `seq` the fleet has acknowledged. `events`
     /// rows after it stay whatever their age (nothing is pruned before it is shipped).
     pub shipped_through: Option<u64>,
+    /// With fleet shipping on: the `seq` of the last session close whose recording
+    /// the fleet has (its recordings cursor). Recordings of sessions closed after it
+    /// stay whatever their age.
+    pub recordings_shipped_through: Option<u64>,
 }
 
 pub(crate) const DAY: Duration = Duration::from_secs(86_400);
@@ -60,6 +64,7 @@ impl Default for Retention {
             samples: Some(365 * DAY),
             alerts: Some(365 * DAY),
             shipped_through: None,
+            recordings_shipped_through: None,
         }
     }
 }
@@ -103,10 +108,11 @@ pub fn prune(
     let cutoff = |keep: Option<Duration>| keep.and_then(|d| now.checked_sub(d));
     let mut out = Vec::new();
     let recordings = cutoff(retention.recordings);
+    let unshipped = unshipped_recordings(data_dir, retention.recordings_shipped_through)?;
     out.push((
         "recordings",
         prune_files(&data_dir.join(SESSIONS_DIR), recordings, dry_run, |name| {
-            name.ends_with(".cast") || name.ends_with(".raw")
+            is_recording(name, &unshipped)
         })?,
     ));
     out.push((
@@ -199,6 +205,37 @@ pub fn prune(
     };
     out.push(("samples", samples));
     Ok(out)
+}
+
+/// The sessions closed after `shipped_through` (the fleet's recordings cursor): their
+/// recordings are not in the fleet yet. Empty without fleet shipping.
+pub(crate) fn unshipped_recordings(
+    data_dir: &Path,
+    shipped_through: Option<u64>,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let db = data_dir.join(crate::sqlite::DB_FILE);
+    let (Some(after), true) = (shipped_through, db.exists()) else {
+        return Ok(std::collections::HashSet::new());
+    };
+    let conn = crate::sqlite::open_read_only(&db)?;
+    let mut stmt = conn.prepare(
+        "SELECT session FROM events WHERE seq > ?1 AND eventid = 'cowrie.session.closed'",
+    )?;
+    let sessions = stmt
+        .query_map(params![i64::try_from(after).unwrap_or(i64::MAX)], |r| {
+            r.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(sessions)
+}
+
+/// Whether `name` is a recording (`<session>.cast` or `.raw`) that may go: not one
+/// of `unshipped`'s.
+pub(crate) fn is_recording(name: &str, unshipped: &std::collections::HashSet<String>) -> bool {
+    let session = name
+        .strip_suffix(".cast")
+        .or_else(|| name.strip_suffix(".raw"));
+    session.is_some_and(|s| !unshipped.contains(s))
 }
 
 /// Removes the files of `dir` that `wanted` names and that were last written before

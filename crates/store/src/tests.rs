@@ -373,6 +373,20 @@ fn retention_prunes_each_class_by_its_age_and_a_dry_run_only_counts() {
             "shipped through {shipped}"
         );
     }
+    // With fleet shipping on, a recording the fleet does not have yet stays: the old
+    // session closed at seq 6, after a recordings cursor of 5.
+    for (through, items) in [(Some(5), 0), (Some(6), 2), (None, 2)] {
+        let fleet = Retention {
+            recordings_shipped_through: through,
+            ..keep
+        };
+        let counted = prune(d, &fleet, now, true, &mut || {}).unwrap();
+        assert_eq!(
+            find(&counted, "recordings").items,
+            items,
+            "recordings shipped through {through:?}"
+        );
+    }
     assert_eq!(
         names(d),
         ["events.jsonl", "events.jsonl.2026-11-18.gz"],
@@ -424,7 +438,7 @@ fn a_budget_takes_the_oldest_event_rows_and_the_database_shrinks() {
     let db = d.join(sqlite::DB_FILE);
     let before = std::fs::metadata(&db).unwrap().len();
     assert!(before > 8_000_000, "{before}");
-    let (pruned, freed) = crate::budget::make_room(d, 1_000_000, None).unwrap();
+    let (pruned, freed) = crate::budget::make_room(d, 1_000_000, None, None).unwrap();
     let rows = pruned.iter().find(|(c, _)| *c == "event-rows").unwrap().1;
     assert!(rows.items >= 100 && rows.items < 500, "{rows:?}");
     assert!(freed >= 1_000_000, "{freed}");
