@@ -202,6 +202,10 @@ enum Command {
         /// Only sessions that started before T, in the same forms.
         #[arg(long, value_name = "T")]
         until: Option<String>,
+        /// Only this sensor's sessions (its id; on a data dir: all of them if it is
+        /// the data dir's own sensor, none otherwise).
+        #[arg(long, value_name = "ID")]
+        sensor: Option<String>,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -463,10 +467,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
             since,
             until,
+            sensor,
             json,
         } => read::sessions(
             &read::Location::new(data_dir, store),
             (since.as_deref(), until.as_deref()),
+            sensor,
             limit,
             json,
         ),

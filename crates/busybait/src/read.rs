@@ -122,12 +122,24 @@ pub(crate) fn open_store(data_dir: &Path) -> anyhow::Result<Box<dyn ReadStore>> 
 pub fn sessions(
     location: &Location,
     (since, until): (Option<&str>, Option<&str>),
+    sensor: Option<String>,
     limit: usize,
     json: bool,
 ) -> anyhow::Result<()> {
     let window = crate::spans::window(since, until, std::time::SystemTime::now())?;
     let store = location.open()?;
-    let rows = store.recent_sessions(&window, limit)?;
+    let rows = match sensor {
+        None => store.recent_sessions(&window, limit)?,
+        Some(sensor) => store.sessions(
+            &busybait_store::read::SessionFilter {
+                since: window.since,
+                until: window.until,
+                sensor: Some(sensor),
+                ..Default::default()
+            },
+            limit,
+        )?,
+    };
     let mut out = std::io::stdout().lock();
     for r in rows {
         if json {

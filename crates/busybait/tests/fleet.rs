@@ -278,6 +278,14 @@ fn two_sensors_sessions_reach_postgres_once_and_read_back_as_on_their_data_dirs(
     let whole: serde_json::Value =
         serde_json::from_str(&read_side(&reader, &["report", "--json"])).unwrap();
     assert_eq!(whole["sessions"], 3);
+    // `sessions --sensor`: one sensor's sessions, as its own data dir lists them.
+    for (sensor, id) in [(&a, &ida), (&b, &idb)] {
+        let dir = sensor.data_dir.path().to_str().unwrap();
+        assert_eq!(
+            read_side(&reader, &["sessions", "--json", "--sensor", id]),
+            read_side(dir, &["sessions", "--json"])
+        );
+    }
     // The console's session list of one sensor of the fleet.
     let (_console, web) = util::web::start_console(&["--store", &reader], &[]);
     for (sensor, id) in [(&a, &ida), (&b, &idb)] {
