@@ -751,8 +751,21 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
         ("BUSYBAIT_COLLECT_PASSWORD", "collect-pw"),
         ("BUSYBAIT_SENSOR_1_PASSWORD", "s1-pw"),
         ("BUSYBAIT_SENSOR_2_PASSWORD", "s2-pw"),
+        ("BUSYBAIT_WATCH_PASSWORD", "watch-pw"),
     ]);
     let collector = Collector::start_as(&nats.url(), &pg.url(), Some(("collect", "collect-pw")));
+    // A watcher listening to what every sensor learns, from before the sensor starts.
+    let watcher = tokio::runtime::Runtime::new().unwrap();
+    let (_watch, mut learned) = watcher.block_on(async {
+        let client =
+            async_nats::ConnectOptions::with_user_and_password("watch".into(), "watch-pw".into())
+                .connect(nats.url())
+                .await
+                .unwrap();
+        let learned = client.subscribe("busybait.indicators.*").await.unwrap();
+        client.flush().await.unwrap();
+        (client, learned)
+    });
     // Sensor 1 as the operator sets it up: its id in sensor.toml, its user and
     // password in [fleet].
     let data = tempfile::tempdir().unwrap();
@@ -805,6 +818,45 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
         collector_view.is_some_and(|size| size > 0),
         "{sample} not in the bucket"
     );
+    // What it learned, on its own indicators subject: the loader's address, the URL
+    // it fetched and its host, the sample.
+    let indicators = watcher.block_on(async {
+        use futures_util::StreamExt;
+        let mut seen: Vec<(String, String, String)> = Vec::new();
+        let deadline = tokio::time::Instant::now() + STEP * 3;
+        while !seen
+            .iter()
+            .any(|(_, kind, value)| kind == "sha256" && *value == sample)
+        {
+            let Ok(Some(m)) = tokio::time::timeout_at(deadline, learned.next()).await else {
+                break;
+            };
+            let i: busybait_fleet::indicators::Indicator =
+                serde_json::from_slice(&m.payload).unwrap();
+            seen.push((m.subject.to_string(), i.kind, i.value));
+        }
+        seen
+    });
+    let url = events
+        .iter()
+        .find(|e| e["eventid"] == "busybait.download.request")
+        .map(|e| e["url"].as_str().unwrap().to_string())
+        .unwrap();
+    let host = busybait_store::report::url_host(&url).unwrap();
+    let src = events[0]["src_ip"].as_str().unwrap().to_string();
+    for (kind, value) in [
+        ("ip", &src),
+        ("url", &url),
+        ("host", &host),
+        ("sha256", &sample),
+    ] {
+        assert!(
+            indicators
+                .iter()
+                .any(|(s, k, v)| s == "busybait.indicators.sensor-1" && k == kind && v == value),
+            "{kind} {value} not among {indicators:?}"
+        );
+    }
     // Sensor 1's credentials used for more than shipping its own events.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -818,15 +870,34 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
             .publish("busybait.events.sensor-2", "{}".into())
             .await
             .unwrap();
+        client
+            .publish("busybait.indicators.sensor-2", "{}".into())
+            .await
+            .unwrap();
         let _others = client.subscribe("busybait.events.>").await.unwrap();
         let _replies = client.subscribe("_INBOX.>").await.unwrap();
         let _api = client.subscribe("$JS.API.>").await.unwrap();
         client.flush().await.unwrap();
     });
-    wait_until("the server to refuse all four", || {
+    // The watcher may only listen.
+    watcher.block_on(async {
+        let client =
+            async_nats::ConnectOptions::with_user_and_password("watch".into(), "watch-pw".into())
+                .connect(nats.url())
+                .await
+                .unwrap();
+        client
+            .publish("busybait.indicators.sensor-1", "{}".into())
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+    });
+    wait_until("the server to refuse all six", || {
         let log = nats.log();
         [
             "Publish Violation - User \"sensor-1\", Subject \"busybait.events.sensor-2\"",
+            "Publish Violation - User \"sensor-1\", Subject \"busybait.indicators.sensor-2\"",
+            "Publish Violation - User \"watch\", Subject \"busybait.indicators.sensor-1\"",
             "Subscription Violation - User \"sensor-1\", Subject \"busybait.events.>\"",
             "Subscription Violation - User \"sensor-1\", Subject \"_INBOX.>\"",
             "Subscription Violation - User \"sensor-1\", Subject \"$JS.API.>\"",

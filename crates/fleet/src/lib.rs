@@ -15,6 +15,8 @@
 //! * [`samples`]: every dropped file once in the object store bucket
 //!   `BUSYBAIT_SAMPLES`, offered by the sensor before the events that name it, read
 //!   back and re-hashed by a collector.
+//! * [`indicators`]: what each sensor learns (addresses, URLs, hosts, hashes, C2s),
+//!   published once on `busybait.indicators.<sensor>` as its events are acknowledged.
 //! * [`recordings`]: each finished session's recording, in parts on the sensor's
 //!   own subject after its close, stored by collectors for `replay` and the console.
 //! * [`pg::read`]: the read side (`sessions`, `show`, `report`, `export`, `replay`)
@@ -24,6 +26,7 @@
 
 pub mod collect;
 pub mod cursor;
+pub mod indicators;
 pub mod line;
 pub mod nats;
 pub mod pg;

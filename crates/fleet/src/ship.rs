@@ -86,7 +86,7 @@ pub async fn run(
         .get_or_insert_with(|| format!("_INBOX_{}", config.sensor));
     let client =
         crate::nats::connect(&nats, &format!("busybait sensor {}", config.sensor), true).await?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
     let db = Arc::new(Mutex::new(busybait_store::sqlite::open_read_only(
         &config.data_dir.join(busybait_store::sqlite::DB_FILE),
     )?));
@@ -96,6 +96,7 @@ pub async fn run(
     let subject = events_subject(&config.sensor);
     let mut samples = Samples::new(&config.data_dir);
     let mut recordings = crate::recordings::Shipper::open(&config.data_dir)?;
+    let mut indicators = crate::indicators::Publisher::default();
     let mut backoff = MIN_BACKOFF;
     let mut failing_since_logged = false;
     tracing::info!(
@@ -132,6 +133,10 @@ pub async fn run(
         };
         match published {
             Ok(duplicates) => {
+                // What the batch taught, for the fleet's watchers (at most once).
+                indicators
+                    .publish(&client, &config.sensor, &batch.events)
+                    .await;
                 cursor = last;
                 cursor_file.store(cursor)?;
                 status.shipped_seq.store(cursor, Ordering::Relaxed);

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::sql::{collect, count as count_of, opt_int, opt_text, text, Dialect, Param, Sql};
-use crate::tallies::{url_host, Kind, Split, ALL_TIME};
+pub use crate::tallies::url_host;
+use crate::tallies::{Kind, Split, ALL_TIME};
 use crate::StoreError;
 
 /// How many rows the "top" lists keep.

@@ -341,7 +341,7 @@ pub(crate) fn prune(
 }
 
 /// The host of `scheme://[user@]host[:port]/…`, lower-cased.
-pub(crate) fn url_host(url: &str) -> Option<String> {
+pub fn url_host(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split('/').next()?;
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
