@@ -30,6 +30,22 @@ pub fn nats_settings(fleet: &FleetConfig) -> Option<NatsSettings> {
     })
 }
 
+/// `watch`'s fleet settings: `--config`'s `[fleet]`, its URL replaced by `--fleet`;
+/// none without either.
+pub fn watch_settings(
+    config: Option<PathBuf>,
+    fleet: Option<String>,
+) -> anyhow::Result<Option<NatsSettings>> {
+    let mut cfg = match config {
+        Some(path) => Config::load(&path)?,
+        None => Config::default(),
+    };
+    if fleet.is_some() {
+        cfg.fleet.url = fleet;
+    }
+    Ok(nats_settings(&cfg.fleet))
+}
+
 /// Starts the shipper of a sensor whose config has `[fleet] url`.
 pub fn spawn_shipper(
     config: &Config,

@@ -27,6 +27,7 @@ pub fn capture(
     _filter: Option<&str>,
     _duration: Option<Duration>,
     _indicators: Indicators,
+    _fleet: Option<crate::fleet_watch::FleetLink>,
 ) -> anyhow::Result<(Report, String)> {
     anyhow::bail!(
         "cannot capture on {interface}: this busybait was built without live capture; \
@@ -41,6 +42,7 @@ pub fn capture(
     filter: Option<&str>,
     duration: Option<Duration>,
     indicators: Indicators,
+    fleet: Option<crate::fleet_watch::FleetLink>,
 ) -> anyhow::Result<(Report, String)> {
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,6 +104,7 @@ pub fn capture(
     let mut next_look = started + REPORT_EVERY;
     let mut seen = HashSet::new();
     let mut number = 0u64;
+    let mut learned = 0u64;
     let end = loop {
         if stop.load(Ordering::Relaxed) {
             break "stopped";
@@ -121,10 +124,16 @@ pub fn capture(
                 break "capture failed";
             }
         }
+        if let Some(link) = &fleet {
+            learn_from_fleet(&mut analyzer, link, &mut learned);
+        }
         if Instant::now() >= next_look {
             next_look += REPORT_EVERY;
             for a in analyzer.snapshot().alerts {
                 if seen.insert((a.id, a.src, a.dst)) {
+                    if let (Some(link), Ok(json)) = (&fleet, serde_json::to_vec(&a)) {
+                        link.alert(json);
+                    }
                     tracing::warn!(
                         alert = a.id,
                         src = %a.src,
@@ -167,7 +176,38 @@ pub fn capture(
             );
         }
     }
-    Ok((analyzer.finish(), end))
+    let report = analyzer.finish();
+    if let Some(link) = fleet {
+        // The alerts not announced during the capture, then wait for them to go.
+        for a in &report.alerts {
+            if seen.insert((a.id, a.src, a.dst)) {
+                if let Ok(json) = serde_json::to_vec(a) {
+                    link.alert(json);
+                }
+            }
+        }
+        link.close();
+    }
+    Ok((report, end))
+}
+
+/// Adds what the fleet's sensors learned since the last look to the analyzer.
+#[cfg(feature = "live")]
+fn learn_from_fleet(
+    analyzer: &mut busybait_wire::Analyzer,
+    link: &crate::fleet_watch::FleetLink,
+    learned: &mut u64,
+) {
+    let mut now = 0u64;
+    for indicator in link.learned() {
+        if crate::watch::learn(analyzer.indicators_mut(), &indicator.kind, &indicator.value) {
+            now += 1;
+        }
+    }
+    if now > 0 {
+        *learned += now;
+        tracing::info!(indicators = now, total = *learned, "learned from the fleet");
+    }
 }
 
 /// Sets `stop` on SIGINT or SIGTERM (handlers in place before capture starts).

@@ -15,6 +15,7 @@ mod edge;
 mod export;
 mod fetch;
 mod fleet;
+mod fleet_watch;
 mod geoip;
 mod hostkeys;
 mod live;
@@ -353,6 +354,15 @@ enum Command {
         /// matched).
         #[arg(long)]
         no_store: bool,
+        /// With --interface: also match what the fleet's sensors learn while the
+        /// capture runs (NATS, `busybait.indicators.*`) and publish each alert on
+        /// `busybait.alerts.<user>` (overrides `[fleet] url`).
+        #[arg(long, value_name = "URL", requires = "interface")]
+        fleet: Option<String>,
+        /// TOML config file: its `[fleet]` section (url, user, password, ca_file)
+        /// for --fleet.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -530,20 +540,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             learned_from,
             no_store,
-        } => watch::watch(
-            match interface {
-                Some(name) => watch::Source::Interface {
-                    name,
-                    filter,
-                    duration,
+            fleet,
+            config,
+        } => fleet::watch_settings(config, fleet).and_then(|settings| {
+            watch::watch(
+                match interface {
+                    Some(name) => watch::Source::Interface {
+                        name,
+                        filter,
+                        duration,
+                    },
+                    None => watch::Source::Files(pcap),
                 },
-                None => watch::Source::Files(pcap),
-            },
-            json,
-            eve.as_deref(),
-            &data_dir,
-            learned_from,
-            !no_store,
-        ),
+                json,
+                eve.as_deref(),
+                &data_dir,
+                learned_from,
+                !no_store,
+                settings,
+            )
+        }),
     }
 }

@@ -10,7 +10,6 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::Context;
 use busybait_events::SensorIdentity;
 use busybait_store::alerts::{store_alerts, StoredAlert};
-use busybait_store::read::IndicatorKind;
 use busybait_store::sensor::SensorState;
 use busybait_wire::capture::{read_frames, CaptureEnd};
 use busybait_wire::detect::signature_id;
@@ -46,7 +45,9 @@ pub enum Source {
 /// Analyses the source and prints the alerts (a table, or JSON with `json`); with
 /// `eve`, also writes them as Suricata EVE JSON lines to that file. What the trap
 /// learned is read from `data_dir` (when it has a database) and matched too; with
-/// `store`, the alerts are stored there.
+/// `store`, the alerts are stored there. With `fleet` (a live capture only), what
+/// the fleet's sensors learn while it runs is matched from then on, and the alerts
+/// go back to the fleet.
 pub fn watch(
     source: Source,
     json: bool,
@@ -54,7 +55,14 @@ pub fn watch(
     data_dir: &Path,
     learned_from: Option<String>,
     store: bool,
+    fleet: Option<busybait_fleet::nats::NatsSettings>,
 ) -> anyhow::Result<()> {
+    if fleet.is_some() && matches!(source, Source::Files(_)) {
+        anyhow::bail!(
+            "--fleet needs --interface: a capture file is over before the fleet says anything; \
+             match what the fleet already knows with --learned-from postgres://…"
+        );
+    }
     let learned = crate::read::Location::new(data_dir.to_path_buf(), learned_from);
     let indicators = load_indicators(&learned)?;
     let data_dir = store.then_some(data_dir);
@@ -66,8 +74,11 @@ pub fn watch(
             duration,
         } => {
             let sensor = open_data_dir(data_dir)?;
+            let link = fleet
+                .map(crate::fleet_watch::FleetLink::connect)
+                .transpose()?;
             let (report, end) =
-                crate::live::capture(&name, filter.as_deref(), duration, indicators)?;
+                crate::live::capture(&name, filter.as_deref(), duration, indicators, link)?;
             let reports = vec![FileReport {
                 file: PathBuf::from(format!("interface:{name}")),
                 end,
@@ -129,17 +140,7 @@ fn load_indicators(learned: &crate::read::Location) -> anyhow::Result<Indicators
         .with_context(|| format!("reading what the trap learned from {learned}"))?;
     let mut unusable = 0;
     for row in rows {
-        let kept = match row.kind {
-            IndicatorKind::Ip => row
-                .value
-                .parse()
-                .map(|ip| indicators.attackers.insert(ip))
-                .is_ok(),
-            IndicatorKind::Url => indicators.add_url(&row.value),
-            IndicatorKind::Sha256 => indicators.add_sha256(&row.value),
-            IndicatorKind::C2 => indicators.add_c2(&row.value),
-        };
-        if !kept {
+        if !learn(&mut indicators, row.kind.as_str(), &row.value) {
             unusable += 1;
         }
     }
@@ -150,6 +151,22 @@ fn load_indicators(learned: &crate::read::Location) -> anyhow::Result<Indicators
         "matching what the trap learned"
     );
     Ok(indicators)
+}
+
+/// Adds one indicator, by its type as exports and the fleet's indicators subject
+/// name it (`ip`, `url`, `sha256`, `c2`); `host` is in its URL, and any other type
+/// is not matched. Whether it could be used.
+pub(crate) fn learn(indicators: &mut Indicators, kind: &str, value: &str) -> bool {
+    match kind {
+        "ip" => value
+            .parse()
+            .map(|ip| indicators.attackers.insert(ip))
+            .is_ok(),
+        "url" => indicators.add_url(value),
+        "sha256" => indicators.add_sha256(value),
+        "c2" => indicators.add_c2(value),
+        _ => false,
+    }
 }
 
 /// The sensor identity of the data dir alerts go to (made if missing).

@@ -157,3 +157,103 @@ fn live_capture_sees_a_mirai_scanner_log_in_to_our_own_sensor() {
     .join()
     .unwrap();
 }
+
+/// `watch --interface lo --fleet`: an address a sensor of the fleet learned while the
+/// capture runs (published here on the indicators subject, as a sensor's shipper
+/// does) is matched from then on, and the alert goes back on `busybait.alerts.*`.
+/// NATS runs inside the namespace; the "attacker" is 127.0.0.77 there.
+#[test]
+fn live_capture_matches_what_the_fleet_learns_and_reports_back() {
+    use futures_util::StreamExt;
+
+    let name = format!("busybait-fleet-{}", std::process::id());
+    let ns = Netns::create(&name);
+    let path = format!("/var/run/netns/{}", ns.0);
+    std::thread::spawn(move || {
+        let handle = std::fs::File::open(&path).unwrap();
+        move_into_thread_name_spaces(handle.as_fd(), ThreadNameSpaceType::NETWORK).unwrap();
+        let nats = util::fleet::Nats::start();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (client, mut alerts) = runtime.block_on(async {
+            let client = async_nats::connect(nats.url()).await.unwrap();
+            let alerts = client.subscribe("busybait.alerts.*").await.unwrap();
+            client.flush().await.unwrap();
+            (client, alerts)
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap();
+        let mut watch = Command::new(env!("CARGO_BIN_EXE_busybait"))
+            .args(["watch", "--interface", "lo", "--json", "--no-store"])
+            .args(["--filter", &format!("tcp port {}", target.port())])
+            .args(["--fleet", &nats.url()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(watch.stderr.take().unwrap());
+        let mut log = String::new();
+        let mut wait_for = |what: &str, log: &mut String| loop {
+            let mut line = String::new();
+            let n = stderr.read_line(&mut line).unwrap();
+            log.push_str(&line);
+            assert!(n > 0, "watch ended before {what:?}:\n{log}");
+            if line.contains(what) {
+                break;
+            }
+        };
+        wait_for("listening to the fleet's indicators", &mut log);
+        wait_for("capturing on lo", &mut log);
+        // A sensor of the fleet learned the address (its shipper's message).
+        runtime.block_on(async {
+            let indicator = serde_json::json!({
+                "type": "ip", "value": "127.0.0.77", "seen": "2026-12-05T00:00:00.000000Z"
+            });
+            client
+                .publish(
+                    "busybait.indicators.sensor-1",
+                    serde_json::to_vec(&indicator).unwrap().into(),
+                )
+                .await
+                .unwrap();
+            client.flush().await.unwrap();
+        });
+        wait_for("learned from the fleet", &mut log);
+        // The address comes here now.
+        let from: std::net::IpAddr = "127.0.0.77".parse().unwrap();
+        let stream = util::tcp_from(target, from).unwrap();
+        let (_accepted, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), from);
+        let alert: serde_json::Value = runtime.block_on(async {
+            let m = tokio::time::timeout(Duration::from_secs(30), alerts.next())
+                .await
+                .expect("no alert reached the fleet")
+                .unwrap();
+            assert_eq!(m.subject.as_str(), "busybait.alerts.watch");
+            serde_json::from_slice(&m.payload).unwrap()
+        });
+        assert_eq!(alert["id"], "trap-attacker", "{alert}");
+        assert_eq!(alert["src"], "127.0.0.77");
+        drop(stream);
+        util::signal(watch.id(), "INT");
+        let mut stdout = String::new();
+        watch
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        stderr.read_to_string(&mut log).unwrap();
+        assert!(watch.wait().unwrap().success(), "{log}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(
+            util::alerts(&report[0]),
+            [("trap-attacker".to_string(), "127.0.0.77".to_string())],
+            "{log}"
+        );
+    })
+    .join()
+    .unwrap();
+}

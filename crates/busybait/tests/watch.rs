@@ -416,3 +416,24 @@ fn an_ssh_clients_hostile_version_line_is_escaped_in_the_text_report() {
         "{text}"
     );
 }
+
+/// The fleet's live indicators are for a live capture: a capture file with a
+/// `[fleet] url` is refused, saying what to use instead.
+#[test]
+fn the_fleets_live_indicators_need_a_live_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watch.toml");
+    std::fs::write(&config, "[fleet]\nurl = \"nats://127.0.0.1:4222\"\n").unwrap();
+    let capture = dir.path().join("any.pcap");
+    let (ok, _, stderr) = watch(&[
+        "--pcap".as_ref(),
+        capture.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--fleet needs --interface") && stderr.contains("--learned-from"),
+        "{stderr}"
+    );
+}

@@ -558,6 +558,12 @@ impl Analyzer {
         }
     }
 
+    /// What the trap learned, to add to while the capture runs (a fleet's live
+    /// indicators): what is added matches from the next packet on.
+    pub fn indicators_mut(&mut self) -> &mut Indicators {
+        &mut self.state.indicators
+    }
+
     /// One captured frame: `number` counts from 1, `time` in seconds since the epoch;
     /// `link` is `None` for a link type with no decoder.
     pub fn frame(&mut self, number: u64, time: f64, link: Option<LinkType>, bytes: &[u8]) {
