@@ -45,6 +45,16 @@ fn read_side(store: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A NATS client as `user` (its inbox prefix `_INBOX_<user>` for a sensor's user).
+async fn connect_as(url: String, user: &str, password: &str) -> async_nats::Client {
+    let mut options =
+        async_nats::ConnectOptions::with_user_and_password(user.into(), password.into());
+    if user.starts_with("sensor-") {
+        options = options.custom_inbox_prefix(format!("_INBOX_{user}"));
+    }
+    options.connect(url).await.unwrap()
+}
+
 /// `busybait ARGS --store STORE`, which must fail: its stderr.
 fn read_side_refused(store: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
@@ -757,11 +767,7 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
     // A watcher listening to what every sensor learns, from before the sensor starts.
     let watcher = tokio::runtime::Runtime::new().unwrap();
     let (_watch, mut learned) = watcher.block_on(async {
-        let client =
-            async_nats::ConnectOptions::with_user_and_password("watch".into(), "watch-pw".into())
-                .connect(nats.url())
-                .await
-                .unwrap();
+        let client = connect_as(nats.url(), "watch", "watch-pw").await;
         let learned = client.subscribe("busybait.indicators.*").await.unwrap();
         client.flush().await.unwrap();
         (client, learned)
@@ -802,13 +808,7 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
     let collector_view = {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let client = async_nats::ConnectOptions::with_user_and_password(
-                "collect".into(),
-                "collect-pw".into(),
-            )
-            .connect(nats.url())
-            .await
-            .unwrap();
+            let client = connect_as(nats.url(), "collect", "collect-pw").await;
             let js = async_nats::jetstream::new(client);
             let store = js.get_object_store("BUSYBAIT_SAMPLES").await.unwrap();
             store.info(&sample).await.map(|i| i.size).ok()
@@ -860,12 +860,7 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
     // Sensor 1's credentials used for more than shipping its own events.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let client =
-            async_nats::ConnectOptions::with_user_and_password("sensor-1".into(), "s1-pw".into())
-                .custom_inbox_prefix("_INBOX_sensor-1")
-                .connect(nats.url())
-                .await
-                .unwrap();
+        let client = connect_as(nats.url(), "sensor-1", "s1-pw").await;
         client
             .publish("busybait.events.sensor-2", "{}".into())
             .await
@@ -881,11 +876,7 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
     });
     // The watcher may only listen.
     watcher.block_on(async {
-        let client =
-            async_nats::ConnectOptions::with_user_and_password("watch".into(), "watch-pw".into())
-                .connect(nats.url())
-                .await
-                .unwrap();
+        let client = connect_as(nats.url(), "watch", "watch-pw").await;
         client
             .publish("busybait.indicators.sensor-1", "{}".into())
             .await

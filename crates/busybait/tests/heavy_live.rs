@@ -51,16 +51,24 @@ impl Drop for Netns {
     }
 }
 
-#[test]
-fn live_capture_sees_a_mirai_scanner_log_in_to_our_own_sensor() {
-    let name = format!("busybait-live-{}", std::process::id());
-    let ns = Netns::create(&name);
+/// Runs `body` on a thread inside a new network namespace (`prefix-<pid>`): that
+/// thread and every process it starts are in it; the rest of the test process stays
+/// where it was. The namespace goes when `body` returns.
+fn in_namespace(prefix: &str, body: impl FnOnce() + Send + 'static) {
+    let ns = Netns::create(&format!("{prefix}-{}", std::process::id()));
     let path = format!("/var/run/netns/{}", ns.0);
-    // This thread (and every process it starts) moves into the namespace; the rest
-    // of the test process stays where it was.
     std::thread::spawn(move || {
         let handle = std::fs::File::open(&path).unwrap();
         move_into_thread_name_spaces(handle.as_fd(), ThreadNameSpaceType::NETWORK).unwrap();
+        body();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn live_capture_sees_a_mirai_scanner_log_in_to_our_own_sensor() {
+    in_namespace("busybait-live", || {
         let sensor = util::Sensor::start_listening(
             "127.0.0.1:23",
             &util::test_config("xiongmai-dvr", "", ""),
@@ -153,9 +161,7 @@ fn live_capture_sees_a_mirai_scanner_log_in_to_our_own_sensor() {
         assert!(stored.contains("\"capture\":\"interface:lo\""), "{stored}");
         assert_eq!(std::fs::read_to_string(&eve).unwrap().lines().count(), 2);
         drop(sensor);
-    })
-    .join()
-    .unwrap();
+    });
 }
 
 /// `watch --interface lo --fleet`: an address a sensor of the fleet learned while the
@@ -166,12 +172,7 @@ fn live_capture_sees_a_mirai_scanner_log_in_to_our_own_sensor() {
 fn live_capture_matches_what_the_fleet_learns_and_reports_back() {
     use futures_util::StreamExt;
 
-    let name = format!("busybait-fleet-{}", std::process::id());
-    let ns = Netns::create(&name);
-    let path = format!("/var/run/netns/{}", ns.0);
-    std::thread::spawn(move || {
-        let handle = std::fs::File::open(&path).unwrap();
-        move_into_thread_name_spaces(handle.as_fd(), ThreadNameSpaceType::NETWORK).unwrap();
+    in_namespace("busybait-fleet", || {
         let nats = util::fleet::Nats::start();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -253,7 +254,5 @@ fn live_capture_matches_what_the_fleet_learns_and_reports_back() {
             [("trap-attacker".to_string(), "127.0.0.77".to_string())],
             "{log}"
         );
-    })
-    .join()
-    .unwrap();
+    });
 }
