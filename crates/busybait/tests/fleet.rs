@@ -32,17 +32,21 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO reader;";
 
 /// `busybait ARGS --store STORE`: its stdout, which must be a success.
 fn read_side(store: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
-        .args(args)
-        .args(["--store", store])
-        .output()
-        .unwrap();
+    let out = read_side_output(store, args);
     assert!(
         out.status.success(),
         "{args:?} --store {store}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+fn read_side_output(store: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(args)
+        .args(["--store", store])
+        .output()
+        .unwrap()
 }
 
 /// A NATS client as `user` (its inbox prefix `_INBOX_<user>` for a sensor's user).
@@ -57,11 +61,7 @@ async fn connect_as(url: String, user: &str, password: &str) -> async_nats::Clie
 
 /// `busybait ARGS --store STORE`, which must fail: its stderr.
 fn read_side_refused(store: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_busybait"))
-        .args(args)
-        .args(["--store", store])
-        .output()
-        .unwrap();
+    let out = read_side_output(store, args);
     assert!(!out.status.success(), "{args:?} --store {store} succeeded");
     String::from_utf8(out.stderr).unwrap()
 }

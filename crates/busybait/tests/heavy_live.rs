@@ -66,6 +66,26 @@ fn in_namespace(prefix: &str, body: impl FnOnce() + Send + 'static) {
     .unwrap();
 }
 
+/// SIGINT to a running `watch --json` (it reads what the kernel holds, then reports):
+/// its report, after a clean exit; the rest of its log added to `log`.
+fn stop(
+    mut watch: std::process::Child,
+    mut stderr: BufReader<std::process::ChildStderr>,
+    log: &mut String,
+) -> serde_json::Value {
+    util::signal(watch.id(), "INT");
+    let mut stdout = String::new();
+    watch
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    stderr.read_to_string(log).unwrap();
+    assert!(watch.wait().unwrap().success(), "{log}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
 #[test]
 fn live_capture_sees_a_mirai_scanner_log_in_to_our_own_sensor() {
     in_namespace("busybait-live", || {
@@ -115,18 +135,7 @@ fn live_capture_sees_a_mirai_scanner_log_in_to_our_own_sensor() {
         assert_eq!(attempt.outcome, util::mirai::Outcome::Success);
         // Every packet of the login has passed the loopback (the client read the
         // last answer): SIGINT, and watch reads what the kernel holds, then reports.
-        util::signal(watch.id(), "INT");
-        let mut stdout = String::new();
-        watch
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
-        stderr.read_to_string(&mut log).unwrap();
-        let status = watch.wait().unwrap();
-        assert!(status.success(), "{log}");
-        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let report = stop(watch, stderr, &mut log);
         let r = &report[0];
         assert_eq!(r["file"], "interface:lo");
         assert_eq!(r["end"], "stopped");
@@ -238,17 +247,7 @@ fn live_capture_matches_what_the_fleet_learns_and_reports_back() {
         assert_eq!(alert["id"], "trap-attacker", "{alert}");
         assert_eq!(alert["src"], "127.0.0.77");
         drop(stream);
-        util::signal(watch.id(), "INT");
-        let mut stdout = String::new();
-        watch
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
-        stderr.read_to_string(&mut log).unwrap();
-        assert!(watch.wait().unwrap().success(), "{log}");
-        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let report = stop(watch, stderr, &mut log);
         assert_eq!(
             util::alerts(&report[0]),
             [("trap-attacker".to_string(), "127.0.0.77".to_string())],
