@@ -200,7 +200,10 @@ fn learn_from_fleet(
 ) {
     let mut now = 0u64;
     for indicator in link.learned() {
-        if crate::watch::learn(analyzer.indicators_mut(), &indicator.kind, &indicator.value) {
+        if analyzer
+            .indicators_mut()
+            .learn(&indicator.kind, &indicator.value)
+        {
             now += 1;
         }
     }

@@ -140,7 +140,7 @@ fn load_indicators(learned: &crate::read::Location) -> anyhow::Result<Indicators
         .with_context(|| format!("reading what the trap learned from {learned}"))?;
     let mut unusable = 0;
     for row in rows {
-        if !learn(&mut indicators, row.kind.as_str(), &row.value) {
+        if !indicators.learn(row.kind.as_str(), &row.value) {
             unusable += 1;
         }
     }
@@ -151,22 +151,6 @@ fn load_indicators(learned: &crate::read::Location) -> anyhow::Result<Indicators
         "matching what the trap learned"
     );
     Ok(indicators)
-}
-
-/// Adds one indicator, by its type as exports and the fleet's indicators subject
-/// name it (`ip`, `url`, `sha256`, `c2`); `host` is in its URL, and any other type
-/// is not matched. Whether it could be used.
-pub(crate) fn learn(indicators: &mut Indicators, kind: &str, value: &str) -> bool {
-    match kind {
-        "ip" => value
-            .parse()
-            .map(|ip| indicators.attackers.insert(ip))
-            .is_ok(),
-        "url" => indicators.add_url(value),
-        "sha256" => indicators.add_sha256(value),
-        "c2" => indicators.add_c2(value),
-        _ => false,
-    }
 }
 
 /// The sensor identity of the data dir alerts go to (made if missing).

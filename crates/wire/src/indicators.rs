@@ -67,6 +67,19 @@ impl Indicators {
             + self.hashes.len()
     }
 
+    /// One indicator by its type as exports and the fleet's indicators subject name
+    /// it (`ip`, `url`, `sha256`, `c2`); `host` is in its URL, and any other type is
+    /// not matched. Whether it could be used.
+    pub fn learn(&mut self, kind: &str, value: &str) -> bool {
+        match kind {
+            "ip" => value.parse().map(|ip| self.attackers.insert(ip)).is_ok(),
+            "url" => self.add_url(value),
+            "sha256" => self.add_sha256(value),
+            "c2" => self.add_c2(value),
+            _ => false,
+        }
+    }
+
     /// A C2 endpoint `host:port` (host a name or an address; IPv6 in brackets).
     /// Returns false (and keeps nothing) for text that is not one.
     pub fn add_c2(&mut self, endpoint: &str) -> bool {
