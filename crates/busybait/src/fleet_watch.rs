@@ -82,10 +82,14 @@ impl FleetLink {
         self.learned.try_iter()
     }
 
-    /// Publishes an alert (its JSON).
-    pub fn alert(&self, json: Vec<u8>) {
-        // The link's thread is gone only if NATS never came back: logged there.
-        let _ = self.alerts.send(json);
+    /// Publishes an alert seen on `interface`, as the stores keep it.
+    pub fn alert(&self, alert: &busybait_wire::Alert, interface: &str) {
+        let capture = std::path::PathBuf::from(format!("interface:{interface}"));
+        let stored = crate::alert_record::stored_alert(alert, &capture);
+        if let Ok(json) = serde_json::to_vec(&stored) {
+            // The link's thread is gone only if NATS never came back: logged there.
+            let _ = self.alerts.send(json);
+        }
     }
 }
 

@@ -131,8 +131,8 @@ pub fn capture(
             next_look += REPORT_EVERY;
             for a in analyzer.snapshot().alerts {
                 if seen.insert((a.id, a.src, a.dst)) {
-                    if let (Some(link), Ok(json)) = (&fleet, serde_json::to_vec(&a)) {
-                        link.alert(json);
+                    if let Some(link) = &fleet {
+                        link.alert(&a, interface);
                     }
                     tracing::warn!(
                         alert = a.id,
@@ -181,9 +181,7 @@ pub fn capture(
         // The alerts not announced during the capture, then wait for them to go.
         for a in &report.alerts {
             if seen.insert((a.id, a.src, a.dst)) {
-                if let Ok(json) = serde_json::to_vec(a) {
-                    link.alert(json);
-                }
+                link.alert(a, interface);
             }
         }
         link.close();

@@ -7,6 +7,7 @@
 
 mod addresses;
 mod admission;
+mod alert_record;
 mod capture;
 mod config;
 mod connection;

@@ -404,8 +404,45 @@ fn report_exports_and_watch_read_the_fleet_store_as_the_sensors_own() {
         "<td><code>{}</code></td>",
         sensor_id(sensor.data_dir.path())
     )));
-    let alerts = util::web::get(fleet_web, "/alerts");
-    assert!(alerts.body.contains("This store keeps no alerts"));
+    // A watcher's alert (as `watch --fleet` publishes it) stored by the collector,
+    // once however often it comes, and on the fleet's alerts page.
+    let alert = serde_json::json!({
+        "alert": "trap-attacker", "signature_id": 9_100_020, "severity": "medium",
+        "title": "traffic from an address that attacked the trap",
+        "src_ip": "127.1.0.3", "src_port": null, "dst_ip": "127.0.0.9", "dst_port": null,
+        "protocol": "ip", "count": 4, "targets": 1,
+        "first": "2026-12-05T07:00:00.000000Z", "last": "2026-12-05T07:00:01.000000Z",
+        "rate": null, "evidence": [], "capture": "interface:eth0"
+    });
+    // Twice, then another: once that one is stored, the second copy was seen too.
+    let mut later = alert.clone();
+    later["src_ip"] = "127.1.0.4".into();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        for a in [&alert, &alert, &later] {
+            client
+                .publish(
+                    "busybait.alerts.watch",
+                    serde_json::to_vec(a).unwrap().into(),
+                )
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+    });
+    wait_until("the alerts in PostgreSQL", || {
+        pg.query("SELECT count(*) FROM alerts WHERE src_ip = '127.1.0.4'") == ["1"]
+    });
+    assert_eq!(
+        pg.query("SELECT watcher, alert, src_ip, capture FROM alerts ORDER BY src_ip"),
+        [
+            "watch|trap-attacker|127.1.0.3|interface:eth0",
+            "watch|trap-attacker|127.1.0.4|interface:eth0"
+        ]
+    );
+    let alerts = util::web::get(fleet_web, "/alerts?span=all");
+    assert!(alerts.body.contains("trap-attacker"), "{}", alerts.body);
+    assert!(alerts.body.contains("interface:eth0"), "{}", alerts.body);
 
     // Each session's recording reaches the fleet once the session closed and its
     // recording finished: the console plays the same from either store (and offers

@@ -244,8 +244,10 @@ fn live_capture_matches_what_the_fleet_learns_and_reports_back() {
             assert_eq!(m.subject.as_str(), "busybait.alerts.watch");
             serde_json::from_slice(&m.payload).unwrap()
         });
-        assert_eq!(alert["id"], "trap-attacker", "{alert}");
-        assert_eq!(alert["src"], "127.0.0.77");
+        // As the stores keep it (the fleet's collectors store it so).
+        assert_eq!(alert["alert"], "trap-attacker", "{alert}");
+        assert_eq!(alert["src_ip"], "127.0.0.77");
+        assert_eq!(alert["capture"], "interface:lo");
         drop(stream);
         let report = stop(watch, stderr, &mut log);
         assert_eq!(

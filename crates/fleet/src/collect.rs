@@ -139,7 +139,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), FleetError> {
     let client = crate::nats::connect(&config.nats, "busybait collect", false).await?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
     // A JetStream API call can time out while the cluster elects a leader (a few
     // seconds after a node dies): the setup is retried for a while before it is an
     // error.
@@ -160,6 +160,13 @@ pub async fn run(
         nats = %config.nats.url,
         "collecting fleet events"
     );
+    // The watchers' alerts, beside the events.
+    let alerts = crate::alerts::collect(client, config.postgres.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        if let Err(e) = alerts.await {
+            tracing::error!(error = %e, "storing the watchers' alerts stopped");
+        }
+    });
     let _ = ready.send(());
     let mut backoff = MIN_BACKOFF;
     while !*shutdown.borrow() {

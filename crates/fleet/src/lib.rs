@@ -15,6 +15,7 @@
 //! * [`samples`]: every dropped file once in the object store bucket
 //!   `BUSYBAIT_SAMPLES`, offered by the sensor before the events that name it, read
 //!   back and re-hashed by a collector.
+//! * [`alerts`]: the fleet's watchers' alerts, stored by every collector.
 //! * [`indicators`]: what each sensor learns (addresses, URLs, hosts, hashes, C2s),
 //!   published once on `busybait.indicators.<sensor>` as its events are acknowledged.
 //! * [`recordings`]: each finished session's recording, in parts on the sensor's
@@ -24,6 +25,7 @@
 //!
 //! The sensor id is the subject's last token, never a payload field.
 
+pub mod alerts;
 pub mod collect;
 pub mod cursor;
 pub mod indicators;

@@ -27,7 +27,7 @@ pub const ALERTS_FILE: &str = "alerts.jsonl";
 pub const ALERT_EVENT_ID: &str = "busybait.alert";
 
 /// One alert as stored.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct StoredAlert {
     /// Detection id (`mirai-syn-scan`, ...).
     pub alert: String,

@@ -563,9 +563,6 @@ pub fn alerts(
     until: Option<&str>,
     limit: usize,
 ) -> Result<Option<Vec<AlertRow>>, StoreError> {
-    if db.dialect() == crate::sql::Dialect::Postgres {
-        return Ok(None);
-    }
     let [lo, hi] = window(since, until);
     collect(
         db,

@@ -196,6 +196,26 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (session, sensor, part)
     );
     CREATE INDEX sessions_sensor ON sessions (sensor, start_time, session);"#,
+    // 4: the alerts the fleet's watchers publish (`alerts.rs`), once each.
+    r#"CREATE TABLE alerts (
+        id BIGSERIAL PRIMARY KEY,
+        watcher TEXT COLLATE "C" NOT NULL,
+        alert TEXT COLLATE "C" NOT NULL,
+        severity TEXT COLLATE "C" NOT NULL,
+        src_ip TEXT COLLATE "C" NOT NULL,
+        src_port INTEGER,
+        dst_ip TEXT COLLATE "C" NOT NULL,
+        dst_port INTEGER,
+        protocol TEXT COLLATE "C" NOT NULL,
+        count BIGINT NOT NULL,
+        first TEXT COLLATE "C" NOT NULL,
+        last TEXT COLLATE "C" NOT NULL,
+        capture TEXT COLLATE "C" NOT NULL,
+        json TEXT COLLATE "C" NOT NULL
+    );
+    CREATE UNIQUE INDEX alerts_identity ON alerts (watcher, alert, src_ip, dst_ip,
+        COALESCE(src_port, -1), COALESCE(dst_port, -1), first, last, count);
+    CREATE INDEX alerts_first ON alerts (first);"#,
 ];
 
 /// An arbitrary constant: the advisory lock collectors take to migrate or to add a
