@@ -38,8 +38,22 @@ pub fn subject(sensor: &str) -> String {
     format!("{INDICATORS_SUBJECT_PREFIX}{sensor}")
 }
 
+/// The events that carry indicators (most of a session's events carry none).
+const CARRIERS: [&str; 6] = [
+    "\"cowrie.session.connect\"",
+    "\"busybait.download.request\"",
+    "\"cowrie.session.file_download\"",
+    "\"cowrie.session.file_upload\"",
+    "\"busybait.exploit\"",
+    "\"busybait.sample.triage\"",
+];
+
 /// The indicators one event line carries, in the order they appear.
 pub fn of_event(json: &str) -> Vec<Indicator> {
+    // Only the few events that carry one are parsed.
+    if !CARRIERS.iter().any(|id| json.contains(id)) {
+        return Vec::new();
+    }
     let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
         return Vec::new();
     };
