@@ -21,7 +21,7 @@
 //! the end), so that 20,000 idle sessions cost 20,000 sockets, not 60,000 descriptors.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -180,20 +180,24 @@ impl Blobs {
 /// Bytes a recording buffers per file before appending them to it.
 pub const SPOOL_BYTES: usize = 64 * 1024;
 
-/// A file appended to in pieces, open only while a piece is written.
+/// A file appended to in pieces, open only while a piece is written, and made only
+/// when its first piece is: a short session's recording is then one `open` per file,
+/// at its end, instead of a creation, a header and a last piece (each an `open`).
 #[derive(Debug)]
 struct Spool {
     path: PathBuf,
     buf: Vec<u8>,
+    /// Whether the file exists (was made by this spool).
+    made: bool,
 }
 
 impl Spool {
-    fn create(path: PathBuf) -> Result<Self, StoreError> {
-        File::create(&path).map_err(|e| StoreError::io(&path, e))?;
-        Ok(Self {
+    fn new(path: PathBuf) -> Self {
+        Self {
             path,
             buf: Vec::new(),
-        })
+            made: false,
+        }
     }
 
     fn append(&mut self, data: &[u8]) -> Result<(), StoreError> {
@@ -204,19 +208,51 @@ impl Spool {
         self.flush_with(data)
     }
 
-    /// Appends the buffer and then `more` in one opening of the file.
+    /// Appends the buffer and then `more` in one opening of the file (making it).
     fn flush_with(&mut self, more: &[u8]) -> Result<(), StoreError> {
-        if self.buf.is_empty() && more.is_empty() {
+        if self.made && self.buf.is_empty() && more.is_empty() {
             return Ok(());
         }
+        self.write_out(more, false)
+    }
+
+    /// Writes what is buffered and `more`, making the file if it is not there yet;
+    /// `read_only`: the file is left read-only (made so, or set so after).
+    fn write_out(&mut self, more: &[u8], read_only: bool) -> Result<(), StoreError> {
         let io = |e| StoreError::io(&self.path, e);
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(io)?;
+        let mut options = OpenOptions::new();
+        if self.made {
+            options.append(true);
+        } else {
+            // A file left by an earlier run under the same id is replaced.
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            if read_only {
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o444);
+            }
+        }
+        let opened = match options.open(&self.path) {
+            // The directory is made with the first recording (or again, if removed).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.made => {
+                if let Some(dir) = self.path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+                }
+                options.open(&self.path)
+            }
+            opened => opened,
+        };
+        let mut file = opened.map_err(io)?;
+        self.made = true;
         file.write_all(&self.buf).map_err(io)?;
         file.write_all(more).map_err(io)?;
         self.buf.clear();
+        if read_only {
+            let mut permissions = file.metadata().map_err(io)?.permissions();
+            if !permissions.readonly() {
+                permissions.set_readonly(true);
+                file.set_permissions(permissions).map_err(io)?;
+            }
+        }
         Ok(())
     }
 }
@@ -224,7 +260,9 @@ impl Spool {
 impl Drop for Spool {
     fn drop(&mut self) {
         // A session that ended without `finish` (a panic) still leaves what it had.
-        let _ = self.flush_with(&[]);
+        if !self.buf.is_empty() {
+            let _ = self.flush_with(&[]);
+        }
     }
 }
 
@@ -285,7 +323,7 @@ impl TelnetStripper {
 }
 
 impl Recording {
-    /// Starts `sessions/<id>.cast` and `.raw`.
+    /// Starts `sessions/<id>.cast` and `.raw` (the files are made when first written).
     pub fn create(
         data_dir: &Path,
         id: &str,
@@ -296,12 +334,11 @@ impl Recording {
         max_bytes: u64,
     ) -> Result<Self, StoreError> {
         let dir = data_dir.join(SESSIONS_DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let cast_path = dir.join(format!("{id}.cast"));
         let raw_path = dir.join(format!("{id}.raw"));
         let mut rec = Self {
-            cast: Spool::create(cast_path)?,
-            raw: Spool::create(raw_path)?,
+            cast: Spool::new(cast_path),
+            raw: Spool::new(raw_path),
             written: 0,
             max_bytes,
             truncated: false,
@@ -317,8 +354,7 @@ impl Recording {
             "title": title,
             "env": {"TERM": "vt100", "SHELL": "/bin/sh"},
         });
-        // Straight to the file: a buffer kept for it would outlive most sessions' output.
-        rec.cast.flush_with(format!("{header}\n").as_bytes())?;
+        rec.cast.buf = format!("{header}\n").into_bytes();
         Ok(rec)
     }
 
@@ -490,17 +526,13 @@ impl Recording {
         spool.flush_with(&[])
     }
 
-    /// Flushes both files, and makes the cast read-only: that is how the fleet's
-    /// shipper tells a finished recording from one still being written
-    /// ([`finished`]).
+    /// Writes the rest of both files (making them if nothing was written yet), and
+    /// leaves the cast read-only: that is how the fleet's shipper tells a finished
+    /// recording from one still being written ([`finished`]).
     pub fn finish(mut self) -> Result<(), StoreError> {
-        self.flush()?;
-        let path = &self.cast.path;
-        let mut permissions = std::fs::metadata(path)
-            .map_err(|e| StoreError::io(path, e))?
-            .permissions();
-        permissions.set_readonly(true);
-        std::fs::set_permissions(path, permissions).map_err(|e| StoreError::io(path, e))
+        self.end_binary()?;
+        self.raw.write_out(&[], false)?;
+        self.cast.write_out(&[], true)
     }
 }
 
@@ -587,10 +619,28 @@ mod tests {
         let mut r = Recording::create(dir.path(), "abc", "t", 80, 24, 0, 1 << 20).unwrap();
         r.record(Duration::from_millis(1), false, b"login: ")
             .unwrap();
+        assert_eq!(finished(&cast), None, "made when first written");
+        r.flush().unwrap();
         assert_eq!(finished(&cast), Some(false), "still being written");
+        r.record(Duration::from_millis(2), false, b"# ").unwrap();
         r.finish().unwrap();
         assert_eq!(finished(&cast), Some(true));
-        assert!(std::fs::read_to_string(&cast).unwrap().contains("login: "));
+        assert!(std::fs::read_to_string(&cast)
+            .unwrap()
+            .ends_with("login: \"]\n[0.002,\"o\",\"# \"]\n"));
+    }
+
+    #[test]
+    fn a_short_recording_is_made_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Recording::create(dir.path(), "abc", "t", 80, 24, 0, 1 << 20).unwrap();
+        r.record(Duration::from_millis(1), false, b"login: ")
+            .unwrap();
+        r.finish().unwrap();
+        let sessions = dir.path().join(SESSIONS_DIR);
+        assert_eq!(finished(&sessions.join("abc.cast")), Some(true));
+        assert_eq!(finished(&sessions.join("abc.raw")), Some(false));
+        assert_eq!(read_raw(&sessions.join("abc.raw")).unwrap().len(), 1);
     }
 
     #[test]
