@@ -906,7 +906,11 @@ impl Event {
 
     /// [`Event::to_json_value`] as one compact line, without the newline.
     pub fn to_json_line(&self, sensor: &SensorIdentity, seq: u64) -> String {
-        self.to_json_value(sensor, seq).to_string()
+        let value = self.to_json_value(sensor, seq);
+        // Straight into a buffer: `Display` goes through the formatting machinery
+        // byte run by byte run. A `Value` cannot fail to serialise; if it did, the
+        // slow path says the same.
+        serde_json::to_string(&value).unwrap_or_else(|_| value.to_string())
     }
 }
 
