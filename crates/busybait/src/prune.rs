@@ -225,6 +225,7 @@ pub async fn keep_to_budget(
                 excess,
                 shipped_through,
                 recordings_shipped,
+                &mut || std::thread::sleep(BATCH_PAUSE),
             )?;
             Ok::<_, busybait_store::StoreError>((used.saturating_sub(freed), pruned))
         });

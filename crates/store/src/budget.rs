@@ -64,16 +64,21 @@ fn oldest_first(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<Candidate> {
 
 /// Makes room under a disk budget: removes the oldest prunable data, recordings
 /// first (and the blobs older than every recording left), then rotated event files,
-/// then samples, until `excess` bytes are gone or nothing prunable is left. The
-/// database and the live event log are never shrunk here (they are what the sensor
-/// is writing). Event rows after `shipped_through` (the fleet's cursor, when shipping
-/// is on) stay, and so do the recordings of sessions closed after
-/// `recordings_shipped_through` (the fleet's recordings cursor). Returns what each class gave up and the bytes freed.
+/// then the database's oldest `events` rows (its file shrinks where it was made with
+/// `auto_vacuum`), then samples, until `excess` bytes are gone or nothing prunable is
+/// left. The per-session tables and the live event log are never shrunk here. Event
+/// rows after `shipped_through` (the fleet's cursor, when shipping is on) stay, and so
+/// do the recordings of sessions closed after
+/// `recordings_shipped_through` (the fleet's recordings cursor), and the samples
+/// those events name. `pause` runs between the database's steps (the sensor's event
+/// writer gets the database there). Returns what each class gave up and the bytes
+/// freed.
 pub fn make_room(
     data_dir: &Path,
     excess: u64,
     shipped_through: Option<u64>,
     recordings_shipped_through: Option<u64>,
+    pause: &mut dyn FnMut(),
 ) -> Result<(PrunedByClass, u64), StoreError> {
     let mut freed = 0u64;
     let mut out = Vec::new();
@@ -129,7 +134,7 @@ pub fn make_room(
     out.push(("event-files", p));
     let db = data_dir.join(crate::sqlite::DB_FILE);
     let p = if freed < excess && db.exists() {
-        shrink_event_rows(&db, excess - freed, shipped_through)?
+        shrink_event_rows(&db, excess - freed, shipped_through, pause)?
     } else {
         Pruned::default()
     };
@@ -138,7 +143,10 @@ pub fn make_room(
     let mut p = Pruned::default();
     if freed < excess && db.exists() {
         let conn = crate::sqlite::open_read_only(&db)?;
-        let mut stmt = conn.prepare("SELECT sha256 FROM samples ORDER BY last_seen")?;
+        let unshipped = crate::retention::spare_unshipped_samples(shipped_through);
+        let mut stmt = conn.prepare(&format!(
+            "SELECT sha256 FROM samples WHERE 1 {unshipped} ORDER BY last_seen"
+        ))?;
         let oldest: Vec<String> = stmt
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
@@ -177,6 +185,7 @@ fn shrink_event_rows(
     db: &Path,
     excess: u64,
     shipped_through: Option<u64>,
+    pause: &mut dyn FnMut(),
 ) -> Result<Pruned, StoreError> {
     let conn = crate::sqlite::open(db)?;
     let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
@@ -206,6 +215,7 @@ fn shrink_event_rows(
             break;
         }
         p.items += n as u64;
+        pause();
     }
     p.bytes = free(&conn)?;
     crate::sqlite::release_free_pages(&conn)?;

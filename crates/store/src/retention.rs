@@ -154,9 +154,18 @@ pub fn prune(
             return Ok((class, Pruned::default()));
         };
         let mut items = 0;
-        for (table, column) in tables {
+        let appended = class != "alerts";
+        for &(table, column) in tables {
             let keep = keep.replace("{table}", table);
-            items += prune_rows(conn, table, column, &before, &keep, dry_run, pause)?;
+            items += prune_rows(
+                conn,
+                (table, column),
+                &before,
+                &keep,
+                appended,
+                dry_run,
+                pause,
+            )?;
         }
         Ok((class, Pruned { items, bytes: 0 }))
     };
@@ -200,7 +209,12 @@ pub fn prune(
         crate::sqlite::release_free_pages(conn)?;
     }
     let samples = match (&conn, stamp(cutoff(retention.samples))) {
-        (Some(conn), Some(before)) => prune_samples(conn, data_dir, &before, dry_run)?,
+        (Some(conn), Some(before)) => prune_samples(
+            conn,
+            data_dir,
+            (&before, retention.shipped_through),
+            dry_run,
+        )?,
         _ => Pruned::default(),
     };
     out.push(("samples", samples));
@@ -315,13 +329,14 @@ fn prune_event_files(
 
 /// Deletes (or counts) rows of `table` whose `column` is before `before`, oldest
 /// first, [`BATCH_ROWS`] per transaction, except those `keep` (more SQL conditions,
-/// each after `AND`) spares.
+/// each after `AND`) spares. `appended`: the table's rows are written in the order
+/// of `column` (every table but the alerts, whose `last` moves).
 fn prune_rows(
     conn: &Connection,
-    table: &str,
-    column: &str,
+    (table, column): (&str, &str),
     before: &str,
     keep: &str,
+    appended: bool,
     dry_run: bool,
     pause: &mut dyn FnMut(),
 ) -> Result<u64, StoreError> {
@@ -331,15 +346,23 @@ fn prune_rows(
         let n: i64 = conn.query_row(&sql, params![before], |r| r.get(0))?;
         return Ok(u64::try_from(n).unwrap_or(0));
     }
-    // The oldest rows first, by rowid (the tables grow in time order): each batch
-    // looks at the next rows in order and deletes those old enough, until a batch
-    // finds none (the rest is newer).
-    let sql = format!(
-        "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ?1 {newest} ORDER BY rowid LIMIT {BATCH_ROWS})"
-    );
+    // Where the old rows end, in rowid order: for an appended table the first row
+    // that is new enough (found by walking only the old rows, in table order, not by
+    // an index on the column that would visit every new one), else past the end.
+    // Batches then take the oldest rows before it, so no batch walks the newer rows
+    // of a big table inside its write transaction (the event writer waits on that).
+    // A row written a moment out of order stays until the next pass.
+    let end: i64 = if appended {
+        conn.query_row(&old_rows_end_sql(table, column), params![before], |r| {
+            r.get(0)
+        })?
+    } else {
+        i64::MAX
+    };
+    let sql = prune_batch_sql(table, column, newest);
     let mut total = 0u64;
     loop {
-        let n = conn.execute(&sql, params![before])?;
+        let n = conn.execute(&sql, params![before, end])?;
         total += n as u64;
         if n < BATCH_ROWS {
             return Ok(total);
@@ -348,14 +371,47 @@ fn prune_rows(
     }
 }
 
-/// Removes the files of samples last seen before `before`.
+/// The rowid after the old rows of a table appended in `column`'s order (`?1`: the
+/// cutoff): the first row at or after it, walked to in table order.
+pub(crate) fn old_rows_end_sql(table: &str, column: &str) -> String {
+    format!(
+        "SELECT COALESCE(
+             (SELECT rowid FROM {table} NOT INDEXED WHERE {column} >= ?1 ORDER BY rowid LIMIT 1),
+             (SELECT max(rowid) + 1 FROM {table}), 0)"
+    )
+}
+
+/// One batch of pruning: the oldest rows before rowid `?2` whose `column` is before
+/// `?1`, except those `keep` spares.
+pub(crate) fn prune_batch_sql(table: &str, column: &str, keep: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}
+             WHERE rowid < ?2 AND {column} < ?1 {keep} ORDER BY rowid LIMIT {BATCH_ROWS})"
+    )
+}
+
+/// The condition (after `AND`, on `samples`) that spares the samples a file event
+/// after `shipped_through` names: the fleet's shipper reads them when it ships that
+/// event. Empty without fleet shipping.
+pub(crate) fn spare_unshipped_samples(shipped_through: Option<u64>) -> String {
+    // The number is ours: no quoting needed.
+    shipped_through
+        .map(|seq| format!("AND sha256 NOT IN (SELECT sha256 FROM files WHERE seq > {seq})"))
+        .unwrap_or_default()
+}
+
+/// Removes the files of samples last seen before `before` (`.0`), except those an
+/// event after `.1` (the fleet's cursor) names.
 fn prune_samples(
     conn: &Connection,
     data_dir: &Path,
-    before: &str,
+    (before, shipped_through): (&str, Option<u64>),
     dry_run: bool,
 ) -> Result<Pruned, StoreError> {
-    let mut stmt = conn.prepare("SELECT sha256 FROM samples WHERE last_seen < ?1")?;
+    let unshipped = spare_unshipped_samples(shipped_through);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT sha256 FROM samples WHERE last_seen < ?1 {unshipped}"
+    ))?;
     let old: Vec<String> = stmt
         .query_map(params![before], |r| r.get(0))?
         .collect::<Result<_, _>>()?;

@@ -409,6 +409,23 @@ fn retention_prunes_each_class_by_its_age_and_a_dry_run_only_counts() {
         samples: Some(Duration::from_secs(30 * day)),
         ..keep
     };
+    // With fleet shipping on, a sample stays until the fleet has its event (seq 4),
+    // whether retention or a disk budget would take it.
+    for (shipped, items) in [(3, 0), (4, 1)] {
+        let fleet = Retention {
+            shipped_through: Some(shipped),
+            ..short
+        };
+        let counted = prune(d, &fleet, now, true, &mut || {}).unwrap();
+        assert_eq!(
+            find(&counted, "samples").items,
+            items,
+            "shipped through {shipped}"
+        );
+    }
+    let (room, _) = crate::budget::make_room(d, u64::MAX, Some(3), None, &mut || {}).unwrap();
+    assert_eq!(find(&room, "samples").items, 0);
+    assert!(d.join("samples").join("a".repeat(64)).exists());
     let pruned = prune(d, &short, now, false, &mut || {}).unwrap();
     // The session, its login, its command (typed, then failed), its file, its day's
     // source (the day's counts stay) and its hour's tallies of source, credential
@@ -438,7 +455,14 @@ fn a_budget_takes_the_oldest_event_rows_and_the_database_shrinks() {
     let db = d.join(sqlite::DB_FILE);
     let before = std::fs::metadata(&db).unwrap().len();
     assert!(before > 8_000_000, "{before}");
-    let (pruned, freed) = crate::budget::make_room(d, 1_000_000, None, None).unwrap();
+    // With fleet shipping on, only what the fleet has goes (through seq 50 here),
+    // a pause between steps.
+    let mut pauses = 0;
+    let (pruned, _) =
+        crate::budget::make_room(d, 1_000_000, Some(50), None, &mut || pauses += 1).unwrap();
+    let rows = pruned.iter().find(|(c, _)| *c == "event-rows").unwrap().1;
+    assert_eq!((rows.items, pauses), (50, 1));
+    let (pruned, freed) = crate::budget::make_room(d, 1_000_000, None, None, &mut || {}).unwrap();
     let rows = pruned.iter().find(|(c, _)| *c == "event-rows").unwrap().1;
     assert!(rows.items >= 100 && rows.items < 500, "{rows:?}");
     assert!(freed >= 1_000_000, "{freed}");
@@ -455,7 +479,7 @@ fn a_budget_takes_the_oldest_event_rows_and_the_database_shrinks() {
         })
         .unwrap();
     assert_eq!(hi, 500);
-    assert_eq!(lo, i64::try_from(rows.items).unwrap() + 1);
+    assert_eq!(lo, 50 + i64::try_from(rows.items).unwrap() + 1);
 }
 
 #[test]
@@ -602,4 +626,45 @@ fn reading_an_older_schema_names_it_instead_of_a_missing_table() {
         err.contains("schema version 9 is older than this busybait reads (10)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_pruning_batch_walks_only_the_old_rows() {
+    use crate::retention::{old_rows_end_sql, prune_batch_sql};
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), session_events(1));
+    let conn = sqlite::open(&dir.path().join(sqlite::DB_FILE)).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let unbound = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
+        stmt.query_map(rusqlite::params_from_iter(unbound), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>()
+        .join("; ")
+    };
+    for (table, column) in [
+        ("events", "timestamp"),
+        ("sessions", "start_time"),
+        ("logins", "timestamp"),
+    ] {
+        // Where the old rows end: a walk in table order that stops at the first new
+        // row (no index over the new ones, no sort).
+        let end = plan(&old_rows_end_sql(table, column));
+        assert!(end.contains(&format!("SCAN {table}")), "{table}: {end}");
+        assert!(
+            !end.contains("INDEX") && !end.contains("TEMP B-TREE"),
+            "{table}: {end}"
+        );
+        // Each batch: a range of rowids before that end.
+        let batch = plan(&prune_batch_sql(table, column, ""));
+        assert!(
+            batch.contains(&format!(
+                "SEARCH {table} USING INTEGER PRIMARY KEY (rowid<?)"
+            )),
+            "{table}: {batch}"
+        );
+    }
 }
