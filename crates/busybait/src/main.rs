@@ -411,7 +411,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             fleet,
             web,
         } => {
-            let mut cfg = load_config(config, data_dir)?;
+            let mut cfg = load_config(config.clone(), data_dir)?;
             if web.is_some() {
                 cfg.web.listen = web;
             }
@@ -434,7 +434,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.fleet.url = fleet;
             }
             cfg.check()?;
-            serve::run(cfg)
+            serve::run(cfg, config)
         }
         Command::Web {
             config,

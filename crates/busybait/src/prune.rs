@@ -1,7 +1,7 @@
 //! Retention, run: `busybait prune` on demand (`--dry-run` only counts), and the
 //! sensor's own pass every `[retention] interval` on a blocking thread, its database
-//! batches spaced so that the event writer keeps up. What goes is in
-//! `busybait_store::retention`.
+//! batches spaced so that the event writer keeps up, with the `[retention]` settings
+//! SIGHUP reloads ([`reload`]). What goes is in `busybait_store::retention`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use busybait_store::retention::{self, Pruned, CLASSES};
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, RetentionConfig};
 
 /// Between two database batches of the sensor's own pass.
 const BATCH_PAUSE: Duration = Duration::from_millis(20);
@@ -73,12 +73,36 @@ fn recordings_shipped_through(config: &Config) -> Option<u64> {
     }
 }
 
-/// The retention limits now: the config's, and the fleet's cursors.
-fn retention_now(config: &Config) -> retention::Retention {
+/// The retention limits now: `settings`', and the fleet's cursors.
+fn retention_now(config: &Config, settings: &RetentionConfig) -> retention::Retention {
     retention::Retention {
         shipped_through: shipped_through(config),
         recordings_shipped_through: recordings_shipped_through(config),
-        ..config.retention.retention()
+        ..settings.retention()
+    }
+}
+
+/// SIGHUP: reads `[retention]` from the config file `serve` started with and hands
+/// it to the running passes (they run once at once with it). The rest of the file
+/// takes a restart; a file that does not load leaves the running settings as they
+/// are, and says why.
+pub fn reload(config_file: Option<&std::path::Path>, settings: &watch::Sender<RetentionConfig>) {
+    let Some(path) = config_file else {
+        tracing::info!("SIGHUP: serve started without --config: nothing to reload");
+        return;
+    };
+    match Config::load(path) {
+        Ok(new) => {
+            settings.send_replace(new.retention);
+            tracing::info!(
+                config = %path.display(),
+                "SIGHUP: [retention] reloaded (other sections take a restart)"
+            );
+        }
+        Err(e) => tracing::error!(
+            config = %path.display(),
+            "SIGHUP: keeping the running settings: {e:#}"
+        ),
     }
 }
 
@@ -90,12 +114,23 @@ pub fn command(config: &Config, dry_run: bool) -> anyhow::Result<()> {
             config.data_dir.display()
         );
     }
+    // The test hook `BUSYBAIT_FAILPOINT=prune-between-batches`: after the first
+    // database batch, say so and hold until killed (a `kill -9` mid-pass).
+    let hold = std::env::var(busybait_fleet::pg::write::FAILPOINT_ENV)
+        .is_ok_and(|v| v == "prune-between-batches");
     let pruned = retention::prune(
         &config.data_dir,
-        &retention_now(config),
+        &retention_now(config, &config.retention),
         SystemTime::now(),
         dry_run,
-        &mut || {},
+        &mut || {
+            if hold {
+                eprintln!("failpoint prune-between-batches: holding until killed");
+                loop {
+                    std::thread::park();
+                }
+            }
+        },
     )?;
     let mut out = std::io::stdout().lock();
     std::io::Write::write_all(
@@ -136,16 +171,19 @@ fn table(
     out
 }
 
-/// The sensor's pass every `interval` (the first at start), until `shutdown`.
+/// The sensor's pass every `interval` (the first at start, and one whenever the
+/// settings change), until `shutdown`.
 pub async fn run_periodically(
     config: Config,
+    mut settings: watch::Receiver<RetentionConfig>,
     counters: Arc<Counters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let interval = config.retention.interval.max(Duration::from_secs(1));
     loop {
+        let now = settings.borrow_and_update().clone();
+        let interval = now.interval.max(Duration::from_secs(1));
         let data_dir = config.data_dir.clone();
-        let keep = retention_now(&config);
+        let keep = retention_now(&config, &now);
         let pass = tokio::task::spawn_blocking(move || {
             retention::prune(&data_dir, &keep, SystemTime::now(), false, &mut || {
                 std::thread::sleep(BATCH_PAUSE);
@@ -165,17 +203,36 @@ pub async fn run_periodically(
             }
             Err(e) => tracing::error!(error = %e, "retention pass panicked"),
         }
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
+        if !next_pass(interval, &mut settings, &mut shutdown).await {
+            return;
         }
     }
 }
 
-/// The data dir's size, as last measured, and whether it is at its budget.
+/// Waits out `interval`, or less if the settings change; false at shutdown.
+async fn next_pass(
+    interval: Duration,
+    settings: &mut watch::Receiver<RetentionConfig>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(interval) => true,
+        // A dropped sender (never, while serve runs) is no change: sleep it out.
+        r = settings.changed() => {
+            if r.is_err() {
+                tokio::time::sleep(interval).await;
+            }
+            true
+        }
+        _ = shutdown.changed() => false,
+    }
+}
+
+/// The data dir's size, as last measured, its budget, and whether it is at it.
 #[derive(Debug, Default)]
 pub struct DataUse {
     bytes: AtomicU64,
+    budget: AtomicU64,
     full: std::sync::atomic::AtomicBool,
 }
 
@@ -183,6 +240,19 @@ impl DataUse {
     /// Bytes, as last measured.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Nothing measured yet, under `budget`.
+    pub fn new(budget: u64) -> Self {
+        Self {
+            budget: AtomicU64::new(budget),
+            ..Self::default()
+        }
+    }
+
+    /// The budget in force (`max_data_bytes`; 0: none).
+    pub fn budget(&self) -> u64 {
+        self.budget.load(Ordering::Relaxed)
     }
 
     /// Whether new sessions are refused for lack of room.
@@ -201,16 +271,20 @@ const LOW_WATER_PERCENT: u64 = 90;
 /// sessions (saying so once in the log) until there is room again.
 pub async fn keep_to_budget(
     config: Config,
+    mut settings: watch::Receiver<RetentionConfig>,
     counters: Arc<Counters>,
     data: Arc<DataUse>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let budget = config.retention.max_data_bytes;
-    let interval = config
-        .retention
-        .budget_interval
-        .max(Duration::from_millis(100));
     loop {
+        let (budget, interval) = {
+            let now = settings.borrow_and_update();
+            (
+                now.max_data_bytes,
+                now.budget_interval.max(Duration::from_millis(100)),
+            )
+        };
+        data.budget.store(budget, Ordering::Relaxed);
         let dir = config.data_dir.clone();
         let shipped_through = shipped_through(&config);
         let recordings_shipped = recordings_shipped_through(&config);
@@ -256,9 +330,8 @@ pub async fn keep_to_budget(
             Ok(Err(e)) => tracing::error!(error = %e, "making room under max_data_bytes failed"),
             Err(e) => tracing::error!(error = %e, "the budget check panicked"),
         }
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
+        if !next_pass(interval, &mut settings, &mut shutdown).await {
+            return;
         }
     }
 }

@@ -79,7 +79,7 @@ fn metrics_snapshot(edge: &Edge) -> crate::metrics::Snapshot {
         source_files: edge.session_config.state.files.bytes() as u64,
         pruned: edge.pruned.snapshot(),
         data_bytes: edge.data.bytes(),
-        data_budget: edge.config.retention.max_data_bytes,
+        data_budget: edge.data.budget(),
         fleet: edge.fleet.as_ref().map(|f| crate::metrics::FleetSnapshot {
             shipped_seq: g(&f.shipped_seq),
             lag: f.lag(),
@@ -90,7 +90,7 @@ fn metrics_snapshot(edge: &Edge) -> crate::metrics::Snapshot {
 }
 
 /// Runs the sensor until SIGINT/SIGTERM.
-pub fn run(config: Config) -> anyhow::Result<()> {
+pub fn run(config: Config, config_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let profile = config.selected_profile()?;
     // Before any listener: a database that cannot be read stops the start.
     let geoip = crate::geoip::GeoIp::open(&config.geoip.databases)?;
@@ -168,7 +168,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     let doors = Doors { ssh, http, geoip };
-    let result = runtime.block_on(serve(config, session_config, doors, stores));
+    let result = runtime.block_on(serve(config, config_file, session_config, doors, stores));
     drop(runtime);
     data.recorder
         .shutdown()
@@ -197,6 +197,7 @@ struct Stores {
 
 async fn serve(
     config: Config,
+    config_file: Option<std::path::PathBuf>,
     session_config: Arc<SessionConfig>,
     doors: Doors,
     stores: Stores,
@@ -292,6 +293,7 @@ async fn serve(
         .collect();
     let memory = crate::memory::MemoryPool::new(config.limits.memory_cap_bytes);
     let fleet = crate::fleet::spawn_shipper(&config, &stores.sensor, shutdown_rx.clone());
+    let budget = config.retention.max_data_bytes;
     let edge = Arc::new(Edge {
         geoip: doors.geoip,
         fleet,
@@ -318,7 +320,7 @@ async fn serve(
         unauthenticated: Mutex::new(BTreeMap::new()),
         next_conn: AtomicU64::new(0),
         pruned: Arc::new(crate::prune::Counters::default()),
-        data: Arc::new(crate::prune::DataUse::default()),
+        data: Arc::new(crate::prune::DataUse::new(budget)),
         shutdown: shutdown_rx,
     });
     let recovered =
@@ -337,13 +339,16 @@ async fn serve(
         )?;
     }
     tokio::spawn(expire_sources(edge.clone()));
+    let (retention_settings, settings) = watch::channel(edge.config.retention.clone());
     tokio::spawn(crate::prune::run_periodically(
         edge.config.clone(),
+        settings.clone(),
         edge.pruned.clone(),
         edge.shutdown.clone(),
     ));
     tokio::spawn(crate::prune::keep_to_budget(
         edge.config.clone(),
+        settings,
         edge.pruned.clone(),
         edge.data.clone(),
         edge.shutdown.clone(),
@@ -365,7 +370,9 @@ async fn serve(
         )));
     }
 
-    signals.wait().await;
+    signals
+        .wait(|| crate::prune::reload(config_file.as_deref(), &retention_settings))
+        .await;
     tracing::info!("shutting down: closing every session");
     let _ = shutdown_tx.send(true);
     for t in accept_tasks {

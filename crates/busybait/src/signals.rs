@@ -1,12 +1,12 @@
 //! The signals a long-running command answers: SIGTERM and SIGINT stop it, SIGHUP
-//! is logged and otherwise ignored.
+//! reloads what can be reloaded.
 
 use anyhow::Context;
 
 /// The signals the sensor answers. SIGTERM and SIGINT stop it; SIGHUP
-/// (`systemctl reload`) does not: the log is standard error (the journal under
-/// systemd), which needs no reopening, and the event log is reopened at each
-/// rotation anyway; the line it logs says that configuration changes take a restart.
+/// (`systemctl reload`) runs the caller's reload (`serve`: the `[retention]`
+/// settings). The log is standard error (the journal under systemd), which needs no
+/// reopening, and the event log is reopened at each rotation anyway.
 pub(crate) struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
@@ -23,15 +23,13 @@ impl Signals {
         })
     }
 
-    /// Until SIGTERM or SIGINT.
-    pub(crate) async fn wait(mut self) {
+    /// Until SIGTERM or SIGINT; `on_hangup` at each SIGHUP.
+    pub(crate) async fn wait(mut self, mut on_hangup: impl FnMut()) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,
                 _ = self.int.recv() => return,
-                _ = self.hup.recv() => tracing::info!(
-                    "SIGHUP: logs go to standard error and need no reopening; the configuration is read at start (restart to change it)"
-                ),
+                _ = self.hup.recv() => on_hangup(),
             }
         }
     }

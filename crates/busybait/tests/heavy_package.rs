@@ -158,14 +158,19 @@ fn the_debian_package_installs_a_confined_service_that_runs_as_its_own_user() {
         Duration::from_secs(10),
     );
     assert_eq!(attempt.outcome, Outcome::Success);
-    // SIGHUP (systemctl reload) is logged and does not stop it; SIGTERM does.
+    // SIGHUP (systemctl reload) reloads [retention] from the installed config (the
+    // service user can read it) and does not stop it; SIGTERM does.
     util::signal(sensor.id(), "HUP");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(&log_path)
         .unwrap_or_default()
-        .contains("SIGHUP")
+        .contains("SIGHUP: [retention] reloaded")
     {
-        assert!(std::time::Instant::now() < deadline, "no SIGHUP line");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
         assert!(sensor.try_wait().unwrap().is_none(), "SIGHUP stopped it");
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -731,13 +731,32 @@ fn the_data_dir_stays_under_its_budget_oldest_recordings_first_then_refuses() {
     let mut c = sensor.connect_from(source(200));
     c.login();
     drop(c);
-    let (dir, _) = sensor.stop();
+    // SIGHUP reloads [retention]; a file that does not load changes nothing.
+    let config_file = sensor.data_dir.path().join("test-config.toml");
+    std::fs::write(
+        &config_file,
+        format!("{config}\nmax_data_bytes = \"lots\"\n"),
+    )
+    .unwrap();
+    util::signal(sensor.pid(), "HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !sensor
+        .log()
+        .contains("SIGHUP: keeping the running settings")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", sensor.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        metric(&scrape(metrics, "/metrics").1, "busybait_data_budget_bytes"),
+        budget
+    );
     // A budget nothing prunable can meet: new sessions are refused, and said so.
     let config = format!(
         "metrics = \"127.0.0.1:0\"\n{base}[retention]\nmax_data_bytes = 4096\nbudget_interval = \"100ms\"\n"
     );
-    let sensor = Sensor::start_in(dir, &config);
-    let metrics = sensor.metrics.unwrap();
+    std::fs::write(&config_file, config).unwrap();
+    util::signal(sensor.pid(), "HUP");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let (_, body) = scrape(metrics, "/metrics");
@@ -772,4 +791,128 @@ fn the_data_dir_stays_under_its_budget_oldest_recordings_first_then_refuses() {
         "{}",
         sensor.log()
     );
+    assert!(sensor.log().contains("SIGHUP: [retention] reloaded"));
+    assert_eq!(
+        metric(&scrape(metrics, "/metrics").1, "busybait_data_budget_bytes"),
+        4096
+    );
+}
+
+/// A data dir with `old` events from 40 days ago and `new` from now, written by the
+/// store's own recorder (rotated daily, so the old day has its own file).
+fn data_dir_with_old_events(dir: &std::path::Path, old: u64, new: u64) {
+    use busybait_events::{Event, EventKind, Peer, Protocol, SensorIdentity, SessionId};
+    let config = busybait_store::RecorderConfig {
+        data_dir: dir.to_path_buf(),
+        queue_depth: 64,
+        fsync_interval: Duration::from_millis(10),
+        jsonl: true,
+        sqlite: true,
+        rotation: busybait_store::rotate::Rotation::default(),
+    };
+    let sensor = SensorIdentity {
+        name: "test".into(),
+        uuid: "00000000-0000-4000-8000-000000000000".into(),
+    };
+    let (recorder, _) = busybait_store::Recorder::open(&config, sensor).unwrap();
+    let handle = recorder.handle().unwrap();
+    let now = std::time::SystemTime::now();
+    let then = now - Duration::from_secs(40 * 86_400);
+    let events = (0..old)
+        .map(|i| (then, i))
+        .chain((0..new).map(|i| (now, old + i)));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for (time, i) in events {
+            let kind = if i % 100 == 0 {
+                EventKind::connect()
+            } else {
+                EventKind::CommandInput {
+                    input: format!("echo {i}"),
+                }
+            };
+            let event = Event {
+                time,
+                session: SessionId::from_u64(1 + i / 100),
+                peer: Peer {
+                    src: "127.0.0.9:4000".parse().unwrap(),
+                    dst: "127.0.0.1:23".parse().unwrap(),
+                    protocol: Protocol::Telnet,
+                },
+                kind,
+            };
+            handle.record(event).await.unwrap();
+        }
+    });
+    drop(handle);
+    recorder.shutdown().unwrap();
+}
+
+#[test]
+fn prune_killed_mid_pass_leaves_whole_stores_and_the_next_pass_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    data_dir_with_old_events(d, 2_500, 100);
+    let rotated = |d: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("events.jsonl."))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(rotated(d).len(), 1, "the old day's file");
+    let rows = |d: &std::path::Path| -> (i64, i64, String) {
+        let db = rusqlite::Connection::open_with_flags(
+            d.join("busybait.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let cutoff = busybait_events::format_timestamp(
+            std::time::SystemTime::now() - Duration::from_secs(20 * 86_400),
+        );
+        let count = |sql: &str| -> i64 { db.query_row(sql, [&cutoff], |r| r.get(0)).unwrap() };
+        let ok: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        (
+            count("SELECT count(*) FROM events WHERE timestamp < ?1"),
+            count("SELECT count(*) FROM events WHERE timestamp >= ?1"),
+            ok,
+        )
+    };
+    // Killed (-9) after its first batch of event rows, inside the pass.
+    let mut prune = std::process::Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(["prune", "--data-dir"])
+        .arg(d)
+        .env("BUSYBAIT_FAILPOINT", "prune-between-batches")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(prune.stderr.take().unwrap()),
+        &mut said,
+    )
+    .unwrap();
+    assert!(said.contains("failpoint prune-between-batches"), "{said}");
+    prune.kill().unwrap();
+    prune.wait().unwrap();
+    // A whole batch went, nothing else: the database is whole, the new rows are all
+    // there, the old day's file is gone whole and the live one is untouched.
+    assert_eq!(rows(d), (1_500, 100, "ok".to_string()));
+    assert_eq!(rotated(d), Vec::<String>::new());
+    let live = util::read_events(d);
+    assert_eq!(live.len(), 100);
+    // The next pass finishes what was meant to go, and only that.
+    let out = util::cli(d, &["prune"]);
+    let out = String::from_utf8(out).unwrap();
+    let event_rows = out.lines().find(|l| l.starts_with("event-rows ")).unwrap();
+    assert_eq!(event_rows.split_whitespace().nth(1), Some("1500"), "{out}");
+    assert_eq!(rows(d), (0, 100, "ok".to_string()));
+    assert_eq!(util::read_events(d).len(), 100);
 }

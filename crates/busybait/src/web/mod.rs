@@ -63,7 +63,13 @@ pub fn command(config: &WebConfig, listen: SocketAddr, location: Location) -> an
         let tls = tls(config)?;
         announce(&listener)?;
         let signals = crate::signals::Signals::install()?;
-        connections::serve(listener, tls, console.router(), signals.wait()).await;
+        connections::serve(
+            listener,
+            tls,
+            console.router(),
+            signals.wait(|| tracing::info!("SIGHUP: the console has nothing to reload")),
+        )
+        .await;
         Ok(())
     })
 }
