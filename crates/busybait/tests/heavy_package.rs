@@ -130,6 +130,13 @@ fn the_debian_package_installs_a_confined_service_that_runs_as_its_own_user() {
 
     // The installed binary, as the service runs it, on loopback.
     let log_path = out.path().join("stderr.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    // As systemd runs it: standard error is the stream JOURNAL_STREAM names.
+    let journal_stream = {
+        use std::os::unix::fs::MetadataExt;
+        let meta = log_file.metadata().unwrap();
+        format!("{}:{}", meta.dev(), meta.ino())
+    };
     // setpriv execs the sensor itself as the user (signals reach it directly).
     let mut sensor = Command::new("setpriv")
         .args(["--reuid=busybait", "--regid=busybait", "--clear-groups"])
@@ -137,8 +144,9 @@ fn the_debian_package_installs_a_confined_service_that_runs_as_its_own_user() {
         .args(["--config", "/etc/busybait/busybait.toml"])
         .args(["--data-dir", "/var/lib/busybait"])
         .args(["--telnet", "127.0.0.1:0"])
+        .env("JOURNAL_STREAM", journal_stream)
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
+        .stderr(log_file)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -178,6 +186,16 @@ fn the_debian_package_installs_a_confined_service_that_runs_as_its_own_user() {
     let status = sensor.wait().unwrap();
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(status.success(), "{log}");
+    // For the journal: each line's priority in front, no timestamp of its own.
+    assert!(
+        log.lines()
+            .all(|l| ["<3>", "<4>", "<6>"].iter().any(|p| l.starts_with(p))),
+        "{log}"
+    );
+    assert!(
+        log.contains("<6> INFO busybait::prune: SIGHUP: [retention] reloaded"),
+        "{log}"
+    );
     let events = util::read_events(Path::new("/var/lib/busybait"));
     assert!(
         events
