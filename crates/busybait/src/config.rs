@@ -97,6 +97,9 @@ pub struct FleetConfig {
     pub password: Option<String>,
     /// A CA certificate (PEM) to verify the NATS servers with; turns TLS on.
     pub ca_file: Option<PathBuf>,
+    /// Events the shipper packs into one message at most (1 to 64; default 64):
+    /// consecutive events go together when several are waiting.
+    pub pack_events: Option<usize>,
 }
 
 /// `[web]`: the console (off unless `listen` is set or `--web` given).
@@ -616,6 +619,14 @@ impl Config {
 
     /// Rejects values that cannot work.
     pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(n) = self.fleet.pack_events {
+            if !(1..=busybait_fleet::ship::PACK_EVENTS).contains(&n) {
+                anyhow::bail!(
+                    "fleet.pack_events is {n}: it must be 1 to {}",
+                    busybait_fleet::ship::PACK_EVENTS
+                );
+            }
+        }
         let l = &self.limits;
         for (name, v) in [
             ("limits.max_sessions", l.max_sessions),

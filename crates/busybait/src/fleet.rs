@@ -58,6 +58,10 @@ pub fn spawn_shipper(
         nats,
         data_dir: config.data_dir.clone(),
         sensor: sensor.to_string(),
+        pack_events: config
+            .fleet
+            .pack_events
+            .unwrap_or(busybait_fleet::ship::PACK_EVENTS),
     };
     let for_task = status.clone();
     tokio::spawn(async move {

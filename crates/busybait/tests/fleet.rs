@@ -565,8 +565,16 @@ fn a_message_claiming_another_sensor_or_malformed_is_refused_and_stores_nothing(
             // Sensor s2 claims to be s1.
             ("busybait.events.s2", line("s1", 1)),
             ("busybait.events.s2", "not json".to_string()),
-            // Then the honest one, last: when it is stored the others were handled.
-            ("busybait.events.s1", line("s1", 1)),
+            // A pack of s2's whose second line claims s1: refused whole.
+            (
+                "busybait.events.s2",
+                format!("{}\n{}", line("s2", 1), line("s1", 2)),
+            ),
+            // Then the honest pack, last: when it is stored the others were handled.
+            (
+                "busybait.events.s1",
+                format!("{}\n{}\n{}", line("s1", 1), line("s1", 2), line("s1", 3)),
+            ),
         ] {
             js.publish(subject, payload.into())
                 .await
@@ -575,10 +583,13 @@ fn a_message_claiming_another_sensor_or_malformed_is_refused_and_stores_nothing(
                 .unwrap();
         }
     });
-    wait_until("the honest event", || {
-        pg.query("SELECT count(*) FROM events") == ["1"]
+    wait_until("the honest events", || {
+        pg.query("SELECT count(*) FROM events") == ["3"]
     });
-    assert_eq!(pg.query("SELECT sensor, seq FROM events"), ["s1|1"]);
+    assert_eq!(
+        pg.query("SELECT sensor, seq FROM events ORDER BY seq"),
+        ["s1|1", "s1|2", "s1|3"]
+    );
     let log = collector.log();
     assert!(
         log.contains("reason=\"sensor_mismatch\"") || log.contains("reason=sensor_mismatch"),
@@ -590,10 +601,10 @@ fn a_message_claiming_another_sensor_or_malformed_is_refused_and_stores_nothing(
     assert_eq!(status, "HTTP/1.1 200 OK");
     util::promtool_check(&body);
     for line in [
-        "busybait_collect_rejected_total{reason=\"sensor_mismatch\"} 1",
+        "busybait_collect_rejected_total{reason=\"sensor_mismatch\"} 2",
         "busybait_collect_rejected_total{reason=\"malformed\"} 1",
         "busybait_collect_rejected_total{reason=\"oversized\"} 0",
-        "busybait_collect_events_total{kind=\"new\"} 1",
+        "busybait_collect_events_total{kind=\"new\"} 3",
         "busybait_collect_batches_total 1",
     ] {
         assert!(body.lines().any(|l| l == line), "no {line:?} in\n{body}");

@@ -8,7 +8,10 @@
 //!
 //! The sensors are real `busybait serve` processes with their real shipper; their
 //! spools (busybait.db) are written by the test beforehand, so that the fault
-//! schedule does not depend on how fast bots can be simulated.
+//! schedule does not depend on how fast bots can be simulated. They ship one event
+//! per message (`pack_events = 1`): the faults are counted in messages, and the
+//! packs a shipper makes by default are proved in `fleet.rs` and measured by
+//! `bench/fleet_bench.sh`.
 
 #![allow(
     clippy::indexing_slicing,
@@ -158,7 +161,7 @@ fn fifty_thousand_events_survive_every_fault_exactly_once() {
             Sensor::start_in(
                 dir,
                 &format!(
-                    "{}[fleet]\nurl = \"{urls}\"\n",
+                    "{}[fleet]\nurl = \"{urls}\"\npack_events = 1\n",
                     test_config("oracle", "", "")
                 ),
             )

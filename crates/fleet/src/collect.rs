@@ -192,8 +192,8 @@ pub async fn run(
         let mut accepted = Vec::with_capacity(messages.len());
         for message in messages {
             match check(&message) {
-                Ok(Checked::Event(incoming)) => {
-                    batch.push(*incoming);
+                Ok(Checked::Events(events)) => {
+                    batch.extend(events);
                     accepted.push(message);
                 }
                 Ok(Checked::Part(part)) => {
@@ -318,14 +318,14 @@ async fn fetch(
 
 /// What a sensor's message carries.
 enum Checked {
-    /// An event (boxed: it carries its parsed line).
-    Event(Box<Incoming>),
+    /// Its events, in order (a pack of JSON lines, or one).
+    Events(Vec<Incoming>),
     /// A part of a session's recording.
     Part(Part),
 }
 
-/// The event or recording part a message carries, if it is one of the sensor its
-/// subject names.
+/// The events or recording part a message carries, if they are all of the sensor
+/// its subject names: one line that is not refuses the whole message.
 fn check(message: &jetstream::Message) -> Result<Checked, Rejection> {
     let sensor = sensor_of_subject(message.subject.as_str()).ok_or(Rejection::Subject)?;
     match crate::recordings::part_of(sensor, message.headers.as_ref(), &message.payload) {
@@ -333,11 +333,21 @@ fn check(message: &jetstream::Message) -> Result<Checked, Rejection> {
         Ok(None) => {}
         Err(_) => return Err(Rejection::Recording),
     }
-    let line = line::parse(sensor, &message.payload)?;
-    let json = String::from_utf8(message.payload.to_vec()).map_err(|_| Rejection::Malformed)?;
-    Ok(Checked::Event(Box::new(Incoming {
-        sensor: sensor.to_string(),
-        line,
-        json,
-    })))
+    if message.payload.len() > crate::MAX_EVENT_BYTES {
+        return Err(Rejection::Oversized);
+    }
+    let mut events = Vec::new();
+    for payload in message.payload.split(|&b| b == b'\n') {
+        if events.len() >= crate::ship::PACK_EVENTS {
+            return Err(Rejection::Oversized);
+        }
+        let line = line::parse(sensor, payload)?;
+        let json = String::from_utf8(payload.to_vec()).map_err(|_| Rejection::Malformed)?;
+        events.push(Incoming {
+            sensor: sensor.to_string(),
+            line,
+            json,
+        });
+    }
+    Ok(Checked::Events(events))
 }

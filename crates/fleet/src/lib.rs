@@ -74,9 +74,15 @@ pub fn events_subject(sensor: &str) -> String {
     format!("{EVENTS_SUBJECT_PREFIX}{sensor}")
 }
 
-/// The `Nats-Msg-Id` of one event: unique per sensor and sequence number.
-pub fn message_id(sensor: &str, seq: u64) -> String {
-    format!("{sensor}:{seq}")
+/// The `Nats-Msg-Id` of a message carrying a sensor's events `first..=last` (one
+/// event: `<sensor>:<seq>`, several: `<sensor>:<first>-<last>`), unique per sensor
+/// and range.
+pub fn message_id(sensor: &str, first: u64, last: u64) -> String {
+    if first == last {
+        format!("{sensor}:{first}")
+    } else {
+        format!("{sensor}:{first}-{last}")
+    }
 }
 
 /// Whether `id` can be a sensor id: what `sensor.toml` makes (a UUID) or an operator's
@@ -110,7 +116,7 @@ mod tests {
         assert_eq!(sensor_of_subject("busybait.events."), None);
         assert_eq!(sensor_of_subject("busybait.events.*"), None);
         assert_eq!(sensor_of_subject("other.events.a"), None);
-        assert_eq!(message_id("s1", 42), "s1:42");
+        assert_eq!(message_id("s1", 42, 42), "s1:42");
         assert_eq!(events_subject("s1"), "busybait.events.s1");
     }
 }

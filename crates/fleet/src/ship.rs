@@ -1,9 +1,13 @@
 //! The sensor's shipper: its own `busybait.db`, read by `seq`, published to
 //! JetStream in order.
 //!
-//! Each event goes on `busybait.events.<sensor>` with `Nats-Msg-Id: <sensor>:<seq>`;
-//! a batch is published pipelined and the cursor moves only when the stream has
-//! acknowledged all of it. Any failure (no server, no stream, a leader election)
+//! Events go on `busybait.events.<sensor>` as JSON lines, consecutive ones packed
+//! into one message (at most [`PACK_EVENTS`] and [`PACK_BYTES`]) with
+//! `Nats-Msg-Id: <sensor>:<first>-<last>` (`<sensor>:<seq>` for one): a shipper that
+//! keeps up sends what a moment gathered, often one event; one that catches up or
+//! carries thousands a second sends full packs, and the stream's cost per message
+//! (replicated three times) is paid once per pack. A batch is published pipelined
+//! and the cursor moves only when the stream has acknowledged all of it. Any failure (no server, no stream, a leader election)
 //! sends the same batch again after a back-off: the stream drops what it already
 //! has, the collectors' rows are idempotent. The sensor never waits for it: the
 //! local store is the buffer, and an outage only grows the lag.
@@ -24,7 +28,12 @@ use crate::nats::NatsSettings;
 use crate::{events_subject, message_id, FleetError};
 
 /// Events per batch: enough to keep a round trip's worth in flight.
-const BATCH: usize = 512;
+const BATCH: usize = 2048;
+/// Events one message carries at most…
+pub const PACK_EVENTS: usize = 64;
+/// …and bytes (one longer event goes alone; the stream takes up to
+/// [`crate::MAX_EVENT_BYTES`]).
+pub const PACK_BYTES: usize = 128 * 1024;
 /// How often an idle shipper looks for new events.
 const POLL: Duration = Duration::from_millis(200);
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -65,6 +74,8 @@ pub struct ShipConfig {
     pub data_dir: PathBuf,
     /// The sensor's id (its `sensor.toml` uuid): the subject's last token.
     pub sensor: String,
+    /// Events one message carries at most (1 to [`PACK_EVENTS`]).
+    pub pack_events: usize,
 }
 
 /// Ships until `shutdown` turns true. Errors only if the data dir is unusable; NATS
@@ -128,7 +139,10 @@ pub async fn run(
         };
         let offered = samples.offer_all(&js, &batch.events).await;
         let published = match offered {
-            Ok(()) => publish(&js, &subject, &config.sensor, &batch.events).await,
+            Ok(()) => {
+                let packed = packs(&batch.events, config.pack_events);
+                publish(&js, &subject, &config.sensor, packed).await
+            }
             Err(e) => Err(e),
         };
         match published {
@@ -286,29 +300,92 @@ async fn read_batch(db: Arc<Mutex<Connection>>, after: u64) -> Result<Batch, Fle
         .map_err(FleetError::from)
 }
 
-/// Publishes a batch pipelined and waits for every acknowledgement; returns how
-/// many the stream already had.
+/// Consecutive events packed into messages: `(first seq, last seq, payload)`, each
+/// at most `most` (and [`PACK_EVENTS`]) lines and [`PACK_BYTES`] (or one event
+/// alone).
+pub fn packs(events: &[(u64, String)], most: usize) -> Vec<(u64, u64, Vec<u8>)> {
+    let most = most.clamp(1, PACK_EVENTS);
+    let mut out: Vec<(u64, u64, Vec<u8>)> = Vec::new();
+    let mut lines = 0;
+    for (seq, json) in events {
+        match out.last_mut() {
+            Some((_, last, payload))
+                if lines < most && payload.len() + 1 + json.len() <= PACK_BYTES =>
+            {
+                payload.push(b'\n');
+                payload.extend_from_slice(json.as_bytes());
+                *last = *seq;
+                lines += 1;
+            }
+            _ => {
+                out.push((*seq, *seq, json.as_bytes().to_vec()));
+                lines = 1;
+            }
+        }
+    }
+    out
+}
+
+/// Publishes a batch pipelined, in packs, and waits for every acknowledgement;
+/// returns how many events the stream already had.
 async fn publish(
     js: &jetstream::Context,
     subject: &str,
     sensor: &str,
-    events: &[(u64, String)],
+    packed: Vec<(u64, u64, Vec<u8>)>,
 ) -> Result<u64, FleetError> {
-    let mut acks = Vec::with_capacity(events.len());
-    for (seq, json) in events {
+    let mut acks = Vec::with_capacity(packed.len());
+    for (first, last, payload) in packed {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", message_id(sensor, *seq).as_str());
+        headers.insert("Nats-Msg-Id", message_id(sensor, first, last).as_str());
+        let lines = 1 + payload.iter().filter(|&&b| b == b'\n').count() as u64;
         let ack = js
-            .publish_with_headers(subject.to_string(), headers, Bytes::from(json.clone()))
+            .publish_with_headers(subject.to_string(), headers, Bytes::from(payload))
             .await
             .map_err(FleetError::nats)?;
-        acks.push(ack);
+        acks.push((lines, ack));
     }
     let mut duplicates = 0;
-    for ack in acks {
+    for (lines, ack) in acks {
         if ack.await.map_err(FleetError::nats)?.duplicate {
-            duplicates += 1;
+            duplicates += lines;
         }
     }
     Ok(duplicates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_events_are_packed_by_count_and_bytes() {
+        let events: Vec<(u64, String)> =
+            (1..=150).map(|s| (s, format!("{{\"seq\":{s}}}"))).collect();
+        let packed = packs(&events, PACK_EVENTS);
+        let ranges: Vec<(u64, u64)> = packed.iter().map(|(a, b, _)| (*a, *b)).collect();
+        assert_eq!(ranges, [(1, 64), (65, 128), (129, 150)]);
+        // One a message, when so configured.
+        assert_eq!(packs(&events[..3], 1).len(), 3);
+        let first = String::from_utf8(packed[0].2.clone()).unwrap();
+        assert_eq!(first.lines().count(), 64);
+        assert!(first.starts_with("{\"seq\":1}\n{\"seq\":2}\n") && first.ends_with("{\"seq\":64}"));
+        // A long event goes alone; the bytes bound the rest.
+        let long = "x".repeat(PACK_BYTES);
+        let half = "y".repeat(PACK_BYTES / 2);
+        let events = vec![
+            (1, "a".into()),
+            (2, long.clone()),
+            (3, half.clone()),
+            (4, half.clone()),
+            (5, "b".into()),
+        ];
+        let ranges: Vec<(u64, u64)> = packs(&events, PACK_EVENTS)
+            .iter()
+            .map(|(a, b, _)| (*a, *b))
+            .collect();
+        assert_eq!(ranges, [(1, 1), (2, 2), (3, 3), (4, 5)]);
+        assert_eq!(message_id("s1", 4, 5), "s1:4-5");
+        assert_eq!(message_id("s1", 2, 2), "s1:2");
+    }
 }
