@@ -11,10 +11,12 @@
 #   twice that, pruned every 20 s;
 #   max_data_bytes BUDGET, checked every 5 s.
 # Every 10 s it samples the data dir's size, the sensor's RSS and its events written.
-# At the end it checks that the database (the read side) holds every event from the
-# oldest it keeps to the last written, none missing, and every JSON line still kept
-# from that point on; and reports bytes written to disk per million events
-# (/proc/PID/io).
+# At the end it checks that the data dir never went over its budget, that RSS stayed
+# flat over the last quarter, that the database (the read side) holds every event from
+# the oldest it keeps to the last written, none missing, and every JSON line still kept
+# from that point on, and that it kept at least RETAIN of them (unless the budget was
+# reached, which takes event rows first); it exits non-zero if not. And it reports
+# bytes written to disk per million events (/proc/PID/io).
 #
 # Usage: bench/soak.sh        (numbers go in BENCHMARKS.md)
 # Environment: SESSIONS [140000] CONCURRENCY [64] RETAIN [30s] ROTATE_BYTES [16777216]
@@ -80,7 +82,7 @@ printf '%8s %14s %10s %12s\n' seconds data_bytes rss_kib events
 while kill -0 "$load" 2>/dev/null; do
   sleep 10
   printf '%8s %14s %10s %12s\n' "$(( $(date +%s) - started ))" "$(du -sb "$work/data" 2>/dev/null | cut -f1)" \
-    "$(awk '/VmRSS/{print $2}' "/proc/$pid/status")" "$(metric busybait_events_written_total)"
+    "$(awk '/VmRSS/{print $2}' "/proc/$pid/status")" "$(metric busybait_events_written_total)" | tee -a "$work/samples"
 done
 wait "$load" || { cat "$work/load" >&2; exit 1; }
 cat "$work/load"
@@ -99,10 +101,28 @@ echo "disk written: $written bytes for $events events: $(( written / (events / 1
 # numbered as they are written, not quite in time order, so the window's edge is
 # ragged by a fraction of a second) is a row, and the newest row is the last event
 # written.
-python3 - "$work/data" "$events" <<'PY'
-import glob, gzip, json, os, sqlite3, sys
+python3 - "$work/data" "$events" "$work/samples" "$budget" "$retain" <<'PY'
+import glob, gzip, json, os, re, sqlite3, sys
 from datetime import datetime, timedelta
 d, written = sys.argv[1], int(float(sys.argv[2]))
+samples = [[int(float(x)) for x in l.split()] for l in open(sys.argv[3]) if l.strip()]
+budget = int(sys.argv[4])
+m = re.fullmatch(r"(\d+)(s|m|h)", sys.argv[5])
+retain = int(m[1]) * {"s": 1, "m": 60, "h": 3600}[m[2]]
+failed = []
+# The data dir, sampled every 10 s, never over its budget.
+biggest = max(s[1] for s in samples)
+print(f"data dir: at most {biggest} bytes of {budget} ({100 * biggest / budget:.1f} %)")
+if biggest > budget:
+    failed.append("the data dir went over its budget")
+# Memory flat once the per-source caps are full: the last quarter's RSS within a
+# tenth of where it stood at three quarters.
+at = samples[len(samples) * 3 // 4][2]
+last = max(s[2] for s in samples[len(samples) * 3 // 4:])
+print(f"RSS: {at} KiB at three quarters of the run, at most {last} KiB after")
+if last > at * 1.1:
+    failed.append("RSS grew in the last quarter")
+near_budget = biggest * 100 >= budget * 95
 db = sqlite3.connect(os.path.join(d, "busybait.db"))
 lo, hi, n = db.execute("SELECT min(seq), max(seq), count(*) FROM events").fetchone()
 t_lo, t_hi = db.execute("SELECT min(timestamp), max(timestamp) FROM events").fetchone()
@@ -124,5 +144,17 @@ missing = window - rows
 print(f"read side: {n} rows, seq {lo}..{hi}, {t_lo} .. {t_hi}; newest row is the last event "
       f"written ({written}): {hi == written}; JSON lines kept {kept}, {len(window)} of them "
       f"a second or more inside the window, missing from the database: {len(missing)}")
-sys.exit(0 if hi == written and not missing else 1)
+if hi != written or missing:
+    failed.append("the read side lacks events it keeps")
+# Retention keeps at least `retain` of events (a pass every 20 s removes what is
+# older), unless the budget had to take event rows first.
+span = (datetime.fromisoformat(t_hi.replace("Z", "+00:00"))
+        - datetime.fromisoformat(t_lo.replace("Z", "+00:00"))).total_seconds()
+print(f"the database's window: {span:.1f} s (retention keeps {retain} s"
+      + ("; the budget was reached and takes event rows first)" if near_budget else ")"))
+if span < retain and not near_budget:
+    failed.append("retention kept less than it was told to")
+for f in failed:
+    print(f"FAILED: {f}")
+sys.exit(1 if failed else 0)
 PY
