@@ -8,6 +8,8 @@
 #
 #   bench/fleet_bench.sh [SENSORS] [RATE] [SECONDS] [OUTAGE]      (as root: PostgreSQL
 #                                                                  runs as `postgres`)
+#   Environment: OUTAGE_RATE [1000] (sensor 1's events/s while away), AFTER [60] (the
+#   others' seconds of traffic after it is back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sensors=${1:-4}
@@ -111,20 +113,23 @@ q "SELECT 'delay from event to row: p50 ' || round(percentile_cont(0.5) WITHIN G
           || ' s, max ' || round(max(d)::numeric, 3) || ' s'
    FROM (SELECT extract(epoch FROM stored_at - timestamp::timestamptz) AS d FROM events) x"
 
-# Phase B: sensor 1 away for OUTAGE s (its process stopped), at 1,000 events/s; the
-# others go on at RATE. Then it ships its backlog.
+# Phase B: sensor 1 away for OUTAGE s (its process stopped) while its spool grows at
+# OUTAGE_RATE events/s (1,000 by default; a 30-minute outage's 1.8 M events can be
+# made in 90 s at 20,000/s); the others go on at RATE through the outage and for
+# AFTER s more, so their delay is measured while sensor 1 catches up too.
 [ "$outage" -gt 0 ] || exit 0
+outage_rate=${OUTAGE_RATE:-1000}
+after=${AFTER:-60}
 first=${sensor_pids[0]}
 before=$(q "SELECT now()")
 kill -STOP "$first"
-"$bin/busybait-fleetload" "${spools[@]:0:2}" --rate 1000 --seconds "$outage" > /dev/null &
+"$bin/busybait-fleetload" "${spools[@]:0:2}" --rate "$outage_rate" --seconds "$outage" > /dev/null &
 feeder1=$!
 if [ "$sensors" -gt 1 ]; then
-  "$bin/busybait-fleetload" "${spools[@]:2}" --rate "$rate" --seconds "$outage" > /dev/null &
+  "$bin/busybait-fleetload" "${spools[@]:2}" --rate "$rate" --seconds "$((outage + after))" > /dev/null &
   feeder2=$!
 fi
 wait "$feeder1"
-[ -n "${feeder2:-}" ] && wait "$feeder2"
 id1=$(sed -n 's/^uuid = "\(.*\)"/\1/p' "$work/s1/sensor.toml")
 local1=$(sqlite3 "$work/s1/busybait.db" 'SELECT max(seq) FROM events' 2>/dev/null || python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT max(seq) FROM events').fetchone()[0])" "$work/s1/busybait.db")
 backlog=$(( local1 - $(q "SELECT COALESCE(max(seq),0) FROM events WHERE sensor = '$id1'") ))
@@ -140,6 +145,12 @@ import sys
 back, caught, backlog = map(float, sys.argv[1:4])
 print(f"outage backlog {int(backlog)} events caught up in {caught-back:.1f} s: {backlog/(caught-back):.0f} events/s")
 PY
+[ -n "${feeder2:-}" ] && wait "$feeder2"
+back_at=$(q "SELECT to_timestamp($back)")
+caught_at=$(q "SELECT to_timestamp($caught)")
 q "SELECT 'others during the outage: p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY d)::numeric, 3) || ' s'
    FROM (SELECT extract(epoch FROM stored_at - timestamp::timestamptz) AS d FROM events
-         WHERE sensor <> '$id1' AND stored_at > '$before') x"
+         WHERE sensor <> '$id1' AND stored_at > '$before' AND timestamp::timestamptz < '$back_at') x"
+q "SELECT 'others while it caught up: ' || count(*) || ' events, p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY d)::numeric, 3) || ' s'
+   FROM (SELECT extract(epoch FROM stored_at - timestamp::timestamptz) AS d FROM events
+         WHERE sensor <> '$id1' AND timestamp::timestamptz BETWEEN '$back_at' AND '$caught_at') x"

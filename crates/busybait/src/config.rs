@@ -100,7 +100,14 @@ pub struct FleetConfig {
     /// Events the shipper packs into one message at most (1 to 64; default 64):
     /// consecutive events go together when several are waiting.
     pub pack_events: Option<usize>,
+    /// Events a second the shipper sends at most (default 12,000; 0: no limit): a
+    /// sensor back from an outage catches up at this pace and leaves the rest of
+    /// the fleet's capacity to the live sensors.
+    pub max_events_per_second: Option<u64>,
 }
+
+/// The shipper's pace when `[fleet] max_events_per_second` is not set.
+pub const DEFAULT_SHIP_EVENTS_PER_SECOND: u64 = 12_000;
 
 /// `[web]`: the console (off unless `listen` is set or `--web` given).
 #[derive(Debug, Clone, Default, serde::Deserialize)]

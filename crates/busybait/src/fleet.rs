@@ -62,6 +62,10 @@ pub fn spawn_shipper(
             .fleet
             .pack_events
             .unwrap_or(busybait_fleet::ship::PACK_EVENTS),
+        max_events_per_second: config
+            .fleet
+            .max_events_per_second
+            .unwrap_or(crate::config::DEFAULT_SHIP_EVENTS_PER_SECOND),
     };
     let for_task = status.clone();
     tokio::spawn(async move {

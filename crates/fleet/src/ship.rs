@@ -76,6 +76,18 @@ pub struct ShipConfig {
     pub sensor: String,
     /// Events one message carries at most (1 to [`PACK_EVENTS`]).
     pub pack_events: usize,
+    /// Events a second the shipper sends at most (0: no limit): a sensor back from
+    /// an outage catches up at this pace instead of taking the whole fleet's
+    /// capacity from the sensors that are live.
+    pub max_events_per_second: u64,
+}
+
+/// The shortest time `events` may take at `per_second` (0: no limit).
+fn paced(events: usize, per_second: u64) -> Duration {
+    if per_second == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(events as f64 / per_second as f64)
 }
 
 /// Ships until `shutdown` turns true. Errors only if the data dir is unusable; NATS
@@ -120,6 +132,7 @@ pub async fn run(
         if *shutdown.borrow() {
             return Ok(());
         }
+        let started = tokio::time::Instant::now();
         let batch = read_batch(db.clone(), cursor).await?;
         status.local_seq.store(batch.local_seq, Ordering::Relaxed);
         // Recordings follow their sessions' closes; a failure is retried on the
@@ -164,6 +177,11 @@ pub async fn run(
                     failing_since_logged = false;
                 }
                 backoff = MIN_BACKOFF;
+                let pace = started + paced(batch.events.len(), config.max_events_per_second);
+                tokio::select! {
+                    () = tokio::time::sleep_until(pace) => {}
+                    _ = shutdown.changed() => {}
+                }
             }
             Err(e) => {
                 status.failures.fetch_add(1, Ordering::Relaxed);
@@ -357,6 +375,13 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_takes_at_least_its_share_of_a_second() {
+        assert_eq!(paced(2048, 0), Duration::ZERO);
+        assert_eq!(paced(2048, 2048), Duration::from_secs(1));
+        assert_eq!(paced(6, 12), Duration::from_millis(500));
+    }
 
     #[test]
     fn consecutive_events_are_packed_by_count_and_bytes() {
