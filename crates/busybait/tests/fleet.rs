@@ -997,6 +997,61 @@ fn over_tls_a_sensor_ships_and_a_client_without_tls_is_refused() {
     drop(collector);
 }
 
+#[test]
+fn a_cluster_whose_routes_and_clients_speak_only_tls_carries_a_sensors_events() {
+    let pg = Postgres::start();
+    let certs = tempfile::tempdir().unwrap();
+    util::test_certificates(certs.path());
+    let cluster = util::fleet::NatsCluster::start_with_tls(Some(certs.path()));
+    let ca_config = format!(
+        "ca_file = {:?}\n",
+        certs.path().join("ca.pem").display().to_string()
+    );
+    let _collector = Collector::start_with(
+        &cluster.urls(),
+        &pg.url(),
+        &["--replicas", "3", "--config", &{
+            let path = certs.path().join("collect.toml");
+            std::fs::write(&path, format!("[fleet]\n{ca_config}")).unwrap();
+            path.display().to_string()
+        }],
+        &[],
+    );
+    let sensor = Sensor::start_with(&format!(
+        "{}[fleet]\nurl = \"{}\"\n{ca_config}",
+        util::test_config("oracle", "", ""),
+        cluster.urls()
+    ));
+    visit(&sensor, 1);
+    let n = events_when_closed(&sensor, 1);
+    wait_until("the session in PostgreSQL through the TLS cluster", || {
+        pg.query("SELECT count(*) FROM events") == [n.to_string()]
+    });
+    // Every route port speaks TLS before anything else: a plain connection gets not
+    // one byte of the protocol and is dropped as a failed handshake.
+    let probes: Vec<std::net::TcpStream> = cluster
+        .route_ports
+        .iter()
+        .map(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).unwrap())
+        .collect();
+    for (mut probe, port) in probes.into_iter().zip(&cluster.route_ports) {
+        probe
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut plain = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut probe, &mut plain);
+        assert_eq!(plain, b"", "route port {port} spoke in the clear");
+    }
+    for node in &cluster.nodes {
+        wait_until("the plain route refused", || {
+            node.log()
+                .contains("Router connection closed: TLS Handshake Failure")
+        });
+        // The routes the cluster formed with (three replicas of the stream) spoke it.
+        assert!(node.log().contains("Route connection created"));
+    }
+}
+
 /// The shipper's progress on the metrics page: caught up, then a lag that is
 /// exactly what NATS has not acknowledged while it is away.
 #[test]

@@ -240,6 +240,83 @@ fn openssh_negotiates_the_cameras_older_cbc_3des_and_hmac_sha1_96() {
 }
 
 #[test]
+fn putty_speaks_the_cameras_3des_ctr() {
+    // No OpenSSH, paramiko, asyncssh, libssh2 or Go client has triple DES in counter
+    // mode; PuTTY does, and prefers it to CBC.
+    let sensor = Sensor::start_ssh(&test_config("ipcam-mipsel", "", ""));
+    let addr = sensor.ssh.unwrap();
+    // The sensor's host keys, as a client that pins them needs their fingerprints.
+    let scan = Command::new("ssh-keyscan")
+        .args(["-p", &addr.port().to_string(), "127.0.0.1"])
+        .output()
+        .expect("ssh-keyscan (Debian's openssh-client)");
+    let mut listed = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    listed
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&scan.stdout)
+        .unwrap();
+    let listed = String::from_utf8(listed.wait_with_output().unwrap().stdout).unwrap();
+    let fingerprints: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(!fingerprints.is_empty(), "{listed}");
+    // A saved session is how PuTTY is told its ciphers: triple DES first.
+    let home = tempfile::tempdir().unwrap();
+    let sessions = home.path().join(".putty/sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    std::fs::write(
+        sessions.join("camera"),
+        "Cipher=3des,WARN,aes,chacha20,aesgcm,blowfish,des,arcfour\n",
+    )
+    .unwrap();
+    let mut plink = Command::new("plink");
+    plink
+        .env("HOME", home.path())
+        .args(["-load", "camera", "-batch", "-v", "-ssh"])
+        .args([
+            "-P",
+            &addr.port().to_string(),
+            "-l",
+            "root",
+            "-pw",
+            "xc3511",
+        ]);
+    for fingerprint in &fingerprints {
+        plink.args(["-hostkey", fingerprint]);
+    }
+    let mut child = plink
+        .args(["127.0.0.1", "cat; echo 3des-$((6*7)); exit 4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("plink (Debian's putty-tools; scripts/test installs it)");
+    let mut stdin = child.stdin.take().unwrap();
+    // Enough for many packets of the chain each way.
+    stdin.write_all(&[b'z'; 50_000]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("Initialised triple-DES SDCTR outbound encryption")
+            && said.contains("Initialised triple-DES SDCTR inbound encryption"),
+        "{said}"
+    );
+    let mut expected = vec![b'z'; 50_000];
+    expected.extend_from_slice(b"3des-42\n");
+    assert_eq!(out.stdout, expected, "{said}");
+    assert_eq!(out.status.code(), Some(4), "{said}");
+}
+
+#[test]
 fn openssh_gets_a_pty_shell_and_a_wrong_password_is_refused() {
     let sensor = start();
     let out = ssh(

@@ -528,10 +528,27 @@ pub fn wait_within(what: &str, timeout: Duration, mut pred: impl FnMut() -> bool
 /// A JetStream cluster of three `nats-server`s on 127.0.0.1, routes between them.
 pub struct NatsCluster {
     pub nodes: Vec<Nats>,
+    /// Each node's route (cluster) port.
+    pub route_ports: Vec<u16>,
 }
 
 impl NatsCluster {
     pub fn start() -> Self {
+        Self::start_with_tls(None)
+    }
+
+    /// With `certs` (`util::test_certificates`): TLS for clients and for the routes
+    /// between the nodes, each verified against the test CA.
+    pub fn start_with_tls(certs: Option<&Path>) -> Self {
+        let tls = certs.map_or(String::new(), |dir| {
+            let p = |name: &str| dir.join(name).display().to_string();
+            format!(
+                "tls {{ cert_file: {:?}, key_file: {:?}, ca_file: {:?} }}",
+                p("server.pem"),
+                p("server-key.pem"),
+                p("ca.pem")
+            )
+        });
         let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
         let routes: Vec<String> = ports
             .iter()
@@ -544,7 +561,7 @@ impl NatsCluster {
                 Nats::prepare_at(
                     *port,
                     &format!(
-                        "cluster {{ name: busybait, listen: 127.0.0.1:{cport}, routes: [{}] }}",
+                        "{tls}\ncluster {{ name: busybait, listen: 127.0.0.1:{cport}, routes: [{}], {tls} }}",
                         routes.join(", ")
                     ),
                     &format!("n{i}"),
@@ -557,7 +574,10 @@ impl NatsCluster {
         for node in &nodes {
             wait_for_line(&node.log, "Server is ready", "nats-server");
         }
-        let cluster = Self { nodes };
+        let cluster = Self {
+            nodes,
+            route_ports: ports.iter().map(|(_, c)| *c).collect(),
+        };
         cluster.wait_for_leader();
         cluster
     }
