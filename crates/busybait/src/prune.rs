@@ -288,6 +288,7 @@ pub async fn keep_to_budget(
         let dir = config.data_dir.clone();
         let shipped_through = shipped_through(&config);
         let recordings_shipped = recordings_shipped_through(&config);
+        let started = std::time::Instant::now();
         let pass = tokio::task::spawn_blocking(move || {
             let used = busybait_store::budget::data_bytes(&dir);
             if budget == 0 || used * 100 < budget * HIGH_WATER_PERCENT {
@@ -330,8 +331,34 @@ pub async fn keep_to_budget(
             Ok(Err(e)) => tracing::error!(error = %e, "making room under max_data_bytes failed"),
             Err(e) => tracing::error!(error = %e, "the budget check panicked"),
         }
+        let interval = budget_wait(interval, started.elapsed());
         if !next_pass(interval, &mut settings, &mut shutdown).await {
             return;
         }
+    }
+}
+
+/// Of the time between two budget checks, at most this share goes to measuring.
+const BUDGET_WALK_SHARE: u32 = 20;
+
+/// How long to wait before the next budget check: `interval`, or longer when a check
+/// took long (a data dir of millions of recordings): walking it then costs at most a
+/// twentieth of the time.
+fn budget_wait(interval: Duration, took: Duration) -> Duration {
+    interval.max(took.saturating_mul(BUDGET_WALK_SHARE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_walk_of_the_data_dir_spaces_the_budget_checks() {
+        let interval = Duration::from_secs(15);
+        assert_eq!(budget_wait(interval, Duration::from_millis(50)), interval);
+        assert_eq!(
+            budget_wait(interval, Duration::from_secs(3)),
+            Duration::from_secs(60)
+        );
     }
 }

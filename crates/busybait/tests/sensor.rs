@@ -916,3 +916,53 @@ fn prune_killed_mid_pass_leaves_whole_stores_and_the_next_pass_finishes() {
     assert_eq!(rows(d), (0, 100, "ok".to_string()));
     assert_eq!(util::read_events(d).len(), 100);
 }
+
+#[test]
+fn serve_prunes_at_start_and_every_interval_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    data_dir_with_old_events(dir.path(), 1_500, 10);
+    let config = format!(
+        "metrics = \"127.0.0.1:0\"\n{}[retention]\ninterval = \"1s\"\n",
+        util::test_config("oracle", "", "")
+    );
+    let sensor = Sensor::start_in(dir, &config);
+    let metrics = sensor.metrics.unwrap();
+    let pruned = |class: &str| {
+        metric(
+            &scrape(metrics, "/metrics").1,
+            &format!("busybait_pruned_total{{class=\"{class}\"}}"),
+        )
+    };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {}",
+                sensor.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // The pass at start: the 40-day-old rows (the default keeps 14 days).
+    wait("the pass at start", &|| pruned("event-rows") == 1_500);
+    // A recording that is a month old by the time a later pass looks.
+    let old = sensor
+        .data_dir
+        .path()
+        .join("sessions")
+        .join("0000000000ff.cast");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    std::fs::write(&old, b"{}\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(30 * 86_400))
+        .unwrap();
+    wait("a later pass", &|| !old.exists());
+    assert_eq!(pruned("recordings"), 1);
+    // The sensor went on serving meanwhile.
+    let mut c = sensor.connect_from(source(7));
+    c.login();
+}
