@@ -18,8 +18,10 @@ use std::time::Duration;
 
 use busybait_fleet::line::EventLine;
 use busybait_fleet::pg::write::{Incoming, Writer};
-use util::fleet::{wait_until, Collector, Nats, Postgres};
-use util::{source, test_config, Sensor};
+use util::fleet::{
+    events_when_closed, fleet_config, read_side, visit, wait_until, Collector, Nats, Postgres,
+};
+use util::{source, Sensor};
 
 const STEP: Duration = Duration::from_secs(10);
 
@@ -30,25 +32,6 @@ GRANT USAGE ON SCHEMA public TO reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO reader;";
 
-/// `busybait ARGS --store STORE`: its stdout, which must be a success.
-fn read_side(store: &str, args: &[&str]) -> String {
-    let out = read_side_output(store, args);
-    assert!(
-        out.status.success(),
-        "{args:?} --store {store}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn read_side_output(store: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_busybait"))
-        .args(args)
-        .args(["--store", store])
-        .output()
-        .unwrap()
-}
-
 /// A NATS client as `user` (its inbox prefix `_INBOX_<user>` for a sensor's user).
 async fn connect_as(url: String, user: &str, password: &str) -> async_nats::Client {
     let mut options =
@@ -57,41 +40,6 @@ async fn connect_as(url: String, user: &str, password: &str) -> async_nats::Clie
         options = options.custom_inbox_prefix(format!("_INBOX_{user}"));
     }
     options.connect(url).await.unwrap()
-}
-
-/// `busybait ARGS --store STORE`, which must fail: its stderr.
-fn read_side_refused(store: &str, args: &[&str]) -> String {
-    let out = read_side_output(store, args);
-    assert!(!out.status.success(), "{args:?} --store {store} succeeded");
-    String::from_utf8(out.stderr).unwrap()
-}
-
-fn fleet_config(nats: &Nats) -> String {
-    format!(
-        "{}[fleet]\nurl = \"{}\"\n",
-        test_config("oracle", "", ""),
-        nats.url()
-    )
-}
-
-/// A bot's visit: one refused password, the right one, two commands, exit.
-fn visit(sensor: &Sensor, src: usize) {
-    let mut c = sensor.connect_from(source(src));
-    c.read_until(b"login: ", STEP);
-    c.send(b"root\r\n");
-    c.read_until(b"Password: ", STEP);
-    c.send(b"not-in-any-table\r\n");
-    c.read_until(b"login: ", STEP);
-    c.send(b"root\r\n");
-    c.read_until(b"Password: ", STEP);
-    c.send(b"xc3511\r\n");
-    c.read_until(b"# ", STEP);
-    c.send(b"cat /proc/cpuinfo | head -1\r\n");
-    c.read_until(b"# ", STEP);
-    c.send(b"/bin/busybox ECCHI\r\n");
-    c.read_until(b"# ", STEP);
-    c.send(b"exit\r\n");
-    c.read_to_close(STEP);
 }
 
 /// A loader's visit: a download it asks for and a binary it writes by echo.
@@ -124,18 +72,6 @@ fn bucket_object_hash(nats_url: &str, name: &str) -> Option<String> {
         object.read_to_end(&mut content).await.ok()?;
         Some(hex::encode(sha2::Sha256::digest(&content)))
     })
-}
-
-/// How many events the sensor has recorded once `n` of its sessions have closed.
-fn events_when_closed(sensor: &Sensor, n: usize) -> usize {
-    sensor
-        .wait_for_events("closed sessions", |evs| {
-            evs.iter()
-                .filter(|e| e["eventid"] == "cowrie.session.closed")
-                .count()
-                == n
-        })
-        .len()
 }
 
 fn local_events(dir: &Path) -> usize {
@@ -960,98 +896,6 @@ fn with_the_shipped_authorization_a_sensor_publishes_only_as_itself_and_reads_no
 
 /// A CA and a server certificate for 127.0.0.1, made here (rcgen), as PEM files in
 /// `dir`: `ca.pem`, `server.pem`, `server-key.pem`.
-#[test]
-fn over_tls_a_sensor_ships_and_a_client_without_tls_is_refused() {
-    let pg = Postgres::start();
-    let certs = tempfile::tempdir().unwrap();
-    util::test_certificates(certs.path());
-    let p = |name: &str| certs.path().join(name).display().to_string();
-    let nats = Nats::start_with(&format!(
-        "tls {{ cert_file: {:?}, key_file: {:?}, ca_file: {:?} }}",
-        p("server.pem"),
-        p("server-key.pem"),
-        p("ca.pem")
-    ));
-    let ca_config = format!("ca_file = {:?}\n", p("ca.pem"));
-    let collector =
-        Collector::start_with_config(&nats.url(), &pg.url(), &format!("[fleet]\n{ca_config}"));
-    let sensor = Sensor::start_with(&format!("{}{ca_config}", fleet_config(&nats)));
-    visit(&sensor, 1);
-    let n = events_when_closed(&sensor, 1);
-    wait_until("the session in PostgreSQL over TLS", || {
-        pg.query("SELECT count(*) FROM events") == [n.to_string()]
-    });
-    // A client that will not speak TLS gets nowhere.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let plain = runtime.block_on(
-        async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(2))
-            .connect(nats.url()),
-    );
-    assert!(plain.is_err(), "a plain client connected");
-    assert!(
-        nats.log().contains("TLS required for client connections"),
-        "{}",
-        nats.log()
-    );
-    drop(collector);
-}
-
-#[test]
-fn a_cluster_whose_routes_and_clients_speak_only_tls_carries_a_sensors_events() {
-    let pg = Postgres::start();
-    let certs = tempfile::tempdir().unwrap();
-    util::test_certificates(certs.path());
-    let cluster = util::fleet::NatsCluster::start_with_tls(Some(certs.path()));
-    let ca_config = format!(
-        "ca_file = {:?}\n",
-        certs.path().join("ca.pem").display().to_string()
-    );
-    let _collector = Collector::start_with(
-        &cluster.urls(),
-        &pg.url(),
-        &["--replicas", "3", "--config", &{
-            let path = certs.path().join("collect.toml");
-            std::fs::write(&path, format!("[fleet]\n{ca_config}")).unwrap();
-            path.display().to_string()
-        }],
-        &[],
-    );
-    let sensor = Sensor::start_with(&format!(
-        "{}[fleet]\nurl = \"{}\"\n{ca_config}",
-        util::test_config("oracle", "", ""),
-        cluster.urls()
-    ));
-    visit(&sensor, 1);
-    let n = events_when_closed(&sensor, 1);
-    wait_until("the session in PostgreSQL through the TLS cluster", || {
-        pg.query("SELECT count(*) FROM events") == [n.to_string()]
-    });
-    // Every route port speaks TLS before anything else: a plain connection gets not
-    // one byte of the protocol and is dropped as a failed handshake.
-    let probes: Vec<std::net::TcpStream> = cluster
-        .route_ports
-        .iter()
-        .map(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).unwrap())
-        .collect();
-    for (mut probe, port) in probes.into_iter().zip(&cluster.route_ports) {
-        probe
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut plain = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut probe, &mut plain);
-        assert_eq!(plain, b"", "route port {port} spoke in the clear");
-    }
-    for node in &cluster.nodes {
-        wait_until("the plain route refused", || {
-            node.log()
-                .contains("Router connection closed: TLS Handshake Failure")
-        });
-        // The routes the cluster formed with (three replicas of the stream) spoke it.
-        assert!(node.log().contains("Route connection created"));
-    }
-}
-
 /// The shipper's progress on the metrics page: caught up, then a lag that is
 /// exactly what NATS has not acknowledged while it is away.
 #[test]
@@ -1173,46 +1017,5 @@ fn every_read_side_query_on_the_fleet_store_goes_through_an_index() {
         bad.is_empty(),
         "queries without an index:\n{}",
         bad.join("\n\n")
-    );
-}
-
-/// The fleet's PostgreSQL taking TLS connections only: the collector writes and the
-/// read side reads through `sslmode=verify-full&sslrootcert=…` (the CA the test
-/// made); plain TCP is refused by the server, a server another CA signed by us, and
-/// TLS without a CA to verify with is not attempted.
-#[test]
-fn postgres_over_tls_with_a_verified_server_and_nothing_else() {
-    let certs = tempfile::tempdir().unwrap();
-    util::test_certificates(certs.path());
-    let pg = Postgres::start_tls(certs.path());
-    let nats = Nats::start();
-    let verified = |ca: &Path| {
-        format!(
-            "{}?sslmode=verify-full&sslrootcert={}",
-            pg.url(),
-            ca.display()
-        )
-    };
-    let url = verified(&certs.path().join("ca.pem"));
-    let _collector = Collector::start(&nats.url(), &url);
-    let sensor = Sensor::start_with(&fleet_config(&nats));
-    visit(&sensor, 1);
-    let n = events_when_closed(&sensor, 1);
-    wait_until("every event in PostgreSQL", || {
-        pg.query("SELECT count(*) FROM events") == [n.to_string()]
-    });
-    let dir = sensor.data_dir.path().to_str().unwrap();
-    let sessions = ["sessions", "--json"];
-    assert_eq!(read_side(&url, &sessions), read_side(dir, &sessions));
-    let plain = read_side_refused(&pg.url(), &sessions);
-    assert!(plain.contains("no encryption"), "{plain}");
-    let other = tempfile::tempdir().unwrap();
-    util::test_certificates(other.path());
-    let unknown = read_side_refused(&verified(&other.path().join("ca.pem")), &sessions);
-    assert!(unknown.contains("invalid peer certificate"), "{unknown}");
-    let unverified = read_side_refused(&format!("{}?sslmode=require", pg.url()), &sessions);
-    assert!(
-        unverified.contains("needs sslrootcert=FILE"),
-        "{unverified}"
     );
 }

@@ -602,3 +602,72 @@ impl NatsCluster {
             .join(",")
     }
 }
+
+/// A step of a scripted visit.
+const VISIT_STEP: Duration = Duration::from_secs(10);
+
+/// `busybait ARGS --store STORE`: its stdout, which must be a success.
+pub fn read_side(store: &str, args: &[&str]) -> String {
+    let out = read_side_output(store, args);
+    assert!(
+        out.status.success(),
+        "{args:?} --store {store}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn read_side_output(store: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_busybait"))
+        .args(args)
+        .args(["--store", store])
+        .output()
+        .unwrap()
+}
+
+/// `busybait ARGS --store STORE`, which must fail: its stderr.
+pub fn read_side_refused(store: &str, args: &[&str]) -> String {
+    let out = read_side_output(store, args);
+    assert!(!out.status.success(), "{args:?} --store {store} succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+pub fn fleet_config(nats: &Nats) -> String {
+    format!(
+        "{}[fleet]\nurl = \"{}\"\n",
+        super::test_config("oracle", "", ""),
+        nats.url()
+    )
+}
+
+/// A bot's visit: one refused password, the right one, two commands, exit.
+pub fn visit(sensor: &super::Sensor, src: usize) {
+    let mut c = sensor.connect_from(super::source(src));
+    c.read_until(b"login: ", VISIT_STEP);
+    c.send(b"root\r\n");
+    c.read_until(b"Password: ", VISIT_STEP);
+    c.send(b"not-in-any-table\r\n");
+    c.read_until(b"login: ", VISIT_STEP);
+    c.send(b"root\r\n");
+    c.read_until(b"Password: ", VISIT_STEP);
+    c.send(b"xc3511\r\n");
+    c.read_until(b"# ", VISIT_STEP);
+    c.send(b"cat /proc/cpuinfo | head -1\r\n");
+    c.read_until(b"# ", VISIT_STEP);
+    c.send(b"/bin/busybox ECCHI\r\n");
+    c.read_until(b"# ", VISIT_STEP);
+    c.send(b"exit\r\n");
+    c.read_to_close(VISIT_STEP);
+}
+
+/// How many events the sensor has recorded once `n` of its sessions have closed.
+pub fn events_when_closed(sensor: &super::Sensor, n: usize) -> usize {
+    sensor
+        .wait_for_events("closed sessions", |evs| {
+            evs.iter()
+                .filter(|e| e["eventid"] == "cowrie.session.closed")
+                .count()
+                == n
+        })
+        .len()
+}
