@@ -93,6 +93,38 @@ impl StoredAlert {
     }
 }
 
+/// Moves `alerts.jsonl` aside as `alerts.jsonl.YYYY-MM-DD` (the UTC day it was last
+/// written) when `now` is a later day, so that retention can remove old days whole
+/// (`[retention] alerts`). Another `watch` that moved it first is no error.
+fn rotate_daily(
+    data_dir: &Path,
+    path: &Path,
+    now: std::time::SystemTime,
+) -> Result<(), StoreError> {
+    let written = match std::fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
+    let day = |t| {
+        busybait_events::format_timestamp(t)
+            .get(..10)
+            .map(str::to_string)
+    };
+    let (Some(then), Some(today)) = (day(written), day(now)) else {
+        return Ok(());
+    };
+    if then >= today {
+        return Ok(());
+    }
+    let aside = crate::rotate::next_path(data_dir, ALERTS_FILE, &then);
+    match std::fs::rename(path, &aside) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io(&aside, e)),
+    }
+}
+
 /// Stores `alerts` (from one capture) in both stores of `data_dir`, creating what is
 /// missing; returns how many were new. SQLite first: a line is written only for an
 /// alert the table did not have.
@@ -140,6 +172,7 @@ pub fn store_alerts(
     // without its line.
     if !lines.is_empty() {
         let path = data_dir.join(ALERTS_FILE);
+        rotate_daily(data_dir, &path, std::time::SystemTime::now())?;
         let mut file = OpenOptions::new()
             .append(true)
             .create(true)

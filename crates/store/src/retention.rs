@@ -198,13 +198,22 @@ pub fn prune(
         session_rows.items += crate::tallies::prune(conn, &before, dry_run, BATCH_ROWS, pause)?;
     }
     out.push((class, session_rows));
-    out.push(rows(
+    let (class, mut alerts) = rows(
         "alerts",
         &[("alerts", "last")],
         "",
         cutoff(retention.alerts),
         pause,
-    )?);
+    )?;
+    let files = prune_rotated(
+        data_dir,
+        crate::alerts::ALERTS_FILE,
+        cutoff(retention.alerts),
+        dry_run,
+    )?;
+    alerts.items += files.items;
+    alerts.bytes += files.bytes;
+    out.push((class, alerts));
     if let (Some(conn), false) = (&conn, dry_run) {
         crate::sqlite::release_free_pages(conn)?;
     }
@@ -309,6 +318,17 @@ fn prune_event_files(
     before: Option<SystemTime>,
     dry_run: bool,
 ) -> Result<Pruned, StoreError> {
+    prune_rotated(data_dir, JSONL_FILE, before, dry_run)
+}
+
+/// Removes the rotated files of `base` (`base.YYYY-MM-DD…`) whose day ended before
+/// `before`.
+fn prune_rotated(
+    data_dir: &Path,
+    base: &str,
+    before: Option<SystemTime>,
+    dry_run: bool,
+) -> Result<Pruned, StoreError> {
     let mut pruned = Pruned::default();
     let Some(before) = before else {
         return Ok(pruned);
@@ -317,7 +337,7 @@ fn prune_event_files(
     // before the cutoff, i.e. its day is before the cutoff's day.
     let cutoff_day = busybait_events::format_timestamp(before);
     let cutoff_day = cutoff_day.get(..10).unwrap_or_default();
-    for f in crate::rotate::list(data_dir, JSONL_FILE)? {
+    for f in crate::rotate::list(data_dir, base)? {
         if f.day.as_str() >= cutoff_day {
             continue;
         }

@@ -668,3 +668,78 @@ fn a_pruning_batch_walks_only_the_old_rows() {
         );
     }
 }
+
+fn alert(src: &str, last: &str) -> crate::alerts::StoredAlert {
+    crate::alerts::StoredAlert {
+        alert: "mirai-syn-scan".into(),
+        signature_id: 1,
+        severity: "medium".into(),
+        title: "t".into(),
+        src_ip: src.into(),
+        src_port: None,
+        dst_ip: None,
+        dst_port: None,
+        protocol: "tcp".into(),
+        count: 3,
+        targets: 3,
+        first: last.into(),
+        last: last.into(),
+        rate: None,
+        evidence: serde_json::json!([]),
+        capture: "c.pcap".into(),
+    }
+}
+
+#[test]
+fn the_alert_log_rotates_daily_and_retention_removes_old_days() {
+    use crate::alerts::{store_alerts, ALERTS_FILE};
+    use crate::retention::{prune, Retention};
+    use std::time::SystemTime;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sensor = SensorIdentity {
+        name: "t".into(),
+        uuid: "00000000-0000-4000-8000-000000000000".into(),
+    };
+    let now = SystemTime::now();
+    let then = now - Duration::from_secs(3 * 86_400);
+    let stamp = |t| busybait_events::format_timestamp(t);
+    assert_eq!(
+        store_alerts(d, &sensor, &[alert("127.0.0.5", &stamp(then))]).unwrap(),
+        1
+    );
+    let live = d.join(ALERTS_FILE);
+    std::fs::File::options()
+        .write(true)
+        .open(&live)
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+    // The next day's first alert moves the old day aside whole.
+    assert_eq!(
+        store_alerts(d, &sensor, &[alert("127.0.0.6", &stamp(now))]).unwrap(),
+        1
+    );
+    let day = stamp(then).get(..10).unwrap().to_string();
+    let aside = d.join(format!("{ALERTS_FILE}.{day}"));
+    let old = std::fs::read_to_string(&aside).unwrap();
+    let new = std::fs::read_to_string(&live).unwrap();
+    assert!(
+        old.contains("127.0.0.5") && !old.contains("127.0.0.6"),
+        "{old}"
+    );
+    assert!(
+        new.contains("127.0.0.6") && !new.contains("127.0.0.5"),
+        "{new}"
+    );
+    // Kept two days: the old day's file and its row go, today's stay.
+    let keep = Retention {
+        alerts: Some(Duration::from_secs(2 * 86_400)),
+        ..Retention::default()
+    };
+    let pruned = prune(d, &keep, now, false, &mut || {}).unwrap();
+    let alerts = pruned.iter().find(|(c, _)| *c == "alerts").unwrap().1;
+    assert_eq!(alerts.items, 2, "one row and one file");
+    assert!(!aside.exists());
+    assert!(live.exists());
+}
