@@ -318,27 +318,40 @@ async fn read_batch(db: Arc<Mutex<Connection>>, after: u64) -> Result<Batch, Fle
         .map_err(FleetError::from)
 }
 
-/// Consecutive events packed into messages: `(first seq, last seq, payload)`, each
-/// at most `most` (and [`PACK_EVENTS`]) lines and [`PACK_BYTES`] (or one event
-/// alone).
-pub fn packs(events: &[(u64, String)], most: usize) -> Vec<(u64, u64, Vec<u8>)> {
-    let most = most.clamp(1, PACK_EVENTS);
-    let mut out: Vec<(u64, u64, Vec<u8>)> = Vec::new();
-    let mut lines = 0;
+/// One message's worth of consecutive events.
+#[derive(Debug)]
+pub struct Pack {
+    /// The first event's `seq`…
+    pub first: u64,
+    /// …and the last's.
+    pub last: u64,
+    /// How many events (lines) it carries.
+    pub lines: u64,
+    /// The JSON lines, joined by `\n`.
+    pub payload: Vec<u8>,
+}
+
+/// Consecutive events packed into messages, each at most `most` (and
+/// [`PACK_EVENTS`]) lines and [`PACK_BYTES`] (or one event alone).
+pub fn packs(events: &[(u64, String)], most: usize) -> Vec<Pack> {
+    let most = u64::try_from(most.clamp(1, PACK_EVENTS)).unwrap_or(1);
+    let mut out: Vec<Pack> = Vec::new();
     for (seq, json) in events {
         match out.last_mut() {
-            Some((_, last, payload))
-                if lines < most && payload.len() + 1 + json.len() <= PACK_BYTES =>
+            Some(pack)
+                if pack.lines < most && pack.payload.len() + 1 + json.len() <= PACK_BYTES =>
             {
-                payload.push(b'\n');
-                payload.extend_from_slice(json.as_bytes());
-                *last = *seq;
-                lines += 1;
+                pack.payload.push(b'\n');
+                pack.payload.extend_from_slice(json.as_bytes());
+                pack.last = *seq;
+                pack.lines += 1;
             }
-            _ => {
-                out.push((*seq, *seq, json.as_bytes().to_vec()));
-                lines = 1;
-            }
+            _ => out.push(Pack {
+                first: *seq,
+                last: *seq,
+                lines: 1,
+                payload: json.as_bytes().to_vec(),
+            }),
         }
     }
     out
@@ -350,18 +363,20 @@ async fn publish(
     js: &jetstream::Context,
     subject: &str,
     sensor: &str,
-    packed: Vec<(u64, u64, Vec<u8>)>,
+    packed: Vec<Pack>,
 ) -> Result<u64, FleetError> {
     let mut acks = Vec::with_capacity(packed.len());
-    for (first, last, payload) in packed {
+    for pack in packed {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", message_id(sensor, first, last).as_str());
-        let lines = 1 + payload.iter().filter(|&&b| b == b'\n').count() as u64;
+        headers.insert(
+            "Nats-Msg-Id",
+            message_id(sensor, pack.first, pack.last).as_str(),
+        );
         let ack = js
-            .publish_with_headers(subject.to_string(), headers, Bytes::from(payload))
+            .publish_with_headers(subject.to_string(), headers, Bytes::from(pack.payload))
             .await
             .map_err(FleetError::nats)?;
-        acks.push((lines, ack));
+        acks.push((pack.lines, ack));
     }
     let mut duplicates = 0;
     for (lines, ack) in acks {
@@ -388,11 +403,12 @@ mod tests {
         let events: Vec<(u64, String)> =
             (1..=150).map(|s| (s, format!("{{\"seq\":{s}}}"))).collect();
         let packed = packs(&events, PACK_EVENTS);
-        let ranges: Vec<(u64, u64)> = packed.iter().map(|(a, b, _)| (*a, *b)).collect();
-        assert_eq!(ranges, [(1, 64), (65, 128), (129, 150)]);
+        let ranges: Vec<(u64, u64, u64)> =
+            packed.iter().map(|p| (p.first, p.last, p.lines)).collect();
+        assert_eq!(ranges, [(1, 64, 64), (65, 128, 64), (129, 150, 22)]);
         // One a message, when so configured.
         assert_eq!(packs(&events[..3], 1).len(), 3);
-        let first = String::from_utf8(packed[0].2.clone()).unwrap();
+        let first = String::from_utf8(packed[0].payload.clone()).unwrap();
         assert_eq!(first.lines().count(), 64);
         assert!(first.starts_with("{\"seq\":1}\n{\"seq\":2}\n") && first.ends_with("{\"seq\":64}"));
         // A long event goes alone; the bytes bound the rest.
@@ -407,7 +423,7 @@ mod tests {
         ];
         let ranges: Vec<(u64, u64)> = packs(&events, PACK_EVENTS)
             .iter()
-            .map(|(a, b, _)| (*a, *b))
+            .map(|p| (p.first, p.last))
             .collect();
         assert_eq!(ranges, [(1, 1), (2, 2), (3, 3), (4, 5)]);
         assert_eq!(message_id("s1", 4, 5), "s1:4-5");
