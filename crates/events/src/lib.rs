@@ -15,7 +15,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+mod json_line;
 
 /// A Cowrie-style session id: 6 random bytes shown as 12 lower-case hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -590,28 +592,34 @@ pub fn telnet_option_name(option: u8) -> String {
 }
 
 impl Event {
-    /// Renders one compact JSON line (without the trailing newline) with Cowrie's
-    /// common fields, the event's own fields, and busybait's `seq`.
+    /// The event as a JSON object: Cowrie's common fields, the event's own fields,
+    /// and busybait's `seq` (what [`Event::to_json_line`] writes, parsed back).
     pub fn to_json_value(&self, sensor: &SensorIdentity, seq: u64) -> Value {
-        let mut m = Map::new();
+        serde_json::from_str(&self.to_json_line(sensor, seq)).unwrap_or(Value::Null)
+    }
+
+    /// Renders one compact JSON line (without the trailing newline) with Cowrie's
+    /// common fields, the event's own fields, and busybait's `seq`, keys in order.
+    pub fn to_json_line(&self, sensor: &SensorIdentity, seq: u64) -> String {
+        let mut m = json_line::Fields::default();
         let session = self.session.to_string();
-        m.insert("eventid".into(), self.kind.event_id().into());
-        m.insert("session".into(), session.clone().into());
-        m.insert("protocol".into(), self.peer.protocol.as_str().into());
-        m.insert("src_ip".into(), self.peer.src.ip().to_string().into());
-        m.insert("src_port".into(), self.peer.src.port().into());
-        m.insert("dst_ip".into(), self.peer.dst.ip().to_string().into());
-        m.insert("dst_port".into(), self.peer.dst.port().into());
+        m.insert("eventid", &self.kind.event_id());
+        m.insert("session", &session);
+        m.insert("protocol", &self.peer.protocol.as_str());
+        m.insert("src_ip", &self.peer.src.ip());
+        m.insert("src_port", &self.peer.src.port());
+        m.insert("dst_ip", &self.peer.dst.ip());
+        m.insert("dst_port", &self.peer.dst.port());
         let message = match &self.kind {
             EventKind::Connect { source } => {
                 if let Some(country) = &source.country {
-                    m.insert("src_country".into(), country.clone().into());
+                    m.insert("src_country", country);
                 }
                 if let Some(asn) = source.asn {
-                    m.insert("src_asn".into(), asn.into());
+                    m.insert("src_asn", &asn);
                 }
                 if let Some(org) = &source.as_org {
-                    m.insert("src_as_org".into(), org.clone().into());
+                    m.insert("src_as_org", org);
                 }
                 format!(
                     "New connection: {}:{} ({}:{}) [session: {}]",
@@ -624,34 +632,34 @@ impl Event {
             }
             EventKind::TelnetOption { verb, option } => {
                 let name = telnet_option_name(*option);
-                m.insert("command".into(), verb.as_str().into());
-                m.insert("option_name".into(), name.clone().into());
-                m.insert("option_byte".into(), (*option).into());
+                m.insert("command", &verb.as_str());
+                m.insert("option_name", &name);
+                m.insert("option_byte", option);
                 format!("Telnet {} {}", verb.as_str(), name)
             }
             EventKind::ClientSize { width, height } => {
-                m.insert("width".into(), (*width).into());
-                m.insert("height".into(), (*height).into());
+                m.insert("width", width);
+                m.insert("height", height);
                 format!("Terminal Size: {width} {height}")
             }
             EventKind::TelnetSubnegotiation { option, data_hex } => {
                 let name = telnet_option_name(*option);
-                m.insert("option_byte".into(), (*option).into());
-                m.insert("option_name".into(), name.clone().into());
-                m.insert("data".into(), data_hex.clone().into());
+                m.insert("option_byte", option);
+                m.insert("option_name", &name);
+                m.insert("data", data_hex);
                 format!("Telnet SB {name} {data_hex}")
             }
             EventKind::ClientVar { name, value } => {
-                m.insert("name".into(), name.clone().into());
-                m.insert("value".into(), value.clone().into());
+                m.insert("name", name);
+                m.insert("value", value);
                 format!("request_env: {name}={value}")
             }
             EventKind::ClientFingerprint { fingerprint } => {
-                m.insert("fingerprint".into(), fingerprint.clone().into());
+                m.insert("fingerprint", fingerprint);
                 format!("Telnet client fingerprint: {fingerprint}")
             }
             EventKind::ClientVersion { version } => {
-                m.insert("version".into(), version.clone().into());
+                m.insert("version", version);
                 format!("Remote SSH version: {version}")
             }
             EventKind::ClientKex {
@@ -659,11 +667,11 @@ impl Event {
                 hassh_algorithms,
                 lists,
             } => {
-                m.insert("hassh".into(), hassh.clone().into());
-                m.insert("hasshAlgorithms".into(), hassh_algorithms.clone().into());
+                m.insert("hassh", hassh);
+                m.insert("hasshAlgorithms", hassh_algorithms);
                 let names = ["kexAlgs", "keyAlgs", "encCS", "macCS", "compCS", "langCS"];
                 for (name, list) in names.into_iter().zip(lists) {
-                    m.insert(name.into(), list.clone().into());
+                    m.insert(name, list);
                 }
                 format!("SSH client hassh fingerprint: {hassh}")
             }
@@ -674,14 +682,11 @@ impl Event {
                 key,
                 key_type,
             } => {
-                m.insert("username".into(), username.clone().into());
-                m.insert("fingerprint".into(), fingerprint.clone().into());
-                m.insert(
-                    "fingerprint_sha256".into(),
-                    fingerprint_sha256.clone().into(),
-                );
-                m.insert("key".into(), key.clone().into());
-                m.insert("type".into(), key_type.clone().into());
+                m.insert("username", username);
+                m.insert("fingerprint", fingerprint);
+                m.insert("fingerprint_sha256", fingerprint_sha256);
+                m.insert("key", key);
+                m.insert("type", key_type);
                 format!(
                     "public key attempt for user {username} of type {key_type} with fingerprint {fingerprint}"
                 )
@@ -692,10 +697,10 @@ impl Event {
                 orig_ip,
                 orig_port,
             } => {
-                m.insert("dst_ip".into(), dst_ip.clone().into());
-                m.insert("dst_port".into(), (*dst_port).into());
-                m.insert("orig_ip".into(), orig_ip.clone().into());
-                m.insert("orig_port".into(), (*orig_port).into());
+                m.insert("dst_ip", dst_ip);
+                m.insert("dst_port", dst_port);
+                m.insert("orig_ip", orig_ip);
+                m.insert("orig_port", orig_port);
                 format!("direct-tcp connection request to {dst_ip}:{dst_port} from {orig_ip}:{orig_port}")
             }
             EventKind::SshRequest {
@@ -703,9 +708,9 @@ impl Event {
                 detail,
                 granted,
             } => {
-                m.insert("request".into(), request.clone().into());
-                m.insert("detail".into(), detail.clone().into());
-                m.insert("granted".into(), (*granted).into());
+                m.insert("request", request);
+                m.insert("detail", detail);
+                m.insert("granted", granted);
                 let verb = if *granted { "granted" } else { "refused" };
                 format!("SSH request {request} {detail} {verb}")
             }
@@ -720,22 +725,15 @@ impl Event {
                 body,
                 status,
             } => {
-                m.insert("method".into(), method.clone().into());
-                m.insert("path".into(), path.clone().into());
-                m.insert("query".into(), query.clone().into());
-                m.insert("version".into(), version.clone().into());
-                m.insert(
-                    "headers".into(),
-                    headers
-                        .iter()
-                        .map(|(k, v)| serde_json::json!([k, v]))
-                        .collect::<Vec<_>>()
-                        .into(),
-                );
-                m.insert("body_len".into(), (*body_len).into());
-                m.insert("body_sha256".into(), body_sha256.clone().into());
-                m.insert("body".into(), body.clone().into());
-                m.insert("status".into(), (*status).into());
+                m.insert("method", method);
+                m.insert("path", path);
+                m.insert("query", query);
+                m.insert("version", version);
+                m.insert("headers", headers);
+                m.insert("body_len", body_len);
+                m.insert("body_sha256", body_sha256);
+                m.insert("body", body);
+                m.insert("status", status);
                 let q = if query.is_empty() { "" } else { "?" };
                 format!("HTTP {method} {path}{q}{query} {status}")
             }
@@ -745,10 +743,10 @@ impl Event {
                 command,
                 urls,
             } => {
-                m.insert("exploit".into(), name.clone().into());
-                m.insert("cve".into(), cve.clone().into());
-                m.insert("input".into(), command.clone().into());
-                m.insert("urls".into(), urls.clone().into());
+                m.insert("exploit", name);
+                m.insert("cve", cve);
+                m.insert("input", command);
+                m.insert("urls", urls);
                 let cve = cve
                     .as_deref()
                     .map(|c| format!(" ({c})"))
@@ -762,32 +760,29 @@ impl Event {
                 key,
                 comment,
             } => {
-                m.insert("path".into(), path.clone().into());
-                m.insert("type".into(), key_type.clone().into());
-                m.insert(
-                    "fingerprint_sha256".into(),
-                    fingerprint_sha256.clone().into(),
-                );
-                m.insert("key".into(), key.clone().into());
-                m.insert("comment".into(), comment.clone().into());
+                m.insert("path", path);
+                m.insert("type", key_type);
+                m.insert("fingerprint_sha256", fingerprint_sha256);
+                m.insert("key", key);
+                m.insert("comment", comment);
                 format!("SSH key planted in {path}: {key_type} {fingerprint_sha256} {comment}")
             }
             EventKind::LoginSuccess { username, password } => {
-                m.insert("username".into(), username.clone().into());
-                m.insert("password".into(), password.clone().into());
+                m.insert("username", username);
+                m.insert("password", password);
                 format!("login attempt [{username}/{password}] succeeded")
             }
             EventKind::LoginFailed { username, password } => {
-                m.insert("username".into(), username.clone().into());
-                m.insert("password".into(), password.clone().into());
+                m.insert("username", username);
+                m.insert("password", password);
                 format!("login attempt [{username}/{password}] failed")
             }
             EventKind::CommandInput { input } => {
-                m.insert("input".into(), input.clone().into());
+                m.insert("input", input);
                 format!("CMD: {input}")
             }
             EventKind::CommandFailed { input } => {
-                m.insert("input".into(), input.clone().into());
+                m.insert("input", input);
                 format!("Command not found: {input}")
             }
             EventKind::FileDownload {
@@ -798,12 +793,12 @@ impl Event {
                 duplicate,
             } => {
                 if let Some(url) = url {
-                    m.insert("url".into(), url.clone().into());
+                    m.insert("url", url);
                 }
-                m.insert("outfile".into(), outfile.clone().into());
-                m.insert("shasum".into(), shasum.clone().into());
-                m.insert("destfile".into(), destfile.clone().into());
-                m.insert("duplicate".into(), (*duplicate).into());
+                m.insert("outfile", outfile);
+                m.insert("shasum", shasum);
+                m.insert("destfile", destfile);
+                m.insert("duplicate", duplicate);
                 match url {
                     Some(url) => {
                         format!("Downloaded URL ({url}) with SHA-256 {shasum} to {outfile}")
@@ -818,11 +813,11 @@ impl Event {
                 destfile,
                 duplicate,
             } => {
-                m.insert("filename".into(), filename.clone().into());
-                m.insert("outfile".into(), outfile.clone().into());
-                m.insert("shasum".into(), shasum.clone().into());
-                m.insert("destfile".into(), destfile.clone().into());
-                m.insert("duplicate".into(), (*duplicate).into());
+                m.insert("filename", filename);
+                m.insert("outfile", outfile);
+                m.insert("shasum", shasum);
+                m.insert("destfile", destfile);
+                m.insert("duplicate", duplicate);
                 format!("SCP Uploaded file \"{filename}\" to {outfile}")
             }
             EventKind::SampleTriage {
@@ -840,22 +835,19 @@ impl Event {
                 c2,
                 urls,
             } => {
-                m.insert("shasum".into(), shasum.clone().into());
-                m.insert("sha1".into(), sha1.clone().into());
-                m.insert("md5".into(), md5.clone().into());
-                m.insert("size".into(), (*size).into());
-                m.insert("kind".into(), kind.clone().into());
-                m.insert("arch".into(), arch.clone().into());
-                m.insert("stripped".into(), (*stripped).into());
-                m.insert("upx".into(), (*upx).into());
-                m.insert("upx_zeroed_header".into(), (*upx_zeroed_header).into());
-                m.insert(
-                    "entropy".into(),
-                    (f64::from(*entropy_milli) / 1000.0).into(),
-                );
-                m.insert("mirai_key".into(), (*mirai_key).into());
-                m.insert("c2".into(), c2.clone().into());
-                m.insert("urls".into(), urls.clone().into());
+                m.insert("shasum", shasum);
+                m.insert("sha1", sha1);
+                m.insert("md5", md5);
+                m.insert("size", size);
+                m.insert("kind", kind);
+                m.insert("arch", arch);
+                m.insert("stripped", stripped);
+                m.insert("upx", upx);
+                m.insert("upx_zeroed_header", upx_zeroed_header);
+                m.insert("entropy", &(f64::from(*entropy_milli) / 1000.0));
+                m.insert("mirai_key", mirai_key);
+                m.insert("c2", c2);
+                m.insert("urls", urls);
                 format!("Sample {shasum}: {kind} {}", arch.as_deref().unwrap_or(""))
             }
             EventKind::SessionFamily {
@@ -864,53 +856,41 @@ impl Event {
                 confidence_pct,
                 evidence,
             } => {
-                m.insert("family".into(), family.clone().into());
-                m.insert("sub_label".into(), sub_label.clone().into());
-                m.insert(
-                    "confidence".into(),
-                    (f64::from(*confidence_pct) / 100.0).into(),
-                );
-                m.insert("evidence".into(), evidence.clone().into());
+                m.insert("family", family);
+                m.insert("sub_label", sub_label);
+                m.insert("confidence", &(f64::from(*confidence_pct) / 100.0));
+                m.insert("evidence", evidence);
                 format!("Session family: {family}")
             }
             EventKind::DownloadRequest { tool, url } => {
-                m.insert("tool".into(), tool.clone().into());
-                m.insert("url".into(), url.clone().into());
+                m.insert("tool", tool);
+                m.insert("url", url);
                 format!("Download request ({tool}): {url}")
             }
             EventKind::Executed { path } => {
-                m.insert("path".into(), path.clone().into());
+                m.insert("path", path);
                 format!("Executed {path}")
             }
             EventKind::LimitHit { limit, value } => {
-                m.insert("limit".into(), (*limit).into());
-                m.insert("value".into(), (*value).into());
+                m.insert("limit", limit);
+                m.insert("value", value);
                 format!("Limit {limit} ({value}) reached")
             }
             EventKind::SessionEnd { reason } => {
-                m.insert("reason".into(), reason.as_str().into());
+                m.insert("reason", &reason.as_str());
                 format!("Session ended: {}", reason.as_str())
             }
             EventKind::Closed { duration_ms } => {
-                m.insert("duration_ms".into(), (*duration_ms).into());
+                m.insert("duration_ms", duration_ms);
                 format!("Connection lost after {duration_ms} milliseconds")
             }
         };
-        m.insert("message".into(), message.into());
-        m.insert("sensor".into(), sensor.name.clone().into());
-        m.insert("uuid".into(), sensor.uuid.clone().into());
-        m.insert("timestamp".into(), format_timestamp(self.time).into());
-        m.insert("seq".into(), seq.into());
-        Value::Object(m)
-    }
-
-    /// [`Event::to_json_value`] as one compact line, without the newline.
-    pub fn to_json_line(&self, sensor: &SensorIdentity, seq: u64) -> String {
-        let value = self.to_json_value(sensor, seq);
-        // Straight into a buffer: `Display` goes through the formatting machinery
-        // byte run by byte run. A `Value` cannot fail to serialise; if it did, the
-        // slow path says the same.
-        serde_json::to_string(&value).unwrap_or_else(|_| value.to_string())
+        m.insert("message", &message);
+        m.insert("sensor", &sensor.name);
+        m.insert("uuid", &sensor.uuid);
+        m.insert("timestamp", &format_timestamp(self.time));
+        m.insert("seq", &seq);
+        m.finish()
     }
 }
 
