@@ -1,8 +1,8 @@
 //! The SSH door against the real OpenSSH client (Debian's `openssh-client`, which
 //! `scripts/test` installs): every algorithm it shares with the profile's Dropbear,
-//! `exec` with its output and exit status, a pty shell, a wrong password, a client
-//! that rekeys (past its 64 KiB limit) in the middle of two megabytes of output,
-//! and the events.
+//! `exec` with its output and exit status, a pty shell, a wrong password, the
+//! password a source got in with over Telnet, a client that rekeys (past its 64 KiB
+//! limit) in the middle of two megabytes of output, and the events.
 
 #![allow(
     clippy::indexing_slicing,
@@ -399,6 +399,50 @@ fn a_profile_without_ssh_refuses_to_start_with_a_clear_error() {
             && err.contains("oracle (Dropbear 2022.83)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_source_that_got_in_over_telnet_gets_in_over_ssh_with_that_password_only() {
+    let sensor = start();
+    let step = std::time::Duration::from_secs(10);
+    // 127.0.0.1's first accepted credential, over Telnet, is root:xc3511: on a
+    // device that is the password, whichever door asks for it.
+    let mut telnet = sensor.connect();
+    telnet.login();
+    let refused = ssh(&sensor, "vizxv", &[], &["echo in"], b"");
+    assert_eq!(
+        refused.status.code(),
+        Some(255),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let admitted = ssh(&sensor, "xc3511", &[], &["echo in"], b"");
+    assert_eq!(
+        admitted.stdout,
+        b"in\n",
+        "{}",
+        String::from_utf8_lossy(&admitted.stderr)
+    );
+    // vizxv is one of the accepted ones: a source new to the sensor gets in with it.
+    let mut other = sensor.connect_from("127.0.0.2".parse().unwrap());
+    other.read_until(b"login: ", step);
+    other.send(b"root\r\n");
+    other.read_until(b"Password: ", step);
+    other.send(b"vizxv\r\n");
+    other.read_until(b"# ", step);
+    sensor.wait_for_events("both doors' logins", |e| {
+        let login = |id: &str, protocol: &str, password: &str| {
+            e.iter().any(|e| {
+                e["eventid"] == id
+                    && e["protocol"] == protocol
+                    && e["password"] == password
+                    && e["src_ip"] == "127.0.0.1"
+            })
+        };
+        login("cowrie.login.success", "telnet", "xc3511")
+            && login("cowrie.login.failed", "ssh", "vizxv")
+            && login("cowrie.login.success", "ssh", "xc3511")
+    });
 }
 
 #[test]

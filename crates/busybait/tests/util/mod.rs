@@ -76,6 +76,25 @@ pub fn test_config(profile: &str, limits_extra: &str, auth_extra: &str) -> Strin
     )
 }
 
+/// Puts the tests' RSA-2048 host key where a sensor looks for its own, unless one
+/// is there: making one takes seconds in a debug build, and every SSH test sensor
+/// would. The ed25519 and ECDSA keys are made by the sensor (milliseconds).
+fn pregenerated_rsa_host_key(data_path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let pem = include_str!("../../../ssh/testdata/rsa2048.pem");
+    std::fs::create_dir_all(data_path).unwrap();
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(data_path.join("ssh_host_rsa_key.pem"));
+    match opened {
+        Ok(mut file) => file.write_all(pem.as_bytes()).unwrap(),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => panic!("writing the test RSA host key: {e}"),
+    }
+}
+
 impl Sensor {
     pub fn start(profile: &str) -> Self {
         Self::start_with(&test_config(profile, "", ""))
@@ -184,6 +203,9 @@ impl Sensor {
         std::fs::write(&config_path, config).unwrap();
         let stderr = data_dir.path().join("stderr.log");
         let with_ssh = command.get_args().any(|a| a == "--ssh");
+        if with_ssh {
+            pregenerated_rsa_host_key(&data_path);
+        }
         let with_http = command.get_args().any(|a| a == "--http");
         let with_web = command.get_args().any(|a| a == "--web");
         if !with_ssh && !with_http && !with_web {

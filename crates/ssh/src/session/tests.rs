@@ -823,3 +823,312 @@ fn scp_refuses_as_dropbears_scp_refuses() {
     put_string(&mut stderr, b"sh: scp: not found\n");
     assert_eq!(replies[0], stderr);
 }
+
+/// The `publickey` request for `blob` (a query without a signature).
+fn publickey_query(user: &str, algorithm: &str, blob: &[u8]) -> Vec<u8> {
+    let mut req = vec![msg::USERAUTH_REQUEST];
+    put_string(&mut req, user.as_bytes());
+    put_string(&mut req, b"ssh-connection");
+    put_string(&mut req, b"publickey");
+    req.push(0);
+    put_string(&mut req, algorithm.as_bytes());
+    put_string(&mut req, blob);
+    req
+}
+
+#[test]
+fn an_offered_key_is_recorded_once_with_its_fingerprints_and_refused_at_once() {
+    let mut h = Harness::new();
+    h.handshake();
+    // An ed25519 public key of 32 bytes of 7: `ssh-keygen -l` says MD5
+    // be:86:…:f3:29 and SHA256:gNSI…WjQ of it.
+    let mut blob = Vec::new();
+    put_string(&mut blob, b"ssh-ed25519");
+    put_string(&mut blob, &[7; 32]);
+    let failure = [
+        &[msg::USERAUTH_FAILURE][..],
+        &[0, 0, 0, 18],
+        b"publickey,password",
+        &[0],
+    ]
+    .concat();
+    let query = publickey_query("root", "ssh-ed25519", &blob);
+    // Not planted: refused at once, uncounted, as Dropbear refuses a key it does
+    // not find in `authorized_keys`; offered again, it is not recorded again.
+    assert_eq!(h.send(&query), std::slice::from_ref(&failure));
+    assert_eq!(h.send(&query), std::slice::from_ref(&failure));
+    let offered = EventKind::ClientPublicKey {
+        username: "root".into(),
+        fingerprint: "be:86:90:2b:33:7b:1a:cd:8a:9e:55:64:d7:04:f3:29".into(),
+        fingerprint_sha256: "SHA256:gNSIRW+2Iyiuvsdp/bgjy38bvWHw6wQm3tuoXrl3WjQ".into(),
+        key: "AAAAC3NzaC1lZDI1NTE5AAAAIAcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH".into(),
+        key_type: "ssh-ed25519".into(),
+    };
+    let keys: Vec<EventKind> = h
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, EventKind::ClientPublicKey { .. }))
+        .collect();
+    assert_eq!(keys, std::slice::from_ref(&offered));
+    assert_eq!(offered.event_id(), "cowrie.client.fingerprint");
+    // A key for another user is refused the same way (the user is not root).
+    let mut other = blob.clone();
+    other.push(0);
+    let mut h = Harness::new();
+    h.handshake();
+    assert_eq!(
+        h.send(&publickey_query("admin", "ssh-ed25519", &other)),
+        [failure]
+    );
+    // The password still works afterwards: refused keys are not counted.
+    let mut service = vec![msg::SERVICE_REQUEST];
+    put_string(&mut service, b"ssh-userauth");
+    h.send(&service);
+    let req = h.password("admin", "x");
+    assert_eq!(
+        h.send(&req),
+        Vec::<Vec<u8>>::new(),
+        "a counted failure waits"
+    );
+}
+
+#[test]
+fn window_change_resizes_the_pty_and_is_recorded_and_refused_without_one() {
+    let mut h = Harness::new();
+    h.login();
+    h.open_session();
+    let size = |cols: u32, rows: u32| {
+        let mut rest = Vec::new();
+        for v in [cols, rows, 0, 0] {
+            put_u32(&mut rest, v);
+        }
+        rest
+    };
+    // No pty yet: nothing to resize.
+    assert_eq!(
+        h.request("window-change", true, &size(120, 40)),
+        [with_channel(msg::CHANNEL_FAILURE, 5)]
+    );
+    let mut pty = Vec::new();
+    put_string(&mut pty, b"vt100");
+    pty.extend(size(80, 24));
+    put_string(&mut pty, b"\x00");
+    h.request("pty-req", true, &pty);
+    h.request("shell", true, &[]);
+    // Without want-reply (as OpenSSH sends it) no answer; the shell's line editor
+    // redraws its prompt for the new width (BusyBox's SIGWINCH handler).
+    let redraw = data(5, b"\r~ # \x1b[J");
+    assert_eq!(
+        h.request("window-change", false, &size(132, 50)),
+        std::slice::from_ref(&redraw)
+    );
+    assert_eq!(
+        h.request("window-change", true, &size(70_000, 1)),
+        [with_channel(msg::CHANNEL_SUCCESS, 5), redraw]
+    );
+    let sizes: Vec<EventKind> = h
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, EventKind::ClientSize { .. }))
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            EventKind::ClientSize {
+                width: 80,
+                height: 24
+            },
+            EventKind::ClientSize {
+                width: 132,
+                height: 50
+            },
+            EventKind::ClientSize {
+                width: u16::MAX,
+                height: 1
+            },
+        ]
+    );
+    assert_eq!(sizes[0].event_id(), "cowrie.client.size");
+}
+
+#[test]
+fn subsystem_sftp_runs_the_profiles_sftp_server_and_others_are_refused() {
+    let mut h = Harness::new();
+    h.login();
+    h.open_session();
+    let mut name = Vec::new();
+    put_string(&mut name, b"netconf");
+    assert_eq!(
+        h.request("subsystem", true, &name),
+        [with_channel(msg::CHANNEL_FAILURE, 5)]
+    );
+    let mut sftp = Vec::new();
+    put_string(&mut sftp, b"sftp");
+    let replies = h.request("subsystem", true, &sftp);
+    // The oracle's Dropbear names an sftp-server its system does not have: granted,
+    // then the shell says so on standard error and exits 127.
+    let mut stderr = with_channel(msg::CHANNEL_EXTENDED_DATA, 5);
+    put_u32(&mut stderr, 1);
+    put_string(&mut stderr, b"sh: /usr/lib/sftp-server: not found\n");
+    assert_eq!(
+        replies,
+        [
+            with_channel(msg::CHANNEL_SUCCESS, 5),
+            stderr,
+            with_channel(msg::CHANNEL_EOF, 5),
+            exit_status(5, 127),
+            with_channel(msg::CHANNEL_CLOSE, 5),
+        ]
+    );
+    let requests: Vec<EventKind> = h
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, EventKind::SshRequest { .. }))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            EventKind::SshRequest {
+                request: "subsystem".into(),
+                detail: "netconf".into(),
+                granted: false
+            },
+            EventKind::SshRequest {
+                request: "subsystem".into(),
+                detail: "sftp".into(),
+                granted: true
+            },
+        ]
+    );
+    assert_eq!(requests[0].event_id(), "busybait.ssh.request");
+}
+
+#[test]
+fn tcpip_forward_is_recorded_and_refused() {
+    let mut h = Harness::new();
+    h.login();
+    let forward = |want_reply: bool| {
+        let mut req = vec![msg::GLOBAL_REQUEST];
+        put_string(&mut req, b"tcpip-forward");
+        req.push(u8::from(want_reply));
+        put_string(&mut req, b"0.0.0.0");
+        put_u32(&mut req, 8080);
+        req
+    };
+    assert_eq!(h.send(&forward(true)), [vec![msg::REQUEST_FAILURE]]);
+    assert_eq!(h.send(&forward(false)), Vec::<Vec<u8>>::new());
+    let refused = EventKind::SshRequest {
+        request: "tcpip-forward".into(),
+        detail: "0.0.0.0:8080".into(),
+        granted: false,
+    };
+    let events = h.events();
+    assert_eq!(
+        events.iter().filter(|e| **e == refused).count(),
+        2,
+        "{events:?}"
+    );
+}
+
+#[test]
+fn channels_past_the_limit_are_refused_for_want_of_resources() {
+    let mut h = Harness::new();
+    h.login();
+    let max = SshLimits::default().max_channels;
+    let open = |sender: u32| {
+        let mut open = vec![msg::CHANNEL_OPEN];
+        put_string(&mut open, b"session");
+        put_u32(&mut open, sender);
+        put_u32(&mut open, 65536);
+        put_u32(&mut open, 32768);
+        open
+    };
+    for i in 0..max {
+        let sender = 100 + u32::try_from(i).unwrap();
+        let reply = h.send(&open(sender));
+        assert_eq!(reply.len(), 1);
+        assert_eq!(reply[0][0], msg::CHANNEL_OPEN_CONFIRMATION, "channel {i}");
+    }
+    let mut short = with_channel(msg::CHANNEL_OPEN_FAILURE, 999);
+    put_u32(&mut short, msg::open_failure::RESOURCE_SHORTAGE);
+    put_string(&mut short, b"");
+    put_string(&mut short, b"");
+    assert_eq!(h.send(&open(999)), [short]);
+    // A closed channel's slot is free again.
+    assert_eq!(
+        h.send(&with_channel(msg::CHANNEL_CLOSE, 0)),
+        [with_channel(msg::CHANNEL_CLOSE, 100)]
+    );
+    let again = h.send(&open(1000));
+    assert_eq!(again[0][0], msg::CHANNEL_OPEN_CONFIRMATION);
+    assert_eq!(again[0][5..9], [0, 0, 0, 0], "slot 0 reused");
+}
+
+#[test]
+fn data_past_the_window_ends_the_connection() {
+    let mut h = Harness::new();
+    h.login();
+    h.open_session();
+    let mut cmd = Vec::new();
+    put_string(&mut cmd, b"sleep 10");
+    h.request("exec", true, &cmd);
+    // 64 KiB go into the pipe and come back as window; the next 64 KiB wait for a
+    // reader, which `sleep` is not: then the window is used up.
+    let chunk = vec![b'a'; 32_768];
+    for _ in 0..4 {
+        h.send(&data(0, &chunk));
+    }
+    assert!(!h.session.is_closed());
+    assert_eq!(h.send(&data(0, b"x")), Vec::<Vec<u8>>::new());
+    assert!(h.session.is_closed(), "Dropbear: \"Oversized packet\"");
+}
+
+#[test]
+fn a_client_that_does_not_log_in_in_time_is_closed_without_a_word() {
+    let mut h = Harness::new();
+    h.handshake();
+    // Input keeps the idle timeout away; the authentication deadline runs from the
+    // connection.
+    let mut ignore = vec![msg::IGNORE];
+    put_string(&mut ignore, b"");
+    assert_eq!(h.advance(Duration::from_secs(200)), Vec::<Vec<u8>>::new());
+    assert_eq!(h.send(&ignore), Vec::<Vec<u8>>::new());
+    assert_eq!(h.advance(Duration::from_secs(99)), Vec::<Vec<u8>>::new());
+    assert!(!h.session.is_closed());
+    assert_eq!(h.advance(Duration::from_secs(1)), Vec::<Vec<u8>>::new());
+    assert!(h.session.is_closed());
+    let limits: Vec<EventKind> = h
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, EventKind::LimitHit { .. }))
+        .collect();
+    assert_eq!(
+        limits,
+        [EventKind::LimitHit {
+            limit: "ssh_auth_timeout",
+            value: 300
+        }]
+    );
+}
+
+#[test]
+fn input_held_during_a_failure_delay_is_bounded() {
+    let mut h = Harness::new();
+    h.handshake();
+    let req = h.password("root", "wrong");
+    assert_eq!(h.send(&req), Vec::<Vec<u8>>::new());
+    // Packets that arrive during the delay wait; past the limit the session ends.
+    let max = SshLimits::default().max_input_bytes;
+    let flood = vec![0u8; 64 * 1024];
+    let mut sent = 0;
+    while !h.session.is_closed() && sent <= max + flood.len() {
+        h.session.handle_input(h.now, &flood);
+        sent += flood.len();
+    }
+    assert!(h.session.is_closed());
+    assert!(sent > max, "{sent}");
+    assert!(h.events().contains(&EventKind::LimitHit {
+        limit: "ssh_max_input_bytes",
+        value: max as u64
+    }));
+}
