@@ -599,6 +599,79 @@ fn paramiko_runs_exec_and_a_pty_shell() {
         "port": port, "user": "root", "password": "nope", "exec": "true"
     }));
     assert_eq!(wrong["auth"], "failed");
+    // Together these offer each algorithm paramiko shares with Dropbear 2022.83
+    // (paramiko has neither chacha20-poly1305 nor plain curve25519-sha256).
+    let combos = [
+        [
+            "curve25519-sha256@libssh.org",
+            "ssh-ed25519",
+            "aes128-ctr",
+            "hmac-sha2-256",
+            "zlib@openssh.com",
+        ],
+        [
+            "ecdh-sha2-nistp256",
+            "ecdsa-sha2-nistp256",
+            "aes256-ctr",
+            "hmac-sha1",
+            "none",
+        ],
+        [
+            "ecdh-sha2-nistp384",
+            "rsa-sha2-256",
+            "aes128-ctr",
+            "hmac-sha1",
+            "none",
+        ],
+        [
+            "ecdh-sha2-nistp521",
+            "ssh-rsa",
+            "aes256-ctr",
+            "hmac-sha2-256",
+            "none",
+        ],
+        [
+            "diffie-hellman-group14-sha256",
+            "ssh-ed25519",
+            "aes128-ctr",
+            "hmac-sha2-256",
+            "none",
+        ],
+        [
+            "diffie-hellman-group14-sha1",
+            "ecdsa-sha2-nistp256",
+            "aes128-ctr",
+            "hmac-sha1",
+            "none",
+        ],
+    ];
+    for [kex, key, cipher, mac, comp] in combos {
+        let pinned = paramiko(serde_json::json!({
+            "port": port, "user": "root", "password": "xc3511",
+            "kex": [kex], "keys": [key], "ciphers": [cipher], "digests": [mac],
+            "compression": [comp], "exec": "echo pinned-paramiko"
+        }));
+        assert_eq!(pinned["auth"], "ok", "{kex} {key} {cipher} {mac} {comp}");
+        assert_eq!(decoded(&pinned["stdout"]), b"pinned-paramiko\n", "{kex}");
+    }
+    let events = sensor.wait_for_events("the pinned sessions", |e| {
+        e.iter()
+            .filter(|e| e["eventid"] == "cowrie.session.closed")
+            .count()
+            == 3 + combos.len()
+    });
+    for [kex, key, cipher, mac, comp] in combos {
+        assert!(
+            events.iter().any(|e| e["eventid"] == "cowrie.client.kex"
+                && e["kexAlgs"][0] == kex
+                // paramiko adds the key's certificate type after it.
+                && e["keyAlgs"][0] == key
+                && e["encCS"] == serde_json::json!([cipher])
+                && e["macCS"] == serde_json::json!([mac])
+                && e["compCS"] == serde_json::json!([comp])),
+            "{kex} {key} {cipher} {mac} {comp}"
+        );
+    }
 }
 
 #[test]
@@ -696,9 +769,28 @@ fn the_real_gafgyt_ssh_session_runs_to_its_end() {
 fn asyncssh_and_libssh2_run_exec_and_a_pty_shell() {
     let sensor = start();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/more_clients.py");
+    // Together these offer each of Dropbear 2022.83's algorithms (both clients have
+    // them all; only asyncssh has zlib@openssh.com).
+    let combos = serde_json::json!([
+        {"kex": "curve25519-sha256", "key": "ssh-ed25519",
+         "cipher": "chacha20-poly1305@openssh.com", "mac": "hmac-sha2-256", "comp": "zlib@openssh.com"},
+        {"kex": "curve25519-sha256@libssh.org", "key": "ecdsa-sha2-nistp256",
+         "cipher": "aes128-ctr", "mac": "hmac-sha1"},
+        {"kex": "ecdh-sha2-nistp256", "key": "rsa-sha2-256",
+         "cipher": "aes256-ctr", "mac": "hmac-sha2-256"},
+        {"kex": "ecdh-sha2-nistp384", "key": "ssh-rsa",
+         "cipher": "aes128-ctr", "mac": "hmac-sha2-256"},
+        {"kex": "ecdh-sha2-nistp521", "key": "ssh-ed25519",
+         "cipher": "aes256-ctr", "mac": "hmac-sha1"},
+        {"kex": "diffie-hellman-group14-sha256", "key": "ecdsa-sha2-nistp256",
+         "cipher": "aes128-ctr", "mac": "hmac-sha2-256"},
+        {"kex": "diffie-hellman-group14-sha1", "key": "rsa-sha2-256",
+         "cipher": "chacha20-poly1305@openssh.com", "mac": "hmac-sha1"},
+    ]);
     let out = Command::new("python3")
         .arg(&script)
         .arg(sensor.ssh.unwrap().port().to_string())
+        .arg(combos.to_string())
         .output()
         .expect("python3 (scripts/test makes a venv with asyncssh and ssh2-python)");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -726,6 +818,54 @@ fn asyncssh_and_libssh2_run_exec_and_a_pty_shell() {
             "{client}: {shell}"
         );
         assert_eq!(c["shell_status"], 0, "{client}");
+        let word = format!("pinned-{client}\n");
+        assert_eq!(
+            c["pinned"],
+            serde_json::json!(vec![word; combos.as_array().unwrap().len()]),
+            "{client}"
+        );
+    }
+    // Each pinned client offered what it was given, and nothing else.
+    let events = sensor.wait_for_events("the pinned sessions", |e| {
+        e.iter()
+            .filter(|e| e["eventid"] == "cowrie.session.closed")
+            .count()
+            == 2 + 2 * combos.as_array().unwrap().len()
+    });
+    for (client, version) in [("asyncssh", "AsyncSSH"), ("libssh2", "libssh2")] {
+        for combo in combos.as_array().unwrap() {
+            let comp = if client == "asyncssh" {
+                combo.get("comp").cloned().unwrap_or("none".into())
+            } else {
+                "none".into()
+            };
+            let offered = |e: &serde_json::Value| {
+                let session = &e["session"];
+                // Both add the extension and strict-kex markers (libssh2 first).
+                let kex: Vec<&serde_json::Value> = e["kexAlgs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|k| *k != "ext-info-c" && *k != "kex-strict-c-v00@openssh.com")
+                    .collect();
+                kex == [&combo["kex"]]
+                    && e["keyAlgs"] == serde_json::json!([combo["key"]])
+                    && e["encCS"] == serde_json::json!([combo["cipher"]])
+                    && e["macCS"] == serde_json::json!([combo["mac"]])
+                    && e["compCS"] == serde_json::json!([comp])
+                    && events.iter().any(|v| {
+                        v["session"] == *session
+                            && v["eventid"] == "cowrie.client.version"
+                            && v["version"].as_str().unwrap().contains(version)
+                    })
+            };
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e["eventid"] == "cowrie.client.kex" && offered(e)),
+                "{client} {combo}"
+            );
+        }
     }
 }
 
@@ -752,17 +892,58 @@ fn gos_ssh_client_connects_with_its_defaults_and_every_shared_algorithm() {
     );
     let sensor = start();
     let port = sensor.ssh.unwrap().port().to_string();
-    let combos: [&[&str]; 6] = [
+    // Together these offer every algorithm Go's client shares with Dropbear 2022.83
+    // (kex, cipher, host key, MAC; Go has no zlib).
+    let combos: [&[&str]; 9] = [
         &[],
-        &["curve25519-sha256@libssh.org", "aes128-ctr", "ssh-ed25519"],
-        &["ecdh-sha2-nistp256", "aes256-ctr", "ecdsa-sha2-nistp256"],
+        &[
+            "curve25519-sha256",
+            "chacha20-poly1305@openssh.com",
+            "ecdsa-sha2-nistp256",
+            "hmac-sha2-256",
+        ],
+        &[
+            "curve25519-sha256@libssh.org",
+            "aes128-ctr",
+            "ssh-ed25519",
+            "hmac-sha2-256",
+        ],
+        &[
+            "ecdh-sha2-nistp256",
+            "aes256-ctr",
+            "ecdsa-sha2-nistp256",
+            "hmac-sha1",
+        ],
+        &[
+            "ecdh-sha2-nistp384",
+            "aes128-ctr",
+            "rsa-sha2-256",
+            "hmac-sha2-256",
+        ],
+        &[
+            "ecdh-sha2-nistp521",
+            "aes256-ctr",
+            "ecdsa-sha2-nistp256",
+            "hmac-sha2-256",
+        ],
+        &[
+            "diffie-hellman-group14-sha256",
+            "aes128-ctr",
+            "ssh-ed25519",
+            "hmac-sha1",
+        ],
         &[
             "diffie-hellman-group14-sha1",
             "chacha20-poly1305@openssh.com",
             "ssh-ed25519",
+            "hmac-sha2-256",
         ],
-        &["ecdh-sha2-nistp521", "aes128-ctr", "ecdsa-sha2-nistp256"],
-        &["curve25519-sha256@libssh.org", "aes128-ctr", "ssh-rsa"],
+        &[
+            "curve25519-sha256@libssh.org",
+            "aes128-ctr",
+            "ssh-rsa",
+            "hmac-sha1",
+        ],
     ];
     for combo in combos {
         let out = Command::new(&binary)
@@ -783,12 +964,27 @@ fn gos_ssh_client_connects_with_its_defaults_and_every_shared_algorithm() {
         );
         assert_eq!(r["shell_status"], 0, "{combo:?}");
     }
-    let events = sensor.wait_for_events("six Go sessions", |e| {
+    let events = sensor.wait_for_events("nine Go sessions", |e| {
         e.iter()
             .filter(|e| e["eventid"] == "cowrie.session.closed")
             .count()
-            == 6
+            == 9
     });
+    // Each pinned client offered only what it was given.
+    for combo in combos.iter().filter(|c| !c.is_empty()) {
+        let offered = |e: &serde_json::Value| {
+            e["kexAlgs"][0] == combo[0]
+                && e["encCS"] == serde_json::json!([combo[1]])
+                && e["keyAlgs"] == serde_json::json!([combo[2]])
+                && e["macCS"] == serde_json::json!([combo[3]])
+        };
+        assert!(
+            events
+                .iter()
+                .any(|e| e["eventid"] == "cowrie.client.kex" && offered(e)),
+            "{combo:?}"
+        );
+    }
     assert!(events
         .iter()
         .filter(|e| e["eventid"] == "cowrie.client.version")

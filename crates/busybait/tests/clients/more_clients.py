@@ -1,8 +1,11 @@
 """asyncssh and libssh2 (the ssh2-python wheel) against the SSH door under test on
-127.0.0.1: `exec` (output and exit status) and a pty shell with each. Prints one JSON
-object per client.
+127.0.0.1: `exec` (output and exit status) and a pty shell with each, with their
+default algorithms; then one `exec` with each client per pinned combination given.
+Prints one JSON object per client.
 
-Usage: more_clients.py PORT
+Usage: more_clients.py PORT [COMBOS]
+COMBOS: a JSON list of {"kex", "key", "cipher", "mac", "comp"} objects ("comp" is
+for asyncssh only: libssh2 has no compression here).
 """
 import asyncio
 import json
@@ -32,6 +35,44 @@ async def with_asyncssh(port):
         out["shell"] = got
         out["shell_status"] = proc.exit_status
     return out
+
+
+async def pinned_asyncssh(port, combo):
+    async with asyncssh.connect(
+        "127.0.0.1", port, username="root", password="xc3511",
+        known_hosts=None, client_keys=None,
+        kex_algs=[combo["kex"]], server_host_key_algs=[combo["key"]],
+        encryption_algs=[combo["cipher"]], mac_algs=[combo["mac"]],
+        compression_algs=[combo.get("comp", "none")],
+    ) as conn:
+        r = await conn.run("echo pinned-asyncssh")
+        return r.stdout
+
+
+def pinned_libssh2(port, combo):
+    import ssh2.session as ss
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s = Session()
+    for method, name in [
+        (ss.LIBSSH2_METHOD_KEX, "kex"), (ss.LIBSSH2_METHOD_HOSTKEY, "key"),
+        (ss.LIBSSH2_METHOD_CRYPT_CS, "cipher"), (ss.LIBSSH2_METHOD_CRYPT_SC, "cipher"),
+        (ss.LIBSSH2_METHOD_MAC_CS, "mac"), (ss.LIBSSH2_METHOD_MAC_SC, "mac"),
+    ]:
+        s.method_pref(method, combo[name])
+    s.handshake(sock)
+    s.userauth_password("root", "xc3511")
+    chan = s.open_session()
+    chan.execute("echo pinned-libssh2")
+    data = b""
+    while True:
+        size, chunk = chan.read()
+        if size <= 0:
+            break
+        data += chunk
+    chan.wait_eof()
+    chan.close()
+    chan.wait_closed()
+    return data.decode()
 
 
 def with_libssh2(port):
@@ -79,4 +120,8 @@ if __name__ == "__main__":
     from ssh2.session import Session
 
     port = int(sys.argv[1])
-    print(json.dumps({"asyncssh": asyncio.run(with_asyncssh(port)), "libssh2": with_libssh2(port)}))
+    combos = json.loads(sys.argv[2]) if len(sys.argv) > 2 else []
+    out = {"asyncssh": asyncio.run(with_asyncssh(port)), "libssh2": with_libssh2(port)}
+    out["asyncssh"]["pinned"] = [asyncio.run(pinned_asyncssh(port, c)) for c in combos]
+    out["libssh2"]["pinned"] = [pinned_libssh2(port, c) for c in combos]
+    print(json.dumps(out))

@@ -2,7 +2,8 @@
 under test on 127.0.0.1 and prints what it saw as one JSON object.
 
 Usage: paramiko_client.py JSON, where JSON has port, user, password and optionally
-ident (the identification line to send), kex, ciphers, keys (preferred lists), and
+ident (the identification line to send), kex, ciphers, keys, digests, compression
+(preferred lists), and
 either "exec" (a command line) or "shell" (bytes typed into a pty shell).
 """
 import base64
@@ -27,6 +28,10 @@ def main():
         opts.ciphers = args["ciphers"]
     if "keys" in args:
         opts.key_types = args["keys"]
+    if "digests" in args:
+        opts.digests = args["digests"]
+    if "compression" in args:
+        opts.compression = args["compression"]
     result = {}
     try:
         transport.start_client(timeout=20)

@@ -2,7 +2,7 @@
 // SSH door under test on 127.0.0.1: exec with output and exit status, then a pty
 // shell, with Go's default algorithms or the ones named. Prints one JSON object.
 //
-// Usage: goclient PORT [KEX CIPHER HOSTKEY]
+// Usage: goclient PORT [KEX CIPHER HOSTKEY [MAC]]
 package main
 
 import (
@@ -29,6 +29,9 @@ func main() {
 		config.KeyExchanges = []string{os.Args[2]}
 		config.Ciphers = []string{os.Args[3]}
 		config.HostKeyAlgorithms = []string{os.Args[4]}
+	}
+	if len(os.Args) > 5 {
+		config.MACs = []string{os.Args[5]}
 	}
 	out := map[string]interface{}{}
 	client, err := ssh.Dial("tcp", addr, config)
