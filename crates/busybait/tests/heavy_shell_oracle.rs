@@ -22,40 +22,8 @@ mod util;
 
 use std::collections::BTreeMap;
 
-use util::corpus::{self, Case, Expected};
+use util::corpus::{self, Expected};
 use util::oracle::{session_typing_ahead, Oracle, Transcript};
-
-/// The commands of the two real sessions (Cowrie logs in `testdata/sessions`), each
-/// one case of the group `real-sessions`.
-fn real_sessions() -> Vec<Case> {
-    ["satori-telnet-2023-12-12", "gafgyt-ssh-2023-12-09"]
-        .iter()
-        .map(|name| {
-            let path = util::testdata()
-                .join("sessions")
-                .join(format!("{name}.cowrie.jsonl"));
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-            let lines: Vec<Vec<u8>> = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter(|e| e["eventid"] == "cowrie.command.input")
-                .map(|e| {
-                    let mut line = e["input"].as_str().unwrap().as_bytes().to_vec();
-                    line.extend_from_slice(b"\r\n");
-                    line
-                })
-                .collect();
-            assert!(!lines.is_empty(), "{}: no commands", path.display());
-            Case {
-                group: "real-sessions".into(),
-                name: format!("real-{name}"),
-                lines,
-                during: Vec::new(),
-            }
-        })
-        .collect()
-}
 
 /// Where two transcripts part, with some context (whole, when short).
 fn difference(real: &Transcript, ours: &Transcript) -> String {
@@ -99,7 +67,7 @@ fn the_corpus_matches_real_busybox() {
     );
     let dir = corpus::dir();
     let mut cases = corpus::load(&dir.join("corpus.txt"));
-    cases.extend(real_sessions());
+    cases.extend(corpus::real_sessions());
     let every_case = cases.clone();
     // BUSYBAIT_FIDELITY_ONLY=NAME,...: just those cases (for debugging; the
     // totals and the 300-case floor are then not checked).

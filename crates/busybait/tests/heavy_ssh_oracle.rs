@@ -5,7 +5,9 @@
 //! of a whole session (authentication failures and success, a channel, `exec`
 //! output, exit status and Dropbear's order of EOF, exit-status and CLOSE, a pty
 //! shell's first screen), as one client (busybait-ssh's test client) sees them;
-//! and the whole fidelity corpus as `exec` lines (stdout, stderr, exit status).
+//! the authentication limits and refused methods; the corpus's terminal group typed
+//! into a pty; and the whole fidelity corpus with the real sessions as `exec` lines
+//! (stdout, stderr, exit status).
 
 #![allow(
     clippy::indexing_slicing,
@@ -401,6 +403,129 @@ fn a_whole_session_decrypts_to_dropbears_packets() {
     println!("sessions: {identical}/{} identical", commands.len());
 }
 
+/// Reads until the peer closes: the packets it sent meanwhile.
+fn until_closed(s: &mut Session<'_>, label: &str) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + s.patience;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "{label}: still open; got {got:?}");
+        s.w.set_timeout(left);
+        let mut tmp = [0u8; 65536];
+        match s.w.read(&mut tmp) {
+            Ok(0) => return got,
+            Ok(k) => got.extend(s.client.packets(&tmp[..k]).unwrap()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => panic!("{label}: {e}"),
+        }
+    }
+}
+
+fn logged(log: &[(String, Vec<u8>)]) -> String {
+    log.iter()
+        .map(|(l, p)| format!("{l}: {:?}", String::from_utf8_lossy(p)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Ten wrong passwords: the first nine each answered after the delay, the tenth
+/// never; the connection closes.
+fn ten_failures(w: &mut dyn Wire) -> String {
+    let mut s = Session::open(w);
+    let mut service = vec![msg::SERVICE_REQUEST];
+    put_string(&mut service, b"ssh-userauth");
+    s.step("service", &service, 1);
+    for i in 1..10 {
+        s.step(&format!("wrong {i}"), &password_request("root", "wrong"), 1);
+    }
+    let tenth = s.client.seal(&password_request("root", "wrong"));
+    s.w.write_all(&tenth).unwrap();
+    let after = until_closed(&mut s, "tenth");
+    format!(
+        "{}\nafter the tenth, then closed: {after:?}",
+        logged(&s.log)
+    )
+}
+
+/// Methods other than a password: `keyboard-interactive` (a counted failure),
+/// a public key nobody planted (refused at once), a signed request with that key
+/// (a counted failure), then a second user name, which ends the connection.
+fn other_methods_and_users(w: &mut dyn Wire) -> String {
+    let mut s = Session::open(w);
+    let mut service = vec![msg::SERVICE_REQUEST];
+    put_string(&mut service, b"ssh-userauth");
+    s.step("service", &service, 1);
+    let method = |user: &[u8], name: &[u8], rest: &[u8]| {
+        let mut req = vec![msg::USERAUTH_REQUEST];
+        put_string(&mut req, user);
+        put_string(&mut req, b"ssh-connection");
+        put_string(&mut req, name);
+        req.extend_from_slice(rest);
+        req
+    };
+    let mut kbd = Vec::new();
+    put_string(&mut kbd, b"");
+    put_string(&mut kbd, b"");
+    s.step(
+        "keyboard-interactive",
+        &method(b"root", b"keyboard-interactive", &kbd),
+        1,
+    );
+    let mut blob = Vec::new();
+    put_string(&mut blob, b"ssh-ed25519");
+    put_string(&mut blob, &[7; 32]);
+    let mut query = vec![0];
+    put_string(&mut query, b"ssh-ed25519");
+    put_string(&mut query, &blob);
+    s.step("key query", &method(b"root", b"publickey", &query), 1);
+    let mut signed = vec![1];
+    put_string(&mut signed, b"ssh-ed25519");
+    put_string(&mut signed, &blob);
+    let mut signature = Vec::new();
+    put_string(&mut signature, b"ssh-ed25519");
+    put_string(&mut signature, &[0; 64]);
+    put_string(&mut signed, &signature);
+    s.step("signed", &method(b"root", b"publickey", &signed), 1);
+    let other = s.client.seal(&password_request("admin", "admin"));
+    s.w.write_all(&other).unwrap();
+    let after = until_closed(&mut s, "second user");
+    format!(
+        "{}\nafter a second user name, then closed: {after:?}",
+        logged(&s.log)
+    )
+}
+
+/// A scripted connection: what it saw, as text to compare.
+type Script = fn(&mut dyn Wire) -> String;
+
+#[test]
+fn authentication_limits_and_methods_are_dropbears() {
+    let sensor = sensor();
+    let mut identical = 0;
+    let scripts: [(&str, Script); 2] = [
+        ("ten failures", ten_failures),
+        ("other methods and users", other_methods_and_users),
+    ];
+    for (name, script) in scripts {
+        let mut theirs = oracle();
+        theirs.stream.set_timeout(STEP);
+        let real = script(&mut theirs.stream);
+        let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mine = script(&mut tcp);
+        assert_eq!(mine, real, "{name}");
+        identical += 1;
+    }
+    println!("authentication: {identical}/{} identical", scripts.len());
+}
+
 /// Whether the data packets so far hold `needle`.
 fn data_holds(got: &[Vec<u8>], needle: &[u8]) -> bool {
     let all: Vec<u8> = got
@@ -476,6 +601,130 @@ fn a_pty_shell_shows_what_dropbear_and_busybox_show() {
     };
     assert_eq!(merged(&mine), merged(&real));
     println!("pty shell: identical");
+}
+
+impl Session<'_> {
+    /// Types `bytes` into the channel's pty.
+    fn type_in(&mut self, bytes: &[u8]) {
+        let mut data = vec![msg::CHANNEL_DATA];
+        put_u32(&mut data, 0);
+        put_string(&mut data, bytes);
+        let wire = self.client.seal(&data);
+        self.w.write_all(&wire).unwrap();
+    }
+
+    /// Appends the channel's data to `screen` until `needle` appears in what this
+    /// call added (true), or the channel or connection closes, or nothing comes for
+    /// ten seconds (false, and the comparison shows it).
+    fn read_screen(&mut self, screen: &mut Vec<u8>, needle: &[u8]) -> bool {
+        let from = screen.len().saturating_sub(needle.len() - 1);
+        let deadline = Instant::now() + STEP;
+        loop {
+            if util::find(&screen[from..], needle).is_some() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.w.set_timeout(left);
+            let mut tmp = [0u8; 65536];
+            match self.w.read(&mut tmp) {
+                Ok(0) => return false,
+                Ok(k) => {
+                    for p in self.client.packets(&tmp[..k]).unwrap() {
+                        match p[0] {
+                            msg::CHANNEL_DATA => screen.extend_from_slice(&p[9..]),
+                            msg::CHANNEL_CLOSE => return false,
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A terminal case in a pty shell (80x24), as the telnet harness runs it: each
+/// item typed, the next prompt's `ESC [6n` awaited; an item marked `during` typed
+/// once the one before has echoed its line end. The screen after the first prompt.
+fn pty_case(w: &mut dyn Wire, lines: &[Vec<u8>], during: &[usize]) -> Vec<u8> {
+    let mut s = Session::open(w);
+    let mut service = vec![msg::SERVICE_REQUEST];
+    put_string(&mut service, b"ssh-userauth");
+    s.step("service", &service, 1);
+    s.step("password", &password_request("root", "xc3511"), 1);
+    s.step("open", &open_channel(), 1);
+    let mut pty = Vec::new();
+    put_string(&mut pty, b"vt100");
+    for v in [80, 24, 0, 0] {
+        put_u32(&mut pty, v);
+    }
+    put_string(&mut pty, b"\x00");
+    s.step("pty-req", &request("pty-req", true, &pty), 1);
+    // The first screen ends with the prompt (compared in the pty test above).
+    s.step_until("shell", &request("shell", true, &[]), |got| {
+        data_holds(got, b"# \x1b[6n")
+    });
+    let mut screen = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if during.contains(&i) {
+            continue;
+        }
+        s.type_in(line);
+        if let (true, Some(next)) = (during.contains(&(i + 1)), lines.get(i + 1)) {
+            s.read_screen(&mut screen, b"\r\n");
+            s.type_in(next);
+        }
+        if !s.read_screen(&mut screen, b"\x1b[6n") {
+            screen.extend_from_slice(b"[closed or silent]");
+            break;
+        }
+    }
+    screen
+}
+
+#[test]
+fn the_terminal_group_in_a_pty_matches_dropbear_and_busybox() {
+    let sensor = sensor();
+    let cases: Vec<util::corpus::Case> =
+        util::corpus::load(&util::corpus::dir().join("corpus.txt"))
+            .into_iter()
+            .filter(|c| c.group == "terminal")
+            // Telnet's own commands (NAWS) have no place in an SSH channel: there
+            // the size comes as `window-change`.
+            .filter(|c| !c.lines.iter().any(|l| l.contains(&0xff)))
+            .collect();
+    let mut identical = 0;
+    let mut different = Vec::new();
+    for case in &cases {
+        let mut theirs = oracle();
+        let real = pty_case(&mut theirs.stream, &case.lines, &case.during);
+        let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mine = pty_case(&mut tcp, &case.lines, &case.during);
+        if mine == real {
+            identical += 1;
+        } else {
+            different.push(format!(
+                "{}:\n  real: {:?}\n  ours: {:?}",
+                case.name,
+                String::from_utf8_lossy(&real),
+                String::from_utf8_lossy(&mine)
+            ));
+        }
+    }
+    println!("terminal (pty)   {identical}/{}", cases.len());
+    assert!(cases.len() >= 14, "only {} terminal cases", cases.len());
+    assert!(different.is_empty(), "{}", different.join("\n"));
 }
 
 /// What one `exec` gave: standard output, standard error, and how it ended
@@ -574,7 +823,8 @@ fn the_corpus_over_exec_matches_dropbear_and_busybox() {
     let sensor = Sensor::start_ssh(
         "profile = \"oracle\"\nbusybox_image = \"/bin/busybox\"\n[auth]\nmode = \"lists\"\nallow = [\"root:xc3511\"]\n",
     );
-    let cases = util::corpus::load(&util::corpus::dir().join("corpus.txt"));
+    let mut cases = util::corpus::load(&util::corpus::dir().join("corpus.txt"));
+    cases.extend(util::corpus::real_sessions());
     let only: Option<Vec<String>> = std::env::var("BUSYBAIT_FIDELITY_ONLY")
         .ok()
         .map(|v| v.split(',').map(str::to_string).collect());

@@ -280,3 +280,35 @@ pub fn load_allowlist(path: &Path) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// The commands of the two real sessions (Cowrie logs in `testdata/sessions`), each
+/// one case of the group `real-sessions`.
+pub fn real_sessions() -> Vec<Case> {
+    ["satori-telnet-2023-12-12", "gafgyt-ssh-2023-12-09"]
+        .iter()
+        .map(|name| {
+            let path = super::testdata()
+                .join("sessions")
+                .join(format!("{name}.cowrie.jsonl"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            let lines: Vec<Vec<u8>> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|e| e["eventid"] == "cowrie.command.input")
+                .map(|e| {
+                    let mut line = e["input"].as_str().unwrap().as_bytes().to_vec();
+                    line.extend_from_slice(b"\r\n");
+                    line
+                })
+                .collect();
+            assert!(!lines.is_empty(), "{}: no commands", path.display());
+            Case {
+                group: "real-sessions".into(),
+                name: format!("real-{name}"),
+                lines,
+                during: Vec::new(),
+            }
+        })
+        .collect()
+}
