@@ -1,5 +1,6 @@
 //! The SSH packet reader fed arbitrary bytes in pieces, in clear and under each
-//! cipher, with or without `zlib@openssh.com`: nothing panics, what it buffers stays
+//! cipher (CTR, CBC, triple DES and ChaCha20-Poly1305) with each MAC, with or
+//! without `zlib@openssh.com`: nothing panics, what it buffers stays
 //! within one packet and a read, no payload inflates past the limit, and after an
 //! error it is never asked again (as the session closes).
 #![no_main]
@@ -11,23 +12,43 @@ use libfuzzer_sys::fuzz_target;
 
 const MAX_PACKET: u32 = 35_000;
 
+/// Every cipher a profile's Dropbear offers.
+const CIPHERS: [CipherAlgorithm; 7] = [
+    CipherAlgorithm::ChaCha20Poly1305,
+    CipherAlgorithm::Aes128Ctr,
+    CipherAlgorithm::Aes256Ctr,
+    CipherAlgorithm::Aes128Cbc,
+    CipherAlgorithm::Aes256Cbc,
+    CipherAlgorithm::TripleDesCtr,
+    CipherAlgorithm::TripleDesCbc,
+];
+
+/// Every MAC, with its key length.
+const MACS: [(MacAlgorithm, usize); 3] = [
+    (MacAlgorithm::HmacSha1, 20),
+    (MacAlgorithm::HmacSha256, 32),
+    (MacAlgorithm::HmacSha1_96, 20),
+];
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let mut reader = PacketReader::new(MAX_PACKET);
-    let cipher = match mode % 4 {
-        0 => None,
-        1 => Some(CipherAlgorithm::ChaCha20Poly1305),
-        2 => Some(CipherAlgorithm::Aes128Ctr),
-        _ => Some(CipherAlgorithm::Aes256Ctr),
+    let Some((&algorithms, rest)) = rest.split_first() else {
+        return;
     };
+    let mut reader = PacketReader::new(MAX_PACKET);
+    // 0: in clear; then each cipher, with each MAC where it needs one.
+    let cipher = usize::from(algorithms % 8)
+        .checked_sub(1)
+        .and_then(|i| CIPHERS.get(i).copied());
     if let Some(cipher) = cipher {
+        let (mac, mac_len) = MACS[usize::from(algorithms >> 3) % MACS.len()];
         let keys = DirectionKeys {
             cipher,
             key: vec![mode; cipher.key_len()],
             iv: vec![mode; cipher.iv_len()],
-            mac: (!cipher.is_aead()).then(|| (MacAlgorithm::HmacSha1, vec![mode; 20])),
+            mac: (!cipher.is_aead()).then(|| (mac, vec![mode; mac_len])),
         };
         reader.rekey(&keys).expect("keys");
     }
@@ -39,7 +60,8 @@ fuzz_target!(|data: &[u8]| {
         loop {
             match reader.next_packet() {
                 Ok(Some(payload)) => assert!(
-                    payload.len() <= busybait_ssh::packet::MAX_INFLATED_PAYLOAD.max(MAX_PACKET as usize)
+                    payload.len()
+                        <= busybait_ssh::packet::MAX_INFLATED_PAYLOAD.max(MAX_PACKET as usize)
                 ),
                 Ok(None) => break,
                 Err(_) => return,

@@ -1,7 +1,8 @@
 //! A whole SSH `Session` under attack: either raw bytes from the first byte on
 //! (identification, clear packets), or a client that completes the key exchange
 //! and logs in and then sends arbitrary messages (channels, requests, data into the
-//! shell) with the clock moving. Nothing panics, what the session holds stays within
+//! shell) with the clock moving, on the oracle device or the camera (whose scp
+//! takes uploads). Nothing panics, what the session holds stays within
 //! its budgets (libFuzzer's `-rss_limit_mb` and `-malloc_limit_mb` in `scripts/fuzz`
 //! check the real allocations), and once closed it stays closed.
 #![no_main]
@@ -19,18 +20,21 @@ use busybait_ssh::testing::{client_kexinit, password_request, Client};
 use busybait_telnet::{Limits, SessionConfig};
 use libfuzzer_sys::fuzz_target;
 
-fn config() -> Arc<SshConfig> {
-    static CONFIG: OnceLock<Arc<SshConfig>> = OnceLock::new();
-    CONFIG
+/// The door's configuration for one of two devices: the oracle (no scp), or the
+/// camera, whose Dropbear has scp (uploads into the file system and samples).
+fn config(camera: bool) -> Arc<SshConfig> {
+    static CONFIGS: [OnceLock<Arc<SshConfig>>; 2] = [OnceLock::new(), OnceLock::new()];
+    let profile = if camera { "ipcam-mipsel" } else { "oracle" };
+    CONFIGS[usize::from(camera)]
         .get_or_init(|| {
             let door = Arc::new(
                 SessionConfig::builtin(
-                    "oracle",
+                    profile,
                     AuthMode::AcceptAll,
                     Default::default(),
                     Limits::default(),
                 )
-                .expect("the oracle profile"),
+                .expect("a built-in profile"),
             );
             let keys = vec![
                 HostKey::from_seed(HostKeyAlgorithm::Ed25519, [1; 32]),
@@ -38,7 +42,13 @@ fn config() -> Arc<SshConfig> {
             ];
             Arc::new(SshConfig {
                 device: door,
-                server: Server::new(DropbearVersion::V2022_83, true, keys, 65536, "/usr/lib/sftp-server"),
+                server: Server::new(
+                    DropbearVersion::V2022_83,
+                    true,
+                    keys,
+                    65536,
+                    "/usr/lib/sftp-server",
+                ),
                 limits: SshLimits::default(),
             })
         })
@@ -95,7 +105,7 @@ fuzz_target!(|data: &[u8]| {
         dst: "127.0.0.1:2222".parse().expect("address"),
         protocol: Protocol::Ssh,
     };
-    let config = config();
+    let config = config(mode & 2 != 0);
     let mut session = Session::new(config.clone(), SessionId::from_u64(1), peer, now, [3; 32]);
     if mode & 1 == 0 {
         // Raw bytes from the start.
@@ -124,7 +134,9 @@ fuzz_target!(|data: &[u8]| {
     ));
     session.handle_input(now, &hello);
     let out = drain(&mut session, now);
-    let newkeys = client.finish_kex(&config.server.lists, &out, true).expect("kex");
+    let newkeys = client
+        .finish_kex(&config.server.lists, &out, true)
+        .expect("kex");
     session.handle_input(now, &newkeys);
     assert!(drain(&mut session, now).is_empty());
     let login = client.seal(&password_request("root", "xc3511"));
