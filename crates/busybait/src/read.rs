@@ -234,8 +234,32 @@ pub fn show(location: &Location, session: &str) -> anyhow::Result<()> {
         };
         let ts = f("timestamp");
         let entry = match f("eventid").as_str() {
-            "cowrie.session.connect" => {
-                format!("{ts} connect from {}", socket(&f("src_ip"), f("src_port")))
+            "cowrie.session.connect" => format!(
+                "{ts} connect from {} over {}",
+                socket(&f("src_ip"), f("src_port")),
+                f("protocol")
+            ),
+            "cowrie.client.version" => format!("{ts} client {}", quoted(&f("version"))),
+            "cowrie.client.kex" => format!("{ts} hassh {}", f("hassh")),
+            "cowrie.client.fingerprint" => {
+                format!("{ts} key offered {} {}", f("type"), f("fingerprint_sha256"))
+            }
+            "busybait.persistence.ssh_key" => format!(
+                "{ts} key planted in {}: {} {} {}",
+                f("path"),
+                f("type"),
+                f("fingerprint_sha256"),
+                quoted(&f("comment"))
+            ),
+            "cowrie.direct-tcpip.request" => format!(
+                "{ts} forward to {} refused",
+                socket(&f("dst_ip"), f("dst_port"))
+            ),
+            "cowrie.session.file_upload" => {
+                format!("{ts} upload {} sha256 {}", f("destfile"), f("shasum"))
+            }
+            "cowrie.session.file_download" => {
+                format!("{ts} download {} sha256 {}", f("destfile"), f("shasum"))
             }
             "cowrie.login.success" => {
                 let login = quoted(&format!("{}/{}", f("username"), f("password")));

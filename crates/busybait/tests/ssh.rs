@@ -199,6 +199,40 @@ fn openssh_runs_exec_with_every_algorithm_it_shares_with_dropbear() {
         .any(|h| h["value"] == hassh));
     let text = cli(&["report"]);
     assert!(text.contains("SSH HASSH") && text.contains(hassh), "{text}");
+    // One session's story, and the indicators an export hands on.
+    let session = first[0]["session"].as_str().unwrap();
+    let shown = cli(&["show", session]);
+    let (listed_events, transcript) = shown.split_once("# transcript\n").unwrap();
+    assert_eq!(listed_events.lines().count(), 1 + first.len(), "{shown}");
+    let lines: Vec<&str> = transcript.lines().collect();
+    let at = |i: usize| first[i]["timestamp"].as_str().unwrap();
+    let port = first[0]["src_port"].as_u64().unwrap();
+    assert_eq!(
+        lines[..5],
+        [
+            format!("{} connect from 127.0.0.1:{port} over ssh", at(0)),
+            format!("{} client \"{version}\"", at(1)),
+            format!("{} hassh {hassh}", at(2)),
+            format!("{} login root/xc3511 accepted", at(3)),
+            format!("{} $ echo hello; uname -m; exit 3", at(4)),
+        ],
+        "{shown}"
+    );
+    // The export: the source (loopback, kept only when asked), seen ten times.
+    let csv = cli(&["export", "--format", "csv", "--include-private"]);
+    let ip_row: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("ip,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(ip_row[..2], ["ip", "127.0.0.1"], "{csv}");
+    assert_eq!(ip_row[4], "10", "{csv}");
+    assert_eq!(
+        cli(&["export", "--format", "ips"]),
+        "",
+        "loopback is no blocklist entry"
+    );
 }
 
 #[test]
@@ -530,6 +564,28 @@ fn planted_key_comes_back(kind: &str, comment: &str, key_type: &str, family: Opt
         String::from_utf8_lossy(&back.stderr)
     );
     assert_eq!(back.stdout, b"back in\n");
+    // The second session: its offered key, then its login without a password; the
+    // first: the planting, in `show`'s transcript.
+    let events = sensor.wait_for_events("the key's login", |e| {
+        e.iter().any(|e| {
+            e["eventid"] == "cowrie.login.success" && e["password"] == "" && e["protocol"] == "ssh"
+        })
+    });
+    let fingerprint = planted["fingerprint_sha256"].as_str().unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e["eventid"] == "cowrie.client.fingerprint"
+            && e["fingerprint_sha256"] == fingerprint
+            && e["type"] == key_type));
+    let (dir, _) = sensor.stop();
+    let shown = util::cli(dir.path(), &["show", planted["session"].as_str().unwrap()]);
+    let shown = String::from_utf8(shown).unwrap();
+    assert!(
+        shown.contains(&format!(
+            " key planted in /root/.ssh/authorized_keys: {key_type} {fingerprint} {comment}\n"
+        )),
+        "{shown}"
+    );
 }
 
 /// Runs the paramiko client (`tests/clients/paramiko_client.py`, with the venv's
