@@ -2,7 +2,8 @@
 //! kind of labelled attack (50 of each, each from its own bot) in benign background
 //! with near misses. Prints precision and recall per detection against the
 //! generator's ground truth; every detection must find all of its attacks (recall 1)
-//! and raise nothing else (precision 1).
+//! and raise nothing else (precision 1). Every SSH brute-forcer's client (three kinds,
+//! on ports 22, 2222 and 902) is listed with its identification and HASSH.
 
 #![allow(
     clippy::indexing_slicing,
@@ -83,4 +84,31 @@ fn a_million_packets_match_the_ground_truth() {
     // Every kind of detection is in the truth, 50 times or more.
     assert_eq!(table.len(), 19, "{table:?}");
     assert!(table.values().all(|(tp, _, _)| *tp >= 50), "{table:?}");
+    // Each SSH brute-forcer is listed once with the client it was made with: its
+    // identification, its HASSH (worked out here from the lists the generator
+    // sends), its six connections and the port it knocked on.
+    let hassh = |version: &str| match version {
+        "SSH-2.0-libssh2_1.11.0" => "9551e0bf4ad0411e55c738ca07844695",
+        "SSH-2.0-Go" => "2dba60e4eafb9ed44ed777d95602f169",
+        "SSH-2.0-HELLOWORLD" => "01f5cd21c04273f3cce83480ec951586",
+        other => panic!("no client {other}"),
+    };
+    let clients = report["ssh_clients"].as_array().unwrap();
+    let mut per_port: BTreeMap<u16, u64> = BTreeMap::new();
+    for (_, bot) in truth.iter().filter(|(id, _)| *id == "ssh-bruteforce") {
+        let (version, port) = busybait_pcapgen::mixed::ssh_bruteforce_client(*bot);
+        let listed: Vec<&serde_json::Value> = clients
+            .iter()
+            .filter(|c| c["src"] == bot.to_string())
+            .collect();
+        assert_eq!(listed.len(), 1, "{bot}: {listed:?}");
+        let c = listed[0];
+        assert_eq!(c["version"], version, "{bot}");
+        assert_eq!(c["hassh"], hassh(version), "{bot}");
+        assert_eq!(c["connections"], 6, "{bot}");
+        assert_eq!(c["dst_port"], port, "{bot}");
+        *per_port.entry(port).or_default() += 1;
+    }
+    println!("ssh brute-forcers' clients by port: {per_port:?}");
+    assert_eq!(per_port.len(), 3, "{per_port:?}");
 }

@@ -23,22 +23,70 @@ pub type Truth = Vec<(&'static str, Ipv4Addr)>;
 /// The kinds of labelled attack, in the order they take turns.
 pub const ATTACK_KINDS: usize = 18;
 
-/// A client's clear KEXINIT packet (libssh2-like lists), after its identification.
-fn ssh_kexinit() -> Vec<u8> {
+/// The SSH brute-forcers' clients, taking turns: identification line, the
+/// KEXINIT's name-lists (kex, host key, ciphers, MACs, compression; the same both
+/// ways) and the server port they knock on (SSH is found by its identification on
+/// any port).
+const SSH_CLIENTS: [(&str, [&str; 5], u16); 3] = [
+    (
+        "SSH-2.0-libssh2_1.11.0",
+        [
+            "curve25519-sha256,diffie-hellman-group14-sha1",
+            "ssh-ed25519,ssh-rsa",
+            "aes128-ctr,aes256-ctr",
+            "hmac-sha2-256,hmac-sha1",
+            "none",
+        ],
+        22,
+    ),
+    (
+        "SSH-2.0-Go",
+        [
+            "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,diffie-hellman-group14-sha256",
+            "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-256",
+            "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr",
+            "hmac-sha2-256-etm@openssh.com,hmac-sha2-256,hmac-sha1",
+            "none",
+        ],
+        2222,
+    ),
+    (
+        "SSH-2.0-HELLOWORLD",
+        [
+            "diffie-hellman-group14-sha1",
+            "ssh-rsa",
+            "aes128-ctr",
+            "hmac-sha1",
+            "none",
+        ],
+        902,
+    ),
+];
+
+/// The client an SSH brute-forcer of the mixed capture uses: (identification
+/// line, server port). The ground truth for what `watch` reports of SSH clients.
+pub fn ssh_bruteforce_client(bot: Ipv4Addr) -> (&'static str, u16) {
+    let [_, _, hi, lo] = bot.octets();
+    let (version, _, port) = ssh_client(u64::from(hi) << 8 | u64::from(lo));
+    (version, port)
+}
+
+/// The client of the `n`th attack, if it is an SSH brute force.
+fn ssh_client(n: u64) -> (&'static str, [&'static str; 5], u16) {
+    let [first, second, third] = SSH_CLIENTS;
+    match n / ATTACK_KINDS as u64 % 3 {
+        0 => first,
+        1 => second,
+        _ => third,
+    }
+}
+
+/// A client's clear KEXINIT packet with `lists`, after its identification.
+fn ssh_kexinit(lists: &[&str; 5]) -> Vec<u8> {
     let mut payload = vec![20u8];
     payload.extend_from_slice(&[0x5a; 16]);
-    for list in [
-        "curve25519-sha256,diffie-hellman-group14-sha1",
-        "ssh-ed25519,ssh-rsa",
-        "aes128-ctr,aes256-ctr",
-        "aes128-ctr,aes256-ctr",
-        "hmac-sha2-256,hmac-sha1",
-        "hmac-sha2-256,hmac-sha1",
-        "none",
-        "none",
-        "",
-        "",
-    ] {
+    let [kex, keys, ciphers, macs, comp] = *lists;
+    for list in [kex, keys, ciphers, ciphers, macs, macs, comp, comp, "", ""] {
         payload.extend_from_slice(&(list.len() as u32).to_be_bytes());
         payload.extend_from_slice(list.as_bytes());
     }
@@ -233,13 +281,14 @@ fn attack(cap: &mut Capture, rng: &mut Rng, n: u64, t: f64) {
         14 => {
             // An SSH brute-forcer: six connections, each with its identification
             // and KEXINIT, then encrypted bytes.
-            let mut opening = b"SSH-2.0-libssh2_1.11.0\r\n".to_vec();
-            opening.extend(ssh_kexinit());
+            let (version, lists, server_port) = ssh_client(n);
+            let mut opening = format!("{version}\r\n").into_bytes();
+            opening.extend(ssh_kexinit(&lists));
             for i in 0..6u16 {
                 tcp_session(
                     cap,
                     (bot, port.wrapping_add(i)),
-                    (victim, 22),
+                    (victim, server_port),
                     &[
                         (false, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
                         (true, &opening),
