@@ -1,7 +1,8 @@
 //! The SSH door against the real Dropbear 2022.83 (Debian's `dropbear-bin`, in the
 //! oracle sandbox of `util::dropbear`), byte for byte where the protocol allows:
 //! the identification line, the KEXINIT (all but its random cookie and padding),
-//! what 24 malformed or foreign identification lines get, and the decrypted packets
+//! what 25 malformed or foreign identification lines and 15 kinds of early packet
+//! get, and the decrypted packets
 //! of a whole session (authentication failures and success, a channel, `exec`
 //! output, exit status and Dropbear's order of EOF, exit-status and CLOSE, a pty
 //! shell's first screen), as one client (busybait-ssh's test client) sees them;
@@ -177,6 +178,146 @@ fn foreign_and_malformed_identification_lines_get_what_dropbear_gives() {
         "foreign identification lines: {identical}/{} identical",
         cases.len()
     );
+}
+
+/// `payload` as a clear packet: padding to a multiple of eight, at least four bytes.
+fn clear_packet(payload: &[u8]) -> Vec<u8> {
+    let padding = 8 - (payload.len() + 5) % 8 + if (payload.len() + 5) % 8 > 4 { 8 } else { 0 };
+    let padding = if padding < 4 { padding + 8 } else { padding };
+    let mut out = ((payload.len() + 1 + padding) as u32)
+        .to_be_bytes()
+        .to_vec();
+    out.push(padding as u8);
+    out.extend_from_slice(payload);
+    out.resize(out.len() + padding, 0);
+    out
+}
+
+/// A KEXINIT with `kex` and `cipher` (both ways) and otherwise what the server has.
+fn kexinit_with(kex: &str, cipher: &str) -> Vec<u8> {
+    let mut out = vec![msg::KEXINIT];
+    out.extend_from_slice(&[7; 16]);
+    for list in [
+        kex,
+        "ssh-ed25519",
+        cipher,
+        cipher,
+        "hmac-sha2-256",
+        "hmac-sha2-256",
+        "none",
+        "none",
+        "",
+        "",
+    ] {
+        put_string(&mut out, list.as_bytes());
+    }
+    out.push(0);
+    out.extend_from_slice(&[0; 4]);
+    out
+}
+
+/// Clear packets a client sends right after its identification line, in place of
+/// a proper key exchange, each case ending (as in [`foreign`]) with a bad length.
+fn early_packets() -> Vec<(&'static str, Vec<u8>)> {
+    let service = {
+        let mut p = vec![msg::SERVICE_REQUEST];
+        put_string(&mut p, b"ssh-userauth");
+        p
+    };
+    let debug = {
+        let mut p = vec![4u8, 1];
+        put_string(&mut p, b"hello");
+        put_string(&mut p, b"");
+        p
+    };
+    let ecdh_init = {
+        let mut p = vec![30u8];
+        put_string(&mut p, &[9; 32]);
+        p
+    };
+    let good = kexinit_with("curve25519-sha256", "aes128-ctr");
+    let cases: Vec<(&'static str, Vec<Vec<u8>>)> = vec![
+        (
+            "a service request before the KEXINIT",
+            vec![service.clone()],
+        ),
+        ("IGNORE", vec![vec![msg::IGNORE, 0, 0, 0, 0]]),
+        ("DEBUG", vec![debug]),
+        ("UNIMPLEMENTED", vec![vec![3, 0, 0, 0, 0]]),
+        ("an unknown message type", vec![vec![200, 1, 2, 3]]),
+        ("message type 0", vec![vec![0]]),
+        ("the ECDH init before the KEXINIT", vec![ecdh_init.clone()]),
+        ("NEWKEYS before the KEXINIT", vec![vec![msg::NEWKEYS]]),
+        (
+            "no common kex",
+            vec![kexinit_with("diffie-hellman-group1-sha1", "aes128-ctr")],
+        ),
+        (
+            "no common cipher",
+            vec![kexinit_with("curve25519-sha256", "blowfish-cbc")],
+        ),
+        ("a truncated KEXINIT", vec![good[..40].to_vec()]),
+        ("a KEXINIT twice", vec![good.clone(), good.clone()]),
+        (
+            "a KEXINIT, then a service request",
+            vec![good.clone(), service],
+        ),
+        (
+            "a KEXINIT, then NEWKEYS",
+            vec![good.clone(), vec![msg::NEWKEYS]],
+        ),
+        (
+            "a KEXINIT, then a short ECDH init",
+            vec![good, vec![30, 0, 0, 0, 1, 9]],
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, payloads)| {
+            let mut wire = b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec();
+            for p in payloads {
+                wire.extend(clear_packet(&p));
+            }
+            (name, wire)
+        })
+        .collect()
+}
+
+#[test]
+fn early_packets_get_what_dropbear_gives() {
+    let sensor = sensor();
+    let cases = early_packets();
+    let mut identical = 0;
+    for (name, wire) in &cases {
+        let mut theirs = oracle();
+        let real = foreign(&mut theirs.stream, wire);
+        let mut ours = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
+        ours.set_timeout(STEP);
+        let mine = foreign(&mut ours, wire);
+        assert_eq!(
+            (blank_padding(&mine.0), mine.1),
+            (blank_padding(&real.0), real.1),
+            "{name}"
+        );
+        identical += 1;
+    }
+    println!("early packets: {identical}/{} identical", cases.len());
+}
+
+/// Clear packets with their (random) padding bytes zeroed.
+fn blank_padding(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut at = 0;
+    while let Some(len) = out.get(at..at + 4) {
+        let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
+        let (Some(&padding), true) = (out.get(at + 4), out.len() >= at + 4 + len) else {
+            break;
+        };
+        let end = at + 4 + len;
+        out[end.saturating_sub(usize::from(padding))..end].fill(0);
+        at = end;
+    }
+    out
 }
 
 /// A client session on `w`: every decrypted packet the server sent, in order, each

@@ -460,10 +460,12 @@ impl Session {
         );
     }
 
-    /// Ends the session the way `dropbear_exit` does: what was queued is dropped and
-    /// the connection closes, with no message.
+    /// Ends the session the way `dropbear_exit` does: what a key exchange holds back
+    /// is dropped and the connection closes, with no message.
     fn fatal(&mut self, now: Now) {
-        self.transmit.clear();
+        // What earlier packets queued stays: Dropbear writes each packet's answer
+        // before it reads the next, so an error after them loses none of it (an
+        // UNIMPLEMENTED, then a bad packet length). The failing step queues nothing.
         self.held.clear();
         if !self.reader.pending().is_empty() {
             self.reset = true;
