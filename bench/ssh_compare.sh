@@ -38,6 +38,7 @@ for tool in taskset setpriv; do command -v "$tool" >/dev/null || die "$tool is m
 ulimit -n "$(ulimit -Hn)"
 
 work=${WORK:-$(mktemp -d /tmp/busybait-ssh-compare.XXXXXX)}
+stamp=$(date +%s)
 mkdir -p "$work"
 chmod 755 "$work"
 pids=()
@@ -45,7 +46,14 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   pkill -u "$bench_user" -f twistd 2>/dev/null || true
   wait 2>/dev/null || true
-  [ -n "${WORK:-}" ] || rm -rf "$work"
+  # Data dirs go only now (a reused WORK keeps this run's): removing thousands of
+  # files just before a run makes its recordings cost several times more (ext4
+  # without a journal skips recently freed inodes when it makes new ones).
+  if [ -n "${WORK:-}" ]; then
+    find "$work" -maxdepth 1 -name 'data-*' ! -name "data-$stamp-*" -exec rm -rf {} +
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 
@@ -122,25 +130,22 @@ profile = "oracle"
 [limits]
 max_unauthenticated = 20000
 CONF
-rm -rf "$work/busybait"
 start_pinned "$work/bb" ./target/release/busybait serve --config "$work/busybait.toml" \
-  --data-dir "$work/busybait" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+  --data-dir "$work/data-$stamp-busybait" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
 await_ssh "$work/bb"
 client bb --sessions "$sessions" --concurrency "$concurrency"
 client bb-refused --refused --password not-a-device-password --sessions "$sessions" --concurrency "$refused_concurrency"
 stop "$pid"
 # The same without session recordings: what the two files per session cost.
 printf '[store]\nrecordings = false\n' >>"$work/busybait.toml"
-rm -rf "$work/busybait-norec"
 start_pinned "$work/bb-norec" ./target/release/busybait serve --config "$work/busybait.toml" \
-  --data-dir "$work/busybait-norec" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+  --data-dir "$work/data-$stamp-norec" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
 await_ssh "$work/bb-norec"
 client bb-norec --sessions "$sessions" --concurrency "$concurrency"
 stop "$pid"
 sed -i '/^\[store\]/,$d' "$work/busybait.toml"
-rm -rf "$work/busybait-hold"
 start_pinned "$work/bb-hold" ./target/release/busybait serve --config "$work/busybait.toml" \
-  --data-dir "$work/busybait-hold" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+  --data-dir "$work/data-$stamp-hold" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
 await_ssh "$work/bb-hold"
 client bb-hold --hold "$hold"
 stop "$pid"
