@@ -18,6 +18,7 @@
 #   HOLD [500]             idle pty sessions busybait holds at once, for memory
 #   COWRIE_HOLD [100]      idle pty sessions Cowrie holds at once
 #   WORK [mktemp -d]       where Cowrie's venv and the data dirs go (reuse one to skip the install)
+#   DATA_FS [fresh]        fresh: busybait's data dirs on a new loop-mounted ext4; host: in WORK
 #
 # Nothing leaves loopback: every listener is 127.0.0.1 and the client refuses others.
 set -euo pipefail
@@ -42,13 +43,16 @@ stamp=$(date +%s)
 mkdir -p "$work"
 chmod 755 "$work"
 pids=()
+data_root=$work
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   pkill -u "$bench_user" -f twistd 2>/dev/null || true
   wait 2>/dev/null || true
-  # Data dirs go only now (a reused WORK keeps this run's): removing thousands of
-  # files just before a run makes its recordings cost several times more (ext4
-  # without a journal skips recently freed inodes when it makes new ones).
+  if [ "$data_root" != "$work" ]; then
+    umount "$data_root" 2>/dev/null || true
+    rm -f "$work/data.img"
+  fi
+  # Data dirs go only now (a reused WORK keeps this run's): see DATA_FS.
   if [ -n "${WORK:-}" ]; then
     find "$work" -maxdepth 1 -name 'data-*' ! -name "data-$stamp-*" -exec rm -rf {} +
   else
@@ -56,6 +60,20 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+
+# busybait's data dirs go on a fresh ext4 (made by mkfs, with its journal, as on a
+# sensor), loop-mounted, unless DATA_FS=host. A file system's history changes what
+# making a file costs: ext4 without a journal (this machine's root) skips every
+# inode freed in the last 12 hours (dirtytime_expire_seconds) when it makes a new
+# one, and after a day of test runs each recording cost several times more.
+if [ "${DATA_FS:-fresh}" = fresh ]; then
+  command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 is missing (e2fsprogs), or set DATA_FS=host"
+  truncate -s 4G "$work/data.img"
+  mkfs.ext4 -q -F "$work/data.img"
+  mkdir -p "$work/fs"
+  mount -o loop "$work/data.img" "$work/fs" || die "cannot loop-mount a fresh ext4 (set DATA_FS=host)"
+  data_root=$work/fs
+fi
 
 echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | sed -n 1p)), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 echo "-- building"
@@ -131,7 +149,7 @@ profile = "oracle"
 max_unauthenticated = 20000
 CONF
 start_pinned "$work/bb" ./target/release/busybait serve --config "$work/busybait.toml" \
-  --data-dir "$work/data-$stamp-busybait" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+  --data-dir "$data_root/data-$stamp-busybait" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
 await_ssh "$work/bb"
 client bb --sessions "$sessions" --concurrency "$concurrency"
 client bb-refused --refused --password not-a-device-password --sessions "$sessions" --concurrency "$refused_concurrency"
@@ -139,13 +157,13 @@ stop "$pid"
 # The same without session recordings: what the two files per session cost.
 printf '[store]\nrecordings = false\n' >>"$work/busybait.toml"
 start_pinned "$work/bb-norec" ./target/release/busybait serve --config "$work/busybait.toml" \
-  --data-dir "$work/data-$stamp-norec" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+  --data-dir "$data_root/data-$stamp-norec" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
 await_ssh "$work/bb-norec"
 client bb-norec --sessions "$sessions" --concurrency "$concurrency"
 stop "$pid"
 sed -i '/^\[store\]/,$d' "$work/busybait.toml"
 start_pinned "$work/bb-hold" ./target/release/busybait serve --config "$work/busybait.toml" \
-  --data-dir "$work/data-$stamp-hold" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+  --data-dir "$data_root/data-$stamp-hold" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
 await_ssh "$work/bb-hold"
 client bb-hold --hold "$hold"
 stop "$pid"
