@@ -461,9 +461,7 @@ fn open_channel() -> Vec<u8> {
 /// delay measured), the right one, a channel and one `exec`.
 fn scripted(w: &mut dyn Wire, command: &str) -> (Vec<(String, Vec<u8>)>, Duration) {
     let mut s = Session::open(w);
-    let mut service = vec![msg::SERVICE_REQUEST];
-    put_string(&mut service, b"ssh-userauth");
-    s.step("service", &service, 1);
+    s.userauth_service();
     let mut none = vec![msg::USERAUTH_REQUEST];
     put_string(&mut none, b"root");
     put_string(&mut none, b"ssh-connection");
@@ -580,9 +578,7 @@ fn logged(log: &[(String, Vec<u8>)]) -> String {
 /// never; the connection closes.
 fn ten_failures(w: &mut dyn Wire) -> String {
     let mut s = Session::open(w);
-    let mut service = vec![msg::SERVICE_REQUEST];
-    put_string(&mut service, b"ssh-userauth");
-    s.step("service", &service, 1);
+    s.userauth_service();
     for i in 1..10 {
         s.step(&format!("wrong {i}"), &password_request("root", "wrong"), 1);
     }
@@ -600,9 +596,7 @@ fn ten_failures(w: &mut dyn Wire) -> String {
 /// (a counted failure), then a second user name, which ends the connection.
 fn other_methods_and_users(w: &mut dyn Wire) -> String {
     let mut s = Session::open(w);
-    let mut service = vec![msg::SERVICE_REQUEST];
-    put_string(&mut service, b"ssh-userauth");
-    s.step("service", &service, 1);
+    s.userauth_service();
     let method = |user: &[u8], name: &[u8], rest: &[u8]| {
         let mut req = vec![msg::USERAUTH_REQUEST];
         put_string(&mut req, user);
@@ -680,22 +674,7 @@ fn data_holds(got: &[Vec<u8>], needle: &[u8]) -> bool {
 /// A pty shell: its first screen, a command typed, and `exit`.
 fn pty_shell(w: &mut dyn Wire) -> Vec<(String, Vec<u8>)> {
     let mut s = Session::open(w);
-    let mut service = vec![msg::SERVICE_REQUEST];
-    put_string(&mut service, b"ssh-userauth");
-    s.step("service", &service, 1);
-    s.step("password", &password_request("root", "xc3511"), 1);
-    s.step("open", &open_channel(), 1);
-    let mut pty = Vec::new();
-    put_string(&mut pty, b"vt100");
-    for v in [80, 24, 0, 0] {
-        put_u32(&mut pty, v);
-    }
-    put_string(&mut pty, b"\x00");
-    s.step("pty-req", &request("pty-req", true, &pty), 1);
-    // The prompt ends the first screen (ash then asks where the cursor is).
-    s.step_until("shell", &request("shell", true, &[]), |got| {
-        data_holds(got, b"# \x1b[6n")
-    });
+    s.pty_shell();
     let mut typed = vec![msg::CHANNEL_DATA];
     put_u32(&mut typed, 0);
     put_string(&mut typed, b"echo $((6*7))\r");
@@ -745,6 +724,31 @@ fn a_pty_shell_shows_what_dropbear_and_busybox_show() {
 }
 
 impl Session<'_> {
+    /// Asks for the `ssh-userauth` service.
+    fn userauth_service(&mut self) {
+        let mut service = vec![msg::SERVICE_REQUEST];
+        put_string(&mut service, b"ssh-userauth");
+        self.step("service", &service, 1);
+    }
+
+    /// Logs in as root, opens a channel and a pty shell (vt100, 80x24), and reads
+    /// its first screen up to the prompt (ash then asks where the cursor is).
+    fn pty_shell(&mut self) {
+        self.userauth_service();
+        self.step("password", &password_request("root", "xc3511"), 1);
+        self.step("open", &open_channel(), 1);
+        let mut pty = Vec::new();
+        put_string(&mut pty, b"vt100");
+        for v in [80, 24, 0, 0] {
+            put_u32(&mut pty, v);
+        }
+        put_string(&mut pty, b"\x00");
+        self.step("pty-req", &request("pty-req", true, &pty), 1);
+        self.step_until("shell", &request("shell", true, &[]), |got| {
+            data_holds(got, b"# \x1b[6n")
+        });
+    }
+
     /// Types `bytes` into the channel's pty.
     fn type_in(&mut self, bytes: &[u8]) {
         let mut data = vec![msg::CHANNEL_DATA];
@@ -799,22 +803,7 @@ impl Session<'_> {
 /// once the one before has echoed its line end. The screen after the first prompt.
 fn pty_case(w: &mut dyn Wire, lines: &[Vec<u8>], during: &[usize]) -> Vec<u8> {
     let mut s = Session::open(w);
-    let mut service = vec![msg::SERVICE_REQUEST];
-    put_string(&mut service, b"ssh-userauth");
-    s.step("service", &service, 1);
-    s.step("password", &password_request("root", "xc3511"), 1);
-    s.step("open", &open_channel(), 1);
-    let mut pty = Vec::new();
-    put_string(&mut pty, b"vt100");
-    for v in [80, 24, 0, 0] {
-        put_u32(&mut pty, v);
-    }
-    put_string(&mut pty, b"\x00");
-    s.step("pty-req", &request("pty-req", true, &pty), 1);
-    // The first screen ends with the prompt (compared in the pty test above).
-    s.step_until("shell", &request("shell", true, &[]), |got| {
-        data_holds(got, b"# \x1b[6n")
-    });
+    s.pty_shell();
     let mut screen = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if during.contains(&i) {
@@ -882,9 +871,7 @@ struct Ran {
 /// as with `ssh dvr LINE < /dev/null`.
 fn exec_lines(w: &mut dyn Wire, lines: &[Vec<u8>]) -> Vec<Ran> {
     let mut s = Session::open(w);
-    let mut service = vec![msg::SERVICE_REQUEST];
-    put_string(&mut service, b"ssh-userauth");
-    s.step("service", &service, 1);
+    s.userauth_service();
     s.step("password", &password_request("root", "xc3511"), 1);
     // BusyBox's tftp to a closed port retries for a while.
     s.patience = Duration::from_secs(60);

@@ -61,8 +61,13 @@ def pinned_libssh2(port, combo):
         s.method_pref(method, combo[name])
     s.handshake(sock)
     s.userauth_password("root", "xc3511")
+    return libssh2_exec(s, "echo pinned-libssh2")[0]
+
+
+def libssh2_exec(s, command):
+    """Runs `command` on a channel of its own: (stdout, exit status)."""
     chan = s.open_session()
-    chan.execute("echo pinned-libssh2")
+    chan.execute(command)
     data = b""
     while True:
         size, chunk = chan.read()
@@ -72,7 +77,7 @@ def pinned_libssh2(port, combo):
     chan.wait_eof()
     chan.close()
     chan.wait_closed()
-    return data.decode()
+    return data.decode(), chan.get_exit_status()
 
 
 def with_libssh2(port):
@@ -81,19 +86,7 @@ def with_libssh2(port):
     s = Session()
     s.handshake(sock)
     s.userauth_password("root", "xc3511")
-    chan = s.open_session()
-    chan.execute("echo from-libssh2; exit 7")
-    data = b""
-    while True:
-        size, chunk = chan.read()
-        if size <= 0:
-            break
-        data += chunk
-    chan.wait_eof()
-    chan.close()
-    chan.wait_closed()
-    out["exec_stdout"] = data.decode()
-    out["exec_status"] = chan.get_exit_status()
+    out["exec_stdout"], out["exec_status"] = libssh2_exec(s, "echo from-libssh2; exit 7")
     chan = s.open_session()
     chan.pty("vt100")
     chan.shell()

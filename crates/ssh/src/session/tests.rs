@@ -51,6 +51,15 @@ impl Harness {
         Self::with_profile("oracle")
     }
 
+    /// Logged in, with a `session` channel open (the client's number 0, the
+    /// server's 5).
+    fn with_channel() -> Self {
+        let mut h = Self::new();
+        h.login();
+        h.open_session();
+        h
+    }
+
     fn with_profile(profile: &str) -> Self {
         let now = Now {
             mono: Instant::now(),
@@ -239,9 +248,7 @@ fn foreign_identification_lines_get_no_word_only_a_close() {
 
 #[test]
 fn a_password_login_and_an_exec_come_back_in_dropbears_order() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     let mut cmd = Vec::new();
     put_string(&mut cmd, b"echo hello; exit 3");
     let replies = h.request("exec", true, &cmd);
@@ -381,9 +388,7 @@ fn none_and_keyboard_interactive_fail_as_dropbear_fails_them() {
 
 #[test]
 fn a_pty_shell_is_the_devices_ash_behind_its_line_editor() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     let mut pty = Vec::new();
     put_string(&mut pty, b"xterm");
     for v in [100, 30, 0, 0] {
@@ -414,9 +419,7 @@ fn a_pty_shell_is_the_devices_ash_behind_its_line_editor() {
 
 #[test]
 fn a_shell_without_a_pty_runs_the_lines_it_reads_with_no_prompt() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     assert_eq!(h.request("shell", false, &[]), Vec::<Vec<u8>>::new());
     assert_eq!(h.send(&data(0, b"echo one\necho tw")), [data(5, b"one\n")]);
     let eof = h.send(&with_channel(msg::CHANNEL_EOF, 0));
@@ -574,9 +577,7 @@ fn a_client_that_never_finishes_the_key_exchange_holds_less_than_a_telnet_login_
 
 #[test]
 fn requests_a_client_repeats_at_will_are_recorded_up_to_a_limit() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     let mut env = Vec::new();
     put_string(&mut env, b"LANG");
     put_string(&mut env, b"C");
@@ -645,9 +646,7 @@ fn a_rekey_the_client_never_finishes_holds_the_shells_output_back() {
 
 #[test]
 fn an_exec_reads_what_the_client_sends_until_its_eof() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     let mut cmd = Vec::new();
     put_string(&mut cmd, b"cat > .x; read -r line; wc -c .x");
     assert_eq!(
@@ -669,9 +668,7 @@ fn an_exec_reads_what_the_client_sends_until_its_eof() {
 
 #[test]
 fn read_takes_one_line_of_the_pipe_as_it_arrives() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     let mut cmd = Vec::new();
     put_string(&mut cmd, b"read a; echo got $a; cat");
     assert_eq!(
@@ -693,9 +690,7 @@ fn read_takes_one_line_of_the_pipe_as_it_arrives() {
 
 #[test]
 fn the_window_comes_back_only_for_what_the_stdin_pipe_took() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     let mut cmd = Vec::new();
     put_string(&mut cmd, b"sleep 10; wc -c");
     assert_eq!(
@@ -894,9 +889,7 @@ fn an_offered_key_is_recorded_once_with_its_fingerprints_and_refused_at_once() {
 
 #[test]
 fn window_change_resizes_the_pty_and_is_recorded_and_refused_without_one() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     let size = |cols: u32, rows: u32| {
         let mut rest = Vec::new();
         for v in [cols, rows, 0, 0] {
@@ -953,9 +946,7 @@ fn window_change_resizes_the_pty_and_is_recorded_and_refused_without_one() {
 
 #[test]
 fn subsystem_sftp_runs_the_profiles_sftp_server_and_others_are_refused() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     let mut name = Vec::new();
     put_string(&mut name, b"netconf");
     assert_eq!(
@@ -1066,9 +1057,7 @@ fn channels_past_the_limit_are_refused_for_want_of_resources() {
 
 #[test]
 fn data_past_the_window_ends_the_connection() {
-    let mut h = Harness::new();
-    h.login();
-    h.open_session();
+    let mut h = Harness::with_channel();
     let mut cmd = Vec::new();
     put_string(&mut cmd, b"sleep 10");
     h.request("exec", true, &cmd);
