@@ -406,15 +406,7 @@ impl<'a> Session<'a> {
             match self.w.read(&mut tmp) {
                 Ok(0) => break,
                 Ok(k) => pending.extend_from_slice(&tmp[..k]),
-                // A read a signal cut short (the test process's children end) is
-                // read again, like one that timed out.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if read_again(&e) => {}
                 Err(e) => panic!("{label}: {e}"),
             }
             got.extend(self.client.packets(&pending).unwrap());
@@ -422,6 +414,17 @@ impl<'a> Session<'a> {
         }
         got
     }
+}
+
+/// Whether a read that failed so is tried again: it timed out, or a signal cut it
+/// short (the test process's children end).
+fn read_again(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
 }
 
 /// Whole clear packets at the start of `bytes`.
@@ -555,13 +558,7 @@ fn until_closed(s: &mut Session<'_>, label: &str) -> Vec<Vec<u8>> {
             Ok(0) => return got,
             Ok(k) => got.extend(s.client.packets(&tmp[..k]).unwrap()),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if read_again(&e) => {}
             Err(e) => panic!("{label}: {e}"),
         }
     }
@@ -785,13 +782,7 @@ impl Session<'_> {
                         }
                     }
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if read_again(&e) => {}
                 Err(_) => return false,
             }
         }

@@ -121,6 +121,14 @@ impl Harness {
         self.packets()
     }
 
+    /// The `busybait.limit` events since the last call of this or [`Self::events`].
+    fn limits(&mut self) -> Vec<EventKind> {
+        self.events()
+            .into_iter()
+            .filter(|e| matches!(e, EventKind::LimitHit { .. }))
+            .collect()
+    }
+
     fn events(&mut self) -> Vec<EventKind> {
         std::iter::from_fn(|| self.session.poll_event())
             .map(|e| e.kind)
@@ -331,13 +339,8 @@ fn a_wrong_password_is_answered_after_dropbears_delay_and_the_tenth_closes() {
             assert!(h.session.is_closed());
         }
     }
-    let limits: Vec<EventKind> = h
-        .events()
-        .into_iter()
-        .filter(|e| matches!(e, EventKind::LimitHit { .. }))
-        .collect();
     assert_eq!(
-        limits,
+        h.limits(),
         [EventKind::LimitHit {
             limit: "ssh_max_auth_tries",
             value: 10
@@ -1086,13 +1089,8 @@ fn a_client_that_does_not_log_in_in_time_is_closed_without_a_word() {
     assert!(!h.session.is_closed());
     assert_eq!(h.advance(Duration::from_secs(1)), Vec::<Vec<u8>>::new());
     assert!(h.session.is_closed());
-    let limits: Vec<EventKind> = h
-        .events()
-        .into_iter()
-        .filter(|e| matches!(e, EventKind::LimitHit { .. }))
-        .collect();
     assert_eq!(
-        limits,
+        h.limits(),
         [EventKind::LimitHit {
             limit: "ssh_auth_timeout",
             value: 300
