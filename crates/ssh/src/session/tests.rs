@@ -203,6 +203,17 @@ impl Harness {
     }
 }
 
+/// `USERAUTH_FAILURE` with Dropbear's methods and no partial success.
+fn auth_failure() -> Vec<u8> {
+    [
+        &[msg::USERAUTH_FAILURE][..],
+        &[0, 0, 0, 18],
+        b"publickey,password",
+        &[0],
+    ]
+    .concat()
+}
+
 fn data(channel: u32, bytes: &[u8]) -> Vec<u8> {
     let mut out = vec![msg::CHANNEL_DATA];
     put_u32(&mut out, channel);
@@ -308,13 +319,7 @@ fn a_password_login_and_an_exec_come_back_in_dropbears_order() {
 fn a_wrong_password_is_answered_after_dropbears_delay_and_the_tenth_closes() {
     let mut h = Harness::new();
     h.handshake();
-    let failure = [
-        &[msg::USERAUTH_FAILURE][..],
-        &[0, 0, 0, 18],
-        b"publickey,password",
-        &[0],
-    ]
-    .concat();
+    let failure = auth_failure();
     for attempt in 1..=10 {
         let req = h.password("root", "wrong");
         assert_eq!(
@@ -352,13 +357,7 @@ fn a_wrong_password_is_answered_after_dropbears_delay_and_the_tenth_closes() {
 fn none_and_keyboard_interactive_fail_as_dropbear_fails_them() {
     let mut h = Harness::new();
     h.handshake();
-    let failure = [
-        &[msg::USERAUTH_FAILURE][..],
-        &[0, 0, 0, 18],
-        b"publickey,password",
-        &[0],
-    ]
-    .concat();
+    let failure = auth_failure();
     let mut none = vec![msg::USERAUTH_REQUEST];
     put_string(&mut none, b"root");
     put_string(&mut none, b"ssh-connection");
@@ -843,13 +842,7 @@ fn an_offered_key_is_recorded_once_with_its_fingerprints_and_refused_at_once() {
     let mut blob = Vec::new();
     put_string(&mut blob, b"ssh-ed25519");
     put_string(&mut blob, &[7; 32]);
-    let failure = [
-        &[msg::USERAUTH_FAILURE][..],
-        &[0, 0, 0, 18],
-        b"publickey,password",
-        &[0],
-    ]
-    .concat();
+    let failure = auth_failure();
     let query = publickey_query("root", "ssh-ed25519", &blob);
     // Not planted: refused at once, uncounted, as Dropbear refuses a key it does
     // not find in `authorized_keys`; offered again, it is not recorded again.
