@@ -16,6 +16,8 @@
 #   CONCURRENCY [8]        sessions at once
 #   REFUSED_CONCURRENCY [64] refused logins at once (each waits out the failure delay)
 #   HOLD [500]             idle pty sessions busybait holds at once, for memory
+#   ROUNDS [3]             full sessions against the null server and busybait, taking
+#                          turns this many times; the table shows each one's median
 #   COWRIE_HOLD [100]      idle pty sessions Cowrie holds at once
 #   WORK [mktemp -d]       where Cowrie's venv and the data dirs go (reuse one to skip the install)
 #   DATA_FS [fresh]        fresh: busybait's data dirs on a new loop-mounted ext4; host: in WORK
@@ -28,6 +30,7 @@ cowrie_sessions=${COWRIE_SESSIONS:-300}
 concurrency=${CONCURRENCY:-8}
 refused_concurrency=${REFUSED_CONCURRENCY:-64}
 hold=${HOLD:-500}
+rounds=${ROUNDS:-3}
 cowrie_hold=${COWRIE_HOLD:-100}
 cowrie_version=3.1.4
 bench_user=busybait-bench
@@ -133,6 +136,10 @@ field() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else if (a / b < 10) printf "%.2f", a / b; else printf "%.1f", a / b }'; }
+median_cpu() {
+  for l in "$@"; do field "$l" cpu; done | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 per_session() { awk -v b="$(field "$1" before)" -v p="$(field "$1" peak)" -v n="$(field "$1" ok)" 'BEGIN{printf "%.1f", (p-b)/n}'; }
 
 echo "-- null SSH server"
@@ -168,6 +175,24 @@ start_pinned "$work/bb-hold" ./target/release/busybait serve --config "$work/bus
 await_ssh "$work/bb-hold"
 client bb-hold --hold "$hold"
 stop "$pid"
+# One run's CPU per session moves by a fifth on this kind of machine, the null
+# server's as much as busybait's: more rounds, taking turns, and the median.
+null_runs=(null)
+bb_runs=(bb)
+for r in $(seq 2 "$rounds"); do
+  echo "-- round $r of $rounds: the null SSH server and busybait again"
+  start_pinned "$work/null" ./target/release/busybait-null-ssh 127.0.0.1:0
+  await_ssh "$work/null"
+  client "null-r$r" --sessions "$sessions" --concurrency "$concurrency"
+  stop "$pid"
+  start_pinned "$work/bb" ./target/release/busybait serve --config "$work/busybait.toml" \
+    --data-dir "$data_root/data-$stamp-r$r" --telnet 127.0.0.1:0 --ssh 127.0.0.1:0
+  await_ssh "$work/bb"
+  client "bb-r$r" --sessions "$sessions" --concurrency "$concurrency"
+  stop "$pid"
+  null_runs+=("null-r$r")
+  bb_runs+=("bb-r$r")
+done
 
 echo "-- Cowrie $cowrie_version"
 cowrie_port=$((20000 + RANDOM % 10000))
@@ -209,8 +234,8 @@ echo "| SSH: login, pty shell, uname -a, exit | null SSH server | busybait | Cow
 echo "|---|---|---|---|---|---|"
 n=$(field null rate); b=$(field bb rate); c=$(field cowrie rate)
 echo "| sessions/s (client-bound: paramiko on one core) | $n | $b | $c | $(ratio "$b" "$n") | $(ratio "$b" "$c")× |"
-n=$(field null cpu); b=$(field bb cpu); c=$(field cowrie cpu)
-echo "| server CPU ms/session | $n | $b | $c | $(ratio "$n" "$b") (sessions per CPU-second) | $(ratio "$c" "$b")× less |"
+n=$(median_cpu "${null_runs[@]}"); b=$(median_cpu "${bb_runs[@]}"); c=$(field cowrie cpu)
+echo "| server CPU ms/session (median of $rounds) | $n | $b | $c | $(ratio "$n" "$b") (sessions per CPU-second) | $(ratio "$c" "$b")× less |"
 n=$(field null-refused cpu); b=$(field bb-refused cpu); c=$(field cowrie-refused cpu)
 echo "| refused logins/s ($refused_concurrency at once) | $(field null-refused rate) | $(field bb-refused rate) | $(field cowrie-refused rate) | | |"
 echo "| server CPU ms per refused login (key exchange, one wrong password; the null server accepts it) | $n | $b | $c | $(ratio "$n" "$b") | $(ratio "$c" "$b")× less |"
@@ -218,9 +243,10 @@ n=$(field null cpu); b=$(field bb-norec cpu); c=$(field cowrie cpu)
 echo "| server CPU ms/session, busybait without recordings | $n | $b | $c | $(ratio "$n" "$b") | $(ratio "$c" "$b")× less |"
 n=$(per_session null-hold); b=$(per_session bb-hold); c=$(per_session cowrie-hold)
 echo "| KiB per idle pty session ($(field bb-hold ok) / $(field cowrie-hold ok) held) | $n | $b | $c | | $(ratio "$c" "$b")× less |"
-for l in null null-refused null-hold bb bb-refused bb-norec bb-hold cowrie cowrie-refused cowrie-hold; do
+for l in "${null_runs[@]}" null-refused null-hold "${bb_runs[@]}" bb-refused bb-norec bb-hold cowrie cowrie-refused cowrie-hold; do
   e=$(field "$l" errors)
   [ "$e" = 0 ] || echo "note: $l had $e errors (see $work/$l.load)"
 done
 echo
+echo "CPU ms per session, each round: null $(for l in "${null_runs[@]}"; do printf '%s ' "$(field "$l" cpu)"; done)/ busybait $(for l in "${bb_runs[@]}"; do printf '%s ' "$(field "$l" cpu)"; done)"
 echo "Raw reports: $work/*.load"
