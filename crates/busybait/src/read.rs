@@ -246,7 +246,7 @@ pub fn show(location: &Location, session: &str) -> anyhow::Result<()> {
             }
             "busybait.persistence.ssh_key" => format!(
                 "{ts} key planted in {}: {} {} {}",
-                f("path"),
+                quoted(&f("path")),
                 f("type"),
                 f("fingerprint_sha256"),
                 quoted(&f("comment"))
@@ -256,10 +256,18 @@ pub fn show(location: &Location, session: &str) -> anyhow::Result<()> {
                 socket(&f("dst_ip"), f("dst_port"))
             ),
             "cowrie.session.file_upload" => {
-                format!("{ts} upload {} sha256 {}", f("destfile"), f("shasum"))
+                format!(
+                    "{ts} upload {} sha256 {}",
+                    quoted(&f("destfile")),
+                    f("shasum")
+                )
             }
             "cowrie.session.file_download" => {
-                format!("{ts} download {} sha256 {}", f("destfile"), f("shasum"))
+                format!(
+                    "{ts} download {} sha256 {}",
+                    quoted(&f("destfile")),
+                    f("shasum")
+                )
             }
             "cowrie.login.success" => {
                 let login = quoted(&format!("{}/{}", f("username"), f("password")));

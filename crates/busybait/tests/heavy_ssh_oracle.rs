@@ -182,8 +182,10 @@ fn foreign_and_malformed_identification_lines_get_what_dropbear_gives() {
 
 /// `payload` as a clear packet: padding to a multiple of eight, at least four bytes.
 fn clear_packet(payload: &[u8]) -> Vec<u8> {
-    let padding = 8 - (payload.len() + 5) % 8 + if (payload.len() + 5) % 8 > 4 { 8 } else { 0 };
-    let padding = if padding < 4 { padding + 8 } else { padding };
+    let mut padding = 8 - (payload.len() + 5) % 8;
+    if padding < 4 {
+        padding += 8;
+    }
     let mut out = ((payload.len() + 1 + padding) as u32)
         .to_be_bytes()
         .to_vec();

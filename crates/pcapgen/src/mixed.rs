@@ -64,7 +64,8 @@ const SSH_CLIENTS: [(&str, [&str; 5], u16); 3] = [
 ];
 
 /// The client an SSH brute-forcer of the mixed capture uses: (identification
-/// line, server port). The ground truth for what `watch` reports of SSH clients.
+/// line, server port). The ground truth for what `watch` reports of SSH clients,
+/// for the first 65,536 attacks (bot addresses repeat after that).
 pub fn ssh_bruteforce_client(bot: Ipv4Addr) -> (&'static str, u16) {
     let [_, _, hi, lo] = bot.octets();
     let (version, _, port) = ssh_client(u64::from(hi) << 8 | u64::from(lo));
