@@ -391,12 +391,14 @@ fn report_exports_and_watch_read_the_fleet_store_as_the_sensors_own() {
     assert_eq!(closed.len(), 3);
     for id in &closed {
         let cast = format!("/sessions/{id}/cast");
-        let local = util::web::get(local_web, &cast);
-        assert_eq!(local.status, 200, "{cast}");
-        assert!(local.body.contains("\"version\":2"), "{}", local.body);
+        // The fleet gets a recording once it is finished, some time after the close:
+        // only then is the local one whole too.
         wait_until("the recording in PostgreSQL", || {
             util::web::get(fleet_web, &cast).status == 200
         });
+        let local = util::web::get(local_web, &cast);
+        assert_eq!(local.status, 200, "{cast}");
+        assert!(local.body.contains("\"version\":2"), "{}", local.body);
         assert_eq!(util::web::get(fleet_web, &cast).body, local.body, "{cast}");
         let page = util::web::get(fleet_web, &format!("/sessions/{id}"));
         assert!(
@@ -536,8 +538,16 @@ fn a_message_claiming_another_sensor_or_malformed_is_refused_and_stores_nothing(
         "{log}"
     );
     assert!(log.contains("malformed"), "{log}");
-    // Counted on the collector's metrics page.
-    let (status, body) = util::scrape(collector.metrics.unwrap(), "/metrics");
+    // Counted on the collector's metrics page: the stored pack once the write returned,
+    // which can be after PostgreSQL shows its rows.
+    let metrics = collector.metrics.unwrap();
+    wait_until("the stored pack counted", || {
+        util::scrape(metrics, "/metrics")
+            .1
+            .lines()
+            .any(|l| l == "busybait_collect_batches_total 1")
+    });
+    let (status, body) = util::scrape(metrics, "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
     util::promtool_check(&body);
     for line in [
@@ -919,6 +929,7 @@ fn the_sensor_reports_what_it_has_not_shipped_in_its_metrics() {
         let body = page();
         metric(&body, "busybait_fleet_shipped_seq") == Some(n1)
             && metric(&body, "busybait_fleet_lag_events") == Some(0)
+            && metric(&body, "busybait_fleet_published_total") == Some(n1)
     });
     let body = page();
     promtool_check(&body);

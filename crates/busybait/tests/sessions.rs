@@ -137,17 +137,6 @@ fn satori_and_gafgyt_sessions_reach_their_end() {
             "{profile}: {}",
             String::from_utf8_lossy(&out)
         );
-        let events = sensor.wait_for_events("gafgyt downloads", |e| {
-            e.iter()
-                .filter(|v| v["eventid"] == "busybait.download.request")
-                .count()
-                >= 2
-        });
-        let urls: Vec<String> = events
-            .iter()
-            .filter(|v| v["eventid"] == "busybait.download.request" && v["tool"] != "command-line")
-            .map(|v| v["url"].as_str().unwrap().to_string())
-            .collect();
         let has = |tool: &str| applets.contains(&tool);
         let mut expected = Vec::new();
         if has("wget") {
@@ -160,6 +149,19 @@ fn satori_and_gafgyt_sessions_reach_their_end() {
         if has("ftpget") {
             expected.push("ftp://anonymous@127.0.0.1:21/z1.sh".to_string());
         }
+        // The last tool's request is recorded only some 30 ms (its failure) before the
+        // output the replay waited for: wait for as many as are expected.
+        let is_tool_request = |v: &&serde_json::Value| {
+            v["eventid"] == "busybait.download.request" && v["tool"] != "command-line"
+        };
+        let events = sensor.wait_for_events("gafgyt downloads", |e| {
+            e.iter().filter(is_tool_request).count() >= expected.len()
+        });
+        let urls: Vec<String> = events
+            .iter()
+            .filter(is_tool_request)
+            .map(|v| v["url"].as_str().unwrap().to_string())
+            .collect();
         println!("{profile}: {urls:?}");
         assert_eq!(urls, expected, "{profile}");
         // Both sessions are over (their clients left): their family labels.

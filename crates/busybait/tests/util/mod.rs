@@ -351,6 +351,19 @@ impl Sensor {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// Polls the sensor's log until it says `line` (its tasks log asynchronously).
+    pub fn wait_for_log(&self, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.log().contains(line) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {line:?} in the log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Polls the event log until `pred` holds (the sensor writes asynchronously).
     pub fn wait_for_events(
         &self,
