@@ -18,11 +18,11 @@ fn config() -> Arc<HttpConfig> {
         .get_or_init(|| {
             // The router exposes most of the web exploits of the table.
             let device = Arc::new(
-                busybait_telnet::SessionConfig::builtin(
+                busybait_device::terminal::SessionConfig::builtin(
                     "router-mips",
                     AuthMode::Sticky,
                     Default::default(),
-                    busybait_telnet::Limits::default(),
+                    busybait_device::terminal::Limits::default(),
                 )
                 .expect("router-mips"),
             );

@@ -9,7 +9,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use busybait_device::{AuthMode, Now};
-use busybait_telnet::{Limits, Session, SessionConfig};
+use busybait_device::terminal::{Limits, SessionConfig};
+use busybait_telnet::Session;
 use busybait_events::{Peer, SessionId};
 use libfuzzer_sys::fuzz_target;
 

@@ -17,7 +17,7 @@ use busybait_ssh::hostkey::HostKey;
 use busybait_ssh::msg;
 use busybait_ssh::session::{Server, Session, SshConfig, SshLimits};
 use busybait_ssh::testing::{client_kexinit, password_request, Client};
-use busybait_telnet::{Limits, SessionConfig};
+use busybait_device::terminal::{Limits, SessionConfig};
 use libfuzzer_sys::fuzz_target;
 
 /// The door's configuration for one of two devices: the oracle (no scp), or the

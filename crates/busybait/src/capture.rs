@@ -194,9 +194,9 @@ pub fn record_io(
 pub fn record_piece(
     recording: &mut Option<Recording>,
     started: std::time::Instant,
-    piece: &busybait_telnet::session::Outgoing,
+    piece: &busybait_device::terminal::Outgoing,
 ) {
-    use busybait_telnet::session::Outgoing;
+    use busybait_device::terminal::Outgoing;
     if let Some(rec) = recording {
         let at = started.elapsed();
         let result = match piece {

@@ -15,8 +15,8 @@ use busybait_device::shell::budget::Budgets;
 use busybait_device::shell::{ExecOutput, ShellConfig};
 use std::sync::Arc;
 
+use busybait_device::terminal::{Limits, SessionConfig};
 use busybait_device::{AuthMode, AuthPolicy, Device, DeviceState, Profile};
-use busybait_telnet::{Limits, SessionConfig};
 use serde::Deserialize;
 
 /// The whole configuration file.

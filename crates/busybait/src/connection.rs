@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use busybait_device::shell::FetchResult;
+use busybait_device::terminal::FetchId;
 use busybait_device::vfs::StagedBytes;
 use busybait_device::Now;
 use busybait_events::{CloseReason, EventKind, Peer, Protocol, SessionId};
 use busybait_intel::enrich::Enricher;
-use busybait_telnet::FetchId;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;

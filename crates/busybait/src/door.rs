@@ -3,10 +3,10 @@
 //! them all, with the same limits, recording and storage.
 
 use busybait_device::shell::{FetchRequest, FetchResult};
+use busybait_device::terminal::{FetchId, Outgoing};
 use busybait_device::vfs::{FinishedFile, StagedBytes};
 use busybait_device::Now;
 use busybait_events::{CloseReason, Event, SessionId};
-use busybait_telnet::{FetchId, Outgoing};
 
 /// A door's session as the edge drives it.
 pub(crate) trait Door {

@@ -6,12 +6,12 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use busybait_device::terminal::SessionConfig;
 use busybait_events::{Event, EventKind};
 use busybait_store::recording::Blobs;
 use busybait_store::samples::SampleStore;
 use busybait_store::staging::Staging;
 use busybait_store::RecorderHandle;
-use busybait_telnet::SessionConfig;
 use tokio::sync::{watch, Notify};
 
 use crate::config::Config;

@@ -20,12 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use busybait_device::terminal::SessionConfig;
 use busybait_store::datadir::{DataDir, DataDirConfig};
 use busybait_store::recording::Blobs;
 use busybait_store::samples::SampleStore;
 use busybait_store::staging::Staging;
 use busybait_store::RecorderHandle;
-use busybait_telnet::SessionConfig;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 

@@ -3,10 +3,11 @@
 //! Profiles ([`profile`]: the device's facts), the credential policy ([`auth`]), the
 //! virtual file system ([`vfs`]: the shared base image and each source's own
 //! changes), BusyBox ash ([`shell`]: parser, interpreter with its budgets, applets) and
-//! its line editor ([`lineedit`]). The doors (`busybait-telnet`; SSH and HTTP to come)
-//! put their protocol in front of it. Everything is a deterministic state machine fed
-//! bytes and the time ([`clock`]); there is no tokio, no socket and no host file
-//! access in this crate.
+//! its line editor ([`lineedit`]), and the terminal every door opens on it
+//! ([`terminal`]: the pty or pipes and the shell driven on them). The doors
+//! (`busybait-telnet`, `-ssh`, `-http`) put their protocol in front of it. Everything
+//! is a deterministic state machine fed bytes and the time ([`clock`]); there is no
+//! tokio, no socket and no host file access in this crate.
 
 pub mod applets;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod lineedit;
 pub mod profile;
 pub mod shell;
 pub mod state;
+pub mod terminal;
 pub mod vfs;
 
 pub use auth::{AuthMode, AuthPolicy};

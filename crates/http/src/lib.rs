@@ -1,8 +1,8 @@
 //! The HTTP door: the device's web server as a sans-IO state machine (bytes and a
 //! clock in; bytes, events, files and downloads out). A request is read within
 //! [`HttpLimits`]; one that matches an entry of the exploit table the profile
-//! exposes runs its command line in the device's shell (the telnet door's attached
-//! shell, the same per-source device every door reaches) and gets the vulnerable
+//! exposes runs its command line in the device's shell (a terminal on pipes, the same
+//! per-source device every door reaches) and gets the vulnerable
 //! endpoint's answer; any other gets the server's own pages.
 
 pub mod readback;

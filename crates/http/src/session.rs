@@ -13,10 +13,10 @@ use std::time::Instant;
 use busybait_device::clock::Now;
 use busybait_device::profile::HttpServer;
 use busybait_device::shell::{FetchRequest, FetchResult};
+use busybait_device::terminal::{Attach, FetchId, Outgoing};
 use busybait_device::vfs::{FinishedFile, StagedBytes};
 use busybait_events::{lossy, CloseReason, Event, EventKind, Peer, SessionId};
 use busybait_intel::exploits::{Entry, Table};
-use busybait_telnet::{Attach, FetchId, Outgoing};
 use sha2::{Digest, Sha256};
 
 use crate::request::{Read, Refusal, Request, RequestReader};
@@ -27,7 +27,7 @@ use crate::HttpLimits;
 #[derive(Debug)]
 pub struct HttpConfig {
     /// The device behind every door (its shell's limits are the telnet door's).
-    pub device: Arc<busybait_telnet::SessionConfig>,
+    pub device: Arc<busybait_device::terminal::SessionConfig>,
     /// The exploit table.
     pub exploits: Arc<Table>,
     /// Limits.
@@ -42,7 +42,7 @@ pub struct HttpConfig {
 impl HttpConfig {
     /// The door's config for `device`'s web server.
     pub fn new(
-        device: Arc<busybait_telnet::SessionConfig>,
+        device: Arc<busybait_device::terminal::SessionConfig>,
         exploits: Arc<Table>,
         limits: HttpLimits,
         pages_modified: std::time::SystemTime,
@@ -123,7 +123,7 @@ enum Stage {
 struct Running {
     request: Request,
     response: busybait_intel::exploits::Response,
-    process: busybait_telnet::Session,
+    process: busybait_device::terminal::Terminal,
     /// What it printed on stdout, up to `max_output_bytes`.
     output: Vec<u8>,
     /// A line still running then (stalled on its budget, say) ends the connection
@@ -271,7 +271,7 @@ impl Session {
                 height: 0,
                 command: Some(m.command),
             };
-            let mut process = busybait_telnet::Session::attached(
+            let mut process = busybait_device::terminal::Terminal::attached(
                 config.device.clone(),
                 self.id,
                 self.peer,
@@ -489,7 +489,7 @@ impl Session {
     }
 
     /// What a closed process still hands up (the files it was writing).
-    fn pump_finished(&mut self, process: &mut busybait_telnet::Session) {
+    fn pump_finished(&mut self, process: &mut busybait_device::terminal::Terminal) {
         while let Some(e) = process.poll_event() {
             self.events.push_back(e);
         }

@@ -21,15 +21,16 @@ use busybait_http::session::{HttpConfig, Session};
 use busybait_http::HttpLimits;
 use busybait_intel::exploits::Table;
 
-fn device(profile: &str) -> Arc<busybait_telnet::SessionConfig> {
+fn device(profile: &str) -> Arc<busybait_device::terminal::SessionConfig> {
     // Downloads go to the edge (here: the test, which answers them).
     let shell = busybait_device::shell::ShellConfig {
         fetch: true,
         ..Default::default()
     };
-    let limits = busybait_telnet::Limits::default();
+    let limits = busybait_device::terminal::Limits::default();
     Arc::new(
-        busybait_telnet::SessionConfig::builtin(profile, AuthMode::Sticky, shell, limits).unwrap(),
+        busybait_device::terminal::SessionConfig::builtin(profile, AuthMode::Sticky, shell, limits)
+            .unwrap(),
     )
 }
 
@@ -371,13 +372,13 @@ fn a_file_dropped_through_the_web_server_is_there_for_the_same_source_over_telne
         dst: "127.0.0.1:23".parse().unwrap(),
         protocol: Protocol::Telnet,
     };
-    let attach = busybait_telnet::Attach {
+    let attach = busybait_device::terminal::Attach {
         pty: false,
         width: 0,
         height: 0,
         command: Some(b"cat /var/dropped".to_vec()),
     };
-    let mut shell = busybait_telnet::Session::attached(
+    let mut shell = busybait_device::terminal::Terminal::attached(
         config.device.clone(),
         SessionId::from_u64(1),
         peer,

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use busybait_device::clock::Now;
 use busybait_device::shell::{FetchRequest, FetchResult};
+use busybait_device::terminal::FetchId;
 use busybait_device::vfs::{FinishedFile, StagedBytes};
 use busybait_events::{CloseReason, Event, EventKind, Peer, SessionId};
-use busybait_telnet::FetchId;
 
 use crate::algorithms::{DropbearVersion, HostKeyAlgorithm, ServerLists};
 use crate::hostkey::HostKey;
@@ -129,7 +129,7 @@ impl Server {
 #[derive(Debug)]
 pub struct SshConfig {
     /// The device behind every door, and the pty's limits (the telnet door's).
-    pub device: Arc<busybait_telnet::SessionConfig>,
+    pub device: Arc<busybait_device::terminal::SessionConfig>,
     /// The device's Dropbear.
     pub server: Server,
     /// Limits.
@@ -324,7 +324,7 @@ impl Session {
             // A shell waiting for its output to drain waits for the client's window,
             // not for a time.
             .filter(|p| !p.has_output())
-            .filter_map(busybait_telnet::Session::poll_timeout)
+            .filter_map(busybait_device::terminal::Terminal::poll_timeout)
             .min();
         [
             self.auth_deadline,
@@ -484,7 +484,8 @@ impl Session {
 
     /// Whether a channel's shell is computing (it goes on at the next timeout).
     pub fn is_computing(&self) -> bool {
-        self.processes().any(busybait_telnet::Session::is_computing)
+        self.processes()
+            .any(busybait_device::terminal::Terminal::is_computing)
     }
 
     /// Bytes this session holds that an attacker can grow.
@@ -515,7 +516,7 @@ impl Session {
     /// Work the busiest shell's line has done.
     pub fn line_work(&self) -> u64 {
         self.processes()
-            .map(busybait_telnet::Session::line_work)
+            .map(busybait_device::terminal::Terminal::line_work)
             .max()
             .unwrap_or(0)
     }
@@ -523,7 +524,7 @@ impl Session {
     /// The most any of this session's shells held at once.
     pub fn memory_peak(&self) -> usize {
         self.processes()
-            .map(busybait_telnet::Session::memory_peak)
+            .map(busybait_device::terminal::Terminal::memory_peak)
             .max()
             .unwrap_or(0)
     }
@@ -548,7 +549,7 @@ impl Session {
         }
     }
 
-    fn processes(&self) -> impl Iterator<Item = &busybait_telnet::Session> {
+    fn processes(&self) -> impl Iterator<Item = &busybait_device::terminal::Terminal> {
         self.conn
             .iter()
             .flat_map(|c| c.channels.iter())
@@ -598,7 +599,7 @@ impl Session {
 
     /// Takes what a channel's shell produced besides output: its events, files,
     /// staged bytes and downloads.
-    fn collect(&mut self, index: usize, process: &mut busybait_telnet::Session) {
+    fn collect(&mut self, index: usize, process: &mut busybait_device::terminal::Terminal) {
         while let Some(e) = process.poll_event() {
             self.events.push_back(e);
         }

@@ -406,20 +406,8 @@ fn push_tty(out: &mut Vec<Filtered>, bytes: &[u8]) {
     }
 }
 
-/// Doubles every 0xFF of device output, as BusyBox's `safe_write_double_iac()` does.
-pub fn escape_iac(mut data: &[u8], out: &mut Vec<u8>) {
-    out.reserve(data.len());
-    // Whole runs at a time: a binary the loader `cat`s is megabytes long.
-    while let Some(at) = memchr::memchr(IAC, data) {
-        let Some((run, rest)) = data.split_at_checked(at + 1) else {
-            break;
-        };
-        out.extend_from_slice(run);
-        out.push(IAC);
-        data = rest;
-    }
-    out.extend_from_slice(data);
-}
+/// Doubles every 0xFF of device output (the pty's writer does this on the way out).
+pub use busybait_device::terminal::escape_iac;
 
 /// What BusyBox answers to Are-You-There.
 pub const AYT_REPLY: [u8; 2] = [IAC, NOP];

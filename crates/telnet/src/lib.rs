@@ -4,15 +4,12 @@
 //! A [`Session`] is fed client bytes and the time, and is polled for bytes to send,
 //! events to record and its next deadline (the quinn-proto shape). Layers, outside
 //! in: [`codec`] (what BusyBox telnetd does with client bytes, and what we record of
-//! them), then the pty's line discipline and `login` in [`session`], which hands a
-//! logged-in source to the device's shell (`busybait_device`). No tokio, no socket,
+//! them), then the pty's line discipline and `login` in [`session`], which starts
+//! the device's shell on the pty (`busybait_device::terminal`). No tokio, no socket,
 //! no host file.
 
 pub mod codec;
-pub mod limits;
 pub mod session;
-pub mod tty;
 
 pub use busybait_device::clock::Now;
-pub use limits::Limits;
-pub use session::{Attach, FetchId, Outgoing, Session, SessionConfig};
+pub use session::Session;

@@ -23,112 +23,11 @@ use busybait_events::{lossy, CloseReason, Event, EventKind, Peer, SessionId};
 pub use busybait_device::clock::Now;
 
 use crate::codec::{
-    escape_iac, BusyboxIacFilter, Filtered, Observed, TelnetObserver, AYT_REPLY, BUSYBOX_OPENING,
+    BusyboxIacFilter, Filtered, Observed, TelnetObserver, AYT_REPLY, BUSYBOX_OPENING,
 };
-use crate::limits::Limits;
-use crate::tty;
-use busybait_device::lineedit::{Edited, LineEditor, EDITING_MAX_LEN};
 use busybait_device::profile::Device;
-use busybait_device::shell::{
-    FetchResult, Outcome, Shell, ShellEvent, State as ShellState, TtyOutput, Wait,
-};
-use busybait_device::DeviceState;
-
-/// Names one download a session asked the edge for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FetchId(pub u64);
-
-/// What every session of one listener shares.
-#[derive(Debug)]
-pub struct SessionConfig {
-    /// The device behind this door (and every other): its facts, file system,
-    /// credential policy and what each source left on it.
-    pub state: Arc<DeviceState>,
-    /// The door's own limits.
-    pub limits: Limits,
-    /// Long stored files encoded for the wire once (the device's BusyBox).
-    pub encoded: crate::tty::EncodedFiles,
-}
-
-impl SessionConfig {
-    /// The device's facts.
-    pub fn device(&self) -> &Device {
-        &self.state.device
-    }
-
-    /// A device of the built-in profile `name` as tests and fuzzers use it: a fixed
-    /// seed and build time, `auth` over Mirai's credential table, per-source files
-    /// kept an hour (100 sources, 64 MiB), `shell` and `limits` as given. `None` for
-    /// an unknown profile.
-    pub fn builtin(
-        name: &str,
-        auth: busybait_device::AuthMode,
-        shell: busybait_device::shell::ShellConfig,
-        limits: Limits,
-    ) -> Option<Self> {
-        use busybait_device::auth::{parse_credential_table, MIRAI_CREDENTIALS_TSV};
-        use std::time::Duration;
-        let profile = busybait_device::Profile::builtin()
-            .ok()?
-            .into_iter()
-            .find(|p| p.name == name)?;
-        let device = Arc::new(Device::new(Arc::new(profile), 7));
-        let hour = Duration::from_secs(3600);
-        let base = Arc::new(busybait_device::vfs::BaseFs::new(&device, 1_700_000_000));
-        Some(Self {
-            state: Arc::new(DeviceState {
-                device,
-                base,
-                auth: busybait_device::AuthPolicy::new(
-                    auth,
-                    parse_credential_table(MIRAI_CREDENTIALS_TSV),
-                    hour,
-                    1000,
-                ),
-                files: busybait_device::vfs::SourceFiles::new(hour, 100, 64 << 20),
-                vfs_limits: busybait_device::vfs::VfsLimits::default(),
-                shell,
-            }),
-            limits,
-            encoded: Default::default(),
-        })
-    }
-}
-
-/// A piece of output for the client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outgoing {
-    /// Bytes of this session.
-    Bytes(Vec<u8>),
-    /// Bytes shared by every session (a stored file encoded once), from an offset.
-    Shared(Arc<Vec<u8>>, usize),
-}
-
-impl Outgoing {
-    /// The bytes to send.
-    pub fn as_slice(&self) -> &[u8] {
-        match self {
-            Outgoing::Bytes(b) => b,
-            Outgoing::Shared(b, from) => b.get(*from..).unwrap_or_default(),
-        }
-    }
-}
-
-/// A session with no telnet in front: the device's shell attached to another door's
-/// channel (an SSH `shell` or `exec`). The door has authenticated the client and owns
-/// the connection's deadlines; this session is the pty (or the pipes) and the shell.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attach {
-    /// A pty: ONLCR and XTABS on output, echo and the line editor on input. Without
-    /// one, output goes out as the shell wrote it and input is not read.
-    pub pty: bool,
-    /// The window size (0 when unknown).
-    pub width: u16,
-    /// Rows.
-    pub height: u16,
-    /// `exec`: the line run as `sh -c`; none for a login shell.
-    pub command: Option<Vec<u8>>,
-}
+use busybait_device::shell::FetchResult;
+use busybait_device::terminal::{FetchId, Line, Outgoing, SessionConfig, Terminal};
 
 /// The pty's canonical input buffer (`N_TTY_BUF_SIZE - 1`).
 const TTY_LINE_MAX: usize = 4095;
@@ -136,11 +35,6 @@ const TTY_LINE_MAX: usize = 4095;
 const USERNAME_FGETS: usize = 61;
 /// BusyBox login: `EMPTY_USERNAME_COUNT`.
 const EMPTY_USERNAME_COUNT: u8 = 10;
-/// Bytes of a command continued over PS2 lines before it runs as it is (a syntax
-/// error): each new line parses the whole again, so this bounds that work too.
-const MAX_CONTINUED_BYTES: usize = 16 * 1024;
-/// Terminal width when the client never sent NAWS.
-const DEFAULT_WIDTH: u16 = 80;
 
 #[derive(Debug)]
 enum Phase {
@@ -152,27 +46,10 @@ enum Phase {
     Password { username: Vec<u8> },
     /// The pause after a wrong password (echo back on; input is flushed after it).
     FailedPause,
-    /// Logged in.
-    Shell(Box<ShellPhase>),
+    /// Logged in: the shell runs on the pty.
+    Shell,
     /// Done; only queued output remains.
     Closed,
-}
-
-/// The shell after login: ash's line editor and the interpreter behind it.
-#[derive(Debug)]
-struct ShellPhase {
-    shell: Shell,
-    /// ash's line editor (profiles with line editing).
-    editor: LineEditor,
-    /// The line typed so far in the tty's canonical mode (profiles without).
-    canonical: Vec<u8>,
-    /// Lines of a command not complete yet (read after PS2 prompts), each with its
-    /// newline; at most [`MAX_CONTINUED_BYTES`].
-    continued: Vec<u8>,
-    /// What the running line waits for, and when that wait ends by itself.
-    wait: Option<(Wait, Option<Instant>)>,
-    /// Bytes typed while a line runs; the editor reads them after the prompt.
-    typeahead: Vec<u8>,
 }
 
 /// One session.
@@ -191,19 +68,7 @@ pub struct Session {
     tty_delivered: Vec<u8>,
     tty_ready: VecDeque<Vec<u8>>,
     tty_echo: bool,
-    column: usize,
-    /// The window size the client last sent (NAWS), 0 before any.
-    width: u16,
-    height: u16,
-    bytes_since_newline: usize,
     failures: u32,
-    transmit: Vec<u8>,
-    /// Output to send before `transmit`: what it held when a shared file came, and
-    /// the file.
-    queue: VecDeque<Outgoing>,
-    /// Length of `transmit` when the current input arrived.
-    transmit_mark: usize,
-    events: VecDeque<Event>,
     login_started_at: Option<Instant>,
     login_deadline: Option<Instant>,
     pause_until: Option<Instant>,
@@ -211,28 +76,9 @@ pub struct Session {
     lifetime_deadline: Instant,
     observed: Vec<Observed>,
     filtered: Vec<Filtered>,
-    /// The latest time the session was told (for a deadline of "as soon as possible").
-    last_now: Instant,
-    /// More client input is already queued behind the byte being handled.
-    input_pending: bool,
-    /// Files the attacker finished writing, for the edge to store as samples.
-    samples: VecDeque<busybait_device::vfs::FinishedFile>,
-    /// Downloads for the edge to make, and the one the shell waits for.
-    fetches: VecDeque<(FetchId, busybait_device::shell::FetchRequest)>,
-    /// Bytes of files being written, for the edge to stage (one entry per file).
-    staged: busybait_device::vfs::StagedQueue,
-    pending_fetch: Option<FetchId>,
-    next_fetch: u64,
-    /// Attached to another door (no telnet, no login; see [`Attach`]): whether a pty.
-    attached: Option<bool>,
-    /// How the shell ended: its exit status (a login shell's `exit` is 0).
-    exit_status: Option<i32>,
-    /// An attached shell's input has ended.
-    stdin_closed: bool,
-    /// An attached `exec`: one line as `sh -c`.
-    command_mode: bool,
-    /// Standard error of an attached shell without a pty (its own pipe).
-    stderr_out: Vec<u8>,
+    /// The pty telnetd opened: what `login` and then the shell write, the session's
+    /// events, and the shell once logged in.
+    pty: Terminal,
 }
 
 impl Session {
@@ -250,15 +96,7 @@ impl Session {
             tty_delivered: Vec::new(),
             tty_ready: VecDeque::new(),
             tty_echo: true,
-            column: 0,
-            width: 0,
-            height: 0,
-            bytes_since_newline: 0,
             failures: 0,
-            transmit: Vec::new(),
-            queue: VecDeque::new(),
-            transmit_mark: 0,
-            events: VecDeque::new(),
             login_started_at: Some(now.mono + limits.login_start_delay),
             login_deadline: None,
             pause_until: None,
@@ -266,125 +104,17 @@ impl Session {
             lifetime_deadline: now.mono + limits.session_lifetime,
             observed: Vec::new(),
             filtered: Vec::new(),
-            last_now: now.mono,
-            input_pending: false,
-            samples: VecDeque::new(),
-            fetches: VecDeque::new(),
-            pending_fetch: None,
-            staged: Default::default(),
-            next_fetch: 0,
-            attached: None,
-            exit_status: None,
-            stdin_closed: false,
-            command_mode: false,
-            stderr_out: Vec::new(),
+            pty: Terminal::new(config.clone(), id, peer, Line::Telnet, now),
             config,
         };
         s.event(now, EventKind::connect());
-        s.transmit.extend_from_slice(&BUSYBOX_OPENING);
+        s.pty.send_raw(&BUSYBOX_OPENING);
         // print_login_issue(): puts("\r") is "\r\n", which ONLCR makes "\r\r\n"; then
         // the issue with "\n" -> "\n\r".
         s.output(b"\r\r\n");
         let issue = render_issue(s.config.device());
         s.output(&issue);
         s
-    }
-
-    /// The device's shell behind another door: a login shell on a pty, or one command
-    /// line as `sh -c` with or without one (see [`Attach`]). Records only what the
-    /// shell does (commands, downloads, files); the door records the rest.
-    pub fn attached(
-        config: Arc<SessionConfig>,
-        id: SessionId,
-        peer: Peer,
-        now: Now,
-        attach: Attach,
-    ) -> Self {
-        let mut s = Self::new(config, id, peer, now);
-        s.events.clear();
-        s.transmit.clear();
-        s.column = 0;
-        s.login_started_at = None;
-        s.attached = Some(attach.pty);
-        s.width = attach.width;
-        s.height = attach.height;
-        s.start_shell(now);
-        if let Phase::Shell(phase) = &mut s.phase {
-            if !attach.pty {
-                // Without a pty, stdin, stdout and stderr are three pipes.
-                phase.shell.set_separate_stderr(true);
-                phase.shell.attach_stdin_pipe();
-            }
-        }
-        match attach.command {
-            Some(line) => {
-                s.command_mode = true;
-                if let Phase::Shell(phase) = &mut s.phase {
-                    phase.shell.start_command(&line, now);
-                }
-                s.drive(now);
-            }
-            None if !attach.pty => {}
-            None => {
-                let banner = s.config.device().profile.shell_banner();
-                s.output(banner.as_bytes());
-                s.shell_prompt();
-            }
-        }
-        s
-    }
-
-    /// Moves standard error's bytes (an attached shell without a pty) into `buf`;
-    /// returns whether there were any.
-    pub fn poll_stderr(&mut self, buf: &mut Vec<u8>) -> bool {
-        if self.stderr_out.is_empty() {
-            return false;
-        }
-        buf.append(&mut self.stderr_out);
-        true
-    }
-
-    /// Whether output waits for the door to take it.
-    pub fn has_output(&self) -> bool {
-        !self.nothing_to_send()
-    }
-
-    /// The attached shell's standard input has ended (SSH `EOF`): ash without a
-    /// terminal runs what it has and exits; on a pty it is the end of input too.
-    pub fn end_of_stdin(&mut self, now: Now) {
-        if self.is_closed() || self.stdin_closed {
-            return;
-        }
-        self.stdin_closed = true;
-        if self.attached == Some(false) {
-            if let Phase::Shell(phase) = &mut self.phase {
-                phase.shell.close_stdin();
-            }
-            if self.waits_for_stdin() {
-                return self.drive(now);
-            }
-            self.pipe_line_end(now);
-        }
-    }
-
-    /// Bytes the door wrote to the shell's standard input pipe that no command has
-    /// read yet.
-    pub fn stdin_buffered(&self) -> usize {
-        match &self.phase {
-            Phase::Shell(phase) => phase.shell.stdin_buffered(),
-            _ => 0,
-        }
-    }
-
-    /// Whether a running command waits for bytes on the door's pipe.
-    fn waits_for_stdin(&self) -> bool {
-        matches!(&self.phase, Phase::Shell(phase)
-            if matches!(phase.wait, Some((Wait::Stdin, _))))
-    }
-
-    /// The shell's exit status, once it has ended.
-    pub fn exit_status(&self) -> Option<i32> {
-        self.exit_status
     }
 
     /// The session id.
@@ -394,7 +124,7 @@ impl Session {
 
     /// Whether the client got past login.
     pub fn is_authenticated(&self) -> bool {
-        matches!(self.phase, Phase::Shell(_))
+        matches!(self.phase, Phase::Shell)
     }
 
     /// Whether the session is over (queued output may remain in `poll_transmit`).
@@ -402,101 +132,53 @@ impl Session {
         matches!(self.phase, Phase::Closed)
     }
 
-    /// Output not yet taken by the edge (what the pty still buffers: `^C` discards it).
-    fn discard_unsent_output(&mut self) {
-        self.transmit.truncate(self.transmit_mark);
+    /// The shell's exit status, once it has ended.
+    pub fn exit_status(&self) -> Option<i32> {
+        self.pty.exit_status()
     }
 
     /// Moves the bytes for the client into `buf`; returns whether there were any.
     /// (Shared pieces are copied; [`Session::poll_transmit_piece`] hands them out as
     /// they are.)
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> bool {
-        if self.nothing_to_send() {
-            return false;
-        }
-        while let Some(piece) = self.queue.pop_front() {
-            buf.extend_from_slice(piece.as_slice());
-        }
-        if self.transmit.is_empty() {
-            return true;
-        }
-        if buf.is_empty() {
-            // Hand the buffer over whole: an idle session keeps no output room.
-            *buf = std::mem::take(&mut self.transmit);
-        } else {
-            buf.append(&mut self.transmit);
-        }
-        true
+        self.pty.poll_transmit(buf)
     }
 
     /// The next piece of output for the client, in order: bytes, or a shared file
     /// the same for every session (write it as it is; record it by reference).
     pub fn poll_transmit_piece(&mut self) -> Option<Outgoing> {
-        if let Some(piece) = self.queue.pop_front() {
-            return Some(piece);
-        }
-        if self.transmit.is_empty() {
-            return None;
-        }
-        Some(Outgoing::Bytes(std::mem::take(&mut self.transmit)))
-    }
-
-    /// Whether no output waits for the client.
-    fn nothing_to_send(&self) -> bool {
-        self.transmit.is_empty() && self.queue.is_empty() && self.stderr_out.is_empty()
-    }
-
-    /// Bytes of this session's own output waiting for the client. Shared pieces cost
-    /// it nothing, and the shell waits for them to drain before it writes more.
-    fn unsent_own(&self) -> usize {
-        let queued = self.queue.iter().map(|p| match p {
-            Outgoing::Bytes(b) => b.len(),
-            Outgoing::Shared(..) => 0,
-        });
-        self.transmit.len() + queued.sum::<usize>()
+        self.pty.poll_transmit_piece()
     }
 
     /// The next file to store as a sample (written, then executed, chmod-ed, removed,
     /// overwritten, or left behind at the end of the session).
     pub fn poll_sample(&mut self) -> Option<busybait_device::vfs::FinishedFile> {
-        self.samples.pop_front()
+        self.pty.poll_sample()
     }
 
     /// The next bytes to stage on disk for a file still being written (so that a
     /// crash loses nothing; the finished file comes through `poll_sample`).
     pub fn poll_staged(&mut self) -> Option<busybait_device::vfs::StagedBytes> {
-        self.staged.pop_first().map(|(_, bytes)| bytes)
+        self.pty.poll_staged()
     }
 
     /// The next download the edge should make (only with fetching on).
     pub fn poll_fetch(&mut self) -> Option<(FetchId, busybait_device::shell::FetchRequest)> {
-        self.fetches.pop_front()
+        self.pty.poll_fetch()
     }
 
     /// The edge's answer to a download; a stale or unknown id is ignored.
     pub fn handle_fetch_result(&mut self, now: Now, id: FetchId, result: FetchResult) {
-        if self.is_closed() || self.pending_fetch != Some(id) {
+        if self.is_closed() {
             return;
         }
-        self.pending_fetch = None;
-        self.last_now = now.mono;
-        let Phase::Shell(phase) = &mut self.phase else {
-            return;
-        };
-        phase.wait = None;
-        phase.shell.respond(Some(result));
-        self.drive(now);
+        self.pty.handle_fetch_result(now, id, result);
+        self.after_shell(now);
     }
 
     /// The next event to record.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if self.events.is_empty() {
-            // Idle sessions are most of a busy sensor's sessions: keep no empty
-            // queue's room (about a kilobyte) between bursts.
-            self.events = VecDeque::new();
-        }
-        event
+        self.pty.poll_event()
     }
 
     /// The next deadline, if any.
@@ -508,9 +190,9 @@ impl Session {
             self.login_started_at,
             self.login_deadline,
             self.pause_until,
-            self.shell_deadline(),
-            self.attached.is_none().then_some(self.idle_deadline),
-            self.attached.is_none().then_some(self.lifetime_deadline),
+            self.pty.shell_deadline(),
+            Some(self.idle_deadline),
+            Some(self.lifetime_deadline),
         ]
         .into_iter()
         .flatten()
@@ -526,19 +208,8 @@ impl Session {
         self.observer.finish(&mut observed);
         self.record_observed(now, &mut observed);
         self.observed = observed;
-        // What the bot wrote stays on the device for its next visit.
-        if let Phase::Shell(phase) = std::mem::replace(&mut self.phase, Phase::Closed) {
-            // Whatever is still being written is captured as it is now.
-            let finished = self
-                .config
-                .state
-                .close_shell(self.peer.src.ip(), phase.shell, now.mono);
-            self.samples.extend(finished);
-        }
-        if self.attached.is_some() {
-            // The door records how its connection ended.
-            return;
-        }
+        // The shell's end: what the bot wrote stays on the device for its next visit.
+        self.pty.close(now, reason);
         self.event(now, EventKind::SessionEnd { reason });
         let duration_ms = now
             .mono
@@ -553,54 +224,35 @@ impl Session {
         self.phase = Phase::Closed;
     }
 
+    /// After the pty's shell ran: when it ended (exit, a limit), so does the session.
+    fn after_shell(&mut self, now: Now) {
+        if let Some(reason) = self.pty.ended() {
+            self.close(now, reason);
+        }
+    }
+
     /// Whether a command line is computing (it yielded its slice of work and goes on
     /// at the next `handle_timeout`): the edge lets other sessions run first.
     pub fn is_computing(&self) -> bool {
-        matches!(&self.phase, Phase::Shell(p) if matches!(p.wait, Some((Wait::Yield, _))))
+        self.pty.is_computing()
     }
 
     /// Bytes this session holds that an attacker can grow: what its shell holds
     /// (measured at its last checkpoint) and its buffers.
     pub fn memory_used(&self) -> usize {
-        let buffers = self.transmit.capacity()
-            + self
-                .queue
-                .iter()
-                .map(|p| match p {
-                    Outgoing::Bytes(b) => b.capacity(),
-                    Outgoing::Shared(..) => 0,
-                })
-                .sum::<usize>()
+        self.pty.memory_used()
             + self.tty_line.capacity()
-            + self.stderr_out.capacity()
-            + self.tty_ready.iter().map(Vec::capacity).sum::<usize>();
-        match &self.phase {
-            Phase::Shell(p) => {
-                buffers
-                    + p.shell.memory_used()
-                    + p.shell.stdin_buffered()
-                    + p.typeahead.capacity()
-                    + p.continued.capacity()
-                    + p.canonical.capacity()
-            }
-            _ => buffers,
-        }
+            + self.tty_ready.iter().map(Vec::capacity).sum::<usize>()
     }
 
     /// Work the shell's running (or last) line had done at its last checkpoint.
     pub fn line_work(&self) -> u64 {
-        match &self.phase {
-            Phase::Shell(p) => p.shell.line_work(),
-            _ => 0,
-        }
+        self.pty.line_work()
     }
 
     /// The most this session's shell held at once (0 before login).
     pub fn memory_peak(&self) -> usize {
-        match &self.phase {
-            Phase::Shell(p) => p.shell.memory_peak(),
-            _ => 0,
-        }
+        self.pty.memory_peak()
     }
 
     /// The sensor is at its memory cap across all sessions and this one holds the
@@ -610,18 +262,8 @@ impl Session {
         if self.is_closed() {
             return;
         }
-        self.event(now, EventKind::LimitHit { limit, value });
-        let Phase::Shell(phase) = &mut self.phase else {
-            return self.close(now, CloseReason::Limit);
-        };
-        if phase.shell.is_running() {
-            phase.wait = None;
-            phase.shell.fail_for_memory();
-            self.drive(now);
-        } else {
-            self.output(b"sh: out of memory\r\n");
-            self.close(now, CloseReason::Limit);
-        }
+        self.pty.fail_for_memory(now, limit, value);
+        self.after_shell(now);
     }
 
     /// Ends the session because a named limit was hit (also used by the edge, for
@@ -638,10 +280,6 @@ impl Session {
         }
         let t = now.mono;
         let limits = &self.config.limits;
-        if self.attached.is_some() {
-            self.last_now = t;
-            return self.shell_timeout(now);
-        }
         if t >= self.lifetime_deadline {
             let v = limits.session_lifetime.as_secs();
             return self.close_for_limit(now, "session_lifetime", v);
@@ -661,8 +299,8 @@ impl Session {
             self.login_deadline = Some(t + self.config.limits.login_timeout);
             self.prompt_for_username(EMPTY_USERNAME_COUNT);
         }
-        self.last_now = t;
-        self.shell_timeout(now);
+        self.pty.handle_timeout(now);
+        self.after_shell(now);
         if self.is_closed() {
             return;
         }
@@ -683,33 +321,10 @@ impl Session {
             return;
         }
         self.idle_deadline = now.mono + self.config.limits.idle_timeout;
-        self.last_now = now.mono;
         // Deadlines that passed while the edge was busy come first.
         self.handle_timeout(now);
-        self.transmit_mark = self.transmit.len();
+        self.pty.mark_input();
         if self.is_closed() {
-            return;
-        }
-        if let Some(pty) = self.attached {
-            if pty {
-                self.pty_input(now, input);
-            } else if self.is_running_command() || self.waits_for_stdin() {
-                // A pipe: what the command reads (a shell reading its script from the
-                // pipe has taken what arrived before the command started).
-                if let Phase::Shell(phase) = &mut self.phase {
-                    phase.shell.write_stdin(input);
-                }
-                if self.waits_for_stdin() {
-                    self.drive(now);
-                }
-            } else {
-                for &b in input {
-                    if self.is_closed() {
-                        break;
-                    }
-                    self.shell_input(now, b);
-                }
-            }
             return;
         }
         let mut observed = std::mem::take(&mut self.observed);
@@ -739,59 +354,23 @@ impl Session {
                             break;
                         }
                         remaining -= 1;
-                        self.input_pending = remaining > 0;
+                        self.pty.set_input_pending(remaining > 0);
                         self.tty_input(now, b);
                     }
                 }
-                Filtered::WindowSize(w, h) => self.resize(w, h),
+                Filtered::WindowSize(w, h) => self.pty.resize(w, h),
                 Filtered::AreYouThere => {
-                    if self.nothing_to_send() {
-                        self.transmit.extend_from_slice(&AYT_REPLY);
+                    if self.pty.nothing_to_send() {
+                        self.pty.send_raw(&AYT_REPLY);
                     }
                 }
             }
         }
         self.filtered = filtered;
-        self.input_pending = false;
-        if !self.is_closed() && self.unsent_own() > self.config.limits.max_output_bytes {
-            let v = self.config.limits.max_output_bytes as u64;
-            self.close_for_limit(now, "max_output_bytes", v);
-        }
-    }
-
-    /// Bytes typed on an attached pty (no telnet in front).
-    fn pty_input(&mut self, now: Now, input: &[u8]) {
-        let mut remaining = input.len();
-        for &b in input {
-            if self.is_closed() {
-                break;
-            }
-            remaining -= 1;
-            self.input_pending = remaining > 0;
-            self.tty_input(now, b);
-        }
-        self.input_pending = false;
-        if !self.is_closed() && self.unsent_own() > self.config.limits.max_output_bytes {
-            let v = self.config.limits.max_output_bytes as u64;
-            self.close_for_limit(now, "max_output_bytes", v);
-        }
-    }
-
-    /// The terminal's new size (telnet's NAWS, SSH's `window-change`).
-    pub fn resize(&mut self, w: u16, h: u16) {
-        // The pty signals SIGWINCH only when the size changes.
-        let resized = (w, h) != (self.width, self.height);
-        self.width = w;
-        self.height = h;
-        let line_editing = self.config.device().profile.line_editing;
-        if let Phase::Shell(phase) = &mut self.phase {
-            phase.shell.set_width(w);
-            if resized && line_editing && !phase.shell.is_running() {
-                let mut redraw = Vec::new();
-                let width = if w == 0 { DEFAULT_WIDTH } else { w };
-                phase.editor.set_width(width, &mut redraw);
-                self.output(&redraw);
-            }
+        self.pty.set_input_pending(false);
+        if !self.is_closed() {
+            self.pty.check_output_limit(now);
+            self.after_shell(now);
         }
     }
 
@@ -815,31 +394,12 @@ impl Session {
     }
 
     fn event(&mut self, now: Now, kind: EventKind) {
-        self.events.push_back(Event {
-            time: now.wall,
-            session: self.id,
-            peer: self.peer,
-            kind,
-        });
+        self.pty.event(now, kind);
     }
 
-    /// Device output, after the tty's ONLCR (callers pass `\r\n` already) and IAC
-    /// doubling; tracks the cursor column for echo of tabs and line wrapping.
+    /// Output of `login` and the line discipline on the pty (see [`Terminal::output`]).
     fn output(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            match b {
-                b'\r' | b'\n' => self.column = 0,
-                8 => self.column = self.column.saturating_sub(1),
-                b'\t' => self.column = (self.column / 8 + 1) * 8,
-                0x20..=0x7e | 0x80..=0xff => self.column += 1,
-                _ => {}
-            }
-        }
-        if self.attached.is_some() {
-            self.transmit.extend_from_slice(bytes);
-        } else {
-            escape_iac(bytes, &mut self.transmit);
-        }
+        self.pty.output(bytes);
     }
 }
 
@@ -873,6 +433,5 @@ fn render_issue(device: &Device) -> Vec<u8> {
 }
 
 mod login;
-mod shell;
 #[cfg(test)]
 mod tests;

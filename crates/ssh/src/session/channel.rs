@@ -6,8 +6,8 @@
 //! refused: nothing is ever forwarded.
 
 use busybait_device::clock::Now;
+use busybait_device::terminal::Attach;
 use busybait_events::{lossy, EventKind};
-use busybait_telnet::Attach;
 
 use super::Session;
 use crate::msg;
@@ -53,7 +53,7 @@ pub struct Channel {
     pty: Option<Pty>,
     agent: bool,
     /// The shell behind the channel.
-    pub(super) process: Option<busybait_telnet::Session>,
+    pub(super) process: Option<busybait_device::terminal::Terminal>,
     /// Its output waiting for the client's window.
     pub(super) pending: Vec<u8>,
     /// Its standard error (no pty: a pipe of its own), sent as `EXTENDED_DATA`.
@@ -386,7 +386,7 @@ impl Session {
             height: channel.pty.map_or(0, |p| p.height),
             command,
         };
-        channel.process = Some(busybait_telnet::Session::attached(
+        channel.process = Some(busybait_device::terminal::Terminal::attached(
             device, id, peer, now, attach,
         ));
     }

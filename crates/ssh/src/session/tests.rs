@@ -9,13 +9,13 @@ use crate::wire::{put_string, put_u32};
 use busybait_device::auth::AuthMode;
 use std::time::UNIX_EPOCH;
 
-fn device(profile: &str) -> Arc<busybait_telnet::SessionConfig> {
+fn device(profile: &str) -> Arc<busybait_device::terminal::SessionConfig> {
     Arc::new(
-        busybait_telnet::SessionConfig::builtin(
+        busybait_device::terminal::SessionConfig::builtin(
             profile,
             AuthMode::Sticky,
             Default::default(),
-            busybait_telnet::Limits::default(),
+            busybait_device::terminal::Limits::default(),
         )
         .unwrap(),
     )

@@ -15,17 +15,12 @@ impl Session {
 
     /// One byte reaching the pty from telnetd.
     pub(super) fn tty_input(&mut self, now: Now, b: u8) {
-        if matches!(b, b'\r' | b'\n') {
-            self.bytes_since_newline = 0;
-        } else {
-            self.bytes_since_newline += 1;
-            if self.bytes_since_newline > self.config.limits.max_line_bytes {
-                let v = self.config.limits.max_line_bytes as u64;
-                return self.close_for_limit(now, "max_line_bytes", v);
-            }
+        if !self.pty.count_typed(now, b) {
+            return self.after_shell(now);
         }
-        if matches!(self.phase, Phase::Shell(_)) {
-            return self.shell_input(now, b);
+        if matches!(self.phase, Phase::Shell) {
+            self.pty.shell_input(now, b);
+            return self.after_shell(now);
         }
         self.canonical_input(now, b);
         while let Some(line) = self.tty_ready.pop_front() {
@@ -46,7 +41,7 @@ impl Session {
                 // isig(): without NOFLSH, both queues are flushed, so the echo of
                 // what came in the same write is lost too.
                 self.flush_tty_input();
-                self.discard_unsent_output();
+                self.pty.discard_unsent_output();
                 if self.tty_echo {
                     self.output(&[b'^', c + 0x40]);
                 }
@@ -125,7 +120,7 @@ impl Session {
     pub(super) fn echo_char(&mut self, c: u8) {
         match c {
             b'\t' => {
-                let spaces = 8 - self.column % 8;
+                let spaces = 8 - self.pty.column() % 8;
                 self.output(b"        ".get(..spaces).unwrap_or_default());
             }
             0..=0x1f => self.output(&[b'^', c + 0x40]),
@@ -202,12 +197,16 @@ impl Session {
                 };
                 self.password_entered(now, username, password);
                 // After a success the rest of the queue is the shell's type-ahead.
-                if let Phase::Shell(_) = self.phase {
+                if matches!(self.phase, Phase::Shell) {
                     let pending: Vec<u8> = self.tty_ready.drain(..).flatten().collect();
                     let mut partial = std::mem::take(&mut self.tty_delivered);
                     partial.append(&mut self.tty_line);
                     for b in pending.into_iter().chain(partial) {
-                        self.shell_input(now, b);
+                        if self.is_closed() {
+                            break;
+                        }
+                        self.pty.shell_input(now, b);
+                        self.after_shell(now);
                     }
                 }
                 false
@@ -240,10 +239,8 @@ impl Session {
         if ok {
             self.event(now, EventKind::LoginSuccess { username, password });
             self.login_deadline = None;
-            self.start_shell(now);
-            let banner = self.config.device().profile.shell_banner();
-            self.output(banner.as_bytes());
-            self.shell_prompt();
+            self.phase = Phase::Shell;
+            self.pty.start_login_shell(now);
         } else {
             self.event(now, EventKind::LoginFailed { username, password });
             self.pause_until = Some(now.mono + self.config.limits.failed_login_delay);

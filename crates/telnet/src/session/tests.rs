@@ -1,10 +1,10 @@
 //! Session tests with a fake clock: exact bytes, exact events.
 
 use super::*;
-use crate::session::Outgoing;
-use crate::tty::next_column_special;
 use busybait_device::auth::AuthMode;
+use busybait_device::terminal::{tty, Limits};
 use busybait_device::vfs::StagedBytes;
+use busybait_device::DeviceState;
 use std::time::{Duration, UNIX_EPOCH};
 
 const MIRAI_IAC_REPLY: &[u8] = &[
@@ -679,71 +679,6 @@ fn same_input_same_output() {
     assert_eq!(run(), run());
 }
 
-/// The block-wise scan `tty_write` uses finds the same byte as a plain scan, for
-/// every position of every special byte around the block edges.
-#[test]
-fn column_special_scan_matches_a_plain_scan() {
-    let plain = |b: &[u8]| {
-        b.iter()
-            .position(|&c| matches!(c, b'\n' | b'\r' | b'\t' | 8))
-            .unwrap_or(b.len())
-    };
-    for len in [0usize, 1, 31, 32, 33, 64, 100] {
-        let filler: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-        assert_eq!(next_column_special(&filler), len);
-        for at in 0..len {
-            for special in [b'\n', b'\r', b'\t', 8u8] {
-                let mut bytes = filler.clone();
-                bytes[at] = special;
-                assert_eq!(next_column_special(&bytes), plain(&bytes), "{len} {at}");
-            }
-        }
-    }
-}
-
-/// Binary output (every byte value, long runs) reaches the wire with `\n` as
-/// `\r\n`, tabs as spaces to the next stop, IAC doubled, and nothing else changed.
-#[test]
-fn binary_output_is_converted_exactly_like_byte_by_byte() {
-    let data: Vec<u8> = (0..5000u32).map(|i| (i * 7919 % 256) as u8).collect();
-    let mut expected = Vec::new();
-    let mut column = 0usize;
-    for &b in &data {
-        match b {
-            b'\n' => {
-                expected.extend_from_slice(b"\r\n");
-                column = 0;
-            }
-            b'\r' => {
-                expected.push(b);
-                column = 0;
-            }
-            b'\t' => {
-                let spaces = 8 - column % 8;
-                expected.extend(std::iter::repeat_n(b' ', spaces));
-                column += spaces;
-            }
-            8 => {
-                expected.push(b);
-                column = column.saturating_sub(1);
-            }
-            0x20..=0x7e | 0x80..=0xff => {
-                expected.push(b);
-                column += 1;
-            }
-            _ => expected.push(b),
-        }
-    }
-    let mut wire = Vec::new();
-    crate::codec::escape_iac(&expected, &mut wire);
-    let mut h = Harness::new("oracle");
-    h.session.column = 0;
-    h.session.transmit.clear();
-    h.session.tty_write(&data);
-    assert_eq!(h.session.transmit, wire);
-    assert_eq!(h.session.column, column);
-}
-
 #[test]
 fn a_session_cannot_grow_its_variables_past_the_cap() {
     let mut h = Harness::new("xiongmai-dvr");
@@ -1020,7 +955,7 @@ fn a_stored_file_goes_out_by_reference_as_the_slow_path_would_send_it() {
             h.session.handle_timeout(h.now);
         }
         let mut slow = Vec::new();
-        crate::tty::encode(&image, column, &mut slow);
+        tty::encode(&image, column, &mut slow);
         let copies = if line.ends_with("/bin/echo /bin/echo") {
             2
         } else {

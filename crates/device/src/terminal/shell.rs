@@ -1,10 +1,20 @@
-//! The shell after login (or attached to another door): the prompt, ash's line
-//! editor or the tty's canonical mode, a pipe when there is no terminal, running
-//! a line and driving it through its waits, output through the tty.
+//! The shell on the terminal: the prompt, ash's line editor or the tty's canonical
+//! mode, a pipe when there is no terminal, running a line and driving it through its
+//! waits, output through the tty.
 
-use super::*;
+use std::sync::Arc;
+use std::time::Instant;
 
-impl Session {
+use busybait_events::{lossy, CloseReason, EventKind};
+
+use super::{
+    tty, FetchId, Line, Outgoing, ShellPhase, Terminal, DEFAULT_WIDTH, MAX_CONTINUED_BYTES,
+};
+use crate::clock::Now;
+use crate::lineedit::{Edited, LineEditor, EDITING_MAX_LEN};
+use crate::shell::{FetchResult, Outcome, Shell, ShellEvent, State as ShellState, TtyOutput, Wait};
+
+impl Terminal {
     /// The device's shell for this session's source.
     pub(super) fn start_shell(&mut self, now: Now) {
         // A pid for the login shell, stable for the session.
@@ -12,7 +22,7 @@ impl Session {
         let mut shell = self.config.state.open_shell(self.peer.src.ip(), pid, now);
         shell.set_width(self.width);
         shell.set_peer(self.peer);
-        self.phase = Phase::Shell(Box::new(ShellPhase {
+        self.shell = Some(Box::new(ShellPhase {
             shell,
             editor: LineEditor::default(),
             canonical: Vec::new(),
@@ -24,11 +34,11 @@ impl Session {
 
     /// PS1, or PS2 (`> `) while a command is being continued.
     pub(super) fn shell_prompt(&mut self) {
-        if self.attached == Some(false) {
+        if self.line == Line::Pipe {
             // No terminal, no prompt.
             return;
         }
-        let Phase::Shell(phase) = &mut self.phase else {
+        let Some(phase) = &mut self.shell else {
             return;
         };
         let prompt = if phase.continued.is_empty() {
@@ -42,7 +52,7 @@ impl Session {
         {
             self.output(b"sh: getcwd: No such file or directory\r\n");
         }
-        let Phase::Shell(phase) = &mut self.phase else {
+        let Some(phase) = &mut self.shell else {
             return;
         };
         let line_editing = self.config.device().profile.line_editing;
@@ -65,11 +75,11 @@ impl Session {
 
     /// Output of a command through the tty (see [`tty::encode`]).
     pub(super) fn tty_write(&mut self, all: &[u8]) {
-        self.column = match self.attached {
-            None => tty::encode(all, self.column, &mut self.transmit),
-            Some(true) => tty::encode_pty(all, self.column, &mut self.transmit),
+        self.column = match self.line {
+            Line::Telnet => tty::encode(all, self.column, &mut self.transmit),
+            Line::Pty => tty::encode_pty(all, self.column, &mut self.transmit),
             // No pty: the pipe carries the bytes as written.
-            Some(false) => {
+            Line::Pipe => {
                 self.transmit.extend_from_slice(all);
                 self.column
             }
@@ -79,7 +89,7 @@ impl Session {
     /// A whole stored file through the tty: its first line encoded here, the rest as
     /// encoded once for every session.
     pub(super) fn tty_write_shared(&mut self, source: Arc<Vec<u8>>) {
-        if self.attached.is_some() {
+        if self.line != Line::Telnet {
             // Encoded once for telnet (IAC doubled): another door gets its own copy.
             return self.tty_write(&source);
         }
@@ -99,14 +109,14 @@ impl Session {
 
     /// Whether this is an attached `exec` (its one line, not a shell reading input).
     pub(super) fn is_running_command(&self) -> bool {
-        self.attached.is_some() && self.command_mode
+        self.line != Line::Telnet && self.command_mode
     }
 
     /// A byte on a shell's standard input with no terminal (a pipe): ash reads lines
     /// and runs them, with no echo, no prompt and no editing.
     pub(super) fn pipe_input(&mut self, now: Now, b: u8) {
         let max = self.config.limits.max_line_bytes;
-        let Phase::Shell(phase) = &mut self.phase else {
+        let Some(phase) = &mut self.shell else {
             return;
         };
         if phase.shell.is_running() {
@@ -128,7 +138,7 @@ impl Session {
     /// The end of a pipe-fed shell's input: the last unfinished line runs, then ash
     /// exits.
     pub(super) fn pipe_line_end(&mut self, now: Now) {
-        let Phase::Shell(phase) = &mut self.phase else {
+        let Some(phase) = &mut self.shell else {
             return;
         };
         if phase.shell.is_running() || !phase.typeahead.is_empty() {
@@ -146,11 +156,13 @@ impl Session {
         self.close(now, CloseReason::DeviceClosed);
     }
 
-    pub(super) fn shell_input(&mut self, now: Now, b: u8) {
-        if self.attached == Some(false) {
+    /// A byte typed on the terminal while its shell runs (after the tty's own
+    /// processing: on telnet, after the line-length count).
+    pub fn shell_input(&mut self, now: Now, b: u8) {
+        if self.line == Line::Pipe {
             return self.pipe_input(now, b);
         }
-        let Phase::Shell(phase) = &mut self.phase else {
+        let Some(phase) = &mut self.shell else {
             return;
         };
         if phase.shell.is_running() {
@@ -179,7 +191,7 @@ impl Session {
                 Edited::Interrupt => {
                     // ash prints ^C for the interrupted read and a newline for SIGINT;
                     // an unfinished command is dropped.
-                    if let Phase::Shell(phase) = &mut self.phase {
+                    if let Some(phase) = &mut self.shell {
                         phase.continued.clear();
                     }
                     self.output(b"^C\r\n");
@@ -233,7 +245,7 @@ impl Session {
     /// command runs as it is (ash's "unexpected end of file").
     pub(super) fn end_of_input(&mut self, now: Now) {
         self.output(b"\r\n");
-        let Phase::Shell(phase) = &mut self.phase else {
+        let Some(phase) = &mut self.shell else {
             return;
         };
         if phase.continued.is_empty() {
@@ -244,7 +256,7 @@ impl Session {
 
     /// Runs the lines gathered in `continued` as one command.
     pub(super) fn run_continued(&mut self, now: Now) {
-        let Phase::Shell(phase) = &mut self.phase else {
+        let Some(phase) = &mut self.shell else {
             return;
         };
         // With its last newline: an error at the end of the line is ash's
@@ -265,7 +277,7 @@ impl Session {
                 },
             );
         }
-        let Phase::Shell(phase) = &mut self.phase else {
+        let Some(phase) = &mut self.shell else {
             return;
         };
         phase.continued.extend_from_slice(&line);
@@ -273,7 +285,7 @@ impl Session {
         // ash reads on after a PS2 prompt while the command is unfinished; past the
         // bound it runs what it has (a syntax error).
         if phase.continued.len() <= MAX_CONTINUED_BYTES
-            && busybait_device::shell::parse::needs_more(&phase.continued)
+            && crate::shell::parse::needs_more(&phase.continued)
         {
             return self.shell_prompt();
         }
@@ -283,14 +295,14 @@ impl Session {
     /// Polls the running line until it waits for something or finishes.
     pub(super) fn drive(&mut self, now: Now) {
         loop {
-            let Phase::Shell(phase) = &mut self.phase else {
+            let Some(phase) = &mut self.shell else {
                 return;
             };
             let state = phase.shell.poll(now);
             let out = phase.shell.take_output_pieces();
             let events = phase.shell.take_events();
             for bytes in phase.shell.take_staged().into_values() {
-                busybait_device::vfs::queue_staged(&mut self.staged, bytes);
+                crate::vfs::queue_staged(&mut self.staged, bytes);
             }
             for piece in out {
                 match piece {
@@ -311,14 +323,10 @@ impl Session {
                             "memory" => ("shell_memory_bytes", shell.budgets.memory_bytes as u64),
                             "work" => ("shell_line_work", shell.budgets.line_work),
                             "steps" => ("shell_step_budget", shell.step_budget),
-                            "recursion" => (
-                                "shell_recursion",
-                                busybait_device::shell::exec::MAX_NESTING as u64,
-                            ),
-                            _ => (
-                                "shell_nesting",
-                                busybait_device::shell::exec::MAX_NESTING as u64,
-                            ),
+                            "recursion" => {
+                                ("shell_recursion", crate::shell::exec::MAX_NESTING as u64)
+                            }
+                            _ => ("shell_nesting", crate::shell::exec::MAX_NESTING as u64),
                         };
                         EventKind::LimitHit { limit, value }
                     }
@@ -338,7 +346,7 @@ impl Session {
                 };
                 self.event(now, kind);
             }
-            let Phase::Shell(phase) = &mut self.phase else {
+            let Some(phase) = &mut self.shell else {
                 return;
             };
             match state {
@@ -355,12 +363,12 @@ impl Session {
                 ShellState::Finished(Outcome::Died(fatal)) => {
                     // ash's exit status after `out of memory`; a segfault is SIGSEGV.
                     self.exit_status = Some(match fatal {
-                        busybait_device::shell::exec::Fatal::OutOfMemory => 2,
-                        busybait_device::shell::exec::Fatal::Segfault => 139,
+                        crate::shell::exec::Fatal::OutOfMemory => 2,
+                        crate::shell::exec::Fatal::Segfault => 139,
                     });
                     let reason = match fatal {
-                        busybait_device::shell::exec::Fatal::OutOfMemory => CloseReason::Limit,
-                        busybait_device::shell::exec::Fatal::Segfault => CloseReason::DeviceClosed,
+                        crate::shell::exec::Fatal::OutOfMemory => CloseReason::Limit,
+                        crate::shell::exec::Fatal::Segfault => CloseReason::DeviceClosed,
                     };
                     return self.close(now, reason);
                 }
@@ -395,7 +403,7 @@ impl Session {
                         self.shell_input(now, b);
                     }
                     self.input_pending = outer_pending;
-                    if self.stdin_closed && self.attached == Some(false) {
+                    if self.stdin_closed && self.line == Line::Pipe {
                         self.pipe_line_end(now);
                     }
                     return;
@@ -454,8 +462,8 @@ impl Session {
     }
 
     /// A shell wait whose time has come.
-    pub(super) fn shell_timeout(&mut self, now: Now) {
-        let Phase::Shell(phase) = &mut self.phase else {
+    pub fn shell_timeout(&mut self, now: Now) {
+        let Some(phase) = &mut self.shell else {
             return;
         };
         let due = match &phase.wait {
@@ -479,8 +487,9 @@ impl Session {
         self.drive(now);
     }
 
-    pub(super) fn shell_deadline(&self) -> Option<Instant> {
-        let Phase::Shell(phase) = &self.phase else {
+    /// When the shell's wait ends by itself, if it does.
+    pub fn shell_deadline(&self) -> Option<Instant> {
+        let Some(phase) = &self.shell else {
             return None;
         };
         match &phase.wait {
@@ -494,7 +503,7 @@ impl Session {
 /// The shell's `history` list, as the line editor browses it.
 struct ShellHistory<'a>(&'a mut Shell);
 
-impl busybait_device::lineedit::History for ShellHistory<'_> {
+impl crate::lineedit::History for ShellHistory<'_> {
     fn len(&self) -> usize {
         self.0.history_len()
     }

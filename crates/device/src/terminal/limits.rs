@@ -1,7 +1,8 @@
 //! Every limit an attacker can push against inside one session, with its default.
 //!
 //! The edge's own limits (connections, queues) are in the binary's config; these are
-//! the ones the sans-IO session enforces itself. Hitting one ends the session with a
+//! the ones the sans-IO doors and their terminal enforce themselves (telnet's login
+//! and subnegotiation limits are telnet's alone). Hitting one ends the session with a
 //! `busybait.limit` event naming it.
 
 use std::time::Duration;

@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::codec::escape_iac;
+use super::escape_iac;
 
 /// Encodes `all` for the wire starting at `column` onto `out`; returns the column
 /// after it.
