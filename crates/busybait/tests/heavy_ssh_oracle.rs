@@ -670,7 +670,8 @@ fn data_holds(got: &[Vec<u8>], needle: &[u8]) -> bool {
     util::find(&all, needle).is_some()
 }
 
-/// A pty shell: its first screen, a command typed, and `exit`.
+/// A pty shell: its first screen, a command typed, and `exit 7` (the status Dropbear
+/// then sends is ash's).
 fn pty_shell(w: &mut dyn Wire) -> Vec<(String, Vec<u8>)> {
     let mut s = Session::open(w);
     s.pty_shell();
@@ -680,7 +681,7 @@ fn pty_shell(w: &mut dyn Wire) -> Vec<(String, Vec<u8>)> {
     s.step_until("echo", &typed, |got| data_holds(got, b"42\r\n~ # \x1b[6n"));
     let mut exit = vec![msg::CHANNEL_DATA];
     put_u32(&mut exit, 0);
-    put_string(&mut exit, b"exit\r");
+    put_string(&mut exit, b"exit 7\r");
     s.step_until("exit", &exit, |got| {
         got.last().and_then(|p| p.first()) == Some(&msg::CHANNEL_CLOSE)
     });
@@ -695,31 +696,83 @@ fn a_pty_shell_shows_what_dropbear_and_busybox_show() {
     let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
     tcp.set_nodelay(true).unwrap();
     let mine = pty_shell(&mut tcp);
-    // Data packets merged (where the pty is read splits them).
-    let merged = |log: &[(String, Vec<u8>)]| {
-        let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-        for (label, p) in log {
-            if p.first() == Some(&msg::CHANNEL_DATA) {
-                if let Some((l, prev)) = out.last_mut() {
-                    if l == label && prev.first() == Some(&msg::CHANNEL_DATA) {
-                        prev.extend_from_slice(&p[9..]);
-                        continue;
-                    }
-                }
-                let mut start = p[..5].to_vec();
-                start.extend_from_slice(&p[9..]);
-                out.push((label.clone(), start));
-                continue;
-            }
-            out.push((label.clone(), p.clone()));
-        }
-        out.iter()
-            .map(|(l, p)| format!("{l}: {:?}", String::from_utf8_lossy(p)))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     assert_eq!(merged(&mine), merged(&real));
     println!("pty shell: identical");
+}
+
+/// A packet log with its data packets merged (where the shell's output is read
+/// splits them), one line per packet.
+fn merged(log: &[(String, Vec<u8>)]) -> String {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for (label, p) in log {
+        if p.first() == Some(&msg::CHANNEL_DATA) {
+            if let Some((l, prev)) = out.last_mut() {
+                if l == label && prev.first() == Some(&msg::CHANNEL_DATA) {
+                    prev.extend_from_slice(&p[9..]);
+                    continue;
+                }
+            }
+            let mut start = p[..5].to_vec();
+            start.extend_from_slice(&p[9..]);
+            out.push((label.clone(), start));
+            continue;
+        }
+        out.push((label.clone(), p.clone()));
+    }
+    out.iter()
+        .map(|(l, p)| format!("{l}: {:?}", String::from_utf8_lossy(p)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A shell without a pty that reads its script from the channel, as with
+/// `echo SCRIPT | ssh dvr`: what it prints, and the status it exits with at the end
+/// of its input (the last command's, or `exit N`'s).
+fn piped_shell(w: &mut dyn Wire, script: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut s = Session::open(w);
+    s.userauth_service();
+    s.step("password", &password_request("root", "xc3511"), 1);
+    s.step("open", &open_channel(), 1);
+    s.step("shell", &request("shell", true, &[]), 1);
+    let mut data = vec![msg::CHANNEL_DATA];
+    put_u32(&mut data, 0);
+    put_string(&mut data, script);
+    let mut eof = vec![msg::CHANNEL_EOF];
+    put_u32(&mut eof, 0);
+    let got = s.exchange("script", &[&data, &eof], |got| {
+        got.last().and_then(|p| p.first()) == Some(&msg::CHANNEL_CLOSE)
+    });
+    s.log
+        .extend(got.into_iter().map(|p| ("script".to_string(), p)));
+    s.log
+}
+
+#[test]
+fn a_shell_on_pipes_ends_with_the_status_dropbear_and_busybox_give() {
+    let sensor = sensor();
+    let scripts: [&[u8]; 3] = [
+        b"echo one\nfalse\n",
+        b"false\ntrue",
+        b"echo two; exit 5\necho never\n",
+    ];
+    for script in scripts {
+        let mut theirs = oracle();
+        let real = piped_shell(&mut theirs.stream, script);
+        let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mine = piped_shell(&mut tcp, script);
+        assert_eq!(
+            merged(&mine),
+            merged(&real),
+            "{}",
+            String::from_utf8_lossy(script)
+        );
+    }
+    println!(
+        "shells on pipes: {}/{} identical",
+        scripts.len(),
+        scripts.len()
+    );
 }
 
 impl Session<'_> {

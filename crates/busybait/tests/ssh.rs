@@ -362,7 +362,8 @@ fn openssh_gets_a_pty_shell_and_a_wrong_password_is_refused() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("BusyBox v1.35.0"), "{stdout}");
     assert!(stdout.contains("\r\npty-42\r\n"), "{stdout}");
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // The login shell's `exit 4` is the channel's exit-status, as Dropbear sends it.
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
     let wrong = ssh(&sensor, "wrong", &[], &["true"], b"");
     assert_eq!(wrong.status.code(), Some(255));
     assert!(

@@ -32,8 +32,8 @@ pub use exec::{ExecOutput, FetchRequest, FetchResult, ShellConfig, ShellEvent, T
 pub enum Outcome {
     /// Back at a prompt.
     Prompt,
-    /// The login shell exited: the session ends.
-    Logout,
+    /// The login shell exited with this status (`exit N`, or `$?`): the session ends.
+    Logout(i32),
     /// The login shell died (a budget named by its `Budget` event): the session
     /// ends.
     Died(exec::Fatal),
@@ -478,7 +478,7 @@ async fn run_line(sh: &mut Sh, src: &[u8]) -> Outcome {
             sh.status = s;
             match sh.levels.pop() {
                 Some(level) => sh.put_back(level),
-                None => return Outcome::Logout,
+                None => return Outcome::Logout(s),
             }
         }
         Err(Flow::Return(s) | Flow::Error(s)) => sh.status = s,

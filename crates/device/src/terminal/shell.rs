@@ -152,8 +152,9 @@ impl Terminal {
         if !phase.continued.is_empty() {
             return self.run_continued(now);
         }
-        self.exit_status = Some(0);
-        self.close(now, CloseReason::DeviceClosed);
+        // ash exits at the end of its input with the last command's status (`$?`).
+        phase.shell.start(b"exit\n", now);
+        self.drive(now);
     }
 
     /// A byte typed on the terminal while its shell runs (after the tty's own
@@ -352,8 +353,8 @@ impl Terminal {
             match state {
                 ShellState::Idle => return,
                 // (`Exited` ends a command started as `sh -c`, which telnet never does.)
-                ShellState::Finished(Outcome::Logout) => {
-                    self.exit_status = Some(0);
+                ShellState::Finished(Outcome::Logout(status)) => {
+                    self.exit_status = Some(status);
                     return self.close(now, CloseReason::DeviceClosed);
                 }
                 ShellState::Finished(Outcome::Exited(status)) => {

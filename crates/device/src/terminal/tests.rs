@@ -188,7 +188,7 @@ fn a_login_shell_on_a_pty_echoes_and_converts_its_output() {
     );
     t.handle_input(now(), b"exit 7\r");
     assert_eq!(take(&mut t), b"exit 7\r\n");
-    assert_eq!(t.exit_status(), Some(0));
+    assert_eq!(t.exit_status(), Some(7));
     assert!(t.is_closed());
 }
 
@@ -216,4 +216,27 @@ fn a_line_past_the_limit_ends_the_terminal() {
             value: 16
         }]
     );
+}
+
+/// A shell reading its script from a pipe (no pty, no command) exits at the end of
+/// its input with the last command's status, as `exit N` gives N.
+#[test]
+fn a_shell_on_pipes_exits_with_the_last_status_at_the_end_of_input() {
+    for (script, status) in [
+        (&b"true\nfalse\n"[..], 1),
+        (b"false\ntrue", 0),
+        (b"echo x; exit 5\necho never\n", 5),
+    ] {
+        let attach = super::Attach {
+            pty: false,
+            width: 0,
+            height: 0,
+            command: None,
+        };
+        let mut t = attached("oracle", Default::default(), attach);
+        t.handle_input(now(), script);
+        t.end_of_stdin(now());
+        assert!(t.is_closed(), "{script:?}");
+        assert_eq!(t.exit_status(), Some(status), "{script:?}");
+    }
 }
