@@ -6,35 +6,50 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use busybait_events::{Peer, Protocol, SessionId};
 
 use super::tty::next_column_special;
-use super::{Line, SessionConfig, Terminal};
+use super::{Attach, Limits, Line, SessionConfig, Terminal};
 use crate::auth::AuthMode;
 use crate::clock::Now;
 
-/// A terminal on a telnet line with nothing running on it yet.
-fn telnet_terminal(profile: &str) -> Terminal {
-    let config = SessionConfig::builtin(
-        profile,
-        AuthMode::Sticky,
-        Default::default(),
-        Default::default(),
-    )
-    .unwrap();
-    let now = Now {
+fn now() -> Now {
+    Now {
         mono: Instant::now(),
         wall: UNIX_EPOCH + Duration::from_secs(1_795_000_000),
-    };
-    let peer = Peer {
+    }
+}
+
+fn config(profile: &str, limits: Limits) -> Arc<SessionConfig> {
+    let auth = AuthMode::Sticky;
+    Arc::new(SessionConfig::builtin(profile, auth, Default::default(), limits).unwrap())
+}
+
+/// A client of `protocol` on 127.0.0.1:`port`.
+fn peer(protocol: Protocol, port: u16) -> Peer {
+    Peer {
         src: "127.0.0.5:40000".parse().unwrap(),
-        dst: "127.0.0.1:2323".parse().unwrap(),
-        protocol: Protocol::Telnet,
-    };
+        dst: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        protocol,
+    }
+}
+
+/// A terminal on a telnet line with nothing running on it yet.
+fn telnet_terminal(profile: &str) -> Terminal {
+    let (config, peer) = (
+        config(profile, Limits::default()),
+        peer(Protocol::Telnet, 2323),
+    );
     Terminal::new(
-        Arc::new(config),
+        config,
         SessionId::from_u64(0xabc),
         peer,
         Line::Telnet,
-        now,
+        now(),
     )
+}
+
+/// A terminal another door (SSH) attached.
+fn attached(profile: &str, limits: Limits, attach: Attach) -> Terminal {
+    let (config, peer) = (config(profile, limits), peer(Protocol::Ssh, 22));
+    Terminal::attached(config, SessionId::from_u64(0xabd), peer, now(), attach)
 }
 
 /// The block-wise scan `tty_write` uses finds the same byte as a plain scan, for
@@ -100,30 +115,6 @@ fn binary_output_is_converted_exactly_like_byte_by_byte() {
     assert_eq!(t.column, column);
 }
 
-fn now() -> Now {
-    Now {
-        mono: Instant::now(),
-        wall: UNIX_EPOCH + Duration::from_secs(1_795_000_000),
-    }
-}
-
-fn attached(profile: &str, limits: super::Limits, attach: super::Attach) -> Terminal {
-    let config =
-        SessionConfig::builtin(profile, AuthMode::Sticky, Default::default(), limits).unwrap();
-    let peer = Peer {
-        src: "127.0.0.6:40000".parse().unwrap(),
-        dst: "127.0.0.1:22".parse().unwrap(),
-        protocol: Protocol::Ssh,
-    };
-    Terminal::attached(
-        Arc::new(config),
-        SessionId::from_u64(0xabd),
-        peer,
-        now(),
-        attach,
-    )
-}
-
 fn take(t: &mut Terminal) -> Vec<u8> {
     let mut out = Vec::new();
     t.poll_transmit(&mut out);
@@ -143,7 +134,7 @@ fn an_exec_on_pipes_keeps_stderr_apart_and_ends_with_its_status() {
     let mut t = attached(
         "oracle",
         Default::default(),
-        super::Attach {
+        Attach {
             pty: false,
             width: 0,
             height: 0,
@@ -166,7 +157,7 @@ fn a_login_shell_on_a_pty_echoes_and_converts_its_output() {
     let mut t = attached(
         "oracle",
         Default::default(),
-        super::Attach {
+        Attach {
             pty: true,
             width: 80,
             height: 24,
@@ -195,11 +186,11 @@ fn a_login_shell_on_a_pty_echoes_and_converts_its_output() {
 /// A line longer than `max_line_bytes` ends the terminal with the limit's event.
 #[test]
 fn a_line_past_the_limit_ends_the_terminal() {
-    let limits = super::Limits {
+    let limits = Limits {
         max_line_bytes: 16,
         ..Default::default()
     };
-    let attach = super::Attach {
+    let attach = Attach {
         pty: true,
         width: 80,
         height: 24,
@@ -227,7 +218,7 @@ fn a_shell_on_pipes_exits_with_the_last_status_at_the_end_of_input() {
         (b"false\ntrue", 0),
         (b"echo x; exit 5\necho never\n", 5),
     ] {
-        let attach = super::Attach {
+        let attach = Attach {
             pty: false,
             width: 0,
             height: 0,
