@@ -92,7 +92,11 @@ fn ssh_kexinit(lists: &[&str; 5]) -> Vec<u8> {
         payload.extend_from_slice(list.as_bytes());
     }
     payload.extend_from_slice(&[0; 5]);
-    let padding = 8 - (payload.len() + 5) % 8 + 4;
+    // RFC 4253 6: at least 4 bytes of padding, the packet a multiple of 8.
+    let mut padding = 8 - (payload.len() + 5) % 8;
+    if padding < 4 {
+        padding += 8;
+    }
     let mut packet = ((payload.len() + 1 + padding) as u32)
         .to_be_bytes()
         .to_vec();
@@ -355,6 +359,23 @@ fn attack(cap: &mut Capture, rng: &mut Rng, n: u64, t: f64) {
             // A plain telnet scanner (seq is not the destination).
             let targets: Vec<Ipv4Addr> = (1..=15).map(|i| Ipv4Addr::new(192, 0, 2, i)).collect();
             mirai_scan(cap, bot, &targets, t, false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every residue of the payload's length gets 4 to 11 bytes of padding and a
+    /// packet that is a multiple of 8 (RFC 4253 6), as a real client sends it.
+    #[test]
+    fn kexinit_packets_are_padded_as_rfc_4253_says() {
+        for extra in 0..8 {
+            let kex = format!("curve25519-sha256{}", ",x".repeat(extra));
+            let packet = super::ssh_kexinit(&[&kex, "ssh-rsa", "aes128-ctr", "hmac-sha1", "none"]);
+            let length = u32::from_be_bytes(packet[..4].try_into().unwrap()) as usize;
+            assert_eq!(length + 4, packet.len());
+            assert_eq!(packet.len() % 8, 0, "{extra}");
+            assert!((4..12).contains(&packet[4]), "{extra}: {}", packet[4]);
         }
     }
 }
