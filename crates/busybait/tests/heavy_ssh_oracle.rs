@@ -700,6 +700,73 @@ fn a_pty_shell_shows_what_dropbear_and_busybox_show() {
     println!("pty shell: identical");
 }
 
+/// A pty shell that runs `lines` (each up to its next prompt) and then `last`, which
+/// ends it: everything up to Dropbear's CLOSE.
+fn pty_shell_ending(w: &mut dyn Wire, lines: &[&[u8]], last: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut s = Session::open(w);
+    s.pty_shell();
+    let typed = |bytes: &[u8]| {
+        let mut data = vec![msg::CHANNEL_DATA];
+        put_u32(&mut data, 0);
+        put_string(&mut data, bytes);
+        data
+    };
+    for line in lines {
+        let label = String::from_utf8_lossy(line).into_owned();
+        // The next prompt, PS1 or PS2, and ash's cursor query after it.
+        s.step_until(&label, &typed(line), |got| data_holds(got, b" \x1b[6n"));
+    }
+    s.step_until("last", &typed(last), |got| {
+        got.last().and_then(|p| p.first()) == Some(&msg::CHANNEL_CLOSE)
+    });
+    s.log
+}
+
+#[test]
+fn the_ways_out_of_a_pty_shell_end_as_dropbears() {
+    let sensor = sensor();
+    let cases: [(&[&[u8]], &[u8]); 9] = [
+        // `exit` keeps the last status; so does ^D on an empty line.
+        (&[b"false\r"], b"exit\r"),
+        (&[b"false\r"], b"\x04"),
+        // A nested shell's `exit 3` is the outer shell's `$?`.
+        (&[b"sh\r", b"exit 3\r"], b"exit\r"),
+        // The shell replaced by a program: that program's status.
+        (&[], b"exec false\r"),
+        // An out-of-range status wraps as a byte.
+        (&[], b"exit 300\r"),
+        (&[], b"exec echo bye\r"),
+        (&[], b"exec /bin/false\r"),
+        // A program that is not there: ash says so, and is gone all the same.
+        (&[], b"exec nosuchprogram\r"),
+        (
+            &[b"true\r", b"\r", b"if true\r", b"then true; fi\r"],
+            b"exec nosuchprogram\r",
+        ),
+    ];
+    let mut different = Vec::new();
+    for (lines, last) in cases {
+        let mut theirs = oracle();
+        let real = pty_shell_ending(&mut theirs.stream, lines, last);
+        let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mine = pty_shell_ending(&mut tcp, lines, last);
+        if merged(&mine) != merged(&real) {
+            different.push(format!(
+                "{lines:?} {last:?}:\n  busybait: {}\n  dropbear: {}",
+                merged(&mine),
+                merged(&real)
+            ));
+        }
+    }
+    println!(
+        "ways out of a pty shell: {}/{} identical",
+        cases.len() - different.len(),
+        cases.len()
+    );
+    assert!(different.is_empty(), "{}", different.join("\n"));
+}
+
 /// A packet log with its data packets merged (where the shell's output is read
 /// splits them), one line per packet.
 fn merged(log: &[(String, Vec<u8>)]) -> String {

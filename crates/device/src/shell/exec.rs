@@ -425,6 +425,8 @@ pub struct Sh {
     pub(in crate::shell) flags: &'static [u8],
     /// Error prefix for scripts: "name: line N".
     pub(in crate::shell) script: Option<(Vec<u8>, usize)>,
+    /// Lines this interactive shell has read (ash's `lineno`, which `exec` shows).
+    pub(in crate::shell) lines_read: u64,
     /// The device.
     pub(in crate::shell) device: Arc<Device>,
     /// `$$`
@@ -607,6 +609,8 @@ pub struct Saved {
     pub arg0: Option<Vec<u8>>,
     /// The script error prefix.
     pub script: Option<Option<(Vec<u8>, usize)>>,
+    /// Lines the shell had read.
+    pub lines_read: Option<u64>,
 }
 
 /// Functions by name.
@@ -826,6 +830,9 @@ impl Sh {
         if let Some(v) = saved.script {
             self.script = v;
         }
+        if let Some(v) = saved.lines_read {
+            self.lines_read = v;
+        }
     }
 
     /// What a child process's end means to its parent. A crash or an out-of-memory
@@ -958,6 +965,23 @@ impl Sh {
         for chunk in data.chunks(CHUNK) {
             self.write(sink, chunk).await;
         }
+    }
+
+    /// An error of `exec CMD` (`CMD: not found`): ash's `exec` drops the interactive
+    /// flag first, so even an interactive shell then says on which line it was.
+    pub async fn exec_error(&mut self, io: &Io, msg: &[u8]) {
+        let mut full = b"exec: ".to_vec();
+        full.extend_from_slice(msg);
+        let line = if self.script.is_none() && self.flags != b"c" {
+            let mut out = self.arg0.clone();
+            out.extend_from_slice(format!(": exec: line {}: ", self.lines_read).as_bytes());
+            out.extend_from_slice(msg);
+            out.push(b'\n');
+            out
+        } else {
+            self.error_line(&full)
+        };
+        self.write(&io.stderr, &line).await;
     }
 
     /// Writes `<prefix>: <msg>\n` to stderr the way ash reports its own errors.

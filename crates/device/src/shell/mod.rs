@@ -119,6 +119,7 @@ impl Shell {
             arg0: b"-sh".to_vec(),
             flags: b"smi",
             script: None,
+            lines_read: 0,
             device,
             pid,
             login_pid: pid,
@@ -446,6 +447,8 @@ impl Shell {
 /// Runs one interactive line; `exit` leaves a nested shell or logs out.
 async fn run_line(sh: &mut Sh, src: &[u8]) -> Outcome {
     let io = Io::tty();
+    let newlines = src.iter().filter(|&&b| b == b'\n').count();
+    sh.lines_read = sh.lines_read.saturating_add(newlines as u64);
     // What `history` lists: the lines typed, this one included.
     // A command continued over several lines (PS2) is one history line per line.
     let typed = src.strip_suffix(b"\n").unwrap_or(src);
@@ -596,6 +599,7 @@ pub async fn run_script(sh: &mut Sh, name: &[u8], src: &[u8], args: Vec<Vec<u8>>
         positional: Some(std::mem::replace(&mut sh.positional, args)),
         arg0: Some(std::mem::replace(&mut sh.arg0, name.to_vec())),
         script: Some(sh.script.take()),
+        ..Saved::default()
     };
     sh.save(saved);
     let r = run_script_lines(sh, name, src, io).await;
@@ -728,6 +732,8 @@ pub async fn sh_applet(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
         positional: Some(sh.positional.clone()),
         arg0: Some(std::mem::replace(&mut sh.arg0, b"sh".to_vec())),
         script: None,
+        // A new shell counts its own lines.
+        lines_read: Some(std::mem::take(&mut sh.lines_read)),
     });
     let banner = sh.device.profile.shell_banner().replace("\r\n", "\n");
     sh.write(&io.stdout, banner.as_bytes()).await;

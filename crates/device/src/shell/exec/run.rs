@@ -359,6 +359,13 @@ impl Sh {
         let Some(name) = argv.first().cloned() else {
             return Ok(0);
         };
+        if name == b"exec" && argv.len() > 1 {
+            // The shell becomes the program (an applet or a file, never a function or
+            // a builtin); when it ends, so does this shell, with its status.
+            let program: Vec<Vec<u8>> = argv.into_iter().skip(1).collect();
+            let status = self.run_program(program, io, true).await?;
+            return Err(Flow::Exit(status));
+        }
         if let Ok(n) = std::str::from_utf8(&name) {
             if let Some(body) = self.funcs.get(n).cloned() {
                 return self.call_function(&body, argv, io).await;
@@ -367,6 +374,15 @@ impl Sh {
                 return r;
             }
         }
+        self.run_program(argv, io, false).await
+    }
+
+    /// Runs a program: a file by its path, or one of the device's applets by name
+    /// (`via_exec`: as `exec` runs it, which words its not-found error its own way).
+    async fn run_program(&mut self, argv: Vec<Vec<u8>>, io: &Io, via_exec: bool) -> Run {
+        let Some(name) = argv.first().cloned() else {
+            return Ok(0);
+        };
         if name.contains(&b'/') {
             return crate::shell::builtins::run_path(self, &name, argv, io).await;
         }
@@ -386,7 +402,11 @@ impl Sh {
         }
         let mut msg = name.clone();
         msg.extend_from_slice(b": not found");
-        self.shell_error(io, &msg).await;
+        if via_exec {
+            self.exec_error(io, &msg).await;
+        } else {
+            self.shell_error(io, &msg).await;
+        }
         self.event(ShellEvent::CommandNotFound(argv.join(&b' ')));
         Ok(127)
     }
