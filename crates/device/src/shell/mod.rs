@@ -684,6 +684,8 @@ pub async fn sh_applet(sh: &mut Sh, argv: &[Vec<u8>], io: &Io) -> Run {
             positional: Some(std::mem::replace(&mut sh.positional, rest)),
             arg0: Some(std::mem::replace(&mut sh.arg0, name)),
             script: Some(sh.script.take()),
+            // Not interactive: its lines count from 0.
+            lines_read: Some(std::mem::take(&mut sh.lines_read)),
             ..Saved::default()
         };
         sh.save(saved);
