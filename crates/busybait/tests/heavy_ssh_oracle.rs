@@ -53,11 +53,8 @@ fn read_while(w: &mut dyn Wire, done: impl Fn(&[u8]) -> bool) -> (Vec<u8>, bool)
             Ok(0) => return (buf, true),
             Ok(n) => buf.extend_from_slice(&tmp[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (buf, true),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            // A signal can interrupt the read (EINTR): read again.
+            Err(e) if read_again(&e) => {}
             Err(e) => panic!("{e}"),
         }
     }
@@ -690,14 +687,7 @@ fn pty_shell(w: &mut dyn Wire) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_pty_shell_shows_what_dropbear_and_busybox_show() {
-    let sensor = sensor();
-    let mut theirs = oracle();
-    let real = pty_shell(&mut theirs.stream);
-    let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let mine = pty_shell(&mut tcp);
-    assert_eq!(merged(&mine), merged(&real));
-    println!("pty shell: identical");
+    same_as_dropbear("pty shell", &[()], |w, ()| pty_shell(w));
 }
 
 /// A pty shell that runs `lines` (each up to its next prompt) and then `last`, which
@@ -724,7 +714,6 @@ fn pty_shell_ending(w: &mut dyn Wire, lines: &[&[u8]], last: &[u8]) -> Vec<(Stri
 
 #[test]
 fn the_ways_out_of_a_pty_shell_end_as_dropbears() {
-    let sensor = sensor();
     let cases: [(&[&[u8]], &[u8]); 9] = [
         // `exit` keeps the last status; so does ^D on an empty line.
         (&[b"false\r"], b"exit\r"),
@@ -744,27 +733,9 @@ fn the_ways_out_of_a_pty_shell_end_as_dropbears() {
             b"exec nosuchprogram\r",
         ),
     ];
-    let mut different = Vec::new();
-    for (lines, last) in cases {
-        let mut theirs = oracle();
-        let real = pty_shell_ending(&mut theirs.stream, lines, last);
-        let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
-        tcp.set_nodelay(true).unwrap();
-        let mine = pty_shell_ending(&mut tcp, lines, last);
-        if merged(&mine) != merged(&real) {
-            different.push(format!(
-                "{lines:?} {last:?}:\n  busybait: {}\n  dropbear: {}",
-                merged(&mine),
-                merged(&real)
-            ));
-        }
-    }
-    println!(
-        "ways out of a pty shell: {}/{} identical",
-        cases.len() - different.len(),
-        cases.len()
-    );
-    assert!(different.is_empty(), "{}", different.join("\n"));
+    same_as_dropbear("ways out of a pty shell", &cases, |w, (lines, last)| {
+        pty_shell_ending(w, lines, last)
+    });
 }
 
 /// A pty shell sent one channel request (`kind`, want-reply, `rest`), then `exit`:
@@ -792,7 +763,6 @@ fn pty_request(w: &mut dyn Wire, kind: &str, rest: &[u8]) -> Vec<(String, Vec<u8
 
 #[test]
 fn channel_requests_on_a_pty_shell_get_dropbears_answers() {
-    let sensor = sensor();
     let string = |v: &[u8]| {
         let mut out = Vec::new();
         put_string(&mut out, v);
@@ -818,26 +788,32 @@ fn channel_requests_on_a_pty_shell_get_dropbears_answers() {
         // every signal. Not compared here: see docs/SSH.md.)
         ("signal", string(b"WINCH")),
     ];
+    same_as_dropbear("channel requests", &cases, |w, (kind, rest)| {
+        pty_request(w, kind, rest)
+    });
+}
+
+/// Runs `session` against the real Dropbear and the sensor for each case; fails
+/// naming the cases whose packet logs (data merged) differ.
+fn same_as_dropbear<C: std::fmt::Debug>(
+    what: &str,
+    cases: &[C],
+    session: impl Fn(&mut dyn Wire, &C) -> Vec<(String, Vec<u8>)>,
+) {
+    let sensor = sensor();
     let mut different = Vec::new();
-    for (kind, rest) in &cases {
+    for case in cases {
         let mut theirs = oracle();
-        let real = pty_request(&mut theirs.stream, kind, rest);
+        let real = merged(&session(&mut theirs.stream, case));
         let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
         tcp.set_nodelay(true).unwrap();
-        let mine = pty_request(&mut tcp, kind, rest);
-        if merged(&mine) != merged(&real) {
-            different.push(format!(
-                "{kind} {rest:?}:\n  busybait: {}\n  dropbear: {}",
-                merged(&mine),
-                merged(&real)
-            ));
+        let mine = merged(&session(&mut tcp, case));
+        if mine != real {
+            different.push(format!("{case:?}:\n  busybait: {mine}\n  dropbear: {real}"));
         }
     }
-    println!(
-        "channel requests: {}/{} identical",
-        cases.len() - different.len(),
-        cases.len()
-    );
+    let identical = cases.len() - different.len();
+    println!("{what}: {identical}/{} identical", cases.len());
     assert!(different.is_empty(), "{}", different.join("\n"));
 }
 
@@ -890,30 +866,14 @@ fn piped_shell(w: &mut dyn Wire, script: &[u8]) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_shell_on_pipes_ends_with_the_status_dropbear_and_busybox_give() {
-    let sensor = sensor();
     let scripts: [&[u8]; 3] = [
         b"echo one\nfalse\n",
         b"false\ntrue",
         b"echo two; exit 5\necho never\n",
     ];
-    for script in scripts {
-        let mut theirs = oracle();
-        let real = piped_shell(&mut theirs.stream, script);
-        let mut tcp = std::net::TcpStream::connect(sensor.ssh.unwrap()).unwrap();
-        tcp.set_nodelay(true).unwrap();
-        let mine = piped_shell(&mut tcp, script);
-        assert_eq!(
-            merged(&mine),
-            merged(&real),
-            "{}",
-            String::from_utf8_lossy(script)
-        );
-    }
-    println!(
-        "shells on pipes: {}/{} identical",
-        scripts.len(),
-        scripts.len()
-    );
+    same_as_dropbear("shells on pipes", &scripts, |w, script| {
+        piped_shell(w, script)
+    });
 }
 
 impl Session<'_> {

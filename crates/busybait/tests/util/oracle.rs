@@ -191,7 +191,9 @@ pub fn read_until(w: &mut dyn Wire, buf: &mut Vec<u8>, needle: &[u8], max: Durat
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) => {}
             Err(_) => return (std::mem::take(buf), true),
         }
