@@ -24,7 +24,7 @@
 mod util;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use util::fleet::{wait_until, wait_within, Collector, NatsCluster, Postgres};
 use util::{test_config, Sensor};
@@ -256,7 +256,19 @@ fn fifty_thousand_events_survive_every_fault_exactly_once() {
                 .get_object_store("BUSYBAIT_SAMPLES")
                 .await
                 .unwrap();
-            let mut object = store.get(&sha).await.unwrap();
+            // A replica the cluster just restarted may answer a read before it has
+            // caught up (the bucket's reads go to any replica): ask again, a while.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut object = loop {
+                match store.get(&sha).await {
+                    Ok(object) => break object,
+                    Err(e) if Instant::now() < deadline => {
+                        eprintln!("sensor-{i}'s sample not read yet: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => panic!("sensor-{i}'s sample: {e}"),
+                }
+            };
             let mut bytes = Vec::new();
             object.read_to_end(&mut bytes).await.unwrap();
             bytes
