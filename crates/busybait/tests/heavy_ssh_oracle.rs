@@ -192,27 +192,9 @@ fn clear_packet(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A KEXINIT with `kex` and `cipher` (both ways) and otherwise what the server has.
+/// The test client's KEXINIT with `kex` and `cipher` both ways.
 fn kexinit_with(kex: &str, cipher: &str) -> Vec<u8> {
-    let mut out = vec![msg::KEXINIT];
-    out.extend_from_slice(&[7; 16]);
-    for list in [
-        kex,
-        "ssh-ed25519",
-        cipher,
-        cipher,
-        "hmac-sha2-256",
-        "hmac-sha2-256",
-        "none",
-        "none",
-        "",
-        "",
-    ] {
-        put_string(&mut out, list.as_bytes());
-    }
-    out.push(0);
-    out.extend_from_slice(&[0; 4]);
-    out
+    client_kexinit(kex, cipher, cipher, false)
 }
 
 /// Clear packets a client sends right after its identification line, in place of
