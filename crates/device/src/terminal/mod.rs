@@ -301,11 +301,6 @@ impl Terminal {
         self.config.device()
     }
 
-    /// Whether a shell runs on this terminal.
-    pub fn has_shell(&self) -> bool {
-        self.shell.is_some()
-    }
-
     /// Why the terminal ended, once it has.
     pub fn ended(&self) -> Option<CloseReason> {
         self.ended
@@ -324,11 +319,6 @@ impl Terminal {
     /// The cursor column.
     pub fn column(&self) -> usize {
         self.column
-    }
-
-    /// The terminal's window size (0 when unknown).
-    pub fn size(&self) -> (u16, u16) {
-        (self.width, self.height)
     }
 
     /// Tells the terminal whether more input is queued behind the byte the door is

@@ -109,7 +109,7 @@ impl Terminal {
 
     /// Whether this is an attached `exec` (its one line, not a shell reading input).
     pub(super) fn is_running_command(&self) -> bool {
-        self.line != Line::Telnet && self.command_mode
+        self.command_mode
     }
 
     /// A byte on a shell's standard input with no terminal (a pipe): ash reads lines
